@@ -1,0 +1,151 @@
+package io.quantbridge.backend;
+
+import io.quantbridge.QuantbridgeException;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.ServiceLoader;
+
+/**
+ * Chooses a backend. Precedence: an explicit choice (the {@code --backend} option), then the system property
+ * {@value #PROPERTY}, then the environment variable {@value #ENV}, then the key {@code backend} of the config file,
+ * otherwise the usable backend of highest rank.
+ *
+ * <p>The config file is the one named by the system property {@value #CONFIG_PROPERTY} or the environment variable
+ * {@value #CONFIG_ENV}, else {@code ~/.config/quantbridge/quantbridge.properties} when it exists.
+ */
+public final class BackendSelector {
+    public static final String PROPERTY = "quantbridge.backend";
+    public static final String ENV = "QUANTBRIDGE_BACKEND";
+    public static final String CONFIG_PROPERTY = "quantbridge.config";
+    public static final String CONFIG_ENV = "QUANTBRIDGE_CONFIG";
+    public static final String CONFIG_KEY = "backend";
+
+    /** Which backend was chosen and what chose it ("--backend", "system property quantbridge.backend", ...). */
+    public record Choice(Backend backend, String source) { }
+
+    private final List<Backend> backends;
+    private final Map<String, String> properties;
+    private final Map<String, String> environment;
+    private final Path defaultConfig;
+
+    public BackendSelector(List<Backend> backends, Map<String, String> properties, Map<String, String> environment,
+                           Path defaultConfig) {
+        List<Backend> sorted = new ArrayList<>(backends);
+        sorted.sort(Comparator.comparingInt(Backend::rank).reversed().thenComparing(Backend::id));
+        this.backends = List.copyOf(sorted);
+        this.properties = Map.copyOf(properties);
+        this.environment = Map.copyOf(environment);
+        this.defaultConfig = defaultConfig;
+    }
+
+    /** The backends on the class path, with this JVM's system properties and environment. */
+    public static BackendSelector fromEnvironment() {
+        Map<String, String> props = new java.util.HashMap<>();
+        System.getProperties().forEach((k, v) -> props.put(k.toString(), v.toString()));
+        Path home = Path.of(System.getProperty("user.home", "."));
+        return new BackendSelector(discover(), props, System.getenv(),
+                home.resolve(".config").resolve("quantbridge").resolve("quantbridge.properties"));
+    }
+
+    /** Every backend that {@link ServiceLoader} finds, by descending rank. */
+    public static List<Backend> discover() {
+        List<Backend> found = new ArrayList<>();
+        ServiceLoader.load(Backend.class).forEach(found::add);
+        found.sort(Comparator.comparingInt(Backend::rank).reversed().thenComparing(Backend::id));
+        return found;
+    }
+
+    public List<Backend> backends() {
+        return backends;
+    }
+
+    public Optional<Backend> find(String id) {
+        String key = id.trim().toLowerCase(Locale.ROOT);
+        return backends.stream().filter(b -> b.id().equals(key)).findFirst();
+    }
+
+    /** Selects by the precedence above; {@code explicit} may be null. Fails with every backend's status listed. */
+    public Choice select(String explicit) {
+        if (explicit != null && !explicit.isBlank()) {
+            return choose(explicit, "--backend");
+        }
+        String prop = properties.get(PROPERTY);
+        if (prop != null && !prop.isBlank()) {
+            return choose(prop, "system property " + PROPERTY);
+        }
+        String env = environment.get(ENV);
+        if (env != null && !env.isBlank()) {
+            return choose(env, "environment variable " + ENV);
+        }
+        Path config = configFile();
+        if (config != null) {
+            String fromFile = readConfig(config);
+            if (fromFile != null && !fromFile.isBlank()) {
+                return choose(fromFile, "config file " + config);
+            }
+        }
+        for (Backend b : backends) {
+            if (b.status().usable()) {
+                return new Choice(b, "default (highest-ranked usable backend)");
+            }
+        }
+        throw new QuantbridgeException("no usable backend:\n" + statusTable());
+    }
+
+    /** The config file in force, or null. A file named explicitly must exist. */
+    public Path configFile() {
+        String named = properties.get(CONFIG_PROPERTY);
+        String source = "system property " + CONFIG_PROPERTY;
+        if (named == null || named.isBlank()) {
+            named = environment.get(CONFIG_ENV);
+            source = "environment variable " + CONFIG_ENV;
+        }
+        if (named != null && !named.isBlank()) {
+            Path p = Path.of(named);
+            if (!Files.isRegularFile(p)) {
+                throw new QuantbridgeException("config file " + p + " (from " + source + ") does not exist");
+            }
+            return p;
+        }
+        return defaultConfig != null && Files.isRegularFile(defaultConfig) ? defaultConfig : null;
+    }
+
+    private static String readConfig(Path config) {
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(config)) {
+            p.load(r);
+        } catch (IOException e) {
+            throw new QuantbridgeException("config file " + config + ": cannot be read: " + e.getMessage(), e);
+        }
+        return p.getProperty(CONFIG_KEY);
+    }
+
+    private Choice choose(String id, String source) {
+        Backend b = find(id).orElseThrow(() -> new QuantbridgeException(
+                "unknown backend '" + id.trim() + "' (from " + source + "); the backends are:\n" + statusTable()));
+        BackendStatus s = b.status();
+        if (!s.usable()) {
+            throw new QuantbridgeException("backend '" + b.id() + "' (from " + source + ") is not usable: "
+                    + s.reason() + (s.fix() == null ? "" : "; " + s.fix()) + "\nthe backends are:\n" + statusTable());
+        }
+        return new Choice(b, source);
+    }
+
+    /** One line a backend: id, rank and status. */
+    public String statusTable() {
+        StringBuilder sb = new StringBuilder();
+        for (Backend b : backends) {
+            sb.append(String.format(Locale.ROOT, "  %-9s %s%n", b.id(), b.status().describe()));
+        }
+        return sb.toString().stripTrailing();
+    }
+}

@@ -1,0 +1,159 @@
+package io.quantbridge.request;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.calib.CalibrationMethod;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.data.Preprocessing;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Everything one quantization run needs. Immutable; build with {@link #builder()}.
+ *
+ * <p>Calibration data is a folder (images, {@code .npy} files, or one sub-folder of {@code .npy} files per sample)
+ * or a single file. When the evaluation data is the same folder as the calibration data, the files are split: a
+ * seeded shuffle, the first {@code maxSamples} for calibration and the rest for evaluation, disjoint.
+ */
+public final class QuantizationRequest {
+    private final Path model;
+    private final Path calibrationData;
+    private final Path evaluationData;
+    private final Precision precision;
+    private final CalibratorSpec calibrator;
+    private final boolean perChannel;
+    private final List<String> excludes;
+    private final String target;
+    private final IoType io;
+    private final Path outputDir;
+    private final Preprocessing preprocessing;
+    private final int maxSamples;
+    private final long seed;
+    private final Path reuseTable;
+    private final boolean ignoreTableMismatch;
+    private final String tensorRtCacheVersion;
+
+    private QuantizationRequest(Builder b) {
+        this.model = b.model;
+        this.calibrationData = b.calibrationData;
+        this.evaluationData = b.evaluationData;
+        this.precision = b.precision;
+        this.calibrator = b.calibrator;
+        this.perChannel = b.perChannel;
+        this.excludes = List.copyOf(b.excludes);
+        this.target = b.target;
+        this.io = b.io;
+        this.outputDir = b.outputDir;
+        this.preprocessing = b.preprocessing;
+        this.maxSamples = b.maxSamples;
+        this.seed = b.seed;
+        this.reuseTable = b.reuseTable;
+        this.ignoreTableMismatch = b.ignoreTableMismatch;
+        this.tensorRtCacheVersion = b.tensorRtCacheVersion;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Path model() { return model; }
+    public Path calibrationData() { return calibrationData; }
+    public Optional<Path> evaluationData() { return Optional.ofNullable(evaluationData); }
+    public Precision precision() { return precision; }
+    public CalibratorSpec calibrator() { return calibrator; }
+    public boolean perChannel() { return perChannel; }
+    /** Node names, op types or regular expressions over node names; matching nodes stay in float. */
+    public List<String> excludes() { return excludes; }
+    public Optional<String> target() { return Optional.ofNullable(target); }
+    public IoType io() { return io; }
+    public Path outputDir() { return outputDir; }
+    public Preprocessing preprocessing() { return preprocessing; }
+    /** At most this many calibration samples; 0 = all. */
+    public int maxSamples() { return maxSamples; }
+    public long seed() { return seed; }
+    /** A calibration table (portable JSON) to reuse instead of calibrating. */
+    public Optional<Path> reuseTable() { return Optional.ofNullable(reuseTable); }
+    public boolean ignoreTableMismatch() { return ignoreTableMismatch; }
+    /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
+    public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.model = model;
+        b.calibrationData = calibrationData;
+        b.evaluationData = evaluationData;
+        b.precision = precision;
+        b.calibrator = calibrator;
+        b.perChannel = perChannel;
+        b.excludes.addAll(excludes);
+        b.target = target;
+        b.io = io;
+        b.outputDir = outputDir;
+        b.preprocessing = preprocessing;
+        b.maxSamples = maxSamples;
+        b.seed = seed;
+        b.reuseTable = reuseTable;
+        b.ignoreTableMismatch = ignoreTableMismatch;
+        b.tensorRtCacheVersion = tensorRtCacheVersion;
+        return b;
+    }
+
+    public static final class Builder {
+        private Path model;
+        private Path calibrationData;
+        private Path evaluationData;
+        private Precision precision = Precision.INT8;
+        private CalibratorSpec calibrator = CalibratorSpec.of(CalibrationMethod.ENTROPY);
+        private boolean perChannel = true;
+        private final List<String> excludes = new ArrayList<>();
+        private String target;
+        private IoType io = IoType.FLOAT;
+        private Path outputDir;
+        private Preprocessing preprocessing = Preprocessing.defaults();
+        private int maxSamples;
+        private long seed = 0;
+        private Path reuseTable;
+        private boolean ignoreTableMismatch;
+        private String tensorRtCacheVersion = "100900";
+
+        public Builder model(Path model) { this.model = model; return this; }
+        public Builder calibrationData(Path p) { this.calibrationData = p; return this; }
+        public Builder evaluationData(Path p) { this.evaluationData = p; return this; }
+        public Builder precision(Precision p) { this.precision = p; return this; }
+        public Builder calibrator(CalibratorSpec c) { this.calibrator = c; return this; }
+        public Builder perChannel(boolean v) { this.perChannel = v; return this; }
+        public Builder exclude(String pattern) { this.excludes.add(pattern); return this; }
+        public Builder excludes(List<String> patterns) { this.excludes.addAll(patterns); return this; }
+        public Builder target(String t) { this.target = t; return this; }
+        public Builder io(IoType io) { this.io = io; return this; }
+        public Builder outputDir(Path p) { this.outputDir = p; return this; }
+        public Builder preprocessing(Preprocessing p) { this.preprocessing = p; return this; }
+        public Builder seed(long seed) { this.seed = seed; return this; }
+        public Builder reuseTable(Path p) { this.reuseTable = p; return this; }
+        public Builder ignoreTableMismatch(boolean v) { this.ignoreTableMismatch = v; return this; }
+
+        public Builder maxSamples(int n) {
+            if (n < 0) throw new QuantbridgeException("--samples: " + n + " is negative");
+            this.maxSamples = n;
+            return this;
+        }
+
+        public Builder tensorRtCacheVersion(String v) {
+            if (v == null || !v.matches("[0-9]+")) {
+                throw new QuantbridgeException("--trt-cache-version: '" + v + "' is not a number such as 100900");
+            }
+            this.tensorRtCacheVersion = v;
+            return this;
+        }
+
+        public QuantizationRequest build() {
+            if (model == null) throw new QuantbridgeException("--model is required");
+            if (outputDir == null) throw new QuantbridgeException("--out is required");
+            if (precision == Precision.INT8 && calibrationData == null && reuseTable == null) {
+                throw new QuantbridgeException("--calib is required for int8 (or reuse a table with --table)");
+            }
+            return new QuantizationRequest(this);
+        }
+    }
+}

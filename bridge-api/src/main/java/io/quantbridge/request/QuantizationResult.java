@@ -1,0 +1,21 @@
+package io.quantbridge.request;
+
+import io.quantbridge.table.CalibrationTable;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * What a quantization run produced: the artifacts written, the calibration table (absent for FP16), and the report
+ * (the content of {@code report.json}, as maps, lists, strings, numbers and booleans).
+ */
+public record QuantizationResult(String backend, List<Artifact> artifacts, CalibrationTable table,
+                                 Map<String, Object> report) {
+    public QuantizationResult {
+        artifacts = List.copyOf(artifacts);
+    }
+
+    public Optional<CalibrationTable> calibrationTable() {
+        return Optional.ofNullable(table);
+    }
+}

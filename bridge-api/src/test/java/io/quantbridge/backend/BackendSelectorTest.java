@@ -1,0 +1,116 @@
+package io.quantbridge.backend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.calib.CalibrationMethod;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.QuantizationResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BackendSelectorTest {
+    /** A backend with a fixed status, for selection only. */
+    record Fixed(String id, int rank, BackendStatus status) implements Backend {
+        @Override public Capabilities capabilities() {
+            return new Capabilities(EnumSet.of(Precision.INT8), EnumSet.allOf(CalibrationMethod.class), List.of(),
+                    List.of());
+        }
+        @Override public QuantizationResult quantize(QuantizationRequest r, Progress p) {
+            throw new UnsupportedOperationException();
+        }
+        @Override public ModelSession open(Path model) { throw new UnsupportedOperationException(); }
+        @Override public String inspect(Path model) { throw new UnsupportedOperationException(); }
+    }
+
+    private static final List<Backend> BACKENDS = List.of(
+            new Fixed("onnx", 10, BackendStatus.ready("cpu")),
+            new Fixed("openvino", 200, BackendStatus.ready("cpu")),
+            new Fixed("tensorrt", 300, BackendStatus.unusable("no CUDA device", "use a GPU machine")));
+
+    @TempDir
+    Path tmp;
+
+    private Path config(String backend) throws Exception {
+        Path f = tmp.resolve("quantbridge.properties");
+        Files.writeString(f, "# test\nbackend = " + backend + "\n");
+        return f;
+    }
+
+    @Test
+    void precedenceExplicitThenPropertyThenEnvThenConfigThenRank() throws Exception {
+        Path cfg = config("onnx");
+        Map<String, String> props = Map.of(BackendSelector.PROPERTY, "openvino");
+        Map<String, String> env = Map.of(BackendSelector.ENV, "onnx");
+
+        var all = new BackendSelector(BACKENDS, props, env, cfg);
+        assertEquals("onnx", all.select("onnx").backend().id());
+        assertEquals("--backend", all.select("onnx").source());
+        assertEquals("openvino", all.select(null).backend().id());
+        assertEquals("system property quantbridge.backend", all.select(null).source());
+
+        var envOnly = new BackendSelector(BACKENDS, Map.of(), Map.of(BackendSelector.ENV, "onnx"), cfg);
+        assertEquals("environment variable QUANTBRIDGE_BACKEND", envOnly.select(null).source());
+        assertEquals("onnx", envOnly.select(null).backend().id());
+
+        var cfgOnly = new BackendSelector(BACKENDS, Map.of(), Map.of(), cfg);
+        assertEquals("onnx", cfgOnly.select(null).backend().id());
+        assertTrue(cfgOnly.select(null).source().startsWith("config file "));
+
+        // nothing configured: highest-ranked usable (tensorrt outranks but is unusable)
+        var none = new BackendSelector(BACKENDS, Map.of(), Map.of(), tmp.resolve("absent.properties"));
+        assertEquals("openvino", none.select(null).backend().id());
+        assertEquals("default (highest-ranked usable backend)", none.select(null).source());
+    }
+
+    @Test
+    void configFileNamedByPropertyOrEnvironment() throws Exception {
+        Path cfg = config("onnx");
+        var viaProp = new BackendSelector(BACKENDS, Map.of(BackendSelector.CONFIG_PROPERTY, cfg.toString()),
+                Map.of(), null);
+        assertEquals("onnx", viaProp.select(null).backend().id());
+        var viaEnv = new BackendSelector(BACKENDS, Map.of(), Map.of(BackendSelector.CONFIG_ENV, cfg.toString()),
+                null);
+        assertEquals("onnx", viaEnv.select(null).backend().id());
+
+        var missing = new BackendSelector(BACKENDS, Map.of(BackendSelector.CONFIG_PROPERTY, "/nonexistent/q.props"),
+                Map.of(), null);
+        var e = assertThrows(QuantbridgeException.class, () -> missing.select(null));
+        assertEquals("config file /nonexistent/q.props (from system property quantbridge.config) does not exist",
+                e.getMessage());
+    }
+
+    @Test
+    void unknownBackendListsEveryBackendWithItsStatus() {
+        var s = new BackendSelector(BACKENDS, Map.of(), Map.of(BackendSelector.ENV, "coreml"), null);
+        var e = assertThrows(QuantbridgeException.class, () -> s.select(null));
+        assertEquals("unknown backend 'coreml' (from environment variable QUANTBRIDGE_BACKEND); the backends are:\n"
+                + "  tensorrt  unusable: no CUDA device; use a GPU machine\n"
+                + "  openvino  usable (cpu)\n"
+                + "  onnx      usable (cpu)", e.getMessage());
+    }
+
+    @Test
+    void unusableBackendSaysWhyAndHowToFix() {
+        var s = new BackendSelector(BACKENDS, Map.of(), Map.of(), null);
+        var e = assertThrows(QuantbridgeException.class, () -> s.select("TensorRT"));
+        assertTrue(e.getMessage().startsWith(
+                "backend 'tensorrt' (from --backend) is not usable: no CUDA device; use a GPU machine\n"),
+                e.getMessage());
+    }
+
+    @Test
+    void noUsableBackendAtAll() {
+        var s = new BackendSelector(List.of(BACKENDS.get(2)), Map.of(), Map.of(), null);
+        var e = assertThrows(QuantbridgeException.class, () -> s.select(null));
+        assertEquals("no usable backend:\n  tensorrt  unusable: no CUDA device; use a GPU machine", e.getMessage());
+    }
+}

@@ -1,0 +1,74 @@
+package io.quantbridge.cli;
+
+import io.quantbridge.QuantbridgeException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code quantbridge} command: quantize, eval, bench, inspect, backends. */
+@Command(name = "quantbridge", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Calibrate float models in Java and write INT8/FP16 artifacts for TensorRT, TFLite, OpenVINO "
+                + "and ONNX Runtime.",
+        subcommands = {QuantizeCommand.class, EvalCommand.class, BenchCommand.class, InspectCommand.class,
+                BackendsCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs the tool and returns its exit code: 0 success, 1 failure, 2 bad usage. */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            if (verbose) {
+                ex.printStackTrace(err);
+            }
+            err.println("quantbridge " + commandLine.getCommandName() + ": " + oneLine(ex));
+            if (!verbose && !(ex instanceof QuantbridgeException)) {
+                err.println("(run with --verbose for the stack trace)");
+            }
+            err.flush();
+            return 1;
+        });
+        cl.setParameterExceptionHandler((ex, a) -> {
+            CommandLine c = ex.getCommandLine();
+            err.println("quantbridge " + c.getCommandName() + ": " + ex.getMessage());
+            err.println("see: quantbridge " + (c.getParent() == null ? "" : c.getCommandName() + " ") + "--help");
+            err.flush();
+            return 2;
+        });
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
+    }
+
+    static String oneLine(Throwable ex) {
+        String m = ex.getMessage();
+        if (m == null || m.isBlank()) {
+            m = ex.getClass().getSimpleName();
+        } else if (!(ex instanceof QuantbridgeException)) {
+            m = ex.getClass().getSimpleName() + ": " + m;
+        }
+        return m;
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"quantbridge " + (v == null ? "(development build)" : v)};
+        }
+    }
+}

@@ -1,0 +1,172 @@
+package io.quantbridge.cli;
+
+import io.quantbridge.backend.BackendSelector;
+import io.quantbridge.calib.CalibrationMethod;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.request.Artifact;
+import io.quantbridge.request.IoType;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.Json;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Calibrates a model and writes the quantized artifacts and report.json into --out. */
+@Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Calibrate a float model and write INT8 or FP16 artifacts, the calibration table and "
+                + "report.json into --out.",
+                "Calibration data is a folder of images (.png, .jpg), of .npy files (one sample each), or of "
+                        + "sub-folders with one <input>.npy per model input. An image becomes "
+                        + "((pixel * scale) - mean) / std in the model's layout."})
+final class QuantizeCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--backend", paramLabel = "onnx|tensorrt|tflite|openvino",
+            description = "Backend (default: -Dquantbridge.backend, $QUANTBRIDGE_BACKEND, the config file, "
+                    + "else the best usable one).")
+    String backend;
+
+    @Option(names = "--model", required = true, paramLabel = "FILE", description = "The float model.")
+    Path model;
+
+    @Option(names = "--calib", paramLabel = "DIR|FILE", description = "Calibration data.")
+    Path calib;
+
+    @Option(names = "--eval", paramLabel = "DIR|FILE",
+            description = "Held-out data for fidelity against the float model. The same folder as --calib "
+                    + "means: the samples not drawn for calibration.")
+    Path eval;
+
+    @Option(names = "--calibrator", paramLabel = "entropy|percentile|max|mse", defaultValue = "entropy",
+            description = "Calibrator (default ${DEFAULT-VALUE}).")
+    String calibrator;
+
+    @Option(names = "--percentile", paramLabel = "P", description = "Percentile for --calibrator percentile "
+            + "(default 99.99).")
+    Double percentile;
+
+    @Option(names = "--precision", paramLabel = "int8|fp16", defaultValue = "int8",
+            description = "Precision (default ${DEFAULT-VALUE}).")
+    String precision;
+
+    @CommandLine.Mixin
+    PreprocessingOptions preprocessing = new PreprocessingOptions();
+
+    @Option(names = "--samples", paramLabel = "N", defaultValue = "0",
+            description = "Calibrate on at most N samples (default all).")
+    int samples;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0",
+            description = "Seed of the calibration/evaluation split (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--exclude", paramLabel = "PATTERN",
+            description = "Keep nodes in float: a node name, an op type, or a regular expression over node names. "
+                    + "Repeatable.")
+    List<String> excludes = new ArrayList<>();
+
+    @Option(names = "--per-tensor", description = "Per-tensor weight scales instead of per-channel.")
+    boolean perTensor;
+
+    @Option(names = "--target", paramLabel = "NAME", description = "Target device of the backend.")
+    String target;
+
+    @Option(names = "--io", paramLabel = "float|int8", defaultValue = "float",
+            description = "Input/output type of the quantized model (default ${DEFAULT-VALUE}).")
+    String io;
+
+    @Option(names = "--table", paramLabel = "FILE",
+            description = "Reuse a portable calibration table (calibration.json) instead of calibrating.")
+    Path table;
+
+    @Option(names = "--force-table", description = "Reuse --table even if its model hash or calibrator differs.")
+    boolean forceTable;
+
+    @Option(names = "--trt-cache-version", paramLabel = "N", defaultValue = "100900",
+            description = "Version in the TensorRT cache header (default ${DEFAULT-VALUE} = TensorRT 10.9.0).")
+    String trtCacheVersion;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder.")
+    Path out;
+
+    @Option(names = "--quiet", description = "No progress output.")
+    boolean quiet;
+
+    @Option(names = "--verbose", description = "Stack traces on failure.")
+    boolean verbose;
+
+    @Override
+    public Integer call() {
+        PrintWriter stdout = spec.commandLine().getOut();
+        CalibratorSpec.Builder cb = CalibratorSpec.builder(CalibrationMethod.parse(calibrator));
+        if (percentile != null) {
+            if (!calibrator.equalsIgnoreCase("percentile")) {
+                throw new io.quantbridge.QuantbridgeException("--percentile applies only to --calibrator percentile");
+            }
+            cb.percentile(percentile);
+        }
+        QuantizationRequest request = QuantizationRequest.builder()
+                .model(model)
+                .calibrationData(calib)
+                .evaluationData(eval)
+                .precision(Precision.parse(precision))
+                .calibrator(cb.build())
+                .perChannel(!perTensor)
+                .excludes(excludes)
+                .target(target)
+                .io(IoType.parse(io))
+                .outputDir(out)
+                .preprocessing(preprocessing.build())
+                .maxSamples(samples)
+                .seed(seed)
+                .reuseTable(table)
+                .ignoreTableMismatch(forceTable)
+                .tensorRtCacheVersion(trtCacheVersion)
+                .build();
+        BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend);
+        ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
+        QuantizationResult result = choice.backend().quantize(request, progress);
+        progress.end();
+
+        Map<String, Object> report = new LinkedHashMap<>(result.report());
+        report.putIfAbsent("backend", result.backend());
+        report.put("backend_selected_by", choice.source());
+        Path reportFile = out.resolve("report.json");
+        AtomicFiles.writeString(reportFile, Json.write(report));
+
+        for (Artifact a : result.artifacts()) {
+            stdout.printf(Locale.ROOT, "%-18s %s (%,d bytes)%n", a.kind(), a.path(), a.bytes());
+        }
+        stdout.printf(Locale.ROOT, "%-18s %s%n", "report", reportFile);
+        printFidelity(stdout, report.get("fidelity"));
+        return 0;
+    }
+
+    static void printFidelity(PrintWriter out, Object fidelity) {
+        if (!(fidelity instanceof Map<?, ?> perOutput) || perOutput.isEmpty()) return;
+        for (Map.Entry<?, ?> e : perOutput.entrySet()) {
+            if (!(e.getValue() instanceof Map<?, ?> m)) continue;
+            StringBuilder sb = new StringBuilder("fidelity " + e.getKey() + ":");
+            for (String k : new String[] {"cosine", "sqnr_db", "max_abs", "mask_iou", "top1_agreement", "samples"}) {
+                Object v = m.get(k);
+                if (v instanceof Number n) {
+                    sb.append(' ').append(k).append('=').append(n instanceof Double || n instanceof Float
+                            ? String.format(Locale.ROOT, "%.4f", n.doubleValue()) : n.toString());
+                }
+            }
+            out.println(sb);
+        }
+    }
+}

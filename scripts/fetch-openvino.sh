@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fetches the OpenVINO runtime (libopenvino_c.so, the CPU plugin, the ONNX front end and the C headers) from the
+# `openvino` wheel on PyPI into .cache/openvino/, without installing it into any Python environment.
+# The backend finds it there; OPENVINO_HOME or -Dquantbridge.openvino.home point elsewhere.
+set -euo pipefail
+VERSION="${OPENVINO_VERSION:-2026.4.1}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dest="$root/.cache/openvino"
+if [ -f "$dest/VERSION" ] && [ "$(cat "$dest/VERSION")" = "$VERSION" ] && ls "$dest"/libs/libopenvino_c.so* >/dev/null 2>&1; then
+  echo "OpenVINO $VERSION already in $dest"
+  exit 0
+fi
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --python-version 3.11 \
+  -d "$tmp" "openvino==$VERSION"
+wheel="$(ls "$tmp"/openvino-*.whl)"
+rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+python3 - "$wheel" "$dest.tmp" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for n in z.namelist():
+        if n.startswith("openvino/libs/") or n.startswith("openvino/include/"):
+            z.extract(n, sys.argv[2])
+PY
+mv "$dest.tmp/openvino/libs" "$dest.tmp/libs"
+[ -d "$dest.tmp/openvino/include" ] && mv "$dest.tmp/openvino/include" "$dest.tmp/include"
+rm -rf "$dest.tmp/openvino"
+echo "$VERSION" > "$dest.tmp/VERSION"
+rm -rf "$dest" && mv "$dest.tmp" "$dest"
+echo "OpenVINO $VERSION runtime in $dest/libs"
