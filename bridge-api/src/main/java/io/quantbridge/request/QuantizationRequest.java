@@ -33,6 +33,9 @@ public final class QuantizationRequest {
     private final Path reuseTable;
     private final boolean ignoreTableMismatch;
     private final String tensorRtCacheVersion;
+    private final Double maskIouThreshold;
+    private final boolean top1;
+    private final int threads;
 
     private QuantizationRequest(Builder b) {
         this.model = b.model;
@@ -51,6 +54,9 @@ public final class QuantizationRequest {
         this.reuseTable = b.reuseTable;
         this.ignoreTableMismatch = b.ignoreTableMismatch;
         this.tensorRtCacheVersion = b.tensorRtCacheVersion;
+        this.maskIouThreshold = b.maskIouThreshold;
+        this.top1 = b.top1;
+        this.threads = b.threads;
     }
 
     public static Builder builder() {
@@ -77,6 +83,12 @@ public final class QuantizationRequest {
     public boolean ignoreTableMismatch() { return ignoreTableMismatch; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
     public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
+    /** Evaluation also reports mask IoU at this threshold (segmentation and detection maps). */
+    public Optional<Double> maskIouThreshold() { return Optional.ofNullable(maskIouThreshold); }
+    /** Evaluation also reports top-1 agreement over the last axis (classifiers). */
+    public boolean top1() { return top1; }
+    /** Worker threads for calibration and evaluation; 0 = one per core. */
+    public int threads() { return threads; }
 
     public Builder toBuilder() {
         Builder b = new Builder();
@@ -96,6 +108,9 @@ public final class QuantizationRequest {
         b.reuseTable = reuseTable;
         b.ignoreTableMismatch = ignoreTableMismatch;
         b.tensorRtCacheVersion = tensorRtCacheVersion;
+        b.maskIouThreshold = maskIouThreshold;
+        b.top1 = top1;
+        b.threads = threads;
         return b;
     }
 
@@ -116,6 +131,9 @@ public final class QuantizationRequest {
         private Path reuseTable;
         private boolean ignoreTableMismatch;
         private String tensorRtCacheVersion = "100900";
+        private Double maskIouThreshold;
+        private boolean top1;
+        private int threads;
 
         public Builder model(Path model) { this.model = model; return this; }
         public Builder calibrationData(Path p) { this.calibrationData = p; return this; }
@@ -132,6 +150,20 @@ public final class QuantizationRequest {
         public Builder seed(long seed) { this.seed = seed; return this; }
         public Builder reuseTable(Path p) { this.reuseTable = p; return this; }
         public Builder ignoreTableMismatch(boolean v) { this.ignoreTableMismatch = v; return this; }
+
+        public Builder maskIouThreshold(Double t) {
+            if (t != null && !Double.isFinite(t)) throw new QuantbridgeException("--mask-threshold: " + t);
+            this.maskIouThreshold = t;
+            return this;
+        }
+
+        public Builder top1(boolean v) { this.top1 = v; return this; }
+
+        public Builder threads(int n) {
+            if (n < 0) throw new QuantbridgeException("--threads: " + n + " is negative");
+            this.threads = n;
+            return this;
+        }
 
         public Builder maxSamples(int n) {
             if (n < 0) throw new QuantbridgeException("--samples: " + n + " is negative");

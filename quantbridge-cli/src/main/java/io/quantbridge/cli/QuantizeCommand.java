@@ -87,6 +87,17 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Input/output type of the quantized model (default ${DEFAULT-VALUE}).")
     String io;
 
+    @Option(names = "--mask-threshold", paramLabel = "T",
+            description = "With --eval, also report text/segmentation mask IoU at this threshold.")
+    Double maskThreshold;
+
+    @Option(names = "--top1", description = "With --eval, also report top-1 agreement over the last axis.")
+    boolean top1;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+            description = "Worker threads for calibration and evaluation (default one per core).")
+    int threads;
+
     @Option(names = "--table", paramLabel = "FILE",
             description = "Reuse a portable calibration table (calibration.json) instead of calibrating.")
     Path table;
@@ -134,6 +145,9 @@ final class QuantizeCommand implements Callable<Integer> {
                 .reuseTable(table)
                 .ignoreTableMismatch(forceTable)
                 .tensorRtCacheVersion(trtCacheVersion)
+                .maskIouThreshold(maskThreshold)
+                .top1(top1)
+                .threads(threads)
                 .build();
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend);
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);

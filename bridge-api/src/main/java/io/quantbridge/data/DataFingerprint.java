@@ -1,0 +1,84 @@
+package io.quantbridge.data;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.util.Hashing;
+import io.quantbridge.util.Json;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A SHA-256 fingerprint of a set of samples: it changes when a sample is added, removed, renamed or edited, or when
+ * the preprocessing changes, and not when the files move to another folder or are listed in another order.
+ *
+ * <p>Hashed, all as length-prefixed fields (so that no two different inputs hash the same bytes): for each sample in
+ * id order, its id, its file count, and for each file its name and content; then the preprocessing as the JSON of
+ * {@link Preprocessing#toMap()} (or nothing when null).
+ */
+public final class DataFingerprint {
+    private DataFingerprint() { }
+
+    /** Lower-case hex SHA-256 of the samples and the preprocessing (which may be null). */
+    public static String of(List<SampleRef> samples, Preprocessing preprocessing) {
+        MessageDigest md = Hashing.sha256();
+        List<SampleRef> sorted = new ArrayList<>(samples);
+        sorted.sort(Comparator.comparing(SampleRef::id));
+        putLong(md, sorted.size());
+        byte[] buf = new byte[1 << 16];
+        for (SampleRef s : sorted) {
+            putString(md, s.id());
+            putLong(md, s.files().size());
+            for (Path f : s.files()) {
+                putString(md, f.getFileName().toString());
+                try {
+                    putLong(md, Files.size(f));
+                    try (InputStream in = Files.newInputStream(f)) {
+                        int n;
+                        while ((n = in.read(buf)) > 0) md.update(buf, 0, n);
+                    }
+                } catch (IOException e) {
+                    String label = s.label() == null ? SampleSource.CALIBRATION : s.label();
+                    throw new QuantbridgeException(label + " " + f + ": cannot read: " + e.getMessage(), e);
+                }
+            }
+        }
+        if (preprocessing != null) {
+            putString(md, Json.write(preprocessing.toMap()));
+        } else {
+            putLong(md, -1);
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    /**
+     * The "data" map of a calibration table: {@code fingerprint}, {@code samples} (count), {@code seed} and, when
+     * given, {@code preprocessing}.
+     */
+    public static Map<String, Object> tableData(List<SampleRef> calibration, Preprocessing preprocessing, long seed) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("fingerprint", of(calibration, preprocessing));
+        m.put("samples", calibration.size());
+        m.put("seed", seed);
+        if (preprocessing != null) m.put("preprocessing", preprocessing.toMap());
+        return m;
+    }
+
+    private static void putString(MessageDigest md, String s) {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        putLong(md, b.length);
+        md.update(b);
+    }
+
+    private static void putLong(MessageDigest md, long v) {
+        for (int i = 7; i >= 0; i--) md.update((byte) (v >>> (8 * i)));
+    }
+}

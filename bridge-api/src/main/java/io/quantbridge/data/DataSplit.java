@@ -1,0 +1,108 @@
+package io.quantbridge.data;
+
+import io.quantbridge.QuantbridgeException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * Which samples calibrate and which evaluate, fixed by a seed so that a run can be repeated and reported.
+ *
+ * <p>{@link #split}: the samples sorted by id are shuffled with {@code Collections.shuffle(list, new Random(seed))};
+ * the first {@code n} calibrate ({@code n = 0}: all of them) and the rest evaluate, so the two sets are disjoint.
+ * {@link #separate}: evaluation comes from another folder, and each set is capped independently with the same
+ * shuffle ({@link #cap}). Within each set the chosen samples are listed (and processed) in id order, so a result
+ * depends on which samples were chosen, not on the shuffle order.
+ */
+public final class DataSplit {
+    private final long seed;
+    private final List<SampleRef> calibration;
+    private final List<SampleRef> evaluation;
+    private final boolean separateEvaluation;
+
+    private DataSplit(long seed, List<SampleRef> calibration, List<SampleRef> evaluation, boolean separate) {
+        this.seed = seed;
+        this.calibration = List.copyOf(calibration);
+        this.evaluation = List.copyOf(evaluation);
+        this.separateEvaluation = separate;
+    }
+
+    /**
+     * Splits one data set: {@code calibrationCount} samples (0 = all, leaving none for evaluation) for calibration,
+     * the rest for evaluation.
+     */
+    public static DataSplit split(List<SampleRef> samples, long seed, int calibrationCount) {
+        checkCount(calibrationCount, "--samples");
+        List<SampleRef> shuffled = shuffled(samples, seed);
+        int n = calibrationCount == 0 ? shuffled.size() : Math.min(calibrationCount, shuffled.size());
+        return new DataSplit(seed, sorted(shuffled.subList(0, n)), sorted(shuffled.subList(n, shuffled.size())), false);
+    }
+
+    /**
+     * Calibration and evaluation from different folders: each capped with {@link #cap} ({@code 0} = all).
+     */
+    public static DataSplit separate(List<SampleRef> calibrationSamples, List<SampleRef> evaluationSamples, long seed,
+                                     int calibrationCount, int evaluationCount) {
+        return new DataSplit(seed, cap(calibrationSamples, seed, calibrationCount),
+                cap(evaluationSamples, seed, evaluationCount), true);
+    }
+
+    /**
+     * At most {@code max} of {@code samples} (0 = all), chosen by the seeded shuffle and returned in id order.
+     */
+    public static List<SampleRef> cap(List<SampleRef> samples, long seed, int max) {
+        checkCount(max, "sample cap");
+        if (max == 0 || max >= samples.size()) return sorted(samples);
+        return sorted(shuffled(samples, seed).subList(0, max));
+    }
+
+    public long seed() { return seed; }
+
+    /** The calibration samples, in id order. */
+    public List<SampleRef> calibration() { return calibration; }
+
+    /** The evaluation samples, in id order; empty when every sample calibrates. */
+    public List<SampleRef> evaluation() { return evaluation; }
+
+    /** Whether evaluation came from a separate folder rather than from the split. */
+    public boolean separateEvaluation() { return separateEvaluation; }
+
+    /**
+     * For reports: {@code seed}, {@code calibration} (ids), {@code evaluation} (ids) and {@code evaluation_source}
+     * ({@code "split"} or {@code "separate"}).
+     */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("seed", seed);
+        m.put("calibration", calibration.stream().map(SampleRef::id).toList());
+        m.put("evaluation", evaluation.stream().map(SampleRef::id).toList());
+        m.put("evaluation_source", separateEvaluation ? "separate" : "split");
+        return m;
+    }
+
+    private static List<SampleRef> shuffled(List<SampleRef> samples, long seed) {
+        List<SampleRef> list = sorted(samples);
+        Set<String> ids = new HashSet<>();
+        for (SampleRef s : list) {
+            if (!ids.add(s.id())) throw new IllegalArgumentException("sample id " + s.id() + " appears twice");
+        }
+        Collections.shuffle(list, new Random(seed));
+        return list;
+    }
+
+    private static List<SampleRef> sorted(List<SampleRef> samples) {
+        List<SampleRef> list = new ArrayList<>(samples);
+        list.sort(Comparator.comparing(SampleRef::id));
+        return list;
+    }
+
+    private static void checkCount(int n, String what) {
+        if (n < 0) throw new QuantbridgeException(what + ": " + n + " is negative");
+    }
+}

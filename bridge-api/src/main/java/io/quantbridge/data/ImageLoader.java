@@ -1,0 +1,239 @@
+package io.quantbridge.data;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.FloatTensor;
+import java.awt.color.ColorSpace;
+import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.DataBuffer;
+import java.awt.image.Raster;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+
+/**
+ * Turns a JPEG or PNG image into a model input tensor, following a {@link Preprocessing}:
+ *
+ * <ol>
+ *   <li>Decode with {@code javax.imageio}. Gray images give R = G = B = gray (the stored values, with no colour-space
+ *       conversion), RGB images their stored R, G, B, images with alpha their colour channels (alpha is dropped, not
+ *       composited), palette images their palette colours. 16-bit samples are mapped to 0..255
+ *       ({@code v * 255 / 65535}, kept fractional) so that the usual {@code scale = 1/255} still applies.</li>
+ *   <li>Resize to exactly {@code width x height} with bilinear interpolation: a plain resize (the aspect ratio is not
+ *       preserved, no letterbox, no crop), with half-pixel centres and edges clamped, like OpenCV's
+ *       {@code cv2.resize(..., interpolation=INTER_LINEAR)}; no antialiasing filter. Computed in float; a same-size
+ *       "resize" returns the pixels unchanged. Deterministic.</li>
+ *   <li>Each output channel {@code c} (in RGB order, or BGR when {@link Preprocessing#bgr()}) becomes
+ *       {@code ((pixel * scale) - mean[c]) / std[c]}, {@code mean} and {@code std} being given in output-channel
+ *       order.</li>
+ *   <li>Layout {@code [1, 3, H, W]} (NCHW) or {@code [1, H, W, 3]} (NHWC).</li>
+ * </ol>
+ *
+ * <p>Pixels are read a row at a time from the raster (only the rows the resize needs), not with per-pixel
+ * {@code getRGB} calls. An unreadable or undecodable file gives a {@link QuantbridgeException} whose message starts
+ * with the file.
+ */
+public final class ImageLoader {
+    private ImageLoader() { }
+
+    /** Decodes {@code file} (PNG, JPEG or any other format ImageIO reads). */
+    public static BufferedImage read(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new QuantbridgeException(file + ": no such image file");
+        }
+        BufferedImage img;
+        try {
+            img = ImageIO.read(file.toFile());
+        } catch (IOException | RuntimeException e) {
+            throw new QuantbridgeException(file + ": cannot decode the image (" + e.getMessage() + ")", e);
+        }
+        if (img == null) {
+            throw new QuantbridgeException(file + ": cannot decode the image (not a PNG or JPEG file?)");
+        }
+        if (img.getWidth() < 1 || img.getHeight() < 1) {
+            throw new QuantbridgeException(file + ": the image is empty");
+        }
+        return img;
+    }
+
+    /** Reads {@code file} and converts it; the preprocessing must have its size set. */
+    public static FloatTensor load(Path file, Preprocessing p) {
+        return toTensor(read(file), p, file.toString());
+    }
+
+    /**
+     * Converts a decoded image. {@code p.width()} and {@code p.height()} must be positive (fill them from the model
+     * with {@link Preprocessing#withSizeIfUnset}); {@code source} names the image in error messages.
+     */
+    public static FloatTensor toTensor(BufferedImage img, Preprocessing p, String source) {
+        int outW = p.width();
+        int outH = p.height();
+        if (outW <= 0 || outH <= 0) {
+            throw new QuantbridgeException(source + ": --size is not set (" + outW + "x" + outH
+                    + ") and no model input gave one");
+        }
+        int srcW = img.getWidth();
+        int srcH = img.getHeight();
+        RowReader reader = rowReader(img);
+
+        // horizontal sampling positions, shared by all rows
+        int[] x0 = new int[outW];
+        int[] x1 = new int[outW];
+        float[] fx = new float[outW];
+        double sxScale = (double) srcW / outW;
+        for (int ox = 0; ox < outW; ox++) {
+            double sx = (ox + 0.5) * sxScale - 0.5;
+            int i0 = (int) Math.floor(sx);
+            double f = sx - i0;
+            if (i0 < 0) {
+                i0 = 0;
+                f = 0;
+            }
+            if (i0 >= srcW - 1) {
+                i0 = srcW - 1;
+                f = 0;
+            }
+            x0[ox] = i0 * 3;
+            x1[ox] = Math.min(i0 + 1, srcW - 1) * 3;
+            fx[ox] = (float) f;
+        }
+
+        float[] srcRow = new float[srcW * 3];
+        float[] rowA = new float[outW * 3];
+        float[] rowB = new float[outW * 3];
+        int rowAIndex = -1;
+        int rowBIndex = -1;
+
+        double scale = p.scale();
+        double[] mean = p.mean();
+        double[] std = p.std();
+        int[] srcChannel = p.bgr() ? new int[] {2, 1, 0} : new int[] {0, 1, 2};
+        boolean nchw = p.layout() == Layout.NCHW;
+        int plane = outW * outH;
+        float[] out = new float[3 * plane];
+
+        double syScale = (double) srcH / outH;
+        for (int oy = 0; oy < outH; oy++) {
+            double sy = (oy + 0.5) * syScale - 0.5;
+            int y0 = (int) Math.floor(sy);
+            double fyd = sy - y0;
+            if (y0 < 0) {
+                y0 = 0;
+                fyd = 0;
+            }
+            if (y0 >= srcH - 1) {
+                y0 = srcH - 1;
+                fyd = 0;
+            }
+            int y1 = Math.min(y0 + 1, srcH - 1);
+            float fy = (float) fyd;
+
+            // bring horizontally resized rows y0 (into rowA) and y1 (into rowB), reusing what is there
+            if (rowAIndex != y0) {
+                if (rowBIndex == y0) {
+                    float[] t = rowA;
+                    rowA = rowB;
+                    rowB = t;
+                    rowAIndex = y0;
+                    rowBIndex = -1;
+                } else {
+                    reader.read(y0, srcRow);
+                    resizeRow(srcRow, rowA, x0, x1, fx);
+                    rowAIndex = y0;
+                }
+            }
+            if (fy != 0f && rowBIndex != y1) {
+                reader.read(y1, srcRow);
+                resizeRow(srcRow, rowB, x0, x1, fx);
+                rowBIndex = y1;
+            }
+
+            for (int ox = 0; ox < outW; ox++) {
+                int base = ox * 3;
+                int pix = oy * outW + ox;
+                for (int c = 0; c < 3; c++) {
+                    int sc = base + srcChannel[c];
+                    float v = rowA[sc];
+                    if (fy != 0f) v = v + (rowB[sc] - v) * fy;
+                    float norm = (float) (((v * scale) - mean[c]) / std[c]);
+                    if (nchw) out[c * plane + pix] = norm;
+                    else out[pix * 3 + c] = norm;
+                }
+            }
+        }
+        long[] shape = nchw ? new long[] {1, 3, outH, outW} : new long[] {1, outH, outW, 3};
+        return new FloatTensor(shape, out);
+    }
+
+    private static void resizeRow(float[] src, float[] dst, int[] x0, int[] x1, float[] fx) {
+        for (int ox = 0; ox < fx.length; ox++) {
+            int a = x0[ox];
+            int b = x1[ox];
+            float f = fx[ox];
+            int d = ox * 3;
+            if (f == 0f) {
+                dst[d] = src[a];
+                dst[d + 1] = src[a + 1];
+                dst[d + 2] = src[a + 2];
+            } else {
+                dst[d] = src[a] + (src[b] - src[a]) * f;
+                dst[d + 1] = src[a + 1] + (src[b + 1] - src[a + 1]) * f;
+                dst[d + 2] = src[a + 2] + (src[b + 2] - src[a + 2]) * f;
+            }
+        }
+    }
+
+    /** Reads one image row as interleaved R, G, B floats in 0..255. */
+    private interface RowReader {
+        void read(int y, float[] rgb);
+    }
+
+    private static RowReader rowReader(BufferedImage img) {
+        ColorModel cm = img.getColorModel();
+        Raster raster = img.getRaster();
+        int w = img.getWidth();
+        int transfer = raster.getTransferType();
+        if (cm instanceof ComponentColorModel
+                && (transfer == DataBuffer.TYPE_BYTE || transfer == DataBuffer.TYPE_USHORT)) {
+            int csType = cm.getColorSpace().getType();
+            int bands = raster.getNumBands();
+            int colorBands = cm.getNumColorComponents();
+            if ((csType == ColorSpace.TYPE_GRAY && colorBands == 1) || (csType == ColorSpace.TYPE_RGB && colorBands == 3)) {
+                float[] k = new float[colorBands];
+                for (int c = 0; c < colorBands; c++) {
+                    k[c] = 255f / ((1 << cm.getComponentSize(c)) - 1);
+                }
+                boolean gray = colorBands == 1;
+                int[] buf = new int[w * bands];
+                return (y, rgb) -> {
+                    raster.getPixels(0, y, w, 1, buf);
+                    for (int x = 0, s = 0, d = 0; x < w; x++, s += bands, d += 3) {
+                        if (gray) {
+                            float v = buf[s] * k[0];
+                            rgb[d] = v;
+                            rgb[d + 1] = v;
+                            rgb[d + 2] = v;
+                        } else {
+                            rgb[d] = buf[s] * k[0];
+                            rgb[d + 1] = buf[s + 1] * k[1];
+                            rgb[d + 2] = buf[s + 2] * k[2];
+                        }
+                    }
+                };
+            }
+        }
+        // palette, packed-int and other images: the colour model's sRGB view, one row per call
+        int[] argb = new int[w];
+        return (y, rgb) -> {
+            img.getRGB(0, y, w, 1, argb, 0, w);
+            for (int x = 0, d = 0; x < w; x++, d += 3) {
+                int v = argb[x];
+                rgb[d] = (v >> 16) & 0xff;
+                rgb[d + 1] = (v >> 8) & 0xff;
+                rgb[d + 2] = v & 0xff;
+            }
+        };
+    }
+}

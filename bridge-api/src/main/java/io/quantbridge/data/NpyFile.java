@@ -1,0 +1,398 @@
+package io.quantbridge.data;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.util.AtomicFiles;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * NumPy {@code .npy} files: reading into a float32 {@link FloatTensor} and writing float32 arrays.
+ *
+ * <p>Reading accepts format versions 1.0, 2.0 and 3.0 and the element types {@code f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8
+ * b1} in little-endian ({@code <}), big-endian ({@code >}), native ({@code =}, taken as little-endian) or
+ * not-applicable ({@code |}) byte order; every value is converted to float32 (64-bit integers and doubles may lose
+ * precision). Arrays saved in Fortran order, structured or object dtypes are refused. Every error message starts
+ * with the file.
+ *
+ * <p>Writing produces exactly what {@code numpy.save} (1.23 and later) writes for a C-ordered {@code float32}
+ * array: a version 1.0 header (2.0 when the header would not fit), with numpy's spare room for the first dimension
+ * and padded with spaces to a multiple of 64 bytes, then the little-endian data. Files are written atomically.
+ */
+public final class NpyFile {
+    private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
+    private static final int ALIGN = 64;
+
+    private NpyFile() { }
+
+    /** Reads {@code file} into a float32 tensor of the array's shape. */
+    public static FloatTensor read(Path file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new QuantbridgeException(file + ": no such file");
+        } catch (IOException | OutOfMemoryError e) {
+            throw new QuantbridgeException(file + ": cannot read: " + e.getMessage(), e);
+        }
+        return parse(bytes, file.toString());
+    }
+
+    /** Parses the bytes of a {@code .npy} file; {@code source} (normally the file) starts every error message. */
+    public static FloatTensor parse(byte[] bytes, String source) {
+        if (bytes.length < 10 || !Arrays.equals(Arrays.copyOf(bytes, 6), MAGIC)) {
+            throw new QuantbridgeException(source + ": not a .npy file (the magic string \\x93NUMPY is missing)");
+        }
+        int major = bytes[6] & 0xff;
+        int minor = bytes[7] & 0xff;
+        ByteBuffer bb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        long headerLen;
+        int headerStart;
+        if (major == 1) {
+            headerLen = bb.getShort(8) & 0xffff;
+            headerStart = 10;
+        } else if (major == 2 || major == 3) {
+            if (bytes.length < 12) {
+                throw new QuantbridgeException(source + ": truncated .npy header");
+            }
+            headerLen = bb.getInt(8) & 0xffffffffL;
+            headerStart = 12;
+        } else {
+            throw new QuantbridgeException(source + ": unsupported .npy format version " + major + "." + minor
+                    + " (1.0, 2.0 and 3.0 are supported)");
+        }
+        if (headerStart + headerLen > bytes.length) {
+            throw new QuantbridgeException(source + ": truncated .npy header (" + headerLen + " bytes announced, "
+                    + (bytes.length - headerStart) + " present)");
+        }
+        String header = new String(bytes, headerStart, (int) headerLen,
+                major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
+        Map<String, Object> dict;
+        try {
+            dict = new HeaderParser(header).dict();
+        } catch (IllegalArgumentException e) {
+            throw new QuantbridgeException(source + ": corrupt .npy header: " + e.getMessage() + " in "
+                    + header.strip());
+        }
+        Object descr = dict.get("descr");
+        Object fortran = dict.get("fortran_order");
+        Object shapeObj = dict.get("shape");
+        if (descr == null || fortran == null || shapeObj == null) {
+            throw new QuantbridgeException(source + ": corrupt .npy header: it needs 'descr', 'fortran_order' and "
+                    + "'shape', got " + header.strip());
+        }
+        if (!(descr instanceof String d)) {
+            throw new QuantbridgeException(source + ": structured dtype " + descr
+                    + " is not supported (save a plain numeric array)");
+        }
+        if (!(fortran instanceof Boolean fo)) {
+            throw new QuantbridgeException(source + ": corrupt .npy header: 'fortran_order' is " + fortran);
+        }
+        if (fo) {
+            throw new QuantbridgeException(source + ": the array is stored in Fortran order (fortran_order: True);"
+                    + " save it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(a))");
+        }
+        if (!(shapeObj instanceof List<?> shapeList)) {
+            throw new QuantbridgeException(source + ": corrupt .npy header: 'shape' is " + shapeObj);
+        }
+        long[] shape = new long[shapeList.size()];
+        for (int i = 0; i < shape.length; i++) {
+            if (!(shapeList.get(i) instanceof Long l) || l < 0) {
+                throw new QuantbridgeException(source + ": corrupt .npy header: bad dimension " + shapeList.get(i)
+                        + " in 'shape'");
+            }
+            shape[i] = l;
+        }
+        Dtype dtype = Dtype.parse(d, source);
+        long count;
+        try {
+            count = FloatTensor.elementCount(shape);
+        } catch (ArithmeticException e) {
+            throw new QuantbridgeException(source + ": shape " + Arrays.toString(shape) + " is too large");
+        }
+        if (count > Integer.MAX_VALUE - 8) {
+            throw new QuantbridgeException(source + ": " + count + " elements are more than one tensor can hold");
+        }
+        long dataStart = headerStart + headerLen;
+        long need = count * dtype.size;
+        long have = bytes.length - dataStart;
+        if (have < need) {
+            throw new QuantbridgeException(source + ": truncated .npy data: shape " + Arrays.toString(shape) + " of "
+                    + d + " needs " + need + " bytes, the file has " + have);
+        }
+        if (have > need) {
+            throw new QuantbridgeException(source + ": corrupt .npy file: " + (have - need)
+                    + " unexpected bytes after the data of shape " + Arrays.toString(shape) + " " + d);
+        }
+        float[] out = new float[(int) count];
+        ByteBuffer data = ByteBuffer.wrap(bytes, (int) dataStart, (int) need).slice().order(dtype.order);
+        dtype.decode(data, out);
+        return new FloatTensor(shape, out);
+    }
+
+    /** Writes a float32 {@code .npy} file (atomically) holding {@code tensor}. */
+    public static void write(Path file, FloatTensor tensor) {
+        AtomicFiles.write(file, toBytes(tensor));
+    }
+
+    /** The bytes {@code numpy.save} writes for {@code tensor} as a C-ordered float32 array. */
+    public static byte[] toBytes(FloatTensor tensor) {
+        long[] shape = tensor.shape();
+        StringBuilder sh = new StringBuilder("(");
+        for (int i = 0; i < shape.length; i++) {
+            if (i > 0) sh.append(", ");
+            sh.append(shape[i]);
+        }
+        if (shape.length == 1) sh.append(',');
+        sh.append(')');
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + sh + ", }";
+        // numpy (since 1.23) leaves room for the first dimension to grow to 21 digits
+        if (shape.length > 0) dict += " ".repeat(Math.max(0, 21 - Long.toString(shape[0]).length()));
+        int prefix = 10;
+        int pad = ALIGN - ((prefix + dict.length() + 1) % ALIGN);
+        int major = 1;
+        if (dict.length() + 1 + pad > 0xffff) {
+            major = 2;
+            prefix = 12;
+            pad = ALIGN - ((prefix + dict.length() + 1) % ALIGN);
+        }
+        String header = dict + " ".repeat(pad) + "\n";
+        byte[] h = header.getBytes(StandardCharsets.ISO_8859_1);
+        float[] data = tensor.data();
+        ByteBuffer bb = ByteBuffer.allocate(prefix + h.length + 4 * data.length).order(ByteOrder.LITTLE_ENDIAN);
+        bb.put(MAGIC).put((byte) major).put((byte) 0);
+        if (major == 1) bb.putShort((short) h.length);
+        else bb.putInt(h.length);
+        bb.put(h);
+        bb.asFloatBuffer().put(data);
+        return bb.array();
+    }
+
+    /** Element types that can be read. */
+    private enum Kind { F2, F4, F8, I1, I2, I4, I8, U1, U2, U4, U8, B1 }
+
+    private static final class Dtype {
+        final Kind kind;
+        final int size;
+        final ByteOrder order;
+
+        Dtype(Kind kind, int size, ByteOrder order) {
+            this.kind = kind;
+            this.size = size;
+            this.order = order;
+        }
+
+        static Dtype parse(String descr, String source) {
+            if (descr.length() >= 3) {
+                char bo = descr.charAt(0);
+                String t = descr.substring(1);
+                Kind kind = switch (t) {
+                    case "f2" -> Kind.F2;
+                    case "f4" -> Kind.F4;
+                    case "f8" -> Kind.F8;
+                    case "i1" -> Kind.I1;
+                    case "i2" -> Kind.I2;
+                    case "i4" -> Kind.I4;
+                    case "i8" -> Kind.I8;
+                    case "u1" -> Kind.U1;
+                    case "u2" -> Kind.U2;
+                    case "u4" -> Kind.U4;
+                    case "u8" -> Kind.U8;
+                    case "b1" -> Kind.B1;
+                    default -> null;
+                };
+                if (kind != null && (bo == '<' || bo == '>' || bo == '|' || bo == '=')) {
+                    int size = Integer.parseInt(t.substring(1));
+                    if (bo == '|' && size != 1) kind = null;
+                    if (kind != null) {
+                        return new Dtype(kind, size, bo == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
+                    }
+                }
+            }
+            throw new QuantbridgeException(source + ": unsupported dtype '" + descr + "' (supported: float16/32/64,"
+                    + " int8/16/32/64, uint8/16/32/64, bool)");
+        }
+
+        void decode(ByteBuffer b, float[] out) {
+            int n = out.length;
+            switch (kind) {
+                case F4 -> b.asFloatBuffer().get(out);
+                case F8 -> {
+                    var db = b.asDoubleBuffer();
+                    for (int i = 0; i < n; i++) out[i] = (float) db.get(i);
+                }
+                case F2 -> {
+                    var sb = b.asShortBuffer();
+                    for (int i = 0; i < n; i++) out[i] = halfToFloat(sb.get(i));
+                }
+                case I1 -> {
+                    for (int i = 0; i < n; i++) out[i] = b.get(i);
+                }
+                case U1 -> {
+                    for (int i = 0; i < n; i++) out[i] = b.get(i) & 0xff;
+                }
+                case B1 -> {
+                    for (int i = 0; i < n; i++) out[i] = b.get(i) != 0 ? 1f : 0f;
+                }
+                case I2 -> {
+                    var sb = b.asShortBuffer();
+                    for (int i = 0; i < n; i++) out[i] = sb.get(i);
+                }
+                case U2 -> {
+                    var sb = b.asShortBuffer();
+                    for (int i = 0; i < n; i++) out[i] = sb.get(i) & 0xffff;
+                }
+                case I4 -> {
+                    var ib = b.asIntBuffer();
+                    for (int i = 0; i < n; i++) out[i] = ib.get(i);
+                }
+                case U4 -> {
+                    var ib = b.asIntBuffer();
+                    for (int i = 0; i < n; i++) out[i] = ib.get(i) & 0xffffffffL;
+                }
+                case I8 -> {
+                    var lb = b.asLongBuffer();
+                    for (int i = 0; i < n; i++) out[i] = lb.get(i);
+                }
+                case U8 -> {
+                    var lb = b.asLongBuffer();
+                    for (int i = 0; i < n; i++) {
+                        long v = lb.get(i);
+                        out[i] = v >= 0 ? (float) v : (float) ((v >>> 1) | (v & 1)) * 2f;
+                    }
+                }
+                default -> throw new IllegalStateException(kind.name());
+            }
+        }
+    }
+
+    /** IEEE-754 binary16 to float (exact: every half value is a float). */
+    static float halfToFloat(short h) {
+        int bits = h & 0xffff;
+        int sign = (bits & 0x8000) << 16;
+        int exp = (bits >>> 10) & 0x1f;
+        int mant = bits & 0x3ff;
+        if (exp == 0x1f) {
+            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+        }
+        if (exp == 0) {
+            float v = mant * 0x1p-24f; // subnormal (or zero)
+            return sign != 0 ? -v : v;
+        }
+        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+    }
+
+    /**
+     * The header is a Python dict literal, e.g. {@code {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }}.
+     * Values: strings, True/False, tuples or lists (of integers, strings or nested lists for structured dtypes),
+     * integers. Tuples and lists become {@link List}s, integers {@link Long}s.
+     */
+    private static final class HeaderParser {
+        private final String s;
+        private int pos;
+
+        HeaderParser(String s) {
+            this.s = s;
+        }
+
+        Map<String, Object> dict() {
+            ws();
+            expect('{');
+            Map<String, Object> m = new LinkedHashMap<>();
+            while (true) {
+                ws();
+                if (peek() == '}') {
+                    pos++;
+                    break;
+                }
+                Object key = value();
+                if (!(key instanceof String k)) throw new IllegalArgumentException("a key is not a string");
+                ws();
+                expect(':');
+                m.put(k, value());
+                ws();
+                if (peek() == ',') {
+                    pos++;
+                } else if (peek() != '}') {
+                    throw new IllegalArgumentException("expected ',' or '}' at offset " + pos);
+                }
+            }
+            ws();
+            if (pos != s.length()) throw new IllegalArgumentException("unexpected text after the dict");
+            return m;
+        }
+
+        Object value() {
+            ws();
+            char c = peek();
+            if (c == '\'' || c == '"') {
+                int end = s.indexOf(c, pos + 1);
+                if (end < 0) throw new IllegalArgumentException("unterminated string");
+                String v = s.substring(pos + 1, end);
+                pos = end + 1;
+                return v;
+            }
+            if (c == '(' || c == '[') {
+                char close = c == '(' ? ')' : ']';
+                pos++;
+                List<Object> items = new ArrayList<>();
+                while (true) {
+                    ws();
+                    if (peek() == close) {
+                        pos++;
+                        return items;
+                    }
+                    items.add(value());
+                    ws();
+                    if (peek() == ',') pos++;
+                    else if (peek() != close) throw new IllegalArgumentException("expected ',' or '" + close + "'");
+                }
+            }
+            if (s.startsWith("True", pos)) {
+                pos += 4;
+                return Boolean.TRUE;
+            }
+            if (s.startsWith("False", pos)) {
+                pos += 5;
+                return Boolean.FALSE;
+            }
+            int start = pos;
+            if (c == '-' || c == '+') pos++;
+            while (pos < s.length() && Character.isDigit(s.charAt(pos))) pos++;
+            if (pos < s.length() && s.charAt(pos) == 'L') pos++; // Python 2 long suffix
+            String num = s.substring(start, pos).replace("L", "");
+            if (num.isEmpty() || num.equals("-") || num.equals("+")) {
+                throw new IllegalArgumentException("unexpected character '" + c + "' at offset " + start);
+            }
+            try {
+                return Long.parseLong(num);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("bad number " + num);
+            }
+        }
+
+        char peek() {
+            if (pos >= s.length()) throw new IllegalArgumentException("unexpected end");
+            return s.charAt(pos);
+        }
+
+        void expect(char c) {
+            if (peek() != c) throw new IllegalArgumentException("expected '" + c + "' at offset " + pos);
+            pos++;
+        }
+
+        void ws() {
+            while (pos < s.length() && Character.isWhitespace(s.charAt(pos))) pos++;
+        }
+    }
+}

@@ -1,0 +1,37 @@
+package io.quantbridge.data;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * One discovered calibration or evaluation sample, not yet loaded: an id (its path relative to the data root, with
+ * {@code /} separators; the file name for a single-file source), what kind of sample it is, and its files.
+ * Load it with {@link SampleSource#load}.
+ *
+ * @param id     the relative path, unique within one {@link SampleSource}; samples are sorted by it
+ * @param kind   image file, single {@code .npy} file, or folder of {@code .npy} files (one per model input)
+ * @param files  the image or {@code .npy} file; for {@link Kind#NPY_FOLDER} the folder's {@code .npy} files,
+ *               sorted by name
+ * @param path   where the sample is: the file, or the sample folder for {@link Kind#NPY_FOLDER}
+ * @param label  how error messages name the data set, e.g. {@code "calibration data"}
+ */
+public record SampleRef(String id, Kind kind, List<Path> files, Path path, String label) {
+    /** What a sample is made of. */
+    public enum Kind {
+        /** A PNG or JPEG file feeding the model's single image input. */
+        IMAGE,
+        /** One {@code .npy} file feeding the model's single input. */
+        NPY,
+        /** A folder holding {@code <input name>.npy} for each model input. */
+        NPY_FOLDER
+    }
+
+    public SampleRef {
+        files = List.copyOf(files);
+    }
+
+    @Override
+    public String toString() {
+        return id;
+    }
+}

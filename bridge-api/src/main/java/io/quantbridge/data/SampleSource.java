@@ -1,0 +1,326 @@
+package io.quantbridge.data;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * The samples of a calibration or evaluation data set, discovered from a path, and the loading of one sample into
+ * model inputs.
+ *
+ * <p>Discovery ({@link #discover(Path, String)}) accepts:
+ * <ul>
+ *   <li>a single file ({@code .png}, {@code .jpg}, {@code .jpeg} or {@code .npy}): one sample, id = its name;</li>
+ *   <li>a folder of image and/or {@code .npy} files: one sample per file;</li>
+ *   <li>a folder of sub-folders, one per sample, each holding one {@code .npy} file per model input named
+ *       {@code <input name>.npy} (or any single {@code .npy} for a single-input model).</li>
+ * </ul>
+ * Names starting with {@code .} are ignored, as are other file types and sub-folders without {@code .npy} files.
+ * Sub-folders are not searched further. Samples are sorted by id (plain string order of the relative path, so
+ * {@code img10} comes before {@code img2}). A folder mixing sample files and sample sub-folders is refused as
+ * ambiguous. Extensions are matched without regard to case.
+ *
+ * <p>Discovery only lists files; {@link #load} reads a sample when it is needed.
+ */
+public final class SampleSource {
+    /** Label for the calibration data set in error messages. */
+    public static final String CALIBRATION = "calibration data";
+    /** Label for the evaluation data set in error messages. */
+    public static final String EVALUATION = "evaluation data";
+
+    private final Path root;
+    private final String label;
+    private final List<SampleRef> samples;
+
+    private SampleSource(Path root, String label, List<SampleRef> samples) {
+        this.root = root;
+        this.label = label;
+        this.samples = List.copyOf(samples);
+    }
+
+    /** The path given to {@link #discover}. */
+    public Path root() { return root; }
+
+    /** How error messages name this data set. */
+    public String label() { return label; }
+
+    /** The samples, sorted by id; never empty. */
+    public List<SampleRef> samples() { return samples; }
+
+    public int size() { return samples.size(); }
+
+    /** Discovers calibration data at {@code path}. */
+    public static SampleSource discover(Path path) {
+        return discover(path, CALIBRATION);
+    }
+
+    /**
+     * Discovers the samples at {@code path}; {@code label} (e.g. {@link #CALIBRATION}) starts error messages.
+     *
+     * @throws QuantbridgeException if the path does not exist, is a file of another type, or holds no samples
+     */
+    public static SampleSource discover(Path path, String label) {
+        if (!Files.exists(path)) {
+            throw new QuantbridgeException(label + " " + path + " does not exist");
+        }
+        if (!Files.isDirectory(path)) {
+            SampleRef.Kind kind = kindOf(path);
+            if (kind == null) {
+                throw new QuantbridgeException(label + " " + path
+                        + ": not an image (.png, .jpg, .jpeg) or .npy file");
+            }
+            return new SampleSource(path, label,
+                    List.of(new SampleRef(path.getFileName().toString(), kind, List.of(path), path, label)));
+        }
+        List<SampleRef> files = new ArrayList<>();
+        List<SampleRef> folders = new ArrayList<>();
+        for (Path entry : list(path, label)) {
+            String name = entry.getFileName().toString();
+            if (Files.isDirectory(entry)) {
+                List<Path> npys = new ArrayList<>();
+                for (Path f : list(entry, label)) {
+                    if (Files.isRegularFile(f) && kindOf(f) == SampleRef.Kind.NPY) npys.add(f);
+                }
+                if (!npys.isEmpty()) folders.add(new SampleRef(name, SampleRef.Kind.NPY_FOLDER, npys, entry, label));
+            } else if (Files.isRegularFile(entry)) {
+                SampleRef.Kind kind = kindOf(entry);
+                if (kind != null) files.add(new SampleRef(name, kind, List.of(entry), entry, label));
+            }
+        }
+        if (!files.isEmpty() && !folders.isEmpty()) {
+            throw new QuantbridgeException(label + " " + path + ": holds both sample files (" + files.size()
+                    + ", e.g. " + files.get(0).id() + ") and sample folders of .npy files (" + folders.size()
+                    + ", e.g. " + folders.get(0).id() + "); put them in separate folders");
+        }
+        List<SampleRef> samples = files.isEmpty() ? folders : files;
+        if (samples.isEmpty()) {
+            throw new QuantbridgeException(label + " " + path + ": no images (.png, .jpg) or .npy files found");
+        }
+        samples.sort(Comparator.comparing(SampleRef::id));
+        return new SampleSource(path, label, samples);
+    }
+
+    /** Non-hidden entries of a folder, sorted by name. */
+    private static List<Path> list(Path dir, String label) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> !p.getFileName().toString().startsWith("."))
+                    .sorted(Comparator.comparing(p -> p.getFileName().toString()))
+                    .toList();
+        } catch (IOException e) {
+            throw new QuantbridgeException(label + " " + dir + ": cannot list the folder: " + e.getMessage(), e);
+        }
+    }
+
+    private static SampleRef.Kind kindOf(Path file) {
+        String n = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (n.endsWith(".npy")) return SampleRef.Kind.NPY;
+        if (n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg")) return SampleRef.Kind.IMAGE;
+        return null;
+    }
+
+    /**
+     * Loads one sample as model inputs, keyed by input name in model order.
+     *
+     * <ul>
+     *   <li>An image needs a model with exactly one input, of rank 4 with 3 channels where the preprocessing layout
+     *       puts them ({@code [N,3,H,W]} for NCHW, {@code [N,H,W,3]} for NHWC; N and the channel may be dynamic).
+     *       It is produced with batch 1; batching is the caller's business. When the preprocessing has no size
+     *       (0x0) the model's height and width are used (see {@link #imagePreprocessing}).</li>
+     *   <li>A {@code .npy} file must match the model input's shape: same rank, equal dimensions, a dynamic model
+     *       dimension (-1) matching anything; an array lacking only the leading batch dimension of an input whose
+     *       batch is 1 or dynamic (e.g. {@code [3,224,224]} for {@code [1,3,224,224]}) gets a batch of 1. NaN or
+     *       infinite values are refused, naming the first bad element.</li>
+     *   <li>A sample folder must hold {@code <input name>.npy} for each model input; characters that cannot appear in
+     *       file names ({@code / \ : * ? " < > |}) may be replaced by {@code _}. A single-input model accepts the
+     *       folder's only {@code .npy} whatever its name. Other {@code .npy} files are ignored.</li>
+     * </ul>
+     * Every error is a {@link QuantbridgeException} naming the file (and the input where there is one).
+     */
+    public static Map<String, FloatTensor> load(SampleRef sample, List<TensorInfo> modelInputs, Preprocessing pre) {
+        String label = sample.label() == null ? CALIBRATION : sample.label();
+        if (modelInputs == null || modelInputs.isEmpty()) {
+            throw new QuantbridgeException(label + " " + sample.path() + ": the model has no inputs to feed");
+        }
+        Map<String, FloatTensor> out = new LinkedHashMap<>();
+        switch (sample.kind()) {
+            case IMAGE -> {
+                Path file = sample.files().get(0);
+                String where = label + " " + file;
+                TensorInfo input = imageInput(modelInputs, pre.layout(), where);
+                Preprocessing p = imagePreprocessing(input, pre);
+                try {
+                    out.put(input.name(), ImageLoader.load(file, p));
+                } catch (QuantbridgeException e) {
+                    throw new QuantbridgeException(label + " " + e.getMessage(), e);
+                }
+            }
+            case NPY -> {
+                Path file = sample.files().get(0);
+                if (modelInputs.size() != 1) {
+                    throw new QuantbridgeException(label + " " + file + ": a single .npy file can feed only a model"
+                            + " with one input, but the model has " + modelInputs.size() + " (" + names(modelInputs)
+                            + "); give one sub-folder per sample holding <input name>.npy for each input");
+                }
+                TensorInfo input = modelInputs.get(0);
+                out.put(input.name(), loadNpy(file, input, label));
+            }
+            case NPY_FOLDER -> {
+                for (TensorInfo input : modelInputs) {
+                    Path file = npyFor(sample, input, modelInputs.size() == 1, label);
+                    out.put(input.name(), loadNpy(file, input, label));
+                }
+            }
+            default -> throw new IllegalStateException(sample.kind().name());
+        }
+        return out;
+    }
+
+    /**
+     * The preprocessing for images fed to {@code input}: the given size when set (it must then agree with a fixed
+     * model height and width), otherwise the model's height and width.
+     *
+     * @throws QuantbridgeException naming {@code --size} when neither gives a size, or when they disagree
+     */
+    public static Preprocessing imagePreprocessing(TensorInfo input, Preprocessing pre) {
+        long[] s = input.shape();
+        boolean nchw = pre.layout() == Layout.NCHW;
+        long h = s[nchw ? 2 : 1];
+        long w = s[nchw ? 3 : 2];
+        if (pre.width() > 0 && pre.height() > 0) {
+            if ((h > 0 && h != pre.height()) || (w > 0 && w != pre.width())) {
+                throw new QuantbridgeException("--size " + pre.width() + "x" + pre.height() + " does not match model"
+                        + " input '" + input.name() + "' " + Arrays.toString(s) + ", which takes "
+                        + (w > 0 ? w : "any") + "x" + (h > 0 ? h : "any") + " images");
+            }
+            return pre;
+        }
+        if (h <= 0 || w <= 0) {
+            throw new QuantbridgeException("--size: model input '" + input.name() + "' " + Arrays.toString(s)
+                    + " has a dynamic height or width; give the image size with --size WIDTHxHEIGHT");
+        }
+        if (h > Integer.MAX_VALUE || w > Integer.MAX_VALUE) {
+            throw new QuantbridgeException("--size: model input '" + input.name() + "' " + Arrays.toString(s)
+                    + " is too large for an image");
+        }
+        return pre.withSizeIfUnset((int) w, (int) h);
+    }
+
+    /** The single image-like input of the model, or an error saying why images cannot feed it. */
+    private static TensorInfo imageInput(List<TensorInfo> inputs, Layout layout, String where) {
+        if (inputs.size() != 1) {
+            throw new QuantbridgeException(where + ": an image can feed only a model with one input, but the model"
+                    + " has " + inputs.size() + " (" + names(inputs) + "); give one sub-folder per sample holding"
+                    + " <input name>.npy for each input");
+        }
+        TensorInfo in = inputs.get(0);
+        long[] s = in.shape();
+        String expected = layout == Layout.NCHW ? "[N, 3, H, W]" : "[N, H, W, 3]";
+        String layoutName = layout.name().toLowerCase(Locale.ROOT);
+        if (s.length != 4) {
+            throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + Arrays.toString(s)
+                    + " is not an image input (rank 4, " + expected + " for --layout " + layoutName
+                    + "); give .npy files instead");
+        }
+        int ch = layout == Layout.NCHW ? 1 : 3;
+        if (s[ch] != 3 && s[ch] != -1) {
+            int other = layout == Layout.NCHW ? 3 : 1;
+            String hint = s[other] == 3
+                    ? "; use --layout " + (layout == Layout.NCHW ? "nhwc" : "nchw")
+                    : "; images give 3 channels, so give .npy files instead";
+            throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + Arrays.toString(s)
+                    + " does not have 3 channels where --layout " + layoutName + " puts them " + expected + hint);
+        }
+        return in;
+    }
+
+    private static Path npyFor(SampleRef sample, TensorInfo input, boolean singleInput, String label) {
+        String exact = input.name() + ".npy";
+        String safe = input.name().replaceAll("[/\\\\:*?\"<>|]", "_") + ".npy";
+        for (Path f : sample.files()) {
+            if (f.getFileName().toString().equals(exact)) return f;
+        }
+        for (Path f : sample.files()) {
+            if (f.getFileName().toString().equals(safe)) return f;
+        }
+        if (singleInput && sample.files().size() == 1) return sample.files().get(0);
+        List<String> found = sample.files().stream().map(f -> f.getFileName().toString()).toList();
+        throw new QuantbridgeException(label + " " + sample.path() + ": no " + safe + " for model input '"
+                + input.name() + "' (found " + String.join(", ", found) + ")");
+    }
+
+    private static FloatTensor loadNpy(Path file, TensorInfo input, String label) {
+        FloatTensor t;
+        try {
+            t = NpyFile.read(file);
+        } catch (QuantbridgeException e) {
+            throw new QuantbridgeException(label + " " + e.getMessage(), e);
+        }
+        String where = label + " " + file;
+        checkFinite(t, where);
+        return matchShape(t, input, where);
+    }
+
+    /** {@code t} shaped for {@code input} (a batch of 1 added where it is missing), or an error. */
+    static FloatTensor matchShape(FloatTensor t, TensorInfo input, String where) {
+        long[] exp = input.shape();
+        long[] act = t.shape();
+        if (fits(exp, 0, act)) return t;
+        if (act.length == exp.length - 1 && exp.length >= 2 && (exp[0] == 1 || exp[0] < 0) && fits(exp, 1, act)) {
+            long[] shape = new long[exp.length];
+            shape[0] = 1;
+            System.arraycopy(act, 0, shape, 1, act.length);
+            return new FloatTensor(shape, t.data());
+        }
+        boolean dynamic = Arrays.stream(exp).anyMatch(d -> d < 0);
+        throw new QuantbridgeException(where + ": shape " + Arrays.toString(act) + " does not match model input '"
+                + input.name() + "' " + Arrays.toString(exp) + (dynamic ? " (-1 = any size)" : ""));
+    }
+
+    private static boolean fits(long[] exp, int from, long[] act) {
+        if (exp.length - from != act.length) return false;
+        for (int i = 0; i < act.length; i++) {
+            long e = exp[from + i];
+            if (e >= 0 && e != act[i]) return false;
+        }
+        return true;
+    }
+
+    /** Refuses NaN and infinite values, naming the first one by flat element number and index. */
+    static void checkFinite(FloatTensor t, String where) {
+        float[] d = t.data();
+        for (int i = 0; i < d.length; i++) {
+            float v = d[i];
+            if (!Float.isFinite(v)) {
+                String what = Float.isNaN(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity");
+                throw new QuantbridgeException(where + ": " + what + " at element " + i + " (index "
+                        + Arrays.toString(unravel(i, t.shape())) + ")");
+            }
+        }
+    }
+
+    private static long[] unravel(long flat, long[] shape) {
+        long[] idx = new long[shape.length];
+        for (int k = shape.length - 1; k >= 0; k--) {
+            if (shape[k] > 0) {
+                idx[k] = flat % shape[k];
+                flat /= shape[k];
+            }
+        }
+        return idx;
+    }
+
+    private static String names(List<TensorInfo> inputs) {
+        return String.join(", ", inputs.stream().map(TensorInfo::name).toList());
+    }
+}

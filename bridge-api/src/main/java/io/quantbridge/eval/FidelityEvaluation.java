@@ -1,0 +1,127 @@
+package io.quantbridge.eval;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.data.Preprocessing;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.metrics.FidelityAccumulator;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Compares a candidate model (quantized) with its reference (float) on held-out samples: every output of the
+ * reference is matched by name in the candidate and pooled over all samples ({@link FidelityAccumulator}).
+ * Sessions must allow concurrent {@code run} calls when {@code threads > 1}.
+ */
+public final class FidelityEvaluation {
+    /** Which task metrics to add to cosine, SQNR and max abs error. */
+    public record Metrics(Double maskIouThreshold, boolean top1) {
+        public static final Metrics BASIC = new Metrics(null, false);
+    }
+
+    private FidelityEvaluation() { }
+
+    /**
+     * Runs both models on every sample and returns, per reference output name, the pooled metrics as a map
+     * ({@code cosine}, {@code sqnr_db}, {@code max_abs}, ... and {@code samples}).
+     */
+    public static Map<String, Map<String, Object>> run(ModelSession reference, ModelSession candidate,
+                                                       List<SampleRef> samples, Preprocessing pre, Metrics metrics,
+                                                       int threads, Progress progress) {
+        if (samples.isEmpty()) {
+            throw new QuantbridgeException("evaluation data is empty: no held-out samples to compare on");
+        }
+        List<String> outputs = new ArrayList<>();
+        for (TensorInfo o : reference.outputs()) outputs.add(o.name());
+        for (String name : outputs) {
+            if (candidate.outputs().stream().noneMatch(o -> o.name().equals(name))) {
+                throw new QuantbridgeException("the candidate model has no output '" + name + "' (its outputs: "
+                        + candidate.outputs().stream().map(TensorInfo::name).toList() + ")");
+            }
+        }
+        List<TensorInfo> inputs = reference.inputs();
+        int n = Math.max(1, Math.min(threads, samples.size()));
+        AtomicInteger next = new AtomicInteger();
+        progress.begin("evaluating", samples.size());
+        ExecutorService pool = Executors.newFixedThreadPool(n, r -> {
+            Thread t = new Thread(r, "quantbridge-eval");
+            t.setDaemon(true);
+            return t;
+        });
+        List<Map<String, FidelityAccumulator>> parts = new ArrayList<>();
+        try {
+            List<Future<Map<String, FidelityAccumulator>>> futures = new ArrayList<>();
+            for (int w = 0; w < n; w++) {
+                futures.add(pool.submit(() -> {
+                    Map<String, FidelityAccumulator> acc = new LinkedHashMap<>();
+                    int i;
+                    while ((i = next.getAndIncrement()) < samples.size()) {
+                        Map<String, FloatTensor> feed = SampleSource.load(samples.get(i), inputs, pre);
+                        Map<String, FloatTensor> ref = reference.run(feed);
+                        Map<String, FloatTensor> cand = candidate.run(feed);
+                        for (String name : outputs) {
+                            FloatTensor r = ref.get(name);
+                            FloatTensor c = cand.get(name);
+                            if (r.size() != c.size()) {
+                                throw new QuantbridgeException("output '" + name + "' has " + r.size()
+                                        + " elements in the reference but " + c.size() + " in the candidate, on "
+                                        + samples.get(i).id());
+                            }
+                            acc.computeIfAbsent(name, k -> accumulator(metrics, r)).add(r.data(), c.data());
+                        }
+                        progress.advance(1);
+                    }
+                    return acc;
+                }));
+            }
+            for (Future<Map<String, FidelityAccumulator>> f : futures) parts.add(get(f));
+        } finally {
+            pool.shutdownNow();
+        }
+        progress.end();
+        Map<String, Map<String, Object>> result = new LinkedHashMap<>();
+        for (String name : outputs) {
+            FidelityAccumulator total = null;
+            for (Map<String, FidelityAccumulator> p : parts) {
+                FidelityAccumulator a = p.get(name);
+                if (a == null) continue;
+                if (total == null) total = a; else total.merge(a);
+            }
+            if (total != null) result.put(name, total.toMap());
+        }
+        return result;
+    }
+
+    private static FidelityAccumulator accumulator(Metrics m, FloatTensor sampleOutput) {
+        FidelityAccumulator a = new FidelityAccumulator();
+        if (m.top1()) {
+            long[] s = sampleOutput.shape();
+            a = a.withTop1((int) (s.length == 0 ? 1 : s[s.length - 1]));
+        }
+        if (m.maskIouThreshold() != null) a = a.withMaskIou(m.maskIouThreshold());
+        return a;
+    }
+
+    private static <T> T get(Future<T> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new QuantbridgeException("evaluation was interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new QuantbridgeException("evaluation failed: " + e.getCause(), e.getCause());
+        }
+    }
+}

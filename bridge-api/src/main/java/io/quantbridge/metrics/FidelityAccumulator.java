@@ -1,0 +1,200 @@
+package io.quantbridge.metrics;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Pools the {@link Fidelity} metrics of one model output over many samples. Pooled means the sums are added across
+ * samples before the ratio is taken: cosine = sum(dot) / sqrt(sum(|ref|^2) sum(|cand|^2)), SQNR from the summed
+ * signal and noise energies, IoU = sum of intersections / sum of unions, top-1 agreement = agreeing rows / rows;
+ * max abs error is the maximum over all samples. Sums are doubles. The worst per-sample cosine is kept as well, so
+ * that one collapsed sample is not hidden by the pool.
+ *
+ * <p>Mask IoU and top-1 agreement are computed only when configured ({@link #withMaskIou}, {@link #withTop1}).
+ * Not thread-safe: give each thread its own accumulator (see {@link #emptyCopy()}) and {@link #merge} them.
+ */
+public final class FidelityAccumulator {
+    private final int classes;          // 0 = no top-1
+    private final double maskThreshold; // NaN = no IoU
+
+    private long samples;
+    private long elements;
+    private double dot;
+    private double refSq;
+    private double candSq;
+    private double errSq;
+    private double maxAbs;
+    private double minCosine = Double.POSITIVE_INFINITY;
+    private long intersection;
+    private long union;
+    private long top1Agree;
+    private long top1Rows;
+
+    private FidelityAccumulator(int classes, double maskThreshold) {
+        this.classes = classes;
+        this.maskThreshold = maskThreshold;
+    }
+
+    /** An accumulator of cosine, SQNR and max abs error. */
+    public FidelityAccumulator() {
+        this(0, Double.NaN);
+    }
+
+    /** A new, empty accumulator with this one's configuration plus top-1 agreement over rows of {@code classes}. */
+    public FidelityAccumulator withTop1(int classes) {
+        if (classes <= 0) throw new IllegalArgumentException("class count " + classes + " must be positive");
+        return new FidelityAccumulator(classes, maskThreshold);
+    }
+
+    /** A new, empty accumulator with this one's configuration plus mask IoU at {@code threshold}. */
+    public FidelityAccumulator withMaskIou(double threshold) {
+        if (Double.isNaN(threshold)) throw new IllegalArgumentException("mask threshold is NaN");
+        return new FidelityAccumulator(classes, threshold);
+    }
+
+    /** A new, empty accumulator with the same configuration. */
+    public FidelityAccumulator emptyCopy() {
+        return new FidelityAccumulator(classes, maskThreshold);
+    }
+
+    /**
+     * Adds one sample's output.
+     *
+     * @throws IllegalArgumentException if the lengths differ (naming both) or, with top-1, the length is not a
+     *                                  multiple of the class count
+     */
+    public void add(float[] ref, float[] cand) {
+        Fidelity.checkLengths(ref, cand);
+        int rows = classes > 0 ? Fidelity.rows(ref.length, classes) : 0;
+        double d = 0;
+        double rr = 0;
+        double cc = 0;
+        double ee = 0;
+        double mx = 0;
+        long inter = 0;
+        long uni = 0;
+        boolean iou = !Double.isNaN(maskThreshold);
+        for (int i = 0; i < ref.length; i++) {
+            double r = ref[i];
+            double c = cand[i];
+            double e = r - c;
+            d += r * c;
+            rr += r * r;
+            cc += c * c;
+            ee += e * e;
+            double ae = Math.abs(e);
+            if (ae > mx || Double.isNaN(ae)) mx = ae; // once NaN, stays NaN
+            if (iou) {
+                boolean a = r > maskThreshold;
+                boolean b = c > maskThreshold;
+                if (a && b) inter++;
+                if (a || b) uni++;
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            if (Fidelity.argmax(ref, r * classes, classes) == Fidelity.argmax(cand, r * classes, classes)) top1Agree++;
+        }
+        top1Rows += rows;
+        samples++;
+        elements += ref.length;
+        dot += d;
+        refSq += rr;
+        candSq += cc;
+        errSq += ee;
+        if (mx > maxAbs || Double.isNaN(mx)) maxAbs = mx;
+        double cos = Fidelity.cosine(d, rr, cc);
+        if (cos < minCosine || Double.isNaN(cos)) minCosine = cos;
+        intersection += inter;
+        union += uni;
+    }
+
+    /**
+     * Adds everything {@code other} has accumulated.
+     *
+     * @throws IllegalArgumentException if the two are configured differently
+     */
+    public void merge(FidelityAccumulator other) {
+        if (other.classes != classes || Double.compare(other.maskThreshold, maskThreshold) != 0) {
+            throw new IllegalArgumentException("cannot merge accumulators configured differently (top-1 classes "
+                    + classes + " vs " + other.classes + ", mask threshold " + maskThreshold + " vs "
+                    + other.maskThreshold + ")");
+        }
+        samples += other.samples;
+        elements += other.elements;
+        dot += other.dot;
+        refSq += other.refSq;
+        candSq += other.candSq;
+        errSq += other.errSq;
+        if (other.maxAbs > maxAbs || Double.isNaN(other.maxAbs)) maxAbs = other.maxAbs;
+        if (other.minCosine < minCosine || Double.isNaN(other.minCosine)) minCosine = other.minCosine;
+        intersection += other.intersection;
+        union += other.union;
+        top1Agree += other.top1Agree;
+        top1Rows += other.top1Rows;
+    }
+
+    /** Samples added so far. */
+    public long samples() { return samples; }
+
+    /** Pooled cosine similarity; NaN before any sample. */
+    public double cosine() {
+        return samples == 0 ? Double.NaN : Fidelity.cosine(dot, refSq, candSq);
+    }
+
+    /** The lowest per-sample cosine similarity; NaN before any sample. */
+    public double minCosine() {
+        return samples == 0 ? Double.NaN : minCosine;
+    }
+
+    /** Pooled SQNR in dB (+Infinity when there is no noise at all); NaN before any sample. */
+    public double sqnrDb() {
+        return samples == 0 ? Double.NaN : Fidelity.sqnrDb(refSq, errSq);
+    }
+
+    /** The largest absolute error seen; NaN before any sample. */
+    public double maxAbs() {
+        return samples == 0 ? Double.NaN : maxAbs;
+    }
+
+    /** Pooled mask IoU (1.0 when no mask pixel was ever set); NaN when not configured or before any sample. */
+    public double maskIou() {
+        if (Double.isNaN(maskThreshold) || samples == 0) return Double.NaN;
+        return union == 0 ? 1.0 : (double) intersection / union;
+    }
+
+    /** Top-1 agreement over all rows; NaN when not configured or before any sample. */
+    public double top1Agreement() {
+        if (classes == 0 || top1Rows == 0) return Double.NaN;
+        return (double) top1Agree / top1Rows;
+    }
+
+    /**
+     * For reports: {@code samples}, {@code cosine}, {@code cosine_min}, {@code sqnr_db}, {@code max_abs}, then
+     * {@code mask_iou} and {@code mask_threshold} when IoU is configured, {@code top1_agreement},
+     * {@code top1_rows} and {@code classes} when top-1 is. Non-finite values (SQNR +Infinity for identical
+     * outputs, NaN) stay doubles here; {@link io.quantbridge.util.Json} writes them as null.
+     */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("samples", samples);
+        m.put("cosine", cosine());
+        m.put("cosine_min", minCosine());
+        m.put("sqnr_db", sqnrDb());
+        m.put("max_abs", maxAbs());
+        if (!Double.isNaN(maskThreshold)) {
+            m.put("mask_iou", maskIou());
+            m.put("mask_threshold", maskThreshold);
+        }
+        if (classes > 0) {
+            m.put("top1_agreement", top1Agreement());
+            m.put("top1_rows", top1Rows);
+            m.put("classes", classes);
+        }
+        return m;
+    }
+
+    @Override
+    public String toString() {
+        return toMap().toString();
+    }
+}

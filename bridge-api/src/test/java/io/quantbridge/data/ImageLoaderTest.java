@@ -1,0 +1,198 @@
+package io.quantbridge.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.FloatTensor;
+import java.awt.image.BufferedImage;
+import java.awt.image.IndexColorModel;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ImageLoaderTest {
+    @TempDir
+    Path dir;
+
+    private static Preprocessing size(int w, int h) {
+        return Preprocessing.builder().size(w, h).build();
+    }
+
+    /** A 3x2 RGB image with distinct channel values: pixel (x, y) = (10x + y, 100 + 10x + y, 200 + x + y). */
+    private static BufferedImage rgb3x2(int type) {
+        BufferedImage img = new BufferedImage(3, 2, type);
+        for (int y = 0; y < 2; y++) {
+            for (int x = 0; x < 3; x++) {
+                img.setRGB(x, y, 0xff000000 | (10 * x + y) << 16 | (100 + 10 * x + y) << 8 | (200 + x + y));
+            }
+        }
+        return img;
+    }
+
+    private Path png(BufferedImage img, String name) throws IOException {
+        Path f = dir.resolve(name);
+        assertTrue(ImageIO.write(img, "png", f.toFile()));
+        return f;
+    }
+
+    private static float at(FloatTensor t, int c, int y, int x) {
+        long[] s = t.shape();
+        if (s[1] == 3) return t.data()[(int) ((c * s[2] + y) * s[3] + x)];
+        return t.data()[(int) ((y * s[2] + x) * 3 + c)];
+    }
+
+    @Test
+    void sameSizeKeepsPixelsNchwAndNhwc() throws IOException {
+        Path f = png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "a.png");
+        FloatTensor nchw = ImageLoader.load(f, Preprocessing.builder().size(3, 2).scale(1).build());
+        assertArrayEquals(new long[] {1, 3, 2, 3}, nchw.shape());
+        FloatTensor nhwc = ImageLoader.load(f, Preprocessing.builder().size(3, 2).scale(1).layout(Layout.NHWC).build());
+        assertArrayEquals(new long[] {1, 2, 3, 3}, nhwc.shape());
+        for (int y = 0; y < 2; y++) {
+            for (int x = 0; x < 3; x++) {
+                float[] expected = {10 * x + y, 100 + 10 * x + y, 200 + x + y};
+                for (int c = 0; c < 3; c++) {
+                    assertEquals(expected[c], at(nchw, c, y, x), 0f);
+                    assertEquals(expected[c], at(nhwc, c, y, x), 0f);
+                }
+            }
+        }
+        // NCHW planes: the first row of the red plane
+        assertEquals(0f, nchw.data()[0]);
+        assertEquals(10f, nchw.data()[1]);
+        assertEquals(20f, nchw.data()[2]);
+        // NHWC: pixel (0,0) then pixel (1,0)
+        assertArrayEquals(new float[] {0, 100, 200, 10, 110, 201}, java.util.Arrays.copyOf(nhwc.data(), 6));
+    }
+
+    @Test
+    void bgrMeanStdAndScale() throws IOException {
+        Path f = png(rgb3x2(BufferedImage.TYPE_INT_RGB), "a.png");
+        Preprocessing p = Preprocessing.builder().size(3, 2).scale(1.0 / 255).bgr(true)
+                .mean(0.1, 0.2, 0.3).std(0.5, 0.25, 2).build();
+        FloatTensor t = ImageLoader.load(f, p);
+        // output channel 0 is blue, 1 green, 2 red; mean/std in output order
+        int x = 2;
+        int y = 1;
+        double b = 200 + x + y;
+        double g = 100 + 10 * x + y;
+        double r = 10 * x + y;
+        assertEquals((float) ((b / 255 - 0.1) / 0.5), at(t, 0, y, x), 0f);
+        assertEquals((float) ((g / 255 - 0.2) / 0.25), at(t, 1, y, x), 0f);
+        assertEquals((float) ((r / 255 - 0.3) / 2), at(t, 2, y, x), 0f);
+    }
+
+    @Test
+    void grayIsTakenAsStoredNotGammaConverted() throws IOException {
+        BufferedImage img = new BufferedImage(2, 1, BufferedImage.TYPE_BYTE_GRAY);
+        img.getRaster().setSample(0, 0, 0, 128);
+        img.getRaster().setSample(1, 0, 0, 7);
+        FloatTensor t = ImageLoader.load(png(img, "g.png"), Preprocessing.builder().size(2, 1).scale(1).build());
+        assertArrayEquals(new float[] {128, 7, 128, 7, 128, 7}, t.data());
+    }
+
+    @Test
+    void sixteenBitGrayIsMappedTo255() throws IOException {
+        BufferedImage img = new BufferedImage(2, 1, BufferedImage.TYPE_USHORT_GRAY);
+        img.getRaster().setSample(0, 0, 0, 65535);
+        img.getRaster().setSample(1, 0, 0, 257);
+        FloatTensor t = ImageLoader.load(png(img, "g16.png"), Preprocessing.builder().size(2, 1).scale(1).build());
+        assertEquals(255f, t.data()[0], 1e-4f);
+        assertEquals(1f, t.data()[1], 1e-4f);
+    }
+
+    @Test
+    void alphaIsDropped() throws IOException {
+        BufferedImage img = new BufferedImage(1, 1, BufferedImage.TYPE_INT_ARGB);
+        img.setRGB(0, 0, 0x000a141e); // fully transparent, colour (10, 20, 30)
+        Path f = png(img, "rgba.png");
+        assertEquals(BufferedImage.TYPE_4BYTE_ABGR, ImageIO.read(f.toFile()).getType());
+        assertArrayEquals(new float[] {10, 20, 30},
+                ImageLoader.load(f, Preprocessing.builder().size(1, 1).scale(1).build()).data());
+    }
+
+    @Test
+    void indexedUsesThePalette() throws IOException {
+        byte[] r = {0, (byte) 250};
+        byte[] g = {0, 40};
+        byte[] b = {0, 3};
+        BufferedImage img = new BufferedImage(2, 1, BufferedImage.TYPE_BYTE_INDEXED,
+                new IndexColorModel(8, 2, r, g, b));
+        img.getRaster().setSample(1, 0, 0, 1);
+        FloatTensor t = ImageLoader.load(png(img, "idx.png"),
+                Preprocessing.builder().size(2, 1).scale(1).layout(Layout.NHWC).build());
+        assertArrayEquals(new float[] {0, 0, 0, 250, 40, 3}, t.data());
+    }
+
+    @Test
+    void bilinearResizeUsesHalfPixelCentres() throws IOException {
+        BufferedImage img = new BufferedImage(2, 1, BufferedImage.TYPE_BYTE_GRAY);
+        img.getRaster().setSample(1, 0, 0, 255);
+        Path f = png(img, "ramp.png");
+        // upscale 2 -> 4: source x = (ox + 0.5) / 2 - 0.5 = -0.25 (clamped), 0.25, 0.75, 1.25 (clamped)
+        FloatTensor up = ImageLoader.load(f, Preprocessing.builder().size(4, 3).scale(1).build());
+        assertArrayEquals(new long[] {1, 3, 3, 4}, up.shape());
+        for (int y = 0; y < 3; y++) {
+            assertEquals(0f, at(up, 0, y, 0), 1e-4f);
+            assertEquals(63.75f, at(up, 1, y, 1), 1e-4f);
+            assertEquals(191.25f, at(up, 2, y, 2), 1e-4f);
+            assertEquals(255f, at(up, 0, y, 3), 1e-4f);
+        }
+        // downscale 4x4 -> 2x2: each output is the mean of a 2x2 block (source position 0.5 / 2.5)
+        BufferedImage sq = new BufferedImage(4, 4, BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 0; y < 4; y++) for (int x = 0; x < 4; x++) sq.getRaster().setSample(x, y, 0, 16 * y + x);
+        FloatTensor down = ImageLoader.load(png(sq, "sq.png"), Preprocessing.builder().size(2, 2).scale(1).build());
+        assertEquals((0 + 1 + 16 + 17) / 4f, at(down, 0, 0, 0), 1e-4f);
+        assertEquals((2 + 3 + 18 + 19) / 4f, at(down, 1, 0, 1), 1e-4f);
+        assertEquals((34 + 35 + 50 + 51) / 4f, at(down, 2, 1, 1), 1e-4f);
+    }
+
+    @Test
+    void readsJpeg() throws IOException {
+        BufferedImage img = new BufferedImage(64, 48, BufferedImage.TYPE_3BYTE_BGR);
+        for (int y = 0; y < 48; y++) for (int x = 0; x < 64; x++) img.setRGB(x, y, 0xc86432); // (200, 100, 50)
+        Path f = dir.resolve("photo.JPG");
+        assertTrue(ImageIO.write(img, "jpeg", f.toFile()));
+        FloatTensor t = ImageLoader.load(f, Preprocessing.builder().size(32, 32).scale(1).build());
+        assertArrayEquals(new long[] {1, 3, 32, 32}, t.shape());
+        assertEquals(200, at(t, 0, 10, 10), 3);
+        assertEquals(100, at(t, 1, 10, 10), 3);
+        assertEquals(50, at(t, 2, 10, 10), 3);
+    }
+
+    @Test
+    void deterministic() throws IOException {
+        Path f = png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "a.png");
+        assertArrayEquals(ImageLoader.load(f, size(7, 5)).data(), ImageLoader.load(f, size(7, 5)).data());
+    }
+
+    @Test
+    void unreadableFileNamesTheFile() throws IOException {
+        Path f = dir.resolve("not-an-image.png");
+        Files.writeString(f, "this is text");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> ImageLoader.load(f, size(2, 2)));
+        assertEquals(f + ": cannot decode the image (not a PNG or JPEG file?)", e.getMessage());
+        Path missing = dir.resolve("missing.png");
+        e = assertThrows(QuantbridgeException.class, () -> ImageLoader.load(missing, size(2, 2)));
+        assertEquals(missing + ": no such image file", e.getMessage());
+        Path truncated = dir.resolve("cut.png");
+        byte[] full = Files.readAllBytes(png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "full.png"));
+        Files.write(truncated, java.util.Arrays.copyOf(full, 40));
+        e = assertThrows(QuantbridgeException.class, () -> ImageLoader.load(truncated, size(2, 2)));
+        assertTrue(e.getMessage().startsWith(truncated + ": cannot decode the image"), e.getMessage());
+    }
+
+    @Test
+    void sizeMustBeSet() throws IOException {
+        Path f = png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "a.png");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> ImageLoader.load(f, Preprocessing.defaults()));
+        assertEquals(f + ": --size is not set (0x0) and no model input gave one", e.getMessage());
+    }
+}

@@ -1,0 +1,287 @@
+package io.quantbridge.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SampleSourceTest {
+    @TempDir
+    Path dir;
+
+    private static final TensorInfo IMAGE_NCHW = new TensorInfo("images", "float32", new long[] {1, 3, 4, 6});
+    private static final TensorInfo DYNAMIC_NCHW = new TensorInfo("x", "float32", new long[] {-1, 3, -1, -1});
+
+    private Path image(Path file) throws IOException {
+        Files.createDirectories(file.getParent());
+        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_3BYTE_BGR);
+        ImageIO.write(img, file.toString().endsWith(".png") ? "png" : "jpeg", file.toFile());
+        return file;
+    }
+
+    private Path npy(Path file, long[] shape, float... values) throws IOException {
+        Files.createDirectories(file.getParent());
+        if (values.length == 0) values = new float[(int) FloatTensor.elementCount(shape)];
+        NpyFile.write(file, new FloatTensor(shape, values));
+        return file;
+    }
+
+    private static List<String> ids(SampleSource s) {
+        return s.samples().stream().map(SampleRef::id).toList();
+    }
+
+    @Test
+    void singleFile() throws IOException {
+        Path f = image(dir.resolve("one.jpg"));
+        SampleSource s = SampleSource.discover(f);
+        assertEquals(List.of("one.jpg"), ids(s));
+        assertEquals(SampleRef.Kind.IMAGE, s.samples().get(0).kind());
+        Path n = npy(dir.resolve("x.npy"), new long[] {2});
+        assertEquals(SampleRef.Kind.NPY, SampleSource.discover(n).samples().get(0).kind());
+        Path txt = dir.resolve("notes.txt");
+        Files.writeString(txt, "hi");
+        assertEquals("calibration data " + txt + ": not an image (.png, .jpg, .jpeg) or .npy file",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(txt)).getMessage());
+    }
+
+    @Test
+    void folderOfFilesSortedHiddenAndOtherTypesIgnored() throws IOException {
+        Path d = dir.resolve("calib");
+        image(d.resolve("b.png"));
+        image(d.resolve("a.JPEG"));
+        npy(d.resolve("c.npy"), new long[] {1});
+        image(d.resolve(".hidden.png"));
+        image(d.resolve("._a.jpg"));
+        Files.writeString(d.resolve("README.txt"), "x");
+        image(d.resolve("eval").resolve("z.png")); // a sub-folder without .npy files is not a sample
+        SampleSource s = SampleSource.discover(d);
+        assertEquals(List.of("a.JPEG", "b.png", "c.npy"), ids(s));
+        assertEquals(List.of(SampleRef.Kind.IMAGE, SampleRef.Kind.IMAGE, SampleRef.Kind.NPY),
+                s.samples().stream().map(SampleRef::kind).toList());
+        assertEquals(d.resolve("a.JPEG"), s.samples().get(0).files().get(0));
+        assertEquals(3, s.size());
+        assertEquals(d, s.root());
+    }
+
+    @Test
+    void folderOfSampleFolders() throws IOException {
+        Path d = dir.resolve("calib");
+        npy(d.resolve("s2").resolve("ids.npy"), new long[] {1, 4});
+        npy(d.resolve("s2").resolve("mask.npy"), new long[] {1, 4});
+        npy(d.resolve("s1").resolve("ids.npy"), new long[] {1, 4});
+        npy(d.resolve(".cache").resolve("ids.npy"), new long[] {1, 4});
+        Files.createDirectories(d.resolve("empty"));
+        SampleSource s = SampleSource.discover(d);
+        assertEquals(List.of("s1", "s2"), ids(s));
+        SampleRef s2 = s.samples().get(1);
+        assertEquals(SampleRef.Kind.NPY_FOLDER, s2.kind());
+        assertEquals(List.of(d.resolve("s2/ids.npy"), d.resolve("s2/mask.npy")), s2.files());
+    }
+
+    @Test
+    void mixedFilesAndFoldersIsAmbiguous() throws IOException {
+        Path d = dir.resolve("calib");
+        image(d.resolve("a.png"));
+        npy(d.resolve("s1").resolve("x.npy"), new long[] {1});
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d));
+        assertEquals("calibration data " + d + ": holds both sample files (1, e.g. a.png) and sample folders of"
+                + " .npy files (1, e.g. s1); put them in separate folders", e.getMessage());
+    }
+
+    @Test
+    void emptyAndMissing() throws IOException {
+        Path d = Files.createDirectories(dir.resolve("calib"));
+        Files.writeString(d.resolve("labels.csv"), "x");
+        image(d.resolve(".hidden.png"));
+        assertEquals("calibration data " + d + ": no images (.png, .jpg) or .npy files found",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d)).getMessage());
+        Path missing = dir.resolve("nope");
+        assertEquals("calibration data " + missing + " does not exist",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(missing)).getMessage());
+        assertEquals("evaluation data " + missing + " does not exist", assertThrows(QuantbridgeException.class,
+                () -> SampleSource.discover(missing, SampleSource.EVALUATION)).getMessage());
+    }
+
+    @Test
+    void imageTakesItsSizeFromTheModel() throws IOException {
+        Path f = image(dir.resolve("a.png"));
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        Map<String, FloatTensor> in = SampleSource.load(ref, List.of(IMAGE_NCHW), Preprocessing.defaults());
+        assertEquals(List.of("images"), List.copyOf(in.keySet()));
+        assertArrayEquals(new long[] {1, 3, 4, 6}, in.get("images").shape());
+
+        TensorInfo nhwc = new TensorInfo("x", "float32", new long[] {1, 5, 7, 3});
+        Preprocessing p = Preprocessing.builder().layout(Layout.NHWC).build();
+        assertArrayEquals(new long[] {1, 5, 7, 3}, SampleSource.load(ref, List.of(nhwc), p).get("x").shape());
+
+        Preprocessing sized = Preprocessing.builder().size(10, 20).build();
+        assertArrayEquals(new long[] {1, 3, 20, 10}, SampleSource.load(ref, List.of(DYNAMIC_NCHW), sized)
+                .get("x").shape());
+    }
+
+    @Test
+    void imageSizeErrorsNameTheOption() throws IOException {
+        SampleRef ref = SampleSource.discover(image(dir.resolve("a.png"))).samples().get(0);
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(DYNAMIC_NCHW), Preprocessing.defaults()));
+        assertEquals("--size: model input 'x' [-1, 3, -1, -1] has a dynamic height or width; give the image size"
+                + " with --size WIDTHxHEIGHT", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> SampleSource.load(ref, List.of(IMAGE_NCHW),
+                Preprocessing.builder().size(224, 224).build()));
+        assertEquals("--size 224x224 does not match model input 'images' [1, 3, 4, 6], which takes 6x4 images",
+                e.getMessage());
+    }
+
+    @Test
+    void imageNeedsOneImageInput() throws IOException {
+        Path f = image(dir.resolve("a.png"));
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        TensorInfo other = new TensorInfo("scale", "float32", new long[] {1});
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(IMAGE_NCHW, other), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": an image can feed only a model with one input, but the model has 2"
+                + " (images, scale); give one sub-folder per sample holding <input name>.npy for each input",
+                e.getMessage());
+        TensorInfo nhwc = new TensorInfo("x", "float32", new long[] {1, 128, 128, 3});
+        e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(nhwc), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": model input 'x' [1, 128, 128, 3] does not have 3 channels where"
+                + " --layout nchw puts them [N, 3, H, W]; use --layout nhwc", e.getMessage());
+        TensorInfo audio = new TensorInfo("mel", "float32", new long[] {1, 76, 32, 1});
+        e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(audio), Preprocessing.defaults()));
+        assertTrue(e.getMessage().endsWith("images give 3 channels, so give .npy files instead"), e.getMessage());
+        TensorInfo flat = new TensorInfo("v", "float32", new long[] {1, 10});
+        e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(flat), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": model input 'v' [1, 10] is not an image input (rank 4,"
+                + " [N, 3, H, W] for --layout nchw); give .npy files instead", e.getMessage());
+    }
+
+    @Test
+    void unreadableImageNamesTheFile() throws IOException {
+        Path f = dir.resolve("broken.jpg");
+        Files.writeString(f, "not a jpeg");
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(IMAGE_NCHW), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": cannot decode the image (not a PNG or JPEG file?)", e.getMessage());
+    }
+
+    @Test
+    void npyShapeIsChecked() throws IOException {
+        Path f = npy(dir.resolve("a.npy"), new long[] {3, 4, 6});
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        // the missing batch dimension is added
+        assertArrayEquals(new long[] {1, 3, 4, 6},
+                SampleSource.load(ref, List.of(IMAGE_NCHW), Preprocessing.defaults()).get("images").shape());
+        assertArrayEquals(new long[] {1, 3, 4, 6},
+                SampleSource.load(ref, List.of(DYNAMIC_NCHW), Preprocessing.defaults()).get("x").shape());
+        TensorInfo exact = new TensorInfo("t", "float32", new long[] {3, -1, 6});
+        assertArrayEquals(new long[] {3, 4, 6},
+                SampleSource.load(ref, List.of(exact), Preprocessing.defaults()).get("t").shape());
+
+        TensorInfo wrong = new TensorInfo("images", "float32", new long[] {1, 3, 224, 224});
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(wrong), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": shape [3, 4, 6] does not match model input 'images'"
+                + " [1, 3, 224, 224]", e.getMessage());
+        TensorInfo wrongDyn = new TensorInfo("x", "float32", new long[] {-1, 1, -1, -1});
+        e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(wrongDyn), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": shape [3, 4, 6] does not match model input 'x'"
+                + " [-1, 1, -1, -1] (-1 = any size)", e.getMessage());
+        TensorInfo batch2 = new TensorInfo("x", "float32", new long[] {2, 3, 4, 6});
+        assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(batch2), Preprocessing.defaults()));
+    }
+
+    @Test
+    void nanAndInfinityAreRefused() throws IOException {
+        float[] v = new float[18];
+        v[17] = Float.NaN;
+        Path f = npy(dir.resolve("a").resolve("b.npy"), new long[] {1, 3, 2, 3}, v);
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(DYNAMIC_NCHW), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": NaN at element 17 (index [0, 2, 1, 2])", e.getMessage());
+        float[] w = new float[18];
+        w[4] = Float.NEGATIVE_INFINITY;
+        w[5] = Float.NaN;
+        npy(f, new long[] {1, 3, 2, 3}, w);
+        e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(DYNAMIC_NCHW), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": -Infinity at element 4 (index [0, 0, 1, 1])", e.getMessage());
+    }
+
+    @Test
+    void corruptNpyNamesTheFile() throws IOException {
+        Path f = dir.resolve("c.npy");
+        Files.write(f, new byte[] {1, 2, 3});
+        SampleRef ref = SampleSource.discover(f, SampleSource.EVALUATION).samples().get(0);
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(DYNAMIC_NCHW), Preprocessing.defaults()));
+        assertEquals("evaluation data " + f + ": not a .npy file (the magic string \\x93NUMPY is missing)",
+                e.getMessage());
+    }
+
+    @Test
+    void singleNpyNeedsASingleInputModel() throws IOException {
+        Path f = npy(dir.resolve("a.npy"), new long[] {1});
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        TensorInfo a = new TensorInfo("a", "float32", new long[] {1});
+        TensorInfo b = new TensorInfo("b", "float32", new long[] {1});
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(a, b), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": a single .npy file can feed only a model with one input, but the"
+                + " model has 2 (a, b); give one sub-folder per sample holding <input name>.npy for each input",
+                e.getMessage());
+    }
+
+    @Test
+    void sampleFoldersFeedInputsByName() throws IOException {
+        Path d = dir.resolve("calib");
+        npy(d.resolve("s1/input_ids.npy"), new long[] {1, 4}, 1, 2, 3, 4);
+        npy(d.resolve("s1/attention_mask.npy"), new long[] {1, 4}, 1, 1, 1, 0);
+        npy(d.resolve("s1/input_0.npy"), new long[] {2}, 5, 6);
+        npy(d.resolve("s1/unused.npy"), new long[] {1});
+        TensorInfo ids = new TensorInfo("input_ids", "int64", new long[] {1, -1});
+        TensorInfo mask = new TensorInfo("attention_mask", "int64", new long[] {1, -1});
+        TensorInfo colon = new TensorInfo("input:0", "float32", new long[] {2});
+        SampleRef ref = SampleSource.discover(d).samples().get(0);
+        Map<String, FloatTensor> in = SampleSource.load(ref, List.of(ids, mask, colon), Preprocessing.defaults());
+        assertEquals(List.of("input_ids", "attention_mask", "input:0"), List.copyOf(in.keySet()));
+        assertArrayEquals(new float[] {1, 2, 3, 4}, in.get("input_ids").data());
+        assertArrayEquals(new float[] {1, 1, 1, 0}, in.get("attention_mask").data());
+        assertArrayEquals(new float[] {5, 6}, in.get("input:0").data());
+
+        TensorInfo typeIds = new TensorInfo("token_type_ids", "int64", new long[] {1, -1});
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(ids, typeIds), Preprocessing.defaults()));
+        assertEquals("calibration data " + d.resolve("s1") + ": no token_type_ids.npy for model input"
+                + " 'token_type_ids' (found attention_mask.npy, input_0.npy, input_ids.npy, unused.npy)",
+                e.getMessage());
+    }
+
+    @Test
+    void singleInputTakesTheOnlyNpyWhateverItsName() throws IOException {
+        Path d = dir.resolve("calib");
+        npy(d.resolve("s1/whatever.npy"), new long[] {1, 3, 4, 6});
+        SampleRef ref = SampleSource.discover(d).samples().get(0);
+        assertArrayEquals(new long[] {1, 3, 4, 6},
+                SampleSource.load(ref, List.of(IMAGE_NCHW), Preprocessing.defaults()).get("images").shape());
+    }
+}

@@ -1,0 +1,115 @@
+package io.quantbridge.metrics;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.util.Json;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class FidelityAccumulatorTest {
+    @Test
+    void pooledDiffersFromTheMeanOfPerSample() {
+        FidelityAccumulator acc = new FidelityAccumulator();
+        acc.add(new float[] {1, 0}, new float[] {1, 1});   // dot 1, |r|^2 1, |c|^2 2, err^2 1
+        acc.add(new float[] {3, 4}, new float[] {3, 4});   // dot 25, |r|^2 25, |c|^2 25, err^2 0
+        assertEquals(2, acc.samples());
+        assertEquals(26 / Math.sqrt(26 * 27), acc.cosine(), 1e-15);
+        assertEquals(1 / Math.sqrt(2), acc.minCosine(), 1e-15);
+        double meanOfPerSample = (1 / Math.sqrt(2) + 1) / 2;
+        assertNotEquals(meanOfPerSample, acc.cosine(), 1e-3);
+        assertEquals(10 * Math.log10(26 / 1.0), acc.sqnrDb(), 1e-12);
+        assertEquals(1.0, acc.maxAbs(), 0.0);
+    }
+
+    @Test
+    void pooledIouIsSumOfIntersectionsOverSumOfUnions() {
+        FidelityAccumulator acc = new FidelityAccumulator().withMaskIou(0.5);
+        acc.add(new float[] {1, 1, 0, 0}, new float[] {1, 0, 0, 0}); // 1 / 2
+        acc.add(new float[] {1, 1, 1, 1}, new float[] {1, 1, 1, 1}); // 4 / 4
+        acc.add(new float[] {0, 0, 0, 0}, new float[] {0, 0, 0, 0}); // 0 / 0
+        assertEquals(5.0 / 6.0, acc.maskIou(), 1e-15);        // not the per-sample mean (0.5 + 1 + 1) / 3
+        Map<String, Object> m = acc.toMap();
+        assertEquals(5.0 / 6.0, (Double) m.get("mask_iou"), 1e-15);
+        assertEquals(0.5, m.get("mask_threshold"));
+        assertEquals(3L, m.get("samples"));
+        assertTrue(!m.containsKey("top1_agreement"));
+    }
+
+    @Test
+    void top1OverRows() {
+        FidelityAccumulator acc = new FidelityAccumulator().withTop1(2);
+        acc.add(new float[] {1, 0, 0, 1}, new float[] {1, 0, 1, 0}); // 1 of 2 rows agree
+        acc.add(new float[] {0, 1}, new float[] {0, 1});             // 1 of 1
+        assertEquals(2.0 / 3.0, acc.top1Agreement(), 1e-15);
+        Map<String, Object> m = acc.toMap();
+        assertEquals(List.of("samples", "cosine", "cosine_min", "sqnr_db", "max_abs", "top1_agreement", "top1_rows",
+                "classes"), List.copyOf(m.keySet()));
+        assertEquals(3L, m.get("top1_rows"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> acc.add(new float[3], new float[3]));
+        assertEquals("output length 3 is not a positive multiple of the 2 classes", e.getMessage());
+    }
+
+    @Test
+    void mergeEqualsAddingEverything() {
+        Random r = new Random(1);
+        FidelityAccumulator all = new FidelityAccumulator().withTop1(10).withMaskIou(0.0);
+        FidelityAccumulator a = all.emptyCopy();
+        FidelityAccumulator b = all.emptyCopy();
+        for (int i = 0; i < 6; i++) {
+            float[] ref = new float[40];
+            float[] cand = new float[40];
+            for (int k = 0; k < 40; k++) {
+                ref[k] = (float) r.nextGaussian();
+                cand[k] = ref[k] + (float) (0.1 * r.nextGaussian());
+            }
+            all.add(ref, cand);
+            (i % 2 == 0 ? a : b).add(ref, cand);
+        }
+        a.merge(b);
+        assertEquals(all.samples(), a.samples());
+        assertEquals(all.cosine(), a.cosine(), 1e-12);
+        assertEquals(all.sqnrDb(), a.sqnrDb(), 1e-9);
+        assertEquals(all.maxAbs(), a.maxAbs(), 0.0);
+        assertEquals(all.minCosine(), a.minCosine(), 0.0);
+        assertEquals(all.maskIou(), a.maskIou(), 0.0);
+        assertEquals(all.top1Agreement(), a.top1Agreement(), 0.0);
+        assertThrows(IllegalArgumentException.class, () -> a.merge(new FidelityAccumulator()));
+    }
+
+    @Test
+    void identicalOutputsAndEmptyAccumulator() {
+        FidelityAccumulator acc = new FidelityAccumulator();
+        assertTrue(Double.isNaN(acc.cosine()));
+        assertEquals(0L, acc.toMap().get("samples"));
+        acc.add(new float[] {1, 2}, new float[] {1, 2});
+        assertEquals(Double.POSITIVE_INFINITY, acc.sqnrDb());
+        assertEquals(1.0, acc.cosine(), 0.0);
+        assertEquals(1.0, acc.minCosine(), 0.0);
+        // +Infinity is written as null in JSON reports
+        assertTrue(Json.write(acc.toMap()).contains("\"sqnr_db\": null"));
+    }
+
+    @Test
+    void mismatchedLengthsNameBoth() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new FidelityAccumulator().add(new float[10], new float[12]));
+        assertEquals("reference has 10 elements but candidate has 12", e.getMessage());
+    }
+
+    @Test
+    void nanInTheCandidateIsReportedNotHidden() {
+        FidelityAccumulator acc = new FidelityAccumulator();
+        acc.add(new float[] {1, 2}, new float[] {Float.NaN, 2});
+        acc.add(new float[] {1, 2}, new float[] {5, 2});
+        assertTrue(Double.isNaN(acc.maxAbs()));
+        assertTrue(Double.isNaN(acc.cosine()));
+        assertTrue(Double.isNaN(acc.minCosine()));
+        assertTrue(Double.isNaN(acc.sqnrDb()));
+    }
+}

@@ -1,0 +1,133 @@
+package io.quantbridge.cli;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.Json;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Times models on the same input, one after another in one process. */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Time one or more models on the same input (the first --data sample, or seeded random values "
+                + "of the model's input shape): median, mean and p90 latency, and each model's ratio to the first.")
+final class BenchCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "FILE", description = "A model; repeat to compare.")
+    List<Path> models;
+
+    @Option(names = "--data", paramLabel = "DIR|FILE", description = "Input data (first sample is used).")
+    Path data;
+
+    @Option(names = "--backend", paramLabel = "ID", description = "Backend that runs the models.")
+    String backend;
+
+    @CommandLine.Mixin
+    PreprocessingOptions preprocessing = new PreprocessingOptions();
+
+    @Option(names = "--iterations", paramLabel = "N", defaultValue = "20", description = "Timed runs (default 20).")
+    int iterations;
+
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "3", description = "Untimed runs first (default 3).")
+    int warmup;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "Also write the result as JSON.")
+    Path out;
+
+    @Option(names = "--verbose", description = "Stack traces on failure.")
+    boolean verbose;
+
+    @Override
+    public Integer call() {
+        if (iterations < 1) throw new QuantbridgeException("--iterations must be at least 1");
+        PrintWriter o = spec.commandLine().getOut();
+        List<Map<String, Object>> rows = new ArrayList<>();
+        double first = Double.NaN;
+        o.printf(Locale.ROOT, "%-50s %10s %10s %10s %8s%n", "MODEL", "MEDIAN ms", "MEAN ms", "P90 ms", "RATIO");
+        for (Path m : models) {
+            try (ModelSession s = Sessions.open(m, backend)) {
+                Map<String, FloatTensor> feed = input(s);
+                for (int i = 0; i < warmup; i++) s.run(feed);
+                double[] ms = new double[iterations];
+                for (int i = 0; i < iterations; i++) {
+                    long t0 = System.nanoTime();
+                    s.run(feed);
+                    ms[i] = (System.nanoTime() - t0) / 1e6;
+                }
+                double[] sorted = ms.clone();
+                Arrays.sort(sorted);
+                double median = sorted[sorted.length / 2];
+                double mean = Arrays.stream(ms).average().orElse(Double.NaN);
+                double p90 = sorted[Math.min(sorted.length - 1, (int) Math.ceil(0.9 * sorted.length) - 1)];
+                if (Double.isNaN(first)) first = median;
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("model", m.toString());
+                row.put("median_ms", median);
+                row.put("mean_ms", mean);
+                row.put("p90_ms", p90);
+                row.put("ratio_to_first", median / first);
+                rows.add(row);
+                o.printf(Locale.ROOT, "%-50s %10.2f %10.2f %10.2f %8.2f%n", shorten(m.toString()), median, mean, p90,
+                        median / first);
+            }
+        }
+        if (out != null) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("iterations", iterations);
+            r.put("warmup", warmup);
+            r.put("cores", Runtime.getRuntime().availableProcessors());
+            r.put("results", rows);
+            AtomicFiles.writeString(out, Json.write(r));
+        }
+        return 0;
+    }
+
+    private Map<String, FloatTensor> input(ModelSession s) {
+        if (data != null) {
+            var samples = SampleSource.discover(data, "bench data").samples();
+            return SampleSource.load(samples.get(0), s.inputs(), preprocessing.build());
+        }
+        Map<String, FloatTensor> feed = new LinkedHashMap<>();
+        Random rnd = new Random(0);
+        var pre = preprocessing.build();
+        for (TensorInfo in : s.inputs()) {
+            long[] shape = in.shape();
+            for (int i = 0; i < shape.length; i++) {
+                if (shape[i] >= 0) continue;
+                if (i == 0) {
+                    shape[i] = 1;
+                } else if (shape.length == 4 && pre.width() > 0) {
+                    boolean nchw = pre.layout() == io.quantbridge.data.Layout.NCHW;
+                    shape[i] = (nchw ? i == 2 : i == 1) ? pre.height() : (nchw ? i == 3 : i == 2) ? pre.width() : 3;
+                } else {
+                    throw new QuantbridgeException("input '" + in.name() + "' has dynamic shape "
+                            + Arrays.toString(in.shape()) + ": give --size WxH or --data");
+                }
+            }
+            float[] v = new float[Math.toIntExact(FloatTensor.elementCount(shape))];
+            for (int i = 0; i < v.length; i++) v[i] = (float) rnd.nextGaussian();
+            feed.put(in.name(), new FloatTensor(shape, v));
+        }
+        return feed;
+    }
+
+    private static String shorten(String s) {
+        return s.length() <= 50 ? s : "..." + s.substring(s.length() - 47);
+    }
+}

@@ -1,0 +1,86 @@
+package io.quantbridge.cli;
+
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.data.DataSplit;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.Json;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Compares a quantized model with its float reference on held-out data. */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Compare a candidate (quantized) model with the float reference on held-out data: pooled "
+                + "cosine, SQNR (dB), max abs error per output, and mask IoU or top-1 agreement when asked.")
+final class EvalCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "FILE", description = "The float reference model.")
+    Path model;
+
+    @Option(names = "--candidate", required = true, paramLabel = "FILE", description = "The model to judge.")
+    Path candidate;
+
+    @Option(names = "--data", required = true, paramLabel = "DIR|FILE", description = "Held-out inputs.")
+    Path data;
+
+    @Option(names = "--backend", paramLabel = "ID", description = "Backend that runs both models.")
+    String backend;
+
+    @CommandLine.Mixin
+    PreprocessingOptions preprocessing = new PreprocessingOptions();
+
+    @Option(names = "--samples", paramLabel = "N", defaultValue = "0", description = "At most N samples (0 = all).")
+    int samples;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "Seed for choosing --samples.")
+    long seed;
+
+    @Option(names = "--mask-threshold", paramLabel = "T", description = "Also report mask IoU at this threshold.")
+    Double maskThreshold;
+
+    @Option(names = "--top1", description = "Also report top-1 agreement over the last axis.")
+    boolean top1;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Worker threads (0 = cores).")
+    int threads;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "Also write the result as JSON.")
+    Path out;
+
+    @Option(names = "--quiet", description = "No progress output.")
+    boolean quiet;
+
+    @Option(names = "--verbose", description = "Stack traces on failure.")
+    boolean verbose;
+
+    @Override
+    public Integer call() {
+        List<SampleRef> chosen = DataSplit.cap(SampleSource.discover(data, SampleSource.EVALUATION).samples(), seed,
+                samples);
+        ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
+        Map<String, Map<String, Object>> fidelity;
+        try (ModelSession ref = Sessions.open(model, backend); ModelSession cand = Sessions.open(candidate, backend)) {
+            fidelity = FidelityEvaluation.run(ref, cand, chosen, preprocessing.build(),
+                    new FidelityEvaluation.Metrics(maskThreshold, top1),
+                    threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress);
+        }
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("model", model.toString());
+        result.put("candidate", candidate.toString());
+        result.put("samples", chosen.size());
+        result.put("fidelity", fidelity);
+        if (out != null) AtomicFiles.writeString(out, Json.write(result));
+        QuantizeCommand.printFidelity(spec.commandLine().getOut(), fidelity);
+        return 0;
+    }
+}
