@@ -1,0 +1,604 @@
+package io.quantbridge.calib;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A histogram of |x| over the values of one tensor, accumulated batch by batch, plus the exact signed minimum, signed
+ * maximum, maximum of |x| and total count. Its memory is bounded (at most {@link #maxBins()} counters), whatever the
+ * number of values added.
+ *
+ * <h2>Bins</h2>
+ * Bin {@code i} covers {@code [i*w, (i+1)*w)} where {@code w} is {@link #binWidth()}; a value at (or, through
+ * rounding, just above) the top of the range {@code binCount()*w} goes into the last bin. The bin index of a value is
+ * {@code (int) (|x| * (1/w))}, clamped to the last bin.
+ * <ul>
+ *   <li><b>Width.</b> The first batch that holds a non-zero value fixes {@code w = absmax(batch) / bins} and creates
+ *       {@code bins} bins (default {@value #DEFAULT_BINS}). Batches of zeros only that come before it are counted
+ *       (they are kept aside and added to bin 0 when the width is fixed).</li>
+ *   <li><b>Growth.</b> When a later batch goes beyond the range, the width is kept and bins are <em>appended</em>
+ *       ({@code binCount = ceil(absMax / w)}); the old counts stay in the low bins. So, once the width is fixed, the
+ *       result does not depend on the order of the batches.</li>
+ *   <li><b>Cap.</b> The bin count never exceeds {@link #maxBins()} (a constructor parameter, default 16 x bins). When
+ *       it would, the width is doubled (repeatedly) by summing adjacent pairs of bins {@code 2k, 2k+1 -> k}. Bin
+ *       boundaries stay aligned, so this is exact: every value stays in the bin it would have been put in had the
+ *       histogram been built at the doubled width from the start (up to rounding of the index computation).</li>
+ * </ul>
+ *
+ * <h2>Merging</h2>
+ * {@link #merge(Histogram)} adds another histogram. Counts of the same width are summed exactly. Counts of a different
+ * width are kept as a separate <em>component</em> (one per distinct width, summed exactly within it), and the
+ * histogram as read ({@link #binWidth()}, {@link #counts()}...) is the sum of all components, each rebinned
+ * <em>once</em> into the coarsest width (doubled while the range needs more than {@code maxBins} bins), with
+ * {@code ceil(absMax / width)} bins. So merging a set of histograms gives identical counts in any order or grouping
+ * ({@code a.merge(b)} equals {@code b.merge(a)}; {@code (a+b)+c} equals {@code a+(b+c)}): no rounding depends on the
+ * order. Values added after a merge go into the active component (the first one, whose width was fixed first). Up to
+ * {@value #MAX_COMPONENTS} extra widths are kept apart (memory: at most that many arrays of at most {@code maxBins}
+ * counters); beyond that, all components are collapsed into one and further merges are exact only up to the rebinning
+ * rule below.
+ *
+ * <p>Rebinning rule, from a finer width {@code f} to a coarser width {@code c}:
+ * <ul>
+ *   <li>if {@code c/f} is an integer {@code k} (within 1e-9 relative; always the case for equal widths and after cap
+ *       doubling), fine bin {@code j} goes whole into coarse bin {@code j / k} - exact;</li>
+ *   <li>otherwise each fine bin's count is spread over the (at most two) coarse bins it overlaps in proportion to the
+ *       overlap, assuming values uniform within the fine bin; counts stay integers by rounding the <em>cumulative</em>
+ *       share at each coarse boundary ({@code Math.round(count * overlapFraction)}), so the total is preserved exactly
+ *       and no value moves further than one coarse bin.</li>
+ * </ul>
+ *
+ * <h2>Speed</h2>
+ * {@link #add(float[], int, int)} makes two passes over the data: one for the signed minimum and maximum (which also
+ * detects NaN and infinities, before anything is changed) and one for the binning. No boxing, no per-element
+ * allocation.
+ *
+ * <p>Not thread-safe, not even for reading (the merged view is computed lazily): give each thread its own histogram
+ * and {@link #merge(Histogram) merge} them, or lock around it ({@link TensorStatistics} does either).
+ */
+public final class Histogram {
+    /** Bins a histogram starts with when none is given. */
+    public static final int DEFAULT_BINS = 2048;
+    /** The default cap on the bin count is this many times the initial bin count. */
+    public static final int DEFAULT_CAP_FACTOR = 16;
+
+    /** Slack, in bins, when computing how many bins a range needs (absorbs rounding of {@code absMax / w}). */
+    private static final double BIN_SLACK = 1e-9;
+    /** Relative tolerance under which a width ratio counts as an integer. */
+    private static final double RATIO_TOLERANCE = 1e-9;
+    /** Floats copied at a time from a buffer that has no accessible array. */
+    private static final int CHUNK = 16 * 1024;
+    private static final long[] NO_COUNTS = new long[0];
+    /** Distinct merged widths kept apart before they are collapsed into one (see the class comment). */
+    static final int MAX_COMPONENTS = 32;
+
+    private final int bins;
+    private final int maxBins;
+
+    private double width;            // 0 until a non-zero value has been seen
+    private double inverseWidth;
+    private long[] counts = NO_COUNTS; // capacity >= binCount; entries at and beyond binCount are 0
+    private int binCount;
+    private long pendingZeros;       // zeros seen before the width was fixed
+    private long total;
+    private double min = Double.NaN;
+    private double max = Double.NaN;
+    private double absMax;
+    /** Merged-in components whose width differs from the active one; null if none. */
+    private List<Part> parts;
+    /** Cache of the rebinned sum of the components while there are parts; null when stale. Never modified. */
+    private View view;
+
+    /** A histogram that starts with {@value #DEFAULT_BINS} bins, capped at 16 times that. */
+    public Histogram() {
+        this(DEFAULT_BINS);
+    }
+
+    /** A histogram that starts with {@code bins} bins, capped at 16 times that. */
+    public Histogram(int bins) {
+        this(bins, defaultCap(bins));
+    }
+
+    /**
+     * A histogram that starts with {@code bins} bins (at least 2) and never holds more than {@code maxBins}
+     * (at least {@code bins}) bins.
+     */
+    public Histogram(int bins, int maxBins) {
+        if (bins < 2) throw new IllegalArgumentException("histogram bins: " + bins + " is below 2");
+        if (maxBins < bins) {
+            throw new IllegalArgumentException("histogram cap: " + maxBins + " is below the " + bins + " bins");
+        }
+        this.bins = bins;
+        this.maxBins = maxBins;
+    }
+
+    static int defaultCap(int bins) {
+        long cap = (long) bins * DEFAULT_CAP_FACTOR;
+        return (int) Math.min(cap, Integer.MAX_VALUE - 8);
+    }
+
+    /** A deep copy. */
+    public Histogram copy() {
+        Histogram h = new Histogram(bins, maxBins);
+        h.width = width;
+        h.inverseWidth = inverseWidth;
+        h.counts = binCount == 0 ? NO_COUNTS : Arrays.copyOf(counts, binCount);
+        h.binCount = binCount;
+        h.pendingZeros = pendingZeros;
+        h.total = total;
+        h.min = min;
+        h.max = max;
+        h.absMax = absMax;
+        if (parts != null) {
+            h.parts = new ArrayList<>(parts.size());
+            for (Part p : parts) h.parts.add(p.copy());
+        }
+        h.view = view;
+        return h;
+    }
+
+    // ------------------------------------------------------------------------------------------------ adding
+
+    /** Adds every value of {@code data}. */
+    public void add(float[] data) {
+        add(data, 0, data.length);
+    }
+
+    /**
+     * Adds {@code data[offset .. offset+length)}.
+     *
+     * @throws NonFiniteValueException if a value is NaN or infinite; the histogram is then unchanged
+     */
+    public void add(float[] data, int offset, int length) {
+        Objects.checkFromIndexSize(offset, length, data.length);
+        if (length == 0) return;
+        long packed = minMax(data, offset, length, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY);
+        float mn = unpackMin(packed);
+        float mx = unpackMax(packed);
+        if (!Float.isFinite(mn) || !Float.isFinite(mx)) {
+            throw new NonFiniteValueException(firstNonFinite(data, offset, length));
+        }
+        if (prepare(mn, mx, length)) {
+            bin(data, offset, length);
+        }
+    }
+
+    /**
+     * Adds the remaining values of {@code buffer} (from its position to its limit) without moving its position.
+     * Heap buffers are read in place; other buffers are copied in chunks of {@value #CHUNK} floats.
+     *
+     * @throws NonFiniteValueException if a value is NaN or infinite; the histogram is then unchanged
+     */
+    public void add(FloatBuffer buffer) {
+        int length = buffer.remaining();
+        if (length == 0) return;
+        int position = buffer.position();
+        if (buffer.hasArray()) {
+            add(buffer.array(), buffer.arrayOffset() + position, length);
+            return;
+        }
+        float[] chunk = new float[Math.min(length, CHUNK)];
+        float mn = Float.POSITIVE_INFINITY;
+        float mx = Float.NEGATIVE_INFINITY;
+        for (int done = 0; done < length; done += chunk.length) {
+            int n = Math.min(chunk.length, length - done);
+            buffer.get(position + done, chunk, 0, n);
+            long packed = minMax(chunk, 0, n, mn, mx);
+            mn = unpackMin(packed);
+            mx = unpackMax(packed);
+            if (!Float.isFinite(mn) || !Float.isFinite(mx)) {
+                throw new NonFiniteValueException(firstNonFinite(chunk, 0, n));
+            }
+        }
+        if (prepare(mn, mx, length)) {
+            for (int done = 0; done < length; done += chunk.length) {
+                int n = Math.min(chunk.length, length - done);
+                buffer.get(position + done, chunk, 0, n);
+                bin(chunk, 0, n);
+            }
+        }
+    }
+
+    /**
+     * Signed min and max of the range, packed into a long (min in the high half). {@code Math.min/max} propagate
+     * NaN, so a NaN anywhere makes both NaN; an infinity shows as an infinite min or max.
+     */
+    private static long minMax(float[] data, int offset, int length, float mn, float mx) {
+        int end = offset + length;
+        for (int i = offset; i < end; i++) {
+            float v = data[i];
+            mn = Math.min(mn, v);
+            mx = Math.max(mx, v);
+        }
+        return ((long) Float.floatToRawIntBits(mn) << 32) | (Float.floatToRawIntBits(mx) & 0xFFFF_FFFFL);
+    }
+
+    private static float unpackMin(long packed) {
+        return Float.intBitsToFloat((int) (packed >>> 32));
+    }
+
+    private static float unpackMax(long packed) {
+        return Float.intBitsToFloat((int) packed);
+    }
+
+    private static float firstNonFinite(float[] data, int offset, int length) {
+        for (int i = offset, end = offset + length; i < end; i++) {
+            if (!Float.isFinite(data[i])) return data[i];
+        }
+        return Float.NaN; // not reached: the caller saw one
+    }
+
+    /**
+     * Records the batch statistics and makes the active bins cover the batch. Returns whether the values still have
+     * to be binned (false when the batch was all zeros and has been counted already).
+     */
+    private boolean prepare(float mn, float mx, int length) {
+        double batchAbs = Math.max(-(double) mn, (double) mx);
+        if (total == 0) {
+            min = mn;
+            max = mx;
+        } else {
+            min = Math.min(min, mn);
+            max = Math.max(max, mx);
+        }
+        total += length;
+        absMax = Math.max(absMax, batchAbs);
+        view = null;
+        if (batchAbs == 0) {
+            addZeros(length);
+            return false;
+        }
+        if (width == 0) {
+            setWidth(batchAbs / bins);
+            binCount = bins;
+            counts = new long[bins];
+            counts[0] += pendingZeros;
+            pendingZeros = 0;
+        }
+        cover(batchAbs);
+        return true;
+    }
+
+    private void addZeros(long n) {
+        if (width == 0) {
+            pendingZeros += n;
+        } else {
+            counts[0] += n;
+        }
+    }
+
+    private void bin(float[] data, int offset, int length) {
+        long[] c = counts;
+        double inv = inverseWidth;
+        int last = binCount - 1;
+        int end = offset + length;
+        for (int i = offset; i < end; i++) {
+            int k = (int) (Math.abs(data[i]) * inv);
+            if (k > last) k = last;
+            c[k]++;
+        }
+    }
+
+    /** Appends bins to the active component, or doubles its width if the cap requires, to cover [0, a]. */
+    private void cover(double a) {
+        int need = binsNeeded(a, width);
+        if (need <= binCount) return;
+        if (need <= maxBins) {
+            ensureCapacity(need);
+            binCount = need;
+            return;
+        }
+        long factor = 1;
+        double w = width;
+        while (binsNeeded(a, w) > maxBins) {
+            factor = doubled(factor);
+            w *= 2;
+        }
+        regroup(factor, w, binsNeeded(a, w));
+    }
+
+    private void ensureCapacity(int n) {
+        if (n > counts.length) {
+            long grown = Math.max((long) n, counts.length + (long) counts.length / 2);
+            counts = Arrays.copyOf(counts, (int) Math.min(grown, Math.max(n, maxBins)));
+        }
+    }
+
+    /** Doubles the active width (summing pairs of bins, exact) until its bins fit the cap. */
+    private void fitActiveInCap() {
+        if (binCount <= maxBins) return;
+        long factor = 1;
+        double w = width;
+        while (ceilDiv(binCount, factor) > maxBins) {
+            factor = doubled(factor);
+            w *= 2;
+        }
+        regroup(factor, w, 1);
+    }
+
+    /** Groups of {@code factor} bins become one bin of width {@code w}; at least {@code n} bins. */
+    private void regroup(long factor, double w, int n) {
+        n = (int) Math.max(n, ceilDiv(binCount, factor));
+        long[] c = new long[n];
+        for (int j = 0; j < binCount; j++) {
+            c[(int) (j / factor)] += counts[j];
+        }
+        counts = c;
+        binCount = n;
+        setWidth(w);
+        // a component of the new width merged earlier now belongs to the active one
+        if (parts != null) {
+            for (Iterator<Part> it = parts.iterator(); it.hasNext(); ) {
+                Part p = it.next();
+                if (p.width == width) {
+                    addToActive(p.counts, p.binCount);
+                    it.remove();
+                }
+            }
+            if (parts.isEmpty()) parts = null;
+        }
+    }
+
+    /** {@code 2 * factor}, saturating far above any bin index (so that everything lands in bin 0). */
+    private static long doubled(long factor) {
+        return factor >= (1L << 40) ? factor : factor * 2;
+    }
+
+    private void setWidth(double w) {
+        width = w;
+        inverseWidth = 1.0 / w;
+    }
+
+    /** Bins of width {@code w} needed to cover [0, a]: {@code ceil(a / w)} (at least 1), saturating. */
+    private static int binsNeeded(double a, double w) {
+        double r = Math.ceil(a / w - BIN_SLACK);
+        return r < 1 ? 1 : r >= Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) r;
+    }
+
+    /** {@code w} doubled as often as needed for [0, a] to fit in {@link #maxBins} bins. */
+    private double widthWithinCap(double w, double a) {
+        while (binsNeeded(a, w) > maxBins) {
+            w *= 2;
+        }
+        return w;
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+
+    // ------------------------------------------------------------------------------------------------ merging
+
+    /**
+     * Adds everything {@code other} has seen. The result does not depend on the order in which a set of histograms
+     * is merged (see the class comment: components of different widths are kept apart and each is rebinned once, at
+     * read time). {@code other} is not changed.
+     */
+    public void merge(Histogram other) {
+        if (other == this) other = other.copy();
+        if (other.total == 0) return;
+        if (total == 0) {
+            min = other.min;
+            max = other.max;
+        } else {
+            min = Math.min(min, other.min);
+            max = Math.max(max, other.max);
+        }
+        total += other.total;
+        absMax = Math.max(absMax, other.absMax);
+        view = null;
+
+        addZeros(other.pendingZeros);
+        if (other.width != 0) {
+            absorb(other.width, other.counts, other.binCount);
+        }
+        if (other.parts != null) {
+            for (Part p : other.parts) absorb(p.width, p.counts, p.binCount);
+        }
+        if (parts != null && parts.size() > MAX_COMPONENTS) {
+            collapse();
+        }
+    }
+
+    /** Adds a component: into the active one or a part of the same width, or as a new part. */
+    private void absorb(double w, long[] src, int srcN) {
+        if (width == 0) {
+            setWidth(w);
+            counts = Arrays.copyOf(src, Math.max(srcN, 1));
+            binCount = srcN;
+            counts[0] += pendingZeros;
+            pendingZeros = 0;
+            fitActiveInCap();
+        } else if (w == width) {
+            addToActive(src, srcN);
+            fitActiveInCap();
+        } else {
+            if (parts == null) parts = new ArrayList<>(4);
+            for (Part p : parts) {
+                if (p.width == w) {
+                    p.add(src, srcN);
+                    return;
+                }
+            }
+            parts.add(new Part(w, Arrays.copyOf(src, srcN), srcN));
+        }
+    }
+
+    private void addToActive(long[] src, int srcN) {
+        if (srcN > binCount) {
+            ensureCapacity(srcN);
+            binCount = srcN;
+        }
+        for (int j = 0; j < srcN; j++) counts[j] += src[j];
+    }
+
+    /** Rebins every component into the view's width and makes the result the only (active) component. */
+    private void collapse() {
+        View v = view();
+        counts = v.counts.clone();
+        binCount = v.binCount;
+        setWidth(v.width);
+        parts = null;
+        view = null;
+    }
+
+    /**
+     * The histogram as read: the active component alone, or all components rebinned into the coarsest width
+     * (doubled while the range needs more than {@code maxBins} bins), {@code ceil(absMax / width)} bins.
+     */
+    private View view() {
+        if (parts == null) return null;
+        View v = view;
+        if (v != null) return v;
+        double w = width;
+        for (Part p : parts) w = Math.max(w, p.width);
+        w = widthWithinCap(w, absMax);
+        int n = binsNeeded(absMax, w);
+        long[] c = new long[n];
+        rebinInto(c, n, w, counts, binCount, width);
+        for (Part p : parts) rebinInto(c, n, w, p.counts, p.binCount, p.width);
+        view = v = new View(w, c, n);
+        return v;
+    }
+
+    /**
+     * Adds {@code src} (bins of width {@code srcW}) into {@code dst} (bins of width {@code dstW >= srcW}, {@code
+     * dstN} of them); counts beyond the last destination bin go into it.
+     */
+    static void rebinInto(long[] dst, int dstN, double dstW, long[] src, int srcN, double srcW) {
+        int last = dstN - 1;
+        double ratio = dstW / srcW;
+        long k = Math.round(ratio);
+        if (k >= 1 && Math.abs(ratio - k) <= RATIO_TOLERANCE * ratio) {
+            for (int j = 0; j < srcN; j++) {
+                long c = src[j];
+                if (c != 0) {
+                    long t = j / k;
+                    dst[t > last ? last : (int) t] += c;
+                }
+            }
+            return;
+        }
+        for (int j = 0; j < srcN; j++) {
+            long c = src[j];
+            if (c == 0) continue;
+            double lo = j * srcW;
+            double hi = lo + srcW;
+            int m = (int) Math.min(last, Math.floor(lo / dstW));
+            long assigned = 0;
+            while (true) {
+                double edge = (m + 1) * dstW;
+                if (m >= last || edge >= hi) {
+                    dst[m] += c - assigned;
+                    break;
+                }
+                long cumulative = Math.min(c, Math.max(assigned, Math.round(c * ((edge - lo) / srcW))));
+                dst[m] += cumulative - assigned;
+                assigned = cumulative;
+                m++;
+            }
+        }
+    }
+
+    /** A merged-in component whose width differs from the active one. */
+    private static final class Part {
+        final double width;
+        long[] counts;
+        int binCount;
+
+        Part(double width, long[] counts, int binCount) {
+            this.width = width;
+            this.counts = counts;
+            this.binCount = binCount;
+        }
+
+        void add(long[] src, int srcN) {
+            if (srcN > binCount) {
+                counts = Arrays.copyOf(counts, srcN);
+                binCount = srcN;
+            }
+            for (int j = 0; j < srcN; j++) counts[j] += src[j];
+        }
+
+        Part copy() {
+            return new Part(width, Arrays.copyOf(counts, binCount), binCount);
+        }
+    }
+
+    /** The rebinned sum of all components. */
+    private record View(double width, long[] counts, int binCount) { }
+
+    // ------------------------------------------------------------------------------------------------ reading
+
+    /** The bin count the histogram starts with once a non-zero value is seen. */
+    public int bins() {
+        return bins;
+    }
+
+    /** The most bins this histogram will ever hold. */
+    public int maxBins() {
+        return maxBins;
+    }
+
+    /** The bin width; 0 until a non-zero value has been seen. */
+    public double binWidth() {
+        View v = view();
+        return v == null ? width : v.width;
+    }
+
+    /**
+     * The number of bins; 0 until a non-zero value has been seen (zeros seen before that still count in
+     * {@link #total()}).
+     */
+    public int binCount() {
+        View v = view();
+        return v == null ? binCount : v.binCount;
+    }
+
+    /** A copy of the counts, one per bin ({@link #binCount()} of them). */
+    public long[] counts() {
+        View v = view();
+        return v == null ? Arrays.copyOf(counts, binCount) : v.counts.clone();
+    }
+
+    /** The count in bin {@code i}. */
+    public long count(int i) {
+        View v = view();
+        if (v != null) return v.counts[Objects.checkIndex(i, v.binCount)];
+        return counts[Objects.checkIndex(i, binCount)];
+    }
+
+    /** The number of values added. */
+    public long total() {
+        return total;
+    }
+
+    /** The smallest (signed) value added; NaN if none. */
+    public double min() {
+        return min;
+    }
+
+    /** The largest (signed) value added; NaN if none. */
+    public double max() {
+        return max;
+    }
+
+    /** The largest |x| added (exact, not a bin edge); 0 if none. */
+    public double absMax() {
+        return absMax;
+    }
+
+    /** Whether no value has been added. */
+    public boolean isEmpty() {
+        return total == 0;
+    }
+
+    @Override
+    public String toString() {
+        return "Histogram[total=" + total + ", bins=" + binCount() + ", width=" + binWidth() + ", min=" + min
+                + ", max=" + max + "]";
+    }
+}

@@ -1,0 +1,104 @@
+package io.quantbridge.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MainTest {
+    @TempDir
+    Path tmp;
+
+    record Run(int code, String out, String err) { }
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(args, new PrintWriter(out), new PrintWriter(err));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void backendsListsAllFourWithTheirStatus() {
+        Run r = run("backends");
+        assertEquals(0, r.code(), r.err());
+        for (String id : new String[] {"onnx", "tensorrt", "tflite", "openvino"}) {
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith(id + " ")), id + " missing:\n" + r.out());
+        }
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("tensorrt +300 +unusable +no CUDA device.*")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("onnx +\\d+ +usable .*")), r.out());
+        assertTrue(r.out().contains("selected: onnx (default (highest-ranked usable backend))"), r.out());
+    }
+
+    @Test
+    void everySubcommandHasHelp() {
+        for (String c : new String[] {"quantize", "eval", "bench", "inspect", "backends"}) {
+            Run r = run(c, "--help");
+            assertEquals(0, r.code(), c);
+            assertTrue(r.out().startsWith("Usage: quantbridge " + c), r.out());
+        }
+        Run q = run("quantize", "--help");
+        for (String opt : new String[] {"--backend", "--model", "--calib", "--eval", "--calibrator", "--percentile",
+                "--precision", "--size", "--scale", "--mean", "--std", "--layout", "--bgr", "--samples", "--seed",
+                "--exclude", "--target", "--io", "--out"}) {
+            assertTrue(q.out().contains(opt), "quantize --help lacks " + opt);
+        }
+    }
+
+    @Test
+    void missingRequiredOptionIsUsageErrorWithOneLineReason() {
+        Run r = run("quantize", "--model", "m.onnx");
+        assertEquals(2, r.code());
+        assertEquals("quantbridge quantize: Missing required option: '--out=DIR'", r.err().lines().findFirst().get());
+    }
+
+    @Test
+    void badValuesFailWithOneLineNamingTheOption() {
+        Run r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--calibrator", "kl");
+        assertEquals(1, r.code());
+        assertEquals("quantbridge quantize: --calibrator: unknown calibrator 'kl' (use entropy, percentile, max or mse)\n",
+                r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--size", "640");
+        assertEquals("quantbridge quantize: --size: '640' is not WxH, e.g. 640x640\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--calibrator",
+                "entropy", "--percentile", "99");
+        assertEquals("quantbridge quantize: --percentile applies only to --calibrator percentile\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--out", tmp.toString());
+        assertEquals("quantbridge quantize: --calib is required for int8 (or reuse a table with --table)\n", r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace without --verbose");
+    }
+
+    @Test
+    void unusableBackendIsRefusedWithTheReason() {
+        Run r = run("quantize", "--backend", "tensorrt", "--model", "m.onnx", "--calib", "d", "--out",
+                tmp.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().startsWith("quantbridge quantize: backend 'tensorrt' (from --backend) is not usable: "
+                + "no CUDA device"), r.err());
+    }
+
+    @Test
+    void inspectReadsATensorRtCache() throws Exception {
+        Path cache = tmp.resolve("calibration.cache");
+        Files.writeString(cache, "TRT-100900-EntropyCalibration2\nx: 3c008912\nconv1:out: 3d000000\n");
+        Run r = run("inspect", cache.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("version 100900, algorithm EntropyCalibration2"), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("x +0\\.996340 +0\\.00784520 .*")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("conv1:out ")), r.out());
+    }
+
+    @Test
+    void missingModelIsNamed() {
+        Path model = tmp.resolve("absent.onnx");
+        Run r = run("bench", "--model", model.toString());
+        assertEquals(1, r.code());
+        assertEquals("quantbridge bench: model " + model + " does not exist\n", r.err());
+    }
+}
