@@ -57,6 +57,14 @@ final class QuantizeCommand implements Callable<Integer> {
             + "(default 99.99).")
     Double percentile;
 
+    @Option(names = "--zero-bin", paramLabel = "keep|suppress",
+            description = "Entropy: keep the histogram's zero bin as observed, or replace it by bin 1 (NVIDIA's variant).")
+    String zeroBin;
+
+    @Option(names = "--tie-break", paramLabel = "first|last",
+            description = "Entropy: which of equal minima wins.")
+    String tieBreak;
+
     @Option(names = "--precision", paramLabel = "int8|fp16", defaultValue = "int8",
             description = "Precision (default ${DEFAULT-VALUE}).")
     String precision;
@@ -128,6 +136,8 @@ final class QuantizeCommand implements Callable<Integer> {
             }
             cb.percentile(percentile);
         }
+        if (zeroBin != null) cb.zeroBin(parseEnum(CalibratorSpec.ZeroBin.class, "--zero-bin", zeroBin));
+        if (tieBreak != null) cb.tieBreak(parseEnum(CalibratorSpec.TieBreak.class, "--tie-break", tieBreak));
         QuantizationRequest request = QuantizationRequest.builder()
                 .model(model)
                 .calibrationData(calib)
@@ -166,6 +176,16 @@ final class QuantizeCommand implements Callable<Integer> {
         stdout.printf(Locale.ROOT, "%-18s %s%n", "report", reportFile);
         printFidelity(stdout, report.get("fidelity"));
         return 0;
+    }
+
+    private static <E extends Enum<E>> E parseEnum(Class<E> type, String option, String text) {
+        try {
+            return Enum.valueOf(type, text.trim().toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new io.quantbridge.QuantbridgeException(option + ": unknown value '" + text + "' (use "
+                    + java.util.Arrays.stream(type.getEnumConstants()).map(c -> c.name().toLowerCase(Locale.ROOT))
+                    .collect(java.util.stream.Collectors.joining(" or ")) + ")");
+        }
     }
 
     static void printFidelity(PrintWriter out, Object fidelity) {

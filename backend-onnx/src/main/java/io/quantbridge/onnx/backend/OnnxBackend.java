@@ -1,0 +1,75 @@
+package io.quantbridge.onnx.backend;
+
+import ai.onnxruntime.OrtEnvironment;
+import io.quantbridge.backend.Backend;
+import io.quantbridge.backend.BackendStatus;
+import io.quantbridge.backend.Capabilities;
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibrationMethod;
+import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.runtime.OrtModelSession;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.QuantizationResult;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.List;
+
+/**
+ * The embedded default backend: calibrates through ONNX Runtime on the CPU and writes an explicitly quantized
+ * (Q/DQ) ONNX model with TensorRT's preferred placement, the portable calibration table and TensorRT's text
+ * calibration cache; or an FP16 model. It also runs and times any ONNX model.
+ */
+public final class OnnxBackend implements Backend {
+    private volatile BackendStatus status;
+
+    @Override
+    public String id() {
+        return "onnx";
+    }
+
+    @Override
+    public int rank() {
+        return 10;
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
+                List.of("tensorrt", "openvino", "onnxruntime"), List.of("onnx"));
+    }
+
+    @Override
+    public BackendStatus status() {
+        BackendStatus s = status;
+        if (s == null) {
+            try {
+                OrtEnvironment.getEnvironment();
+                s = BackendStatus.ready("ONNX Runtime " + OrtEnvironment.class.getPackage().getImplementationVersion()
+                        + " on CPU");
+            } catch (Throwable t) { // UnsatisfiedLinkError and friends: report, never crash
+                s = BackendStatus.unusable("ONNX Runtime's native library failed to load: " + t.getMessage(),
+                        "use a Linux, macOS or Windows x86-64/arm64 machine with glibc (ONNX Runtime's Java jar "
+                                + "bundles its library)");
+            }
+            status = s;
+        }
+        return s;
+    }
+
+    @Override
+    public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
+        return new OnnxQuantization(request, progress).run();
+    }
+
+    @Override
+    public ModelSession open(Path model) {
+        return OrtModelSession.open(model, 0);
+    }
+
+    @Override
+    public String inspect(Path model) {
+        return OnnxInspector.describe(OnnxModel.load(model));
+    }
+}

@@ -1,0 +1,285 @@
+package io.quantbridge.onnx.backend;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.calib.TensorStatistics;
+import io.quantbridge.data.DataFingerprint;
+import io.quantbridge.data.DataSplit;
+import io.quantbridge.data.Preprocessing;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.onnx.Fp16Converter;
+import io.quantbridge.onnx.NodeDecision;
+import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.QdqOptions;
+import io.quantbridge.onnx.QdqPlan;
+import io.quantbridge.onnx.QdqQuantizer;
+import io.quantbridge.onnx.QdqResult;
+import io.quantbridge.onnx.proto.Onnx;
+import io.quantbridge.onnx.runtime.ActivationObserver;
+import io.quantbridge.onnx.runtime.OrtModelSession;
+import io.quantbridge.request.Artifact;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.table.CalibrationTable;
+import io.quantbridge.table.PortableTableFormat;
+import io.quantbridge.table.TensorRange;
+import io.quantbridge.table.TensorRtCache;
+import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.Hashing;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** One run of the onnx backend: data, calibration, Q/DQ (or FP16), artifacts, fidelity, report. */
+final class OnnxQuantization {
+    static final String INT8_MODEL = "model.int8.onnx";
+    static final String FP16_MODEL = "model.fp16.onnx";
+    static final String TABLE = "calibration.json";
+    static final String CACHE = "calibration.cache";
+
+    private final QuantizationRequest req;
+    private final Progress progress;
+    private final Map<String, Object> report = new LinkedHashMap<>();
+    private final List<Artifact> artifacts = new ArrayList<>();
+    private final int threads;
+
+    OnnxQuantization(QuantizationRequest req, Progress progress) {
+        this.req = req;
+        this.progress = progress;
+        this.threads = req.threads() > 0 ? req.threads() : Runtime.getRuntime().availableProcessors();
+    }
+
+    QuantizationResult run() {
+        Path modelFile = req.model();
+        if (!Files.isRegularFile(modelFile)) {
+            throw new QuantbridgeException("model " + modelFile + " does not exist");
+        }
+        String sha = Hashing.sha256(modelFile);
+        OnnxModel model = OnnxModel.load(modelFile);
+        try {
+            Files.createDirectories(req.outputDir());
+        } catch (IOException e) {
+            throw new QuantbridgeException("--out " + req.outputDir() + ": cannot create the folder: " + e.getMessage(),
+                    e);
+        }
+        report.put("backend", "onnx");
+        report.put("precision", req.precision().id());
+        report.put("calibrator", req.precision() == Precision.INT8 ? req.calibrator().toMap() : null);
+        Map<String, Object> modelInfo = new LinkedHashMap<>();
+        modelInfo.put("path", modelFile.toString());
+        modelInfo.put("sha256", sha);
+        modelInfo.put("opset", model.opsetVersion());
+        modelInfo.put("nodes", model.nodes().size());
+        report.put("model", modelInfo);
+        report.put("preprocessing", req.preprocessing().toMap());
+
+        DataSplit split = split();
+        if (split != null) report.put("data_split", split.toMap());
+
+        Path candidate;
+        CalibrationTable table = null;
+        if (req.precision() == Precision.FP16) {
+            candidate = fp16(model);
+        } else {
+            Map.Entry<Path, CalibrationTable> r = int8(model, sha, split);
+            candidate = r.getKey();
+            table = r.getValue();
+        }
+
+        List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
+        if (!evalSet.isEmpty()) {
+            report.put("fidelity", fidelity(modelFile, candidate, evalSet));
+        } else {
+            report.put("fidelity", Map.of());
+        }
+        report.put("artifacts", artifacts.stream().map(a -> {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("kind", a.kind());
+            m.put("path", a.path().toString());
+            m.put("bytes", a.bytes());
+            return m;
+        }).toList());
+        return new QuantizationResult("onnx", artifacts, table, report);
+    }
+
+    /** The calibration/evaluation samples, or null when no data was given (FP16 or a reused table). */
+    private DataSplit split() {
+        Path calib = req.calibrationData();
+        Path eval = req.evaluationData().orElse(null);
+        if (calib == null && eval == null) return null;
+        if (calib == null) {
+            return DataSplit.separate(List.of(), SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
+                    req.seed(), 0, 0);
+        }
+        List<SampleRef> calibSamples = SampleSource.discover(calib, SampleSource.CALIBRATION).samples();
+        if (eval == null) {
+            return DataSplit.separate(calibSamples, List.of(), req.seed(), req.maxSamples(), 0);
+        }
+        if (sameFile(calib, eval)) {
+            DataSplit s = DataSplit.split(calibSamples, req.seed(), req.maxSamples());
+            if (s.evaluation().isEmpty()) {
+                throw new QuantbridgeException("--eval is the --calib folder " + calib + " but all its "
+                        + calibSamples.size() + " samples are used for calibration: lower --samples to hold some out");
+            }
+            return s;
+        }
+        return DataSplit.separate(calibSamples, SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
+                req.seed(), req.maxSamples(), 0);
+    }
+
+    private static boolean sameFile(Path a, Path b) {
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
+        }
+    }
+
+    private Path fp16(OnnxModel model) {
+        progress.begin("converting to FP16", 0);
+        Fp16Converter.Result r = Fp16Converter.convert(model.foldConstants(), Fp16Converter.DEFAULT_KEEP_FLOAT32,
+                req.excludes());
+        Path out = req.outputDir().resolve(FP16_MODEL);
+        r.model().save(out);
+        addArtifact("model", out);
+        Map<String, Object> conv = new LinkedHashMap<>();
+        conv.put("converted_initializers", r.convertedInitializers());
+        conv.put("casts_inserted", r.castsInserted());
+        conv.put("float32_nodes", r.float32Nodes());
+        report.put("fp16", conv);
+        report.put("quantized_nodes", r.model().nodes().size() - r.float32Nodes().size());
+        report.put("float_nodes", r.float32Nodes().size());
+        progress.end();
+        return out;
+    }
+
+    private Map.Entry<Path, CalibrationTable> int8(OnnxModel model, String sha, DataSplit split) {
+        CalibratorSpec spec = req.calibrator();
+        QdqOptions opts = QdqOptions.defaults().withPerChannel(req.perChannel()).withExcludes(req.excludes());
+        QdqPlan plan = QdqQuantizer.plan(model, opts);
+        OnnxModel prepared = plan.preparedModel();
+
+        Set<String> quantizedNodeNames = new HashSet<>();
+        for (NodeDecision d : plan.quantizedNodes()) quantizedNodeNames.add(d.node());
+        // what is observed: graph inputs, the activations that get Q/DQ, and the outputs of quantized nodes (the
+        // TensorRT cache lists the latter two for implicit quantization)
+        Set<String> initializers = prepared.initializers().keySet();
+        Set<String> observed = new LinkedHashSet<>();
+        Set<String> cacheTensors = new LinkedHashSet<>();
+        for (TensorInfo in : prepared.inputs()) {
+            if (!initializers.contains(in.name()) && in.elementType().equals("float")) {
+                observed.add(in.name());
+                cacheTensors.add(in.name());
+            }
+        }
+        observed.addAll(plan.activationTensors());
+        for (Onnx.NodeProto n : prepared.nodes()) {
+            if (!quantizedNodeNames.contains(n.getName())) continue;
+            for (String o : n.getOutputList()) {
+                if (!o.isEmpty()) {
+                    observed.add(o);
+                    cacheTensors.add(o);
+                }
+            }
+        }
+
+        CalibrationTable table;
+        Map<String, Object> calibration = new LinkedHashMap<>();
+        long t0 = System.nanoTime();
+        if (req.reuseTable().isPresent()) {
+            Path tablePath = req.reuseTable().get();
+            table = PortableTableFormat.read(tablePath);
+            List<String> diffs = table.checkReusableFor(sha, spec, req.ignoreTableMismatch());
+            for (String t : plan.activationTensors()) {
+                if (table.get(t).isEmpty()) {
+                    throw new QuantbridgeException("calibration table " + tablePath + " has no range for tensor '" + t
+                            + "', which this model quantizes");
+                }
+            }
+            calibration.put("reused_table", tablePath.toString());
+            calibration.put("table_differences", diffs);
+            calibration.put("samples", table.data().getOrDefault("samples", 0));
+        } else {
+            if (split == null || split.calibration().isEmpty()) {
+                throw new QuantbridgeException("--calib: no calibration samples");
+            }
+            List<SampleRef> calib = split.calibration();
+            List<TensorInfo> inputs = prepared.inputs();
+            Preprocessing pre = req.preprocessing();
+            ActivationObserver observer = new ActivationObserver(prepared.proto(), observed, spec, threads);
+            TensorStatistics stats = observer.observe(calib.size(),
+                    i -> SampleSource.load(calib.get(i), inputs, pre), progress);
+            progress.begin("computing " + spec.method().id() + " ranges", 0);
+            Map<String, TensorRange> byName = new HashMap<>();
+            for (TensorRange r : stats.ranges(spec)) byName.put(r.name(), r);
+            List<TensorRange> ordered = new ArrayList<>();
+            for (String t : observed) {
+                TensorRange r = byName.get(t);
+                if (r != null) ordered.add(r);
+            }
+            progress.end();
+            table = new CalibrationTable(sha, spec, DataFingerprint.tableData(calib, pre, req.seed()), ordered);
+            calibration.put("samples", calib.size());
+        }
+        calibration.put("seconds", (System.nanoTime() - t0) / 1e9);
+        calibration.put("tensors", table.tensors().size());
+        calibration.put("threads", threads);
+        report.put("calibration", calibration);
+
+        progress.begin("writing Q/DQ model", 0);
+        QdqResult result = QdqQuantizer.apply(plan, table);
+        Path modelOut = req.outputDir().resolve(INT8_MODEL);
+        result.model().save(modelOut);
+        addArtifact("model", modelOut);
+
+        Path tableOut = req.outputDir().resolve(TABLE);
+        PortableTableFormat.write(tableOut, table);
+        addArtifact("calibration table", tableOut);
+
+        List<TensorRange> cacheRanges = new ArrayList<>();
+        for (String t : cacheTensors) table.get(t).ifPresent(cacheRanges::add);
+        CalibrationTable cacheTable = new CalibrationTable(sha, spec, table.data(), cacheRanges);
+        Path cacheOut = req.outputDir().resolve(CACHE);
+        TensorRtCache.write(cacheOut, cacheTable, req.tensorRtCacheVersion(), TensorRtCache.ENTROPY_CALIBRATION_2);
+        addArtifact("tensorrt cache", cacheOut);
+        progress.end();
+
+        report.put("quantized_nodes", result.report().quantizedNodes().size());
+        report.put("float_nodes", result.report().floatNodes().size());
+        report.put("quantization", result.report().toMap());
+        if (!plan.subgraphs().isEmpty()) {
+            progress.note("subgraphs left in float: " + plan.subgraphs());
+        }
+        return Map.entry(modelOut, table);
+    }
+
+    private Map<String, Map<String, Object>> fidelity(Path reference, Path candidate, List<SampleRef> evalSet) {
+        try (ModelSession ref = OrtModelSession.open(reference, 1);
+             ModelSession cand = OrtModelSession.open(candidate, 1)) {
+            return FidelityEvaluation.run(ref, cand, evalSet, req.preprocessing(),
+                    new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), threads,
+                    progress);
+        }
+    }
+
+    private void addArtifact(String kind, Path p) {
+        try {
+            artifacts.add(new Artifact(kind, p, Files.size(p)));
+        } catch (IOException e) {
+            throw new QuantbridgeException("cannot read back " + p + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,229 @@
+package io.quantbridge.onnx.runtime;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * An ONNX model running in ONNX Runtime on the CPU. {@link #run} may be called from several threads at once
+ * (ONNX Runtime sessions are thread-safe). Inputs must be float32; outputs of other numeric types are converted to
+ * float.
+ */
+public final class OrtModelSession implements ModelSession {
+    private final String label;
+    private final OrtSession session;
+    private final List<TensorInfo> inputs;
+    private final List<TensorInfo> outputs;
+    private volatile boolean closed;
+
+    private OrtModelSession(String label, OrtSession session) throws OrtException {
+        this.label = label;
+        this.session = session;
+        this.inputs = infos(session.getInputInfo());
+        this.outputs = infos(session.getOutputInfo());
+    }
+
+    /** Opens a model file with the given number of intra-op threads (0 = ONNX Runtime's default). */
+    public static OrtModelSession open(Path model, int threads) {
+        if (!Files.isRegularFile(model)) {
+            throw new QuantbridgeException("model " + model + " does not exist");
+        }
+        try {
+            return new OrtModelSession(model.toString(),
+                    OrtEnvironment.getEnvironment().createSession(model.toString(), options(threads)));
+        } catch (OrtException e) {
+            throw new QuantbridgeException("model " + model + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
+        }
+    }
+
+    /** Opens a serialized model held in memory; {@code label} names it in errors. */
+    public static OrtModelSession open(byte[] model, String label, int threads) {
+        try {
+            return new OrtModelSession(label, OrtEnvironment.getEnvironment().createSession(model, options(threads)));
+        } catch (OrtException e) {
+            throw new QuantbridgeException(label + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
+        }
+    }
+
+    private static OrtSession.SessionOptions options(int threads) throws OrtException {
+        OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+        o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (threads > 0) {
+            o.setIntraOpNumThreads(threads);
+            o.setInterOpNumThreads(1);
+        }
+        return o;
+    }
+
+    private static List<TensorInfo> infos(Map<String, NodeInfo> m) {
+        List<TensorInfo> l = new ArrayList<>();
+        for (NodeInfo n : m.values()) {
+            if (n.getInfo() instanceof ai.onnxruntime.TensorInfo t) {
+                l.add(new TensorInfo(n.getName(), t.type.toString().toLowerCase(java.util.Locale.ROOT), t.getShape()));
+            } else {
+                l.add(new TensorInfo(n.getName(), n.getInfo().toString(), new long[0]));
+            }
+        }
+        return List.copyOf(l);
+    }
+
+    @Override
+    public List<TensorInfo> inputs() {
+        return inputs;
+    }
+
+    @Override
+    public List<TensorInfo> outputs() {
+        return outputs;
+    }
+
+    @Override
+    public Map<String, FloatTensor> run(Map<String, FloatTensor> feed) {
+        Map<String, FloatTensor> out = new LinkedHashMap<>();
+        runStreaming(feed, null, (name, shape, data, len) -> out.put(name, new FloatTensor(shape,
+                len == data.length ? data : Arrays.copyOf(data, len))), false);
+        return out;
+    }
+
+    /** Receives one output of a run; {@code data} is valid only during the call when the scratch is reused. */
+    @FunctionalInterface
+    public interface OutputSink {
+        void accept(String name, long[] shape, float[] data, int length);
+    }
+
+    /**
+     * Runs once and hands each requested output (all when {@code names} is null) to the sink, one at a time, so that
+     * large intermediate tensors can be consumed without holding them all. With {@code reuseScratch} the same float
+     * array is passed for every output (per calling thread).
+     */
+    public void runStreaming(Map<String, FloatTensor> feed, Set<String> names, OutputSink sink, boolean reuseScratch) {
+        if (closed) throw new QuantbridgeException(label + ": the session is closed");
+        Map<String, OnnxTensor> tensors = new HashMap<>();
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try {
+            for (TensorInfo in : inputs) {
+                FloatTensor t = feed.get(in.name());
+                if (t == null) {
+                    throw new QuantbridgeException(label + ": input '" + in.name() + "' " + Arrays.toString(in.shape())
+                            + " was not given (given: " + feed.keySet() + ")");
+                }
+                checkShape(in, t);
+                if (!in.elementType().equals("float")) {
+                    throw new QuantbridgeException(label + ": input '" + in.name() + "' is " + in.elementType()
+                            + "; only float32 inputs are supported");
+                }
+                tensors.put(in.name(), OnnxTensor.createTensor(env, FloatBuffer.wrap(t.data()), t.shape()));
+            }
+            try (OrtSession.Result r = names == null ? session.run(tensors) : session.run(tensors, names)) {
+                float[] scratch = reuseScratch ? SCRATCH.get() : null;
+                for (Map.Entry<String, OnnxValue> e : r) {
+                    if (!(e.getValue() instanceof OnnxTensor t)) continue;
+                    ai.onnxruntime.TensorInfo info = t.getInfo();
+                    long[] shape = info.getShape();
+                    int n = Math.toIntExact(FloatTensor.elementCount(shape));
+                    float[] data;
+                    if (reuseScratch) {
+                        if (scratch.length < n) {
+                            scratch = new float[Math.max(n, scratch.length * 2)];
+                            SCRATCH.set(scratch);
+                        }
+                        data = scratch;
+                    } else {
+                        data = new float[n];
+                    }
+                    copyAsFloat(t, data, n);
+                    sink.accept(e.getKey(), shape, data, n);
+                }
+            }
+        } catch (OrtException e) {
+            throw new QuantbridgeException(label + ": ONNX Runtime failed: " + e.getMessage(), e);
+        } finally {
+            tensors.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[1 << 16]);
+
+    private static void copyAsFloat(OnnxTensor t, float[] dst, int n) {
+        switch (t.getInfo().type) {
+            case FLOAT -> t.getFloatBuffer().get(dst, 0, n);
+            case DOUBLE -> {
+                var b = t.getDoubleBuffer();
+                for (int i = 0; i < n; i++) dst[i] = (float) b.get(i);
+            }
+            case INT64 -> {
+                var b = t.getLongBuffer();
+                for (int i = 0; i < n; i++) dst[i] = b.get(i);
+            }
+            case INT32 -> {
+                var b = t.getIntBuffer();
+                for (int i = 0; i < n; i++) dst[i] = b.get(i);
+            }
+            case FLOAT16 -> {
+                var b = t.getShortBuffer();
+                for (int i = 0; i < n; i++) dst[i] = halfToFloat(b.get(i));
+            }
+            default -> {
+                var b = t.getByteBuffer();
+                for (int i = 0; i < n; i++) dst[i] = b.get(i);
+            }
+        }
+    }
+
+    /** IEEE-754 binary16 to float (Java 17 has no Float.float16ToFloat). */
+    static float halfToFloat(short h) {
+        int bits = h & 0xffff;
+        int sign = (bits & 0x8000) << 16;
+        int exp = (bits >>> 10) & 0x1f;
+        int mant = bits & 0x3ff;
+        if (exp == 0x1f) {
+            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+        }
+        if (exp == 0) {
+            float v = mant * 0x1p-24f;
+            return sign == 0 ? v : -v;
+        }
+        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+    }
+
+    private void checkShape(TensorInfo in, FloatTensor t) {
+        long[] want = in.shape();
+        long[] got = t.shape();
+        boolean ok = want.length == got.length;
+        for (int i = 0; ok && i < want.length; i++) {
+            ok = want[i] < 0 || want[i] == got[i];
+        }
+        if (!ok) {
+            throw new QuantbridgeException(label + ": input '" + in.name() + "' expects shape "
+                    + Arrays.toString(want) + " (-1 = any) but got " + Arrays.toString(got));
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            session.close();
+        } catch (OrtException e) {
+            throw new QuantbridgeException(label + ": closing the session failed: " + e.getMessage(), e);
+        }
+    }
+}
