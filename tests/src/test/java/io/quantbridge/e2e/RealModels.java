@@ -1,0 +1,32 @@
+package io.quantbridge.e2e;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Locates the models and photos that scripts/fetch-models.sh puts in .cache/ at the repository root. */
+final class RealModels {
+    private RealModels() { }
+
+    static Path root() {
+        Path dir = Path.of("").toAbsolutePath();
+        while (dir != null && !Files.isRegularFile(dir.resolve("scripts").resolve("fetch-models.sh"))) {
+            dir = dir.getParent();
+        }
+        if (dir == null) throw new IllegalStateException("repository root not found above " + Path.of("").toAbsolutePath());
+        return dir;
+    }
+
+    static Path model(String file) {
+        Path p = root().resolve(".cache/models/ppocr").resolve(file);
+        assumeTrue(Files.isRegularFile(p), "models not fetched: run scripts/fetch-models.sh");
+        return p;
+    }
+
+    static Path photos() {
+        Path p = root().resolve(".cache/data/opencv");
+        assumeTrue(Files.isDirectory(p), "photos not fetched: run scripts/fetch-models.sh");
+        return p;
+    }
+}
