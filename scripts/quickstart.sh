@@ -10,7 +10,7 @@ out="${QUICKSTART_OUT:-$root/out/quickstart}"
 bin/quantbridge quantize \
   --model .cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx \
   --calib .cache/data/opencv --eval .cache/data/opencv --samples 64 --seed 1 \
-  --calibrator percentile --precision int8 \
+  --calibrator mse --precision int8 \
   --size 640x640 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 \
   --mask-threshold 0.3 --out "$out" "$@"
 echo

@@ -26,16 +26,20 @@ import java.util.Objects;
  *
  * <h2>Documented choices</h2>
  * <ul>
- *   <li><b>P &gt; 0 where Q = 0.</b> This happens only in bin {@code i-1}, when counts are clipped into it but the bin
+ *   <li><b>P &gt; 0 where Q = 0.</b> With {@link CalibratorSpec.QMask#KEPT} (default) Q's non-empty bins are those
+ *       of {@code b[0..i)}, so this happens only in bin {@code i-1}, when counts are clipped into it but the bin
  *       itself is empty. The divergence is then taken as +infinity (as {@code scipy.stats.entropy} does), i.e. the
  *       candidate is never chosen; no epsilon smoothing. The candidate {@code i = n} clips nothing and is always
- *       finite, so a result always exists.</li>
+ *       finite, so a result always exists. With {@link CalibratorSpec.QMask#REFERENCE} Q's support is that of P
+ *       (clipped mass folded in, MXNet's / ONNX Runtime's reading): an empty last bin then shares its level's mean
+ *       (the level's count grows by one, its mass does not), and only a last level with no kept mass at all is
+ *       infinite.</li>
  *   <li><b>Ties.</b> {@link CalibratorSpec.TieBreak#FIRST} (default) keeps the first minimum, {@code LAST} the last.
  *       Divergences closer than {@value #TIE_TOLERANCE} (absolute, in nats) count as equal, so exact mathematical ties
  *       (e.g. several candidates with KL = 0) are broken by the rule rather than by rounding noise.</li>
  *   <li><b>Zero bin.</b> {@link CalibratorSpec.ZeroBin#SUPPRESS} replaces bin 0's count with bin 1's before the search
- *       (NVIDIA's variant, which keeps the spike of exact zeros after ReLU from dominating); {@code KEEP} (default)
- *       uses the histogram as observed.</li>
+ *       (NVIDIA's variant, which keeps the spike of exact zeros after ReLU from dominating; the default);
+ *       {@code KEEP} uses the histogram as observed (the literal definition).</li>
  *   <li>Fewer bins than {@code startBin}: the result is {@code absMax}. Empty or all-zero histogram: 0.</li>
  * </ul>
  *
@@ -71,7 +75,7 @@ public final class EntropyCalibrator implements Calibrator {
         int n = histogram.binCount();
         int start = spec.startBin();
         if (n < start) return absMax;
-        int best = bestEndBin(histogram.counts(), start, spec.levels(), spec.zeroBin(), spec.tieBreak());
+        int best = bestEndBin(histogram.counts(), start, spec.levels(), spec.zeroBin(), spec.tieBreak(), spec.qMask());
         return best < 0 ? absMax : best * histogram.binWidth();
     }
 
@@ -81,6 +85,13 @@ public final class EntropyCalibrator implements Calibrator {
      */
     static int bestEndBin(long[] b, int start, int levels, CalibratorSpec.ZeroBin zeroBin,
                           CalibratorSpec.TieBreak tieBreak) {
+        return bestEndBin(b, start, levels, zeroBin, tieBreak, CalibratorSpec.QMask.KEPT);
+    }
+
+    /** As above, with the given support of Q ({@link CalibratorSpec.QMask}). */
+    static int bestEndBin(long[] b, int start, int levels, CalibratorSpec.ZeroBin zeroBin,
+                          CalibratorSpec.TieBreak tieBreak, CalibratorSpec.QMask qMask) {
+        boolean referenceMask = qMask == CalibratorSpec.QMask.REFERENCE;
         int n = b.length;
         if (zeroBin == CalibratorSpec.ZeroBin.SUPPRESS && n > 1) {
             b[0] = b[1];
@@ -110,7 +121,10 @@ public final class EntropyCalibrator implements Calibrator {
         for (int i = Math.max(start, 1); i <= n; i++) {
             long clipped = total - cum[i];
             long lastBin = b[i - 1];
-            if (clipped > 0 && lastBin == 0) continue; // P > 0 where Q == 0: infinite divergence
+            // with the KEPT mask, an empty last bin receiving clipped counts has P > 0 where Q == 0: infinite
+            // divergence; with the REFERENCE mask it is a support bin of its level (if the level has mass)
+            boolean extraSupport = referenceMask && clipped > 0 && lastBin == 0;
+            if (clipped > 0 && lastBin == 0 && !referenceMask) continue;
             long kept = cum[i]; // > 0 here
 
             // sum over k < i of P'[k] log P'[k], P' = b with the clipped counts added to bin i-1
@@ -124,8 +138,13 @@ public final class EntropyCalibrator implements Calibrator {
                 int hi = (int) ceilDiv((long) (j + 1) * i, levels);
                 if (hi > lo) {
                     long s = cum[hi] - cum[lo];
+                    boolean extra = extraSupport && hi == i;
+                    if (s == 0 && extra) {
+                        sLogM = Double.NaN; // the last level holds only clipped mass: Q == 0 where P > 0
+                        break;
+                    }
                     if (s > 0) {
-                        double logMean = Math.log((double) s / (nonEmpty[hi] - nonEmpty[lo]));
+                        double logMean = Math.log((double) s / (nonEmpty[hi] - nonEmpty[lo] + (extra ? 1 : 0)));
                         double mass = hi == i ? (double) (s + clipped) : (double) s;
                         double y = mass * logMean - c;
                         double t = sLogM + y;
@@ -135,6 +154,7 @@ public final class EntropyCalibrator implements Calibrator {
                 }
                 lo = hi;
             }
+            if (Double.isNaN(sLogM)) continue;
             double kl = (pLogP - sLogM) / totalD + Math.log(kept / totalD);
             if (last ? kl <= bestKl + TIE_TOLERANCE : kl < bestKl - TIE_TOLERANCE) {
                 bestKl = Math.min(bestKl, kl); // a tie within the tolerance does not raise the bar

@@ -24,7 +24,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * each worker holds one sample's outputs at a time and one histogram per tensor.
  *
  * <p>Parallelism: {@code workers} threads each run whole samples with a single-threaded ONNX Runtime session, so
- * that the forward pass and the histogram work of different samples overlap on all cores.
+ * that the forward pass and the histogram work of different samples overlap on all cores. Worker {@code w} takes
+ * samples {@code w, w + workers, ...} and the per-worker statistics are merged in worker order, so a run is
+ * reproducible for a given number of workers.
  */
 public final class ActivationObserver {
     /** Loads sample {@code index}; called from worker threads. */
@@ -91,8 +93,10 @@ public final class ActivationObserver {
             for (int w = 0; w < n; w++) {
                 futures.add(pool.submit(() -> {
                     TensorStatistics stats = TensorStatistics.forSpec(spec);
-                    int i;
-                    while ((i = next.getAndIncrement()) < count) {
+                    // a fixed stride per worker, merged in worker order: the result depends on the number of
+                    // workers but never on thread timing (a histogram's bin width is set by its first batch)
+                    int worker = next.getAndIncrement();
+                    for (int i = worker; i < count; i += n) {
                         Map<String, FloatTensor> feed = loader.load(i);
                         for (String in : graphInputs) {
                             FloatTensor t = feed.get(in);
