@@ -8,6 +8,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
+import io.quantbridge.onnx.Float16;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import java.nio.FloatBuffer;
@@ -178,29 +179,13 @@ public final class OrtModelSession implements ModelSession {
             }
             case FLOAT16 -> {
                 var b = t.getShortBuffer();
-                for (int i = 0; i < n; i++) dst[i] = halfToFloat(b.get(i));
+                for (int i = 0; i < n; i++) dst[i] = Float16.toFloat(b.get(i));
             }
             default -> {
                 var b = t.getByteBuffer();
                 for (int i = 0; i < n; i++) dst[i] = b.get(i);
             }
         }
-    }
-
-    /** IEEE-754 binary16 to float (Java 17 has no Float.float16ToFloat). */
-    static float halfToFloat(short h) {
-        int bits = h & 0xffff;
-        int sign = (bits & 0x8000) << 16;
-        int exp = (bits >>> 10) & 0x1f;
-        int mant = bits & 0x3ff;
-        if (exp == 0x1f) {
-            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-        }
-        if (exp == 0) {
-            float v = mant * 0x1p-24f;
-            return sign == 0 ? v : -v;
-        }
-        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
     }
 
     private void checkShape(TensorInfo in, FloatTensor t) {
