@@ -1,7 +1,5 @@
 package io.quantbridge.calib;
 
-import java.util.Objects;
-
 /**
  * KL-divergence ("entropy") calibration in the style of TensorRT's EntropyCalibration2: the threshold whose int8
  * quantization loses the least information about the histogram of |x|.
@@ -53,19 +51,12 @@ import java.util.Objects;
  * level holding bin {@code i-1}, the clipped counts). Prefix sums (of counts, of non-empty bins, and of
  * {@code b log b} with compensated summation) make every term O(1) per level. Stateless and thread-safe.
  */
-public final class EntropyCalibrator implements Calibrator {
+public final class EntropyCalibrator extends SpecCalibrator {
     /** Divergences closer than this count as a tie. */
     public static final double TIE_TOLERANCE = 1e-12;
 
-    private final CalibratorSpec spec;
-
     public EntropyCalibrator(CalibratorSpec spec) {
-        this.spec = Objects.requireNonNull(spec, "spec");
-    }
-
-    @Override
-    public CalibratorSpec spec() {
-        return spec;
+        super(spec);
     }
 
     @Override

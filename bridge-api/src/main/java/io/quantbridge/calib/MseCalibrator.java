@@ -1,7 +1,5 @@
 package io.quantbridge.calib;
 
-import java.util.Objects;
-
 /**
  * Chooses the {@code amax} that minimises the histogram-weighted squared error of symmetric int8 fake quantization.
  *
@@ -26,16 +24,9 @@ import java.util.Objects;
  * histogram that grew to its 16x cap (32768 dense bins) takes about 0.5 s.
  * Stateless and thread-safe.
  */
-public final class MseCalibrator implements Calibrator {
-    private final CalibratorSpec spec;
-
+public final class MseCalibrator extends SpecCalibrator {
     public MseCalibrator(CalibratorSpec spec) {
-        this.spec = Objects.requireNonNull(spec, "spec");
-    }
-
-    @Override
-    public CalibratorSpec spec() {
-        return spec;
+        super(spec);
     }
 
     @Override

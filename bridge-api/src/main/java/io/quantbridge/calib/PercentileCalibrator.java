@@ -1,7 +1,5 @@
 package io.quantbridge.calib;
 
-import java.util.Objects;
-
 /**
  * {@code amax} = the left edge {@code i * w} of the first bin {@code i} at which the cumulative count reaches the
  * rank {@code ceil(p/100 * total)} of the p-quantile ({@code p} = {@link CalibratorSpec#percentile()}, default
@@ -11,16 +9,9 @@ import java.util.Objects;
  * <p>As the definition implies, the result is 0 when the quantile falls in bin 0 (a tensor that is almost entirely
  * zeros). Returns 0 for an empty or all-zero histogram. O(bins). Stateless and thread-safe.
  */
-public final class PercentileCalibrator implements Calibrator {
-    private final CalibratorSpec spec;
-
+public final class PercentileCalibrator extends SpecCalibrator {
     public PercentileCalibrator(CalibratorSpec spec) {
-        this.spec = Objects.requireNonNull(spec, "spec");
-    }
-
-    @Override
-    public CalibratorSpec spec() {
-        return spec;
+        super(spec);
     }
 
     @Override
