@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/fetch-models.sh
 out="${QUICKSTART_OUT:-$root/out/quickstart}"
-bin/quantbridge quantize \
+bin/quantbridge quantize --backend onnx \
   --model .cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx \
   --calib .cache/data/opencv --eval .cache/data/opencv --samples 64 --seed 1 \
   --calibrator mse --precision int8 \

@@ -75,6 +75,14 @@ public final class BackendSelector {
 
     /** Selects by the precedence above; {@code explicit} may be null. Fails with every backend's status listed. */
     public Choice select(String explicit) {
+        return select(explicit, null);
+    }
+
+    /**
+     * As {@link #select(String)}, but the default (when nothing is configured) is the highest-ranked usable backend
+     * that reads {@code model} (any, when {@code model} is null).
+     */
+    public Choice select(String explicit, Path model) {
         if (explicit != null && !explicit.isBlank()) {
             return choose(explicit, "--backend");
         }
@@ -94,11 +102,12 @@ public final class BackendSelector {
             }
         }
         for (Backend b : backends) {
-            if (b.status().usable()) {
+            if (b.status().usable() && (model == null || b.capabilities().reads(model))) {
                 return new Choice(b, "default (highest-ranked usable backend)");
             }
         }
-        throw new QuantbridgeException("no usable backend:\n" + statusTable());
+        throw new QuantbridgeException("no usable backend" + (model == null ? "" : " reads " + model.getFileName())
+                + ":\n" + statusTable());
     }
 
     /** The config file in force, or null. A file named explicitly must exist. */

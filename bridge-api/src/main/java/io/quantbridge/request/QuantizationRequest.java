@@ -36,6 +36,8 @@ public final class QuantizationRequest {
     private final Double maskIouThreshold;
     private final boolean top1;
     private final int threads;
+    private final boolean equalize;
+    private final boolean biasCorrection;
 
     private QuantizationRequest(Builder b) {
         this.model = b.model;
@@ -57,6 +59,8 @@ public final class QuantizationRequest {
         this.maskIouThreshold = b.maskIouThreshold;
         this.top1 = b.top1;
         this.threads = b.threads;
+        this.equalize = b.equalize;
+        this.biasCorrection = b.biasCorrection;
     }
 
     public static Builder builder() {
@@ -81,6 +85,13 @@ public final class QuantizationRequest {
     /** A calibration table (portable JSON) to reuse instead of calibrating. */
     public Optional<Path> reuseTable() { return Optional.ofNullable(reuseTable); }
     public boolean ignoreTableMismatch() { return ignoreTableMismatch; }
+    /**
+     * Int8: rescale the channels of activations (folded into the producing and consuming layers, the float model's
+     * function unchanged) so that one per-tensor scale fits every channel. Default true.
+     */
+    public boolean equalize() { return equalize; }
+    /** Int8: correct conv biases for the mean shift that weight rounding causes. Default true. */
+    public boolean biasCorrection() { return biasCorrection; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
     public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
     /** Evaluation also reports mask IoU at this threshold (segmentation and detection maps). */
@@ -111,6 +122,8 @@ public final class QuantizationRequest {
         b.maskIouThreshold = maskIouThreshold;
         b.top1 = top1;
         b.threads = threads;
+        b.equalize = equalize;
+        b.biasCorrection = biasCorrection;
         return b;
     }
 
@@ -130,6 +143,8 @@ public final class QuantizationRequest {
         private long seed = 0;
         private Path reuseTable;
         private boolean ignoreTableMismatch;
+        private boolean equalize = true;
+        private boolean biasCorrection = true;
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;
@@ -150,6 +165,8 @@ public final class QuantizationRequest {
         public Builder seed(long seed) { this.seed = seed; return this; }
         public Builder reuseTable(Path p) { this.reuseTable = p; return this; }
         public Builder ignoreTableMismatch(boolean v) { this.ignoreTableMismatch = v; return this; }
+        public Builder equalize(boolean v) { this.equalize = v; return this; }
+        public Builder biasCorrection(boolean v) { this.biasCorrection = v; return this; }
 
         public Builder maskIouThreshold(Double t) {
             if (t != null && !Double.isFinite(t)) throw new QuantbridgeException("--mask-threshold: " + t);

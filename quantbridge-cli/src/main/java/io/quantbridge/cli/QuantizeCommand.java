@@ -88,6 +88,14 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--per-tensor", description = "Per-tensor weight scales instead of per-channel.")
     boolean perTensor;
 
+    @Option(names = "--no-equalize", description = "Int8: do not rescale activation channels before calibrating "
+            + "(equalization folds per-channel scales into the producing and consuming layers).")
+    boolean noEqualize;
+
+    @Option(names = "--no-bias-correction",
+            description = "Int8: do not correct conv biases for the mean shift of int8 weight rounding.")
+    boolean noBiasCorrection;
+
     @Option(names = "--target", paramLabel = "NAME", description = "Target device of the backend.")
     String target;
 
@@ -145,6 +153,8 @@ final class QuantizeCommand implements Callable<Integer> {
                 .precision(Precision.parse(precision))
                 .calibrator(cb.build())
                 .perChannel(!perTensor)
+                .equalize(!noEqualize)
+                .biasCorrection(!noBiasCorrection)
                 .excludes(excludes)
                 .target(target)
                 .io(IoType.parse(io))
@@ -159,7 +169,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .top1(top1)
                 .threads(threads)
                 .build();
-        BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend);
+        BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
         QuantizationResult result = choice.backend().quantize(request, progress);
         progress.end();

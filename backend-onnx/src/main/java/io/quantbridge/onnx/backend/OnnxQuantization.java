@@ -24,6 +24,7 @@ import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.RequestData;
 import io.quantbridge.request.QuantizationResult;
 import io.quantbridge.table.CalibrationTable;
 import io.quantbridge.table.PortableTableFormat;
@@ -49,6 +50,7 @@ final class OnnxQuantization {
     static final String FP16_MODEL = "model.fp16.onnx";
     static final String TABLE = "calibration.json";
     static final String CACHE = "calibration.cache";
+    static final String FLOAT_MODEL = "model.fp32.onnx";
 
     private final QuantizationRequest req;
     private final Progress progress;
@@ -86,7 +88,7 @@ final class OnnxQuantization {
         report.put("model", modelInfo);
         report.put("preprocessing", req.preprocessing().toMap());
 
-        DataSplit split = split();
+        DataSplit split = RequestData.split(req);
         if (split != null) report.put("data_split", split.toMap());
 
         Path candidate;
@@ -115,38 +117,7 @@ final class OnnxQuantization {
         return new QuantizationResult("onnx", artifacts, table, report);
     }
 
-    /** The calibration/evaluation samples, or null when no data was given (FP16 or a reused table). */
-    private DataSplit split() {
-        Path calib = req.calibrationData();
-        Path eval = req.evaluationData().orElse(null);
-        if (calib == null && eval == null) return null;
-        if (calib == null) {
-            return DataSplit.separate(List.of(), SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
-                    req.seed(), 0, 0);
-        }
-        List<SampleRef> calibSamples = SampleSource.discover(calib, SampleSource.CALIBRATION).samples();
-        if (eval == null) {
-            return DataSplit.separate(calibSamples, List.of(), req.seed(), req.maxSamples(), 0);
-        }
-        if (sameFile(calib, eval)) {
-            DataSplit s = DataSplit.split(calibSamples, req.seed(), req.maxSamples());
-            if (s.evaluation().isEmpty()) {
-                throw new QuantbridgeException("--eval is the --calib folder " + calib + " but all its "
-                        + calibSamples.size() + " samples are used for calibration: lower --samples to hold some out");
-            }
-            return s;
-        }
-        return DataSplit.separate(calibSamples, SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
-                req.seed(), req.maxSamples(), 0);
-    }
 
-    private static boolean sameFile(Path a, Path b) {
-        try {
-            return Files.isSameFile(a, b);
-        } catch (IOException e) {
-            return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
-        }
-    }
 
     private Path fp16(OnnxModel model) {
         progress.begin("converting to FP16", 0);
@@ -169,7 +140,8 @@ final class OnnxQuantization {
     private Map.Entry<Path, CalibrationTable> int8(OnnxModel model, String sha, DataSplit split) {
         CalibratorSpec spec = req.calibrator();
         QdqOptions opts = QdqOptions.defaults().withPerChannel(req.perChannel()).withExcludes(req.excludes());
-        QdqPlan plan = QdqQuantizer.plan(model, opts);
+        long t0 = System.nanoTime();
+        QdqPlan plan = conditioned(QdqQuantizer.plan(model, opts), opts, split);
         OnnxModel prepared = plan.preparedModel();
 
         Set<String> quantizedNodeNames = new HashSet<>();
@@ -198,11 +170,20 @@ final class OnnxQuantization {
 
         CalibrationTable table;
         Map<String, Object> calibration = new LinkedHashMap<>();
-        long t0 = System.nanoTime();
         if (req.reuseTable().isPresent()) {
             Path tablePath = req.reuseTable().get();
             table = PortableTableFormat.read(tablePath);
-            List<String> diffs = table.checkReusableFor(sha, spec, req.ignoreTableMismatch());
+            List<String> diffs = new ArrayList<>(table.checkReusableFor(sha, spec, req.ignoreTableMismatch()));
+            Object tableConditioning = table.data().get("conditioning");
+            if (!conditioningKey().equals(tableConditioning)) {
+                String diff = "conditioning differs (table " + tableConditioning + ", this run " + conditioningKey()
+                        + ")";
+                if (!req.ignoreTableMismatch()) {
+                    throw new QuantbridgeException("calibration table cannot be reused: " + diff
+                            + " (pass --force-table to use it anyway)");
+                }
+                diffs.add(diff);
+            }
             for (String t : plan.activationTensors()) {
                 if (table.get(t).isEmpty()) {
                     throw new QuantbridgeException("calibration table " + tablePath + " has no range for tensor '" + t
@@ -231,7 +212,9 @@ final class OnnxQuantization {
                 if (r != null) ordered.add(r);
             }
             progress.end();
-            table = new CalibrationTable(sha, spec, DataFingerprint.tableData(calib, pre, req.seed()), ordered);
+            Map<String, Object> data = new LinkedHashMap<>(DataFingerprint.tableData(calib, pre, req.seed()));
+            data.put("conditioning", conditioningKey());
+            table = new CalibrationTable(sha, spec, data, ordered);
             calibration.put("samples", calib.size());
         }
         calibration.put("seconds", (System.nanoTime() - t0) / 1e9);
@@ -240,6 +223,12 @@ final class OnnxQuantization {
         report.put("calibration", calibration);
 
         progress.begin("writing Q/DQ model", 0);
+        if (req.equalize() || req.biasCorrection()) {
+            // the float model the table and the TensorRT cache describe (channels rescaled, biases corrected)
+            Path floatOut = req.outputDir().resolve(FLOAT_MODEL);
+            prepared.save(floatOut);
+            addArtifact("calibrated float model", floatOut);
+        }
         QdqResult result = QdqQuantizer.apply(plan, table);
         Path modelOut = req.outputDir().resolve(INT8_MODEL);
         result.model().save(modelOut);
@@ -264,6 +253,33 @@ final class OnnxQuantization {
             progress.note("subgraphs left in float: " + plan.subgraphs());
         }
         return Map.entry(modelOut, table);
+    }
+
+    /** What the table records about conditioning, so that a reused table is only used on the same transform. */
+    private Map<String, Object> conditioningKey() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("equalization", req.equalize());
+        m.put("bias_correction", req.biasCorrection());
+        return m;
+    }
+
+    /** The plan after equalization and bias correction (see {@link Conditioning}), when the request asks for them. */
+    private QdqPlan conditioned(QdqPlan plan, QdqOptions opts, DataSplit split) {
+        if (!req.equalize() && !req.biasCorrection()) {
+            report.put("conditioning", conditioningKey());
+            return plan;
+        }
+        if (split == null || split.calibration().isEmpty()) {
+            throw new QuantbridgeException("--calib: equalization and bias correction need calibration samples, also "
+                    + "when a table is reused (pass the same data, or --no-equalize --no-bias-correction)");
+        }
+        List<SampleRef> calib = split.calibration();
+        List<TensorInfo> inputs = plan.preparedModel().inputs();
+        Preprocessing pre = req.preprocessing();
+        Conditioning.Outcome o = Conditioning.apply(plan, opts, req.calibrator(), req.equalize(), req.biasCorrection(), calib.size(),
+                i -> SampleSource.load(calib.get(i), inputs, pre), threads, progress);
+        report.put("conditioning", o.report());
+        return o.plan();
     }
 
     private Map<String, Map<String, Object>> fidelity(Path reference, Path candidate, List<SampleRef> evalSet) {

@@ -3,11 +3,13 @@ package io.quantbridge.onnx.runtime;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.calib.Histogram;
 import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.tensor.FloatTensor;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -70,6 +72,120 @@ public final class ActivationObserver {
 
     /** Observes {@code count} samples and returns the merged statistics, tensors in the order given. */
     public TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
+        List<TensorStatistics> perWorker = run(count, loader, progress, "calibrating",
+                () -> TensorStatistics.forSpec(spec),
+                (stats, name, shape, data, len) -> stats.observe(name, data, 0, len));
+        TensorStatistics merged = perWorker.get(0);
+        for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
+        return merged;
+    }
+
+    /**
+     * Per-channel (axis 1) statistics of one tensor: the largest |x| and the mean of each channel, and optionally a
+     * histogram of |x| per channel.
+     */
+    public static final class ChannelStats {
+        private final float[] absMax;
+        private final double[] sum;
+        private final Histogram[] histograms;
+        private long perChannel;
+
+        ChannelStats(int channels, int bins) {
+            absMax = new float[channels];
+            sum = new double[channels];
+            histograms = bins > 0 ? new Histogram[channels] : null;
+            if (histograms != null) for (int c = 0; c < channels; c++) histograms[c] = new Histogram(bins);
+        }
+
+        /** The histogram of channel {@code c}, or null when this tensor has none. */
+        public Histogram histogram(int c) {
+            return histograms == null ? null : histograms[c];
+        }
+
+        public int channels() {
+            return absMax.length;
+        }
+
+        public float[] absMax() {
+            return absMax.clone();
+        }
+
+        /** The mean of each channel over every sample and position seen. */
+        public float[] mean() {
+            float[] m = new float[sum.length];
+            for (int c = 0; c < m.length; c++) m[c] = perChannel == 0 ? 0 : (float) (sum[c] / perChannel);
+            return m;
+        }
+
+        void add(long[] shape, float[] data, int len, String name) {
+            int ch = absMax.length;
+            if (shape[1] != ch) {
+                throw new QuantbridgeException("tensor " + name + " changed its channel count from " + ch + " to "
+                        + shape[1] + " between samples");
+            }
+            int inner = 1;
+            for (int d = 2; d < shape.length; d++) inner *= (int) shape[d];
+            int outer = len / (ch * inner);
+            for (int o = 0; o < outer; o++) {
+                for (int c = 0; c < ch; c++) {
+                    int base = (o * ch + c) * inner;
+                    float mx = absMax[c];
+                    double s = 0;
+                    for (int k = 0; k < inner; k++) {
+                        float v = data[base + k];
+                        s += v;
+                        float av = Math.abs(v);
+                        if (av > mx) mx = av;
+                    }
+                    absMax[c] = mx;
+                    sum[c] += s;
+                    if (histograms != null) histograms[c].add(data, base, inner);
+                }
+            }
+            perChannel += (long) outer * inner;
+        }
+
+        void merge(ChannelStats o) {
+            for (int c = 0; c < absMax.length; c++) {
+                absMax[c] = Math.max(absMax[c], o.absMax[c]);
+                sum[c] += o.sum[c];
+                if (histograms != null) histograms[c].merge(o.histograms[c]);
+            }
+            perChannel += o.perChannel;
+        }
+    }
+
+    /**
+     * Per-channel statistics (axis 1) of each observed tensor over {@code count} samples; tensors of rank below 2 are
+     * left out. Tensors in {@code withHistograms} also get a histogram per channel of {@code bins} bins.
+     */
+    public Map<String, ChannelStats> channelStatistics(int count, SampleLoader loader, Set<String> withHistograms,
+                                                       int bins, Progress progress) {
+        List<Map<String, ChannelStats>> perWorker = run(count, loader, progress, "channel statistics",
+                LinkedHashMap::new, (acc, name, shape, data, len) -> {
+                    if (shape.length < 2 || shape[1] <= 0) return;
+                    acc.computeIfAbsent(name, k -> new ChannelStats((int) shape[1],
+                            withHistograms.contains(name) ? bins : 0)).add(shape, data, len, name);
+                });
+        Map<String, ChannelStats> merged = perWorker.get(0);
+        for (int i = 1; i < perWorker.size(); i++) {
+            for (Map.Entry<String, ChannelStats> e : perWorker.get(i).entrySet()) {
+                ChannelStats m = merged.get(e.getKey());
+                if (m == null) merged.put(e.getKey(), e.getValue()); else m.merge(e.getValue());
+            }
+        }
+        return merged;
+    }
+
+    /** What a worker does with each fetched tensor of a sample. */
+    @FunctionalInterface
+    private interface Accumulate<A> {
+        void add(A accumulator, String name, long[] shape, float[] data, int length);
+    }
+
+    /** Runs the samples on all workers; one accumulator per worker, in worker order. */
+    private <A> List<A> run(int count, SampleLoader loader, Progress progress, String label,
+                            java.util.function.Supplier<A> fresh, Accumulate<A> accumulate) {
         if (count <= 0) {
             throw new QuantbridgeException("calibration data is empty: no samples to observe");
         }
@@ -80,19 +196,19 @@ public final class ActivationObserver {
 
         byte[] bytes = withOutputs(model, fetched).toByteArray();
         int n = Math.min(workers, count);
-        progress.begin("calibrating", count);
+        progress.begin(label, count);
         AtomicInteger next = new AtomicInteger();
-        List<TensorStatistics> perWorker = new ArrayList<>();
+        List<A> perWorker = new ArrayList<>();
         ExecutorService pool = Executors.newFixedThreadPool(n, r -> {
             Thread t = new Thread(r, "quantbridge-calibration");
             t.setDaemon(true);
             return t;
         });
         try (OrtModelSession session = OrtModelSession.open(bytes, "calibration model", 1)) {
-            List<Future<TensorStatistics>> futures = new ArrayList<>();
+            List<Future<A>> futures = new ArrayList<>();
             for (int w = 0; w < n; w++) {
                 futures.add(pool.submit(() -> {
-                    TensorStatistics stats = TensorStatistics.forSpec(spec);
+                    A acc = fresh.get();
                     // a fixed stride per worker, merged in worker order: the result depends on the number of
                     // workers but never on thread timing (a histogram's bin width is set by its first batch)
                     int worker = next.getAndIncrement();
@@ -100,23 +216,21 @@ public final class ActivationObserver {
                         Map<String, FloatTensor> feed = loader.load(i);
                         for (String in : graphInputs) {
                             FloatTensor t = feed.get(in);
-                            if (t != null && tensors.contains(in)) stats.observe(in, t.data(), 0, t.size());
+                            if (t != null && tensors.contains(in)) accumulate.add(acc, in, t.shape(), t.data(), t.size());
                         }
-                        session.runStreaming(feed, fetched,
-                                (name, shape, data, len) -> stats.observe(name, data, 0, len), true);
+                        session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, name,
+                                shape, data, len), true);
                         progress.advance(1);
                     }
-                    return stats;
+                    return acc;
                 }));
             }
-            for (Future<TensorStatistics> f : futures) perWorker.add(get(f));
+            for (Future<A> f : futures) perWorker.add(get(f));
         } finally {
             pool.shutdownNow();
         }
-        TensorStatistics merged = perWorker.get(0);
-        for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
         progress.end();
-        return merged;
+        return perWorker;
     }
 
     private static <T> T get(Future<T> f) {

@@ -1,0 +1,52 @@
+package io.quantbridge.request;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.data.DataSplit;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.SampleSource;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** The calibration and evaluation samples of a request, by the same rules in every backend. */
+public final class RequestData {
+    private RequestData() { }
+
+    /**
+     * The split of {@code --calib} / {@code --eval}: when both name the same folder, one seeded disjoint split of it
+     * ({@code --samples} for calibration, the rest held out); otherwise each folder whole ({@code --samples} caps
+     * the calibration set). Null when the request has neither (FP16, or a reused table).
+     */
+    public static DataSplit split(QuantizationRequest req) {
+        Path calib = req.calibrationData();
+        Path eval = req.evaluationData().orElse(null);
+        if (calib == null && eval == null) return null;
+        if (calib == null) {
+            return DataSplit.separate(List.of(), SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
+                    req.seed(), 0, 0);
+        }
+        List<SampleRef> calibSamples = SampleSource.discover(calib, SampleSource.CALIBRATION).samples();
+        if (eval == null) {
+            return DataSplit.separate(calibSamples, List.of(), req.seed(), req.maxSamples(), 0);
+        }
+        if (sameFile(calib, eval)) {
+            DataSplit s = DataSplit.split(calibSamples, req.seed(), req.maxSamples());
+            if (s.evaluation().isEmpty()) {
+                throw new QuantbridgeException("--eval is the --calib folder " + calib + " but all its "
+                        + calibSamples.size() + " samples are used for calibration: lower --samples to hold some out");
+            }
+            return s;
+        }
+        return DataSplit.separate(calibSamples, SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
+                req.seed(), req.maxSamples(), 0);
+    }
+
+    private static boolean sameFile(Path a, Path b) {
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
+        }
+    }
+}

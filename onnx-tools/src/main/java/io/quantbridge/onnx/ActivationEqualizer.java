@@ -1,0 +1,362 @@
+package io.quantbridge.onnx;
+
+import io.quantbridge.onnx.proto.Onnx.GraphProto;
+import io.quantbridge.onnx.proto.Onnx.NodeProto;
+import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Per-channel activation equalization: rescales the channels of an activation tensor so that one per-tensor int8
+ * scale suits all of them, without changing what the float model computes.
+ *
+ * <p>A tensor {@code t} with channels {@code c} is divided by {@code s[c]} where it is produced and the conv that
+ * reads it multiplies its weights by {@code s[c]} on the matching input channel, so the product is unchanged.
+ * The producer must be linear per channel:
+ * <ul>
+ *   <li>BatchNormalization: scale and bias are divided by {@code s};</li>
+ *   <li>Conv (with or without bias): output channel {@code c} of the weights and the bias are divided by
+ *       {@code s[c]};</li>
+ *   <li>an affine pair {@code Add(Mul(y, a), b)} with constant {@code a} and {@code b} that broadcast per channel
+ *       (PP-LCNet's learnable affine block): {@code a} and {@code b} become per-channel constants divided by
+ *       {@code s}.</li>
+ * </ul>
+ * The consumer must be the only reader of {@code t}: a Conv reading it as its data input, either a full conv
+ * ({@code group = 1}: weights {@code W[:, c]} are multiplied) or a depthwise conv ({@code group} = channels:
+ * {@code W[c]} are multiplied). Graph outputs and tensors that share a scale with others (Concat) are left alone.
+ *
+ * <p>Scales: for a depthwise consumer, whose weights are quantized per output channel anyway, every channel is
+ * brought to the same range: {@code s[c] = r[c] / max(r)}. For a full conv the rescaling also moves range into the
+ * weights, so the migration is partial (SmoothQuant): {@code s[c] = r[c]^alpha / w[c]^(1-alpha)} with {@code w[c]} the
+ * largest |weight| on input channel {@code c}, normalised so that {@code max(s) = 1}. {@code r[c]} is the channel's
+ * observed max |x|. Scales are clamped to at least {@link #MIN_SCALE} and channels never seen non-zero keep 1.
+ */
+public final class ActivationEqualizer {
+    /** The smallest per-channel scale: a channel is never amplified more than 1/MIN_SCALE times. */
+    public static final double MIN_SCALE = 1e-3;
+
+    /** Where a tensor can be rescaled. */
+    public record Site(String tensor, String producer, String producerKind, String consumer, boolean depthwise,
+                       int channels) { }
+
+    private ActivationEqualizer() { }
+
+    /**
+     * The tensors among {@code activations} (tensors the placement quantizes) that can be rescaled in this prepared
+     * model (constant-folded, see {@link QdqQuantizer#plan}).
+     */
+    public static List<Site> sites(OnnxModel prepared, Set<String> activations, List<Set<String>> sharedScaleGroups) {
+        GraphProto g = prepared.graph();
+        Map<String, TensorProto> inits = prepared.initializers();
+        Map<String, NodeProto> producer = new HashMap<>();
+        Map<String, List<NodeProto>> consumers = new HashMap<>();
+        for (NodeProto n : g.getNodeList()) {
+            for (String o : n.getOutputList()) producer.put(o, n);
+            for (String i : n.getInputList()) consumers.computeIfAbsent(i, k -> new ArrayList<>()).add(n);
+        }
+        Set<String> outputs = new HashSet<>();
+        g.getOutputList().forEach(o -> outputs.add(o.getName()));
+        Set<String> shared = new HashSet<>();
+        for (Set<String> grp : sharedScaleGroups) if (grp.size() > 1) shared.addAll(grp);
+        Set<String> subgraphUse = prepared.tensorsUsedBySubgraphs();
+
+        List<Site> out = new ArrayList<>();
+        for (String t : activations) {
+            if (outputs.contains(t) || shared.contains(t) || subgraphUse.contains(t)) continue;
+            List<NodeProto> cs = consumers.getOrDefault(t, List.of());
+            if (cs.size() != 1) continue;
+            NodeProto c = cs.get(0);
+            if (!c.getOpType().equals("Conv") || c.getInputCount() < 2 || !c.getInput(0).equals(t)) continue;
+            TensorProto w = inits.get(c.getInput(1));
+            if (w == null || w.getDims(0) == 0 || Tensors.dims(w).length < 3) continue;
+            long group = Attributes.getInt(c, "group", 1);
+            long[] wd = Tensors.dims(w);
+            int channels;
+            boolean depthwise;
+            if (group == 1) {
+                channels = (int) wd[1];
+                depthwise = false;
+            } else if (wd[1] == 1 && wd[0] == group) {
+                channels = (int) group;
+                depthwise = true;
+            } else {
+                continue;
+            }
+            NodeProto p = producer.get(t);
+            if (p == null) continue;
+            String kind = producerKind(p, channels, inits, producer, consumers);
+            if (kind == null) continue;
+            out.add(new Site(t, p.getName(), kind, c.getName(), depthwise, channels));
+        }
+        return out;
+    }
+
+    private static String producerKind(NodeProto p, int channels, Map<String, TensorProto> inits,
+                                       Map<String, NodeProto> producer, Map<String, List<NodeProto>> consumers) {
+        switch (p.getOpType()) {
+            case "BatchNormalization" -> {
+                for (int i = 1; i < p.getOutputCount(); i++) if (!p.getOutput(i).isEmpty()) return null;
+                return isFloatVector(inits.get(p.getInput(1)), channels)
+                        && isFloatVector(inits.get(p.getInput(2)), channels) ? "BatchNormalization" : null;
+            }
+            case "Conv" -> {
+                TensorProto w = inits.get(p.getInput(1));
+                if (w == null || !isFloat(w) || w.getDimsCount() < 3 || w.getDims(0) != channels) return null;
+                if (p.getInputCount() > 2 && !p.getInput(2).isEmpty()
+                        && !isFloatVector(inits.get(p.getInput(2)), channels)) {
+                    return null;
+                }
+                return "Conv";
+            }
+            case "Add" -> {
+                return affine(p, inits, producer, consumers, channels) != null ? "affine" : null;
+            }
+            default -> {
+                return null;
+            }
+        }
+    }
+
+    /** The pieces of Add(Mul(y, a), b) with constant per-channel-broadcastable a and b. */
+    private record Affine(NodeProto mul, int aIndex, int bIndex) { }
+
+    private static Affine affine(NodeProto add, Map<String, TensorProto> inits, Map<String, NodeProto> producer,
+                                 Map<String, List<NodeProto>> consumers, int channels) {
+        if (add.getInputCount() != 2) return null;
+        for (int bi = 0; bi < 2; bi++) {
+            TensorProto b = inits.get(add.getInput(bi));
+            String mulOut = add.getInput(1 - bi);
+            if (b == null || !perChannel(b, channels) || inits.containsKey(mulOut)) continue;
+            if (consumers.getOrDefault(mulOut, List.of()).size() != 1) continue;
+            NodeProto mul = producer.get(mulOut);
+            if (mul == null || !mul.getOpType().equals("Mul") || mul.getInputCount() != 2) continue;
+            for (int ai = 0; ai < 2; ai++) {
+                TensorProto a = inits.get(mul.getInput(ai));
+                if (a != null && perChannel(a, channels) && !inits.containsKey(mul.getInput(1 - ai))) {
+                    return new Affine(mul, ai, bi);
+                }
+            }
+        }
+        return null;
+    }
+
+    /** A scalar, or a float constant of C values shaped [C, 1, ...] or [1, C, 1, ...] (NCHW broadcast). */
+    private static boolean perChannel(TensorProto t, int channels) {
+        if (!isFloat(t)) return false;
+        long n = Tensors.elementCount(t);
+        if (n == 1) return true;
+        if (n != channels) return false;
+        long[] d = Tensors.dims(t);
+        int lead = 0;
+        while (lead < d.length && d[lead] == 1) lead++;
+        if (lead == d.length || d[lead] != channels) return false;
+        // [C, 1, 1] broadcasts against [N, C, H, W] only with the trailing ones; [1, C, 1, 1] likewise
+        return d.length - lead >= 2 || d.length == 4;
+    }
+
+    private static boolean isFloat(TensorProto t) {
+        return t.getDataType() == DataTypes.FLOAT;
+    }
+
+    private static boolean isFloatVector(TensorProto t, int channels) {
+        return t != null && isFloat(t) && Tensors.elementCount(t) == channels && Tensors.dims(t).length == 1;
+    }
+
+    // ------------------------------------------------------------------------------------------------------ apply
+
+    /** The rescaled model and the scale applied to each tensor's channels. */
+    public record Result(OnnxModel model, Map<String, float[]> scales) { }
+
+    /**
+     * Rescales the channels of every site that has statistics in {@code channelAbsMax} (max |x| per channel).
+     *
+     * @param alpha migration strength for full-conv consumers, in [0, 1]
+     */
+    public static Result apply(OnnxModel prepared, List<Site> sites, Map<String, float[]> channelAbsMax, double alpha) {
+        if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("alpha must be in [0, 1]: " + alpha);
+        GraphProto g = prepared.graph();
+        Map<String, NodeProto> byName = new HashMap<>();
+        Map<String, NodeProto> producer = new HashMap<>();
+        Map<String, List<NodeProto>> consumers = new HashMap<>();
+        Map<String, Integer> uses = new HashMap<>();
+        for (NodeProto n : g.getNodeList()) {
+            byName.put(n.getName(), n);
+            for (String o : n.getOutputList()) producer.put(o, n);
+            for (String i : n.getInputList()) {
+                consumers.computeIfAbsent(i, k -> new ArrayList<>()).add(n);
+                uses.merge(i, 1, Integer::sum);
+            }
+        }
+        Weights w = new Weights(prepared.initializers(), uses);
+        Map<String, NodeProto> renamed = new HashMap<>(); // node name -> node with new initializer inputs
+        Map<String, float[]> applied = new LinkedHashMap<>();
+            for (Site site : sites) {
+                float[] r = channelAbsMax.get(site.tensor());
+                if (r == null || r.length != site.channels()) continue;
+                NodeProto c = renamed.getOrDefault(site.consumer(), byName.get(site.consumer()));
+                NodeProto p = renamed.getOrDefault(site.producer(), byName.get(site.producer()));
+                String wName = c.getInput(1);
+                float[] cw = w.values(wName);
+                long[] cd = w.dims(wName);
+                float[] s = scales(r, cw, cd, site.depthwise(), alpha);
+                if (s == null) continue;
+                // consumer: multiply input channel c of the weights
+                float[] ncw = cw.clone();
+                int per = (int) (cw.length / cd[0]);
+                if (site.depthwise()) {
+                    for (int o = 0; o < cd[0]; o++) for (int k = 0; k < per; k++) ncw[o * per + k] *= s[o];
+                } else {
+                    int spatial = per / (int) cd[1];
+                    for (int o = 0; o < cd[0]; o++) {
+                        for (int ch = 0; ch < cd[1]; ch++) {
+                            int base = o * per + ch * spatial;
+                            for (int k = 0; k < spatial; k++) ncw[base + k] *= s[ch];
+                        }
+                    }
+                }
+                renamed.put(c.getName(), w.replaceInput(c, 1, ncw, cd, site.tensor()));
+                renamed.put(p.getName(), rescaleProducer(p, site, s, w, producer, consumers, renamed));
+                applied.put(site.tensor(), s);
+            }
+        GraphProto.Builder gb = g.toBuilder();
+        for (int i = 0; i < gb.getNodeCount(); i++) {
+            NodeProto n = renamed.get(gb.getNode(i).getName());
+            if (n != null) gb.setNode(i, n);
+        }
+        gb.clearInitializer();
+        gb.addAllInitializer(w.all());
+        return new Result(prepared.withProto(prepared.proto().toBuilder().setGraph(gb).build()), applied);
+    }
+
+    private static NodeProto rescaleProducer(NodeProto p, Site site, float[] s, Weights w,
+                                             Map<String, NodeProto> producer, Map<String, List<NodeProto>> consumers,
+                                             Map<String, NodeProto> renamed) {
+        int ch = s.length;
+        switch (site.producerKind()) {
+            case "BatchNormalization" -> {
+                float[] scale = w.values(p.getInput(1)).clone();
+                float[] bias = w.values(p.getInput(2)).clone();
+                for (int c = 0; c < ch; c++) {
+                    scale[c] /= s[c];
+                    bias[c] /= s[c];
+                }
+                NodeProto q = w.replaceInput(p, 1, scale, new long[] {ch}, site.tensor());
+                return w.replaceInput(q, 2, bias, new long[] {ch}, site.tensor());
+            }
+            case "Conv" -> {
+                float[] pw = w.values(p.getInput(1)).clone();
+                long[] pd = w.dims(p.getInput(1));
+                int per = pw.length / ch;
+                for (int c = 0; c < ch; c++) for (int k = 0; k < per; k++) pw[c * per + k] /= s[c];
+                NodeProto q = w.replaceInput(p, 1, pw, pd, site.tensor());
+                if (q.getInputCount() > 2 && !q.getInput(2).isEmpty()) {
+                    float[] b = w.values(q.getInput(2)).clone();
+                    for (int c = 0; c < ch; c++) b[c] /= s[c];
+                    q = w.replaceInput(q, 2, b, new long[] {ch}, site.tensor());
+                }
+                return q;
+            }
+            case "affine" -> {
+                Affine af = affine(p, w.protos(), producer, consumers, ch);
+                if (af == null) throw new IllegalStateException("affine pattern vanished at " + p.getName());
+                NodeProto mul = renamed.getOrDefault(af.mul().getName(), af.mul());
+                long[] shape = new long[] {ch, 1, 1};
+                float[] a = perChannelValues(w.values(mul.getInput(af.aIndex())), ch);
+                float[] b = perChannelValues(w.values(p.getInput(af.bIndex())), ch);
+                for (int c = 0; c < ch; c++) {
+                    a[c] /= s[c];
+                    b[c] /= s[c];
+                }
+                renamed.put(mul.getName(), w.replaceInput(mul, af.aIndex(), a, shape, site.tensor()));
+                return w.replaceInput(p, af.bIndex(), b, shape, site.tensor());
+            }
+            default -> throw new IllegalStateException("unknown producer kind " + site.producerKind());
+        }
+    }
+
+    private static float[] perChannelValues(float[] v, int ch) {
+        float[] out = new float[ch];
+        for (int c = 0; c < ch; c++) out[c] = v.length == 1 ? v[0] : v[c];
+        return out;
+    }
+
+    /** The per-channel scales for one site; null when the statistics say nothing useful. */
+    static float[] scales(float[] r, float[] weights, long[] wd, boolean depthwise, double alpha) {
+        int ch = r.length;
+        double rmax = 0;
+        for (float v : r) rmax = Math.max(rmax, v);
+        if (!(rmax > 0) || !Double.isFinite(rmax)) return null;
+        double[] s = new double[ch];
+        if (depthwise) {
+            for (int c = 0; c < ch; c++) s[c] = r[c] > 0 ? r[c] / rmax : 1;
+        } else {
+            int per = (int) (weights.length / wd[0]);
+            int spatial = per / (int) wd[1];
+            double[] wmax = new double[ch];
+            for (int o = 0; o < wd[0]; o++) {
+                for (int c = 0; c < ch; c++) {
+                    int base = o * per + c * spatial;
+                    for (int k = 0; k < spatial; k++) wmax[c] = Math.max(wmax[c], Math.abs(weights[base + k]));
+                }
+            }
+            double smax = 0;
+            for (int c = 0; c < ch; c++) {
+                s[c] = r[c] > 0 && wmax[c] > 0 ? Math.pow(r[c], alpha) / Math.pow(wmax[c], 1 - alpha) : 0;
+                smax = Math.max(smax, s[c]);
+            }
+            if (!(smax > 0)) return null;
+            for (int c = 0; c < ch; c++) s[c] = s[c] > 0 ? s[c] / smax : 1;
+        }
+        float[] out = new float[ch];
+        for (int c = 0; c < ch; c++) out[c] = (float) Math.max(MIN_SCALE, s[c]);
+        return out;
+    }
+
+    /** Initializers being rewritten: values by name, and fresh names for initializers other nodes also read. */
+    private static final class Weights {
+        private final Map<String, TensorProto> protos;
+        private final Map<String, Integer> uses;
+
+        Weights(Map<String, TensorProto> initial, Map<String, Integer> uses) {
+            this.protos = new LinkedHashMap<>(initial);
+            this.uses = new HashMap<>(uses);
+        }
+
+        Map<String, TensorProto> protos() {
+            return protos;
+        }
+
+        float[] values(String name) {
+            return Tensors.toFloats(protos.get(name));
+        }
+
+        long[] dims(String name) {
+            return Tensors.dims(protos.get(name));
+        }
+
+        /** The node with input {@code index} replaced by these values, in place when no other node reads it. */
+        NodeProto replaceInput(NodeProto n, int index, float[] values, long[] dims, String site) {
+            String old = n.getInput(index);
+            if (uses.getOrDefault(old, 0) <= 1) {
+                protos.put(old, Tensors.floatTensor(old, dims, values));
+                return n;
+            }
+            String fresh = old + "_eq_" + site;
+            int k = 1;
+            while (protos.containsKey(fresh)) fresh = old + "_eq_" + site + "_" + (++k);
+            protos.put(fresh, Tensors.floatTensor(fresh, dims, values));
+            uses.merge(old, -1, Integer::sum);
+            uses.put(fresh, 1);
+            return n.toBuilder().setInput(index, fresh).build();
+        }
+
+        List<TensorProto> all() {
+            return new ArrayList<>(protos.values());
+        }
+    }
+}

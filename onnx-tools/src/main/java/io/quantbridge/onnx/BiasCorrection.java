@@ -1,0 +1,95 @@
+package io.quantbridge.onnx;
+
+import io.quantbridge.onnx.proto.Onnx.GraphProto;
+import io.quantbridge.onnx.proto.Onnx.NodeProto;
+import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Bias correction for weight quantization: int8 rounding of a conv's weights shifts the mean of each output channel
+ * by {@code sum((Wq - W) * E[x])}; subtracting that from the bias removes the shift.
+ *
+ * <p>{@code E[x]} is the mean of each input channel over the calibration samples (positions included), the weights
+ * {@code Wq} are exactly what {@link QdqQuantizer} writes (symmetric int8, max|w| per output channel or per tensor).
+ * Padding is ignored (the mean is taken as if every tap read a real input). Applies to Conv nodes that the plan
+ * quantizes and whose input has statistics; a conv without a bias gets one.
+ */
+public final class BiasCorrection {
+    private BiasCorrection() { }
+
+    /** The corrected model and the correction added to each conv's bias, by node name. */
+    public record Result(OnnxModel model, Map<String, float[]> corrections) { }
+
+    /**
+     * @param plan       the placement (its prepared model is corrected)
+     * @param inputMeans mean of every channel (axis 1) of conv input tensors, by tensor name
+     */
+    public static Result apply(QdqPlan plan, Map<String, float[]> inputMeans) {
+        OnnxModel prepared = plan.preparedModel();
+        GraphProto g = prepared.graph();
+        Map<String, TensorProto> inits = new LinkedHashMap<>(prepared.initializers());
+        Map<String, Integer> uses = new HashMap<>();
+        for (NodeProto n : g.getNodeList()) for (String i : n.getInputList()) uses.merge(i, 1, Integer::sum);
+        Map<String, Boolean> quantized = new HashMap<>();
+        for (NodeDecision d : plan.decisions()) quantized.put(d.node(), d.quantized());
+        int axis = plan.options().perChannel() ? 0 : -1;
+
+        Map<String, float[]> corrections = new LinkedHashMap<>();
+        GraphProto.Builder gb = g.toBuilder();
+        for (int i = 0; i < gb.getNodeCount(); i++) {
+            NodeProto n = gb.getNode(i);
+            if (!n.getOpType().equals("Conv") || !quantized.getOrDefault(n.getName(), false)) continue;
+            float[] mean = inputMeans.get(n.getInput(0));
+            TensorProto w = n.getInputCount() > 1 ? inits.get(n.getInput(1)) : null;
+            if (mean == null || w == null || w.getDataType() != DataTypes.FLOAT) continue;
+            long[] wd = Tensors.dims(w);
+            int cout = (int) wd[0];
+            int cinPerGroup = (int) wd[1];
+            long group = Attributes.getInt(n, "group", 1);
+            if (mean.length != cinPerGroup * group) continue;
+            float[] wv = Tensors.toFloats(w);
+            QdqQuantizer.QuantizedWeight q = QdqQuantizer.quantizeWeight(w, axis);
+            int per = wv.length / cout;
+            int spatial = per / cinPerGroup;
+            int outPerGroup = (int) (cout / group);
+            float[] delta = new float[cout];
+            for (int o = 0; o < cout; o++) {
+                float scale = q.scales()[axis >= 0 ? o : 0];
+                int firstIn = (o / outPerGroup) * cinPerGroup;
+                double d = 0;
+                for (int c = 0; c < cinPerGroup; c++) {
+                    double m = mean[firstIn + c];
+                    if (m == 0) continue;
+                    int base = o * per + c * spatial;
+                    double e = 0;
+                    for (int k = 0; k < spatial; k++) e += q.values()[base + k] * scale - wv[base + k];
+                    d += e * m;
+                }
+                delta[o] = (float) d;
+            }
+            String biasName = n.getInputCount() > 2 ? n.getInput(2) : "";
+            float[] bias = biasName.isEmpty() ? new float[cout] : Tensors.toFloats(inits.get(biasName)).clone();
+            float[] applied = new float[cout];
+            for (int o = 0; o < cout; o++) {
+                bias[o] -= delta[o];
+                applied[o] = -delta[o];
+            }
+            String name = biasName;
+            if (biasName.isEmpty() || uses.getOrDefault(biasName, 0) > 1) {
+                name = Names.of(g).fresh(n.getName() + "_corrected_bias");
+                while (inits.containsKey(name)) name = name + "_";
+                NodeProto.Builder nb = n.toBuilder();
+                while (nb.getInputCount() < 3) nb.addInput("");
+                nb.setInput(2, name);
+                gb.setNode(i, nb);
+            }
+            inits.put(name, Tensors.floatTensor(name, new long[] {cout}, bias));
+            corrections.put(n.getName(), applied);
+        }
+        gb.clearInitializer();
+        gb.addAllInitializer(inits.values());
+        return new Result(prepared.withProto(prepared.proto().toBuilder().setGraph(gb).build()), corrections);
+    }
+}

@@ -1,0 +1,162 @@
+package io.quantbridge.onnx;
+
+import static io.quantbridge.onnx.TinyModels.input;
+import static io.quantbridge.onnx.TinyModels.node;
+import static io.quantbridge.onnx.TinyModels.randomWeights;
+import static io.quantbridge.onnx.TinyModels.s;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.onnx.proto.Onnx.GraphProto;
+import io.quantbridge.table.TensorRange;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/** Activation equalization keeps the float function and evens out channels; bias correction removes mean shift. */
+class ConditioningTransformsTest {
+
+    /** Max |x| per channel (axis 1) of an NCHW tensor. */
+    static float[] channelAbsMax(float[] data, int channels) {
+        float[] m = new float[channels];
+        int inner = data.length / channels;
+        for (int c = 0; c < channels; c++) {
+            for (int k = 0; k < inner; k++) m[c] = Math.max(m[c], Math.abs(data[c * inner + k]));
+        }
+        return m;
+    }
+
+    static float[] channelMean(float[] data, int channels) {
+        float[] m = new float[channels];
+        int inner = data.length / channels;
+        for (int c = 0; c < channels; c++) {
+            double s = 0;
+            for (int k = 0; k < inner; k++) s += data[c * inner + k];
+            m[c] = (float) (s / inner);
+        }
+        return m;
+    }
+
+    @Test
+    void detectorKeepsItsOutputAndDepthwiseInputsBecomeEven() throws Exception {
+        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.DET)), QdqOptions.defaults());
+        OnnxModel prepared = plan.preparedModel();
+        List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(prepared, plan.activationTensors(),
+                plan.sharedScaleGroups());
+        // PP-LCNetV3: the stem BatchNormalization, the learnable affine blocks with one reader, and neck convs
+        Map<String, Long> kinds = sites.stream().collect(Collectors.groupingBy(ActivationEqualizer.Site::producerKind,
+                Collectors.counting()));
+        assertEquals(Map.of("BatchNormalization", 1L, "affine", 23L, "Conv", 4L), kinds);
+        assertEquals(11, sites.stream().filter(ActivationEqualizer.Site::depthwise).count());
+
+        Map<String, Ort.Input> feed = Map.of("x", Photos.tensor("imageTextR.png", 160, 160, Photos.IMAGENET_MEAN,
+                Photos.IMAGENET_STD));
+        List<String> siteTensors = sites.stream().map(ActivationEqualizer.Site::tensor).toList();
+        List<String> outs = new ArrayList<>(siteTensors);
+        outs.add("sigmoid_0.tmp_0");
+        Map<String, float[]> before = Ort.run(prepared.withOutputs(outs), feed);
+        Map<String, float[]> absMax = new HashMap<>();
+        for (ActivationEqualizer.Site site : sites) {
+            absMax.put(site.tensor(), channelAbsMax(before.get(site.tensor()), site.channels()));
+        }
+        ActivationEqualizer.Result eq = ActivationEqualizer.apply(prepared, sites, absMax, 0.5);
+        assertEquals(sites.size(), eq.scales().size());
+        Map<String, float[]> after = Ort.run(eq.model().withOutputs(outs), feed);
+
+        float[] y0 = before.get("sigmoid_0.tmp_0");
+        float[] y1 = after.get("sigmoid_0.tmp_0");
+        assertTrue(Ort.maxAbsDiff(y0, y1) < 2e-4, "output moved by " + Ort.maxAbsDiff(y0, y1));
+        for (ActivationEqualizer.Site site : sites) {
+            float[] m = channelAbsMax(after.get(site.tensor()), site.channels());
+            float[] sc = eq.scales().get(site.tensor());
+            float[] m0 = absMax.get(site.tensor());
+            for (int c = 0; c < m.length; c++) {
+                // every channel is divided by its scale, nothing else changes
+                assertEquals(m0[c] / sc[c], m[c], 1e-3 * Math.max(1, m[c]), site.tensor() + " channel " + c);
+            }
+            if (site.depthwise()) {
+                float top = 0;
+                for (float v : m0) top = Math.max(top, v);
+                for (int c = 0; c < m.length; c++) {
+                    if (m0[c] > top * ActivationEqualizer.MIN_SCALE) {
+                        assertEquals(top, m[c], 1e-3 * top, site.tensor() + " channel " + c + " is not even");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aSharedReaderOrAGraphOutputIsNotASite() {
+        OnnxModel m = TinyModels.convModel();
+        QdqPlan plan = QdqQuantizer.plan(m, QdqOptions.defaults());
+        // p1 has three readers, cat shares a scale with its inputs, x has no producer: nothing qualifies
+        assertEquals(List.of(), ActivationEqualizer.sites(plan.preparedModel(), plan.activationTensors(),
+                plan.sharedScaleGroups()));
+    }
+
+    /** x -> conv (3x3, 8 -> 8) -> y; inputs with a strong per-channel offset make the weight rounding bias visible. */
+    static OnnxModel offsetConv() {
+        Random r = new Random(11);
+        GraphProto.Builder g = GraphProto.newBuilder().setName("offset_conv");
+        g.addInput(input("x", 1, 8, 12, 12));
+        g.addInitializer(Tensors.floatTensor("w", new long[] {8, 8, 3, 3}, randomWeights(r, 8 * 72, 0.2f)));
+        g.addInitializer(Tensors.floatTensor("b", new long[] {8}, randomWeights(r, 8, 0.1f)));
+        g.addNode(node("Conv", "conv", s("x", "w", "b"), s("y"), Attributes.ofInts("kernel_shape", 3, 3)));
+        g.addOutput(input("y", 1, 8, 10, 10));
+        return TinyModels.model(g.build(), 13);
+    }
+
+    static Ort.Input offsetInput(long seed) {
+        Random r = new Random(seed);
+        float[] f = new float[8 * 144];
+        for (int c = 0; c < 8; c++) {
+            for (int k = 0; k < 144; k++) f[c * 144 + k] = (float) (3 + c + 0.2 * r.nextGaussian());
+        }
+        return new Ort.Input(f, new long[] {1, 8, 12, 12});
+    }
+
+    @Test
+    void biasCorrectionRemovesTheMeanShiftOfWeightRounding() throws Exception {
+        OnnxModel m = offsetConv();
+        QdqPlan plan = QdqQuantizer.plan(m, QdqOptions.defaults());
+        List<Map<String, Ort.Input>> calib = new ArrayList<>();
+        for (int i = 0; i < 4; i++) calib.add(Map.of("x", offsetInput(i)));
+        Map<String, TensorRange> ranges = Ort.maxAbsRanges(plan.preparedModel(), Set.of("x"), calib);
+        float[] mean = new float[8];
+        for (Map<String, Ort.Input> b : calib) {
+            float[] cm = channelMean(b.get("x").data(), 8);
+            for (int c = 0; c < 8; c++) mean[c] += cm[c] / calib.size();
+        }
+        BiasCorrection.Result bc = BiasCorrection.apply(plan, Map.of("x", mean));
+        assertEquals(Set.of("conv"), bc.corrections().keySet());
+
+        OnnxModel plain = QdqQuantizer.apply(plan, ranges).model();
+        OnnxModel corrected = QdqQuantizer.apply(QdqQuantizer.plan(bc.model(), QdqOptions.defaults()), ranges).model();
+        Map<String, Ort.Input> held = Map.of("x", offsetInput(99));
+        float[] ref = Ort.run(m, held).get("y");
+        float[] shiftPlain = channelMean(diff(Ort.run(plain, held).get("y"), ref), 8);
+        float[] shiftCorrected = channelMean(diff(Ort.run(corrected, held).get("y"), ref), 8);
+        double plainNorm = norm(shiftPlain);
+        double correctedNorm = norm(shiftCorrected);
+        assertTrue(plainNorm > 1e-3, "the test needs a visible shift, got " + plainNorm);
+        assertTrue(correctedNorm < plainNorm / 4, "mean shift " + plainNorm + " -> " + correctedNorm);
+    }
+
+    private static float[] diff(float[] a, float[] b) {
+        float[] d = new float[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i] - b[i];
+        return d;
+    }
+
+    private static double norm(float[] v) {
+        double s = 0;
+        for (float x : v) s += x * x;
+        return Math.sqrt(s);
+    }
+}
