@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Fetches the OpenVINO runtime (libopenvino_c.so, the CPU plugin, the ONNX front end and the C headers) from the
 # `openvino` wheel on PyPI into .cache/openvino/, without installing it into any Python environment.
-# The backend finds it there; OPENVINO_HOME or -Dquantbridge.openvino.home point elsewhere.
+# The backend finds it there; OPENVINO_HOME or -Dquantbridge.openvino.home point elsewhere. The C headers are what
+# native/build.sh compiles the JNI bridge against (the Maven build of backend-openvino runs it).
 set -euo pipefail
 VERSION="${OPENVINO_VERSION:-2026.4.1}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="$root/.cache/openvino"
-if [ -f "$dest/VERSION" ] && [ "$(cat "$dest/VERSION")" = "$VERSION" ] && ls "$dest"/libs/libopenvino_c.so* >/dev/null 2>&1; then
+if [ -f "$dest/VERSION" ] && [ "$(cat "$dest/VERSION")" = "$VERSION" ] && ls "$dest"/libs/libopenvino_c.so* >/dev/null 2>&1 \
+   && [ -f "$dest/include/openvino/c/openvino.h" ]; then
   echo "OpenVINO $VERSION already in $dest"
   exit 0
 fi

@@ -11,12 +11,16 @@ import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
 import io.quantbridge.util.NativeLibraries;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
  * OpenVINO int8/fp16 models for x86 CPUs, through OpenVINO's C API.
@@ -44,7 +48,7 @@ public final class OpenVinoBackend implements Backend {
     @Override
     public Capabilities capabilities() {
         return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
-                List.of("cpu"), List.of("blob"));
+                List.of("cpu"), List.of("blob", "onnx", "xml"));
     }
 
     @Override
@@ -56,7 +60,10 @@ public final class OpenVinoBackend implements Backend {
         return s;
     }
 
-    /** Where libopenvino_c.so is, by the documented precedence. */
+    /**
+     * Where libopenvino_c.so is, by the documented precedence. A folder may hold it only under its versioned name
+     * ({@code libopenvino_c.so.2641}, as the PyPI wheel ships it); the unversioned name wins when both are there.
+     */
     public static Optional<Path> findLibrary() {
         List<Path> preferred = new ArrayList<>();
         for (String home : new String[] {System.getProperty(HOME_PROPERTY), System.getenv(HOME_ENV)}) {
@@ -65,10 +72,29 @@ public final class OpenVinoBackend implements Backend {
                 preferred.add(h);
                 preferred.add(h.resolve("libs"));
                 preferred.add(h.resolve("runtime").resolve("lib").resolve("intel64"));
+                preferred.add(h.resolve("runtime").resolve("lib").resolve("aarch64"));
             }
         }
         fetchedCopy().ifPresent(preferred::add);
-        return NativeLibraries.find(LIBRARY, preferred);
+        for (Path dir : NativeLibraries.searchPath(preferred)) {
+            Optional<Path> p = NativeLibraries.find(LIBRARY, List.of(dir)).filter(f -> f.startsWith(dir));
+            if (p.isPresent()) return p;
+            Optional<Path> versioned = versioned(dir);
+            if (versioned.isPresent()) return versioned;
+        }
+        return Optional.empty();
+    }
+
+    /** libopenvino_c.so.N in {@code dir}, the highest N when there are several. */
+    private static Optional<Path> versioned(Path dir) {
+        if (!Files.isDirectory(dir)) return Optional.empty();
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(f -> f.getFileName().toString().matches(Pattern.quote(LIBRARY) + "\\.[0-9.]+"))
+                    .filter(Files::exists)
+                    .max(Comparator.comparing(f -> f.getFileName().toString()));
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty();
+        }
     }
 
     /** The libs folder of .cache/openvino in the current folder or one above it (the repository root). */
@@ -82,32 +108,45 @@ public final class OpenVinoBackend implements Backend {
     }
 
     private static BackendStatus probe() {
-        Optional<Path> lib = findLibrary();
-        if (lib.isEmpty()) {
-            return BackendStatus.unusable(LIBRARY + " not found",
-                    "set " + HOME_ENV + " (or -D" + HOME_PROPERTY + ") or run scripts/fetch-openvino.sh");
+        try {
+            OpenVinoRuntime rt = OpenVinoRuntime.get();
+            String device = rt.deviceProperty(OpenVinoSession.DEVICE, "FULL_DEVICE_NAME");
+            return BackendStatus.ready("OpenVINO " + rt.version + " on CPU"
+                    + (device == null || device.isBlank() ? "" : " (" + device.strip() + ")"));
+        } catch (OpenVinoRuntime.Unavailable u) {
+            return BackendStatus.unusable(u.reason, u.fix);
+        } catch (RuntimeException | LinkageError e) { // never let a probe take the JVM's caller down
+            return BackendStatus.unusable("OpenVINO failed to start: " + e, OpenVinoRuntime.FETCH);
         }
-        return BackendStatus.unusable("found " + lib.get() + ", but the JNI bridge in native/ is not built in this "
-                + "version", "use --backend onnx: its Q/DQ model is what OpenVINO's ONNX front end reads");
     }
 
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
-        throw unusable();
+        requireUsable();
+        return new OpenVinoQuantization(request, progress).run();
     }
 
+    /**
+     * Opens an ONNX model, OpenVINO IR or exported compiled model ({@code .blob}) on the CPU; float layers run in
+     * float32 ({@code INFERENCE_PRECISION_HINT=f32}). The session is thread-safe.
+     */
     @Override
     public ModelSession open(Path model) {
-        throw unusable();
+        requireUsable();
+        return OpenVinoSession.open(model);
     }
 
+    /** The model as OpenVINO runs it on this CPU: inputs, outputs, and every executed layer with its precision. */
     @Override
     public String inspect(Path model) {
-        throw unusable();
+        requireUsable();
+        return OpenVinoInspector.describe(model);
     }
 
-    private QuantbridgeException unusable() {
+    private void requireUsable() {
         BackendStatus s = status();
-        return new QuantbridgeException("openvino: " + s.reason() + "; " + s.fix());
+        if (!s.usable()) {
+            throw new QuantbridgeException("openvino: " + s.reason() + "; " + s.fix());
+        }
     }
 }

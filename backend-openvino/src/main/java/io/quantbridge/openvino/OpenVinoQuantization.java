@@ -1,0 +1,265 @@
+package io.quantbridge.openvino;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.data.DataSplit;
+import io.quantbridge.data.Layout;
+import io.quantbridge.data.Preprocessing;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.backend.OnnxBackend;
+import io.quantbridge.request.Artifact;
+import io.quantbridge.request.IoType;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.RequestData;
+import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.Hashing;
+import io.quantbridge.util.Json;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One run of the openvino backend. The onnx backend calibrates and writes the Q/DQ model (or the FP16 model), the
+ * calibration table and the TensorRT cache; OpenVINO then reads that model (its ONNX front end turns Q/DQ pairs into
+ * FakeQuantize), compiles it for the CPU and exports the compiled model ({@code model.int8.blob}) with a sidecar
+ * JSON ({@code model.int8.blob.json}: OpenVINO version, device, CPU features). Fidelity is measured in OpenVINO:
+ * the exported model, imported again, against the float model compiled with float32 inference, on the held-out
+ * samples.
+ *
+ * <p>Float layers run in float32 for int8 models ({@code INFERENCE_PRECISION_HINT=f32}); FP16 models compute in f16
+ * where the CPU has FP16 arithmetic (AVX-512 FP16 / AMX-FP16), else in f32 from their FP16 weights.
+ */
+final class OpenVinoQuantization {
+    static final String INT8_BLOB = "model.int8.blob";
+    static final String FP16_BLOB = "model.fp16.blob";
+    static final String SIDECAR_SUFFIX = ".json";
+
+    private final QuantizationRequest req;
+    private final Progress progress;
+    private final int threads;
+
+    OpenVinoQuantization(QuantizationRequest req, Progress progress) {
+        this.req = req;
+        this.progress = progress;
+        this.threads = req.threads() > 0 ? req.threads() : Runtime.getRuntime().availableProcessors();
+    }
+
+    QuantizationResult run() {
+        OpenVinoRuntime rt = OpenVinoRuntime.get();
+        String device = OpenVinoSession.DEVICE;
+        if (req.target().isPresent() && !req.target().get().equalsIgnoreCase("cpu")) {
+            throw new QuantbridgeException("openvino: --target " + req.target().get()
+                    + " is not supported (targets: cpu)");
+        }
+        if (req.io() == IoType.INT8) {
+            throw new QuantbridgeException("openvino: --io int8 is not supported: OpenVINO's compiled models keep "
+                    + "float inputs and outputs (the int8 layers quantize inside)");
+        }
+        if (!Files.isRegularFile(req.model())) {
+            throw new QuantbridgeException("model " + req.model() + " does not exist");
+        }
+        if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
+            throw new QuantbridgeException("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
+        }
+        long[] staticShape = staticInputShape(OnnxModel.load(req.model()).inputs(), req.preprocessing());
+        DataSplit split = RequestData.split(req);
+
+        // calibration, Q/DQ (or FP16) model, table and cache: the onnx backend, without its ONNX Runtime evaluation
+        QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().evaluationData(null).build(), progress);
+        checkSameCalibration(split, onnx.report());
+        Path converted = onnx.artifacts().stream().filter(a -> a.kind().equals("model")).map(Artifact::path)
+                .findFirst().orElseThrow(() -> new IllegalStateException("the onnx backend wrote no model"));
+
+        Map<String, Object> ov = new LinkedHashMap<>();
+        ov.put("version", rt.version);
+        ov.put("library", rt.library.toString());
+        ov.put("device", device);
+        ov.put("full_device_name", strip(rt.deviceProperty(device, "FULL_DEVICE_NAME")));
+        String caps = strip(rt.deviceProperty(device, "OPTIMIZATION_CAPABILITIES"));
+        ov.put("optimization_capabilities", caps == null ? List.of() : List.of(caps.split("\\s+")));
+        String hint = "f32";
+        if (req.precision() == Precision.FP16) {
+            if (caps != null && List.of(caps.split("\\s+")).contains("FP16")) {
+                hint = "f16";
+            } else {
+                progress.note("openvino: this CPU has no FP16 arithmetic; the FP16 model computes in f32");
+            }
+        }
+        ov.put("inference_precision_hint", hint);
+        ov.put("input_shape", staticShape == null ? "dynamic" : toList(staticShape));
+
+        OpenVinoSession.Options options = OpenVinoSession.Options.defaults()
+                .withProperty(OpenVinoSession.INFERENCE_PRECISION, hint).withInputShape(staticShape);
+        Path blob = req.outputDir().resolve(req.precision() == Precision.FP16 ? FP16_BLOB : INT8_BLOB);
+        progress.begin("compiling " + converted.getFileName() + " with OpenVINO for " + device, 0);
+        long t0 = System.nanoTime();
+        try (OpenVinoSession compiled = OpenVinoSession.open(converted, options)) {
+            ov.put("compile_seconds", (System.nanoTime() - t0) / 1e9);
+            ov.put("execution_devices", compiled.propertyOrNull("EXECUTION_DEVICES"));
+            compiled.export(blob);
+        }
+        progress.end();
+
+        List<Artifact> artifacts = new ArrayList<>(onnx.artifacts());
+        Map<String, Map<String, Object>> fidelity = Map.of();
+        List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
+        // the exported model, imported as a user would, profiled for the precision each layer ran in
+        try (OpenVinoSession deployed = OpenVinoSession.open(blob, options.withProfiling(true))) {
+            ov.put("runtime_model", deployed.runtimeModel());
+            List<OpenVinoSession.Layer> layers = deployed.profile(deployed.zeros(req.preprocessing().width() > 0 ? req.preprocessing().width() : 640));
+            Map<String, Object> summary = OpenVinoInspector.summary(layers);
+            ov.put("runtime_layers", summary);
+            progress.note("openvino: " + summary.get("int8_compute_layers") + " of " + summary.get("compute_layers")
+                    + " convolution/matmul layers run in int8 (" + summary.get("int8_layers") + " of "
+                    + summary.get("executed_layers") + " executed layers)");
+            if (!evalSet.isEmpty()) {
+                OpenVinoSession.Options reference = OpenVinoSession.Options.defaults().withInputShape(staticShape);
+                try (OpenVinoSession ref = OpenVinoSession.open(req.model(), reference)) {
+                    fidelity = FidelityEvaluation.run(ref, deployed, evalSet, req.preprocessing(),
+                            new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), threads,
+                            progress);
+                    ov.put("latency_ms", latency(ref, deployed, SampleSource.load(evalSet.get(0), ref.inputs(),
+                            req.preprocessing())));
+                }
+            }
+        }
+
+        Path sidecar = blob.resolveSibling(blob.getFileName() + SIDECAR_SUFFIX);
+        AtomicFiles.writeString(sidecar, Json.write(sidecar(blob, converted, ov)));
+        artifacts.add(artifact("openvino compiled model", blob));
+        artifacts.add(artifact("openvino sidecar", sidecar));
+
+        Map<String, Object> report = new LinkedHashMap<>(onnx.report());
+        report.put("backend", "openvino");
+        if (split != null) report.put("data_split", split.toMap());
+        report.put("fidelity", fidelity);
+        report.put("fidelity_measured_in", "OpenVINO " + rt.version + " on " + device + ": " + blob.getFileName()
+                + " against the float model (INFERENCE_PRECISION_HINT=f32)");
+        report.put("openvino", ov);
+        report.put("artifacts", artifacts.stream().map(a -> {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("kind", a.kind());
+            m.put("path", a.path().toString());
+            m.put("bytes", a.bytes());
+            return m;
+        }).toList());
+        return new QuantizationResult("openvino", artifacts, onnx.table(), report);
+    }
+
+    /**
+     * The static input shape to compile for: the model's only input with its dynamic dimensions filled (batch 1,
+     * 3 channels, height and width from --size), or null to keep the model as it is (already static, several
+     * inputs, not an image, or no size given).
+     */
+    static long[] staticInputShape(List<TensorInfo> inputs, Preprocessing pre) {
+        if (inputs.size() != 1) return null;
+        long[] s = inputs.get(0).shape();
+        if (s.length != 4 || Arrays.stream(s).allMatch(d -> d > 0)) return null;
+        boolean nchw = pre.layout() == Layout.NCHW;
+        int c = nchw ? 1 : 3;
+        int h = nchw ? 2 : 1;
+        int w = nchw ? 3 : 2;
+        long[] out = s.clone();
+        if (out[0] < 0) out[0] = 1;
+        if (out[c] < 0) out[c] = 3;
+        if (out[h] < 0) out[h] = pre.height();
+        if (out[w] < 0) out[w] = pre.width();
+        return Arrays.stream(out).allMatch(d -> d > 0) ? out : null;
+    }
+
+
+    /** The onnx backend chose its calibration samples alone: they must be the ones this split calibrates on. */
+    private static void checkSameCalibration(DataSplit split, Map<String, Object> onnxReport) {
+        if (split == null || !(onnxReport.get("data_split") instanceof Map<?, ?> m)) return;
+        Object ids = m.get("calibration");
+        List<String> mine = split.calibration().stream().map(SampleRef::id).toList();
+        if (ids instanceof List<?> l && !l.isEmpty() && !l.equals(mine)) {
+            throw new IllegalStateException("the onnx backend calibrated on " + l + ", not on the split's " + mine);
+        }
+    }
+
+
+    /** Median latency of the float and the exported model on one held-out sample (a few runs each). */
+    private Map<String, Object> latency(OpenVinoSession ref, OpenVinoSession deployed, Map<String, FloatTensor> feed) {
+        progress.begin("timing float and exported models in OpenVINO", 0);
+        double f = median(ref, feed);
+        double q = median(deployed, feed);
+        progress.end();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("float", f);
+        m.put(req.precision().id(), q);
+        m.put("ratio", q / f);
+        m.put("runs", 10);
+        return m;
+    }
+
+    private static double median(OpenVinoSession s, Map<String, FloatTensor> feed) {
+        for (int i = 0; i < 2; i++) s.run(feed);
+        double[] ms = new double[10];
+        for (int i = 0; i < ms.length; i++) {
+            long t0 = System.nanoTime();
+            s.run(feed);
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        Arrays.sort(ms);
+        return ms[ms.length / 2];
+    }
+
+    private Map<String, Object> sidecar(Path blob, Path converted, Map<String, Object> ov) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("format", "OpenVINO compiled model (ov_compiled_model_export_model); load with ov_core_import_model "
+                + "on the same device and OpenVINO version");
+        m.put("file", blob.getFileName().toString());
+        m.put("sha256", Hashing.sha256(blob));
+        m.put("precision", req.precision().id());
+        m.put("openvino_version", ov.get("version"));
+        m.put("device", ov.get("device"));
+        m.put("full_device_name", ov.get("full_device_name"));
+        m.put("optimization_capabilities", ov.get("optimization_capabilities"));
+        m.put("cpu", CpuFeatures.describe());
+        m.put("inference_precision_hint", ov.get("inference_precision_hint"));
+        m.put("input_shape", ov.get("input_shape"));
+        m.put("runtime_layers", ov.get("runtime_layers"));
+        Map<String, Object> source = new LinkedHashMap<>();
+        source.put("path", converted.getFileName().toString());
+        source.put("sha256", Hashing.sha256(converted));
+        m.put("compiled_from", source);
+        Map<String, Object> original = new LinkedHashMap<>();
+        original.put("path", req.model().toString());
+        original.put("sha256", Hashing.sha256(req.model()));
+        m.put("float_model", original);
+        m.put("preprocessing", req.preprocessing().toMap());
+        m.put("created", Instant.now().toString());
+        return m;
+    }
+
+    private static List<Long> toList(long[] a) {
+        return Arrays.stream(a).boxed().toList();
+    }
+
+    private static String strip(String s) {
+        return s == null ? null : s.strip();
+    }
+
+    private static Artifact artifact(String kind, Path p) {
+        try {
+            return new Artifact(kind, p, Files.size(p));
+        } catch (IOException e) {
+            throw new QuantbridgeException("cannot read back " + p + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+package io.quantbridge.openvino;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibrationMethod;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.request.Artifact;
+import io.quantbridge.request.IoType;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.util.Hashing;
+import io.quantbridge.util.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The openvino backend end to end on the real detector at 320x320: calibration through the onnx backend on 6 photos,
+ * the Q/DQ model compiled and exported by OpenVINO, fidelity measured in OpenVINO on 4 other photos.
+ */
+class OpenVinoQuantizeTest {
+    @TempDir
+    static Path tmp;
+    static Path calib;
+    static Path eval;
+
+    @BeforeAll
+    static void data() throws Exception {
+        OpenVinoTesting.detector();
+        calib = Files.createDirectories(tmp.resolve("calib"));
+        eval = Files.createDirectories(tmp.resolve("eval"));
+        for (String f : new String[] {"imageTextR.png", "box.png", "baboon.jpg", "fruits.jpg", "notes.png", "graf1.png"}) {
+            Files.copy(OpenVinoTesting.photos().resolve(f), calib.resolve(f));
+        }
+        for (String f : new String[] {"imageTextN.png", "text_defocus.jpg", "pic1.png", "building.jpg"}) {
+            Files.copy(OpenVinoTesting.photos().resolve(f), eval.resolve(f));
+        }
+    }
+
+    static QuantizationRequest.Builder request(Path out, Precision precision) {
+        return QuantizationRequest.builder().model(OpenVinoTesting.detector()).calibrationData(calib)
+                .evaluationData(eval).precision(precision).calibrator(CalibratorSpec.of(CalibrationMethod.MSE))
+                .preprocessing(OpenVinoTesting.PRE_320).seed(1).maskIouThreshold(0.3).outputDir(out);
+    }
+
+    @Test
+    void int8WritesTheQdqModelTheCompiledModelAndItsSidecarAndMeasuresFidelityInOpenVino() throws Exception {
+        Path out = tmp.resolve("int8");
+        QuantizationResult r = new OpenVinoBackend().quantize(request(out, Precision.INT8).build(), Progress.NONE);
+        assertEquals("openvino", r.backend());
+        // the onnx backend's artifacts, then OpenVINO's
+        List<String> kinds = r.artifacts().stream().map(Artifact::kind).toList();
+        assertTrue(kinds.containsAll(List.of("model", "calibration table", "tensorrt cache")), kinds.toString());
+        assertEquals(List.of("openvino compiled model", "openvino sidecar"), kinds.subList(kinds.size() - 2,
+                kinds.size()));
+        for (Artifact a : r.artifacts()) assertTrue(Files.size(a.path()) > 0, a.toString());
+        Path blob = out.resolve("model.int8.blob");
+        assertEquals(blob, r.artifacts().get(kinds.size() - 2).path());
+        assertEquals(out.resolve("model.int8.blob.json"), r.artifacts().get(kinds.size() - 1).path());
+        assertTrue(r.calibrationTable().isPresent());
+
+        Map<String, Object> rep = r.report();
+        assertEquals("openvino", rep.get("backend"));
+        Map<?, ?> split = (Map<?, ?>) rep.get("data_split");
+        assertEquals(6, ((List<?>) split.get("calibration")).size());
+        assertEquals(List.of("building.jpg", "imageTextN.png", "pic1.png", "text_defocus.jpg"), split.get("evaluation"));
+        Map<?, ?> fid = (Map<?, ?>) ((Map<?, ?>) rep.get("fidelity")).get("sigmoid_0.tmp_0");
+        assertEquals(4L, ((Number) fid.get("samples")).longValue());
+        double cosine = ((Number) fid.get("cosine")).doubleValue();
+        double iou = ((Number) fid.get("mask_iou")).doubleValue();
+        assertTrue(cosine > 0.75, "cosine " + cosine);
+        assertTrue(iou > 0.6, "mask IoU " + iou);
+        System.out.println("openvino int8 at 320x320, 6 calibration photos (mse): cosine " + cosine + ", mask IoU " + iou);
+        assertTrue(rep.get("fidelity_measured_in").toString().startsWith("OpenVINO "));
+
+        Map<?, ?> ov = (Map<?, ?>) rep.get("openvino");
+        assertEquals("f32", ov.get("inference_precision_hint"));
+        assertEquals(List.of(1L, 3L, 320L, 320L), ov.get("input_shape"));
+        Map<?, ?> layers = (Map<?, ?>) ov.get("runtime_layers");
+        int compute = ((Number) layers.get("compute_layers")).intValue();
+        int int8 = ((Number) layers.get("int8_compute_layers")).intValue();
+        assertTrue(compute >= 60 && int8 == compute, layers.toString());
+        Map<?, ?> latency = (Map<?, ?>) ov.get("latency_ms");
+        assertTrue(((Number) latency.get("int8")).doubleValue() > 0, latency.toString());
+
+        Map<String, Object> side = Json.parseObject(Files.readString(out.resolve("model.int8.blob.json")));
+        assertEquals(OpenVinoRuntime.get().version, side.get("openvino_version"));
+        assertEquals("CPU", side.get("device"));
+        assertEquals(Hashing.sha256(blob), side.get("sha256"));
+        assertEquals("model.int8.onnx", ((Map<?, ?>) side.get("compiled_from")).get("path"));
+        assertTrue(((Map<?, ?>) side.get("cpu")).get("flags") instanceof List<?>, side.toString());
+        assertEquals(Json.write(layers), Json.write(side.get("runtime_layers")));
+
+        try (OpenVinoSession s = (OpenVinoSession) new OpenVinoBackend().open(blob)) {
+            assertArrayEquals(new long[] {1, 3, 320, 320}, s.inputs().get(0).shape());
+            assertArrayEquals(new long[] {1, 1, 320, 320},
+                    s.run(OpenVinoTesting.photo("imageTextN.png")).get("sigmoid_0.tmp_0").shape());
+        }
+        String inspect = new OpenVinoBackend().inspect(blob);
+        assertTrue(inspect.contains("imported compiled model " + blob), inspect);
+        assertTrue(inspect.contains("convolution/matmul layers in int8: " + int8 + " of " + compute), inspect);
+        assertTrue(inspect.lines().anyMatch(l -> l.matches("\\S+ +Convolution +\\S+_i8 +I8")), inspect);
+        String onnx = new OpenVinoBackend().inspect(out.resolve("model.int8.onnx"));
+        assertTrue(onnx.contains("quantization: explicit Q/DQ ("), onnx);
+        assertTrue(onnx.contains("convolution/matmul layers in int8: "), onnx);
+    }
+
+    @Test
+    void fp16CompilesWithTheF16HintWhereTheCpuHasFp16AndMatchesFloat() throws Exception {
+        Path out = tmp.resolve("fp16");
+        QuantizationResult r = new OpenVinoBackend().quantize(request(out, Precision.FP16).calibrationData(null)
+                .build(), Progress.NONE);
+        assertTrue(Files.size(out.resolve("model.fp16.onnx")) > 0);
+        assertTrue(Files.size(out.resolve("model.fp16.blob")) > 0);
+        Map<?, ?> ov = (Map<?, ?>) r.report().get("openvino");
+        boolean fp16 = ((List<?>) ov.get("optimization_capabilities")).contains("FP16");
+        assertEquals(fp16 ? "f16" : "f32", ov.get("inference_precision_hint"));
+        Map<?, ?> fid = (Map<?, ?>) ((Map<?, ?>) r.report().get("fidelity")).get("sigmoid_0.tmp_0");
+        assertEquals(4L, ((Number) fid.get("samples")).longValue());
+        assertTrue(((Number) fid.get("cosine")).doubleValue() > 0.999, fid.toString());
+        assertTrue(((Number) fid.get("max_abs")).doubleValue() < 0.25, fid.toString());
+    }
+
+    @Test
+    void requestsOpenVinoCannotServeAreRefusedBeforeCalibrating() {
+        Path out = tmp.resolve("refused");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend()
+                .quantize(request(out, Precision.INT8).target("gpu").build(), Progress.NONE));
+        assertEquals("openvino: --target gpu is not supported (targets: cpu)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend()
+                .quantize(request(out, Precision.INT8).io(IoType.INT8).build(), Progress.NONE));
+        assertEquals("openvino: --io int8 is not supported: OpenVINO's compiled models keep float inputs and outputs "
+                + "(the int8 layers quantize inside)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend()
+                .quantize(request(out, Precision.INT8).model(tmp.resolve("none.onnx")).build(), Progress.NONE));
+        assertEquals("model " + tmp.resolve("none.onnx") + " does not exist", e.getMessage());
+        assertTrue(Files.notExists(out), "nothing written");
+    }
+
+    @Test
+    void theStaticShapeComesFromSizeForADynamicImageInput() {
+        var in = List.of(new io.quantbridge.tensor.TensorInfo("x", "float", new long[] {-1, 3, -1, -1}));
+        assertArrayEquals(new long[] {1, 3, 320, 320}, OpenVinoQuantization.staticInputShape(in, OpenVinoTesting.PRE_320));
+        assertEquals(null, OpenVinoQuantization.staticInputShape(in, io.quantbridge.data.Preprocessing.defaults()));
+        var fixed = List.of(new io.quantbridge.tensor.TensorInfo("x", "float", new long[] {1, 3, 224, 224}));
+        assertEquals(null, OpenVinoQuantization.staticInputShape(fixed, OpenVinoTesting.PRE_320));
+    }
+}
