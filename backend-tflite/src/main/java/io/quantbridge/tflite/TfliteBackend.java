@@ -1,6 +1,5 @@
 package io.quantbridge.tflite;
 
-import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.Backend;
 import io.quantbridge.backend.BackendStatus;
 import io.quantbridge.backend.Capabilities;
@@ -15,13 +14,12 @@ import java.util.EnumSet;
 import java.util.List;
 
 /**
- * Full-integer TFLite models for CPUs and the Edge TPU. Reports itself unusable until the flatbuffer rewriter and
- * the interpreter bridge land; {@code backends} says so rather than failing later.
+ * Full-integer TFLite models for CPUs and the Edge TPU: calibrates in the TFLite interpreter (JavaCPP presets) and
+ * rewrites the flatbuffer in Java (int8 activations and weights, int32 biases, float or int8 I/O), or stores the
+ * weights as float16. It also runs and times any {@code .tflite} model and describes it with an Edge TPU report.
  */
 public final class TfliteBackend implements Backend {
-    private static final BackendStatus STATUS = BackendStatus.unusable(
-            "full-integer .tflite writing is not implemented in this version",
-            "use --backend onnx for a Q/DQ ONNX model");
+    private volatile BackendStatus status;
 
     @Override
     public String id() {
@@ -41,25 +39,33 @@ public final class TfliteBackend implements Backend {
 
     @Override
     public BackendStatus status() {
-        return STATUS;
+        BackendStatus s = status;
+        if (s == null) {
+            try {
+                org.bytedeco.javacpp.Loader.load(org.bytedeco.tensorflowlite.global.tensorflowlite.class);
+                s = BackendStatus.ready("TensorFlow Lite 2.20 interpreter (JavaCPP) on CPU, XNNPACK");
+            } catch (Throwable t) { // UnsatisfiedLinkError and friends: report, never crash
+                s = BackendStatus.unusable("the TFLite native library failed to load: " + t,
+                        "use Linux x86-64 with glibc (the bundled org.bytedeco:tensorflow-lite native jar is for "
+                                + "linux-x86_64)");
+            }
+            status = s;
+        }
+        return s;
     }
 
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
-        throw unusable();
+        return new TfliteQuantization(request, progress).run();
     }
 
     @Override
     public ModelSession open(Path model) {
-        throw unusable();
+        return TfliteSession.open(model, 0);
     }
 
     @Override
     public String inspect(Path model) {
-        throw unusable();
-    }
-
-    private static QuantbridgeException unusable() {
-        return new QuantbridgeException("tflite: " + STATUS.reason() + "; " + STATUS.fix());
+        return TfliteInspector.describe(TfliteModel.load(model));
     }
 }

@@ -1,0 +1,594 @@
+package io.quantbridge.tflite;
+
+import static org.tensorflow.lite.schema.BuiltinOperator.ADD;
+import static org.tensorflow.lite.schema.BuiltinOperator.AVERAGE_POOL_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.BATCH_TO_SPACE_ND;
+import static org.tensorflow.lite.schema.BuiltinOperator.CONCATENATION;
+import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.CUSTOM;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEPTH_TO_SPACE;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
+import static org.tensorflow.lite.schema.BuiltinOperator.EXPAND_DIMS;
+import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
+import static org.tensorflow.lite.schema.BuiltinOperator.GATHER;
+import static org.tensorflow.lite.schema.BuiltinOperator.HARD_SWISH;
+import static org.tensorflow.lite.schema.BuiltinOperator.LEAKY_RELU;
+import static org.tensorflow.lite.schema.BuiltinOperator.LOGISTIC;
+import static org.tensorflow.lite.schema.BuiltinOperator.LOG_SOFTMAX;
+import static org.tensorflow.lite.schema.BuiltinOperator.MAXIMUM;
+import static org.tensorflow.lite.schema.BuiltinOperator.MAX_POOL_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.MEAN;
+import static org.tensorflow.lite.schema.BuiltinOperator.MINIMUM;
+import static org.tensorflow.lite.schema.BuiltinOperator.MUL;
+import static org.tensorflow.lite.schema.BuiltinOperator.PAD;
+import static org.tensorflow.lite.schema.BuiltinOperator.PADV2;
+import static org.tensorflow.lite.schema.BuiltinOperator.QUANTIZE;
+import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
+import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
+import static org.tensorflow.lite.schema.BuiltinOperator.RESHAPE;
+import static org.tensorflow.lite.schema.BuiltinOperator.RESIZE_BILINEAR;
+import static org.tensorflow.lite.schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR;
+import static org.tensorflow.lite.schema.BuiltinOperator.SLICE;
+import static org.tensorflow.lite.schema.BuiltinOperator.SOFTMAX;
+import static org.tensorflow.lite.schema.BuiltinOperator.SPACE_TO_BATCH_ND;
+import static org.tensorflow.lite.schema.BuiltinOperator.SPACE_TO_DEPTH;
+import static org.tensorflow.lite.schema.BuiltinOperator.SQUEEZE;
+import static org.tensorflow.lite.schema.BuiltinOperator.STRIDED_SLICE;
+import static org.tensorflow.lite.schema.BuiltinOperator.SUB;
+import static org.tensorflow.lite.schema.BuiltinOperator.TANH;
+import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE;
+import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE_CONV;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.request.IoType;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import org.tensorflow.lite.schema.OperatorT;
+import org.tensorflow.lite.schema.SubGraphT;
+import org.tensorflow.lite.schema.TensorT;
+import org.tensorflow.lite.schema.TensorType;
+
+/**
+ * Rewrites a float32 TFLite model to full integer (SPEC section 6): int8 asymmetric per-tensor activations from
+ * calibrated ranges, int8 symmetric weights (per channel on dim 0 for CONV_2D and TRANSPOSE_CONV, dim 3 for
+ * DEPTHWISE_CONV_2D; per tensor for FULLY_CONNECTED), int32 biases with {@code scale = input_scale x weight_scale},
+ * fixed output parameters for SOFTMAX/LOGISTIC/TANH/LOG_SOFTMAX and the input's parameters on the outputs of ops that
+ * cannot rescale (pooling, reshapes, resize, pad, concatenation, maximum/minimum ...), with an int8 requantize
+ * (QUANTIZE int8 to int8) inserted where an input's parameters differ from what the op needs.
+ *
+ * <p>Operators without an int8 kernel (custom operators, unsupported builtins) or excluded by pattern stay float:
+ * DEQUANTIZE before and QUANTIZE after them. Graph inputs and outputs stay float32 (QUANTIZE after each input,
+ * DEQUANTIZE before each output; the float tensors keep the original names) or become int8 with {@code --io int8}.
+ */
+final class IntegerQuantizer {
+    /** How to quantize. */
+    /**
+     * @param floatOutputConcat with float I/O, a CONCATENATION that produces a graph output from inputs whose scales
+     *                          differ by more than {@link #CONCAT_SCALE_RATIO} is done in float after DEQUANTIZE:
+     *                          int8 would requantize the finer inputs to the coarsest scale and lose their
+     *                          resolution, while the output is float anyway (off for the Edge TPU)
+     */
+    record Options(boolean perChannel, IoType io, List<String> excludes, boolean floatOutputConcat) {
+        static Options defaults() {
+            return new Options(true, IoType.FLOAT, List.of(), true);
+        }
+    }
+
+    static final double CONCAT_SCALE_RATIO = 4.0;
+
+    /** An operator left in float and why. */
+    record FloatOp(int index, String op, String output, String reason) {
+        Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("index", index);
+            m.put("op", op);
+            m.put("output", output);
+            m.put("reason", reason);
+            return m;
+        }
+    }
+
+    /** The rewritten model and what happened. */
+    record Result(TfliteModel model, int quantizedOps, List<FloatOp> floatOps, int quantizeOps, int dequantizeOps,
+                  int requantizeOps, Map<String, Integer> quantizedByType) {
+        Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("quantized_ops", quantizedOps);
+            m.put("quantized_by_type", quantizedByType);
+            m.put("float_ops", floatOps.stream().map(FloatOp::toMap).toList());
+            m.put("inserted_quantize", quantizeOps);
+            m.put("inserted_dequantize", dequantizeOps);
+            m.put("inserted_requantize", requantizeOps);
+            return m;
+        }
+    }
+
+    /** Ops whose int8 kernel takes any output parameters. */
+    private static final Set<Integer> OWN_PARAMS = Set.of(CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV,
+            ADD, SUB, MUL, MEAN, RELU, RELU6, LEAKY_RELU, HARD_SWISH);
+    /** Ops whose int8 kernel needs the output parameters equal to the (first) input's. */
+    private static final Set<Integer> SAME_PARAMS = Set.of(AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, RESIZE_BILINEAR,
+            RESIZE_NEAREST_NEIGHBOR, SPACE_TO_DEPTH, DEPTH_TO_SPACE, PAD, PADV2, GATHER, TRANSPOSE, SQUEEZE, SLICE,
+            STRIDED_SLICE, BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND, EXPAND_DIMS);
+    /** Ops whose inputs must all share the output's parameters. */
+    private static final Set<Integer> SHARED_INPUTS = Set.of(CONCATENATION, MAXIMUM, MINIMUM);
+    private static final Map<Integer, QuantParams> FIXED = Map.of(SOFTMAX, QuantParams.UNIT_OUTPUT,
+            LOGISTIC, QuantParams.UNIT_OUTPUT, TANH, QuantParams.TANH_OUTPUT, LOG_SOFTMAX,
+            QuantParams.LOG_SOFTMAX_OUTPUT);
+
+    /** The op version of each quantized builtin with int8 tensors (tensorflow/lite/tools/versioning). */
+    static int int8Version(int code, OperatorT op) {
+        return switch (code) {
+            case CONV_2D, DEPTHWISE_CONV_2D -> 3;
+            case FULLY_CONNECTED -> op.getInputs().length < 3 || op.getInputs()[2] < 0 ? 6 : 4;
+            case TRANSPOSE_CONV -> op.getInputs().length > 3 && op.getInputs()[3] >= 0 ? 3 : 2;
+            case LEAKY_RELU, HARD_SWISH, RESHAPE, SQUEEZE, EXPAND_DIMS, QUANTIZE -> 1;
+            default -> 2;
+        };
+    }
+
+    static boolean supported(int code) {
+        return OWN_PARAMS.contains(code) || SAME_PARAMS.contains(code) || SHARED_INPUTS.contains(code)
+                || FIXED.containsKey(code);
+    }
+
+    private final TfliteModel m;
+    private final Map<Integer, double[]> ranges;
+    private final Options options;
+    private final int originalTensorCount;
+    /** Float32 non-constant tensors of the model as given (types change while rewriting). */
+    private final boolean[] floatActivation;
+    private final List<OperatorT> newOps = new ArrayList<>();
+    private final Map<Integer, Integer> quantTwins = new HashMap<>();
+    private final Map<Integer, Integer> dequantTwins = new HashMap<>();
+    private final Map<String, Integer> requantTwins = new HashMap<>();
+    /** Int8 parameters of every int8 activation tensor (by index in the rewritten model). */
+    private final Map<Integer, QuantParams> params = new HashMap<>();
+    private int quantizeOps;
+    private int dequantizeOps;
+    private int requantizeOps;
+
+    private IntegerQuantizer(TfliteModel prepared, Map<Integer, double[]> ranges, Options options) {
+        this.m = prepared.copy();
+        this.ranges = ranges;
+        this.options = options;
+        this.originalTensorCount = m.main().getTensors().length;
+        this.floatActivation = new boolean[originalTensorCount];
+        for (int t = 0; t < originalTensorCount; t++) {
+            floatActivation[t] = m.tensor(t).getType() == TensorType.FLOAT32 && !m.isConstant(t);
+        }
+    }
+
+    /**
+     * @param prepared a float32 model (float16 weights already converted) whose tensor indices the ranges use
+     * @param ranges   calibrated {min, max} of the float activations (graph inputs and op outputs) by tensor index
+     */
+    static Result quantize(TfliteModel prepared, Map<Integer, double[]> ranges, Options options) {
+        if (prepared.raw().getSubgraphs().length > 1) {
+            throw new QuantbridgeException("model " + prepared.label() + " has "
+                    + prepared.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
+                    + " models can be quantized");
+        }
+        if (prepared.isQuantized()) {
+            throw new QuantbridgeException("model " + prepared.label() + " is already quantized (it has int8/uint8"
+                    + " tensors with quantization parameters); give the float model");
+        }
+        return new IntegerQuantizer(prepared, ranges, options).run();
+    }
+
+    private Result run() {
+        SubGraphT g = m.main();
+        OperatorT[] ops = g.getOperators();
+        String[] reasons = new String[ops.length];
+        boolean[] quantized = new boolean[ops.length];
+        List<Pattern> patterns = compile(options.excludes());
+        for (int i = 0; i < ops.length; i++) {
+            reasons[i] = floatReason(ops[i], patterns);
+            quantized[i] = reasons[i] == null && hasFloat(ops[i]);
+        }
+        boolean[] int8Home = new boolean[originalTensorCount];
+        for (int i = 0; i < ops.length; i++) {
+            if (!quantized[i]) continue;
+            for (int o : ops[i].getOutputs()) if (isFloatActivation(o)) int8Home[o] = true;
+        }
+        Set<Integer> graphInputs = new HashSet<>();
+        for (int in : g.getInputs()) graphInputs.add(in);
+        if (options.io() == IoType.INT8) {
+            for (int in : g.getInputs()) {
+                if (!isFloatActivation(in)) continue;
+                QuantParams p = rangeParams(in);
+                setInt8(in, p);
+                int8Home[in] = true;
+            }
+        }
+
+        List<FloatOp> floatOps = new ArrayList<>();
+        Map<String, Integer> byType = new java.util.TreeMap<>();
+        int quantizedCount = 0;
+        for (int i = 0; i < ops.length; i++) {
+            OperatorT op = ops[i];
+            if (!quantized[i]) {
+                if (reasons[i] != null) {
+                    floatOps.add(new FloatOp(i, m.opName(op), outputName(op), reasons[i]));
+                    int[] ins = op.getInputs().clone();
+                    for (int k = 0; k < ins.length; k++) {
+                        int t = ins[k];
+                        if (t >= 0 && t < originalTensorCount && int8Home[t]) ins[k] = dequantTwin(t);
+                    }
+                    op.setInputs(ins);
+                }
+                newOps.add(op);
+                continue;
+            }
+            quantizeOp(op, int8Home);
+            quantizedCount++;
+            byType.merge(m.opName(op), 1, Integer::sum);
+            newOps.add(op);
+        }
+
+        int[] outs = g.getOutputs().clone();
+        for (int k = 0; k < outs.length; k++) {
+            int o = outs[k];
+            if (!isFloatActivation(o)) continue;
+            if (options.io() == IoType.FLOAT && int8Home[o]) {
+                int twin = dequantTwin(o);
+                swapNames(o, twin, "/int8");
+                outs[k] = twin;
+            } else if (options.io() == IoType.INT8 && !int8Home[o]) {
+                int twin = quantTwin(o);
+                swapNames(o, twin, "/float");
+                outs[k] = twin;
+            }
+        }
+        g.setOutputs(outs);
+        g.setOperators(newOps.toArray(new OperatorT[0]));
+        m.compact();
+        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType);
+    }
+
+    private static List<Pattern> compile(List<String> excludes) {
+        List<Pattern> l = new ArrayList<>();
+        for (String e : excludes) {
+            try {
+                l.add(Pattern.compile(e));
+            } catch (PatternSyntaxException ex) {
+                l.add(Pattern.compile(Pattern.quote(e)));
+            }
+        }
+        return l;
+    }
+
+    /** Null when the op can be quantized (or has nothing to quantize); otherwise why it stays float. */
+    private String floatReason(OperatorT op, List<Pattern> excludes) {
+        int code = m.builtinCode(op);
+        String name = m.opName(op);
+        for (int k = 0; k < excludes.size(); k++) {
+            Pattern p = excludes.get(k);
+            String pat = options.excludes().get(k);
+            if (pat.equals(name) || p.matcher(outputName(op)).matches()) {
+                return "excluded by --exclude " + pat;
+            }
+        }
+        if (!hasFloat(op)) return null;
+        if (code == CONCATENATION && options.floatOutputConcat() && options.io() == IoType.FLOAT) {
+            String why = concatScales(op);
+            if (why != null) return why;
+        }
+        if (code == CUSTOM) {
+            return "custom operator '" + name + "' has no int8 kernel in TFLite; it runs in float between"
+                    + " DEQUANTIZE and QUANTIZE";
+        }
+        if (code == DEQUANTIZE || code == QUANTIZE) return "already a (de)quantization op";
+        if (!supported(code)) {
+            return "builtin " + name + " is not quantized by this tool (no int8 kernel with known parameter"
+                    + " rules); it runs in float";
+        }
+        for (int o : op.getOutputs()) {
+            TensorT t = m.tensor(o);
+            if (t.getType() != TensorType.FLOAT32) return "output '" + t.getName() + "' is not float32";
+            if (!ranges.containsKey(o) && !FIXED.containsKey(code) && !SAME_PARAMS.contains(code)) {
+                return "output '" + t.getName() + "' was not observed during calibration";
+            }
+        }
+        int[] ins = op.getInputs();
+        if (SAME_PARAMS.contains(code) || SHARED_INPUTS.contains(code) || FIXED.containsKey(code)) {
+            boolean any = false;
+            for (int i : ins) any |= isFloatActivation(i);
+            if (!any) return "it has no float activation input (constant inputs only)";
+        }
+        if (isWeighted(code)) {
+            int w = weightSlot(code);
+            if (ins.length <= w || ins[w] < 0 || !m.isConstant(ins[w])) return "its weights are not constant";
+            int b = biasSlot(code);
+            if (ins.length > b && ins[b] >= 0 && !m.isConstant(ins[b])) return "its bias is not constant";
+        }
+        for (int i : ins) {
+            if (i < 0 || m.tensor(i).getType() != TensorType.FLOAT32 || m.isConstant(i)) continue;
+            if (!ranges.containsKey(i)) return "input '" + m.tensor(i).getName() + "' was not observed";
+        }
+        return null;
+    }
+
+    /** Why a concatenation into a graph output should join in float, or null. */
+    private String concatScales(OperatorT op) {
+        int out = op.getOutputs()[0];
+        boolean graphOutput = false;
+        for (int o : m.main().getOutputs()) graphOutput |= o == out;
+        if (!graphOutput) return null;
+        double lo = Double.MAX_VALUE;
+        double hi = 0;
+        for (int i : op.getInputs()) {
+            double[] r = ranges.get(i);
+            if (r == null) return null;
+            double sc = QuantParams.asymmetric(r[0], r[1]).scale();
+            lo = Math.min(lo, sc);
+            hi = Math.max(hi, sc);
+        }
+        double ratio = hi / lo;
+        if (ratio <= CONCAT_SCALE_RATIO) return null;
+        return String.format(java.util.Locale.ROOT, "concatenation into the float output of inputs whose int8 scales"
+                + " differ %.1fx: joined in float after DEQUANTIZE so that no input loses resolution", ratio);
+    }
+
+    private boolean hasFloat(OperatorT op) {
+        for (int i : op.getInputs()) if (i >= 0 && m.tensor(i).getType() == TensorType.FLOAT32) return true;
+        for (int i : op.getOutputs()) if (m.tensor(i).getType() == TensorType.FLOAT32) return true;
+        return false;
+    }
+
+    private static boolean isWeighted(int code) {
+        return code == CONV_2D || code == DEPTHWISE_CONV_2D || code == FULLY_CONNECTED || code == TRANSPOSE_CONV;
+    }
+
+    private static int weightSlot(int code) {
+        return 1;
+    }
+
+    private static int biasSlot(int code) {
+        return code == TRANSPOSE_CONV ? 3 : 2;
+    }
+
+    private static int activationSlot(int code) {
+        return code == TRANSPOSE_CONV ? 2 : 0;
+    }
+
+    private String outputName(OperatorT op) {
+        return op.getOutputs().length == 0 ? "" : m.tensor(op.getOutputs()[0]).getName();
+    }
+
+    private boolean isFloatActivation(int t) {
+        return t >= 0 && t < originalTensorCount && floatActivation[t];
+    }
+
+    private QuantParams rangeParams(int t) {
+        double[] r = ranges.get(t);
+        if (r == null) {
+            throw new QuantbridgeException("no calibrated range for tensor '" + m.tensor(t).getName() + "'");
+        }
+        return QuantParams.asymmetric(r[0], r[1]);
+    }
+
+    private void setInt8(int t, QuantParams p) {
+        TensorT tt = m.tensor(t);
+        tt.setType(TensorType.INT8);
+        tt.setQuantization(p.toSchema());
+        params.put(t, p);
+    }
+
+    /** The int8 tensor carrying activation {@code t} for a quantized consumer. */
+    private int int8Of(int t, boolean[] int8Home) {
+        if (t < originalTensorCount && int8Home[t]) return t;
+        return quantTwin(t);
+    }
+
+    private int quantTwin(int t) {
+        Integer twin = quantTwins.get(t);
+        if (twin != null) return twin;
+        TensorT src = m.tensor(t);
+        QuantParams p = rangeParams(t);
+        int n = m.addTensor(TfliteModel.newTensor(src.getName() + "/int8", TensorType.INT8, src.getShape(),
+                src.getShapeSignature(), 0, p.toSchema()));
+        params.put(n, p);
+        newOps.add(op(QUANTIZE, 1, new int[] {t}, new int[] {n}));
+        quantizeOps++;
+        quantTwins.put(t, n);
+        return n;
+    }
+
+    private int dequantTwin(int t) {
+        Integer twin = dequantTwins.get(t);
+        if (twin != null) return twin;
+        TensorT src = m.tensor(t);
+        int n = m.addTensor(TfliteModel.newTensor(src.getName() + "/float", TensorType.FLOAT32, src.getShape(),
+                src.getShapeSignature(), 0, null));
+        newOps.add(op(DEQUANTIZE, 2, new int[] {t}, new int[] {n}));
+        dequantizeOps++;
+        dequantTwins.put(t, n);
+        return n;
+    }
+
+    /** An int8 copy of int8 tensor {@code t} with parameters {@code p} (QUANTIZE int8 to int8). */
+    private int requantized(int t, QuantParams p) {
+        QuantParams have = params.get(t);
+        if (p.equals(have)) return t;
+        String key = t + "@" + p;
+        Integer twin = requantTwins.get(key);
+        if (twin != null) return twin;
+        TensorT src = m.tensor(t);
+        int n = m.addTensor(TfliteModel.newTensor(src.getName() + "/requant", TensorType.INT8, src.getShape(),
+                src.getShapeSignature(), 0, p.toSchema()));
+        params.put(n, p);
+        newOps.add(op(QUANTIZE, 1, new int[] {t}, new int[] {n}));
+        requantizeOps++;
+        requantTwins.put(key, n);
+        return n;
+    }
+
+    private void swapNames(int a, int b, String suffix) {
+        String name = m.tensor(a).getName();
+        m.tensor(a).setName(name + suffix);
+        m.tensor(b).setName(name);
+    }
+
+    private OperatorT op(int code, int version, int[] in, int[] out) {
+        OperatorT o = new OperatorT();
+        o.setOpcodeIndex(m.opCodeIndex(code, version));
+        o.setInputs(in);
+        o.setOutputs(out);
+        return o;
+    }
+
+    private void quantizeOp(OperatorT op, boolean[] int8Home) {
+        int code = m.builtinCode(op);
+        int[] ins = op.getInputs().clone();
+        int version = Math.max(m.opCode(op).getVersion(), int8Version(code, op));
+        if (isWeighted(code)) {
+            int a = activationSlot(code);
+            int x = int8Of(ins[a], int8Home);
+            ins[a] = x;
+            QuantParams inP = params.get(x);
+            int w = ins[weightSlot(code)];
+            int axis = code == DEPTHWISE_CONV_2D ? 3 : 0;
+            boolean perChannel = options.perChannel() && code != FULLY_CONNECTED;
+            ins[weightSlot(code)] = quantizeWeights(w, perChannel, axis);
+            float[] scales = weightScales;
+            int b = biasSlot(code);
+            if (ins.length > b && ins[b] >= 0) ins[b] = quantizeBias(ins[b], inP, scales);
+            QuantParams outP = rangeParams(op.getOutputs()[0]);
+            setInt8(op.getOutputs()[0], outP);
+        } else if (FIXED.containsKey(code)) {
+            for (int k = 0; k < ins.length; k++) ins[k] = int8Input(ins[k], int8Home, null);
+            for (int o : op.getOutputs()) setInt8(o, FIXED.get(code));
+        } else if (SAME_PARAMS.contains(code)) {
+            int first = -1;
+            for (int k = 0; k < ins.length; k++) {
+                if (isFloatActivation(ins[k])) {
+                    first = k;
+                    break;
+                }
+            }
+            if (first < 0) throw new QuantbridgeException("internal: " + m.opName(op) + " has no float input");
+            ins[first] = int8Of(ins[first], int8Home);
+            QuantParams p = params.get(ins[first]);
+            for (int k = 0; k < ins.length; k++) if (k != first) ins[k] = int8Input(ins[k], int8Home, p);
+            for (int o : op.getOutputs()) setInt8(o, p);
+        } else if (SHARED_INPUTS.contains(code)) {
+            QuantParams p;
+            if (code == CONCATENATION) {
+                p = rangeParams(op.getOutputs()[0]);
+            } else {
+                int first = -1;
+                for (int k = 0; k < ins.length && first < 0; k++) if (isFloatActivation(ins[k])) first = k;
+                p = first >= 0 ? params.get(int8Of(ins[first], int8Home)) : rangeParams(op.getOutputs()[0]);
+            }
+            for (int k = 0; k < ins.length; k++) {
+                if (isFloatActivation(ins[k])) {
+                    ins[k] = requantized(int8Of(ins[k], int8Home), p);
+                } else {
+                    ins[k] = int8Input(ins[k], int8Home, p);
+                }
+            }
+            for (int o : op.getOutputs()) setInt8(o, p);
+        } else {
+            for (int k = 0; k < ins.length; k++) ins[k] = int8Input(ins[k], int8Home, null);
+            for (int o : op.getOutputs()) setInt8(o, rangeParams(o));
+        }
+        op.setInputs(ins);
+        op.setOpcodeIndex(opCodeFor(op, code, version));
+    }
+
+    /** Keeps the op's own op code entry when only its version changes, sharing entries between ops. */
+    private int opCodeFor(OperatorT op, int code, int version) {
+        if (code == CUSTOM) return (int) op.getOpcodeIndex();
+        return m.opCodeIndex(code, version);
+    }
+
+    /**
+     * The int8 form of a non-weight input: activations through {@link #int8Of}, float constants quantized per tensor
+     * (with {@code required} parameters when given, else their own range); other types unchanged.
+     */
+    private int int8Input(int t, boolean[] int8Home, QuantParams required) {
+        if (t < 0) return t;
+        if (t >= originalTensorCount) return required == null ? t : requantized(t, required);
+        TensorT tt = m.tensor(t);
+        if (tt.getType() == TensorType.INT8 && params.containsKey(t)) {
+            return required == null ? t : requantized(t, required);
+        }
+        if (tt.getType() != TensorType.FLOAT32) return t;
+        if (m.isConstant(t)) {
+            float[] v = m.floats(t);
+            QuantParams p = required;
+            if (p == null) {
+                double lo = 0, hi = 0;
+                for (float x : v) {
+                    lo = Math.min(lo, x);
+                    hi = Math.max(hi, x);
+                }
+                p = QuantParams.asymmetric(lo, hi);
+            }
+            byte[] q = new byte[v.length];
+            for (int i = 0; i < v.length; i++) q[i] = (byte) p.quantize(v[i]);
+            int buf = m.addBuffer(q);
+            return m.addTensor(TfliteModel.newTensor(tt.getName() + "/int8", TensorType.INT8, tt.getShape(),
+                    tt.getShapeSignature(), buf, p.toSchema()));
+        }
+        int x = int8Of(t, int8Home);
+        return required == null ? x : requantized(x, required);
+    }
+
+    private float[] weightScales;
+
+    /** Symmetric int8 weights in [-127, 127]; per channel along {@code axis} or per tensor. Sets weightScales. */
+    private int quantizeWeights(int w, boolean perChannel, int axis) {
+        TensorT t = m.tensor(w);
+        float[] v = m.floats(w);
+        int[] shape = t.getShape();
+        int channels = perChannel ? shape[axis] : 1;
+        int inner = 1;
+        for (int d = axis + 1; d < shape.length; d++) inner *= shape[d];
+        float[] amax = new float[channels];
+        for (int i = 0; i < v.length; i++) {
+            int c = perChannel ? (i / inner) % channels : 0;
+            amax[c] = Math.max(amax[c], Math.abs(v[i]));
+        }
+        float[] scales = new float[channels];
+        for (int c = 0; c < channels; c++) scales[c] = amax[c] > 0 ? amax[c] / 127f : 1f / 127f;
+        byte[] q = new byte[v.length];
+        for (int i = 0; i < v.length; i++) {
+            int c = perChannel ? (i / inner) % channels : 0;
+            double r = Math.rint(v[i] / (double) scales[c]);
+            q[i] = (byte) Math.max(-127, Math.min(127, r));
+        }
+        int buf = m.addBuffer(q);
+        this.weightScales = scales;
+        return m.addTensor(TfliteModel.newTensor(t.getName() + "/int8", TensorType.INT8, shape,
+                t.getShapeSignature(), buf, QuantParams.perAxis(scales, perChannel ? axis : 0)));
+    }
+
+    /** Int32 bias with per-channel scale {@code input_scale * weight_scale[c]}, zero point 0. */
+    private int quantizeBias(int b, QuantParams in, float[] wScales) {
+        TensorT t = m.tensor(b);
+        float[] v = m.floats(b);
+        float[] scales = new float[wScales.length == 1 ? 1 : v.length];
+        for (int c = 0; c < scales.length; c++) {
+            scales[c] = (float) ((double) in.scale() * (double) wScales[wScales.length == 1 ? 0 : c]);
+        }
+        int[] q = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            double s = scales[scales.length == 1 ? 0 : i];
+            double r = Math.rint(v[i] / s);
+            q[i] = (int) Math.max(Integer.MIN_VALUE + 1, Math.min(Integer.MAX_VALUE, r));
+        }
+        int buf = m.addBuffer(TfliteModel.intBytes(q));
+        return m.addTensor(TfliteModel.newTensor(t.getName() + "/int32", TensorType.INT32, t.getShape(),
+                t.getShapeSignature(), buf, QuantParams.perAxis(scales, 0)));
+    }
+}

@@ -1,0 +1,509 @@
+package io.quantbridge.tflite;
+
+import com.google.flatbuffers.FlatBufferBuilder;
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.AtomicFiles;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.tensorflow.lite.schema.BufferT;
+import org.tensorflow.lite.schema.BuiltinOperator;
+import org.tensorflow.lite.schema.MetadataT;
+import org.tensorflow.lite.schema.Model;
+import org.tensorflow.lite.schema.ModelT;
+import org.tensorflow.lite.schema.OperatorCodeT;
+import org.tensorflow.lite.schema.OperatorT;
+import org.tensorflow.lite.schema.QuantizationParametersT;
+import org.tensorflow.lite.schema.SignatureDefT;
+import org.tensorflow.lite.schema.SubGraphT;
+import org.tensorflow.lite.schema.TensorMapT;
+import org.tensorflow.lite.schema.TensorT;
+import org.tensorflow.lite.schema.TensorType;
+
+/**
+ * A {@code .tflite} flatbuffer read into the generated object API ({@code org.tensorflow.lite.schema}), with the
+ * helpers the quantizer needs: constant data as floats, new buffers/tensors/op codes, removal of unused tensors and
+ * the conversion of float16 weights (FLOAT16 constants feeding DEQUANTIZE) back to float32. Mutable; not thread-safe.
+ */
+public final class TfliteModel {
+    /** The file identifier at bytes 4..8 of every TFLite flatbuffer. */
+    public static final String IDENTIFIER = "TFL3";
+
+    private final ModelT model;
+    private final String label;
+
+    private TfliteModel(ModelT model, String label) {
+        this.model = model;
+        this.label = label;
+    }
+
+    /** Reads a model file; every problem is a {@link QuantbridgeException} naming the file. */
+    public static TfliteModel load(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new QuantbridgeException("model " + file + " does not exist");
+        }
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new QuantbridgeException("model " + file + ": cannot read it: " + e.getMessage(), e);
+        }
+        return parse(bytes, file.toString());
+    }
+
+    /** Parses a serialized model; {@code label} names it in errors. */
+    public static TfliteModel parse(byte[] bytes, String label) {
+        checkIdentifier(bytes, label);
+        ModelT m;
+        try {
+            ByteBuffer bb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+            m = Model.getRootAsModel(bb).unpack();
+        } catch (RuntimeException e) {
+            throw new QuantbridgeException("model " + label + " is not a valid TFLite flatbuffer (" + e
+                    + "); the file is corrupt or truncated", e);
+        }
+        if (m.getSubgraphs() == null || m.getSubgraphs().length == 0) {
+            throw new QuantbridgeException("model " + label + " has no subgraph");
+        }
+        TfliteModel model = new TfliteModel(m, label);
+        model.validate();
+        model.normalizeEmptyVectors();
+        return model;
+    }
+
+    /** Checks the size and the {@code TFL3} identifier before anything reads the flatbuffer. */
+    static void checkIdentifier(byte[] bytes, String label) {
+        if (bytes.length < 8) {
+            throw new QuantbridgeException("model " + label + " is not a TFLite model: only " + bytes.length
+                    + " bytes");
+        }
+        String id = new String(bytes, 4, 4, StandardCharsets.ISO_8859_1);
+        if (!id.equals(IDENTIFIER)) {
+            throw new QuantbridgeException("model " + label + " is not a TFLite model: file identifier '"
+                    + printable(id) + "' instead of '" + IDENTIFIER + "'");
+        }
+    }
+
+    private static String printable(String s) {
+        StringBuilder sb = new StringBuilder();
+        for (char c : s.toCharArray()) {
+            sb.append(c >= 32 && c < 127 ? String.valueOf(c) : String.format(Locale.ROOT, "\\x%02x", (int) c));
+        }
+        return sb.toString();
+    }
+
+    /** Index checks that keep later code (and the native interpreter) away from out-of-range references. */
+    private void validate() {
+        int nb = buffers().length;
+        int nc = model.getOperatorCodes() == null ? 0 : model.getOperatorCodes().length;
+        for (SubGraphT g : model.getSubgraphs()) {
+            int nt = g.getTensors() == null ? 0 : g.getTensors().length;
+            for (TensorT t : g.getTensors()) {
+                if (t.getBuffer() < 0 || t.getBuffer() >= nb) {
+                    throw corrupt("tensor '" + t.getName() + "' refers to buffer " + t.getBuffer() + " of " + nb);
+                }
+            }
+            for (OperatorT op : g.getOperators()) {
+                if (op.getOpcodeIndex() < 0 || op.getOpcodeIndex() >= nc) {
+                    throw corrupt("an operator refers to op code " + op.getOpcodeIndex() + " of " + nc);
+                }
+                for (int i : op.getInputs()) if (i < -1 || i >= nt) throw corrupt("operator input " + i + " of " + nt);
+                for (int i : op.getOutputs()) if (i < 0 || i >= nt) throw corrupt("operator output " + i + " of " + nt);
+            }
+            for (int i : g.getInputs()) if (i < 0 || i >= nt) throw corrupt("graph input " + i + " of " + nt);
+            for (int i : g.getOutputs()) if (i < 0 || i >= nt) throw corrupt("graph output " + i + " of " + nt);
+        }
+    }
+
+    /**
+     * The object API unpacks absent vectors as empty arrays and would pack them back as present-but-empty, which the
+     * interpreter reads differently (a builtin op "with custom options"); absent stays absent.
+     */
+    private void normalizeEmptyVectors() {
+        for (BufferT b : buffers()) {
+            if (b.getData() != null && b.getData().length == 0) b.setData(null);
+        }
+        for (SubGraphT g : model.getSubgraphs()) {
+            for (OperatorT op : g.getOperators()) {
+                if (op.getCustomOptions() != null && op.getCustomOptions().length == 0) op.setCustomOptions(null);
+                if (op.getMutatingVariableInputs() != null && op.getMutatingVariableInputs().length == 0) {
+                    op.setMutatingVariableInputs(null);
+                }
+                if (op.getIntermediates() != null && op.getIntermediates().length == 0) op.setIntermediates(null);
+            }
+            for (TensorT t : g.getTensors()) {
+                if (t.getShapeSignature() != null && t.getShapeSignature().length == 0 && t.getShape().length > 0) {
+                    t.setShapeSignature(null);
+                }
+            }
+        }
+    }
+
+    private QuantbridgeException corrupt(String what) {
+        return new QuantbridgeException("model " + label + " is corrupt: " + what);
+    }
+
+    /** A deep copy (through serialization). */
+    public TfliteModel copy() {
+        return parse(toBytes(), label);
+    }
+
+    public String label() {
+        return label;
+    }
+
+    public ModelT raw() {
+        return model;
+    }
+
+    /** The main subgraph (index 0). */
+    public SubGraphT main() {
+        return model.getSubgraphs()[0];
+    }
+
+    public BufferT[] buffers() {
+        return model.getBuffers() == null ? new BufferT[0] : model.getBuffers();
+    }
+
+    public TensorT tensor(int index) {
+        return main().getTensors()[index];
+    }
+
+    public List<OperatorT> operators() {
+        return Arrays.asList(main().getOperators());
+    }
+
+    /** The builtin code of an operator code, reading both fields (old files only have the deprecated byte). */
+    public static int builtinCode(OperatorCodeT c) {
+        return Math.max(c.getBuiltinCode(), c.getDeprecatedBuiltinCode());
+    }
+
+    public OperatorCodeT opCode(OperatorT op) {
+        return model.getOperatorCodes()[(int) op.getOpcodeIndex()];
+    }
+
+    public int builtinCode(OperatorT op) {
+        return builtinCode(opCode(op));
+    }
+
+    /** {@code CONV_2D}, or the custom code for custom operators. */
+    public String opName(OperatorT op) {
+        OperatorCodeT c = opCode(op);
+        int code = builtinCode(c);
+        if (code == BuiltinOperator.CUSTOM) return c.getCustomCode() == null ? "CUSTOM" : c.getCustomCode();
+        return builtinName(code);
+    }
+
+    public static String builtinName(int code) {
+        try {
+            return BuiltinOperator.name(code);
+        } catch (RuntimeException e) {
+            return "BUILTIN_" + code;
+        }
+    }
+
+    public static String typeName(byte type) {
+        try {
+            return TensorType.name(type);
+        } catch (RuntimeException e) {
+            return "TYPE_" + type;
+        }
+    }
+
+    /** The index of the op code {@code (code, version)}, added when missing. */
+    public int opCodeIndex(int code, int version) {
+        OperatorCodeT[] codes = model.getOperatorCodes() == null ? new OperatorCodeT[0] : model.getOperatorCodes();
+        for (int i = 0; i < codes.length; i++) {
+            if (builtinCode(codes[i]) == code && code != BuiltinOperator.CUSTOM && codes[i].getVersion() == version) {
+                return i;
+            }
+        }
+        OperatorCodeT c = new OperatorCodeT();
+        c.setBuiltinCode(code);
+        c.setDeprecatedBuiltinCode((byte) Math.min(code, 127));
+        c.setVersion(version);
+        OperatorCodeT[] n = Arrays.copyOf(codes, codes.length + 1);
+        n[codes.length] = c;
+        model.setOperatorCodes(n);
+        return codes.length;
+    }
+
+    /** Whether tensor {@code index} of the main subgraph holds constant data. */
+    public boolean isConstant(int index) {
+        TensorT t = tensor(index);
+        if (t.getBuffer() <= 0) return false;
+        int[] d = buffers()[(int) t.getBuffer()].getData();
+        return d != null && d.length > 0;
+    }
+
+    /** The raw bytes of a constant tensor. */
+    public byte[] bytes(int index) {
+        int[] d = buffers()[(int) tensor(index).getBuffer()].getData();
+        byte[] b = new byte[d == null ? 0 : d.length];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) d[i];
+        return b;
+    }
+
+    /** The values of a FLOAT32 or FLOAT16 constant tensor. */
+    public float[] floats(int index) {
+        TensorT t = tensor(index);
+        ByteBuffer bb = ByteBuffer.wrap(bytes(index)).order(ByteOrder.LITTLE_ENDIAN);
+        if (t.getType() == TensorType.FLOAT32) {
+            float[] f = new float[bb.remaining() / 4];
+            bb.asFloatBuffer().get(f);
+            return f;
+        }
+        if (t.getType() == TensorType.FLOAT16) {
+            float[] f = new float[bb.remaining() / 2];
+            for (int i = 0; i < f.length; i++) f[i] = Float16.toFloat(bb.getShort(2 * i));
+            return f;
+        }
+        throw new QuantbridgeException("model " + label + ": tensor '" + t.getName() + "' is "
+                + typeName(t.getType()) + ", not a float constant");
+    }
+
+    /** The values of an INT32 constant tensor. */
+    public int[] ints(int index) {
+        ByteBuffer bb = ByteBuffer.wrap(bytes(index)).order(ByteOrder.LITTLE_ENDIAN);
+        int[] v = new int[bb.remaining() / 4];
+        bb.asIntBuffer().get(v);
+        return v;
+    }
+
+    /** Appends a buffer holding {@code data}; returns its index. */
+    public int addBuffer(byte[] data) {
+        BufferT b = new BufferT();
+        int[] d = new int[data.length];
+        for (int i = 0; i < d.length; i++) d[i] = data[i] & 0xff;
+        b.setData(d);
+        BufferT[] old = buffers();
+        BufferT[] n = Arrays.copyOf(old, old.length + 1);
+        n[old.length] = b;
+        model.setBuffers(n);
+        return old.length;
+    }
+
+    public static byte[] floatBytes(float[] v) {
+        ByteBuffer bb = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bb.asFloatBuffer().put(v);
+        return bb.array();
+    }
+
+    public static byte[] intBytes(int[] v) {
+        ByteBuffer bb = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bb.asIntBuffer().put(v);
+        return bb.array();
+    }
+
+    /** Appends a tensor to the main subgraph; returns its index. */
+    public int addTensor(TensorT t) {
+        TensorT[] old = main().getTensors();
+        TensorT[] n = Arrays.copyOf(old, old.length + 1);
+        n[old.length] = t;
+        main().setTensors(n);
+        return old.length;
+    }
+
+    public static TensorT newTensor(String name, byte type, int[] shape, int[] shapeSignature, int buffer,
+                                    QuantizationParametersT q) {
+        TensorT t = new TensorT();
+        t.setName(name);
+        t.setType(type);
+        t.setShape(shape.clone());
+        if (shapeSignature != null) t.setShapeSignature(shapeSignature.clone());
+        t.setBuffer(buffer);
+        t.setQuantization(q);
+        return t;
+    }
+
+    /** A tensor's shape signature (-1 for dynamic dimensions), or its shape when it has none. */
+    public static int[] signature(TensorT t) {
+        int[] s = t.getShapeSignature();
+        return s != null && s.length == t.getShape().length ? s : t.getShape();
+    }
+
+    public static long[] longShape(int[] shape) {
+        long[] l = new long[shape.length];
+        for (int i = 0; i < shape.length; i++) l[i] = shape[i];
+        return l;
+    }
+
+    public List<TensorInfo> inputs() {
+        return infos(main().getInputs());
+    }
+
+    public List<TensorInfo> outputs() {
+        return infos(main().getOutputs());
+    }
+
+    private List<TensorInfo> infos(int[] idx) {
+        List<TensorInfo> l = new ArrayList<>();
+        for (int i : idx) {
+            TensorT t = tensor(i);
+            l.add(new TensorInfo(t.getName(), typeName(t.getType()).toLowerCase(Locale.ROOT),
+                    longShape(signature(t))));
+        }
+        return l;
+    }
+
+    /** Whether any activation or weight of the main subgraph is already int8/uint8/int16 quantized. */
+    public boolean isQuantized() {
+        for (TensorT t : main().getTensors()) {
+            byte ty = t.getType();
+            if (ty == TensorType.INT8 || ty == TensorType.UINT8 || ty == TensorType.INT16) {
+                QuantizationParametersT q = t.getQuantization();
+                if (q != null && q.getScale() != null && q.getScale().length > 0) return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Turns FLOAT16 constants feeding DEQUANTIZE back into float32 constants and drops those DEQUANTIZE operators
+     * (MediaPipe's float16-weight models). Returns the number of operators dropped.
+     */
+    public int dequantizeFloat16Weights() {
+        List<OperatorT> keep = new ArrayList<>();
+        int dropped = 0;
+        for (OperatorT op : main().getOperators()) {
+            if (builtinCode(op) == BuiltinOperator.DEQUANTIZE && op.getInputs().length == 1
+                    && op.getOutputs().length == 1) {
+                int in = op.getInputs()[0];
+                int out = op.getOutputs()[0];
+                if (tensor(in).getType() == TensorType.FLOAT16 && isConstant(in)
+                        && tensor(out).getType() == TensorType.FLOAT32) {
+                    TensorT o = tensor(out);
+                    o.setBuffer(addBuffer(floatBytes(floats(in))));
+                    o.setQuantization(null);
+                    dropped++;
+                    continue;
+                }
+            }
+            keep.add(op);
+        }
+        main().setOperators(keep.toArray(new OperatorT[0]));
+        if (dropped > 0) compact();
+        return dropped;
+    }
+
+    /** The indices of float16 tensors left after {@link #dequantizeFloat16Weights()} (should be none). */
+    public List<String> float16Tensors() {
+        List<String> l = new ArrayList<>();
+        for (TensorT t : main().getTensors()) if (t.getType() == TensorType.FLOAT16) l.add(t.getName());
+        return l;
+    }
+
+    /**
+     * Removes the tensors of the main subgraph that no operator, graph input/output or signature uses, and the
+     * buffers no tensor or metadata uses, renumbering references.
+     */
+    public void compact() {
+        SubGraphT g = main();
+        TensorT[] tensors = g.getTensors();
+        boolean[] used = new boolean[tensors.length];
+        for (OperatorT op : g.getOperators()) {
+            for (int i : op.getInputs()) if (i >= 0) used[i] = true;
+            for (int i : op.getOutputs()) used[i] = true;
+            if (op.getIntermediates() != null) for (int i : op.getIntermediates()) if (i >= 0) used[i] = true;
+        }
+        for (int i : g.getInputs()) used[i] = true;
+        for (int i : g.getOutputs()) used[i] = true;
+        int[] map = new int[tensors.length];
+        List<TensorT> kept = new ArrayList<>();
+        for (int i = 0; i < tensors.length; i++) {
+            if (used[i]) {
+                map[i] = kept.size();
+                kept.add(tensors[i]);
+            } else {
+                map[i] = -1;
+            }
+        }
+        g.setTensors(kept.toArray(new TensorT[0]));
+        for (OperatorT op : g.getOperators()) {
+            op.setInputs(remap(op.getInputs(), map));
+            op.setOutputs(remap(op.getOutputs(), map));
+            if (op.getIntermediates() != null) op.setIntermediates(remap(op.getIntermediates(), map));
+        }
+        g.setInputs(remap(g.getInputs(), map));
+        g.setOutputs(remap(g.getOutputs(), map));
+        if (model.getSignatureDefs() != null) {
+            for (SignatureDefT s : model.getSignatureDefs()) {
+                if (s.getSubgraphIndex() != 0) continue;
+                for (TensorMapT[] maps : new TensorMapT[][] {s.getInputs(), s.getOutputs()}) {
+                    if (maps == null) continue;
+                    for (TensorMapT tm : maps) {
+                        int n = (int) tm.getTensorIndex();
+                        if (n >= 0 && n < map.length && map[n] >= 0) tm.setTensorIndex(map[n]);
+                    }
+                }
+            }
+        }
+        compactBuffers();
+    }
+
+    private static int[] remap(int[] idx, int[] map) {
+        int[] r = new int[idx.length];
+        for (int i = 0; i < idx.length; i++) r[i] = idx[i] < 0 ? idx[i] : map[idx[i]];
+        return r;
+    }
+
+    private void compactBuffers() {
+        BufferT[] buffers = buffers();
+        boolean[] used = new boolean[buffers.length];
+        if (used.length > 0) used[0] = true;
+        for (SubGraphT g : model.getSubgraphs()) for (TensorT t : g.getTensors()) used[(int) t.getBuffer()] = true;
+        if (model.getMetadata() != null) {
+            for (MetadataT m : model.getMetadata()) {
+                if (m.getBuffer() >= 0 && m.getBuffer() < used.length) used[(int) m.getBuffer()] = true;
+            }
+        }
+        if (model.getMetadataBuffer() != null) {
+            for (int b : model.getMetadataBuffer()) if (b >= 0 && b < used.length) used[b] = true;
+        }
+        Map<Integer, Integer> map = new HashMap<>();
+        List<BufferT> kept = new ArrayList<>();
+        for (int i = 0; i < buffers.length; i++) {
+            if (used[i]) {
+                map.put(i, kept.size());
+                kept.add(buffers[i]);
+            }
+        }
+        model.setBuffers(kept.toArray(new BufferT[0]));
+        for (SubGraphT g : model.getSubgraphs()) for (TensorT t : g.getTensors()) t.setBuffer(map.get((int) t.getBuffer()));
+        if (model.getMetadata() != null) {
+            for (MetadataT m : model.getMetadata()) {
+                Integer n = map.get((int) m.getBuffer());
+                if (n != null) m.setBuffer(n);
+            }
+        }
+        if (model.getMetadataBuffer() != null) {
+            int[] mb = model.getMetadataBuffer();
+            for (int i = 0; i < mb.length; i++) {
+                Integer n = map.get(mb[i]);
+                if (n != null) mb[i] = n;
+            }
+        }
+    }
+
+    /** The serialized model, with the {@code TFL3} identifier. */
+    public byte[] toBytes() {
+        FlatBufferBuilder fbb = new FlatBufferBuilder(1 << 16);
+        int root = Model.pack(fbb, model);
+        Model.finishModelBuffer(fbb, root);
+        return fbb.sizedByteArray();
+    }
+
+    public void save(Path file) {
+        AtomicFiles.write(file, toBytes());
+    }
+}

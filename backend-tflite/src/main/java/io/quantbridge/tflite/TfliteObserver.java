@@ -1,0 +1,127 @@
+package io.quantbridge.tflite;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.calib.TensorStatistics;
+import io.quantbridge.tensor.FloatTensor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.tensorflow.lite.schema.OperatorT;
+import org.tensorflow.lite.schema.TensorT;
+import org.tensorflow.lite.schema.TensorType;
+
+/**
+ * Runs calibration samples through the TFLite interpreter with every tensor preserved and streams each float
+ * activation (graph inputs and operator outputs) into its histogram right after the run. Memory does not grow with
+ * the number of samples: each worker holds one interpreter (whose tensors are overwritten by every run), one scratch
+ * array and one histogram per tensor.
+ *
+ * <p>Worker {@code w} of {@code n} runs samples {@code w, w + n, ...} in its own single-threaded interpreter; the
+ * per-worker statistics are merged in worker order, so a run is reproducible for a given number of workers.
+ */
+final class TfliteObserver {
+    /** Loads sample {@code index} as model inputs; called from worker threads. */
+    @FunctionalInterface
+    interface SampleLoader {
+        Map<String, FloatTensor> load(int index);
+    }
+
+    private final TfliteModel model;
+    private final byte[] bytes;
+    private final int workers;
+    private final CalibratorSpec spec;
+    /** tensor index -> unique statistics key */
+    private final Map<Integer, String> keys;
+
+    TfliteObserver(TfliteModel model, CalibratorSpec spec, int workers) {
+        this.model = model;
+        this.bytes = model.toBytes();
+        this.spec = spec;
+        this.workers = workers > 0 ? workers : Runtime.getRuntime().availableProcessors();
+        this.keys = observedTensors(model);
+    }
+
+    /** The float32 activations of the main subgraph (graph inputs, then op outputs in order) with unique keys. */
+    static Map<Integer, String> observedTensors(TfliteModel model) {
+        Map<Integer, String> keys = new LinkedHashMap<>();
+        Map<String, Integer> seen = new java.util.HashMap<>();
+        List<Integer> order = new ArrayList<>();
+        for (int i : model.main().getInputs()) order.add(i);
+        for (OperatorT op : model.operators()) for (int o : op.getOutputs()) order.add(o);
+        for (int i : order) {
+            TensorT t = model.tensor(i);
+            if (t.getType() != TensorType.FLOAT32 || model.isConstant(i) || keys.containsKey(i)) continue;
+            String name = t.getName() == null || t.getName().isEmpty() ? "tensor#" + i : t.getName();
+            if (seen.containsKey(name)) name = name + "#" + i;
+            seen.put(name, i);
+            keys.put(i, name);
+        }
+        return keys;
+    }
+
+    Map<Integer, String> keys() {
+        return keys;
+    }
+
+    TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
+        if (count <= 0) throw new QuantbridgeException("calibration data is empty: no samples to observe");
+        int n = Math.min(workers, count);
+        int[] indices = keys.keySet().stream().mapToInt(Integer::intValue).toArray();
+        String[] names = new String[model.main().getTensors().length];
+        keys.forEach((i, k) -> names[i] = k);
+        progress.begin("calibrating", count);
+        ExecutorService pool = Executors.newFixedThreadPool(n, r -> {
+            Thread t = new Thread(r, "quantbridge-tflite-calibration");
+            t.setDaemon(true);
+            return t;
+        });
+        List<TensorStatistics> perWorker = new ArrayList<>();
+        try {
+            List<Future<TensorStatistics>> futures = new ArrayList<>();
+            for (int w = 0; w < n; w++) {
+                final int worker = w;
+                futures.add(pool.submit(() -> {
+                    TensorStatistics stats = TensorStatistics.forSpec(spec);
+                    // register in a fixed order so that every worker's statistics list the tensors alike
+                    for (int idx : indices) stats.observe(names[idx], new float[0], 0, 0);
+                    try (TfliteSession session = TfliteSession.open(bytes, model.label() + " (calibration)",
+                            TfliteSession.Options.calibration())) {
+                        for (int i = worker; i < count; i += n) {
+                            Map<String, FloatTensor> feed = loader.load(i);
+                            session.runObserving(feed, indices,
+                                    (idx, data, len) -> stats.observe(names[idx], data, 0, len));
+                            progress.advance(1);
+                        }
+                    }
+                    return stats;
+                }));
+            }
+            for (Future<TensorStatistics> f : futures) perWorker.add(get(f));
+        } finally {
+            pool.shutdownNow();
+        }
+        TensorStatistics merged = perWorker.get(0);
+        for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
+        progress.end();
+        return merged;
+    }
+
+    private static <T> T get(Future<T> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new QuantbridgeException("calibration was interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new QuantbridgeException("calibration failed: " + e.getCause(), e.getCause());
+        }
+    }
+}

@@ -1,0 +1,341 @@
+package io.quantbridge.tflite;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.calib.TensorStatistics;
+import io.quantbridge.data.DataFingerprint;
+import io.quantbridge.data.DataSplit;
+import io.quantbridge.data.Layout;
+import io.quantbridge.data.Preprocessing;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.request.Artifact;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.RequestData;
+import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.table.CalibrationTable;
+import io.quantbridge.table.PortableTableFormat;
+import io.quantbridge.table.TensorRange;
+import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.Hashing;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.tensorflow.lite.schema.TensorT;
+
+/** One run of the tflite backend: data, calibration in the interpreter, full-integer (or FP16) rewrite, report. */
+final class TfliteQuantization {
+    static final String INT8_MODEL = "model.int8.tflite";
+    static final String FP16_MODEL = "model.fp16.tflite";
+    static final String TABLE = "calibration.json";
+    static final String EDGETPU_LOG = "edgetpu_compiler.log";
+
+    private final QuantizationRequest req;
+    private final Progress progress;
+    private final Map<String, Object> report = new LinkedHashMap<>();
+    private final List<Artifact> artifacts = new ArrayList<>();
+    private final int threads;
+    private final boolean edgeTpu;
+    private Preprocessing pre;
+
+    TfliteQuantization(QuantizationRequest req, Progress progress) {
+        this.req = req;
+        this.progress = progress;
+        this.threads = req.threads() > 0 ? req.threads() : Runtime.getRuntime().availableProcessors();
+        String target = req.target().map(t -> t.toLowerCase(Locale.ROOT)).orElse("cpu");
+        if (!target.equals("cpu") && !target.equals("edgetpu")) {
+            throw new QuantbridgeException("--target: the tflite backend targets cpu or edgetpu, not '"
+                    + req.target().get() + "'");
+        }
+        this.edgeTpu = target.equals("edgetpu");
+    }
+
+    QuantizationResult run() {
+        Path modelFile = req.model();
+        if (!Files.isRegularFile(modelFile)) {
+            throw new QuantbridgeException("model " + modelFile + " does not exist");
+        }
+        String sha = Hashing.sha256(modelFile);
+        TfliteModel original = TfliteModel.load(modelFile);
+        if (original.isQuantized()) {
+            throw new QuantbridgeException("model " + modelFile + " is already quantized (it has int8/uint8 tensors"
+                    + " with quantization parameters); give the float model");
+        }
+        if (edgeTpu && req.precision() != Precision.INT8) {
+            throw new QuantbridgeException("--target edgetpu needs --precision int8: the Edge TPU runs only"
+                    + " full-integer models");
+        }
+        TfliteModel prepared = original.copy();
+        int fp16Dropped = prepared.dequantizeFloat16Weights();
+        try {
+            Files.createDirectories(req.outputDir());
+        } catch (IOException e) {
+            throw new QuantbridgeException("--out " + req.outputDir() + ": cannot create the folder: " + e.getMessage(),
+                    e);
+        }
+        pre = preprocessingFor(prepared.inputs());
+        report.put("backend", "tflite");
+        report.put("precision", req.precision().id());
+        report.put("calibrator", req.precision() == Precision.INT8 ? req.calibrator().toMap() : null);
+        report.put("target", edgeTpu ? "edgetpu" : "cpu");
+        report.put("io", req.io().id());
+        Map<String, Object> modelInfo = new LinkedHashMap<>();
+        modelInfo.put("path", modelFile.toString());
+        modelInfo.put("sha256", sha);
+        modelInfo.put("operators", original.operators().size());
+        modelInfo.put("float16_weights_converted", fp16Dropped);
+        modelInfo.put("inputs", original.inputs().stream().map(TensorInfo::toString).toList());
+        modelInfo.put("outputs", original.outputs().stream().map(TensorInfo::toString).toList());
+        report.put("model", modelInfo);
+        report.put("preprocessing", pre.toMap());
+
+        DataSplit split = RequestData.split(req);
+        if (split != null) report.put("data_split", split.toMap());
+
+        Path candidate;
+        CalibrationTable table = null;
+        if (req.precision() == Precision.FP16) {
+            candidate = fp16(prepared);
+        } else {
+            Map.Entry<Path, CalibrationTable> r = int8(prepared, sha, split);
+            candidate = r.getKey();
+            table = r.getValue();
+        }
+
+        List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
+        report.put("fidelity", evalSet.isEmpty() ? Map.of() : fidelity(modelFile, candidate, evalSet));
+        report.put("artifacts", artifacts.stream().map(a -> {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("kind", a.kind());
+            m.put("path", a.path().toString());
+            m.put("bytes", a.bytes());
+            return m;
+        }).toList());
+        return new QuantizationResult("tflite", artifacts, table, report);
+    }
+
+    /**
+     * TFLite image models are NHWC: when the request keeps the default NCHW layout but the model's single input is
+     * [N, H, W, 3], images are laid out NHWC (the report says so).
+     */
+    private Preprocessing preprocessingFor(List<TensorInfo> inputs) {
+        Preprocessing p = req.preprocessing();
+        if (inputs.size() == 1 && p.layout() == Layout.NCHW) {
+            long[] s = inputs.get(0).shape();
+            if (s.length == 4 && s[3] == 3 && s[1] != 3) {
+                progress.note("model input " + inputs.get(0) + " is NHWC: images are laid out NHWC");
+                return p.toBuilder().layout(Layout.NHWC).build();
+            }
+        }
+        return p;
+    }
+
+
+
+    private Path fp16(TfliteModel prepared) {
+        progress.begin("converting weights to FP16", 0);
+        int converted = Fp16Weights.convert(prepared);
+        Path out = req.outputDir().resolve(FP16_MODEL);
+        prepared.save(out);
+        addArtifact("model", out);
+        report.put("fp16", Map.of("converted_constants", converted));
+        progress.end();
+        return out;
+    }
+
+    private Map.Entry<Path, CalibrationTable> int8(TfliteModel prepared, String sha, DataSplit split) {
+        CalibratorSpec spec = req.calibrator();
+        TfliteObserver observer = new TfliteObserver(prepared, spec, threads);
+        Map<Integer, String> keys = observer.keys();
+        CalibrationTable table;
+        Map<String, Object> calibration = new LinkedHashMap<>();
+        long t0 = System.nanoTime();
+        if (req.reuseTable().isPresent()) {
+            Path tablePath = req.reuseTable().get();
+            table = PortableTableFormat.read(tablePath);
+            List<String> diffs = table.checkReusableFor(sha, spec, req.ignoreTableMismatch());
+            calibration.put("reused_table", tablePath.toString());
+            calibration.put("table_differences", diffs);
+            calibration.put("samples", table.data().getOrDefault("samples", 0));
+        } else {
+            if (split == null || split.calibration().isEmpty()) {
+                throw new QuantbridgeException("--calib: no calibration samples");
+            }
+            List<SampleRef> calib = split.calibration();
+            List<TensorInfo> inputs = prepared.inputs();
+            List<TensorInfo> feedInputs = concreteBatch(inputs);
+            TensorStatistics stats = observer.observe(calib.size(),
+                    i -> SampleSource.load(calib.get(i), feedInputs, pre), progress);
+            progress.begin("computing " + spec.method().id() + " ranges", 0);
+            Map<String, TensorRange> byName = new HashMap<>();
+            for (TensorRange r : stats.ranges(spec)) byName.put(r.name(), r);
+            List<TensorRange> ordered = new ArrayList<>();
+            for (String k : keys.values()) {
+                TensorRange r = byName.get(k);
+                if (r != null && Double.isFinite(r.min())) ordered.add(r);
+            }
+            progress.end();
+            table = new CalibrationTable(sha, spec, DataFingerprint.tableData(calib, pre, req.seed()), ordered);
+            calibration.put("samples", calib.size());
+        }
+        calibration.put("seconds", (System.nanoTime() - t0) / 1e9);
+        calibration.put("tensors", table.tensors().size());
+        calibration.put("threads", threads);
+        calibration.put("range_rule", "[max(min, -amax), min(max, amax)] widened to include 0, asymmetric int8");
+        report.put("calibration", calibration);
+
+        Map<Integer, double[]> ranges = new HashMap<>();
+        for (Map.Entry<Integer, String> e : keys.entrySet()) {
+            TensorRange r = table.get(e.getValue()).orElse(null);
+            if (r == null) continue;
+            double lo = Double.isFinite(r.min()) ? Math.max(r.min(), -r.amax()) : -r.amax();
+            double hi = Double.isFinite(r.max()) ? Math.min(r.max(), r.amax()) : r.amax();
+            ranges.put(e.getKey(), new double[] {lo, hi});
+        }
+
+        progress.begin("writing full-integer model", 0);
+        IntegerQuantizer.Options opts = new IntegerQuantizer.Options(req.perChannel() && !edgeTpu, req.io(),
+                req.excludes(), !edgeTpu);
+        IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts);
+        TfliteModel out = result.model();
+        if (edgeTpu) makeStatic(out);
+        EdgeTpu.Report edge = EdgeTpu.analyze(out);
+        if (edgeTpu) checkEdgeTpu(edge, result);
+        Path modelOut = req.outputDir().resolve(INT8_MODEL);
+        out.save(modelOut);
+        addArtifact("model", modelOut);
+        Path tableOut = req.outputDir().resolve(TABLE);
+        PortableTableFormat.write(tableOut, table);
+        addArtifact("calibration table", tableOut);
+        progress.end();
+
+        // the written model must load and run before anything else trusts it
+        try (TfliteSession s = TfliteSession.open(modelOut, 1)) {
+            s.outputs();
+        }
+        report.put("quantized_nodes", result.quantizedOps());
+        report.put("float_nodes", result.floatOps().size());
+        Map<String, Object> q = result.toMap();
+        q.put("per_channel_weights", opts.perChannel());
+        report.put("quantization", q);
+        report.put("edgetpu", edge.toMap());
+        for (IntegerQuantizer.FloatOp f : result.floatOps()) {
+            progress.note("kept in float: #" + f.index() + " " + f.op() + " (" + f.output() + "): " + f.reason());
+        }
+        if (edgeTpu) compileForEdgeTpu(modelOut);
+        return Map.entry(modelOut, table);
+    }
+
+    /** Inputs with a dynamic batch get batch 1, so that samples load into them. */
+    private static List<TensorInfo> concreteBatch(List<TensorInfo> inputs) {
+        List<TensorInfo> l = new ArrayList<>();
+        for (TensorInfo t : inputs) {
+            long[] s = t.shape();
+            if (s.length > 0 && s[0] < 0) s[0] = 1;
+            l.add(new TensorInfo(t.name(), t.elementType(), s));
+        }
+        return l;
+    }
+
+    /** Edge TPU: constant tensor sizes; the dynamic batch of a signature becomes the static shape (batch 1). */
+    private static void makeStatic(TfliteModel m) {
+        for (TensorT t : m.main().getTensors()) {
+            if (t.getShapeSignature() != null && t.getShapeSignature().length == t.getShape().length) {
+                t.setShapeSignature(t.getShape().clone());
+            }
+        }
+    }
+
+    private void checkEdgeTpu(EdgeTpu.Report edge, IntegerQuantizer.Result result) {
+        List<String> problems = new ArrayList<>();
+        for (IntegerQuantizer.FloatOp f : result.floatOps()) {
+            problems.add("#" + f.index() + " " + f.op() + " stays float (" + f.reason() + ")");
+        }
+        if (!edge.staticShapes()) problems.add("dynamic tensor sizes: " + edge.dynamicTensors());
+        if (!edge.batchOne()) problems.add("batch above 1: " + edge.batchTensors());
+        if (!problems.isEmpty()) {
+            throw new QuantbridgeException("--target edgetpu: the model cannot run on the Edge TPU: "
+                    + String.join("; ", problems));
+        }
+        if (!edge.unsupportedOps().isEmpty()) {
+            progress.note("Edge TPU: operators " + edge.unsupportedOps() + " are not supported there; the compiler"
+                    + " maps " + edge.mappableOps() + " of " + edge.totalOps() + " ops and leaves the rest, from "
+                    + edge.firstUnmapped() + ", on the CPU");
+        }
+    }
+
+    /** Runs edgetpu_compiler when it is on PATH and keeps its log beside the model. */
+    private void compileForEdgeTpu(Path model) {
+        Path compiler = onPath("edgetpu_compiler");
+        Map<String, Object> m = new LinkedHashMap<>();
+        if (compiler == null) {
+            m.put("ran", false);
+            m.put("reason", "edgetpu_compiler is not on PATH (x86-64 Linux only; Coral's apt repository)");
+            report.put("edgetpu_compiler", m);
+            return;
+        }
+        Path log = req.outputDir().resolve(EDGETPU_LOG);
+        progress.begin("running edgetpu_compiler", 0);
+        try {
+            Process p = new ProcessBuilder(compiler.toString(), "-s", "-o", req.outputDir().toString(),
+                    model.toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            if (!p.waitFor(10, TimeUnit.MINUTES)) {
+                p.destroyForcibly();
+                throw new QuantbridgeException("edgetpu_compiler did not finish in 10 minutes; its log: " + log);
+            }
+            m.put("ran", true);
+            m.put("exit_code", p.exitValue());
+            m.put("log", log.toString());
+            addArtifact("edgetpu compiler log", log);
+            Path compiled = req.outputDir().resolve(INT8_MODEL.replace(".tflite", "_edgetpu.tflite"));
+            if (Files.isRegularFile(compiled)) addArtifact("edgetpu model", compiled);
+        } catch (IOException e) {
+            throw new QuantbridgeException("edgetpu_compiler could not be run: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new QuantbridgeException("interrupted while edgetpu_compiler ran", e);
+        } finally {
+            progress.end();
+        }
+        report.put("edgetpu_compiler", m);
+    }
+
+    private static Path onPath(String exe) {
+        String path = System.getenv("PATH");
+        if (path == null) return null;
+        for (String dir : path.split(File.pathSeparator)) {
+            Path p = Path.of(dir, exe);
+            if (Files.isExecutable(p)) return p;
+        }
+        return null;
+    }
+
+    private Map<String, Map<String, Object>> fidelity(Path reference, Path candidate, List<SampleRef> evalSet) {
+        int t = Math.max(1, threads);
+        try (ModelSession ref = TfliteSession.open(reference, t);
+             ModelSession cand = TfliteSession.open(candidate, t)) {
+            return FidelityEvaluation.run(ref, cand, evalSet, pre,
+                    new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), 1, progress);
+        }
+    }
+
+    private void addArtifact(String kind, Path p) {
+        try {
+            artifacts.add(new Artifact(kind, p, Files.size(p)));
+        } catch (IOException e) {
+            throw new QuantbridgeException("cannot read back " + p + ": " + e.getMessage(), e);
+        }
+    }
+}

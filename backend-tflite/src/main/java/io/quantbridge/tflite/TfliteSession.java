@@ -1,0 +1,369 @@
+package io.quantbridge.tflite;
+
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteFloat16;
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteFloat32;
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt16;
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt32;
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt64;
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt8;
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteOk;
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteUInt8;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.ModelSession;
+import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.tensorflowlite.BuiltinOpResolver;
+import org.bytedeco.tensorflowlite.BuiltinOpResolverWithoutDefaultDelegates;
+import org.bytedeco.tensorflowlite.FlatBufferModel;
+import org.bytedeco.tensorflowlite.Interpreter;
+import org.bytedeco.tensorflowlite.InterpreterBuilder;
+import org.bytedeco.tensorflowlite.InterpreterOptions;
+import org.bytedeco.tensorflowlite.MutableOpResolver;
+import org.bytedeco.tensorflowlite.TfLiteIntArray;
+import org.bytedeco.tensorflowlite.TfLiteTensor;
+import org.tensorflow.lite.schema.TensorT;
+
+/**
+ * A {@code .tflite} model running in the TFLite interpreter (JavaCPP presets). Float32 inputs and outputs are passed
+ * through; int8/uint8 inputs are quantized and int8/uint8/int16/int32 outputs converted to float with the tensors'
+ * own parameters, so that models written with {@code --io int8} can be compared with their float originals.
+ *
+ * <p>The model is parsed and checked in Java before any native call, and every input's shape is checked before it
+ * is copied, so a missing, corrupt or mismatched model fails with a message rather than a crash. {@link #run} is
+ * synchronized (the interpreter is not thread-safe); the interpreter itself uses {@code threads} threads.
+ */
+public final class TfliteSession implements ModelSession {
+    /** How to build the interpreter. */
+    public record Options(int threads, boolean xnnpack, boolean preserveAllTensors) {
+        /** XNNPACK (the default delegate) on, intermediate tensors may be reused. */
+        public static Options defaults(int threads) {
+            return new Options(threads, true, false);
+        }
+
+        /** No delegate and every tensor kept readable after a run: for calibration. */
+        public static Options calibration() {
+            return new Options(1, false, true);
+        }
+    }
+
+    private final String label;
+    private final TfliteModel model;
+    private final BytePointer buffer;
+    private final FlatBufferModel flatBuffer;
+    private final MutableOpResolver resolver;
+    private final InterpreterOptions interpreterOptions;
+    private final InterpreterBuilder builder;
+    private final Interpreter interpreter;
+    private final int[] inputIndices;
+    private final int[] outputIndices;
+    private final List<TensorInfo> inputs;
+    private final List<TensorInfo> outputs;
+    private boolean closed;
+
+    private TfliteSession(String label, TfliteModel model, byte[] bytes, Options options) {
+        this.label = label;
+        this.model = model;
+        checkOperators(model, label);
+        this.inputIndices = model.main().getInputs().clone();
+        this.outputIndices = model.main().getOutputs().clone();
+        this.inputs = model.inputs();
+        this.outputs = model.outputs();
+        this.buffer = new BytePointer(bytes.length);
+        buffer.put(bytes);
+        FlatBufferModel fb = FlatBufferModel.VerifyAndBuildFromBuffer(buffer, bytes.length);
+        if (fb == null || fb.isNull()) {
+            buffer.close();
+            throw new QuantbridgeException("model " + label + ": the TFLite runtime rejected the flatbuffer"
+                    + " (verification failed); the file is corrupt");
+        }
+        this.flatBuffer = fb;
+        this.resolver = options.xnnpack() ? new BuiltinOpResolver() : new BuiltinOpResolverWithoutDefaultDelegates();
+        CustomOps.register(resolver);
+        this.interpreterOptions = new InterpreterOptions();
+        if (options.preserveAllTensors()) interpreterOptions.SetPreserveAllTensors(true);
+        this.builder = new InterpreterBuilder(flatBuffer, resolver, interpreterOptions);
+        if (options.threads() > 0) builder.SetNumThreads(options.threads());
+        this.interpreter = new Interpreter((Pointer) null);
+        int st = builder.apply(interpreter);
+        if (st != kTfLiteOk || interpreter.isNull()) {
+            release();
+            throw new QuantbridgeException("model " + label + ": the TFLite interpreter cannot be built for it"
+                    + " (an operator or operator version this runtime lacks; TFLite's own message is on stderr)");
+        }
+        if (interpreter.AllocateTensors() != kTfLiteOk) {
+            release();
+            throw new QuantbridgeException("model " + label + ": the TFLite interpreter cannot prepare it"
+                    + " (AllocateTensors failed; TFLite's own message is on stderr)");
+        }
+    }
+
+    /** Opens a model file: XNNPACK where available, {@code threads} interpreter threads (0 = TFLite's default). */
+    public static TfliteSession open(Path file, int threads) {
+        return open(file, Options.defaults(threads));
+    }
+
+    public static TfliteSession open(Path file, Options options) {
+        if (!Files.isRegularFile(file)) {
+            throw new QuantbridgeException("model " + file + " does not exist");
+        }
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new QuantbridgeException("model " + file + ": cannot read it: " + e.getMessage(), e);
+        }
+        return open(bytes, file.toString(), options);
+    }
+
+    /** Opens a serialized model; {@code label} names it in errors. */
+    public static TfliteSession open(byte[] bytes, String label, Options options) {
+        TfliteModel model = TfliteModel.parse(bytes, label);
+        return new TfliteSession(label, model, bytes, options);
+    }
+
+    /** Refuses custom operators this runtime does not implement before the native builder sees them. */
+    private static void checkOperators(TfliteModel model, String label) {
+        for (var op : model.operators()) {
+            var code = model.opCode(op);
+            if (TfliteModel.builtinCode(code) == org.tensorflow.lite.schema.BuiltinOperator.CUSTOM
+                    && !CustomOps.SUPPORTED.contains(code.getCustomCode())) {
+                throw new QuantbridgeException("model " + label + ": custom operator '" + code.getCustomCode()
+                        + "' is not available in this TFLite runtime (available: " + CustomOps.SUPPORTED + ")");
+            }
+        }
+    }
+
+    /** The parsed model this session runs. */
+    public TfliteModel model() {
+        return model;
+    }
+
+    @Override
+    public List<TensorInfo> inputs() {
+        return inputs;
+    }
+
+    @Override
+    public List<TensorInfo> outputs() {
+        return outputs;
+    }
+
+    @Override
+    public synchronized Map<String, FloatTensor> run(Map<String, FloatTensor> feed) {
+        invoke(feed);
+        Map<String, FloatTensor> out = new LinkedHashMap<>();
+        for (int i = 0; i < outputIndices.length; i++) {
+            int idx = outputIndices[i];
+            TfLiteTensor t = interpreter.tensor(idx);
+            long[] shape = dims(t);
+            float[] data = new float[Math.toIntExact(FloatTensor.elementCount(shape))];
+            read(idx, t, data);
+            out.put(outputs.get(i).name(), new FloatTensor(shape, data));
+        }
+        return out;
+    }
+
+    /** Receives one tensor after a run; {@code data} is only valid during the call. */
+    @FunctionalInterface
+    public interface TensorSink {
+        void accept(int tensorIndex, float[] data, int length);
+    }
+
+    /**
+     * Runs once and hands the float32 tensors {@code indices} (of the main subgraph) to the sink, one at a time,
+     * through one scratch array. Needs a session with {@link Options#preserveAllTensors()} for intermediate tensors.
+     */
+    public synchronized void runObserving(Map<String, FloatTensor> feed, int[] indices, TensorSink sink) {
+        invoke(feed);
+        float[] scratch = new float[0];
+        for (int idx : indices) {
+            TfLiteTensor t = interpreter.tensor(idx);
+            if (t == null || t.isNull() || t.type() != kTfLiteFloat32 || t.data().isNull()) continue;
+            int n = (int) (t.bytes() / 4);
+            if (scratch.length < n) scratch = new float[n];
+            t.data().f().capacity(n).get(scratch, 0, n);
+            sink.accept(idx, scratch, n);
+        }
+    }
+
+    /**
+     * Tensor {@code index} of the main subgraph after the last run, as float (int8 dequantized with its per-tensor
+     * parameters); null when it holds no data. Needs {@link Options#preserveAllTensors()} for intermediate tensors.
+     */
+    public synchronized float[] tensorAsFloat(int index) {
+        if (closed) throw new QuantbridgeException(label + ": the session is closed");
+        TfLiteTensor t = interpreter.tensor(index);
+        if (t == null || t.isNull() || t.data().isNull()) return null;
+        long[] shape = dims(t);
+        float[] data = new float[Math.toIntExact(FloatTensor.elementCount(shape))];
+        read(index, t, data);
+        return data;
+    }
+
+    private void invoke(Map<String, FloatTensor> feed) {
+        if (closed) throw new QuantbridgeException(label + ": the session is closed");
+        boolean resized = false;
+        for (int i = 0; i < inputIndices.length; i++) {
+            TensorInfo in = inputs.get(i);
+            FloatTensor t = feed.get(in.name());
+            if (t == null) {
+                throw new QuantbridgeException(label + ": input '" + in.name() + "' " + Arrays.toString(in.shape())
+                        + " was not given (given: " + feed.keySet() + ")");
+            }
+            checkShape(in, t);
+            long[] current = dims(interpreter.tensor(inputIndices[i]));
+            if (!Arrays.equals(current, t.shape())) {
+                int[] s = new int[t.rank()];
+                for (int d = 0; d < s.length; d++) s[d] = Math.toIntExact(t.dim(d));
+                if (interpreter.ResizeInputTensor(inputIndices[i], s) != kTfLiteOk) {
+                    throw new QuantbridgeException(label + ": the interpreter cannot resize input '" + in.name()
+                            + "' to " + Arrays.toString(t.shape()));
+                }
+                resized = true;
+            }
+        }
+        if (resized && interpreter.AllocateTensors() != kTfLiteOk) {
+            throw new QuantbridgeException(label + ": the interpreter cannot allocate tensors for the new input"
+                    + " shapes " + shapesOf(feed));
+        }
+        for (int i = 0; i < inputIndices.length; i++) {
+            write(inputIndices[i], inputs.get(i), feed.get(inputs.get(i).name()));
+        }
+        if (interpreter.Invoke() != kTfLiteOk) {
+            throw new QuantbridgeException(label + ": the TFLite interpreter failed to run the model (inputs "
+                    + shapesOf(feed) + "; TFLite's own message is on stderr)");
+        }
+    }
+
+    private String shapesOf(Map<String, FloatTensor> feed) {
+        List<String> l = new ArrayList<>();
+        feed.forEach((k, v) -> l.add(k + Arrays.toString(v.shape())));
+        return l.toString();
+    }
+
+    private void checkShape(TensorInfo in, FloatTensor t) {
+        long[] want = in.shape();
+        long[] got = t.shape();
+        boolean ok = want.length == got.length;
+        for (int i = 0; ok && i < want.length; i++) ok = want[i] < 0 || want[i] == got[i];
+        for (int i = 0; ok && i < got.length; i++) ok = got[i] > 0;
+        if (!ok) {
+            throw new QuantbridgeException(label + ": input '" + in.name() + "' expects shape "
+                    + Arrays.toString(want) + " (-1 = any) but got " + Arrays.toString(got));
+        }
+    }
+
+    private void write(int idx, TensorInfo info, FloatTensor value) {
+        TfLiteTensor t = interpreter.tensor(idx);
+        float[] v = value.data();
+        int type = t.type();
+        if (type == kTfLiteFloat32) {
+            if (t.bytes() != 4L * v.length) throw sizeMismatch(info, t.bytes(), v.length);
+            t.data().f().capacity(v.length).put(v);
+        } else if (type == kTfLiteInt8 || type == kTfLiteUInt8) {
+            if (t.bytes() != v.length) throw sizeMismatch(info, t.bytes(), v.length);
+            float scale = t.params().scale();
+            int zp = t.params().zero_point();
+            if (!(scale > 0)) {
+                throw new QuantbridgeException(label + ": input '" + info.name() + "' is "
+                        + (type == kTfLiteInt8 ? "int8" : "uint8") + " without a quantization scale");
+            }
+            int lo = type == kTfLiteInt8 ? -128 : 0;
+            int hi = type == kTfLiteInt8 ? 127 : 255;
+            byte[] q = new byte[v.length];
+            for (int i = 0; i < v.length; i++) {
+                long r = Math.round(Math.rint(v[i] / scale)) + zp;
+                q[i] = (byte) Math.max(lo, Math.min(hi, r));
+            }
+            t.data().raw().capacity(q.length).put(q);
+        } else {
+            throw new QuantbridgeException(label + ": input '" + info.name() + "' has type "
+                    + typeName(type) + "; only float32, int8 and uint8 inputs are supported");
+        }
+    }
+
+    private QuantbridgeException sizeMismatch(TensorInfo info, long bytes, int values) {
+        return new QuantbridgeException(label + ": input '" + info.name() + "' holds " + bytes
+                + " bytes in the interpreter but " + values + " values were given");
+    }
+
+    private void read(int idx, TfLiteTensor t, float[] dst) {
+        int n = dst.length;
+        int type = t.type();
+        if (type == kTfLiteFloat32) {
+            t.data().f().capacity(n).get(dst);
+        } else if (type == kTfLiteInt8 || type == kTfLiteUInt8) {
+            byte[] b = new byte[n];
+            t.data().raw().capacity(n).get(b);
+            float scale = t.params().scale();
+            int zp = t.params().zero_point();
+            boolean unsigned = type == kTfLiteUInt8;
+            for (int i = 0; i < n; i++) {
+                int q = unsigned ? b[i] & 0xff : b[i];
+                dst[i] = scale > 0 ? (q - zp) * scale : q;
+            }
+        } else if (type == kTfLiteInt16) {
+            short[] s = new short[n];
+            t.data().i16().capacity(n).get(s);
+            float scale = t.params().scale();
+            int zp = t.params().zero_point();
+            for (int i = 0; i < n; i++) dst[i] = scale > 0 ? (s[i] - zp) * scale : s[i];
+        } else if (type == kTfLiteInt32) {
+            int[] s = new int[n];
+            t.data().i32().capacity(n).get(s);
+            for (int i = 0; i < n; i++) dst[i] = s[i];
+        } else if (type == kTfLiteInt64) {
+            long[] s = new long[n];
+            t.data().i64().capacity(n).get(s);
+            for (int i = 0; i < n; i++) dst[i] = s[i];
+        } else if (type == kTfLiteFloat16) {
+            short[] s = new short[n];
+            t.data().i16().capacity(n).get(s);
+            for (int i = 0; i < n; i++) dst[i] = Float16.toFloat(s[i]);
+        } else {
+            TensorT tt = model.tensor(idx);
+            throw new QuantbridgeException(label + ": output '" + tt.getName() + "' has type " + typeName(type)
+                    + ", which cannot be read as numbers");
+        }
+    }
+
+    private static long[] dims(TfLiteTensor t) {
+        TfLiteIntArray a = t.dims();
+        long[] d = new long[a.size()];
+        for (int i = 0; i < d.length; i++) d[i] = a.data(i);
+        return d;
+    }
+
+    private static String typeName(int type) {
+        BytePointer p = org.bytedeco.tensorflowlite.global.tensorflowlite.TfLiteTypeGetName(type);
+        return p == null ? "type " + type : p.getString().toLowerCase(Locale.ROOT);
+    }
+
+    private void release() {
+        if (interpreter != null && !interpreter.isNull()) interpreter.close();
+        builder.close();
+        interpreterOptions.close();
+        resolver.close();
+        flatBuffer.close();
+        buffer.close();
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        release();
+    }
+}

@@ -1,0 +1,91 @@
+package io.quantbridge.tflite;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.FloatTensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class TfliteModelTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void missingFileIsAClearError() {
+        Path p = tmp.resolve("nope.tflite");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> TfliteSession.open(p, 1));
+        assertEquals("model " + p + " does not exist", e.getMessage());
+    }
+
+    @Test
+    void fileWithoutIdentifierIsRefusedBeforeNativeCode() throws Exception {
+        Path p = tmp.resolve("junk.tflite");
+        Files.write(p, "this is not a model at all".getBytes());
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> TfliteSession.open(p, 1));
+        assertEquals("model " + p + " is not a TFLite model: file identifier ' is ' instead of 'TFL3'", e.getMessage());
+    }
+
+    @Test
+    void truncatedModelIsRefusedWithoutCrashing() throws Exception {
+        byte[] full = Files.readAllBytes(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"));
+        Path p = tmp.resolve("truncated.tflite");
+        Files.write(p, Arrays.copyOf(full, 4096));
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> TfliteSession.open(p, 1));
+        assertTrue(e.getMessage().startsWith("model " + p), e.getMessage());
+        assertTrue(e.getMessage().contains("corrupt") || e.getMessage().contains("not a valid"), e.getMessage());
+    }
+
+    @Test
+    void float16WeightsBecomeFloat32AndTheDequantizeOpsGo() {
+        TfliteModel m = TfliteModel.load(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"));
+        assertEquals(164, m.operators().size());
+        assertEquals(74, m.dequantizeFloat16Weights());
+        assertEquals(90, m.operators().size());
+        assertTrue(m.float16Tensors().isEmpty());
+        for (var op : m.operators()) assertTrue(!m.opName(op).equals("DEQUANTIZE"));
+        // the converted model computes what the original computes
+        try (TfliteSession a = TfliteSession.open(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"), 1);
+             TfliteSession b = TfliteSession.open(m.toBytes(), "converted", TfliteSession.Options.defaults(1))) {
+            float[] x = new float[128 * 128 * 3];
+            for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i * 0.01);
+            Map<String, FloatTensor> feed = Map.of("input", new FloatTensor(new long[] {1, 128, 128, 3}, x));
+            float[] ya = a.run(feed).get("classificators").data();
+            float[] yb = b.run(feed).get("classificators").data();
+            for (int i = 0; i < ya.length; i++) assertEquals(ya[i], yb[i], 1e-3 * Math.max(1, Math.abs(ya[i])));
+        }
+    }
+
+    @Test
+    void wrongInputShapeIsRefusedBeforeTheInterpreterRuns() {
+        try (TfliteSession s = TfliteSession.open(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"), 1)) {
+            QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> s.run(Map.of("input",
+                    new FloatTensor(new long[] {1, 3, 128, 128}, new float[3 * 128 * 128]))));
+            assertTrue(e.getMessage().endsWith(": input 'input' expects shape [1, 128, 128, 3] (-1 = any) but got"
+                    + " [1, 3, 128, 128]"), e.getMessage());
+            QuantbridgeException missing = assertThrows(QuantbridgeException.class, () -> s.run(Map.of()));
+            assertTrue(missing.getMessage().endsWith(": input 'input' [1, 128, 128, 3] was not given (given: [])"),
+                    missing.getMessage());
+            // the session still works afterwards
+            assertEquals(2, s.run(Map.of("input", new FloatTensor(new long[] {1, 128, 128, 3},
+                    new float[128 * 128 * 3]))).size());
+        }
+    }
+
+    @Test
+    void customOpOfMediaPipeRunsInJava() {
+        try (TfliteSession s = TfliteSession.open(RealData.model("selfie-seg", "selfie_segmentation.tflite"), 1)) {
+            float[] x = new float[256 * 256 * 3];
+            var out = s.run(Map.of("input_1", new FloatTensor(new long[] {1, 256, 256, 3}, x)));
+            float[] mask = out.get("activation_10").data();
+            assertEquals(256 * 256, mask.length);
+            for (float v : mask) assertTrue(v >= 0 && v <= 1, "sigmoid output " + v);
+        }
+    }
+}

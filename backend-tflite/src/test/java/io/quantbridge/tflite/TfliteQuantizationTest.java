@@ -1,0 +1,196 @@
+package io.quantbridge.tflite;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibrationMethod;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.data.Layout;
+import io.quantbridge.data.Preprocessing;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.request.IoType;
+import io.quantbridge.request.Precision;
+import io.quantbridge.request.QuantizationRequest;
+import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.tensor.FloatTensor;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tensorflow.lite.schema.BuiltinOperator;
+import org.tensorflow.lite.schema.OperatorT;
+import org.tensorflow.lite.schema.TensorT;
+import org.tensorflow.lite.schema.TensorType;
+
+/** Real models through calibration in the interpreter, the full-integer rewrite and the interpreter again. */
+class TfliteQuantizationTest {
+    @TempDir
+    Path tmp;
+
+    private static final Preprocessing MINUS_ONE_TO_ONE = Preprocessing.builder().scale(1 / 127.5)
+            .mean(1, 1, 1).std(1, 1, 1).layout(Layout.NHWC).build();
+
+    private static QuantizationRequest.Builder request(Path model, Path out) {
+        return QuantizationRequest.builder().model(model).outputDir(out).seed(1).threads(2)
+                .calibrator(CalibratorSpec.of(CalibrationMethod.PERCENTILE));
+    }
+
+    /** Every CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: int8 input, weights (per channel), output; int32 bias. */
+    static int assertInt8Compute(TfliteModel m) {
+        int n = 0;
+        for (OperatorT op : m.operators()) {
+            int code = m.builtinCode(op);
+            if (code != BuiltinOperator.CONV_2D && code != BuiltinOperator.DEPTHWISE_CONV_2D
+                    && code != BuiltinOperator.FULLY_CONNECTED) continue;
+            n++;
+            String where = m.opName(op) + " -> " + m.tensor(op.getOutputs()[0]).getName();
+            assertEquals(TensorType.INT8, m.tensor(op.getInputs()[0]).getType(), where + " input");
+            TensorT w = m.tensor(op.getInputs()[1]);
+            assertEquals(TensorType.INT8, w.getType(), where + " weights");
+            assertEquals(TensorType.INT8, m.tensor(op.getOutputs()[0]).getType(), where + " output");
+            if (code == BuiltinOperator.CONV_2D) {
+                assertEquals(w.getShape()[0], w.getQuantization().getScale().length, where + " per-channel scales");
+                assertEquals(0, w.getQuantization().getQuantizedDimension(), where);
+                assertEquals(3, m.opCode(op).getVersion(), where + " version");
+            } else if (code == BuiltinOperator.DEPTHWISE_CONV_2D) {
+                assertEquals(w.getShape()[3], w.getQuantization().getScale().length, where + " per-channel scales");
+                assertEquals(3, w.getQuantization().getQuantizedDimension(), where);
+                assertTrue(m.opCode(op).getVersion() >= 3, where + " version");
+            }
+            if (op.getInputs().length > 2 && op.getInputs()[2] >= 0) {
+                TensorT b = m.tensor(op.getInputs()[2]);
+                assertEquals(TensorType.INT32, b.getType(), where + " bias");
+                float in = m.tensor(op.getInputs()[0]).getQuantization().getScale()[0];
+                float[] ws = w.getQuantization().getScale();
+                float[] bs = b.getQuantization().getScale();
+                for (int c = 0; c < bs.length; c++) {
+                    assertEquals(in * ws[ws.length == 1 ? 0 : c], bs[c], 1e-6 * bs[c], where + " bias scale " + c);
+                }
+            }
+        }
+        return n;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static double cosine(QuantizationResult r, String output) {
+        Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) r.report().get("fidelity");
+        return ((Number) f.get(output).get("cosine")).doubleValue();
+    }
+
+    private static double bestFaceScore(TfliteSession s, Map<String, FloatTensor> feed) {
+        float[] logits = s.run(feed).get("classificators").data();
+        double best = Double.NEGATIVE_INFINITY;
+        for (float l : logits) best = Math.max(best, l);
+        return 1 / (1 + Math.exp(-best));
+    }
+
+    @Test
+    void blazefaceIsFullIntegerAndKeepsTheAstronautsFace() {
+        Path model = RealData.model("blazeface-tflite", "face_detection_short_range.tflite");
+        Path photos = RealData.data("opencv");
+        Path astronaut = RealData.data("skimage").resolve("astronaut.png");
+        // every opencv photo: messi5.jpg has faces, without which the face logits' range would stop below 0.5
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp).calibrationData(photos)
+                .calibrator(CalibratorSpec.of(CalibrationMethod.MAX)).preprocessing(MINUS_ONE_TO_ONE).build(),
+                Progress.NONE);
+        Path out = tmp.resolve(TfliteQuantization.INT8_MODEL);
+        TfliteModel q = TfliteModel.load(out);
+        assertEquals(37, assertInt8Compute(q));
+        assertEquals(TensorType.FLOAT32, q.tensor(q.main().getInputs()[0]).getType());
+        assertEquals("input", q.tensor(q.main().getInputs()[0]).getName());
+        try (TfliteSession f = TfliteSession.open(model, 1); TfliteSession i8 = TfliteSession.open(out, 1)) {
+            var feed = SampleSource.load(SampleSource.discover(astronaut).samples().get(0), f.inputs(),
+                    MINUS_ONE_TO_ONE);
+            double sf = bestFaceScore(f, feed);
+            double sq = bestFaceScore(i8, feed);
+            assertTrue(sf > 0.9, "float model finds the face: " + sf);
+            assertEquals(sf, sq, 0.05, "best face score float vs int8");
+        }
+        assertTrue(((Number) r.report().get("quantized_nodes")).intValue() >= 88);
+    }
+
+    @Test
+    void selfieSegmentationLeavesOnlyTheCustomOpInFloat() {
+        Path model = RealData.model("selfie-seg", "selfie_segmentation.tflite");
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp)
+                .calibrationData(RealData.data("opencv")).maxSamples(12).build(), Progress.NONE);
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> floatOps = (List<Map<String, Object>>) ((Map<String, Object>) r.report()
+                .get("quantization")).get("float_ops");
+        assertEquals(1, floatOps.size(), floatOps.toString());
+        assertEquals("Convolution2DTransposeBias", floatOps.get(0).get("op"));
+        assertTrue(floatOps.get(0).get("reason").toString().startsWith("custom operator 'Convolution2DTransposeBias'"
+                + " has no int8 kernel"), floatOps.get(0).toString());
+        TfliteModel q = TfliteModel.load(tmp.resolve(TfliteQuantization.INT8_MODEL));
+        assertEquals(54, assertInt8Compute(q));
+        for (OperatorT op : q.operators()) {
+            if (EdgeTpu.usesFloat(q, op)) {
+                String n = q.opName(op);
+                assertTrue(n.equals("QUANTIZE") || n.equals("DEQUANTIZE") || n.equals("Convolution2DTransposeBias")
+                        || n.equals("LOGISTIC") && q.tensor(op.getOutputs()[0]).getName().equals("activation_10"),
+                        "float op " + n + " -> " + q.tensor(op.getOutputs()[0]).getName());
+            }
+        }
+        try (TfliteSession s = TfliteSession.open(tmp.resolve(TfliteQuantization.INT8_MODEL), 1)) {
+            assertEquals(List.of(1L, 256L, 256L, 1L), toList(s.run(Map.of("input_1", new FloatTensor(
+                    new long[] {1, 256, 256, 3}, new float[256 * 256 * 3]))).get("activation_10").shape()));
+        }
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("edgetpu")).calibrationData(RealData.data("opencv")).maxSamples(4)
+                        .target("edgetpu").build(), Progress.NONE));
+        assertTrue(e.getMessage().startsWith("--target edgetpu: the model cannot run on the Edge TPU: #134"
+                + " Convolution2DTransposeBias stays float"), e.getMessage());
+    }
+
+    private static List<Long> toList(long[] a) {
+        return java.util.Arrays.stream(a).boxed().toList();
+    }
+
+    @Test
+    void wakewordEmbeddingOnRealSpeechKeepsCosineAbove098() {
+        Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
+        Path mel = RealData.wakewordMel();
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp).calibrationData(mel.resolve("calib"))
+                .evaluationData(mel.resolve("eval")).maxSamples(200)
+                .calibrator(CalibratorSpec.of(CalibrationMethod.MAX)).build(), Progress.NONE);
+        double cos = cosine(r, "StatefulPartitionedCall:0");
+        assertTrue(cos >= 0.98, "cosine " + cos);
+        TfliteModel q = TfliteModel.load(tmp.resolve(TfliteQuantization.INT8_MODEL));
+        assertEquals(20, assertInt8Compute(q));
+        // MAXIMUM cannot rescale: its output carries its input's parameters
+        for (OperatorT op : q.operators()) {
+            if (q.builtinCode(op) != BuiltinOperator.MAXIMUM) continue;
+            var a = q.tensor(op.getInputs()[0]).getQuantization();
+            var o = q.tensor(op.getOutputs()[0]).getQuantization();
+            assertEquals(a.getScale()[0], o.getScale()[0]);
+            assertEquals(a.getZeroPoint()[0], o.getZeroPoint()[0]);
+        }
+        String text = new TfliteBackend().inspect(tmp.resolve(TfliteQuantization.INT8_MODEL));
+        assertTrue(text.contains("  fully int8:     yes"), text);
+        assertTrue(text.contains("  supported ops:  not [LEAKY_RELU]"), text);
+        assertTrue(text.contains("stops at #0 QUANTIZE (serving_default_input_1:0/int8): tensor"
+                + " 'serving_default_input_1:0' has a dynamic size"), text);
+    }
+
+    @Test
+    void int8InputsAndOutputsAndFp16Weights() {
+        Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
+        Path mel = RealData.wakewordMel();
+        new TfliteBackend().quantize(request(model, tmp.resolve("io")).calibrationData(mel.resolve("calib"))
+                .maxSamples(32).io(IoType.INT8).build(), Progress.NONE);
+        TfliteModel q = TfliteModel.load(tmp.resolve("io").resolve(TfliteQuantization.INT8_MODEL));
+        assertEquals(TensorType.INT8, q.tensor(q.main().getInputs()[0]).getType());
+        assertEquals(TensorType.INT8, q.tensor(q.main().getOutputs()[0]).getType());
+        for (OperatorT op : q.operators()) assertTrue(!EdgeTpu.usesFloat(q, op), q.opName(op));
+
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp.resolve("fp16"))
+                .precision(Precision.FP16).evaluationData(mel.resolve("eval")).maxSamples(0).build(), Progress.NONE);
+        assertTrue(cosine(r, "StatefulPartitionedCall:0") > 0.999);
+        TfliteModel h = TfliteModel.load(tmp.resolve("fp16").resolve(TfliteQuantization.FP16_MODEL));
+        assertEquals(40, h.operators().stream().filter(o -> h.opName(o).equals("DEQUANTIZE")).count());
+    }
+}
