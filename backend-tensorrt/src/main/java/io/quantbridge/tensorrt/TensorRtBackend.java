@@ -10,10 +10,8 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
-import io.quantbridge.util.NativeLibraries;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 
@@ -56,41 +54,66 @@ public final class TensorRtBackend implements Backend {
     }
 
     private static BackendStatus probe() {
-        if (NativeLibraries.find("libcuda.so.1", List.of()).isEmpty()) {
-            return BackendStatus.unusable("no CUDA device (NVIDIA driver library libcuda.so.1 not found)",
-                    "install the NVIDIA driver on a machine with an NVIDIA GPU, or use --backend onnx to write "
-                            + "a TensorRT-ready Q/DQ model and calibration cache without a GPU");
+        try {
+            return StatusProbe.probe(StatusProbe.Environment.current());
+        } catch (RuntimeException e) { // status() never throws
+            return BackendStatus.unusable("probing for TensorRT failed: " + e.getMessage(),
+                    "report this; meanwhile " + StatusProbe.ONNX_FIX);
         }
-        if (!Files.exists(Path.of("/dev/nvidiactl")) && !Files.exists(Path.of("/dev/nvhost-ctrl"))) {
-            return BackendStatus.unusable("no CUDA device (no /dev/nvidiactl)",
-                    "run on a machine with an NVIDIA GPU, or use --backend onnx for a TensorRT-ready Q/DQ model");
-        }
-        List<Path> preferred = new ArrayList<>();
-        String home = System.getProperty(HOME_PROPERTY);
-        if (home != null && !home.isBlank()) preferred.add(Path.of(home).resolve("lib"));
-        String env = System.getenv(HOME_ENV);
-        if (env != null && !env.isBlank()) preferred.add(Path.of(env).resolve("lib"));
-        if (NativeLibraries.find("libnvinfer.so.10", preferred).isEmpty()) {
-            return BackendStatus.unusable("libnvinfer.so.10 not found",
-                    "install TensorRT 10 and set " + HOME_ENV + " (or -D" + HOME_PROPERTY + ") to its folder");
-        }
-        return BackendStatus.unusable("engine building is not implemented in this version",
-                "use --backend onnx to write a Q/DQ model and TensorRT calibration cache for trtexec");
     }
 
+    /**
+     * Writes the portable files (Q/DQ model, FP32 model + calibration cache, trtexec command lines) on every
+     * machine, and the engine with its sidecar where {@link #status()} is usable. Without a GPU the result's report
+     * says {@code engine_built: false} and why.
+     */
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
-        throw unusable();
+        return new TensorRtQuantization(request, progress, status(), TensorRtQuantization.systemProperties()).run();
     }
 
+    /**
+     * Checks the engine's sidecar against this machine (TensorRT release, GPU) and refuses a mismatch with the
+     * reason. Running engines from Java is not part of this version: the message says how to run it.
+     */
     @Override
     public ModelSession open(Path model) {
-        throw unusable();
+        BackendStatus s = status();
+        if (!s.usable()) throw unusable();
+        EngineCompatibility.check(model, TensorRtNative.probeDevice());
+        throw new QuantbridgeException("tensorrt: " + model.getFileName() + " fits this machine, but running "
+                + "TensorRT engines from Java is not implemented in this version; run it with trtexec --loadEngine="
+                + model);
     }
 
+    /** The engine's sidecar metadata, and whether it fits this machine (when a GPU and TensorRT are here). */
     @Override
     public String inspect(Path model) {
-        throw unusable();
+        if (!Files.isRegularFile(model)) throw new QuantbridgeException("engine " + model + " does not exist");
+        EngineMetadata meta = EngineMetadata.readFor(model);
+        StringBuilder sb = new StringBuilder();
+        sb.append(model.getFileName()).append(": TensorRT engine, ").append(sizeOf(model)).append(" bytes\n");
+        meta.toMap().forEach((k, v) -> sb.append(String.format(java.util.Locale.ROOT, "  %-18s %s%n", k, v)));
+        BackendStatus s = status();
+        if (!s.usable()) {
+            sb.append("compatibility with this machine: not checked (").append(s.reason()).append(")\n");
+        } else {
+            try {
+                EngineCompatibility.check(model, TensorRtNative.probeDevice());
+                sb.append("compatibility with this machine: ok\n");
+            } catch (QuantbridgeException e) {
+                sb.append("compatibility with this machine: refused: ").append(e.getMessage()).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    private static long sizeOf(Path p) {
+        try {
+            return Files.size(p);
+        } catch (java.io.IOException e) {
+            throw new QuantbridgeException("cannot read " + p + ": " + e.getMessage(), e);
+        }
     }
 
     private QuantbridgeException unusable() {
