@@ -26,23 +26,36 @@ import java.util.Set;
  *       (PP-LCNet's learnable affine block): {@code a} and {@code b} become per-channel constants divided by
  *       {@code s}.</li>
  * </ul>
- * The consumer must be the only reader of {@code t}: a Conv reading it as its data input, either a full conv
- * ({@code group = 1}: weights {@code W[:, c]} are multiplied) or a depthwise conv ({@code group} = channels:
- * {@code W[c]} are multiplied). Graph outputs and tensors that share a scale with others (Concat) are left alone.
+ * A Relu between that producer and {@code t} is passed through ({@code Relu(x/s) = Relu(x)/s}). Every reader of
+ * {@code t} must be a Conv reading it as its data input, either a full conv ({@code group = 1}: weights
+ * {@code W[:, c]} are multiplied) or a depthwise conv ({@code group} = channels: {@code W[c]} are multiplied).
+ * Graph outputs and tensors that share a scale with others (Concat) are left alone.
  *
- * <p>Scales: for a depthwise consumer, whose weights are quantized per output channel anyway, every channel is
- * brought to the same range: {@code s[c] = r[c] / max(r)}. For a full conv the rescaling also moves range into the
- * weights, so the migration is partial (SmoothQuant): {@code s[c] = r[c]^alpha / w[c]^(1-alpha)} with {@code w[c]} the
- * largest |weight| on input channel {@code c}, normalised so that {@code max(s) = 1}. {@code r[c]} is the channel's
- * observed max |x|. Scales are clamped to at least {@link #MIN_SCALE} and channels never seen non-zero keep 1.
+ * <p>Scales: when only depthwise convs read the tensor (their weights are quantized per output channel anyway),
+ * every channel is brought to the same range: {@code s[c] = r[c] / max(r)}. When a full conv reads it, the rescaling
+ * also moves range into that conv's weights, so the migration is partial (SmoothQuant):
+ * {@code s[c] = r[c]^alpha / w[c]^(1-alpha)} with {@code w[c]} the largest |weight| on input channel {@code c} over
+ * the full-conv readers, normalised so that {@code max(s) = 1}. {@code r[c]} is the channel's range (its max |x|, or a
+ * calibrated clip of it). Scales are clamped to at least {@link #MIN_SCALE}; channels never seen non-zero keep 1.
  */
 public final class ActivationEqualizer {
     /** The smallest per-channel scale: a channel is never amplified more than 1/MIN_SCALE times. */
     public static final double MIN_SCALE = 1e-3;
 
     /** Where a tensor can be rescaled. */
-    public record Site(String tensor, String producer, String producerKind, String consumer, boolean depthwise,
-                       int channels) { }
+    public record Site(String tensor, String producer, String producerKind, List<Reader> readers, int channels) {
+        public Site {
+            readers = List.copyOf(readers);
+        }
+
+        /** Whether every reader is a depthwise conv (the weights then absorb any scale without loss). */
+        public boolean depthwise() {
+            return readers.stream().allMatch(Reader::depthwise);
+        }
+    }
+
+    /** A conv that reads the tensor as its data input. */
+    public record Reader(String node, boolean depthwise) { }
 
     private ActivationEqualizer() { }
 
@@ -69,31 +82,46 @@ public final class ActivationEqualizer {
         for (String t : activations) {
             if (outputs.contains(t) || shared.contains(t) || subgraphUse.contains(t)) continue;
             List<NodeProto> cs = consumers.getOrDefault(t, List.of());
-            if (cs.size() != 1) continue;
-            NodeProto c = cs.get(0);
-            if (!c.getOpType().equals("Conv") || c.getInputCount() < 2 || !c.getInput(0).equals(t)) continue;
-            TensorProto w = inits.get(c.getInput(1));
-            if (w == null || w.getDims(0) == 0 || Tensors.dims(w).length < 3) continue;
-            long group = Attributes.getInt(c, "group", 1);
-            long[] wd = Tensors.dims(w);
-            int channels;
-            boolean depthwise;
-            if (group == 1) {
-                channels = (int) wd[1];
-                depthwise = false;
-            } else if (wd[1] == 1 && wd[0] == group) {
-                channels = (int) group;
-                depthwise = true;
-            } else {
-                continue;
+            if (cs.isEmpty()) continue;
+            List<Reader> readers = new ArrayList<>();
+            int channels = -1;
+            for (NodeProto c : cs) {
+                int ch = convChannels(c, t, inits);
+                if (ch <= 0 || (channels > 0 && ch != channels)) {
+                    readers = null;
+                    break;
+                }
+                channels = ch;
+                readers.add(new Reader(c.getName(), Attributes.getInt(c, "group", 1) > 1));
             }
+            if (readers == null) continue;
             NodeProto p = producer.get(t);
             if (p == null) continue;
+            if (p.getOpType().equals("Relu")) {
+                // Relu(x / s) = Relu(x) / s for s > 0: the scale goes to the node before it, if only the Relu reads it
+                String in = p.getInput(0);
+                if (consumers.getOrDefault(in, List.of()).size() != 1 || outputs.contains(in)) continue;
+                p = producer.get(in);
+                if (p == null) continue;
+            }
             String kind = producerKind(p, channels, inits, producer, consumers);
             if (kind == null) continue;
-            out.add(new Site(t, p.getName(), kind, c.getName(), depthwise, channels));
+            out.add(new Site(t, p.getName(), kind, readers, channels));
         }
         return out;
+    }
+
+    /** Input channels of a conv reading {@code t} as data, full (group 1) or depthwise; -1 for anything else. */
+    private static int convChannels(NodeProto c, String t, Map<String, TensorProto> inits) {
+        if (!c.getOpType().equals("Conv") || c.getInputCount() < 2 || !c.getInput(0).equals(t)) return -1;
+        if (c.getInputList().subList(1, c.getInputCount()).contains(t)) return -1;
+        TensorProto w = inits.get(c.getInput(1));
+        if (w == null || !isFloat(w) || Tensors.dims(w).length < 3 || w.getDims(0) == 0) return -1;
+        long group = Attributes.getInt(c, "group", 1);
+        long[] wd = Tensors.dims(w);
+        if (group == 1) return (int) wd[1];
+        if (wd[1] == 1 && wd[0] == group) return (int) group;
+        return -1;
     }
 
     private static String producerKind(NodeProto p, int channels, Map<String, TensorProto> inits,
@@ -173,7 +201,7 @@ public final class ActivationEqualizer {
     public record Result(OnnxModel model, Map<String, float[]> scales) { }
 
     /**
-     * Rescales the channels of every site that has statistics in {@code channelAbsMax} (max |x| per channel).
+     * Rescales the channels of every site that has a range per channel in {@code channelAbsMax}.
      *
      * @param alpha migration strength for full-conv consumers, in [0, 1]
      */
@@ -198,28 +226,37 @@ public final class ActivationEqualizer {
             for (Site site : sites) {
                 float[] r = channelAbsMax.get(site.tensor());
                 if (r == null || r.length != site.channels()) continue;
-                NodeProto c = renamed.getOrDefault(site.consumer(), byName.get(site.consumer()));
                 NodeProto p = renamed.getOrDefault(site.producer(), byName.get(site.producer()));
-                String wName = c.getInput(1);
-                float[] cw = w.values(wName);
-                long[] cd = w.dims(wName);
-                float[] s = scales(r, cw, cd, site.depthwise(), alpha);
-                if (s == null) continue;
-                // consumer: multiply input channel c of the weights
-                float[] ncw = cw.clone();
-                int per = (int) (cw.length / cd[0]);
-                if (site.depthwise()) {
-                    for (int o = 0; o < cd[0]; o++) for (int k = 0; k < per; k++) ncw[o * per + k] *= s[o];
-                } else {
-                    int spatial = per / (int) cd[1];
-                    for (int o = 0; o < cd[0]; o++) {
-                        for (int ch = 0; ch < cd[1]; ch++) {
-                            int base = o * per + ch * spatial;
-                            for (int k = 0; k < spatial; k++) ncw[base + k] *= s[ch];
-                        }
+                List<NodeProto> readers = new ArrayList<>();
+                for (Reader rd : site.readers()) readers.add(renamed.getOrDefault(rd.node(), byName.get(rd.node())));
+                double[] wmax = new double[site.channels()];
+                for (int i = 0; i < readers.size(); i++) {
+                    if (!site.readers().get(i).depthwise()) {
+                        inputChannelMax(w.values(readers.get(i).getInput(1)), w.dims(readers.get(i).getInput(1)), wmax);
                     }
                 }
-                renamed.put(c.getName(), w.replaceInput(c, 1, ncw, cd, site.tensor()));
+                float[] s = scales(r, site.depthwise() ? null : wmax, alpha);
+                if (s == null) continue;
+                // readers: multiply input channel c of the weights
+                for (int i = 0; i < readers.size(); i++) {
+                    NodeProto c = readers.get(i);
+                    String wName = c.getInput(1);
+                    float[] ncw = w.values(wName).clone();
+                    long[] cd = w.dims(wName);
+                    int per = (int) (ncw.length / cd[0]);
+                    if (site.readers().get(i).depthwise()) {
+                        for (int o = 0; o < cd[0]; o++) for (int k = 0; k < per; k++) ncw[o * per + k] *= s[o];
+                    } else {
+                        int spatial = per / (int) cd[1];
+                        for (int o = 0; o < cd[0]; o++) {
+                            for (int ch = 0; ch < cd[1]; ch++) {
+                                int base = o * per + ch * spatial;
+                                for (int k = 0; k < spatial; k++) ncw[base + k] *= s[ch];
+                            }
+                        }
+                    }
+                    renamed.put(c.getName(), w.replaceInput(c, 1, ncw, cd, site.tensor()));
+                }
                 renamed.put(p.getName(), rescaleProducer(p, site, s, w, producer, consumers, renamed));
                 applied.put(site.tensor(), s);
             }
@@ -285,25 +322,31 @@ public final class ActivationEqualizer {
         return out;
     }
 
-    /** The per-channel scales for one site; null when the statistics say nothing useful. */
-    static float[] scales(float[] r, float[] weights, long[] wd, boolean depthwise, double alpha) {
+    /** Adds the largest |w| of each input channel of full-conv weights [Cout, Cin, ...] into {@code wmax}. */
+    private static void inputChannelMax(float[] weights, long[] wd, double[] wmax) {
+        int per = (int) (weights.length / wd[0]);
+        int spatial = per / (int) wd[1];
+        for (int o = 0; o < wd[0]; o++) {
+            for (int c = 0; c < wmax.length; c++) {
+                int base = o * per + c * spatial;
+                for (int k = 0; k < spatial; k++) wmax[c] = Math.max(wmax[c], Math.abs(weights[base + k]));
+            }
+        }
+    }
+
+    /**
+     * The per-channel scales for one site: {@code r / max(r)} when only depthwise convs read it ({@code wmax} null),
+     * else {@code r^alpha / wmax^(1-alpha)} normalised to a largest scale of 1. Null when the statistics say nothing.
+     */
+    static float[] scales(float[] r, double[] wmax, double alpha) {
         int ch = r.length;
         double rmax = 0;
         for (float v : r) rmax = Math.max(rmax, v);
         if (!(rmax > 0) || !Double.isFinite(rmax)) return null;
         double[] s = new double[ch];
-        if (depthwise) {
+        if (wmax == null) {
             for (int c = 0; c < ch; c++) s[c] = r[c] > 0 ? r[c] / rmax : 1;
         } else {
-            int per = (int) (weights.length / wd[0]);
-            int spatial = per / (int) wd[1];
-            double[] wmax = new double[ch];
-            for (int o = 0; o < wd[0]; o++) {
-                for (int c = 0; c < ch; c++) {
-                    int base = o * per + c * spatial;
-                    for (int k = 0; k < spatial; k++) wmax[c] = Math.max(wmax[c], Math.abs(weights[base + k]));
-                }
-            }
             double smax = 0;
             for (int c = 0; c < ch; c++) {
                 s[c] = r[c] > 0 && wmax[c] > 0 ? Math.pow(r[c], alpha) / Math.pow(wmax[c], 1 - alpha) : 0;

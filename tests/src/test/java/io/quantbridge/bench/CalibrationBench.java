@@ -12,6 +12,7 @@ import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
+import io.quantbridge.onnx.backend.Conditioning;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.table.CalibrationTable;
@@ -81,12 +82,18 @@ public final class CalibrationBench {
         observed.addAll(plan.activationTensors());
         List<Map<String, Object>> rows = new ArrayList<>();
         CalibrationTable lastTable = null;
+        QdqPlan lastPlan = plan;
         for (CalibrationMethod m : CalibrationMethod.values()) {
             CalibratorSpec spec = CalibratorSpec.of(m);
             System.gc();
             ManagementFactory.getMemoryPoolMXBeans().forEach(MemoryPoolMXBean::resetPeakUsage);
             long t0 = System.nanoTime();
-            ActivationObserver obs = new ActivationObserver(prepared.proto(), observed, spec, cores);
+            // what `quantize` does: per-channel statistics, equalization and bias correction, then histograms
+            Conditioning.Outcome conditioned = Conditioning.apply(plan, plan.options(), spec, true, true, n,
+                    i -> Map.of("x", inputs.get(i)), cores, Progress.NONE);
+            double conditioningSecs = (System.nanoTime() - t0) / 1e9;
+            lastPlan = conditioned.plan();
+            ActivationObserver obs = new ActivationObserver(lastPlan.preparedModel().proto(), observed, spec, cores);
             TensorStatistics stats = obs.observe(n, i -> Map.of("x", inputs.get(i)), Progress.NONE);
             var ranges = stats.ranges(spec);
             double secs = (System.nanoTime() - t0) / 1e9;
@@ -99,16 +106,20 @@ public final class CalibrationBench {
             row.put("calibrator", m.id());
             row.put("seconds", secs);
             row.put("ratio_to_forward", secs / forward);
+            row.put("conditioning_seconds", conditioningSecs);
+            row.put("histogram_seconds", secs - conditioningSecs);
+            row.put("histogram_ratio_to_forward", (secs - conditioningSecs) / forward);
             row.put("peak_heap_mib", peak / 1048576.0);
             row.put("tensors", ranges.size());
             rows.add(row);
-            System.out.printf("%-10s %.2f s  ratio %.2f  peak heap %.0f MiB (%d tensors)%n", m.id(), secs,
-                    secs / forward, peak / 1048576.0, ranges.size());
+            System.out.printf("%-10s %.2f s  ratio %.2f (conditioning %.2f s, histograms %.2f s = %.2f)  peak heap "
+                    + "%.0f MiB (%d tensors)%n", m.id(), secs, secs / forward, conditioningSecs, secs - conditioningSecs,
+                    (secs - conditioningSecs) / forward, peak / 1048576.0, ranges.size());
         }
         result.put("calibration", rows);
 
         // int8 vs fp32 latency, one sample at a time on all cores
-        byte[] int8 = QdqQuantizer.apply(plan, lastTable).model().toBytes();
+        byte[] int8 = QdqQuantizer.apply(lastPlan, lastTable).model().toBytes();
         Map<String, Object> latency = new LinkedHashMap<>();
         latency.put("fp32_ms", latency(prepared.toBytes(), inputs.get(0)));
         latency.put("int8_ms", latency(int8, inputs.get(0)));

@@ -27,14 +27,15 @@ import java.util.Set;
  * the calibration samples (on ppocr-det, statistics from 16 of 64 samples cost 0.014 of output cosine against all
  * 64: per-channel ranges are noisier than per-tensor ones).
  */
-final class Conditioning {
+public final class Conditioning {
     /** Migration strength for convs that mix channels (SmoothQuant's alpha). */
     static final double ALPHA = 0.5;
     /** Histogram bins per channel (a quarter of the per-tensor default: channel histograms are many). */
     static final int CHANNEL_BINS = 512;
     static final CalibratorSpec CHANNEL_CALIBRATOR = CalibratorSpec.of(CalibrationMethod.MSE);
 
-    record Outcome(QdqPlan plan, Map<String, Object> report) { }
+    /** The plan on the conditioned model, and what was done (for report.json). */
+    public record Outcome(QdqPlan plan, Map<String, Object> report) { }
 
     private Conditioning() { }
 
@@ -42,7 +43,7 @@ final class Conditioning {
      * @param plan    the placement on the unconditioned model
      * @param samples how many calibration samples there are; the loader serves indices below that
      */
-    static Outcome apply(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, boolean equalize, boolean biasCorrection,
+    public static Outcome apply(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, boolean equalize, boolean biasCorrection,
                          int samples, ActivationObserver.SampleLoader loader, int threads, Progress progress) {
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("equalization", equalize);
