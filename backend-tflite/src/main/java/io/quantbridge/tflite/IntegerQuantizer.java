@@ -76,9 +76,13 @@ final class IntegerQuantizer {
      *                          int8 would requantize the finer inputs to the coarsest scale and lose their
      *                          resolution, while the output is float anyway (off for the Edge TPU)
      */
-    record Options(boolean perChannel, IoType io, List<String> excludes, boolean floatOutputConcat) {
+    /**
+     * @param xnnpack           rewrite the float graph so that the int8 model runs inside XNNPACK, TFLite's default
+     *                          CPU delegate ({@link GraphRewrites}; off for the Edge TPU)
+     */
+    record Options(boolean perChannel, IoType io, List<String> excludes, boolean floatOutputConcat, boolean xnnpack) {
         static Options defaults() {
-            return new Options(true, IoType.FLOAT, List.of(), true);
+            return new Options(true, IoType.FLOAT, List.of(), true, true);
         }
     }
 
@@ -98,9 +102,10 @@ final class IntegerQuantizer {
 
     /** The rewritten model and what happened. */
     record Result(TfliteModel model, int quantizedOps, List<FloatOp> floatOps, int quantizeOps, int dequantizeOps,
-                  int requantizeOps, Map<String, Integer> quantizedByType) {
+                  int requantizeOps, Map<String, Integer> quantizedByType, GraphRewrites.Counts rewrites) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
+            m.put("graph_rewrites", rewrites.toMap());
             m.put("quantized_ops", quantizedOps);
             m.put("quantized_by_type", quantizedByType);
             m.put("float_ops", floatOps.stream().map(FloatOp::toMap).toList());
@@ -156,10 +161,15 @@ final class IntegerQuantizer {
     private int dequantizeOps;
     private int requantizeOps;
 
+    private final List<Pattern> excludePatterns;
+    private final GraphRewrites.Counts rewrites;
+
     private IntegerQuantizer(TfliteModel prepared, Map<Integer, double[]> ranges, Options options) {
         this.m = prepared.copy();
-        this.ranges = ranges;
+        this.ranges = new HashMap<>(ranges);
         this.options = options;
+        this.excludePatterns = compile(options.excludes());
+        this.rewrites = GraphRewrites.apply(m, this.ranges, options.xnnpack(), op -> excludedBy(op) != null);
         this.originalTensorCount = m.main().getTensors().length;
         this.floatActivation = new boolean[originalTensorCount];
         for (int t = 0; t < originalTensorCount; t++) {
@@ -189,9 +199,8 @@ final class IntegerQuantizer {
         OperatorT[] ops = g.getOperators();
         String[] reasons = new String[ops.length];
         boolean[] quantized = new boolean[ops.length];
-        List<Pattern> patterns = compile(options.excludes());
         for (int i = 0; i < ops.length; i++) {
-            reasons[i] = floatReason(ops[i], patterns);
+            reasons[i] = floatReason(ops[i]);
             quantized[i] = reasons[i] == null && hasFloat(ops[i]);
         }
         boolean[] int8Home = new boolean[originalTensorCount];
@@ -251,7 +260,7 @@ final class IntegerQuantizer {
         g.setOutputs(outs);
         g.setOperators(newOps.toArray(new OperatorT[0]));
         m.compact();
-        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType);
+        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, rewrites);
     }
 
     private static List<Pattern> compile(List<String> excludes) {
@@ -267,16 +276,21 @@ final class IntegerQuantizer {
     }
 
     /** Null when the op can be quantized (or has nothing to quantize); otherwise why it stays float. */
-    private String floatReason(OperatorT op, List<Pattern> excludes) {
+    /** The --exclude pattern that keeps {@code op} in float, or null. */
+    private String excludedBy(OperatorT op) {
+        String name = m.opName(op);
+        for (int k = 0; k < excludePatterns.size(); k++) {
+            String pat = options.excludes().get(k);
+            if (pat.equals(name) || excludePatterns.get(k).matcher(outputName(op)).matches()) return pat;
+        }
+        return null;
+    }
+
+    private String floatReason(OperatorT op) {
         int code = m.builtinCode(op);
         String name = m.opName(op);
-        for (int k = 0; k < excludes.size(); k++) {
-            Pattern p = excludes.get(k);
-            String pat = options.excludes().get(k);
-            if (pat.equals(name) || p.matcher(outputName(op)).matches()) {
-                return "excluded by --exclude " + pat;
-            }
-        }
+        String pat = excludedBy(op);
+        if (pat != null) return "excluded by --exclude " + pat;
         if (!hasFloat(op)) return null;
         if (code == CONCATENATION && options.floatOutputConcat() && options.io() == IoType.FLOAT) {
             String why = concatScales(op);

@@ -207,7 +207,7 @@ final class TfliteQuantization {
 
         progress.begin("writing full-integer model", 0);
         IntegerQuantizer.Options opts = new IntegerQuantizer.Options(req.perChannel() && !edgeTpu, req.io(),
-                req.excludes(), !edgeTpu);
+                req.excludes(), !edgeTpu, !edgeTpu);
         IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts);
         TfliteModel out = result.model();
         if (edgeTpu) makeStatic(out);
@@ -222,9 +222,13 @@ final class TfliteQuantization {
         progress.end();
 
         // the written model must load and run before anything else trusts it
+        TfliteSession.Delegation delegation;
         try (TfliteSession s = TfliteSession.open(modelOut, 1)) {
             s.outputs();
+            delegation = s.delegation();
         }
+        report.put("xnnpack", delegation.toMap());
+        progress.note("int8 model in the interpreter: XNNPACK " + delegation);
         report.put("quantized_nodes", result.quantizedOps());
         report.put("float_nodes", result.floatOps().size());
         Map<String, Object> q = result.toMap();

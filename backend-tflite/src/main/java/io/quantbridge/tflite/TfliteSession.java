@@ -1,5 +1,6 @@
 package io.quantbridge.tflite;
 
+import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteBuiltinDelegate;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteFloat16;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteFloat32;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt16;
@@ -23,6 +24,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.tensorflowlite.BuiltinOpResolver;
 import org.bytedeco.tensorflowlite.BuiltinOpResolverWithoutDefaultDelegates;
@@ -32,6 +34,7 @@ import org.bytedeco.tensorflowlite.InterpreterBuilder;
 import org.bytedeco.tensorflowlite.InterpreterOptions;
 import org.bytedeco.tensorflowlite.MutableOpResolver;
 import org.bytedeco.tensorflowlite.TfLiteIntArray;
+import org.bytedeco.tensorflowlite.TfLiteRegistration;
 import org.bytedeco.tensorflowlite.TfLiteTensor;
 import org.tensorflow.lite.schema.TensorT;
 
@@ -143,6 +146,59 @@ public final class TfliteSession implements ModelSession {
                         + "' is not available in this TFLite runtime (available: " + CustomOps.SUPPORTED + ")");
             }
         }
+    }
+
+    /**
+     * How the interpreter runs the model after delegation: {@code partitions} delegate kernels (XNNPACK) replaced
+     * {@code delegatedNodes} of the model's {@code modelNodes} operators; {@code undelegated} counts, by op name, the
+     * operators that run in TFLite's own kernels (each one between two partitions costs a hand-over).
+     */
+    public record Delegation(int modelNodes, int partitions, Map<String, Integer> undelegated) {
+        public int undelegatedNodes() {
+            return undelegated.values().stream().mapToInt(Integer::intValue).sum();
+        }
+
+        public int delegatedNodes() {
+            return modelNodes - undelegatedNodes();
+        }
+
+        public Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("model_nodes", modelNodes);
+            m.put("delegated_nodes", delegatedNodes());
+            m.put("delegate_partitions", partitions);
+            m.put("undelegated", undelegated);
+            return m;
+        }
+
+        @Override
+        public String toString() {
+            return "delegates replaced " + delegatedNodes() + " of " + modelNodes + " nodes in " + partitions
+                    + " partition(s)" + (undelegated.isEmpty() ? "" : "; not delegated: " + undelegated);
+        }
+    }
+
+    /** The interpreter's execution plan after delegation (see {@link Delegation}). */
+    public synchronized Delegation delegation() {
+        if (closed) throw new QuantbridgeException(label + ": the session is closed");
+        IntPointer plan = interpreter.execution_plan();
+        int partitions = 0;
+        Map<String, Integer> rest = new java.util.TreeMap<>();
+        List<org.tensorflow.lite.schema.OperatorT> ops = model.operators();
+        for (long i = 0; i < plan.limit(); i++) {
+            int node = plan.get(i);
+            TfLiteRegistration reg = interpreter.node_and_registration(node).second();
+            int code = reg.builtin_code();
+            if (code == kTfLiteBuiltinDelegate) {
+                partitions++;
+            } else if (node < ops.size()) {
+                // nodes below the model's operator count are the model's operators, in order
+                rest.merge(model.opName(ops.get(node)), 1, Integer::sum);
+            } else {
+                rest.merge(TfliteModel.builtinName(code), 1, Integer::sum);
+            }
+        }
+        return new Delegation(model.operators().size(), partitions, rest);
     }
 
     /** The parsed model this session runs. */

@@ -25,6 +25,7 @@ public final class FidelityAccumulator {
     private double errSq;
     private double maxAbs;
     private double minCosine = Double.POSITIVE_INFINITY;
+    private double cosineSum;
     private long intersection;
     private long union;
     private long top1Agree;
@@ -104,6 +105,7 @@ public final class FidelityAccumulator {
         if (mx > maxAbs || Double.isNaN(mx)) maxAbs = mx;
         double cos = Fidelity.cosine(d, rr, cc);
         if (cos < minCosine || Double.isNaN(cos)) minCosine = cos;
+        cosineSum += cos;
         intersection += inter;
         union += uni;
     }
@@ -127,6 +129,7 @@ public final class FidelityAccumulator {
         errSq += other.errSq;
         if (other.maxAbs > maxAbs || Double.isNaN(other.maxAbs)) maxAbs = other.maxAbs;
         if (other.minCosine < minCosine || Double.isNaN(other.minCosine)) minCosine = other.minCosine;
+        cosineSum += other.cosineSum;
         intersection += other.intersection;
         union += other.union;
         top1Agree += other.top1Agree;
@@ -144,6 +147,14 @@ public final class FidelityAccumulator {
     /** The lowest per-sample cosine similarity; NaN before any sample. */
     public double minCosine() {
         return samples == 0 ? Double.NaN : minCosine;
+    }
+
+    /**
+     * The mean of the per-sample cosine similarities; NaN before any sample. Next to the pooled cosine it shows when
+     * one sample with huge values (a logit output on an image far from the training data) dominates the pool.
+     */
+    public double meanCosine() {
+        return samples == 0 ? Double.NaN : cosineSum / samples;
     }
 
     /** Pooled SQNR in dB (+Infinity when there is no noise at all); NaN before any sample. */
@@ -169,7 +180,7 @@ public final class FidelityAccumulator {
     }
 
     /**
-     * For reports: {@code samples}, {@code cosine}, {@code cosine_min}, {@code sqnr_db}, {@code max_abs}, then
+     * For reports: {@code samples}, {@code cosine}, {@code cosine_min}, {@code cosine_mean}, {@code sqnr_db}, {@code max_abs}, then
      * {@code mask_iou} and {@code mask_threshold} when IoU is configured, {@code top1_agreement},
      * {@code top1_rows} and {@code classes} when top-1 is. Non-finite values (SQNR +Infinity for identical
      * outputs, NaN) stay doubles here; {@link io.quantbridge.util.Json} writes them as null.
@@ -179,6 +190,7 @@ public final class FidelityAccumulator {
         m.put("samples", samples);
         m.put("cosine", cosine());
         m.put("cosine_min", minCosine());
+        m.put("cosine_mean", meanCosine());
         m.put("sqnr_db", sqnrDb());
         m.put("max_abs", maxAbs());
         if (!Double.isNaN(maskThreshold)) {

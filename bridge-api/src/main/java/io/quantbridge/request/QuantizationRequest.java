@@ -132,7 +132,7 @@ public final class QuantizationRequest {
         private Path calibrationData;
         private Path evaluationData;
         private Precision precision = Precision.INT8;
-        private CalibratorSpec calibrator = CalibratorSpec.of(CalibrationMethod.ENTROPY);
+        private CalibratorSpec calibrator = CalibratorSpec.of(CalibrationMethod.MSE);
         private boolean perChannel = true;
         private final List<String> excludes = new ArrayList<>();
         private String target;

@@ -22,6 +22,7 @@ class FidelityAccumulatorTest {
         assertEquals(1 / Math.sqrt(2), acc.minCosine(), 1e-15);
         double meanOfPerSample = (1 / Math.sqrt(2) + 1) / 2;
         assertNotEquals(meanOfPerSample, acc.cosine(), 1e-3);
+        assertEquals(meanOfPerSample, acc.meanCosine(), 1e-15);
         assertEquals(10 * Math.log10(26 / 1.0), acc.sqnrDb(), 1e-12);
         assertEquals(1.0, acc.maxAbs(), 0.0);
     }
@@ -47,7 +48,7 @@ class FidelityAccumulatorTest {
         acc.add(new float[] {0, 1}, new float[] {0, 1});             // 1 of 1
         assertEquals(2.0 / 3.0, acc.top1Agreement(), 1e-15);
         Map<String, Object> m = acc.toMap();
-        assertEquals(List.of("samples", "cosine", "cosine_min", "sqnr_db", "max_abs", "top1_agreement", "top1_rows",
+        assertEquals(List.of("samples", "cosine", "cosine_min", "cosine_mean", "sqnr_db", "max_abs", "top1_agreement", "top1_rows",
                 "classes"), List.copyOf(m.keySet()));
         assertEquals(3L, m.get("top1_rows"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
@@ -77,6 +78,7 @@ class FidelityAccumulatorTest {
         assertEquals(all.sqnrDb(), a.sqnrDb(), 1e-9);
         assertEquals(all.maxAbs(), a.maxAbs(), 0.0);
         assertEquals(all.minCosine(), a.minCosine(), 0.0);
+        assertEquals(all.meanCosine(), a.meanCosine(), 1e-12);
         assertEquals(all.maskIou(), a.maskIou(), 0.0);
         assertEquals(all.top1Agreement(), a.top1Agreement(), 0.0);
         assertThrows(IllegalArgumentException.class, () -> a.merge(new FidelityAccumulator()));

@@ -28,7 +28,8 @@ import java.util.Set;
  * </ul>
  * A Relu between that producer and {@code t} is passed through ({@code Relu(x/s) = Relu(x)/s}). Every reader of
  * {@code t} must be a Conv reading it as its data input, either a full conv ({@code group = 1}: weights
- * {@code W[:, c]} are multiplied) or a depthwise conv ({@code group} = channels: {@code W[c]} are multiplied).
+ * {@code W[:, c]} are multiplied) or a depthwise conv ({@code group} = channels: {@code W[c]} are multiplied), or a
+ * ConvTranspose with {@code group = 1} (weights {@code W[c, :]} are multiplied).
  * Graph outputs and tensors that share a scale with others (Concat) are left alone.
  *
  * <p>Scales: when only depthwise convs read the tensor (their weights are quantized per output channel anyway),
@@ -54,8 +55,11 @@ public final class ActivationEqualizer {
         }
     }
 
-    /** A conv that reads the tensor as its data input. */
-    public record Reader(String node, boolean depthwise) { }
+    /**
+     * A conv that reads the tensor as its data input: depthwise (weights [C, 1, ...]), transposed (ConvTranspose,
+     * weights [Cin, Cout, ...]) or a full conv (weights [Cout, Cin, ...]).
+     */
+    public record Reader(String node, boolean depthwise, boolean transposed) { }
 
     private ActivationEqualizer() { }
 
@@ -92,7 +96,8 @@ public final class ActivationEqualizer {
                     break;
                 }
                 channels = ch;
-                readers.add(new Reader(c.getName(), Attributes.getInt(c, "group", 1) > 1));
+                readers.add(new Reader(c.getName(), Attributes.getInt(c, "group", 1) > 1,
+                        c.getOpType().equals("ConvTranspose")));
             }
             if (readers == null) continue;
             NodeProto p = producer.get(t);
@@ -113,12 +118,16 @@ public final class ActivationEqualizer {
 
     /** Input channels of a conv reading {@code t} as data, full (group 1) or depthwise; -1 for anything else. */
     private static int convChannels(NodeProto c, String t, Map<String, TensorProto> inits) {
-        if (!c.getOpType().equals("Conv") || c.getInputCount() < 2 || !c.getInput(0).equals(t)) return -1;
+        boolean transposed = c.getOpType().equals("ConvTranspose");
+        if (!(c.getOpType().equals("Conv") || transposed) || c.getInputCount() < 2 || !c.getInput(0).equals(t)) {
+            return -1;
+        }
         if (c.getInputList().subList(1, c.getInputCount()).contains(t)) return -1;
         TensorProto w = inits.get(c.getInput(1));
         if (w == null || !isFloat(w) || Tensors.dims(w).length < 3 || w.getDims(0) == 0) return -1;
         long group = Attributes.getInt(c, "group", 1);
         long[] wd = Tensors.dims(w);
+        if (transposed) return group == 1 ? (int) wd[0] : -1;
         if (group == 1) return (int) wd[1];
         if (wd[1] == 1 && wd[0] == group) return (int) group;
         return -1;
@@ -231,8 +240,10 @@ public final class ActivationEqualizer {
                 for (Reader rd : site.readers()) readers.add(renamed.getOrDefault(rd.node(), byName.get(rd.node())));
                 double[] wmax = new double[site.channels()];
                 for (int i = 0; i < readers.size(); i++) {
-                    if (!site.readers().get(i).depthwise()) {
-                        inputChannelMax(w.values(readers.get(i).getInput(1)), w.dims(readers.get(i).getInput(1)), wmax);
+                    Reader rd = site.readers().get(i);
+                    if (!rd.depthwise()) {
+                        inputChannelMax(w.values(readers.get(i).getInput(1)), w.dims(readers.get(i).getInput(1)),
+                                rd.transposed(), wmax);
                     }
                 }
                 float[] s = scales(r, site.depthwise() ? null : wmax, alpha);
@@ -244,7 +255,8 @@ public final class ActivationEqualizer {
                     float[] ncw = w.values(wName).clone();
                     long[] cd = w.dims(wName);
                     int per = (int) (ncw.length / cd[0]);
-                    if (site.readers().get(i).depthwise()) {
+                    if (site.readers().get(i).depthwise() || site.readers().get(i).transposed()) {
+                        // channel c is the block W[c] (depthwise: its one filter; transposed: all it feeds)
                         for (int o = 0; o < cd[0]; o++) for (int k = 0; k < per; k++) ncw[o * per + k] *= s[o];
                     } else {
                         int spatial = per / (int) cd[1];
@@ -322,9 +334,18 @@ public final class ActivationEqualizer {
         return out;
     }
 
-    /** Adds the largest |w| of each input channel of full-conv weights [Cout, Cin, ...] into {@code wmax}. */
-    private static void inputChannelMax(float[] weights, long[] wd, double[] wmax) {
+    /**
+     * Adds the largest |w| of each input channel into {@code wmax}: weights [Cout, Cin, ...] of a conv, or
+     * [Cin, Cout, ...] of a transposed conv.
+     */
+    private static void inputChannelMax(float[] weights, long[] wd, boolean transposed, double[] wmax) {
         int per = (int) (weights.length / wd[0]);
+        if (transposed) {
+            for (int c = 0; c < wmax.length; c++) {
+                for (int k = 0; k < per; k++) wmax[c] = Math.max(wmax[c], Math.abs(weights[c * per + k]));
+            }
+            return;
+        }
         int spatial = per / (int) wd[1];
         for (int o = 0; o < wd[0]; o++) {
             for (int c = 0; c < wmax.length; c++) {

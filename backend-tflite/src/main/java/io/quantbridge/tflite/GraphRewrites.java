@@ -1,0 +1,337 @@
+package io.quantbridge.tflite;
+
+import static org.tensorflow.lite.schema.BuiltinOperator.ADD;
+import static org.tensorflow.lite.schema.BuiltinOperator.AVERAGE_POOL_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
+import static org.tensorflow.lite.schema.BuiltinOperator.HARD_SWISH;
+import static org.tensorflow.lite.schema.BuiltinOperator.LEAKY_RELU;
+import static org.tensorflow.lite.schema.BuiltinOperator.MAXIMUM;
+import static org.tensorflow.lite.schema.BuiltinOperator.MEAN;
+import static org.tensorflow.lite.schema.BuiltinOperator.MINIMUM;
+import static org.tensorflow.lite.schema.BuiltinOperator.MUL;
+import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
+import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
+import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
+import static org.tensorflow.lite.schema.BuiltinOperator.SUB;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import org.tensorflow.lite.schema.ActivationFunctionType;
+import org.tensorflow.lite.schema.AddOptionsT;
+import org.tensorflow.lite.schema.BuiltinOptions;
+import org.tensorflow.lite.schema.BuiltinOptionsUnion;
+import org.tensorflow.lite.schema.Conv2DOptionsT;
+import org.tensorflow.lite.schema.DepthwiseConv2DOptionsT;
+import org.tensorflow.lite.schema.FullyConnectedOptionsT;
+import org.tensorflow.lite.schema.MulOptionsT;
+import org.tensorflow.lite.schema.OperatorT;
+import org.tensorflow.lite.schema.Padding;
+import org.tensorflow.lite.schema.Pool2DOptionsT;
+import org.tensorflow.lite.schema.ReducerOptionsT;
+import org.tensorflow.lite.schema.SubGraphT;
+import org.tensorflow.lite.schema.SubOptionsT;
+import org.tensorflow.lite.schema.TensorT;
+import org.tensorflow.lite.schema.TensorType;
+
+/**
+ * Float-graph rewrites done before the full-integer rewrite so that the int8 model runs inside XNNPACK (TFLite's
+ * default CPU delegate) rather than falling back to TFLite's own int8 kernels, which splits the graph into many
+ * delegate partitions with the non-delegated ops between them. The XNNPACK delegate of the bundled TFLite (2.20)
+ * takes int8 CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, MEAN, LOGISTIC, LEAKY_RELU, PAD, MAX_POOL_2D,
+ * RESIZE_BILINEAR, CONCATENATION, RESHAPE and QUANTIZE/DEQUANTIZE, but not int8 RELU/RELU6, HARD_SWISH,
+ * AVERAGE_POOL_2D or MAXIMUM (measured: {@link TfliteSession#delegation()}).
+ *
+ * <ul>
+ *   <li>A standalone RELU / RELU6 / RELU_N1_TO_1 whose input comes only from a CONV_2D, DEPTHWISE_CONV_2D,
+ *       FULLY_CONNECTED, ADD, SUB or MUL without fused activation is fused into that op (exact in float; in int8 the
+ *       op's output then gets the activation's calibrated range, which is also finer). Always on.</li>
+ *   <li>A global AVERAGE_POOL_2D (window = input, 1x1 output) becomes MEAN over axes [1, 2] with keep_dims (exact).
+ *       </li>
+ *   <li>HARD_SWISH(x) = x * hard_sigmoid(x) becomes MUL(x, DEPTHWISE_CONV_2D 1x1(x; w = 1/6, b = 1/2, RELU_N1_TO_1))
+ *       whose output {@code hard_sigmoid} is given the fixed range [0, 1] (int8 scale 1/255, zero point -128): int8
+ *       saturation supplies the clamp at 0, so this is only done for ops that become int8, on 4-D tensors.</li>
+ * </ul>
+ * The last two only with {@code xnnpack} (not for the Edge TPU, which has its own AVERAGE_POOL_2D and HARD_SWISH).
+ */
+final class GraphRewrites {
+    private GraphRewrites() { }
+
+    /** What was rewritten. */
+    record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange) {
+        Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("constant_clamps_to_int8_range", clampsToRange);
+            m.put("fused_activations", fusedActivations);
+            m.put("global_average_pool_to_mean", globalPoolsToMean);
+            m.put("hard_swish_to_dwconv_mul", hardSwishSplit);
+            return m;
+        }
+    }
+
+    /**
+     * Rewrites the main subgraph of {@code m} in place. New tensors are appended (existing indices keep their
+     * meaning); {@code ranges} (calibrated float ranges by tensor index) gets entries for new activations.
+     *
+     * @param keep ops that must not be touched (excluded by the user)
+     */
+    static Counts apply(TfliteModel m, Map<Integer, double[]> ranges, boolean xnnpack, Predicate<OperatorT> keep) {
+        int fused = fuseActivations(m, keep);
+        int pools = 0;
+        int hswish = 0;
+        int clamps = 0;
+        if (xnnpack) {
+            pools = globalPoolsToMean(m, keep);
+            hswish = splitHardSwish(m, ranges, keep);
+            clamps = clampsToRange(m, ranges, keep);
+        }
+        return new Counts(fused, pools, hswish, clamps);
+    }
+
+    private static int[] consumers(TfliteModel m) {
+        SubGraphT g = m.main();
+        int[] n = new int[g.getTensors().length];
+        for (OperatorT op : g.getOperators()) for (int i : op.getInputs()) if (i >= 0) n[i]++;
+        for (int o : g.getOutputs()) n[o]++;
+        return n;
+    }
+
+    private static byte activationOf(int code) {
+        return switch (code) {
+            case RELU -> ActivationFunctionType.RELU;
+            case RELU6 -> ActivationFunctionType.RELU6;
+            case RELU_N1_TO_1 -> ActivationFunctionType.RELU_N1_TO_1;
+            default -> -1;
+        };
+    }
+
+    /** The options object of an op that can take a fused activation, or null. */
+    private static Object fusableOptions(TfliteModel m, OperatorT op) {
+        BuiltinOptionsUnion u = op.getBuiltinOptions();
+        Object v = u == null ? null : u.getValue();
+        return switch (m.builtinCode(op)) {
+            case CONV_2D -> v instanceof Conv2DOptionsT ? v : null;
+            case DEPTHWISE_CONV_2D -> v instanceof DepthwiseConv2DOptionsT ? v : null;
+            case FULLY_CONNECTED -> v instanceof FullyConnectedOptionsT ? v : null;
+            case ADD -> v instanceof AddOptionsT ? v : null;
+            case SUB -> v instanceof SubOptionsT ? v : null;
+            case MUL -> v instanceof MulOptionsT ? v : null;
+            default -> null;
+        };
+    }
+
+    private static byte fusedActivation(Object o) {
+        if (o instanceof Conv2DOptionsT c) return c.getFusedActivationFunction();
+        if (o instanceof DepthwiseConv2DOptionsT c) return c.getFusedActivationFunction();
+        if (o instanceof FullyConnectedOptionsT c) return c.getFusedActivationFunction();
+        if (o instanceof AddOptionsT c) return c.getFusedActivationFunction();
+        if (o instanceof SubOptionsT c) return c.getFusedActivationFunction();
+        if (o instanceof MulOptionsT c) return c.getFusedActivationFunction();
+        return -1;
+    }
+
+    private static void setFusedActivation(Object o, byte a) {
+        if (o instanceof Conv2DOptionsT c) c.setFusedActivationFunction(a);
+        else if (o instanceof DepthwiseConv2DOptionsT c) c.setFusedActivationFunction(a);
+        else if (o instanceof FullyConnectedOptionsT c) c.setFusedActivationFunction(a);
+        else if (o instanceof AddOptionsT c) c.setFusedActivationFunction(a);
+        else if (o instanceof SubOptionsT c) c.setFusedActivationFunction(a);
+        else if (o instanceof MulOptionsT c) c.setFusedActivationFunction(a);
+    }
+
+    private static int fuseActivations(TfliteModel m, Predicate<OperatorT> keep) {
+        SubGraphT g = m.main();
+        OperatorT[] ops = g.getOperators();
+        int[] uses = consumers(m);
+        int[] producer = new int[g.getTensors().length];
+        Arrays.fill(producer, -1);
+        for (int i = 0; i < ops.length; i++) for (int o : ops[i].getOutputs()) producer[o] = i;
+        boolean[] drop = new boolean[ops.length];
+        int n = 0;
+        for (int i = 0; i < ops.length; i++) {
+            OperatorT act = ops[i];
+            byte a = activationOf(m.builtinCode(act));
+            if (a < 0 || act.getInputs().length != 1 || act.getOutputs().length != 1 || keep.test(act)) continue;
+            int t = act.getInputs()[0];
+            int p = producer[t];
+            if (p < 0 || uses[t] != 1 || ops[p].getOutputs().length != 1 || keep.test(ops[p])) continue;
+            if (m.tensor(t).getType() != TensorType.FLOAT32) continue;
+            Object opts = fusableOptions(m, ops[p]);
+            if (opts == null || fusedActivation(opts) != ActivationFunctionType.NONE) continue;
+            setFusedActivation(opts, a);
+            ops[p].setOutputs(new int[] {act.getOutputs()[0]});
+            drop[i] = true;
+            n++;
+        }
+        if (n > 0) {
+            List<OperatorT> kept = new ArrayList<>();
+            for (int i = 0; i < ops.length; i++) if (!drop[i]) kept.add(ops[i]);
+            g.setOperators(kept.toArray(new OperatorT[0]));
+        }
+        return n;
+    }
+
+    private static int globalPoolsToMean(TfliteModel m, Predicate<OperatorT> keep) {
+        int axes = -1;
+        int n = 0;
+        for (OperatorT op : m.main().getOperators()) {
+            if (m.builtinCode(op) != AVERAGE_POOL_2D || keep.test(op)) continue;
+            if (op.getInputs().length != 1 || op.getOutputs().length != 1) continue;
+            Object v = op.getBuiltinOptions() == null ? null : op.getBuiltinOptions().getValue();
+            if (!(v instanceof Pool2DOptionsT p) || p.getFusedActivationFunction() != ActivationFunctionType.NONE) {
+                continue;
+            }
+            int[] in = m.tensor(op.getInputs()[0]).getShape();
+            int[] out = m.tensor(op.getOutputs()[0]).getShape();
+            if (in.length != 4 || out.length != 4 || out[1] != 1 || out[2] != 1) continue;
+            if (p.getFilterHeight() != in[1] || p.getFilterWidth() != in[2]) continue;
+            if (m.tensor(op.getInputs()[0]).getType() != TensorType.FLOAT32) continue;
+            if (axes < 0) {
+                int buf = m.addBuffer(TfliteModel.intBytes(new int[] {1, 2}));
+                axes = m.addTensor(TfliteModel.newTensor("global_pool_axes", TensorType.INT32, new int[] {2},
+                        null, buf, null));
+            }
+            op.setInputs(new int[] {op.getInputs()[0], axes});
+            op.setOpcodeIndex(m.opCodeIndex(MEAN, 1));
+            ReducerOptionsT r = new ReducerOptionsT();
+            r.setKeepDims(true);
+            BuiltinOptionsUnion u = new BuiltinOptionsUnion();
+            u.setType(BuiltinOptions.ReducerOptions);
+            u.setValue(r);
+            op.setBuiltinOptions(u);
+            n++;
+        }
+        return n;
+    }
+
+    /** Producers whose int8 kernel takes any output parameters (so the clamp can move into them). */
+    private static final java.util.Set<Integer> RESCALING = java.util.Set.of(CONV_2D, DEPTHWISE_CONV_2D,
+            FULLY_CONNECTED, ADD, SUB, MUL, LEAKY_RELU);
+
+    /**
+     * MAXIMUM(x, c) with a constant c <= 0 (MINIMUM with c >= 0) right after an op that rescales: the op writes the
+     * clamp's output directly, whose calibrated range starts (ends) at c, so int8 saturation does the clamp and the
+     * MAXIMUM disappears (XNNPACK has no int8 MAXIMUM with a constant; TFLite's kernel would split the graph). Within
+     * half an int8 step of the float result; int8 only.
+     */
+    private static int clampsToRange(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> keep) {
+        SubGraphT g = m.main();
+        OperatorT[] ops = g.getOperators();
+        int[] uses = consumers(m);
+        int[] producer = new int[g.getTensors().length];
+        Arrays.fill(producer, -1);
+        for (int i = 0; i < ops.length; i++) for (int o : ops[i].getOutputs()) producer[o] = i;
+        boolean[] drop = new boolean[ops.length];
+        int n = 0;
+        for (int i = 0; i < ops.length; i++) {
+            OperatorT op = ops[i];
+            int code = m.builtinCode(op);
+            if (code != MAXIMUM && code != MINIMUM || keep.test(op) || op.getInputs().length != 2
+                    || op.getOutputs().length != 1) continue;
+            int x = op.getInputs()[0];
+            int c = op.getInputs()[1];
+            if (m.isConstant(x)) {
+                int t = x;
+                x = c;
+                c = t;
+            }
+            if (m.isConstant(x) || !m.isConstant(c) || m.tensor(c).getType() != TensorType.FLOAT32) continue;
+            float[] cv = m.floats(c);
+            if (cv.length == 0) continue;
+            boolean same = true;
+            for (float v : cv) same &= v == cv[0];
+            if (!same || (code == MAXIMUM ? cv[0] > 0 : cv[0] < 0)) continue;
+            int out = op.getOutputs()[0];
+            double[] r = ranges.get(out);
+            int p = producer[x];
+            if (r == null || p < 0 || uses[x] != 1 || keep.test(ops[p]) || ops[p].getOutputs().length != 1
+                    || !RESCALING.contains(m.builtinCode(ops[p]))
+                    || m.tensor(x).getType() != TensorType.FLOAT32) continue;
+            double lo = code == MAXIMUM ? Math.max(r[0], cv[0]) : r[0];
+            double hi = code == MINIMUM ? Math.min(r[1], cv[0]) : r[1];
+            ranges.put(out, new double[] {lo, hi});
+            ops[p].setOutputs(new int[] {out});
+            drop[i] = true;
+            n++;
+        }
+        if (n > 0) {
+            List<OperatorT> kept = new ArrayList<>();
+            for (int i = 0; i < ops.length; i++) if (!drop[i]) kept.add(ops[i]);
+            g.setOperators(kept.toArray(new OperatorT[0]));
+        }
+        return n;
+    }
+
+    private static int splitHardSwish(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> keep) {
+        SubGraphT g = m.main();
+        List<OperatorT> out = new ArrayList<>();
+        int n = 0;
+        for (OperatorT op : g.getOperators()) {
+            if (m.builtinCode(op) != HARD_SWISH || keep.test(op) || op.getInputs().length != 1
+                    || op.getOutputs().length != 1) {
+                out.add(op);
+                continue;
+            }
+            int x = op.getInputs()[0];
+            int y = op.getOutputs()[0];
+            TensorT xt = m.tensor(x);
+            int[] shape = xt.getShape();
+            if (shape.length != 4 || xt.getType() != TensorType.FLOAT32 || m.isConstant(x)
+                    || !ranges.containsKey(x) || !ranges.containsKey(y)) {
+                out.add(op);
+                continue;
+            }
+            int c = shape[3];
+            float[] w = new float[c];
+            float[] b = new float[c];
+            Arrays.fill(w, 1f / 6f);
+            Arrays.fill(b, 0.5f);
+            String name = m.tensor(y).getName();
+            int wt = m.addTensor(TfliteModel.newTensor(name + "/hard_sigmoid_weights", TensorType.FLOAT32,
+                    new int[] {1, 1, 1, c}, null, m.addBuffer(TfliteModel.floatBytes(w)), null));
+            int bt = m.addTensor(TfliteModel.newTensor(name + "/hard_sigmoid_bias", TensorType.FLOAT32,
+                    new int[] {c}, null, m.addBuffer(TfliteModel.floatBytes(b)), null));
+            int s = m.addTensor(TfliteModel.newTensor(name + "/hard_sigmoid", TensorType.FLOAT32, shape,
+                    xt.getShapeSignature(), 0, null));
+            ranges.put(s, new double[] {0, 1});
+
+            DepthwiseConv2DOptionsT d = new DepthwiseConv2DOptionsT();
+            d.setPadding(Padding.VALID);
+            d.setStrideH(1);
+            d.setStrideW(1);
+            d.setDepthMultiplier(1);
+            d.setDilationHFactor(1);
+            d.setDilationWFactor(1);
+            d.setFusedActivationFunction(ActivationFunctionType.RELU_N1_TO_1);
+            BuiltinOptionsUnion du = new BuiltinOptionsUnion();
+            du.setType(BuiltinOptions.DepthwiseConv2DOptions);
+            du.setValue(d);
+            OperatorT dw = new OperatorT();
+            dw.setOpcodeIndex(m.opCodeIndex(DEPTHWISE_CONV_2D, 1));
+            dw.setInputs(new int[] {x, wt, bt});
+            dw.setOutputs(new int[] {s});
+            dw.setBuiltinOptions(du);
+
+            MulOptionsT mo = new MulOptionsT();
+            mo.setFusedActivationFunction(ActivationFunctionType.NONE);
+            BuiltinOptionsUnion mu = new BuiltinOptionsUnion();
+            mu.setType(BuiltinOptions.MulOptions);
+            mu.setValue(mo);
+            OperatorT mul = new OperatorT();
+            mul.setOpcodeIndex(m.opCodeIndex(MUL, 1));
+            mul.setInputs(new int[] {x, s});
+            mul.setOutputs(new int[] {y});
+            mul.setBuiltinOptions(mu);
+            out.add(dw);
+            out.add(mul);
+            n++;
+        }
+        if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
+        return n;
+    }
+}
