@@ -208,21 +208,10 @@ public final class ActivationObserver {
             List<Future<A>> futures = new ArrayList<>();
             for (int w = 0; w < n; w++) {
                 futures.add(pool.submit(() -> {
-                    A acc = fresh.get();
-                    // a fixed stride per worker, merged in worker order: the result depends on the number of
-                    // workers but never on thread timing (a histogram's bin width is set by its first batch)
-                    int worker = next.getAndIncrement();
-                    for (int i = worker; i < count; i += n) {
-                        Map<String, FloatTensor> feed = loader.load(i);
-                        for (String in : graphInputs) {
-                            FloatTensor t = feed.get(in);
-                            if (t != null && tensors.contains(in)) accumulate.add(acc, in, t.shape(), t.data(), t.size());
-                        }
-                        session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, name,
-                                shape, data, len), true);
-                        progress.advance(1);
+                    try (OrtModelSession.OutputBuffers buffers = new OrtModelSession.OutputBuffers()) {
+                        return work(count, loader, progress, fresh, accumulate, graphInputs, fetched, n, next,
+                                session, buffers);
                     }
-                    return acc;
                 }));
             }
             for (Future<A> f : futures) perWorker.add(get(f));
@@ -231,6 +220,29 @@ public final class ActivationObserver {
         }
         progress.end();
         return perWorker;
+    }
+
+    /** One worker: samples worker, worker + n, ... into a fresh accumulator. */
+    private <A> A work(int count, SampleLoader loader, Progress progress, java.util.function.Supplier<A> fresh,
+                       Accumulate<A> accumulate, Set<String> graphInputs, Set<String> fetched, int n,
+                       AtomicInteger next, OrtModelSession session, OrtModelSession.OutputBuffers buffers) {
+        A acc = fresh.get();
+        // a fixed stride per worker, merged in worker order: the result depends on the number of
+        // workers but never on thread timing (a histogram's bin width is set by its first batch)
+        int worker = next.getAndIncrement();
+        for (int i = worker; i < count; i += n) {
+            Map<String, FloatTensor> feed = loader.load(i);
+            for (String in : graphInputs) {
+                FloatTensor t = feed.get(in);
+                if (t != null && tensors.contains(in)) accumulate.add(acc, in, t.shape(), t.data(), t.size());
+            }
+            if (!fetched.isEmpty()) { // only graph inputs observed: nothing to run
+                session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, name,
+                        shape, data, len), buffers);
+            }
+            progress.advance(1);
+        }
+        return acc;
     }
 
     private static <T> T get(Future<T> f) {

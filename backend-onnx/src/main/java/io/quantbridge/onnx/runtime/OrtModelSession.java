@@ -116,6 +116,18 @@ public final class OrtModelSession implements ModelSession {
      */
     public void runStreaming(Map<String, FloatTensor> feed, Set<String> names, OutputSink sink, boolean reuseScratch) {
         if (closed) throw new QuantbridgeException(label + ": the session is closed");
+        Map<String, OnnxTensor> tensors = inputTensors(feed);
+        try (OrtSession.Result r = names == null ? session.run(tensors) : session.run(tensors, names)) {
+            deliver(r, sink, reuseScratch);
+        } catch (OrtException e) {
+            throw new QuantbridgeException(label + ": ONNX Runtime failed: " + e.getMessage(), e);
+        } finally {
+            tensors.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    /** The input tensors of a feed, checked against the model's inputs (closed by the caller). */
+    private Map<String, OnnxTensor> inputTensors(Map<String, FloatTensor> feed) {
         Map<String, OnnxTensor> tensors = new HashMap<>();
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try {
@@ -132,26 +144,126 @@ public final class OrtModelSession implements ModelSession {
                 }
                 tensors.put(in.name(), OnnxTensor.createTensor(env, FloatBuffer.wrap(t.data()), t.shape()));
             }
-            try (OrtSession.Result r = names == null ? session.run(tensors) : session.run(tensors, names)) {
-                float[] scratch = reuseScratch ? SCRATCH.get() : null;
-                for (Map.Entry<String, OnnxValue> e : r) {
-                    if (!(e.getValue() instanceof OnnxTensor t)) continue;
-                    ai.onnxruntime.TensorInfo info = t.getInfo();
-                    long[] shape = info.getShape();
-                    int n = Math.toIntExact(FloatTensor.elementCount(shape));
-                    float[] data;
-                    if (reuseScratch) {
-                        if (scratch.length < n) {
-                            scratch = new float[Math.max(n, scratch.length * 2)];
-                            SCRATCH.set(scratch);
-                        }
-                        data = scratch;
-                    } else {
-                        data = new float[n];
-                    }
-                    copyAsFloat(t, data, n);
-                    sink.accept(e.getKey(), shape, data, n);
+            return tensors;
+        } catch (OrtException | RuntimeException e) {
+            tensors.values().forEach(OnnxTensor::close);
+            if (e instanceof RuntimeException re) throw re;
+            throw new QuantbridgeException(label + ": ONNX Runtime cannot take the input: " + e.getMessage(), e);
+        }
+    }
+
+    /** Hands every tensor output of a run to the sink, converted to float. */
+    private static void deliver(OrtSession.Result r, OutputSink sink, boolean reuseScratch) throws OrtException {
+        float[] scratch = reuseScratch ? SCRATCH.get() : null;
+        for (Map.Entry<String, OnnxValue> e : r) {
+            if (!(e.getValue() instanceof OnnxTensor t)) continue;
+            long[] shape = t.getInfo().getShape();
+            int n = Math.toIntExact(FloatTensor.elementCount(shape));
+            float[] data;
+            if (reuseScratch) {
+                if (scratch.length < n) {
+                    scratch = new float[Math.max(n, scratch.length * 2)];
+                    SCRATCH.set(scratch);
                 }
+                data = scratch;
+            } else {
+                data = new float[n];
+            }
+            copyAsFloat(t, data, n);
+            sink.accept(e.getKey(), shape, data, n);
+        }
+    }
+
+    /**
+     * Output buffers that one thread reuses across {@link #runStreaming(Map, Set, OutputSink, OutputBuffers)} calls:
+     * after a first ordinary run, every requested float output is written by ONNX Runtime straight into a direct
+     * buffer allocated once (pinned outputs), so later runs with the same input shapes allocate nothing and copy each
+     * output once. Not thread-safe: one per thread. Close it (before the session).
+     */
+    public static final class OutputBuffers implements AutoCloseable {
+        private final Map<String, OnnxTensor> pinned = new LinkedHashMap<>();
+        private final Map<String, FloatBuffer> buffers = new HashMap<>();
+        private final Map<String, long[]> shapes = new HashMap<>();
+        private Map<String, List<Long>> inputShapes;
+        private Set<String> names;
+        private float[] scratch = new float[1 << 16];
+
+        boolean matches(Map<String, FloatTensor> feed, Set<String> requested) {
+            return inputShapes != null && requested.equals(names) && inputShapes.equals(shapesOf(feed));
+        }
+
+        static Map<String, List<Long>> shapesOf(Map<String, FloatTensor> feed) {
+            Map<String, List<Long>> m = new HashMap<>();
+            feed.forEach((k, v) -> m.put(k, Arrays.stream(v.shape()).boxed().toList()));
+            return m;
+        }
+
+        /** Pins the outputs of a finished run, if they are all float (otherwise stays unpinned). */
+        void pin(Map<String, FloatTensor> feed, Set<String> requested, OrtSession.Result r) throws OrtException {
+            close();
+            Map<String, long[]> found = new LinkedHashMap<>();
+            for (Map.Entry<String, OnnxValue> e : r) {
+                if (!(e.getValue() instanceof OnnxTensor t)
+                        || t.getInfo().type != ai.onnxruntime.OnnxJavaType.FLOAT) {
+                    return;
+                }
+                found.put(e.getKey(), t.getInfo().getShape());
+            }
+            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            for (Map.Entry<String, long[]> e : found.entrySet()) {
+                int n = Math.toIntExact(FloatTensor.elementCount(e.getValue()));
+                FloatBuffer b = java.nio.ByteBuffer.allocateDirect(n * Float.BYTES)
+                        .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+                pinned.put(e.getKey(), OnnxTensor.createTensor(env, b, e.getValue()));
+                buffers.put(e.getKey(), b);
+                shapes.put(e.getKey(), e.getValue());
+            }
+            inputShapes = shapesOf(feed);
+            names = Set.copyOf(requested);
+        }
+
+        float[] scratch(int n) {
+            if (scratch.length < n) scratch = new float[Math.max(n, scratch.length * 2)];
+            return scratch;
+        }
+
+        @Override
+        public void close() {
+            pinned.values().forEach(OnnxTensor::close);
+            pinned.clear();
+            buffers.clear();
+            shapes.clear();
+            inputShapes = null;
+            names = null;
+        }
+    }
+
+    /**
+     * As {@link #runStreaming(Map, Set, OutputSink, boolean)} with reused scratch, writing the outputs into
+     * {@code buffers} (see {@link OutputBuffers}); {@code names} must not be empty.
+     */
+    public void runStreaming(Map<String, FloatTensor> feed, Set<String> names, OutputSink sink, OutputBuffers buffers) {
+        if (closed) throw new QuantbridgeException(label + ": the session is closed");
+        if (!buffers.matches(feed, names)) {
+            Map<String, OnnxTensor> tensors = inputTensors(feed);
+            try (OrtSession.Result r = session.run(tensors, names)) {
+                buffers.pin(feed, names, r);
+                deliver(r, sink, true);
+            } catch (OrtException e) {
+                throw new QuantbridgeException(label + ": ONNX Runtime failed: " + e.getMessage(), e);
+            } finally {
+                tensors.values().forEach(OnnxTensor::close);
+            }
+            return;
+        }
+        Map<String, OnnxTensor> tensors = inputTensors(feed);
+        try (OrtSession.Result r = session.run(tensors, buffers.pinned)) {
+            for (Map.Entry<String, OnnxTensor> e : buffers.pinned.entrySet()) {
+                FloatBuffer b = buffers.buffers.get(e.getKey());
+                int n = b.capacity();
+                float[] data = buffers.scratch(n);
+                b.get(0, data, 0, n);
+                sink.accept(e.getKey(), buffers.shapes.get(e.getKey()), data, n);
             }
         } catch (OrtException e) {
             throw new QuantbridgeException(label + ": ONNX Runtime failed: " + e.getMessage(), e);
