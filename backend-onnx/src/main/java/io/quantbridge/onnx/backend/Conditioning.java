@@ -73,10 +73,11 @@ public final class Conditioning {
                 ChannelStats cs = stats.get(t);
                 if (cs == null) continue;
                 float[] r = cs.absMax();
-                for (int c = 0; c < r.length; c++) {
+                // thousands of channels: spread the MSE searches over the cores (each writes its own slot)
+                java.util.stream.IntStream.range(0, r.length).parallel().forEach(c -> {
                     Histogram h = cs.histogram(c);
                     if (h != null && !h.isEmpty() && h.absMax() > 0) r[c] = (float) calibrator.amax(h);
-                }
+                });
                 ranges.put(t, r);
             }
             ActivationEqualizer.Result eq = ActivationEqualizer.apply(prepared, sites, ranges, ALPHA);
