@@ -18,6 +18,11 @@ main() { # the whole script is parsed before it runs, so editing it mid-run cann
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 here="$root/tests/bench/compare"
 cd "$root"
+# models, photos and the OpenVINO runtime as the tests use them; the CLI built once here, then never rebuilt mid-run
+scripts/fetch-models.sh >&2 || { echo "compare: fetching models failed" >&2; exit 1; }
+scripts/fetch-openvino.sh >&2 || echo "compare: OpenVINO runtime not fetched; the openvino rows will fail" >&2
+./mvnw -q -B -DskipTests install >&2 || { echo "compare: building quantbridge failed" >&2; exit 1; }
+touch "$root/quantbridge-cli/target/quantbridge-cli.jar"
 export QUANTBRIDGE_NO_BUILD=1
 
 smoke=0
