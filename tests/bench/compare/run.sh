@@ -102,11 +102,14 @@ EOF
 
 declare -A ref
 qb() { bin/quantbridge "$@"; }
+# every quantizer reads a private copy of the model: some peers write next to (or over) the file they are given
+# (a run with TensorRT Model Optimizer left the fetched ppocr models rewritten in .cache/models)
+stage() { mkdir -p "$work/models"; cp -f "$1" "$work/models/"; echo "$work/models/$(basename "$1")"; }
 
 # ------------------------------------------------------------------------------------------------- ppocr-det
 if [[ " $only " == *" det "* ]]; then
-  M="$root/.cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx"
-  ref[det]="$M"
+  M="$(stage "$root/.cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx")"
+  ref[det]="$root/.cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx"  # the fetched, hash-checked original: the float reference
   n=64
   data="$root/.cache/data/opencv"
   if [ "$smoke" = 1 ]; then
@@ -167,8 +170,8 @@ fi
 
 # ------------------------------------------------------------------------------------------------- ppocr-cls
 if [[ " $only " == *" cls "* ]]; then
-  M="$root/.cache/models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"
-  ref[cls]="$M"
+  M="$(stage "$root/.cache/models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")"
+  ref[cls]="$root/.cache/models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"  # the fetched, hash-checked original: the float reference
   # No labelled text-line crops ship with the data: crops of the photos with the model's 4:1 shape, upright and
   # rotated by 180 degrees (the model's two classes); top-1 agreement with the float model is the task metric.
   dump cls strips "$root/.cache/data/opencv" 1 64 192 48 1/255 0.5,0.5,0.5 0.5,0.5,0.5 nchw "$root/.cache/data/skimage" \
@@ -198,8 +201,8 @@ fi
 
 # ------------------------------------------------------------------------------------------------- blazeface (TFLite)
 if [[ " $only " == *" blazeface "* ]]; then
-  M="$root/.cache/models/blazeface-tflite/face_detection_short_range.tflite"
-  ref[blazeface]="$M"
+  M="$(stage "$root/.cache/models/blazeface-tflite/face_detection_short_range.tflite")"
+  ref[blazeface]="$root/.cache/models/blazeface-tflite/face_detection_short_range.tflite"  # the fetched, hash-checked original: the float reference
   dump blazeface images "$root/.cache/data/opencv" 1 64 128 128 1/255 0.5,0.5,0.5 0.5,0.5,0.5 nhwc || exit 1
   D="$work/blazeface"; C="$D/data/calib"; E="$D/data/eval"; [ -n "${COMPARE_PEERS:-}" ] || : > "$D/cases.jsonl"
   run_case blazeface "ai-edge-quantizer static_wi8_ai8" tflite "$D/aieq/model.int8.tflite" "" -- \
@@ -213,8 +216,8 @@ fi
 
 # ------------------------------------------------------------------------------------------------- wakeword-embed (TFLite)
 if [[ " $only " == *" wakeword "* ]]; then
-  M="$root/.cache/models/wakeword-embed/embedding_model.tflite"
-  ref[wakeword]="$M"
+  M="$(stage "$root/.cache/models/wakeword-embed/embedding_model.tflite")"
+  ref[wakeword]="$root/.cache/models/wakeword-embed/embedding_model.tflite"  # the fetched, hash-checked original: the float reference
   mel="$root/.cache/data/wakeword-mel" # mel frames of espeak-ng sentences (backend-tflite's RealData): calib 0-7, eval 8-11
   D="$work/wakeword"; C="$D/data/calib"; E="$D/data/eval"
   if [ -d "$mel/calib" ] && [ ! -f "$D/data/.done" ]; then
