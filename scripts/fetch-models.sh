@@ -236,7 +236,10 @@ fetch_skimage() {
   shopt -s nullglob
   for f in "$src"/*.png "$src"/*.jpg; do cp "$f" "$stage/"; done
   shopt -u nullglob
-  (cd "$stage" && ls | LC_ALL=C sort | xargs sha256sum -- > SHA256SUMS)
+  # list the files before the sums file exists: a redirect in the same pipeline races with ls and can list itself
+  local listing
+  listing="$(cd "$stage" && ls | LC_ALL=C sort)"
+  (cd "$stage" && printf '%s\n' "$listing" | xargs sha256sum -- > SHA256SUMS)
   echo "$(basename "$deb")" > "$stage/SOURCE"
   rm -rf "$SKIMAGE_DIR"
   mkdir -p "$(dirname "$SKIMAGE_DIR")"
