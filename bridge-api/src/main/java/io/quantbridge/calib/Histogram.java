@@ -140,6 +140,22 @@ public final class Histogram {
         return h;
     }
 
+    /**
+     * An empty histogram with this one's bin width (and bin count) already fixed, so that what is added to it merges
+     * with this one exactly ({@link #merge} sums counts of equal widths). Parallel observers start from such copies of
+     * a histogram built on one first sample: their merged result is then the same for any number of observers. A
+     * histogram that has no width yet (nothing but zeros seen) gives a plain empty one.
+     */
+    public Histogram emptyLike() {
+        Histogram h = new Histogram(bins, maxBins);
+        if (width != 0) {
+            h.setWidth(width);
+            h.binCount = Math.max(binCount, 1);
+            h.counts = new long[h.binCount];
+        }
+        return h;
+    }
+
     // ------------------------------------------------------------------------------------------------ adding
 
     /** Adds every value of {@code data}. */

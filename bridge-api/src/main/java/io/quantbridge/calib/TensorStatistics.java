@@ -120,6 +120,18 @@ public final class TensorStatistics {
         }
     }
 
+    /**
+     * Empty statistics for the same tensors, each histogram with this one's bin width already fixed
+     * ({@link Histogram#emptyLike}): what parallel observers fill from such copies merges back exactly.
+     */
+    public TensorStatistics emptyLike() {
+        TensorStatistics t = new TensorStatistics(bins, maxBins);
+        for (Map.Entry<String, Histogram> e : snapshot().entrySet()) {
+            t.histograms.put(e.getKey(), e.getValue().emptyLike());
+        }
+        return t;
+    }
+
     /** Consistent copies of the histograms, in order. Never holds two locks at once. */
     private Map<String, Histogram> snapshot() {
         List<Map.Entry<String, Histogram>> live;

@@ -26,9 +26,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * each worker holds one sample's outputs at a time and one histogram per tensor.
  *
  * <p>Parallelism: {@code workers} threads each run whole samples with a single-threaded ONNX Runtime session, so
- * that the forward pass and the histogram work of different samples overlap on all cores. Worker {@code w} takes
- * samples {@code w, w + workers, ...} and the per-worker statistics are merged in worker order, so a run is
- * reproducible for a given number of workers.
+ * that the forward pass and the histogram work of different samples overlap on all cores. Sample 0 is observed
+ * first, alone: it fixes the bin width of every histogram. Worker {@code w} then takes samples
+ * {@code 1 + w, 1 + w + workers, ...} into empty copies with those widths, and histograms of equal width merge by
+ * summing counts; per-channel means are summed per sample in sample order. So the result is the same for any number of
+ * workers and any thread timing (exactly, except for a tensor whose sample 0 was all zeros: its width is then set by
+ * each worker's first non-zero sample, and merging rebins). Memory: one sample's channel sums per sample index.
  */
 public final class ActivationObserver {
     /** Loads sample {@code index}; called from worker threads. */
@@ -73,8 +76,8 @@ public final class ActivationObserver {
     /** Observes {@code count} samples and returns the merged statistics, tensors in the order given. */
     public TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
         List<TensorStatistics> perWorker = run(count, loader, progress, "calibrating",
-                () -> TensorStatistics.forSpec(spec),
-                (stats, name, shape, data, len) -> stats.observe(name, data, 0, len));
+                () -> TensorStatistics.forSpec(spec), TensorStatistics::emptyLike,
+                (stats, sample, name, shape, data, len) -> stats.observe(name, data, 0, len));
         TensorStatistics merged = perWorker.get(0);
         for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
         return merged;
@@ -86,15 +89,29 @@ public final class ActivationObserver {
      */
     public static final class ChannelStats {
         private final float[] absMax;
-        private final double[] sum;
+        /** Channel sums of each sample, by sample index: added up in index order, so that means do not depend on
+         *  which worker saw which sample. */
+        private final java.util.TreeMap<Integer, double[]> sums = new java.util.TreeMap<>();
         private final Histogram[] histograms;
         private long perChannel;
 
         ChannelStats(int channels, int bins) {
             absMax = new float[channels];
-            sum = new double[channels];
             histograms = bins > 0 ? new Histogram[channels] : null;
             if (histograms != null) for (int c = 0; c < channels; c++) histograms[c] = new Histogram(bins);
+        }
+
+        private ChannelStats(ChannelStats first) {
+            absMax = new float[first.absMax.length];
+            histograms = first.histograms == null ? null : new Histogram[first.histograms.length];
+            if (histograms != null) {
+                for (int c = 0; c < histograms.length; c++) histograms[c] = first.histograms[c].emptyLike();
+            }
+        }
+
+        /** Empty statistics whose channel histograms have this one's bin widths (see {@link Histogram#emptyLike}). */
+        ChannelStats emptyLike() {
+            return new ChannelStats(this);
         }
 
         /** The histogram of channel {@code c}, or null when this tensor has none. */
@@ -112,12 +129,14 @@ public final class ActivationObserver {
 
         /** The mean of each channel over every sample and position seen. */
         public float[] mean() {
-            float[] m = new float[sum.length];
-            for (int c = 0; c < m.length; c++) m[c] = perChannel == 0 ? 0 : (float) (sum[c] / perChannel);
+            double[] total = new double[absMax.length];
+            for (double[] s : sums.values()) for (int c = 0; c < total.length; c++) total[c] += s[c];
+            float[] m = new float[total.length];
+            for (int c = 0; c < m.length; c++) m[c] = perChannel == 0 ? 0 : (float) (total[c] / perChannel);
             return m;
         }
 
-        void add(long[] shape, float[] data, int len, String name) {
+        void add(long[] shape, float[] data, int len, String name, int sample) {
             int ch = absMax.length;
             if (shape[1] != ch) {
                 throw new QuantbridgeException("tensor " + name + " changed its channel count from " + ch + " to "
@@ -126,6 +145,7 @@ public final class ActivationObserver {
             int inner = 1;
             for (int d = 2; d < shape.length; d++) inner *= (int) shape[d];
             int outer = len / (ch * inner);
+            double[] sum = sums.computeIfAbsent(sample, k -> new double[ch]);
             for (int o = 0; o < outer; o++) {
                 for (int c = 0; c < ch; c++) {
                     int base = (o * ch + c) * inner;
@@ -148,9 +168,12 @@ public final class ActivationObserver {
         void merge(ChannelStats o) {
             for (int c = 0; c < absMax.length; c++) {
                 absMax[c] = Math.max(absMax[c], o.absMax[c]);
-                sum[c] += o.sum[c];
                 if (histograms != null) histograms[c].merge(o.histograms[c]);
             }
+            o.sums.forEach((k, v) -> {
+                double[] mine = sums.computeIfAbsent(k, x -> new double[v.length]);
+                for (int c = 0; c < v.length; c++) mine[c] += v[c];
+            });
             perChannel += o.perChannel;
         }
     }
@@ -162,10 +185,14 @@ public final class ActivationObserver {
     public Map<String, ChannelStats> channelStatistics(int count, SampleLoader loader, Set<String> withHistograms,
                                                        int bins, Progress progress) {
         List<Map<String, ChannelStats>> perWorker = run(count, loader, progress, "channel statistics",
-                LinkedHashMap::new, (acc, name, shape, data, len) -> {
+                LinkedHashMap::new, first -> {
+                    Map<String, ChannelStats> m = new LinkedHashMap<>();
+                    first.forEach((k, v) -> m.put(k, v.emptyLike()));
+                    return m;
+                }, (acc, sample, name, shape, data, len) -> {
                     if (shape.length < 2 || shape[1] <= 0) return;
                     acc.computeIfAbsent(name, k -> new ChannelStats((int) shape[1],
-                            withHistograms.contains(name) ? bins : 0)).add(shape, data, len, name);
+                            withHistograms.contains(name) ? bins : 0)).add(shape, data, len, name, sample);
                 });
         Map<String, ChannelStats> merged = perWorker.get(0);
         for (int i = 1; i < perWorker.size(); i++) {
@@ -180,12 +207,13 @@ public final class ActivationObserver {
     /** What a worker does with each fetched tensor of a sample. */
     @FunctionalInterface
     private interface Accumulate<A> {
-        void add(A accumulator, String name, long[] shape, float[] data, int length);
+        void add(A accumulator, int sample, String name, long[] shape, float[] data, int length);
     }
 
     /** Runs the samples on all workers; one accumulator per worker, in worker order. */
     private <A> List<A> run(int count, SampleLoader loader, Progress progress, String label,
-                            java.util.function.Supplier<A> fresh, Accumulate<A> accumulate) {
+                            java.util.function.Supplier<A> fresh, java.util.function.UnaryOperator<A> like,
+                            Accumulate<A> accumulate) {
         if (count <= 0) {
             throw new QuantbridgeException("calibration data is empty: no samples to observe");
         }
@@ -205,12 +233,20 @@ public final class ActivationObserver {
             return t;
         });
         try (OrtModelSession session = OrtModelSession.open(bytes, "calibration model", 1)) {
+            // sample 0 alone first: it fixes every histogram's bin width, the workers start from empty copies with
+            // those widths, and equal widths merge exactly, so the result is the same for any number of workers
+            A first = fresh.get();
+            try (OrtModelSession.OutputBuffers buffers = new OrtModelSession.OutputBuffers()) {
+                observeSample(0, first, loader, accumulate, graphInputs, fetched, session, buffers);
+            }
+            progress.advance(1);
+            perWorker.add(first);
             List<Future<A>> futures = new ArrayList<>();
-            for (int w = 0; w < n; w++) {
+            for (int w = 0; w < n && count > 1; w++) {
                 futures.add(pool.submit(() -> {
                     try (OrtModelSession.OutputBuffers buffers = new OrtModelSession.OutputBuffers()) {
-                        return work(count, loader, progress, fresh, accumulate, graphInputs, fetched, n, next,
-                                session, buffers);
+                        return work(count, loader, progress, () -> like.apply(first), accumulate, graphInputs,
+                                fetched, n, next, session, buffers);
                     }
                 }));
             }
@@ -227,22 +263,27 @@ public final class ActivationObserver {
                        Accumulate<A> accumulate, Set<String> graphInputs, Set<String> fetched, int n,
                        AtomicInteger next, OrtModelSession session, OrtModelSession.OutputBuffers buffers) {
         A acc = fresh.get();
-        // a fixed stride per worker, merged in worker order: the result depends on the number of
-        // workers but never on thread timing (a histogram's bin width is set by its first batch)
+        // samples 1 + worker, 1 + worker + n, ...; histograms start with the widths sample 0 fixed
         int worker = next.getAndIncrement();
-        for (int i = worker; i < count; i += n) {
-            Map<String, FloatTensor> feed = loader.load(i);
-            for (String in : graphInputs) {
-                FloatTensor t = feed.get(in);
-                if (t != null && tensors.contains(in)) accumulate.add(acc, in, t.shape(), t.data(), t.size());
-            }
-            if (!fetched.isEmpty()) { // only graph inputs observed: nothing to run
-                session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, name,
-                        shape, data, len), buffers);
-            }
+        for (int i = 1 + worker; i < count; i += n) {
+            observeSample(i, acc, loader, accumulate, graphInputs, fetched, session, buffers);
             progress.advance(1);
         }
         return acc;
+    }
+
+    private <A> void observeSample(int i, A acc, SampleLoader loader, Accumulate<A> accumulate,
+                                   Set<String> graphInputs, Set<String> fetched, OrtModelSession session,
+                                   OrtModelSession.OutputBuffers buffers) {
+        Map<String, FloatTensor> feed = loader.load(i);
+        for (String in : graphInputs) {
+            FloatTensor t = feed.get(in);
+            if (t != null && tensors.contains(in)) accumulate.add(acc, i, in, t.shape(), t.data(), t.size());
+        }
+        if (!fetched.isEmpty()) { // only graph inputs observed: nothing to run
+            session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, i, name, shape,
+                    data, len), buffers);
+        }
     }
 
     private static <T> T get(Future<T> f) {

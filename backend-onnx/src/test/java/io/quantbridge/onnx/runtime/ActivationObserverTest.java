@@ -1,0 +1,92 @@
+package io.quantbridge.onnx.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibrationMethod;
+import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.calib.Histogram;
+import io.quantbridge.calib.TensorStatistics;
+import io.quantbridge.data.Preprocessing;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.SampleSource;
+import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.QdqOptions;
+import io.quantbridge.onnx.QdqPlan;
+import io.quantbridge.onnx.QdqQuantizer;
+import io.quantbridge.tensor.FloatTensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Calibration statistics do not depend on how many workers observe the samples. */
+class ActivationObserverTest {
+    static Path cache(String relative) {
+        Path dir = Path.of("").toAbsolutePath();
+        for (int i = 0; i < 4 && dir != null; i++, dir = dir.getParent()) {
+            Path p = dir.resolve(".cache").resolve(relative);
+            if (Files.exists(p)) return p;
+        }
+        assumeTrue(false, relative + " is not fetched (scripts/fetch-models.sh)");
+        return null;
+    }
+
+    @Test
+    void anyNumberOfWorkersGivesIdenticalHistogramsAndChannelStatistics() {
+        OnnxModel model = OnnxModel.load(cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
+        List<SampleRef> photos = SampleSource.discover(cache("data/opencv"), SampleSource.CALIBRATION).samples();
+        QdqPlan plan = QdqQuantizer.plan(model, QdqOptions.defaults());
+        Preprocessing pre = Preprocessing.builder().size(160, 160).mean(0.485, 0.456, 0.406)
+                .std(0.229, 0.224, 0.225).build();
+        List<FloatTensor> inputs = new ArrayList<>();
+        for (SampleRef s : photos.subList(0, 7)) inputs.add(SampleSource.load(s, plan.preparedModel().inputs(), pre).get("x"));
+
+        List<TensorStatistics> stats = new ArrayList<>();
+        List<Map<String, ActivationObserver.ChannelStats>> channels = new ArrayList<>();
+        for (int workers : new int[] {1, 2, 3}) {
+            ActivationObserver o = new ActivationObserver(plan.preparedModel().proto(), plan.activationTensors(),
+                    CalibratorSpec.of(CalibrationMethod.MSE), workers);
+            stats.add(o.observe(inputs.size(), i -> Map.of("x", inputs.get(i)), Progress.NONE));
+            channels.add(o.channelStatistics(inputs.size(), i -> Map.of("x", inputs.get(i)),
+                    plan.activationTensors(), 256, Progress.NONE));
+        }
+        // channels that are all zeros in sample 0 get their width from each worker's first non-zero sample (the
+        // documented exception): their histograms are compared through their totals only
+        Map<String, ActivationObserver.ChannelStats> sample0 = new ActivationObserver(plan.preparedModel().proto(),
+                plan.activationTensors(), CalibratorSpec.of(CalibrationMethod.MSE), 1)
+                .channelStatistics(1, i -> Map.of("x", inputs.get(i)), plan.activationTensors(), 256, Progress.NONE);
+        int exact = 0;
+        int total = 0;
+        TensorStatistics one = stats.get(0);
+        assertEquals(plan.activationTensors().size(), one.size());
+        for (int k = 1; k < stats.size(); k++) {
+            for (String t : one.names()) {
+                assertEquals(one.histogram(t).binWidth(), stats.get(k).histogram(t).binWidth(), t);
+                assertArrayEquals(one.histogram(t).counts(), stats.get(k).histogram(t).counts(), t);
+            }
+            for (Map.Entry<String, ActivationObserver.ChannelStats> e : channels.get(0).entrySet()) {
+                ActivationObserver.ChannelStats other = channels.get(k).get(e.getKey());
+                assertArrayEquals(e.getValue().absMax(), other.absMax(), e.getKey());
+                assertArrayEquals(e.getValue().mean(), other.mean(), e.getKey());
+                for (int c = 0; c < e.getValue().channels(); c++) {
+                    // every value is counted once whatever the split; bin by bin they match except, rarely, in the
+                    // last bin (values at the very edge of a range that one worker grew and another did not)
+                    Histogram h1 = e.getValue().histogram(c);
+                    Histogram hk = other.histogram(c);
+                    assertEquals(h1.total(), hk.total(), e.getKey() + " channel " + c);
+                    if (sample0.get(e.getKey()).histogram(c).binWidth() == 0) continue;
+                    assertEquals(h1.binWidth(), hk.binWidth(), e.getKey() + " channel " + c);
+                    if (java.util.Arrays.equals(h1.counts(), hk.counts())) exact++;
+                    total++;
+                }
+            }
+        }
+        assertTrue(exact > 0.99 * total, exact + " of " + total + " channel histograms identical bin by bin");
+    }
+}
