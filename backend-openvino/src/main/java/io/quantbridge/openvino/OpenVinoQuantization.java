@@ -21,7 +21,6 @@ import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Hashing;
 import io.quantbridge.util.Json;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -140,8 +139,8 @@ final class OpenVinoQuantization {
 
         Path sidecar = blob.resolveSibling(blob.getFileName() + SIDECAR_SUFFIX);
         AtomicFiles.writeString(sidecar, Json.write(sidecar(blob, converted, ov)));
-        artifacts.add(artifact("openvino compiled model", blob));
-        artifacts.add(artifact("openvino sidecar", sidecar));
+        artifacts.add(Artifact.of("openvino compiled model", blob));
+        artifacts.add(Artifact.of("openvino sidecar", sidecar));
 
         Map<String, Object> report = new LinkedHashMap<>(onnx.report());
         report.put("backend", "openvino");
@@ -150,13 +149,7 @@ final class OpenVinoQuantization {
         report.put("fidelity_measured_in", "OpenVINO " + rt.version + " on " + device + ": " + blob.getFileName()
                 + " against the float model (INFERENCE_PRECISION_HINT=f32)");
         report.put("openvino", ov);
-        report.put("artifacts", artifacts.stream().map(a -> {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("kind", a.kind());
-            m.put("path", a.path().toString());
-            m.put("bytes", a.bytes());
-            return m;
-        }).toList());
+        report.put("artifacts", artifacts.stream().map(Artifact::toMap).toList());
         return new QuantizationResult("openvino", artifacts, onnx.table(), report);
     }
 
@@ -255,11 +248,4 @@ final class OpenVinoQuantization {
         return s == null ? null : s.strip();
     }
 
-    private static Artifact artifact(String kind, Path p) {
-        try {
-            return new Artifact(kind, p, Files.size(p));
-        } catch (IOException e) {
-            throw new QuantbridgeException("cannot read back " + p + ": " + e.getMessage(), e);
-        }
-    }
 }

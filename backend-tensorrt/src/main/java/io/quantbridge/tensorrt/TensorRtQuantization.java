@@ -86,7 +86,7 @@ final class TensorRtQuantization {
         if (int8 && !Files.isRegularFile(out.resolve(FLOAT_MODEL))) {
             // without equalization and bias correction the float model the cache describes is the source model
             copy(req.model(), out.resolve(FLOAT_MODEL));
-            artifacts.add(artifact("calibrated float model", out.resolve(FLOAT_MODEL)));
+            artifacts.add(Artifact.of("calibrated float model", out.resolve(FLOAT_MODEL)));
         }
 
         String cacheVersion = int8 && Files.isRegularFile(cache) ? TensorRtCache.read(cache).version() : null;
@@ -94,7 +94,7 @@ final class TensorRtQuantization {
         AtomicFiles.writeString(commands, TrtexecCommands.text(new TrtexecCommands.Inputs(req.precision(), QDQ_MODEL,
                 FLOAT_MODEL, FP16_MODEL, cacheVersion == null ? null : CACHE, cacheVersion,
                 req.model().toAbsolutePath().toString(), cfg.profiles(), cfg.dlaCore())));
-        artifacts.add(artifact("trtexec commands", commands));
+        artifacts.add(Artifact.of("trtexec commands", commands));
 
         Map<String, Object> trt = new LinkedHashMap<>();
         trt.put("config", cfg.toMap());
@@ -112,13 +112,7 @@ final class TensorRtQuantization {
                     + "command lines in " + TrtexecCommands.FILE + ")");
         }
         report.put("tensorrt", trt);
-        report.put("artifacts", artifacts.stream().map(a -> {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("kind", a.kind());
-            m.put("path", a.path().toString());
-            m.put("bytes", a.bytes());
-            return m;
-        }).toList());
+        report.put("artifacts", artifacts.stream().map(Artifact::toMap).toList());
         return new QuantizationResult("tensorrt", artifacts, onnx.table(), report);
     }
 
@@ -155,7 +149,7 @@ final class TensorRtQuantization {
             progress.end();
         }
         if (calibrator != null && calibrator.cacheWritten()) {
-            artifacts.add(artifact("tensorrt cache written by TensorRT", out.resolve(TRT_CACHE)));
+            artifacts.add(Artifact.of("tensorrt cache written by TensorRT", out.resolve(TRT_CACHE)));
         }
         String quantization = !plan.precision().equals("int8") ? "none" : plan.calibrator() ? "implicit" : "explicit";
         EngineMetadata meta = new EngineMetadata(device.tensorrt().toString(), device.gpuName(),
@@ -165,8 +159,8 @@ final class TensorRtQuantization {
                 cfg.dlaCore().isPresent() ? cfg.dlaCore().getAsInt() : null, Instant.now().toString());
         Path sidecar = EngineMetadata.sidecarOf(planFile);
         meta.write(sidecar);
-        artifacts.add(artifact("tensorrt engine", planFile));
-        artifacts.add(artifact("tensorrt engine sidecar", sidecar));
+        artifacts.add(Artifact.of("tensorrt engine", planFile));
+        artifacts.add(Artifact.of("tensorrt engine sidecar", sidecar));
         trt.put("engine_built", true);
         trt.put("engine", planFile.toString());
         trt.put("build_seconds", built.seconds());
@@ -212,11 +206,4 @@ final class TensorRtQuantization {
         }
     }
 
-    private static Artifact artifact(String kind, Path p) {
-        try {
-            return new Artifact(kind, p, Files.size(p));
-        } catch (IOException e) {
-            throw new QuantbridgeException("cannot read back " + p + ": " + e.getMessage(), e);
-        }
-    }
 }

@@ -144,13 +144,28 @@ final class GraphRewrites {
         else if (o instanceof MulOptionsT c) c.setFusedActivationFunction(a);
     }
 
+    /** For each tensor of the graph, the index of the operator that writes it (-1: none, e.g. inputs, constants). */
+    private static int[] producers(SubGraphT g) {
+        OperatorT[] ops = g.getOperators();
+        int[] producer = new int[g.getTensors().length];
+        Arrays.fill(producer, -1);
+        for (int i = 0; i < ops.length; i++) for (int o : ops[i].getOutputs()) producer[o] = i;
+        return producer;
+    }
+
+    /** Removes the operators marked in {@code drop}, keeping the order of the rest. */
+    private static void dropOperators(SubGraphT g, boolean[] drop) {
+        OperatorT[] ops = g.getOperators();
+        List<OperatorT> kept = new ArrayList<>();
+        for (int i = 0; i < ops.length; i++) if (!drop[i]) kept.add(ops[i]);
+        g.setOperators(kept.toArray(new OperatorT[0]));
+    }
+
     private static int fuseActivations(TfliteModel m, Predicate<OperatorT> keep) {
         SubGraphT g = m.main();
         OperatorT[] ops = g.getOperators();
         int[] uses = consumers(m);
-        int[] producer = new int[g.getTensors().length];
-        Arrays.fill(producer, -1);
-        for (int i = 0; i < ops.length; i++) for (int o : ops[i].getOutputs()) producer[o] = i;
+        int[] producer = producers(g);
         boolean[] drop = new boolean[ops.length];
         int n = 0;
         for (int i = 0; i < ops.length; i++) {
@@ -168,11 +183,7 @@ final class GraphRewrites {
             drop[i] = true;
             n++;
         }
-        if (n > 0) {
-            List<OperatorT> kept = new ArrayList<>();
-            for (int i = 0; i < ops.length; i++) if (!drop[i]) kept.add(ops[i]);
-            g.setOperators(kept.toArray(new OperatorT[0]));
-        }
+        if (n > 0) dropOperators(g, drop);
         return n;
     }
 
@@ -223,9 +234,7 @@ final class GraphRewrites {
         SubGraphT g = m.main();
         OperatorT[] ops = g.getOperators();
         int[] uses = consumers(m);
-        int[] producer = new int[g.getTensors().length];
-        Arrays.fill(producer, -1);
-        for (int i = 0; i < ops.length; i++) for (int o : ops[i].getOutputs()) producer[o] = i;
+        int[] producer = producers(g);
         boolean[] drop = new boolean[ops.length];
         int n = 0;
         for (int i = 0; i < ops.length; i++) {
@@ -259,11 +268,7 @@ final class GraphRewrites {
             drop[i] = true;
             n++;
         }
-        if (n > 0) {
-            List<OperatorT> kept = new ArrayList<>();
-            for (int i = 0; i < ops.length; i++) if (!drop[i]) kept.add(ops[i]);
-            g.setOperators(kept.toArray(new OperatorT[0]));
-        }
+        if (n > 0) dropOperators(g, drop);
         return n;
     }
 

@@ -116,13 +116,7 @@ final class TfliteQuantization {
 
         List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
         report.put("fidelity", evalSet.isEmpty() ? Map.of() : fidelity(modelFile, candidate, evalSet));
-        report.put("artifacts", artifacts.stream().map(a -> {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("kind", a.kind());
-            m.put("path", a.path().toString());
-            m.put("bytes", a.bytes());
-            return m;
-        }).toList());
+        report.put("artifacts", artifacts.stream().map(Artifact::toMap).toList());
         return new QuantizationResult("tflite", artifacts, table, report);
     }
 
@@ -336,10 +330,6 @@ final class TfliteQuantization {
     }
 
     private void addArtifact(String kind, Path p) {
-        try {
-            artifacts.add(new Artifact(kind, p, Files.size(p)));
-        } catch (IOException e) {
-            throw new QuantbridgeException("cannot read back " + p + ": " + e.getMessage(), e);
-        }
+        artifacts.add(Artifact.of(kind, p));
     }
 }

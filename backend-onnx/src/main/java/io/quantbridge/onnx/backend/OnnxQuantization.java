@@ -107,13 +107,7 @@ final class OnnxQuantization {
         } else {
             report.put("fidelity", Map.of());
         }
-        report.put("artifacts", artifacts.stream().map(a -> {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("kind", a.kind());
-            m.put("path", a.path().toString());
-            m.put("bytes", a.bytes());
-            return m;
-        }).toList());
+        report.put("artifacts", artifacts.stream().map(Artifact::toMap).toList());
         return new QuantizationResult("onnx", artifacts, table, report);
     }
 
@@ -292,10 +286,6 @@ final class OnnxQuantization {
     }
 
     private void addArtifact(String kind, Path p) {
-        try {
-            artifacts.add(new Artifact(kind, p, Files.size(p)));
-        } catch (IOException e) {
-            throw new QuantbridgeException("cannot read back " + p + ": " + e.getMessage(), e);
-        }
+        artifacts.add(Artifact.of(kind, p));
     }
 }
