@@ -122,6 +122,7 @@ public final class OpenVinoBackend implements Backend {
 
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
+        capabilities().requirePrecision(id(), request.precision());
         requireUsable();
         return new OpenVinoQuantization(request, progress).run();
     }

@@ -69,6 +69,7 @@ public final class TensorRtBackend implements Backend {
      */
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
+        capabilities().requirePrecision(id(), request.precision());
         return new TensorRtQuantization(request, progress, status(), TensorRtQuantization.systemProperties()).run();
     }
 

@@ -563,28 +563,12 @@ final class IntegerQuantizer {
     /** Symmetric int8 weights in [-127, 127]; per channel along {@code axis} or per tensor. Sets weightScales. */
     private int quantizeWeights(int w, boolean perChannel, int axis) {
         TensorT t = m.tensor(w);
-        float[] v = m.floats(w);
         int[] shape = t.getShape();
-        int channels = perChannel ? shape[axis] : 1;
-        int inner = 1;
-        for (int d = axis + 1; d < shape.length; d++) inner *= shape[d];
-        float[] amax = new float[channels];
-        for (int i = 0; i < v.length; i++) {
-            int c = perChannel ? (i / inner) % channels : 0;
-            amax[c] = Math.max(amax[c], Math.abs(v[i]));
-        }
-        float[] scales = new float[channels];
-        for (int c = 0; c < channels; c++) scales[c] = amax[c] > 0 ? amax[c] / 127f : 1f / 127f;
-        byte[] q = new byte[v.length];
-        for (int i = 0; i < v.length; i++) {
-            int c = perChannel ? (i / inner) % channels : 0;
-            double r = Math.rint(v[i] / (double) scales[c]);
-            q[i] = (byte) Math.max(-127, Math.min(127, r));
-        }
-        int buf = m.addBuffer(q);
-        this.weightScales = scales;
+        QuantizedWeights q = QuantizedWeights.symmetric(m.floats(w), shape, perChannel, axis);
+        int buf = m.addBuffer(q.data());
+        this.weightScales = q.scales();
         return m.addTensor(TfliteModel.newTensor(t.getName() + "/int8", TensorType.INT8, shape,
-                t.getShapeSignature(), buf, QuantParams.perAxis(scales, perChannel ? axis : 0)));
+                t.getShapeSignature(), buf, QuantParams.perAxis(q.scales(), perChannel ? axis : 0)));
     }
 
     /** Int32 bias with per-channel scale {@code input_scale * weight_scale[c]}, zero point 0. */

@@ -16,7 +16,8 @@ import java.util.List;
 /**
  * Full-integer TFLite models for CPUs and the Edge TPU: calibrates in the TFLite interpreter (JavaCPP presets) and
  * rewrites the flatbuffer in Java (int8 activations and weights, int32 biases, float or int8 I/O), or stores the
- * weights as float16. It also runs and times any {@code .tflite} model and describes it with an Edge TPU report.
+ * weights as float16, or writes a dynamic-range model (int8 weights for the hybrid kernels, float activations). It
+ * also runs and times any {@code .tflite} model and describes it with an Edge TPU report.
  */
 public final class TfliteBackend implements Backend {
     private volatile BackendStatus status;
@@ -33,7 +34,7 @@ public final class TfliteBackend implements Backend {
 
     @Override
     public Capabilities capabilities() {
-        return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
+        return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16, Precision.DYNAMIC), EnumSet.allOf(CalibrationMethod.class),
                 List.of("cpu", "edgetpu"), List.of("tflite"));
     }
 
@@ -56,6 +57,7 @@ public final class TfliteBackend implements Backend {
 
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
+        capabilities().requirePrecision(id(), request.precision());
         return new TfliteQuantization(request, progress).run();
     }
 

@@ -39,8 +39,13 @@ import org.tensorflow.lite.schema.TensorT;
 final class TfliteQuantization {
     static final String INT8_MODEL = "model.int8.tflite";
     static final String FP16_MODEL = "model.fp16.tflite";
+    static final String DYNAMIC_MODEL = "model.dynamic.tflite";
     static final String TABLE = "calibration.json";
     static final String EDGETPU_LOG = "edgetpu_compiler.log";
+    /** Calibration samples that fix the per-channel ranges of {@link ChannelEqualization}. */
+    static final int EQUALIZATION_SAMPLES = 32;
+    /** Table data key of tables calibrated on the equalized model. */
+    static final String EQUALIZED_KEY = "tflite_equalized_pairs";
 
     private final QuantizationRequest req;
     private final Progress progress;
@@ -108,6 +113,8 @@ final class TfliteQuantization {
         CalibrationTable table = null;
         if (req.precision() == Precision.FP16) {
             candidate = fp16(prepared);
+        } else if (req.precision() == Precision.DYNAMIC) {
+            candidate = dynamicRange(original, modelFile);
         } else {
             Map.Entry<Path, CalibrationTable> r = int8(prepared, sha, split);
             candidate = r.getKey();
@@ -149,8 +156,67 @@ final class TfliteQuantization {
         return out;
     }
 
+    /** Dynamic range: int8 weights for the ops with a hybrid kernel, float activations; no calibration. */
+    private Path dynamicRange(TfliteModel original, Path modelFile) {
+        if (req.reuseTable().isPresent()) {
+            throw new QuantbridgeException("--table: --precision dynamic does not calibrate, so it takes no"
+                    + " calibration table");
+        }
+        progress.begin("writing dynamic-range model (int8 weights, float activations)", 0);
+        DynamicRangeQuantizer.Result result = DynamicRangeQuantizer.quantize(original, req.perChannel(),
+                req.excludes());
+        if (result.hybrid().isEmpty()) {
+            throw new QuantbridgeException("--precision dynamic: model " + modelFile + " has no CONV_2D,"
+                    + " DEPTHWISE_CONV_2D or FULLY_CONNECTED with constant float weights, so nothing would change"
+                    + (result.floatOps().isEmpty() ? "" : " (" + result.floatOps().stream()
+                    .map(k -> k.name() + ": " + k.reason()).toList() + ")"));
+        }
+        Path out = req.outputDir().resolve(DYNAMIC_MODEL);
+        result.model().save(out);
+        addArtifact("model", out);
+        progress.end();
+        TfliteSession.Delegation delegation;
+        try (TfliteSession s = TfliteSession.open(out, 1)) {
+            s.outputs();
+            delegation = s.delegation();
+        }
+        report.put("xnnpack", delegation.toMap());
+        progress.note("dynamic-range model in the interpreter: XNNPACK " + delegation);
+        Map<String, Object> d = result.toMap();
+        d.put("per_channel_weights", req.perChannel());
+        try {
+            long before = Files.size(modelFile);
+            long after = Files.size(out);
+            Map<String, Object> size = new LinkedHashMap<>();
+            size.put("float_model_bytes", before);
+            size.put("dynamic_model_bytes", after);
+            size.put("ratio", (double) after / before);
+            d.put("size", size);
+        } catch (IOException e) {
+            throw new QuantbridgeException("cannot read back " + out + ": " + e.getMessage(), e);
+        }
+        report.put("dynamic_range", d);
+        for (DynamicRangeQuantizer.Kept k : result.floatOps()) {
+            progress.note("kept in float: " + k.name() + ": " + k.reason());
+        }
+        return out;
+    }
+
     private Map.Entry<Path, CalibrationTable> int8(TfliteModel prepared, String sha, DataSplit split) {
         CalibratorSpec spec = req.calibrator();
+        Map<String, Object> equalization = new LinkedHashMap<>();
+        if (req.reuseTable().isEmpty() && req.equalize() && split != null && !split.calibration().isEmpty()) {
+            List<SampleRef> calib = split.calibration();
+            List<TensorInfo> feedInputs = concreteBatch(prepared.inputs());
+            ChannelEqualization.Result eq = ChannelEqualization.apply(prepared,
+                    Math.min(calib.size(), EQUALIZATION_SAMPLES), i -> SampleSource.load(calib.get(i), feedInputs, pre),
+                    progress);
+            equalization = eq.toMap();
+        } else {
+            equalization.put("pairs", 0);
+            equalization.put("reason", req.reuseTable().isPresent() ? "a reused table describes the model as"
+                    + " calibrated" : "--no-equalize");
+        }
         TfliteObserver observer = new TfliteObserver(prepared, spec, threads);
         Map<Integer, String> keys = observer.keys();
         CalibrationTable table;
@@ -159,6 +225,11 @@ final class TfliteQuantization {
         if (req.reuseTable().isPresent()) {
             Path tablePath = req.reuseTable().get();
             table = PortableTableFormat.read(tablePath);
+            if (table.data().containsKey(EQUALIZED_KEY)) {
+                throw new QuantbridgeException("--table " + tablePath + ": it was calibrated on the channel-equalized"
+                        + " model (" + table.data().get(EQUALIZED_KEY) + " pairs), whose ranges do not fit the model as"
+                        + " given; calibrate again, or reuse a table made with --no-equalize");
+            }
             List<String> diffs = table.checkReusableFor(sha, spec, req.ignoreTableMismatch());
             calibration.put("reused_table", tablePath.toString());
             calibration.put("table_differences", diffs);
@@ -181,7 +252,10 @@ final class TfliteQuantization {
                 if (r != null && Double.isFinite(r.min())) ordered.add(r);
             }
             progress.end();
-            table = new CalibrationTable(sha, spec, DataFingerprint.tableData(calib, pre, req.seed()), ordered);
+            Map<String, Object> data = new LinkedHashMap<>(DataFingerprint.tableData(calib, pre, req.seed()));
+            int pairs = ((Number) equalization.get("pairs")).intValue();
+            if (pairs > 0) data.put(EQUALIZED_KEY, pairs);
+            table = new CalibrationTable(sha, spec, data, ordered);
             calibration.put("samples", calib.size());
         }
         calibration.put("seconds", (System.nanoTime() - t0) / 1e9);
@@ -189,6 +263,7 @@ final class TfliteQuantization {
         calibration.put("threads", threads);
         calibration.put("range_rule", "[max(min, -amax), min(max, amax)] widened to include 0, asymmetric int8");
         report.put("calibration", calibration);
+        report.put("equalization", equalization);
 
         Map<Integer, double[]> ranges = new HashMap<>();
         for (Map.Entry<Integer, String> e : keys.entrySet()) {

@@ -24,7 +24,7 @@ import picocli.CommandLine.Option;
 
 /** Calibrates a model and writes the quantized artifacts and report.json into --out. */
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Calibrate a float model and write INT8 or FP16 artifacts, the calibration table and "
+        description = {"Calibrate a float model and write INT8, FP16 or dynamic-range artifacts, the calibration table and "
                 + "report.json into --out.",
                 "Calibration data is a folder of images (.png, .jpg), of .npy files (one sample each), or of "
                         + "sub-folders with one <input>.npy per model input. An image becomes "
@@ -66,8 +66,9 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Entropy: which of equal minima wins.")
     String tieBreak;
 
-    @Option(names = "--precision", paramLabel = "int8|fp16", defaultValue = "int8",
-            description = "Precision (default ${DEFAULT-VALUE}).")
+    @Option(names = "--precision", paramLabel = "int8|fp16|dynamic", defaultValue = "int8",
+            description = "Precision (default ${DEFAULT-VALUE}); dynamic: int8 weights, float activations, no --calib"
+                    + " (tflite backend).")
     String precision;
 
     @CommandLine.Mixin
@@ -171,6 +172,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .threads(threads)
                 .build();
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);
+        choice.backend().capabilities().requirePrecision(choice.backend().id(), request.precision());
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
         QuantizationResult result = choice.backend().quantize(request, progress);
         progress.end();

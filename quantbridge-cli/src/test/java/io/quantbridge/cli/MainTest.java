@@ -78,6 +78,18 @@ class MainTest {
     }
 
     @Test
+    void dynamicPrecisionIsRefusedByBackendsThatDoNotWriteIt() {
+        Run r = run("quantize", "--backend", "onnx", "--model", "m.onnx", "--precision", "dynamic", "--out",
+                tmp.toString());
+        assertEquals(1, r.code());
+        assertEquals("quantbridge quantize: --precision dynamic: the onnx backend does not write dynamic models (it"
+                + " writes int8, fp16)\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--precision", "int4", "--out", tmp.toString());
+        assertEquals("quantbridge quantize: --precision: unknown precision 'int4' (use int8, fp16 or dynamic)\n",
+                r.err());
+    }
+
+    @Test
     void unusableBackendIsRefusedWithTheReason() {
         Run r = run("quantize", "--backend", "tensorrt", "--model", "m.onnx", "--calib", "d", "--out",
                 tmp.toString());

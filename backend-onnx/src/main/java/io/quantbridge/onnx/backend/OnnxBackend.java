@@ -60,6 +60,7 @@ public final class OnnxBackend implements Backend {
 
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
+        capabilities().requirePrecision(id(), request.precision());
         return new OnnxQuantization(request, progress).run();
     }
 

@@ -1,0 +1,306 @@
+package io.quantbridge.tflite;
+
+import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
+import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
+
+import io.quantbridge.QuantbridgeException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import org.tensorflow.lite.schema.BuiltinOptionsUnion;
+import org.tensorflow.lite.schema.FullyConnectedOptionsT;
+import org.tensorflow.lite.schema.OperatorT;
+import org.tensorflow.lite.schema.SubGraphT;
+import org.tensorflow.lite.schema.TensorT;
+import org.tensorflow.lite.schema.TensorType;
+
+/**
+ * Dynamic-range ("hybrid") TFLite models: int8 weights, float activations, no calibration data. CONV_2D,
+ * DEPTHWISE_CONV_2D and FULLY_CONNECTED keep their float32 input and output while their constant weights become int8
+ * symmetric ([-127, 127], zero point 0) with per-channel scales (dim 0 for CONV_2D and FULLY_CONNECTED, dim 3 for
+ * DEPTHWISE_CONV_2D); the interpreter's hybrid kernels quantize the input on the fly (asymmetrically, per batch row)
+ * and compute in integers. The bias stays float32. Op versions follow TFLite's versioning rules for hybrid ops: CONV_2D
+ * 2 (per tensor) / 5 (per channel), DEPTHWISE_CONV_2D 4 / 6, FULLY_CONNECTED 9 (per tensor, with
+ * {@code asymmetric_quantize_inputs}) / 12 (per channel).
+ *
+ * <p>Weights stored as FLOAT16 constants behind DEQUANTIZE (MediaPipe) are read from the float16 values; the DEQUANTIZE
+ * goes away once no float op reads its output. Everything else (weights of other ops, biases of float ops) is left as
+ * it was, float32 or float16 behind DEQUANTIZE.
+ */
+final class DynamicRangeQuantizer {
+    /** One op made hybrid. */
+    record HybridOp(int index, String op, String output, String weights, int[] shape, int channels, int axis,
+                    int version, boolean fromFloat16) {
+        Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("index", index);
+            m.put("op", op);
+            m.put("output", output);
+            m.put("weights", weights);
+            m.put("weight_shape", Arrays.stream(shape).boxed().toList());
+            m.put("scales", channels);
+            m.put("quantized_dimension", axis);
+            m.put("version", version);
+            m.put("weights_were", fromFloat16 ? "float16 behind DEQUANTIZE" : "float32");
+            return m;
+        }
+    }
+
+    /** A weighted op that stays float, or a float constant left as it was. */
+    record Kept(String what, String name, String reason) {
+        Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put(what, name);
+            m.put("reason", reason);
+            return m;
+        }
+    }
+
+    record Result(TfliteModel model, List<HybridOp> hybrid, List<Kept> floatOps, List<Kept> floatWeights,
+                  int droppedDequantize) {
+        Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            Map<String, Integer> byType = new TreeMap<>();
+            for (HybridOp h : hybrid) byType.merge(h.op(), 1, Integer::sum);
+            m.put("hybrid_ops", hybrid.size());
+            m.put("hybrid_by_type", byType);
+            m.put("hybrid", hybrid.stream().map(HybridOp::toMap).toList());
+            m.put("float_weighted_ops", floatOps.stream().map(Kept::toMap).toList());
+            m.put("float_weights", floatWeights.stream().map(Kept::toMap).toList());
+            m.put("dropped_dequantize", droppedDequantize);
+            return m;
+        }
+    }
+
+    private final TfliteModel m;
+    private final boolean perChannel;
+    private final List<String> excludes;
+    private final List<Pattern> patterns = new ArrayList<>();
+    /** The float32 biases of hybrid ops (by identity: indices change when the model is compacted). */
+    private final java.util.Set<TensorT> hybridBiases =
+            java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+
+    private DynamicRangeQuantizer(TfliteModel original, boolean perChannel, List<String> excludes) {
+        this.m = original.copy();
+        this.perChannel = perChannel;
+        this.excludes = excludes;
+        for (String e : excludes) {
+            try {
+                patterns.add(Pattern.compile(e));
+            } catch (PatternSyntaxException ex) {
+                patterns.add(Pattern.compile(Pattern.quote(e)));
+            }
+        }
+    }
+
+    /**
+     * @param original   a float model as given (float32 weights, or float16 weights behind DEQUANTIZE)
+     * @param perChannel per-channel weight scales for CONV_2D and FULLY_CONNECTED (DEPTHWISE_CONV_2D is per channel
+     *                   always: TFLite's hybrid depthwise kernel reads one scale per output channel)
+     * @param excludes   op names or regular expressions over output tensor names that stay float
+     */
+    static Result quantize(TfliteModel original, boolean perChannel, List<String> excludes) {
+        if (original.raw().getSubgraphs().length > 1) {
+            throw new QuantbridgeException("model " + original.label() + " has "
+                    + original.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
+                    + " models can be quantized");
+        }
+        if (original.isQuantized()) {
+            throw new QuantbridgeException("model " + original.label() + " is already quantized (it has int8/uint8"
+                    + " tensors with quantization parameters); give the float model");
+        }
+        return new DynamicRangeQuantizer(original, perChannel, excludes).run();
+    }
+
+    private Result run() {
+        SubGraphT g = m.main();
+        OperatorT[] ops = g.getOperators();
+        int[] producer = new int[g.getTensors().length];
+        Arrays.fill(producer, -1);
+        for (int i = 0; i < ops.length; i++) for (int o : ops[i].getOutputs()) producer[o] = i;
+
+        List<HybridOp> hybrid = new ArrayList<>();
+        List<Kept> floatOps = new ArrayList<>();
+        Map<Integer, Integer> float32Bias = new HashMap<>();
+        for (int i = 0; i < ops.length; i++) {
+            OperatorT op = ops[i];
+            int code = m.builtinCode(op);
+            if (code != CONV_2D && code != DEPTHWISE_CONV_2D && code != FULLY_CONNECTED) continue;
+            String out = op.getOutputs().length == 0 ? "" : m.tensor(op.getOutputs()[0]).getName();
+            String why = floatReason(op, out, producer);
+            if (why != null) {
+                floatOps.add(new Kept("op", "#" + i + " " + m.opName(op) + " (" + out + ")", why));
+                continue;
+            }
+            int[] ins = op.getInputs().clone();
+            int w = ins[1];
+            int wSource = constantSource(w, producer);
+            boolean half = wSource != w;
+            boolean pc = perChannel || code == DEPTHWISE_CONV_2D;
+            int axis = code == DEPTHWISE_CONV_2D ? 3 : 0;
+            int[] shape = m.tensor(w).getShape();
+            float[] values = m.floats(wSource);
+            QuantizedWeights q = QuantizedWeights.symmetric(values, shape, pc, axis);
+            String name = m.tensor(w).getName();
+            int buf = m.addBuffer(q.data());
+            ins[1] = m.addTensor(TfliteModel.newTensor(name + "/int8", TensorType.INT8, shape,
+                    m.tensor(w).getShapeSignature(), buf, QuantParams.perAxis(q.scales(), pc ? axis : 0)));
+            if (ins.length > 2 && ins[2] >= 0 && !m.isConstant(ins[2])) {
+                int b = ins[2];
+                Integer f32 = float32Bias.get(b);
+                if (f32 == null) {
+                    int src = constantSource(b, producer);
+                    TensorT bt = m.tensor(b);
+                    f32 = m.addTensor(TfliteModel.newTensor(bt.getName() + "/float32", TensorType.FLOAT32,
+                            bt.getShape(), bt.getShapeSignature(), m.addBuffer(TfliteModel.floatBytes(m.floats(src))),
+                            null));
+                    float32Bias.put(b, f32);
+                }
+                ins[2] = f32;
+            }
+            if (ins.length > 2 && ins[2] >= 0) hybridBiases.add(m.tensor(ins[2]));
+            op.setInputs(ins);
+            int version = Math.max(m.opCode(op).getVersion(), hybridVersion(code, pc));
+            if (code == FULLY_CONNECTED) asymmetricInputs(op);
+            op.setOpcodeIndex(m.opCodeIndex(code, version));
+            hybrid.add(new HybridOp(i, m.opName(op), out, name, shape, q.scales().length, pc ? axis : -1, version,
+                    half));
+        }
+        int dropped = dropUnusedDequantize();
+        m.compact();
+        return new Result(m, hybrid, floatOps, floatWeights(), dropped);
+    }
+
+    /** TFLite's op versions of hybrid (float input and output, int8 weights) ops. */
+    static int hybridVersion(int code, boolean perChannel) {
+        return switch (code) {
+            case CONV_2D -> perChannel ? 5 : 2;
+            case DEPTHWISE_CONV_2D -> perChannel ? 6 : 4;
+            case FULLY_CONNECTED -> perChannel ? 12 : 9;
+            default -> throw new IllegalArgumentException("no hybrid kernel for " + TfliteModel.builtinName(code));
+        };
+    }
+
+    private static void asymmetricInputs(OperatorT op) {
+        BuiltinOptionsUnion u = op.getBuiltinOptions();
+        FullyConnectedOptionsT o = u != null && u.getValue() instanceof FullyConnectedOptionsT f ? f : null;
+        if (o == null) {
+            o = new FullyConnectedOptionsT();
+            u = new BuiltinOptionsUnion();
+            u.setType(org.tensorflow.lite.schema.BuiltinOptions.FullyConnectedOptions);
+            u.setValue(o);
+            op.setBuiltinOptions(u);
+        }
+        o.setAsymmetricQuantizeInputs(true);
+    }
+
+    private String floatReason(OperatorT op, String out, int[] producer) {
+        String name = m.opName(op);
+        for (int k = 0; k < patterns.size(); k++) {
+            if (excludes.get(k).equals(name) || patterns.get(k).matcher(out).matches()) {
+                return "excluded by --exclude " + excludes.get(k);
+            }
+        }
+        int[] ins = op.getInputs();
+        if (ins.length < 2 || ins[0] < 0 || ins[1] < 0) return "it has no weights input";
+        if (m.tensor(ins[0]).getType() != TensorType.FLOAT32 || m.isConstant(ins[0])) {
+            return "its input is not a float32 activation";
+        }
+        for (int o : op.getOutputs()) {
+            if (m.tensor(o).getType() != TensorType.FLOAT32) return "its output is not float32";
+        }
+        if (constantSource(ins[1], producer) < 0) {
+            return "its weights '" + m.tensor(ins[1]).getName() + "' are computed, not constant";
+        }
+        if (ins.length > 2 && ins[2] >= 0 && (m.tensor(ins[2]).getType() != TensorType.FLOAT32
+                || constantSource(ins[2], producer) < 0)) {
+            return "its bias '" + m.tensor(ins[2]).getName() + "' is not a float constant";
+        }
+        if (m.builtinCode(op) == CONV_2D) {
+            int[] w = m.tensor(ins[1]).getShape();
+            int[] x = m.tensor(ins[0]).getShape();
+            if (w.length == 4 && x.length == 4 && w[3] != x[3]) {
+                return "grouped convolution (filter depth " + w[3] + ", input depth " + x[3] + "): TFLite has no"
+                        + " hybrid grouped kernel";
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The constant holding the values of float tensor {@code t}: {@code t} itself when it is a FLOAT32 constant, the
+     * FLOAT16 constant when {@code t} is the output of a DEQUANTIZE of one; -1 otherwise.
+     */
+    private int constantSource(int t, int[] producer) {
+        if (m.isConstant(t)) return m.tensor(t).getType() == TensorType.FLOAT32 ? t : -1;
+        int p = producer[t];
+        if (p < 0) return -1;
+        OperatorT op = m.main().getOperators()[p];
+        if (m.builtinCode(op) != DEQUANTIZE || op.getInputs().length != 1) return -1;
+        int src = op.getInputs()[0];
+        return m.isConstant(src) && m.tensor(src).getType() == TensorType.FLOAT16 ? src : -1;
+    }
+
+    /** Drops DEQUANTIZE ops of constants whose output nothing reads any more. */
+    private int dropUnusedDequantize() {
+        SubGraphT g = m.main();
+        int[] uses = new int[g.getTensors().length];
+        for (OperatorT op : g.getOperators()) for (int i : op.getInputs()) if (i >= 0) uses[i]++;
+        for (int o : g.getOutputs()) uses[o]++;
+        List<OperatorT> kept = new ArrayList<>();
+        int dropped = 0;
+        for (OperatorT op : g.getOperators()) {
+            if (m.builtinCode(op) == DEQUANTIZE && op.getInputs().length == 1 && m.isConstant(op.getInputs()[0])
+                    && op.getOutputs().length == 1 && uses[op.getOutputs()[0]] == 0) {
+                dropped++;
+                continue;
+            }
+            kept.add(op);
+        }
+        g.setOperators(kept.toArray(new OperatorT[0]));
+        return dropped;
+    }
+
+    /**
+     * Float constants (float32, or float16 behind DEQUANTIZE) of at least 16 values that ops other than as the bias of
+     * a hybrid op still read.
+     */
+    private List<Kept> floatWeights() {
+        SubGraphT g = m.main();
+        Map<Integer, List<String>> readersOf = new HashMap<>();
+        for (OperatorT op : g.getOperators()) {
+            for (int i : op.getInputs()) if (i >= 0) readersOf.computeIfAbsent(i, k -> new ArrayList<>()).add(m.opName(op));
+        }
+        Map<Integer, String> kept = new TreeMap<>();
+        for (OperatorT op : g.getOperators()) {
+            for (int i : op.getInputs()) {
+                if (i < 0 || !m.isConstant(i) || kept.containsKey(i) || hybridBiases.contains(m.tensor(i))) continue;
+                byte ty = m.tensor(i).getType();
+                if (ty != TensorType.FLOAT32 && ty != TensorType.FLOAT16) continue;
+                if (elements(m.tensor(i).getShape()) < Fp16Weights.MIN_ELEMENTS) continue;
+                boolean viaDequantize = m.builtinCode(op) == DEQUANTIZE;
+                List<String> by = viaDequantize ? readersOf.getOrDefault(op.getOutputs()[0], List.of())
+                        : readersOf.get(i);
+                kept.put(i, (ty == TensorType.FLOAT16 ? "float16 behind DEQUANTIZE" : "float32") + ", read by "
+                        + String.join(", ", new java.util.TreeSet<>(by)) + " (no hybrid kernel)");
+            }
+        }
+        List<Kept> l = new ArrayList<>();
+        kept.forEach((t, reason) -> l.add(new Kept("tensor", m.tensor(t).getName(), reason)));
+        return l;
+    }
+
+    private static long elements(int[] shape) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        return n;
+    }
+}
