@@ -132,6 +132,18 @@ public final class TensorStatistics {
         return t;
     }
 
+    /**
+     * Sets the statistics of {@code tensor} to a copy of {@code histogram} (a histogram derived from others, such as
+     * {@link Histogram#scaledSum}), replacing what was observed for it; a new tensor is appended to the order.
+     */
+    public void put(String tensor, Histogram histogram) {
+        Objects.requireNonNull(tensor, "tensor");
+        Histogram copy = histogram.copy();
+        synchronized (histograms) {
+            histograms.put(tensor, copy);
+        }
+    }
+
     /** Consistent copies of the histograms, in order. Never holds two locks at once. */
     private Map<String, Histogram> snapshot() {
         List<Map.Entry<String, Histogram>> live;

@@ -350,6 +350,47 @@ class HistogramTest {
     }
 
     @Test
+    void coarsenedSumsGroupsOfBinsExactly() {
+        Histogram h = new Histogram(8);
+        h.add(new float[] {0.25f, -0.5f, 1.0f, 0.75f});
+        Histogram two = h.coarsened(2);
+        assertEquals(0.25, two.binWidth(), 0.0);
+        assertArrayEquals(new long[] {0, 1, 1, 2}, two.counts());
+        Histogram three = h.coarsened(3);
+        assertEquals(0.375, three.binWidth(), 0.0);
+        assertArrayEquals(new long[] {1, 1, 2}, three.counts());
+        assertEquals(4, three.total());
+        assertEquals(-0.5, three.min(), 0.0);
+        assertEquals(1.0, three.absMax(), 0.0);
+        assertArrayEquals(new long[] {0, 0, 1, 0, 1, 0, 1, 1}, h.counts()); // unchanged
+    }
+
+    @Test
+    void scaledSumRebinsEachScaledChannelIntoTheWidestScaledWidth() {
+        Histogram c0 = new Histogram(8);
+        c0.add(new float[] {1f, 2f, -4f, 8f});   // width 1: bins 1, 2, 4, 7 (8 = the top goes into the last bin)
+        Histogram c1 = new Histogram(8);
+        c1.add(new float[] {0.5f, 1f, 2f});      // width 0.25: bins 2, 4, 7
+        Histogram empty = new Histogram(8);
+        // channel 1 doubled: width 0.5, half the result's width 1, so its bins 2, 4, 7 go whole into 1, 2, 3
+        Histogram sum = Histogram.scaledSum(List.of(c0, c1, empty), new double[] {1, 2, 5}, 8, 64);
+        assertEquals(1.0, sum.binWidth(), 0.0);
+        assertArrayEquals(new long[] {0, 2, 2, 1, 1, 0, 0, 1}, sum.counts());
+        assertEquals(7, sum.total());
+        assertEquals(-4.0, sum.min(), 0.0);
+        assertEquals(8.0, sum.max(), 0.0);
+        assertEquals(8.0, sum.absMax(), 0.0);
+        assertEquals(8, sum.bins());
+
+        // a width ratio that is not an integer spreads a bin over its two neighbours and keeps the total
+        Histogram spread = Histogram.scaledSum(List.of(c0, c1), new double[] {1, 3}, 8, 64);
+        assertEquals(1.0, spread.binWidth(), 0.0);
+        assertEquals(7, java.util.Arrays.stream(spread.counts()).sum());
+        assertEquals(8.0, spread.max(), 0.0); // c0's 8 beats c1's 2 * 3
+        assertEquals(-4.0, spread.min(), 0.0); // c0 keeps its -4; c1 scaled starts at 1.5
+    }
+
+    @Test
     void addIsFast() {
         // a 10M-float activation: two passes, no allocation; generous bound for a shared 2-core machine
         float[] x = Reference.gaussian(new Random(11), 10_000_000, 0, 1);

@@ -43,10 +43,17 @@ public final class ActivationEqualizer {
     /** The smallest per-channel scale: a channel is never amplified more than 1/MIN_SCALE times. */
     public static final double MIN_SCALE = 1e-3;
 
-    /** Where a tensor can be rescaled. */
-    public record Site(String tensor, String producer, String producerKind, List<Reader> readers, int channels) {
+    /**
+     * Where a tensor can be rescaled. {@code rescaled} lists every tensor whose channels the rescaling divides by the
+     * scales: the tensor itself first, then the producer's output when a Relu was passed through, and the Mul output
+     * of an affine pair (observers that take statistics before equalization derive these tensors' statistics
+     * afterwards).
+     */
+    public record Site(String tensor, String producer, String producerKind, List<Reader> readers, int channels,
+                       List<String> rescaled) {
         public Site {
             readers = List.copyOf(readers);
+            rescaled = List.copyOf(rescaled);
         }
 
         /** Whether every reader is a depthwise conv (the weights then absorb any scale without loss). */
@@ -102,16 +109,19 @@ public final class ActivationEqualizer {
             if (readers == null) continue;
             NodeProto p = producer.get(t);
             if (p == null) continue;
+            List<String> rescaled = new ArrayList<>(List.of(t));
             if (p.getOpType().equals("Relu")) {
                 // Relu(x / s) = Relu(x) / s for s > 0: the scale goes to the node before it, if only the Relu reads it
                 String in = p.getInput(0);
                 if (consumers.getOrDefault(in, List.of()).size() != 1 || outputs.contains(in)) continue;
                 p = producer.get(in);
                 if (p == null) continue;
+                rescaled.add(in);
             }
             String kind = producerKind(p, channels, inits, producer, consumers);
             if (kind == null) continue;
-            out.add(new Site(t, p.getName(), kind, readers, channels));
+            if (kind.equals("affine")) rescaled.add(affine(p, inits, producer, consumers, channels).mul().getOutput(0));
+            out.add(new Site(t, p.getName(), kind, readers, channels, rescaled));
         }
         return out;
     }

@@ -7,13 +7,16 @@ import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.Histogram;
 import io.quantbridge.onnx.ActivationEqualizer;
 import io.quantbridge.onnx.BiasCorrection;
+import io.quantbridge.onnx.NodeDecision;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
+import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.ActivationObserver.ChannelStats;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -23,82 +26,147 @@ import java.util.Set;
 /**
  * Prepares a float model for int8 before calibration, without changing what it computes in float beyond the bias
  * correction: per-channel activation equalization ({@link ActivationEqualizer}) and bias correction for weight
- * rounding ({@link BiasCorrection}). Both need per-channel statistics of the activations, taken in one pass over
- * the calibration samples (on ppocr-det, statistics from 16 of 64 samples cost 0.014 of output cosine against all
- * 64: per-channel ranges are noisier than per-tensor ones).
+ * rounding ({@link BiasCorrection}). Both need per-channel statistics of the activations over all the calibration
+ * samples (on ppocr-det, statistics from 16 of 64 samples cost 0.014 of output cosine against all 64: per-channel
+ * ranges are noisier than per-tensor ones). {@link #needs} says which; {@link CalibrationPass} takes them in the same
+ * pass as the per-tensor histograms, {@link #apply(QdqPlan, QdqOptions, CalibratorSpec, boolean, boolean, int,
+ * ActivationObserver.SampleLoader, int, Progress)} in a pass of their own.
  */
 public final class Conditioning {
     /** Migration strength for convs that mix channels (SmoothQuant's alpha). */
     static final double ALPHA = 0.5;
-    /** Histogram bins per channel (a quarter of the per-tensor default: channel histograms are many). */
-    static final int CHANNEL_BINS = 512;
+    /**
+     * Resolution of the per-channel ranges: the MSE search (quadratic in the bin count; thousands of channels) runs on
+     * 512 bins over the first sample's range, capped at 16 times that.
+     */
+    static final int RANGE_BINS = 512;
+    static final int RANGE_MAX_BINS = RANGE_BINS * Histogram.DEFAULT_CAP_FACTOR;
+    /**
+     * Bins per channel histogram when a tensor histogram is derived from the rescaled channels
+     * ({@link Histogram#scaledSum}, one-pass calibration): the per-tensor default, so that the derived histogram has
+     * the resolution of one observed directly; coarsened to {@link #RANGE_BINS} for the per-channel ranges. Its cap
+     * keeps the counters of a {@code RANGE_BINS} histogram.
+     */
+    static final int CHANNEL_BINS = Histogram.DEFAULT_BINS;
+    static final int CHANNEL_MAX_BINS = CHANNEL_BINS * Histogram.DEFAULT_CAP_FACTOR;
     static final CalibratorSpec CHANNEL_CALIBRATOR = CalibratorSpec.of(CalibrationMethod.MSE);
 
-    /** The plan on the conditioned model, and what was done (for report.json). */
-    public record Outcome(QdqPlan plan, Map<String, Object> report) { }
+    /** The plan on the conditioned model, what was done (for report.json), and the scale of each rescaled tensor. */
+    public record Outcome(QdqPlan plan, Map<String, Object> report, Map<String, float[]> scales) {
+        public Outcome(QdqPlan plan, Map<String, Object> report) {
+            this(plan, report, Map.of());
+        }
+    }
+
+    /**
+     * What conditioning needs observed on the unconditioned model: the equalization sites, the tensors that need a
+     * histogram per channel (the sites, for their per-channel ranges) and those that need per-channel means (the
+     * data inputs of quantized convs, for bias correction).
+     */
+    public record Needs(boolean equalize, boolean biasCorrection, List<ActivationEqualizer.Site> sites,
+                        Set<String> channelHistograms, Set<String> channelMeans) {
+        public boolean any() {
+            return equalize || biasCorrection;
+        }
+    }
 
     private Conditioning() { }
 
+    public static Needs needs(QdqPlan plan, boolean equalize, boolean biasCorrection) {
+        OnnxModel prepared = plan.preparedModel();
+        List<ActivationEqualizer.Site> sites = equalize ? ActivationEqualizer.sites(prepared, plan.activationTensors(),
+                plan.sharedScaleGroups()) : List.of();
+        Set<String> histograms = new LinkedHashSet<>();
+        for (ActivationEqualizer.Site s : sites) histograms.add(s.tensor());
+        Set<String> means = new LinkedHashSet<>();
+        if (biasCorrection) {
+            Set<String> quantized = new HashSet<>();
+            for (NodeDecision d : plan.quantizedNodes()) quantized.add(d.node());
+            for (Onnx.NodeProto n : prepared.nodes()) {
+                if (n.getOpType().equals("Conv") && quantized.contains(n.getName()) && n.getInputCount() > 0
+                        && plan.activationTensors().contains(n.getInput(0))) {
+                    means.add(n.getInput(0));
+                }
+            }
+        }
+        return new Needs(equalize, biasCorrection, sites, histograms, means);
+    }
+
     /**
+     * Observes the per-channel statistics conditioning needs in one pass of its own, then conditions (used when the
+     * per-tensor ranges come from elsewhere, such as a reused table).
+     *
      * @param plan    the placement on the unconditioned model
      * @param samples how many calibration samples there are; the loader serves indices below that
      */
-    public static Outcome apply(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, boolean equalize, boolean biasCorrection,
-                         int samples, ActivationObserver.SampleLoader loader, int threads, Progress progress) {
+    public static Outcome apply(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, boolean equalize,
+                                boolean biasCorrection, int samples, ActivationObserver.SampleLoader loader,
+                                int threads, Progress progress) {
+        Needs needs = needs(plan, equalize, biasCorrection);
+        if (!needs.any()) return condition(plan, opts, needs, Map.of(), samples);
+        Set<String> tensors = new LinkedHashSet<>(needs.channelHistograms());
+        tensors.addAll(needs.channelMeans());
+        ActivationObserver.Request request = new ActivationObserver.Request(Set.of(), needs.channelMeans(),
+                needs.channelHistograms(), RANGE_BINS, RANGE_MAX_BINS);
+        Map<String, ChannelStats> stats = new ActivationObserver(plan.preparedModel().proto(), tensors, spec, threads)
+                .observe(samples, loader, request, "channel statistics", progress).channels();
+        return condition(plan, opts, needs, stats, samples);
+    }
+
+    /**
+     * Equalizes and bias-corrects the plan's model from per-channel statistics observed on it ({@code stats} holds
+     * what {@code needs} asked for).
+     */
+    public static Outcome condition(QdqPlan plan, QdqOptions opts, Needs needs, Map<String, ChannelStats> stats,
+                                    int samples) {
         Map<String, Object> report = new LinkedHashMap<>();
-        report.put("equalization", equalize);
-        report.put("bias_correction", biasCorrection);
-        if (!equalize && !biasCorrection) return new Outcome(plan, report);
+        report.put("equalization", needs.equalize());
+        report.put("bias_correction", needs.biasCorrection());
+        if (!needs.any()) return new Outcome(plan, report);
+        report.put("statistics_samples", samples);
 
-        OnnxModel prepared = plan.preparedModel();
-        Set<String> tensors = new LinkedHashSet<>(plan.activationTensors());
-        int n = samples;
-        List<ActivationEqualizer.Site> sites = equalize ? ActivationEqualizer.sites(prepared, plan.activationTensors(),
-                plan.sharedScaleGroups()) : List.of();
-        Set<String> siteTensors = new LinkedHashSet<>();
-        for (ActivationEqualizer.Site s : sites) siteTensors.add(s.tensor());
-        Map<String, ChannelStats> stats = new ActivationObserver(prepared.proto(), tensors, spec, threads)
-                .channelStatistics(n, loader, siteTensors, CHANNEL_BINS, progress);
-        report.put("statistics_samples", n);
-
-        OnnxModel model = prepared;
+        OnnxModel model = plan.preparedModel();
         Map<String, float[]> scales = Map.of();
-        if (equalize) {
+        if (needs.equalize()) {
             // each channel's range as MSE would clip it on its own, whatever the per-tensor calibrator: after
             // equalization one per-tensor range stands for all channels (on ppocr-det, entropy ranges per channel
             // gave 0.871 output cosine with the entropy calibrator, MSE ranges per channel 0.965)
             Calibrator calibrator = CHANNEL_CALIBRATOR.create();
             Map<String, float[]> ranges = new HashMap<>();
-            for (String t : siteTensors) {
+            for (String t : needs.channelHistograms()) {
                 ChannelStats cs = stats.get(t);
                 if (cs == null) continue;
                 float[] r = cs.absMax();
                 // thousands of channels: spread the MSE searches over the cores (each writes its own slot)
                 java.util.stream.IntStream.range(0, r.length).parallel().forEach(c -> {
                     Histogram h = cs.histogram(c);
-                    if (h != null && !h.isEmpty() && h.absMax() > 0) r[c] = (float) calibrator.amax(h);
+                    if (h != null && !h.isEmpty() && h.absMax() > 0) {
+                        r[c] = (float) calibrator.amax(h.coarsened(Math.max(1, h.bins() / RANGE_BINS)));
+                    }
                 });
                 ranges.put(t, r);
             }
-            ActivationEqualizer.Result eq = ActivationEqualizer.apply(prepared, sites, ranges, ALPHA);
+            ActivationEqualizer.Result eq = ActivationEqualizer.apply(model, needs.sites(), ranges, ALPHA);
             model = eq.model();
             scales = eq.scales();
             report.put("equalized_tensors", scales.size());
             report.put("alpha", ALPHA);
         }
         QdqPlan conditioned = QdqQuantizer.plan(model, opts);
-        if (biasCorrection) {
+        if (needs.biasCorrection()) {
             Map<String, float[]> means = new HashMap<>();
-            for (Map.Entry<String, ChannelStats> e : stats.entrySet()) {
-                float[] m = e.getValue().mean();
-                float[] s = scales.get(e.getKey());
+            for (String t : needs.channelMeans()) {
+                ChannelStats cs = stats.get(t);
+                if (cs == null) continue;
+                float[] m = cs.mean();
+                float[] s = scales.get(t);
                 if (s != null) for (int c = 0; c < m.length; c++) m[c] /= s[c];
-                means.put(e.getKey(), m);
+                means.put(t, m);
             }
             BiasCorrection.Result bc = BiasCorrection.apply(conditioned, means);
             report.put("bias_corrected_convs", bc.corrections().size());
             conditioned = QdqQuantizer.plan(bc.model(), opts);
         }
-        return new Outcome(conditioned, report);
+        return new Outcome(conditioned, report, scales);
     }
 }

@@ -12,14 +12,11 @@ import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
 import io.quantbridge.onnx.Fp16Converter;
-import io.quantbridge.onnx.NodeDecision;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.onnx.QdqResult;
-import io.quantbridge.onnx.proto.Onnx;
-import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.Precision;
@@ -37,7 +34,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -135,32 +131,32 @@ final class OnnxQuantization {
         CalibratorSpec spec = req.calibrator();
         QdqOptions opts = QdqOptions.defaults().withPerChannel(req.perChannel()).withExcludes(req.excludes());
         long t0 = System.nanoTime();
-        QdqPlan plan = conditioned(QdqQuantizer.plan(model, opts), opts, split);
+        QdqPlan plan = QdqQuantizer.plan(model, opts);
+        TensorStatistics stats = null;
+        if (req.reuseTable().isPresent()) {
+            plan = conditioned(plan, opts, split);
+        } else {
+            // one pass over the samples: conditioning statistics and histograms together (see CalibrationPass)
+            if (split == null || split.calibration().isEmpty()) {
+                throw new QuantbridgeException("--calib: no calibration samples");
+            }
+            List<SampleRef> calib = split.calibration();
+            List<TensorInfo> inputs = plan.preparedModel().inputs();
+            Preprocessing pre = req.preprocessing();
+            CalibrationPass.Result pass = CalibrationPass.run(plan, opts, spec, req.equalize(), req.biasCorrection(),
+                    CalibrationPass.observedTensors(plan), calib.size(),
+                    i -> SampleSource.load(calib.get(i), inputs, pre), threads, progress);
+            report.put("conditioning", pass.conditioning());
+            plan = pass.plan();
+            stats = pass.statistics();
+        }
         OnnxModel prepared = plan.preparedModel();
 
-        Set<String> quantizedNodeNames = new HashSet<>();
-        for (NodeDecision d : plan.quantizedNodes()) quantizedNodeNames.add(d.node());
-        // what is observed: graph inputs, the activations that get Q/DQ, and the outputs of quantized nodes (the
+        // what gets a range: graph inputs, the activations that get Q/DQ, and the outputs of quantized nodes (the
         // TensorRT cache lists the latter two for implicit quantization)
-        Set<String> initializers = prepared.initializers().keySet();
-        Set<String> observed = new LinkedHashSet<>();
-        Set<String> cacheTensors = new LinkedHashSet<>();
-        for (TensorInfo in : prepared.inputs()) {
-            if (!initializers.contains(in.name()) && in.elementType().equals("float")) {
-                observed.add(in.name());
-                cacheTensors.add(in.name());
-            }
-        }
-        observed.addAll(plan.activationTensors());
-        for (Onnx.NodeProto n : prepared.nodes()) {
-            if (!quantizedNodeNames.contains(n.getName())) continue;
-            for (String o : n.getOutputList()) {
-                if (!o.isEmpty()) {
-                    observed.add(o);
-                    cacheTensors.add(o);
-                }
-            }
-        }
+        Set<String> observed = CalibrationPass.observedTensors(plan);
+        Set<String> cacheTensors = new LinkedHashSet<>(CalibrationPass.graphInputs(plan));
+        cacheTensors.addAll(CalibrationPass.quantizedOutputs(plan));
 
         CalibrationTable table;
         Map<String, Object> calibration = new LinkedHashMap<>();
@@ -188,15 +184,8 @@ final class OnnxQuantization {
             calibration.put("table_differences", diffs);
             calibration.put("samples", table.data().getOrDefault("samples", 0));
         } else {
-            if (split == null || split.calibration().isEmpty()) {
-                throw new QuantbridgeException("--calib: no calibration samples");
-            }
             List<SampleRef> calib = split.calibration();
-            List<TensorInfo> inputs = prepared.inputs();
             Preprocessing pre = req.preprocessing();
-            ActivationObserver observer = new ActivationObserver(prepared.proto(), observed, spec, threads);
-            TensorStatistics stats = observer.observe(calib.size(),
-                    i -> SampleSource.load(calib.get(i), inputs, pre), progress);
             progress.begin("computing " + spec.method().id() + " ranges", 0);
             Map<String, TensorRange> byName = new HashMap<>();
             for (TensorRange r : stats.ranges(spec)) byName.put(r.name(), r);

@@ -75,7 +75,7 @@ public final class ActivationObserver {
 
     /** Observes {@code count} samples and returns the merged statistics, tensors in the order given. */
     public TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
-        List<TensorStatistics> perWorker = run(count, loader, progress, "calibrating",
+        List<TensorStatistics> perWorker = run(tensors, count, loader, progress, "calibrating",
                 () -> TensorStatistics.forSpec(spec), TensorStatistics::emptyLike,
                 (stats, sample, name, shape, data, len) -> stats.observe(name, data, 0, len));
         TensorStatistics merged = perWorker.get(0);
@@ -84,25 +84,98 @@ public final class ActivationObserver {
     }
 
     /**
-     * Per-channel (axis 1) statistics of one tensor: the largest |x| and the mean of each channel, and optionally a
-     * histogram of |x| per channel.
+     * What {@link #observe(int, SampleLoader, Request, Progress)} collects in one pass: a per-tensor histogram (of the
+     * calibrator's size) of each tensor in {@code tensors}; per-channel statistics (axis 1: largest |x|, and the mean
+     * where asked) of each tensor in {@code channelMeans} and {@code channelHistograms}, the latter also with a
+     * histogram of |x| per channel of {@code channelBins} bins, capped at {@code channelMaxBins}. A tensor may be in
+     * several sets.
+     */
+    public record Request(Set<String> tensors, Set<String> channelMeans, Set<String> channelHistograms,
+                          int channelBins, int channelMaxBins) {
+        public Request {
+            tensors = new LinkedHashSet<>(tensors);
+            channelMeans = Set.copyOf(channelMeans);
+            channelHistograms = Set.copyOf(channelHistograms);
+        }
+
+        /** Every tensor to fetch, per-tensor ones first, in order. */
+        Set<String> all() {
+            Set<String> all = new LinkedHashSet<>(tensors);
+            all.addAll(channelHistograms);
+            all.addAll(channelMeans);
+            return all;
+        }
+    }
+
+    /** What one pass collected: per-tensor histograms, and per-channel statistics by tensor name. */
+    public record Observation(TensorStatistics tensors, Map<String, ChannelStats> channels) { }
+
+    /**
+     * Observes {@code count} samples once, collecting what {@code request} asks for (the tensors passed to the
+     * constructor are not used). Same worker layout and guarantees as {@link #observe(int, SampleLoader, Progress)}.
+     * {@code label} names the pass in the progress output.
+     */
+    public Observation observe(int count, SampleLoader loader, Request request, String label, Progress progress) {
+        List<Observation> perWorker = run(request.all(), count, loader, progress, label,
+                () -> new Observation(TensorStatistics.forSpec(spec), new LinkedHashMap<>()),
+                first -> new Observation(first.tensors().emptyLike(), emptyLike(first.channels())),
+                (acc, sample, name, shape, data, len) -> {
+                    if (request.tensors().contains(name)) acc.tensors().observe(name, data, 0, len);
+                    boolean histograms = request.channelHistograms().contains(name);
+                    boolean means = request.channelMeans().contains(name);
+                    if ((histograms || means) && shape.length >= 2 && shape[1] > 0) {
+                        acc.channels().computeIfAbsent(name, k -> new ChannelStats((int) shape[1],
+                                histograms ? request.channelBins() : 0, histograms ? request.channelMaxBins() : 0,
+                                means)).add(shape, data, len, name, sample);
+                    }
+                });
+        Observation merged = perWorker.get(0);
+        for (int i = 1; i < perWorker.size(); i++) {
+            merged.tensors().merge(perWorker.get(i).tensors());
+            mergeInto(merged.channels(), perWorker.get(i).channels());
+        }
+        return merged;
+    }
+
+    private static Map<String, ChannelStats> emptyLike(Map<String, ChannelStats> first) {
+        Map<String, ChannelStats> m = new LinkedHashMap<>();
+        first.forEach((k, v) -> m.put(k, v.emptyLike()));
+        return m;
+    }
+
+    private static void mergeInto(Map<String, ChannelStats> merged, Map<String, ChannelStats> other) {
+        for (Map.Entry<String, ChannelStats> e : other.entrySet()) {
+            ChannelStats m = merged.get(e.getKey());
+            if (m == null) merged.put(e.getKey(), e.getValue()); else m.merge(e.getValue());
+        }
+    }
+
+    /**
+     * Per-channel (axis 1) statistics of one tensor: the largest |x| of each channel, optionally its mean, and
+     * optionally a histogram of |x| per channel.
      */
     public static final class ChannelStats {
         private final float[] absMax;
         /** Channel sums of each sample, by sample index: added up in index order, so that means do not depend on
-         *  which worker saw which sample. */
-        private final java.util.TreeMap<Integer, double[]> sums = new java.util.TreeMap<>();
+         *  which worker saw which sample; null when means are not asked for. */
+        private final java.util.TreeMap<Integer, double[]> sums;
         private final Histogram[] histograms;
         private long perChannel;
 
         ChannelStats(int channels, int bins) {
+            this(channels, bins, bins > 0 ? bins * Histogram.DEFAULT_CAP_FACTOR : 0, true);
+        }
+
+        ChannelStats(int channels, int bins, int maxBins, boolean means) {
             absMax = new float[channels];
+            sums = means ? new java.util.TreeMap<>() : null;
             histograms = bins > 0 ? new Histogram[channels] : null;
-            if (histograms != null) for (int c = 0; c < channels; c++) histograms[c] = new Histogram(bins);
+            if (histograms != null) for (int c = 0; c < channels; c++) histograms[c] = new Histogram(bins, maxBins);
         }
 
         private ChannelStats(ChannelStats first) {
             absMax = new float[first.absMax.length];
+            sums = first.sums == null ? null : new java.util.TreeMap<>();
             histograms = first.histograms == null ? null : new Histogram[first.histograms.length];
             if (histograms != null) {
                 for (int c = 0; c < histograms.length; c++) histograms[c] = first.histograms[c].emptyLike();
@@ -119,18 +192,26 @@ public final class ActivationObserver {
             return histograms == null ? null : histograms[c];
         }
 
+        /** The channel histograms in channel order (empty when this tensor has none). */
+        public List<Histogram> histograms() {
+            return histograms == null ? List.of() : List.of(histograms);
+        }
+
         public int channels() {
             return absMax.length;
         }
 
         public float[] absMax() {
-            return absMax.clone();
+            if (histograms == null) return absMax.clone();
+            float[] a = new float[histograms.length];
+            for (int c = 0; c < a.length; c++) a[c] = (float) histograms[c].absMax();
+            return a;
         }
 
-        /** The mean of each channel over every sample and position seen. */
+        /** The mean of each channel over every sample and position seen (zeros when means were not asked for). */
         public float[] mean() {
             double[] total = new double[absMax.length];
-            for (double[] s : sums.values()) for (int c = 0; c < total.length; c++) total[c] += s[c];
+            if (sums != null) for (double[] s : sums.values()) for (int c = 0; c < total.length; c++) total[c] += s[c];
             float[] m = new float[total.length];
             for (int c = 0; c < m.length; c++) m[c] = perChannel == 0 ? 0 : (float) (total[c] / perChannel);
             return m;
@@ -145,21 +226,13 @@ public final class ActivationObserver {
             int inner = 1;
             for (int d = 2; d < shape.length; d++) inner *= (int) shape[d];
             int outer = len / (ch * inner);
-            double[] sum = sums.computeIfAbsent(sample, k -> new double[ch]);
+            double[] sum = sums == null ? null : sums.computeIfAbsent(sample, k -> new double[ch]);
             for (int o = 0; o < outer; o++) {
                 for (int c = 0; c < ch; c++) {
                     int base = (o * ch + c) * inner;
-                    float mx = absMax[c];
-                    double s = 0;
-                    for (int k = 0; k < inner; k++) {
-                        float v = data[base + k];
-                        s += v;
-                        float av = Math.abs(v);
-                        if (av > mx) mx = av;
-                    }
-                    absMax[c] = mx;
-                    sum[c] += s;
-                    if (histograms != null) histograms[c].add(data, base, inner);
+                    if (histograms != null) histograms[c].add(data, base, inner); // also keeps |x| max
+                    if (sum != null) sum[c] += ChannelBlocks.sumAndAbsMax(data, base, inner, absMax, c);
+                    else if (histograms == null) ChannelBlocks.sumAndAbsMax(data, base, inner, absMax, c);
                 }
             }
             perChannel += (long) outer * inner;
@@ -170,10 +243,12 @@ public final class ActivationObserver {
                 absMax[c] = Math.max(absMax[c], o.absMax[c]);
                 if (histograms != null) histograms[c].merge(o.histograms[c]);
             }
-            o.sums.forEach((k, v) -> {
-                double[] mine = sums.computeIfAbsent(k, x -> new double[v.length]);
-                for (int c = 0; c < v.length; c++) mine[c] += v[c];
-            });
+            if (sums != null) {
+                o.sums.forEach((k, v) -> {
+                    double[] mine = sums.computeIfAbsent(k, x -> new double[v.length]);
+                    for (int c = 0; c < v.length; c++) mine[c] += v[c];
+                });
+            }
             perChannel += o.perChannel;
         }
     }
@@ -184,23 +259,14 @@ public final class ActivationObserver {
      */
     public Map<String, ChannelStats> channelStatistics(int count, SampleLoader loader, Set<String> withHistograms,
                                                        int bins, Progress progress) {
-        List<Map<String, ChannelStats>> perWorker = run(count, loader, progress, "channel statistics",
-                LinkedHashMap::new, first -> {
-                    Map<String, ChannelStats> m = new LinkedHashMap<>();
-                    first.forEach((k, v) -> m.put(k, v.emptyLike()));
-                    return m;
-                }, (acc, sample, name, shape, data, len) -> {
+        List<Map<String, ChannelStats>> perWorker = run(tensors, count, loader, progress, "channel statistics",
+                LinkedHashMap::new, ActivationObserver::emptyLike, (acc, sample, name, shape, data, len) -> {
                     if (shape.length < 2 || shape[1] <= 0) return;
                     acc.computeIfAbsent(name, k -> new ChannelStats((int) shape[1],
                             withHistograms.contains(name) ? bins : 0)).add(shape, data, len, name, sample);
                 });
         Map<String, ChannelStats> merged = perWorker.get(0);
-        for (int i = 1; i < perWorker.size(); i++) {
-            for (Map.Entry<String, ChannelStats> e : perWorker.get(i).entrySet()) {
-                ChannelStats m = merged.get(e.getKey());
-                if (m == null) merged.put(e.getKey(), e.getValue()); else m.merge(e.getValue());
-            }
-        }
+        for (int i = 1; i < perWorker.size(); i++) mergeInto(merged, perWorker.get(i));
         return merged;
     }
 
@@ -211,7 +277,7 @@ public final class ActivationObserver {
     }
 
     /** Runs the samples on all workers; one accumulator per worker, in worker order. */
-    private <A> List<A> run(int count, SampleLoader loader, Progress progress, String label,
+    private <A> List<A> run(Set<String> observed, int count, SampleLoader loader, Progress progress, String label,
                             java.util.function.Supplier<A> fresh, java.util.function.UnaryOperator<A> like,
                             Accumulate<A> accumulate) {
         if (count <= 0) {
@@ -220,7 +286,7 @@ public final class ActivationObserver {
         Set<String> graphInputs = new HashSet<>();
         model.getGraph().getInputList().forEach(i -> graphInputs.add(i.getName()));
         Set<String> fetched = new LinkedHashSet<>();
-        for (String t : tensors) if (!graphInputs.contains(t)) fetched.add(t);
+        for (String t : observed) if (!graphInputs.contains(t)) fetched.add(t);
 
         byte[] bytes = withOutputs(model, fetched).toByteArray();
         int n = Math.min(workers, count);
@@ -237,7 +303,7 @@ public final class ActivationObserver {
             // those widths, and equal widths merge exactly, so the result is the same for any number of workers
             A first = fresh.get();
             try (OrtModelSession.OutputBuffers buffers = new OrtModelSession.OutputBuffers()) {
-                observeSample(0, first, loader, accumulate, graphInputs, fetched, session, buffers);
+                observeSample(0, first, loader, accumulate, observed, graphInputs, fetched, session, buffers);
             }
             progress.advance(1);
             perWorker.add(first);
@@ -245,8 +311,8 @@ public final class ActivationObserver {
             for (int w = 0; w < n && count > 1; w++) {
                 futures.add(pool.submit(() -> {
                     try (OrtModelSession.OutputBuffers buffers = new OrtModelSession.OutputBuffers()) {
-                        return work(count, loader, progress, () -> like.apply(first), accumulate, graphInputs,
-                                fetched, n, next, session, buffers);
+                        return work(count, loader, progress, () -> like.apply(first), accumulate, observed,
+                                graphInputs, fetched, n, next, session, buffers);
                     }
                 }));
             }
@@ -260,25 +326,26 @@ public final class ActivationObserver {
 
     /** One worker: samples worker, worker + n, ... into a fresh accumulator. */
     private <A> A work(int count, SampleLoader loader, Progress progress, java.util.function.Supplier<A> fresh,
-                       Accumulate<A> accumulate, Set<String> graphInputs, Set<String> fetched, int n,
+                       Accumulate<A> accumulate, Set<String> observed, Set<String> graphInputs,
+                       Set<String> fetched, int n,
                        AtomicInteger next, OrtModelSession session, OrtModelSession.OutputBuffers buffers) {
         A acc = fresh.get();
         // samples 1 + worker, 1 + worker + n, ...; histograms start with the widths sample 0 fixed
         int worker = next.getAndIncrement();
         for (int i = 1 + worker; i < count; i += n) {
-            observeSample(i, acc, loader, accumulate, graphInputs, fetched, session, buffers);
+            observeSample(i, acc, loader, accumulate, observed, graphInputs, fetched, session, buffers);
             progress.advance(1);
         }
         return acc;
     }
 
-    private <A> void observeSample(int i, A acc, SampleLoader loader, Accumulate<A> accumulate,
+    private <A> void observeSample(int i, A acc, SampleLoader loader, Accumulate<A> accumulate, Set<String> observed,
                                    Set<String> graphInputs, Set<String> fetched, OrtModelSession session,
                                    OrtModelSession.OutputBuffers buffers) {
         Map<String, FloatTensor> feed = loader.load(i);
         for (String in : graphInputs) {
             FloatTensor t = feed.get(in);
-            if (t != null && tensors.contains(in)) accumulate.add(acc, i, in, t.shape(), t.data(), t.size());
+            if (t != null && observed.contains(in)) accumulate.add(acc, i, in, t.shape(), t.data(), t.size());
         }
         if (!fetched.isEmpty()) { // only graph inputs observed: nothing to run
             session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, i, name, shape,

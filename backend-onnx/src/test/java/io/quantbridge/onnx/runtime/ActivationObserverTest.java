@@ -49,12 +49,37 @@ class ActivationObserverTest {
 
         List<TensorStatistics> stats = new ArrayList<>();
         List<Map<String, ActivationObserver.ChannelStats>> channels = new ArrayList<>();
+        List<ActivationObserver.Observation> onePass = new ArrayList<>();
+        List<String> names = new ArrayList<>(plan.activationTensors());
+        ActivationObserver.Request request = new ActivationObserver.Request(
+                new java.util.LinkedHashSet<>(names.subList(0, names.size() / 2)),
+                new java.util.HashSet<>(names.subList(names.size() / 3, names.size())),
+                new java.util.HashSet<>(names.subList(names.size() / 2, names.size())), 512, 2048);
         for (int workers : new int[] {1, 2, 3}) {
             ActivationObserver o = new ActivationObserver(plan.preparedModel().proto(), plan.activationTensors(),
                     CalibratorSpec.of(CalibrationMethod.MSE), workers);
             stats.add(o.observe(inputs.size(), i -> Map.of("x", inputs.get(i)), Progress.NONE));
             channels.add(o.channelStatistics(inputs.size(), i -> Map.of("x", inputs.get(i)),
                     plan.activationTensors(), 256, Progress.NONE));
+            onePass.add(o.observe(inputs.size(), i -> Map.of("x", inputs.get(i)), request, "one pass", Progress.NONE));
+        }
+        // one pass with per-tensor and per-channel statistics together: the same for any number of workers, and its
+        // per-tensor histograms are those of observe()
+        for (ActivationObserver.Observation other : onePass) {
+            assertEquals(request.tensors().size(), other.tensors().size());
+            for (String t : request.tensors()) {
+                assertArrayEquals(stats.get(0).histogram(t).counts(), other.tensors().histogram(t).counts(), t);
+            }
+            for (Map.Entry<String, ActivationObserver.ChannelStats> e : onePass.get(0).channels().entrySet()) {
+                ActivationObserver.ChannelStats c = other.channels().get(e.getKey());
+                assertArrayEquals(e.getValue().absMax(), c.absMax(), e.getKey());
+                assertArrayEquals(e.getValue().mean(), c.mean(), e.getKey());
+                assertEquals(request.channelHistograms().contains(e.getKey()), !c.histograms().isEmpty(), e.getKey());
+            }
+        }
+        assertTrue(!onePass.get(0).channels().isEmpty());
+        for (String t : onePass.get(0).channels().keySet()) {
+            assertTrue(request.channelMeans().contains(t) || request.channelHistograms().contains(t), t);
         }
         // channels that are all zeros in sample 0 get their width from each worker's first non-zero sample (the
         // documented exception): their histograms are compared through their totals only
