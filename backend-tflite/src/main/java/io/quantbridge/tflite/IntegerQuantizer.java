@@ -102,10 +102,12 @@ final class IntegerQuantizer {
 
     /** The rewritten model and what happened. */
     record Result(TfliteModel model, int quantizedOps, List<FloatOp> floatOps, int quantizeOps, int dequantizeOps,
-                  int requantizeOps, Map<String, Integer> quantizedByType, GraphRewrites.Counts rewrites) {
+                  int requantizeOps, Map<String, Integer> quantizedByType, GraphRewrites.Counts rewrites,
+                  int biasCorrected) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("graph_rewrites", rewrites.toMap());
+            m.put("bias_corrected_ops", biasCorrected);
             m.put("quantized_ops", quantizedOps);
             m.put("quantized_by_type", quantizedByType);
             m.put("float_ops", floatOps.stream().map(FloatOp::toMap).toList());
@@ -157,6 +159,9 @@ final class IntegerQuantizer {
     private final Map<String, Integer> requantTwins = new HashMap<>();
     /** Int8 parameters of every int8 activation tensor (by index in the rewritten model). */
     private final Map<Integer, QuantParams> params = new HashMap<>();
+    /** Channel means of float activations (by tensor index of the prepared model), for bias correction. */
+    private final Map<Integer, float[]> inputMeans = new HashMap<>();
+    private int biasCorrected;
     private int quantizeOps;
     private int dequantizeOps;
     private int requantizeOps;
@@ -182,6 +187,18 @@ final class IntegerQuantizer {
      * @param ranges   calibrated {min, max} of the float activations (graph inputs and op outputs) by tensor index
      */
     static Result quantize(TfliteModel prepared, Map<Integer, double[]> ranges, Options options) {
+        return quantize(prepared, ranges, options, Map.of());
+    }
+
+    /**
+     * As {@link #quantize(TfliteModel, Map, Options)}, with bias correction: where the float input of a CONV_2D,
+     * DEPTHWISE_CONV_2D or FULLY_CONNECTED has channel means in {@code inputMeans} (by tensor index of
+     * {@code prepared}, channels last), its float bias loses the expected error of the int8 weights before it is
+     * quantized, {@code b[o] -= sum((Wq - W)[o, ...] * E[x])}, so that rounding the weights does not shift the
+     * op's output on average (border positions of padded convs, which see zeros, are treated like the rest).
+     */
+    static Result quantize(TfliteModel prepared, Map<Integer, double[]> ranges, Options options,
+                           Map<Integer, float[]> inputMeans) {
         if (prepared.raw().getSubgraphs().length > 1) {
             throw new QuantbridgeException("model " + prepared.label() + " has "
                     + prepared.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
@@ -191,7 +208,9 @@ final class IntegerQuantizer {
             throw new QuantbridgeException("model " + prepared.label() + " is already quantized (it has int8/uint8"
                     + " tensors with quantization parameters); give the float model");
         }
-        return new IntegerQuantizer(prepared, ranges, options).run();
+        IntegerQuantizer q = new IntegerQuantizer(prepared, ranges, options);
+        q.inputMeans.putAll(inputMeans);
+        return q.run();
     }
 
     private Result run() {
@@ -260,7 +279,8 @@ final class IntegerQuantizer {
         g.setOutputs(outs);
         g.setOperators(newOps.toArray(new OperatorT[0]));
         m.compact();
-        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, rewrites);
+        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, rewrites,
+                biasCorrected);
     }
 
     private static List<Pattern> compile(List<String> excludes) {
@@ -466,16 +486,24 @@ final class IntegerQuantizer {
         int version = Math.max(m.opCode(op).getVersion(), int8Version(code, op));
         if (isWeighted(code)) {
             int a = activationSlot(code);
+            float[] mean = inputMeans.get(ins[a]);
             int x = int8Of(ins[a], int8Home);
             ins[a] = x;
             QuantParams inP = params.get(x);
             int w = ins[weightSlot(code)];
             int axis = code == DEPTHWISE_CONV_2D ? 3 : 0;
             boolean perChannel = options.perChannel() && code != FULLY_CONNECTED;
+            float[] wFloat = m.floats(w);
+            int[] wShape = m.tensor(w).getShape();
             ins[weightSlot(code)] = quantizeWeights(w, perChannel, axis);
             float[] scales = weightScales;
             int b = biasSlot(code);
-            if (ins.length > b && ins[b] >= 0) ins[b] = quantizeBias(ins[b], inP, scales);
+            if (ins.length > b && ins[b] >= 0) {
+                float[] correction = mean == null || code == TRANSPOSE_CONV ? null
+                        : biasCorrection(code, wFloat, wShape, lastWeights, mean);
+                if (correction != null) biasCorrected++;
+                ins[b] = quantizeBias(ins[b], inP, scales, correction);
+            }
             QuantParams outP = rangeParams(op.getOutputs()[0]);
             setInt8(op.getOutputs()[0], outP);
         } else if (FIXED.containsKey(code)) {
@@ -559,6 +587,41 @@ final class IntegerQuantizer {
     }
 
     private float[] weightScales;
+    private QuantizedWeights lastWeights;
+
+    /**
+     * The expected output error of int8 weights per output channel, {@code sum((Wq - W) * E[x])} over the input
+     * channels (and kernel taps) that output reads; null when the means do not fit the weights.
+     * Layouts: CONV_2D [O, kh, kw, I], DEPTHWISE_CONV_2D [1, kh, kw, O] with input channel {@code o / multiplier},
+     * FULLY_CONNECTED [O, I].
+     */
+    static float[] biasCorrection(int code, float[] w, int[] shape, QuantizedWeights q, float[] mean) {
+        int axis = code == DEPTHWISE_CONV_2D ? 3 : 0;
+        int outs = shape[axis];
+        float[] s = q.scales();
+        double[] err = new double[outs];
+        if (code == DEPTHWISE_CONV_2D) {
+            if (shape.length != 4 || outs % mean.length != 0) return null;
+            int mult = outs / mean.length;
+            for (int i = 0; i < w.length; i++) {
+                int o = i % outs;
+                double wq = q.data()[i] * (double) s[s.length == 1 ? 0 : o];
+                err[o] += (wq - w[i]) * mean[o / mult];
+            }
+        } else {
+            int inCh = shape[shape.length - 1];
+            if (inCh != mean.length) return null;
+            int perOut = w.length / outs;
+            for (int i = 0; i < w.length; i++) {
+                int o = i / perOut;
+                double wq = q.data()[i] * (double) s[s.length == 1 ? 0 : o];
+                err[o] += (wq - w[i]) * mean[i % inCh];
+            }
+        }
+        float[] out = new float[outs];
+        for (int o = 0; o < outs; o++) out[o] = (float) err[o];
+        return out;
+    }
 
     /** Symmetric int8 weights in [-127, 127]; per channel along {@code axis} or per tensor. Sets weightScales. */
     private int quantizeWeights(int w, boolean perChannel, int axis) {
@@ -567,14 +630,19 @@ final class IntegerQuantizer {
         QuantizedWeights q = QuantizedWeights.symmetric(m.floats(w), shape, perChannel, axis);
         int buf = m.addBuffer(q.data());
         this.weightScales = q.scales();
+        this.lastWeights = q;
         return m.addTensor(TfliteModel.newTensor(t.getName() + "/int8", TensorType.INT8, shape,
                 t.getShapeSignature(), buf, QuantParams.perAxis(q.scales(), perChannel ? axis : 0)));
     }
 
     /** Int32 bias with per-channel scale {@code input_scale * weight_scale[c]}, zero point 0. */
-    private int quantizeBias(int b, QuantParams in, float[] wScales) {
+    private int quantizeBias(int b, QuantParams in, float[] wScales, float[] correction) {
         TensorT t = m.tensor(b);
         float[] v = m.floats(b);
+        if (correction != null && correction.length == v.length) {
+            v = v.clone();
+            for (int i = 0; i < v.length; i++) v[i] -= correction[i];
+        }
         float[] scales = new float[wScales.length == 1 ? 1 : v.length];
         for (int c = 0; c < scales.length; c++) {
             scales[c] = (float) ((double) in.scale() * (double) wScales[wScales.length == 1 ? 0 : c]);

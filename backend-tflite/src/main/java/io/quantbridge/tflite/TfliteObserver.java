@@ -6,6 +6,9 @@ import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.tensor.FloatTensor;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -71,6 +74,21 @@ final class TfliteObserver {
     }
 
     TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
+        return observe(count, loader, progress, Set.of()).statistics();
+    }
+
+    /**
+     * What one pass gives: the histograms of every observed tensor, and the mean of each channel (last axis, NHWC)
+     * of the tensors asked for, over every sample and position.
+     */
+    record Observation(TensorStatistics statistics, Map<Integer, float[]> channelMeans) { }
+
+    /**
+     * One pass over the samples: histograms of every observed tensor, and channel means of {@code meanTensors}
+     * (observed tensor indices). Channel sums are kept per sample and added up in sample order, so the means do not
+     * depend on how many workers there are.
+     */
+    Observation observe(int count, SampleLoader loader, Progress progress, Set<Integer> meanTensors) {
         if (count <= 0) throw new QuantbridgeException("calibration data is empty: no samples to observe");
         int n = Math.min(workers, count);
         int[] indices = keys.keySet().stream().mapToInt(Integer::intValue).toArray();
@@ -83,10 +101,14 @@ final class TfliteObserver {
             return t;
         });
         List<TensorStatistics> perWorker = new ArrayList<>();
+        // tensor index -> sample index -> channel sums (per worker maps, disjoint samples)
+        List<Map<Integer, TreeMap<Integer, double[]>>> sumsPerWorker = new ArrayList<>();
+        for (int w = 0; w < n; w++) sumsPerWorker.add(new HashMap<>());
         try {
             List<Future<TensorStatistics>> futures = new ArrayList<>();
             for (int w = 0; w < n; w++) {
                 final int worker = w;
+                final Map<Integer, TreeMap<Integer, double[]>> sums = sumsPerWorker.get(w);
                 futures.add(pool.submit(() -> {
                     TensorStatistics stats = TensorStatistics.forSpec(spec);
                     // register in a fixed order so that every worker's statistics list the tensors alike
@@ -95,8 +117,14 @@ final class TfliteObserver {
                             TfliteSession.Options.calibration())) {
                         for (int i = worker; i < count; i += n) {
                             Map<String, FloatTensor> feed = loader.load(i);
-                            session.runObserving(feed, indices,
-                                    (idx, data, len) -> stats.observe(names[idx], data, 0, len));
+                            final int sample = i;
+                            session.runObserving(feed, indices, (idx, data, len) -> {
+                                stats.observe(names[idx], data, 0, len);
+                                if (meanTensors.contains(idx)) {
+                                    double[] s = channelSums(idx, data, len);
+                                    if (s != null) sums.computeIfAbsent(idx, k -> new TreeMap<>()).put(sample, s);
+                                }
+                            });
                             progress.advance(1);
                         }
                     }
@@ -109,8 +137,38 @@ final class TfliteObserver {
         }
         TensorStatistics merged = perWorker.get(0);
         for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
+        Map<Integer, float[]> means = new HashMap<>();
+        for (int idx : meanTensors) {
+            TreeMap<Integer, double[]> bySample = new TreeMap<>();
+            for (Map<Integer, TreeMap<Integer, double[]>> w : sumsPerWorker) {
+                TreeMap<Integer, double[]> t = w.get(idx);
+                if (t != null) bySample.putAll(t);
+            }
+            if (bySample.size() != count) continue; // some sample had an unexpected shape: no means
+            int channels = bySample.firstEntry().getValue().length - 1;
+            double[] total = new double[channels + 1];
+            for (double[] s : bySample.values()) for (int c = 0; c <= channels; c++) total[c] += s[c];
+            float[] m = new float[channels];
+            for (int c = 0; c < channels; c++) m[c] = (float) (total[c] / total[channels]);
+            means.put(idx, m);
+        }
         progress.end();
-        return merged;
+        return new Observation(merged, means);
+    }
+
+    /** Sums of each channel (last axis) of one sample, then the count of values per channel; null if the length does
+     *  not fit the tensor's channel count. */
+    private double[] channelSums(int idx, float[] data, int len) {
+        int[] shape = model.tensor(idx).getShape();
+        if (shape == null || shape.length < 2) return null;
+        int channels = shape[shape.length - 1];
+        if (channels <= 0 || len % channels != 0) return null;
+        double[] s = new double[channels + 1];
+        for (int i = 0; i < len; i += channels) {
+            for (int c = 0; c < channels; c++) s[c] += data[i + c];
+        }
+        s[channels] = len / channels;
+        return s;
     }
 
     private static <T> T get(Future<T> f) {

@@ -32,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.tensorflow.lite.schema.TensorT;
 
@@ -221,6 +222,7 @@ final class TfliteQuantization {
         Map<Integer, String> keys = observer.keys();
         CalibrationTable table;
         Map<String, Object> calibration = new LinkedHashMap<>();
+        Map<Integer, float[]> inputMeans = Map.of();
         long t0 = System.nanoTime();
         if (req.reuseTable().isPresent()) {
             Path tablePath = req.reuseTable().get();
@@ -241,8 +243,11 @@ final class TfliteQuantization {
             List<SampleRef> calib = split.calibration();
             List<TensorInfo> inputs = prepared.inputs();
             List<TensorInfo> feedInputs = concreteBatch(inputs);
-            TensorStatistics stats = observer.observe(calib.size(),
-                    i -> SampleSource.load(calib.get(i), feedInputs, pre), progress);
+            TfliteObserver.Observation seen = observer.observe(calib.size(),
+                    i -> SampleSource.load(calib.get(i), feedInputs, pre), progress,
+                    req.biasCorrection() ? weightedInputs(prepared, keys) : Set.of());
+            TensorStatistics stats = seen.statistics();
+            inputMeans = seen.channelMeans();
             progress.begin("computing " + spec.method().id() + " ranges", 0);
             Map<String, TensorRange> byName = new HashMap<>();
             for (TensorRange r : stats.ranges(spec)) byName.put(r.name(), r);
@@ -277,7 +282,11 @@ final class TfliteQuantization {
         progress.begin("writing full-integer model", 0);
         IntegerQuantizer.Options opts = new IntegerQuantizer.Options(req.perChannel() && !edgeTpu, req.io(),
                 req.excludes(), !edgeTpu, !edgeTpu);
-        IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts);
+        IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts, inputMeans);
+        report.put("bias_correction", req.biasCorrection() && req.reuseTable().isEmpty()
+                ? Map.of("ops", result.biasCorrected(), "samples", split.calibration().size())
+                : Map.of("ops", 0, "reason", req.biasCorrection() ? "a reused table comes without the channel means"
+                        + " (calibrate again to correct biases)" : "--no-bias-correction"));
         TfliteModel out = result.model();
         if (edgeTpu) makeStatic(out);
         EdgeTpu.Report edge = EdgeTpu.analyze(out);
@@ -309,6 +318,21 @@ final class TfliteQuantization {
         }
         if (edgeTpu) compileForEdgeTpu(modelOut);
         return Map.entry(modelOut, table);
+    }
+
+    /** The observed float tensors that CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED read (bias correction). */
+    private static Set<Integer> weightedInputs(TfliteModel m, Map<Integer, String> observed) {
+        Set<Integer> s = new java.util.HashSet<>();
+        for (org.tensorflow.lite.schema.OperatorT op : m.operators()) {
+            int code = m.builtinCode(op);
+            if ((code == org.tensorflow.lite.schema.BuiltinOperator.CONV_2D
+                    || code == org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D
+                    || code == org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED)
+                    && op.getInputs().length > 0 && observed.containsKey(op.getInputs()[0])) {
+                s.add(op.getInputs()[0]);
+            }
+        }
+        return s;
     }
 
     /** Inputs with a dynamic batch get batch 1, so that samples load into them. */
