@@ -74,8 +74,10 @@ final class OpenVinoQuantization {
         if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
             throw new QuantbridgeException("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
         }
-        long[] staticShape = staticInputShape(OnnxModel.load(req.model()).inputs(), req.preprocessing());
+        List<TensorInfo> modelInputs = OnnxModel.load(req.model()).inputs();
+        long[] staticShape = staticInputShape(modelInputs, req.preprocessing());
         DataSplit split = RequestData.split(req);
+        if (staticShape == null) staticShape = sampleShape(modelInputs, split, req.preprocessing());
 
         // calibration, Q/DQ (or FP16) model, table and cache: the onnx backend, without its ONNX Runtime evaluation
         QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().evaluationData(null).build(), progress);
@@ -174,6 +176,22 @@ final class OpenVinoQuantization {
         return Arrays.stream(out).allMatch(d -> d > 0) ? out : null;
     }
 
+
+    /**
+     * A single input with dynamic dimensions and no --size to fill them (e.g. .npy samples of a text recogniser whose
+     * width varies): the shape of the first calibration sample, where the model's static dimensions agree with it.
+     * OpenVINO 2026.4's CPU plugin failed to run an exported model that was compiled with a dynamic width (ppocr-rec:
+     * a Concat shape check in the imported model) while the same model compiled statically runs.
+     */
+    static long[] sampleShape(List<TensorInfo> inputs, DataSplit split, Preprocessing pre) {
+        if (inputs.size() != 1 || split == null || split.calibration().isEmpty()) return null;
+        long[] s = inputs.get(0).shape();
+        if (Arrays.stream(s).allMatch(d -> d > 0)) return null;
+        FloatTensor first = SampleSource.load(split.calibration().get(0), inputs, pre).get(inputs.get(0).name());
+        if (first == null || first.shape().length != s.length) return null;
+        for (int i = 0; i < s.length; i++) if (s[i] > 0 && s[i] != first.shape()[i]) return null;
+        return first.shape().clone();
+    }
 
     /** The onnx backend chose its calibration samples alone: they must be the ones this split calibrates on. */
     private static void checkSameCalibration(DataSplit split, Map<String, Object> onnxReport) {
