@@ -7,6 +7,8 @@ import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.tensor.FloatTensor;
 import java.awt.image.BufferedImage;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,7 +28,12 @@ import java.util.Map;
  * image resized to WxH. MODE {@code strips}: same photo split, but each photo gives text-line-shaped crops
  * (aspect W:H) resized to WxH: the calibration set gets the centre strip of each calibration photo (every other one
  * rotated by 180 degrees), the evaluation set three strips (top, centre, bottom) of each evaluation photo and of every
- * photo in EXTRA_EVAL_DIR, each upright and rotated. Writes OUT/calib/*.npy, OUT/eval/*.npy and OUT/split.json.
+ * photo in EXTRA_EVAL_DIR, each upright and rotated. MODE {@code textlines} (the recogniser): the text lines that
+ * the float PaddleOCR detector (EXTRA = the detector .onnx) finds in the photos, cut and padded to WxH exactly as
+ * issue 3's acceptance test does, with its photo split: PpocrClsRecAcceptanceTest's REC_CALIB photos calibrate, the
+ * lines of REC_EVAL evaluate (SEED and NCALIB are not used: the split is the test's, by photo). The test's own
+ * TextCrops and photo lists are called from tests/target/test-classes (add it to the class path), so the crops cannot
+ * drift from the acceptance test's. Writes OUT/calib/*.npy, OUT/eval/*.npy and OUT/split.json.
  */
 public class DumpInputs {
     public static void main(String[] a) throws Exception {
@@ -86,6 +93,8 @@ public class DumpInputs {
                     evalIds.add(id + ".r180");
                 }
             }
+        } else if (mode.equals("textlines")) {
+            textLines(data, extra, pre, w, h, calibDir, evalDir, calibIds, evalIds);
         } else {
             throw new IllegalArgumentException("mode " + mode);
         }
@@ -102,6 +111,64 @@ public class DumpInputs {
         Files.writeString(out.resolve("split.json"), sb.toString());
         System.out.println(mode + ": " + calibIds.size() + " calibration and " + evalIds.size()
                 + " evaluation tensors in " + out);
+    }
+
+    /**
+     * The recogniser's lines as PpocrClsRecAcceptanceTest.writeCrops makes them (TextCrops.detect with the long side
+     * at most 960 and boxes under 10 px dropped, TextCrops.crop, TextCrops.canvas squeezed to WxH), through reflection
+     * on the test classes (package-private there).
+     */
+    @SuppressWarnings("unchecked")
+    static void textLines(Path photos, Path detModel, Preprocessing pre, int w, int h, Path calibDir, Path evalDir,
+            List<String> calibIds, List<String> evalIds) throws Exception {
+        if (detModel == null) throw new IllegalArgumentException("textlines needs the detector model as EXTRA");
+        Class<?> test = Class.forName("io.quantbridge.e2e.PpocrClsRecAcceptanceTest");
+        Class<?> crops = Class.forName("io.quantbridge.e2e.TextCrops");
+        Class<?> box = Class.forName("io.quantbridge.e2e.TextCrops$Box");
+        List<String> recCalib = (List<String>) field(test, "REC_CALIB");
+        String recEval = (String) field(test, "REC_EVAL");
+        int maxSide = (Integer) field(test, "DET_MAX_SIDE");
+        int minH = (Integer) field(test, "MIN_H");
+        if (w != (Integer) field(test, "REC_W") || h != (Integer) field(test, "H")) {
+            throw new IllegalArgumentException("the acceptance test's lines are " + field(test, "REC_W") + "x"
+                    + field(test, "H"));
+        }
+        Class<?> session = Class.forName("io.quantbridge.onnx.runtime.OrtModelSession");
+        Method detect = method(crops, "detect", session, BufferedImage.class, int.class, int.class);
+        Method crop = method(crops, "crop", BufferedImage.class, box);
+        Method canvas = method(crops, "canvas", BufferedImage.class, int.class, int.class, boolean.class);
+        List<String> all = new ArrayList<>(recCalib);
+        all.add(recEval);
+        try (AutoCloseable det = (AutoCloseable) session.getMethod("open", Path.class, int.class)
+                .invoke(null, detModel, 2)) {
+            for (String name : all) {
+                BufferedImage img = ImageLoader.read(photos.resolve(name));
+                List<Object> boxes = (List<Object>) detect.invoke(null, det, img, maxSide, minH);
+                String stem = name.replaceAll("\\.[a-z]+$", "");
+                boolean isEval = name.equals(recEval);
+                for (int i = 0; i < boxes.size(); i++) {
+                    BufferedImage line = (BufferedImage) canvas.invoke(null, crop.invoke(null, img, boxes.get(i)), w,
+                            h, true);
+                    String id = String.format("%s_%02d", stem, i);
+                    // TextCrops.tensor: (x/255 - 0.5) / 0.5, RGB, NCHW, no resize (the canvas has the size)
+                    NpyFile.write((isEval ? evalDir : calibDir).resolve(id + ".npy"),
+                            ImageLoader.toTensor(line, pre, id));
+                    (isEval ? evalIds : calibIds).add(id);
+                }
+            }
+        }
+    }
+
+    static Object field(Class<?> c, String name) throws Exception {
+        Field f = c.getDeclaredField(name);
+        f.setAccessible(true);
+        return f.get(null);
+    }
+
+    static Method method(Class<?> c, String name, Class<?>... types) throws Exception {
+        Method m = c.getDeclaredMethod(name, types);
+        m.setAccessible(true);
+        return m;
     }
 
     /** A crop with the output's aspect ratio spanning the full width: pos 0 top, 1 centre, 2 bottom. */

@@ -8,8 +8,9 @@ and a virtual-memory cap) and prints one JSON line on success.
   peers.py ort      --model M --calib DIR --method minmax|entropy|percentile --out DIR
   peers.py nncf     --model M --calib DIR --out DIR [--format ov|onnx]
   peers.py modelopt --model M --calib DIR --method max|entropy --out DIR
-  peers.py aieq     --model M --calib DIR --out DIR            (ai-edge-quantizer, full integer)
-  peers.py eval     --runtime ort|ov|tflite --ref M --cand A --eval DIR [--mask T | --top1] --out FILE
+  peers.py aieq     --model M --calib DIR --out DIR [--recipe static_wi8_ai8|dynamic_wi8_afp32]
+                                                               (ai-edge-quantizer: full integer, or dynamic range)
+  peers.py eval     --runtime ort|ov|tflite --ref M --cand A --eval DIR [--mask T | --top1 | --ctc KEYS] --out FILE
 """
 import argparse
 import glob
@@ -160,33 +161,50 @@ def cmd_aieq(a):
     from ai_edge_quantizer import quantizer, recipe
     from ai_edge_litert.interpreter import Interpreter
     os.makedirs(a.out, exist_ok=True)
-    files = npy_files(a.calib)
     t0 = time.time()
-    itp = Interpreter(model_path=a.model)
-    sig = itp.get_signature_list()
-    if sig:
-        key = next(iter(sig))
-        in_name = sig[key]["inputs"][0]
-    else:  # MediaPipe models carry no SignatureDef; the quantizer's default key is all that can be tried
-        key, in_name = "serving_default", itp.get_input_details()[0]["name"]
     q = quantizer.Quantizer(a.model)
-    q.load_quantization_recipe(recipe.static_wi8_ai8())
-    calib = {key: [{in_name: load(f)} for f in files]}
-    res = q.calibrate(calib, num_threads=os.cpu_count())
-    qr = q.quantize(res)
-    out = os.path.join(a.out, "model.int8.tflite")
+    q.load_quantization_recipe(getattr(recipe, a.recipe)())
+    config = {"recipe": a.recipe}
+    if a.recipe.startswith("static"):
+        files = npy_files(a.calib)
+        itp = Interpreter(model_path=a.model)
+        sig = itp.get_signature_list()
+        if sig:
+            key = next(iter(sig))
+            in_name = sig[key]["inputs"][0]
+        else:  # MediaPipe models carry no SignatureDef; the quantizer's default key is all that can be tried
+            key, in_name = "serving_default", itp.get_input_details()[0]["name"]
+        config["signature"] = key
+        calib = {key: [{in_name: load(f)} for f in files]}
+        res = q.calibrate(calib, num_threads=os.cpu_count())
+        qr = q.quantize(res)
+        out = os.path.join(a.out, "model.int8.tflite")
+    else:  # dynamic range / weight only: no calibration data, so no signature is needed
+        qr = q.quantize()
+        out = os.path.join(a.out, "model.dynamic.tflite")
     qr.export_model(out, overwrite=True)
-    import ai_edge_quantizer
-    emit({"artifact": out, "seconds": time.time() - t0,
-          "config": {"recipe": "static_wi8_ai8", "signature": key}})
+    seconds = time.time() - t0
+    # what was quantized: tensor types of the written model
+    types = {}
+    for d in Interpreter(model_path=out).get_tensor_details():
+        types[d["dtype"].__name__] = types.get(d["dtype"].__name__, 0) + 1
+    notes = []
+    if not types.get("int8"):
+        notes.append("no int8 tensor in the written model (tensor types " + json.dumps(types) + "): nothing was "
+                     "quantized, it computes what the float model does"
+                     + ("; its float16 weights feed the ops through DEQUANTIZE, which the recipe leaves alone"
+                        if types.get("float16") else ""))
+    emit({"artifact": out, "seconds": seconds, "config": config, "tensor_types": types, "int8_tensors":
+          types.get("int8", 0), "notes": notes})
 
 
 # -------------------------------------------------------------------------------------------------------- evaluation
 class Acc:
     """Pooled metrics exactly as quantbridge's FidelityAccumulator defines them."""
 
-    def __init__(self, mask=None, top1=False):
-        self.mask, self.top1 = mask, top1
+    def __init__(self, mask=None, top1=False, keys=None):
+        self.mask, self.top1, self.keys = mask, top1, keys
+        self.edits = self.chars = 0
         self.dot = self.rr = self.cc = self.ee = 0.0
         self.maxabs = 0.0
         self.mincos = float("inf")
@@ -219,6 +237,14 @@ class Acc:
         self.agree += int((r.argmax(-1) == c.argmax(-1)).sum())
         self.rows += r.shape[0]
 
+    def add_ctc(self, r, c):
+        """Greedy CTC strings of FP32 and the candidate (as the acceptance test's TextCrops.ctcGreedy), and their
+        Levenshtein distance over code points."""
+        want, got = ctc_greedy(r, self.keys), ctc_greedy(c, self.keys)
+        self.edits += levenshtein(want, got)
+        self.chars += len(want)
+        return want, got
+
     def result(self):
         d = {"samples": self.n, "cosine": cos(self.dot, self.rr, self.cc), "cosine_min": self.mincos,
              "sqnr_db": 10 * np.log10(self.rr / self.ee) if self.ee > 0 else float("inf"), "max_abs": self.maxabs,
@@ -228,7 +254,43 @@ class Acc:
             d["mask_threshold"] = self.mask
         if self.top1:
             d["top1_agreement"] = self.agree / self.rows if self.rows else float("nan")
+        if self.keys is not None:
+            d["char_agreement"] = 1.0 - self.edits / self.chars if self.chars else float("nan")
+            d["char_edits"] = self.edits
+            d["chars_fp32"] = self.chars
         return d
+
+
+def read_keys(path):
+    """ppocr_keys_v1.txt as Java's Files.readAllLines reads it, plus PaddleOCR's space character as the last class."""
+    text = open(path, encoding="utf-8").read()
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    if text.endswith("\n"):
+        lines.pop()
+    return lines + [" "]
+
+
+def ctc_greedy(probs, keys):
+    """Argmax per time step, repeats collapsed, blank (class 0) dropped; class i is keys[i-1]."""
+    p = probs.reshape(-1, probs.shape[-1])
+    best = p.argmax(-1)
+    out, prev = [], -1
+    for k in best:
+        k = int(k)
+        if k != 0 and k != prev:
+            out.append(keys[k - 1] if k - 1 < len(keys) else "?")
+        prev = k
+    return "".join(out)
+
+
+def levenshtein(a, b):
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j - 1] + (a[i - 1] != b[j - 1]), prev[j] + 1, cur[j - 1] + 1)
+        prev = cur
+    return prev[len(b)]
 
 
 def cos(d, rr, cc):
@@ -305,20 +367,27 @@ def cmd_eval(a):
     files = npy_files(a.eval)
     ref = Runner(a.runtime, a.ref)
     cand = Runner(a.runtime, a.cand)
+    keys = read_keys(a.ctc) if a.ctc else None
     accs = None
+    strings = []
     for f in files:
         x = load(f)
         ro, co = ref.run(x), cand.run(x)
         if accs is None:
-            accs = [Acc(a.mask, a.top1) for _ in ro]
+            accs = [Acc(a.mask, a.top1, keys) for _ in ro]
         for acc, r, c in zip(accs, ro, co):
             acc.add(r, c)
             if a.top1:
                 acc.add_top1(r, c)
+        if keys is not None:
+            want, got = accs[0].add_ctc(ro[0], co[0])
+            strings.append({"sample": os.path.basename(f), "fp32": want, "candidate": got})
     x = load(files[0])
     res = {"runtime": a.runtime, "outputs": [acc.result() for acc in accs],
            "latency_fp32": latency(ref, x, iters=a.iters), "latency_int8": latency(cand, x, iters=a.iters)}
     res["int8_speedup"] = res["latency_fp32"]["median_ms"] / res["latency_int8"]["median_ms"]
+    if strings:
+        res["strings"] = strings
     with open(a.out, "w") as fh:
         json.dump(res, fh, indent=1)
     emit(res)
@@ -337,6 +406,7 @@ def main():
         s.add_argument("--format", default="ov")
         s.add_argument("--hp", default="fp32")
         s.add_argument("--max-intermediate", type=int, default=0)
+        s.add_argument("--recipe", default="static_wi8_ai8")
     s = sub.add_parser("eval")
     s.add_argument("--runtime", required=True)
     s.add_argument("--ref", required=True)
@@ -344,6 +414,7 @@ def main():
     s.add_argument("--eval", required=True)
     s.add_argument("--mask", type=float)
     s.add_argument("--top1", action="store_true")
+    s.add_argument("--ctc", help="CTC character list (ppocr_keys_v1.txt): greedy-decoded string agreement")
     s.add_argument("--iters", type=int, default=20)
     s.add_argument("--out", required=True)
     a = p.parse_args()

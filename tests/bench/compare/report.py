@@ -15,11 +15,19 @@ MODELS = {
            "text-mask IoU at 0.3)",
     "cls": "ppocr-cls (ch_ppocr_mobile_v2.0_cls_infer.onnx, 48x192 photo strips, upright and rotated 180 degrees, "
            "task metric: top-1 agreement with FP32)",
+    "rec": "ppocr-rec (ch_PP-OCRv4_rec_infer.onnx, [1,3,48,1344] text lines that the float detector finds, cut and "
+           "padded as issue 3's acceptance test does: 56 lines of 9 photos calibrate, the 13 lines of imageTextN.png "
+           "evaluate; task metric: greedy-CTC character agreement with FP32, 1 - edits / FP32 characters)",
     "wakeword": "wakeword-embed (embedding_model.tflite, true FP32, [1,76,32,1] mel windows of espeak-ng speech: "
                 "every 8th calibration window, every 4th held-out window; no task metric: cosine/SQNR of the "
                 "96-d embedding)",
     "blazeface": "blazeface (face_detection_short_range.tflite, 128x128 NHWC in [-1, 1], 64 / 27 photos; no task "
                  "metric: cosine/SQNR per output, classificators / regressors)",
+    "selfie": "selfie-seg (selfie_segmentation.tflite, float16 weights, custom op Convolution2DTransposeBias, 256x256 "
+              "NHWC in [0, 1], 64 / 27 photos; task metric: pooled person-mask IoU at 0.5 against FP32)",
+    "pose": "pose-lite (pose_landmark_lite.tflite, float16 weights, 256x256 NHWC in [0, 1], 64 / 27 photos; no task "
+            "metric: cosine/SQNR per output, Identity (landmarks) / _1 (pose flag) / _2 (segmentation) / _3 (heatmap) "
+            "/ _4 (world landmarks))",
 }
 
 
@@ -94,8 +102,16 @@ def main():
     p.add_argument("--modelopt-python")
     a = p.parse_args()
     cases = [json.loads(ln) for f in a.cases for ln in open(f) if ln.strip()]
-    last = {(c["model"], c["peer"]): i for i, c in enumerate(cases)}  # a re-run case replaces the earlier one
-    cases = [c for i, c in enumerate(cases) if last[(c["model"], c["peer"])] == i]
+    # a re-run case (COMPARE_PEERS) replaces the earlier one, in the earlier one's place
+    latest = {(c["model"], c["peer"]): c for c in cases}
+    seen = set()
+    ordered = []
+    for c in cases:
+        k = (c["model"], c["peer"])
+        if k not in seen:
+            seen.add(k)
+            ordered.append(latest[k])
+    cases = ordered
     if a.smoke:
         MODELS["det"] = "ppocr-det smoke: 8 calibration / 4 held-out photos, 3 timed runs"
     by_key = {}
@@ -109,7 +125,12 @@ def main():
              "git_head": c.get("git_head")}
         if c["peer"].endswith("(Q/DQ in OpenVINO)"):
             src = by_key.get((c["model"], c["peer"].replace(" (Q/DQ in OpenVINO)", "")))
-            if src:
+            if src and not src["status"].startswith("ok"):
+                r["status"] = "not judged: the row that writes this Q/DQ ONNX failed"
+                r["calibration_wall_s"] = r["peak_rss_mib"] = None
+                c = dict(c, rc=1, eval_rc="skipped")
+                base = c["base"] + ".not-judged"  # its evaluation (of a stale artifact) is not read
+            elif src:
                 for k in ("calibration_wall_s", "peak_rss_mib", "quantizer_seconds", "artifact_bytes", "config"):
                     if k in src:
                         r[k] = src[k]
@@ -124,6 +145,9 @@ def main():
                 r["config"] = res.get("config")
                 if res.get("notes"):
                     r["notes"] = res["notes"]
+                if res.get("int8_tensors") == 0:
+                    r["status"] = "wrote an unquantized model"
+                    r["tensor_types"] = res.get("tensor_types")
             rep = os.path.join(os.path.dirname(c["artifact"]), "report.json")
             if c["peer"].startswith("quantbridge") and os.path.exists(rep):
                 q = json.load(open(rep))
@@ -137,8 +161,9 @@ def main():
             r["calibration_wall_s"] = t.get("wall_s")
             r["peak_rss_mib"] = t.get("peak_rss_mib")
         r.setdefault("status", "ok")
-        r["artifact_bytes"] = r.get("artifact_bytes") or size_of(c["artifact"])
-        if os.path.exists(base + ".eval.json"):
+        if c["rc"] == 0:  # a failed quantizer's folder may still hold an earlier run's artifact
+            r["artifact_bytes"] = r.get("artifact_bytes") or size_of(c["artifact"])
+        if str(c["eval_rc"]) == "0" and os.path.exists(base + ".eval.json"):  # not one left by an earlier run
             e = json.load(open(base + ".eval.json"))
             r["outputs"] = e["outputs"]
             r["latency_fp32_ms"] = e["latency_fp32"]["median_ms"]
@@ -211,7 +236,9 @@ def markdown(o):
          "pooled metrics (sums over all held-out samples before the ratio, as quantbridge's `FidelityAccumulator`).",
          "Wall time and peak RSS are for the whole quantizer process (`/usr/bin/time -v`; model load, calibration,",
          "writing), each under an address-space cap (`ulimit -v`). Latency: median of 20 runs of one input after 3",
-         "warm-ups, FP32 and INT8 in the same process and runtime.", "",
+         "warm-ups, FP32 and INT8 in the same process and runtime. Rows named `dynamic` are dynamic-range models",
+         "(int8 weights, float activations quantized on the fly by the kernels; no calibration data): their INT8",
+         "column is that model.", "",
          f"**Machine:** {m['cpu']}, {m['cores']} cores ({', '.join(m['isa'])}), {m['memory_gib']} GiB; "
          f"{m['shared']}.  ", f"**Java:** {v['java']}; **quantbridge** {v['quantbridge']} at commit "
          f"`{v['quantbridge_commit'][:12]}`, {v['quantbridge_tree']}.  ",
@@ -236,9 +263,12 @@ def markdown(o):
                     task = f"IoU {outs[0]['mask_iou']:.4f}"
                 elif "top1_agreement" in outs[0]:
                     task = f"top-1 {outs[0]['top1_agreement']:.4f}"
+                elif "char_agreement" in outs[0]:
+                    task = f"chars {outs[0]['char_agreement']:.4f}"
             else:
                 cosv = med = sq = task = "—"
-            status = r["status"] if r["status"].startswith("ok") else f"**{r['status']}**: {r.get('error', '')}"
+            status = r["status"] if r["status"].startswith("ok") else (
+                f"**{r['status']}**" + (f": {r['error']}" if r.get("error") else ""))
             if r.get("notes"):
                 status += " (" + "; ".join(r["notes"]) + ")"
             if r.get("note"):

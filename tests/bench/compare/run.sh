@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side comparison of quantbridge with the Python peers (issue 7), one command:
 #
-#   tests/bench/compare/run.sh            full run: ppocr-det, ppocr-cls, blazeface (TFLite); writes
-#                                         docs/benchmarks/compare/results.json and README.md
+#   tests/bench/compare/run.sh            full run: ppocr-det, ppocr-cls, ppocr-rec (ONNX), wakeword-embed, blazeface,
+#                                         selfie-seg, pose-lite (TFLite); writes docs/benchmarks/compare/results.json
+#                                         and README.md
 #   tests/bench/compare/run.sh --smoke    one peer (ONNX Runtime MinMax) and quantbridge on 8 det calibration photos,
 #                                         evaluated on 4; writes only under .cache/compare-smoke (CI-sized, not in CI)
-#   COMPARE_ONLY="det cls" ...            restrict the models (det cls wakeword blazeface)
+#   COMPARE_ONLY="det cls" ...            restrict the models (det cls rec wakeword blazeface selfie pose); with
+#                                         --smoke, a tiny version of each named model (one or two peers, few inputs)
 #   COMPARE_PEERS='^ort entropy' ...      re-run only the matching cases (bash regex), keeping the other results
 #
 # Every quantizer reads the same .npy tensors, written once by DumpInputs.java with quantbridge's own split
@@ -28,8 +30,8 @@ export QUANTBRIDGE_NO_BUILD=1
 smoke=0
 [ "${1:-}" = "--smoke" ] && smoke=1
 cap_gb="${COMPARE_MEM_CAP_GB:-12}"
-only="${COMPARE_ONLY:-det cls wakeword blazeface}"
-if [ "$smoke" = 1 ]; then work="$root/.cache/compare-smoke"; only="det"; else work="$root/.cache/compare"; fi
+only="${COMPARE_ONLY:-det cls rec wakeword blazeface selfie pose}"
+if [ "$smoke" = 1 ]; then work="$root/.cache/compare-smoke"; only="${COMPARE_ONLY:-det}"; else work="$root/.cache/compare"; fi
 mkdir -p "$work"
 # one cases.jsonl per model, cleared when that model runs again: COMPARE_ONLY runs add up to one report
 
@@ -59,7 +61,8 @@ py="$venv/bin/python"
 peers="$here/peers.py"
 
 # ------------------------------------------------------------------------------------------------- data, once
-cp_java="$root/quantbridge-cli/target/lib/*"
+# tests/target/test-classes: the text-line crops of issue 3's acceptance test (TextCrops), for ppocr-rec
+cp_java="$root/quantbridge-cli/target/lib/*:$root/tests/target/test-classes"
 dump() { # name mode data seed ncalib w h scale mean std layout [extra]
   local name="$1"; shift
   local out="$work/$name/data"
@@ -80,6 +83,10 @@ run_case() {
   local tag="${peer//[^A-Za-z0-9.-]/_}"
   echo "compare: $model / $peer" >&2
   local rc=0 load jar_at head
+  # an artifact left by an earlier run must not be judged as this run's: only rows that re-evaluate another row's
+  # artifact (command `true`) keep it, and they evaluate it only if that row succeeded in this run
+  if [ "$1" != true ]; then rm -f "$artifact"; fi
+  rm -f "$dir/$tag.eval.json"
   load="$(cut -d' ' -f1 /proc/loadavg)"
   # the CLI jar is rebuilt by other engineers as they work: record which build and commit each case ran on
   jar_at="$(date -r "$root/quantbridge-cli/target/quantbridge-cli.jar" -Iseconds 2>/dev/null)"
@@ -102,6 +109,11 @@ EOF
 
 declare -A ref
 qb() { bin/quantbridge "$@"; }
+# smoke: keep the first N calibration and M evaluation tensors of a model's data (in name order)
+trim() { # dir ncalib neval
+  ls "$1/calib" | sort | tail -n +$(($2 + 1)) | while read -r f; do rm -f "$1/calib/$f"; done
+  ls "$1/eval" | sort | tail -n +$(($3 + 1)) | while read -r f; do rm -f "$1/eval/$f"; done
+}
 # every quantizer reads a private copy of the model: some peers write next to (or over) the file they are given
 # (a run with TensorRT Model Optimizer left the fetched ppocr models rewritten in .cache/models)
 stage() { mkdir -p "$work/models"; cp -f "$1" "$work/models/"; echo "$work/models/$(basename "$1")"; }
@@ -199,6 +211,73 @@ if [[ " $only " == *" cls "* ]]; then
     "${qbq[@]}" --backend openvino --calibrator mse --out "$D/quantbridge_openvino_mse"
 fi
 
+# ------------------------------------------------------------------------------------------------- ppocr-rec
+if [[ " $only " == *" rec "* ]]; then
+  M="$(stage "$root/.cache/models/ppocr/ch_PP-OCRv4_rec_infer.onnx")"
+  ref[rec]="$root/.cache/models/ppocr/ch_PP-OCRv4_rec_infer.onnx"  # the fetched, hash-checked original: the float reference
+  keys="$root/.cache/models/ppocr/ppocr_keys_v1.txt"
+  # Real text lines, as issue 3's acceptance test makes them: the float PaddleOCR detector finds the lines in the
+  # photos, each is cut out, scaled to height 48 and padded to 1344 wide; the lines of 9 text photos calibrate, those
+  # of imageTextN.png (a printed page) evaluate. Task metric: greedy-CTC strings against FP32's.
+  dump rec textlines "$root/.cache/data/opencv" 1 0 1344 48 1/255 0.5,0.5,0.5 0.5,0.5,0.5 nchw \
+    "$root/.cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx" || exit 1
+  D="$work/rec"; C="$D/data/calib"; E="$D/data/eval"
+  [ "$smoke" = 1 ] && trim "$D/data" 8 3
+  [ -n "${COMPARE_PEERS:-}" ] || : > "$D/cases.jsonl"
+  n="$(ls "$C" | grep -c '\.npy$')"
+  ev="--ctc $keys"
+  qbq=(bin/quantbridge quantize --model "$M" --calib "$C" --eval "$E" --samples "$n" --seed 1 --quiet)
+  if [ "$smoke" = 1 ]; then
+    run_case rec "ort minmax" ort "$D/ort_minmax/model.int8.onnx" "$ev --iters 3" -- \
+      "$py" "$peers" ort --model "$M" --calib "$C" --method minmax --out "$D/ort_minmax"
+    run_case rec "quantbridge onnx mse" ort "$D/quantbridge_onnx_mse/model.int8.onnx" "$ev --iters 3" -- \
+      "${qbq[@]}" --backend onnx --calibrator mse --out "$D/quantbridge_onnx_mse"
+  else
+    for m in mse entropy; do
+      run_case rec "quantbridge onnx $m" ort "$D/quantbridge_onnx_$m/model.int8.onnx" "$ev" -- \
+        "${qbq[@]}" --backend onnx --calibrator "$m" --out "$D/quantbridge_onnx_$m"
+    done
+    for m in minmax entropy percentile; do
+      run_case rec "ort $m" ort "$D/ort_$m/model.int8.onnx" "$ev" -- \
+        "$py" "$peers" ort --model "$M" --calib "$C" --method "$m" --out "$D/ort_$m"
+    done
+    run_case rec "nncf onnx" ort "$D/nncf_onnx/model.int8.onnx" "$ev" -- \
+      "$py" "$peers" nncf --model "$M" --calib "$C" --format onnx --out "$D/nncf_onnx"
+    if [ "$modelopt_ok" = 1 ]; then
+      for m in max entropy; do
+        run_case rec "modelopt $m" ort "$D/modelopt_$m/model.int8.onnx" "$ev" -- \
+          "$venv_mo/bin/python" "$peers" modelopt --model "$M" --calib "$C" --method "$m" --out "$D/modelopt_$m"
+      done
+    fi
+    run_case rec "nncf ov" ov "$D/nncf_ov/model.int8.xml" "$ev" -- \
+      "$py" "$peers" nncf --model "$M" --calib "$C" --format ov --out "$D/nncf_ov"
+    run_case rec "quantbridge openvino mse" ov "$D/quantbridge_openvino_mse/model.int8.blob" "$ev" -- \
+      "${qbq[@]}" --backend openvino --calibrator mse --out "$D/quantbridge_openvino_mse"
+    run_case rec "quantbridge onnx mse (Q/DQ in OpenVINO)" ov "$D/quantbridge_onnx_mse/model.int8.onnx" "$ev" -- \
+      true
+  fi
+fi
+
+# ------------------------------------------------------------------------------------------------- TFLite dynamic range
+# tflite_dynamic MODEL M D E EVALARGS [quantbridge options]: ai-edge-quantizer's dynamic recipe (int8 channelwise
+# weights, float activations quantized on the fly) beside quantbridge's --precision dynamic; neither calibrates.
+tflite_dynamic() {
+  local model="$1" m="$2" d="$3" e="$4" ev="$5"; shift 5
+  run_case "$model" "ai-edge-quantizer dynamic_wi8_afp32" tflite "$d/aieq_dynamic/model.dynamic.tflite" "$ev" -- \
+    "$py" "$peers" aieq --model "$m" --calib "$d/data/calib" --recipe dynamic_wi8_afp32 --out "$d/aieq_dynamic"
+  run_case "$model" "quantbridge tflite dynamic" tflite "$d/quantbridge_tflite_dynamic/model.dynamic.tflite" "$ev" -- \
+    bin/quantbridge quantize --backend tflite --model "$m" --eval "$e" --seed 1 --precision dynamic --quiet "$@" \
+    --out "$d/quantbridge_tflite_dynamic"
+  if [ "$model" != wakeword ]; then
+    # TFLite 2.20's XNNPACK has no hybrid DEPTHWISE_CONV_2D (it then runs in TFLite's slower reference kernels): the
+    # README's remedy for speed keeps those float
+    run_case "$model" "quantbridge tflite dynamic (depthwise float)" tflite \
+      "$d/quantbridge_tflite_dynamic_dwfloat/model.dynamic.tflite" "$ev" -- \
+      bin/quantbridge quantize --backend tflite --model "$m" --eval "$e" --seed 1 --precision dynamic --quiet "$@" \
+      --exclude DEPTHWISE_CONV_2D --out "$d/quantbridge_tflite_dynamic_dwfloat"
+  fi
+}
+
 # ------------------------------------------------------------------------------------------------- blazeface (TFLite)
 if [[ " $only " == *" blazeface "* ]]; then
   M="$(stage "$root/.cache/models/blazeface-tflite/face_detection_short_range.tflite")"
@@ -212,6 +291,7 @@ if [[ " $only " == *" blazeface "* ]]; then
       bin/quantbridge quantize --backend tflite --model "$M" --calib "$C" --eval "$E" --samples 64 --seed 1 \
       --layout nhwc --calibrator "$m" --quiet --out "$D/quantbridge_tflite_$m"
   done
+  tflite_dynamic blazeface "$M" "$D" "$E" "" --layout nhwc
 fi
 
 # ------------------------------------------------------------------------------------------------- wakeword-embed (TFLite)
@@ -236,10 +316,45 @@ if [[ " $only " == *" wakeword "* ]]; then
         bin/quantbridge quantize --backend tflite --model "$M" --calib "$C" --eval "$E" --seed 1 \
         --calibrator "$m" --quiet --out "$D/quantbridge_tflite_$m"
     done
+    tflite_dynamic wakeword "$M" "$D" "$E" ""
   else
     echo "compare: no $mel (run backend-tflite's tests once to make it); wakeword skipped" >&2
   fi
 fi
+
+# ------------------------------------------------------------------------------------------------- selfie-seg, pose-lite (TFLite)
+# MediaPipe's float16-weight models, input [1,256,256,3] RGB in [0, 1]; 64 calibration / 27 held-out photos as for the
+# detector. selfie-seg carries the custom op Convolution2DTransposeBias (no int8 kernel: a quantizer must leave it float).
+for mp in selfie pose; do
+  [[ " $only " == *" $mp "* ]] || continue
+  if [ "$mp" = selfie ]; then
+    src="$root/.cache/models/selfie-seg/selfie_segmentation.tflite"; ev="--mask 0.5"; qbev=(--mask-threshold 0.5)
+  else
+    src="$root/.cache/models/pose-lite/pose_landmark_lite.tflite"; ev=""; qbev=()
+  fi
+  M="$(stage "$src")"
+  ref[$mp]="$src"  # the fetched, hash-checked original: the float reference
+  n=64
+  data="$root/.cache/data/opencv"
+  if [ "$smoke" = 1 ]; then
+    n=8
+    mkdir -p "$work/photos"
+    ls "$data" | grep -E '\.(jpg|png)$' | head -12 | while read -r f; do cp -n "$data/$f" "$work/photos/"; done
+    data="$work/photos"
+    ev="$ev --iters 3"
+  fi
+  dump "$mp" images "$data" 1 "$n" 256 256 1/255 0,0,0 1,1,1 nhwc || exit 1
+  D="$work/$mp"; C="$D/data/calib"; E="$D/data/eval"; [ -n "${COMPARE_PEERS:-}" ] || : > "$D/cases.jsonl"
+  if [ "$smoke" = 0 ]; then
+    run_case "$mp" "ai-edge-quantizer static_wi8_ai8" tflite "$D/aieq/model.int8.tflite" "$ev" -- \
+      "$py" "$peers" aieq --model "$M" --calib "$C" --out "$D/aieq"
+  fi
+  run_case "$mp" "quantbridge tflite mse" tflite "$D/quantbridge_tflite_mse/model.int8.tflite" "$ev" -- \
+    bin/quantbridge quantize --backend tflite --model "$M" --calib "$C" --eval "$E" --samples "$n" --seed 1 \
+    --layout nhwc --calibrator mse "${qbev[@]}" --quiet \
+    --out "$D/quantbridge_tflite_mse"
+  tflite_dynamic "$mp" "$M" "$D" "$E" "$ev" --layout nhwc "${qbev[@]}"
+done
 
 # ------------------------------------------------------------------------------------------------- report
 if [ "$smoke" = 1 ]; then
