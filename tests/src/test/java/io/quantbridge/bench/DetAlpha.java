@@ -5,7 +5,6 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.Calibrator;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.Histogram;
-import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
@@ -19,7 +18,6 @@ import io.quantbridge.onnx.backend.Sensitivity;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.ActivationObserver.ChannelStats;
 import io.quantbridge.table.TensorRange;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -30,14 +28,11 @@ import java.util.Set;
 /** Experiment: equalization strength and float SE blocks on ppocr-det. */
 public final class DetAlpha {
     public static void main(String[] args) throws Exception {
-        Path root = Path.of("").toAbsolutePath();
-        Preprocessing pre = Preprocessing.builder().size(640, 640).mean(0.485, 0.456, 0.406)
-                .std(0.229, 0.224, 0.225).build();
-        DataSplit split = DataSplit.split(SampleSource.discover(root.resolve(".cache/data/opencv")).samples(), 1, 64);
-        List<SampleRef> calib = split.calibration();
-        QdqOptions opts = QdqOptions.defaults();
-        OnnxModel model = OnnxModel.load(root.resolve(".cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
-        QdqPlan plan0 = QdqQuantizer.plan(model, opts);
+        DetExperiment x = new DetExperiment();
+        Preprocessing pre = DetExperiment.PRE;
+        List<SampleRef> calib = x.calib;
+        QdqOptions opts = DetExperiment.OPTIONS;
+        QdqPlan plan0 = x.plan;
         OnnxModel prepared = plan0.preparedModel();
         var inputs = prepared.inputs();
         CalibratorSpec mse = CalibratorSpec.of(CalibrationMethod.MSE);
@@ -71,7 +66,7 @@ public final class DetAlpha {
                 means.put(e.getKey(), m);
             }
             OnnxModel cond = BiasCorrection.apply(cp, means).model();
-            try (Sensitivity sens = new Sensitivity(cond, opts, split.evaluation(), pre, 0.3, 2)) {
+            try (Sensitivity sens = x.sensitivity(cond)) {
                 sens.observe(calib, mse, Progress.NONE);
                 for (String method : new String[] {"mse", "entropy", "percentile"}) {
                     CalibratorSpec spec = CalibratorSpec.of(CalibrationMethod.parse(method));

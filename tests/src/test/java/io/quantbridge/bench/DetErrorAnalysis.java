@@ -3,19 +3,13 @@ package io.quantbridge.bench;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
-import io.quantbridge.data.DataSplit;
-import io.quantbridge.data.Preprocessing;
-import io.quantbridge.data.SampleRef;
-import io.quantbridge.data.SampleSource;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
-import io.quantbridge.onnx.backend.Conditioning;
 import io.quantbridge.onnx.backend.Sensitivity;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.table.TensorRange;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -26,22 +20,12 @@ import java.util.function.Predicate;
 /** Experiment (not a test): where the int8 error of ppocr-det comes from. */
 public final class DetErrorAnalysis {
     public static void main(String[] args) throws Exception {
-        Path root = Path.of("").toAbsolutePath();
-        Path modelFile = root.resolve(".cache/models/ppocr/ch_PP-OCRv4_det_infer.onnx");
-        Preprocessing pre = Preprocessing.builder().size(640, 640).mean(0.485, 0.456, 0.406)
-                .std(0.229, 0.224, 0.225).build();
-        DataSplit split = DataSplit.split(SampleSource.discover(root.resolve(".cache/data/opencv")).samples(), 1, 64);
-        List<SampleRef> calib = split.calibration();
-        QdqOptions opts = QdqOptions.defaults();
-        OnnxModel model = OnnxModel.load(modelFile);
-        QdqPlan plan0 = QdqQuantizer.plan(model, opts);
+        DetExperiment x = new DetExperiment();
+        QdqOptions opts = DetExperiment.OPTIONS;
         CalibratorSpec mse = CalibratorSpec.of(CalibrationMethod.MSE);
-        var inputs = plan0.preparedModel().inputs();
-        Conditioning.Outcome o = Conditioning.apply(plan0, opts, mse, true, true, calib.size(),
-                i -> SampleSource.load(calib.get(i), inputs, pre), 2, Progress.NONE);
-        OnnxModel cond = o.plan().preparedModel();
-        try (Sensitivity s = new Sensitivity(cond, opts, split.evaluation(), pre, 0.3, 2)) {
-            s.observe(calib, mse, Progress.NONE);
+        OnnxModel cond = x.conditioned(mse);
+        try (Sensitivity s = x.sensitivity(cond)) {
+            s.observe(x.calib, mse, Progress.NONE);
             Map<String, TensorRange> ranges = s.ranges(mse);
             QdqPlan plan = s.fullPlan();
             OnnxModel full = QdqQuantizer.apply(plan, ranges).model();
@@ -60,7 +44,7 @@ public final class DetErrorAnalysis {
                     res.add(s.evaluate("only " + a + " amax=" + ranges.get(a).amax(),
                             strip(floatW, t -> isInit(floatW, t) || !t.equals(a))));
                 }
-                res.sort((x, y) -> Double.compare(x.cosine(), y.cosine()));
+                res.sort((p, q) -> Double.compare(p.cosine(), q.cosine()));
                 for (Sensitivity.Result r : res) System.out.println(r);
             }
         }
