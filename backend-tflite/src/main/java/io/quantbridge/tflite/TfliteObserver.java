@@ -5,6 +5,7 @@ import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.util.Futures;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Set;
@@ -12,7 +13,6 @@ import java.util.TreeMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -131,7 +131,7 @@ final class TfliteObserver {
                     return stats;
                 }));
             }
-            for (Future<TensorStatistics> f : futures) perWorker.add(get(f));
+            for (Future<TensorStatistics> f : futures) perWorker.add(Futures.await(f, "calibration"));
         } finally {
             pool.shutdownNow();
         }
@@ -169,17 +169,5 @@ final class TfliteObserver {
         }
         s[channels] = len / channels;
         return s;
-    }
-
-    private static <T> T get(Future<T> f) {
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new QuantbridgeException("calibration was interrupted", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            throw new QuantbridgeException("calibration failed: " + e.getCause(), e.getCause());
-        }
     }
 }

@@ -48,10 +48,8 @@ class DynamicRangeTest {
      */
     static int assertHybrid(TfliteModel m) {
         int n = 0;
-        for (OperatorT op : m.operators()) {
+        for (OperatorT op : RealData.weightedOps(m)) {
             int code = m.builtinCode(op);
-            if (code != BuiltinOperator.CONV_2D && code != BuiltinOperator.DEPTHWISE_CONV_2D
-                    && code != BuiltinOperator.FULLY_CONNECTED) continue;
             n++;
             String where = m.opName(op) + " -> " + m.tensor(op.getOutputs()[0]).getName();
             assertEquals(TensorType.FLOAT32, m.tensor(op.getInputs()[0]).getType(), where + " input");

@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.tensorflow.lite.schema.BuiltinOperator;
+import org.tensorflow.lite.schema.OperatorT;
 
 /**
  * The models, photos and speech that scripts/fetch-models.sh puts in .cache/ at the repository root; tests skip
@@ -127,5 +129,15 @@ final class RealData {
             y[i] = (float) s;
         }
         return y;
+    }
+
+    /** The CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED operators of a model, in order. */
+    static List<OperatorT> weightedOps(TfliteModel m) {
+        return m.operators().stream().filter(op -> {
+            int code = m.builtinCode(op);
+            return code == BuiltinOperator.CONV_2D
+                    || code == BuiltinOperator.DEPTHWISE_CONV_2D
+                    || code == BuiltinOperator.FULLY_CONNECTED;
+        }).toList();
     }
 }

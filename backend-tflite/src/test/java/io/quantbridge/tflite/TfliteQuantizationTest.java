@@ -42,10 +42,8 @@ class TfliteQuantizationTest {
     /** Every CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: int8 input, weights (per channel), output; int32 bias. */
     static int assertInt8Compute(TfliteModel m) {
         int n = 0;
-        for (OperatorT op : m.operators()) {
+        for (OperatorT op : RealData.weightedOps(m)) {
             int code = m.builtinCode(op);
-            if (code != BuiltinOperator.CONV_2D && code != BuiltinOperator.DEPTHWISE_CONV_2D
-                    && code != BuiltinOperator.FULLY_CONNECTED) continue;
             n++;
             String where = m.opName(op) + " -> " + m.tensor(op.getOutputs()[0]).getName();
             assertEquals(TensorType.INT8, m.tensor(op.getInputs()[0]).getType(), where + " input");

@@ -9,11 +9,11 @@ import io.quantbridge.data.SampleSource;
 import io.quantbridge.metrics.FidelityAccumulator;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.Futures;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -85,7 +85,7 @@ public final class FidelityEvaluation {
                     return acc;
                 }));
             }
-            for (Future<Map<String, FidelityAccumulator>> f : futures) parts.add(get(f));
+            for (Future<Map<String, FidelityAccumulator>> f : futures) parts.add(Futures.await(f, "evaluation"));
         } finally {
             pool.shutdownNow();
         }
@@ -111,17 +111,5 @@ public final class FidelityEvaluation {
         }
         if (m.maskIouThreshold() != null) a = a.withMaskIou(m.maskIouThreshold());
         return a;
-    }
-
-    private static <T> T get(Future<T> f) {
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new QuantbridgeException("evaluation was interrupted", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            throw new QuantbridgeException("evaluation failed: " + e.getCause(), e.getCause());
-        }
     }
 }

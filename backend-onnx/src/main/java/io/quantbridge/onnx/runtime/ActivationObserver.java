@@ -7,6 +7,7 @@ import io.quantbridge.calib.Histogram;
 import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.util.Futures;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -14,7 +15,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -316,7 +316,7 @@ public final class ActivationObserver {
                     }
                 }));
             }
-            for (Future<A> f : futures) perWorker.add(get(f));
+            for (Future<A> f : futures) perWorker.add(Futures.await(f, "calibration"));
         } finally {
             pool.shutdownNow();
         }
@@ -350,18 +350,6 @@ public final class ActivationObserver {
         if (!fetched.isEmpty()) { // only graph inputs observed: nothing to run
             session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, i, name, shape,
                     data, len), buffers);
-        }
-    }
-
-    private static <T> T get(Future<T> f) {
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new QuantbridgeException("calibration was interrupted", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            throw new QuantbridgeException("calibration failed: " + e.getCause(), e.getCause());
         }
     }
 }
