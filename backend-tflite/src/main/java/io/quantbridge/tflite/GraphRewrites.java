@@ -7,6 +7,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
 import static org.tensorflow.lite.schema.BuiltinOperator.HARD_SWISH;
 import static org.tensorflow.lite.schema.BuiltinOperator.LEAKY_RELU;
+import static org.tensorflow.lite.schema.BuiltinOperator.LOGISTIC;
 import static org.tensorflow.lite.schema.BuiltinOperator.MAXIMUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.MEAN;
 import static org.tensorflow.lite.schema.BuiltinOperator.MINIMUM;
@@ -15,6 +16,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
 import static org.tensorflow.lite.schema.BuiltinOperator.SUB;
+import static org.tensorflow.lite.schema.BuiltinOperator.TANH;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -63,10 +65,12 @@ final class GraphRewrites {
     private GraphRewrites() { }
 
     /** What was rewritten. */
-    record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange) {
+    record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
+                  int saturatedInputs) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("constant_clamps_to_int8_range", clampsToRange);
+            m.put("saturating_inputs_narrowed", saturatedInputs);
             m.put("fused_activations", fusedActivations);
             m.put("global_average_pool_to_mean", globalPoolsToMean);
             m.put("hard_swish_to_dwconv_mul", hardSwishSplit);
@@ -90,7 +94,53 @@ final class GraphRewrites {
             hswish = splitHardSwish(m, ranges, keep);
             clamps = clampsToRange(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps);
+        int saturated = narrowSaturatingInputs(m, ranges, keep);
+        return new Counts(fused, pools, hswish, clamps, saturated);
+    }
+
+    /**
+     * Beyond these inputs LOGISTIC (int8 output scale 1/256, zero point -128) and TANH (1/128, 0) give their extreme
+     * int8 output: sigmoid(x) rounds to 255/256 above ln(254.5 / 1.5) = 5.13 and to 0 below ln(0.5 / 255.5) = -6.24;
+     * tanh(x) rounds to 127/128 above atanh(126.5/128) = 2.57 and to -1 below atanh(-127.5/128) = -3.12. The bounds
+     * carry a margin of about one input step.
+     */
+    static final double[] LOGISTIC_INPUT = {-6.3, 5.2};
+    static final double[] TANH_INPUT = {-3.15, 2.6};
+
+    /**
+     * A tensor read only by int8 LOGISTIC (or only by int8 TANH) ops, and not a graph output, gets its calibrated range
+     * intersected with {@link #LOGISTIC_INPUT} ({@link #TANH_INPUT}): whatever lies beyond gives the same int8 output,
+     * so the narrower range only buys resolution where the curve moves. Calibrated ranges of such tensors are often
+     * wide (logits of a segmentation mask reach -1000; gates of squeeze-excite blocks 150), which in int8 leaves a
+     * step of several units where the sigmoid turns from 0 to 1 in about 10.
+     */
+    private static int narrowSaturatingInputs(TfliteModel m, Map<Integer, double[]> ranges,
+                                              Predicate<OperatorT> keep) {
+        SubGraphT g = m.main();
+        int n = g.getTensors().length;
+        int[] reader = new int[n];
+        Arrays.fill(reader, Integer.MIN_VALUE);
+        for (OperatorT op : g.getOperators()) {
+            int code = m.builtinCode(op);
+            boolean saturating = (code == LOGISTIC || code == TANH) && !keep.test(op);
+            for (int i : op.getInputs()) {
+                if (i < 0) continue;
+                int r = saturating ? code : -1;
+                reader[i] = reader[i] == Integer.MIN_VALUE || reader[i] == r ? r : -1;
+            }
+        }
+        for (int o : g.getOutputs()) reader[o] = -1;
+        int narrowed = 0;
+        for (int t = 0; t < n; t++) {
+            if (reader[t] != LOGISTIC && reader[t] != TANH) continue;
+            double[] r = ranges.get(t);
+            if (r == null || m.isConstant(t) || m.tensor(t).getType() != TensorType.FLOAT32) continue;
+            double[] bound = reader[t] == LOGISTIC ? LOGISTIC_INPUT : TANH_INPUT;
+            if (r[0] >= bound[0] && r[1] <= bound[1]) continue;
+            ranges.put(t, new double[] {Math.max(r[0], bound[0]), Math.min(r[1], bound[1])});
+            narrowed++;
+        }
+        return narrowed;
     }
 
     private static int[] consumers(TfliteModel m) {

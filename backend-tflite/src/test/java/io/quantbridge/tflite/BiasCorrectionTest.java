@@ -78,7 +78,7 @@ class BiasCorrectionTest {
                 assertEquals("--no-bias-correction", bc.get("reason"));
             }
         }
-        // measured over 43 held-out photos: 0.9207 without, 0.9451 with
+        // measured over 43 held-out photos: 0.9324 without, 0.9566 with
         assertTrue(cos[1] >= 0.94 && cos[1] > cos[0] + 0.015, "without " + cos[0] + ", with " + cos[1]);
     }
 }

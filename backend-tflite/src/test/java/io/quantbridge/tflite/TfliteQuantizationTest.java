@@ -144,8 +144,16 @@ class TfliteQuantizationTest {
         assertEquals(22, rw.get("fused_activations"));
         assertEquals(10, rw.get("global_average_pool_to_mean"));
         assertEquals(11, rw.get("hard_swish_to_dwconv_mul"));
+        // the 10 squeeze-excite gates and the mask logits (calibrated down to about -1000) read by LOGISTIC alone
+        assertEquals(10, rw.get("saturating_inputs_narrowed"));
         for (OperatorT op : q.operators()) {
             String n = q.opName(op);
+            if (n.equals("LOGISTIC")) {
+                QuantParams in = QuantParams.of(q.tensor(op.getInputs()[0]).getQuantization());
+                assertTrue(in.min() >= GraphRewrites.LOGISTIC_INPUT[0] - in.scale()
+                        && in.max() <= GraphRewrites.LOGISTIC_INPUT[1] + in.scale(), in + " " + in.min() + " "
+                        + in.max());
+            }
             assertTrue(!n.equals("RELU") && !n.equals("HARD_SWISH") && !n.equals("AVERAGE_POOL_2D"), n);
             if (n.equals("MUL") && q.tensor(op.getInputs()[1]).getName().endsWith("/hard_sigmoid")) {
                 var hs = q.tensor(op.getInputs()[1]).getQuantization();
