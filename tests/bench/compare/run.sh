@@ -268,14 +268,7 @@ tflite_dynamic() {
   run_case "$model" "quantbridge tflite dynamic" tflite "$d/quantbridge_tflite_dynamic/model.dynamic.tflite" "$ev" -- \
     bin/quantbridge quantize --backend tflite --model "$m" --eval "$e" --seed 1 --precision dynamic --quiet "$@" \
     --out "$d/quantbridge_tflite_dynamic"
-  if [ "$model" != wakeword ]; then
-    # TFLite 2.20's XNNPACK has no hybrid DEPTHWISE_CONV_2D (it then runs in TFLite's slower reference kernels): the
-    # README's remedy for speed keeps those float
-    run_case "$model" "quantbridge tflite dynamic (depthwise float)" tflite \
-      "$d/quantbridge_tflite_dynamic_dwfloat/model.dynamic.tflite" "$ev" -- \
-      bin/quantbridge quantize --backend tflite --model "$m" --eval "$e" --seed 1 --precision dynamic --quiet "$@" \
-      --exclude DEPTHWISE_CONV_2D --out "$d/quantbridge_tflite_dynamic_dwfloat"
-  fi
+  # (DEPTHWISE_CONV_2D keeps float weights: TFLite 2.20's XNNPACK has no hybrid depthwise kernel)
 }
 
 # ------------------------------------------------------------------------------------------------- blazeface (TFLite)

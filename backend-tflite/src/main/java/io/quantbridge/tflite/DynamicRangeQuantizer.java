@@ -23,8 +23,9 @@ import org.tensorflow.lite.schema.TensorT;
 import org.tensorflow.lite.schema.TensorType;
 
 /**
- * Dynamic-range ("hybrid") TFLite models: int8 weights, float activations, no calibration data. CONV_2D,
- * DEPTHWISE_CONV_2D and FULLY_CONNECTED keep their float32 input and output while their constant weights become int8
+ * Dynamic-range ("hybrid") TFLite models: int8 weights, float activations, no calibration data. CONV_2D and
+ * FULLY_CONNECTED (and DEPTHWISE_CONV_2D when asked, see {@link #DEPTHWISE_STAYS_FLOAT}) keep their float32 input and
+ * output while their constant weights become int8
  * symmetric ([-127, 127], zero point 0) with per-channel scales (dim 0 for CONV_2D and FULLY_CONNECTED, dim 3 for
  * DEPTHWISE_CONV_2D); the interpreter's hybrid kernels quantize the input on the fly (asymmetrically, per batch row)
  * and compute in integers. The bias stays float32. Op versions follow TFLite's versioning rules for hybrid ops: CONV_2D
@@ -83,15 +84,18 @@ final class DynamicRangeQuantizer {
     private final TfliteModel m;
     private final boolean perChannel;
     private final List<String> excludes;
+    private final boolean hybridDepthwise;
     private final List<Pattern> patterns = new ArrayList<>();
     /** The float32 biases of hybrid ops (by identity: indices change when the model is compacted). */
     private final java.util.Set<TensorT> hybridBiases =
             java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
 
-    private DynamicRangeQuantizer(TfliteModel original, boolean perChannel, List<String> excludes) {
+    private DynamicRangeQuantizer(TfliteModel original, boolean perChannel, List<String> excludes,
+                                  boolean hybridDepthwise) {
         this.m = original.copy();
         this.perChannel = perChannel;
         this.excludes = excludes;
+        this.hybridDepthwise = hybridDepthwise;
         for (String e : excludes) {
             try {
                 patterns.add(Pattern.compile(e));
@@ -108,6 +112,14 @@ final class DynamicRangeQuantizer {
      * @param excludes   op names or regular expressions over output tensor names that stay float
      */
     static Result quantize(TfliteModel original, boolean perChannel, List<String> excludes) {
+        return quantize(original, perChannel, excludes, false);
+    }
+
+    /**
+     * As {@link #quantize(TfliteModel, boolean, List)}; {@code hybridDepthwise} makes DEPTHWISE_CONV_2D hybrid too (per
+     * channel on dim 3), for runtimes with a fast hybrid depthwise kernel, which TFLite 2.20's XNNPACK is not.
+     */
+    static Result quantize(TfliteModel original, boolean perChannel, List<String> excludes, boolean hybridDepthwise) {
         if (original.raw().getSubgraphs().length > 1) {
             throw new QuantbridgeException("model " + original.label() + " has "
                     + original.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
@@ -117,7 +129,7 @@ final class DynamicRangeQuantizer {
             throw new QuantbridgeException("model " + original.label() + " is already quantized (it has int8/uint8"
                     + " tensors with quantization parameters); give the float model");
         }
-        return new DynamicRangeQuantizer(original, perChannel, excludes).run();
+        return new DynamicRangeQuantizer(original, perChannel, excludes, hybridDepthwise).run();
     }
 
     private Result run() {
@@ -202,6 +214,18 @@ final class DynamicRangeQuantizer {
         o.setAsymmetricQuantizeInputs(true);
     }
 
+    /**
+     * Why DEPTHWISE_CONV_2D keeps float weights. TFLite has a hybrid depthwise kernel, but the XNNPACK delegate of
+     * TFLite 2.20 does not take it: it runs in TFLite's reference-speed kernel and splits the delegated graph around
+     * it. Measured on 27 held-out photos: hybrid depthwise made blazeface 15x slower than float (23.7 ms against 1.6),
+     * selfie-seg 3.4x and pose-lite 3.5x; with float depthwise they run at 1.8-1.9x float. It also costs accuracy
+     * where it matters most (selfie-seg mask cosine 0.979 against 0.994, pose-lite's five outputs all lower), while
+     * the depthwise weights are a few percent of the file. TFLite's converter leaves small weights float too (under
+     * 1024 values by default, which covers most depthwise kernels).
+     */
+    static final String DEPTHWISE_STAYS_FLOAT = "depthwise weights stay float: TFLite 2.20's XNNPACK has no hybrid"
+            + " DEPTHWISE_CONV_2D, whose reference kernel runs several times slower than float";
+
     private String floatReason(OperatorT op, String out, int[] producer) {
         String name = m.opName(op);
         for (int k = 0; k < patterns.size(); k++) {
@@ -209,6 +233,7 @@ final class DynamicRangeQuantizer {
                 return "excluded by --exclude " + excludes.get(k);
             }
         }
+        if (m.builtinCode(op) == DEPTHWISE_CONV_2D && !hybridDepthwise) return DEPTHWISE_STAYS_FLOAT;
         int[] ins = op.getInputs();
         if (ins.length < 2 || ins[0] < 0 || ins[1] < 0) return "it has no weights input";
         if (m.tensor(ins[0]).getType() != TensorType.FLOAT32 || m.isConstant(ins[0])) {
@@ -289,8 +314,11 @@ final class DynamicRangeQuantizer {
                 boolean viaDequantize = m.builtinCode(op) == DEQUANTIZE;
                 List<String> by = viaDequantize ? readersOf.getOrDefault(op.getOutputs()[0], List.of())
                         : readersOf.get(i);
+                boolean weighted = by.stream().anyMatch(o -> o.equals("CONV_2D") || o.equals("DEPTHWISE_CONV_2D")
+                        || o.equals("FULLY_CONNECTED"));
                 kept.put(i, (ty == TensorType.FLOAT16 ? "float16 behind DEQUANTIZE" : "float32") + ", read by "
-                        + String.join(", ", new java.util.TreeSet<>(by)) + " (no hybrid kernel)");
+                        + String.join(", ", new java.util.TreeSet<>(by))
+                        + (weighted ? " (kept float: see float_weighted_ops)" : " (no hybrid kernel)"));
             }
         }
         List<Kept> l = new ArrayList<>();

@@ -24,12 +24,16 @@ import org.tensorflow.lite.schema.TensorT;
 import org.tensorflow.lite.schema.TensorType;
 
 /**
- * Dynamic range on the real models: int8 weights in every CONV_2D / DEPTHWISE_CONV_2D, float activations, run in the
+ * Dynamic range on the real models: int8 weights in every CONV_2D / FULLY_CONNECTED (DEPTHWISE_CONV_2D stays float,
+ * see {@link DynamicRangeQuantizer#DEPTHWISE_STAYS_FLOAT}), float activations, run in the
  * interpreter and compared with the float model on held-out inputs (no calibration data is used at all).
  */
 class DynamicRangeTest {
     @TempDir
     Path tmp;
+
+    /** blazeface's CONV_2D ops (it has 16 DEPTHWISE_CONV_2D besides). */
+    private static final int BLAZEFACE_CONVS = 21;
 
     private static final Preprocessing MINUS_ONE_TO_ONE = Preprocessing.builder().scale(1 / 127.5)
             .mean(1, 1, 1).std(1, 1, 1).layout(Layout.NHWC).build();
@@ -42,16 +46,21 @@ class DynamicRangeTest {
     }
 
     /**
-     * Every CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED is hybrid: float32 input and output, int8 symmetric
-     * per-channel weights on the kernel's dimension, float32 bias, hybrid op version; no DEQUANTIZE feeds one.
-     * Returns the number of hybrid ops.
+     * Every CONV_2D / FULLY_CONNECTED (and DEPTHWISE_CONV_2D when {@code depthwise}) is hybrid: float32 input and
+     * output, int8 symmetric per-channel weights on the kernel's dimension, float32 bias, hybrid op version; no
+     * DEQUANTIZE feeds one. Without {@code depthwise}, every DEPTHWISE_CONV_2D reads float weights. Returns the number
+     * of hybrid ops.
      */
-    static int assertHybrid(TfliteModel m) {
+    static int assertHybrid(TfliteModel m, boolean depthwise) {
         int n = 0;
         for (OperatorT op : RealData.weightedOps(m)) {
             int code = m.builtinCode(op);
-            n++;
             String where = m.opName(op) + " -> " + m.tensor(op.getOutputs()[0]).getName();
+            if (code == BuiltinOperator.DEPTHWISE_CONV_2D && !depthwise) {
+                assertEquals(TensorType.FLOAT32, m.tensor(op.getInputs()[1]).getType(), where + " weights");
+                continue;
+            }
+            n++;
             assertEquals(TensorType.FLOAT32, m.tensor(op.getInputs()[0]).getType(), where + " input");
             assertEquals(TensorType.FLOAT32, m.tensor(op.getOutputs()[0]).getType(), where + " output");
             TensorT w = m.tensor(op.getInputs()[1]);
@@ -79,6 +88,12 @@ class DynamicRangeTest {
     private static double cosine(QuantizationResult r, String output) {
         Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) r.report().get("fidelity");
         return ((Number) f.get(output).get("cosine")).doubleValue();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static double meanCosine(QuantizationResult r, String output) {
+        Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) r.report().get("fidelity");
+        return ((Number) f.get(output).get("cosine_mean")).doubleValue();
     }
 
     @SuppressWarnings("unchecked")
@@ -112,7 +127,7 @@ class DynamicRangeTest {
         Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
         QuantizationResult r = dynamic(model, RealData.wakewordMel().resolve("eval"), null);
         TfliteModel q = written();
-        assertEquals(20, assertHybrid(q));
+        assertEquals(20, assertHybrid(q, false));
         runsOnZeros();
         // measured 0.9977 over 709 held-out windows
         assertTrue(cosine(r, "StatefulPartitionedCall:0") >= 0.995, r.report().get("fidelity").toString());
@@ -130,14 +145,20 @@ class DynamicRangeTest {
         Path model = RealData.model("blazeface-tflite", "face_detection_short_range.tflite");
         QuantizationResult r = dynamic(model, RealData.data("opencv"), MINUS_ONE_TO_ONE);
         TfliteModel q = written();
-        assertEquals(37, assertHybrid(q));
+        assertEquals(BLAZEFACE_CONVS, assertHybrid(q, false));
         runsOnZeros();
-        // every float16 weight and bias fed a conv: all 74 DEQUANTIZE are gone
-        assertEquals(74, dynamicReport(r).get("dropped_dequantize"));
-        assertEquals(0, q.operators().stream().filter(o -> q.opName(o).equals("DEQUANTIZE")).count());
-        // measured 0.9829 / 0.9908 pooled over 91 opencv photos (opencv-logo.png dominates the pooled numbers)
-        assertTrue(cosine(r, "regressors") >= 0.975, r.report().get("fidelity").toString());
-        assertTrue(cosine(r, "classificators") >= 0.98, r.report().get("fidelity").toString());
+        // the float16 weights and biases of the convs became int8 / float32: their DEQUANTIZE are gone; those of the
+        // depthwise convs stay
+        assertEquals(2 * BLAZEFACE_CONVS, dynamicReport(r).get("dropped_dequantize"));
+        assertEquals(2 * 16, q.operators().stream().filter(o -> q.opName(o).equals("DEQUANTIZE"))
+                .count());
+        // measured over 91 opencv photos: pooled 0.9420 / 0.9391, per-photo mean 0.9988 / 0.9954. The pooled numbers
+        // follow opencv-logo.png alone, on which the float logits reach -16,800 (hybrid depthwise convs gave pooled
+        // 0.9829 / 0.9908 there, at 15x the latency)
+        assertTrue(cosine(r, "regressors") >= 0.93, r.report().get("fidelity").toString());
+        assertTrue(cosine(r, "classificators") >= 0.93, r.report().get("fidelity").toString());
+        assertTrue(meanCosine(r, "regressors") >= 0.995, r.report().get("fidelity").toString());
+        assertTrue(meanCosine(r, "classificators") >= 0.99, r.report().get("fidelity").toString());
         // from float16 weights: about 0.68 of the file
         assertTrue(sizeRatio(r) < 0.70, "size ratio " + sizeRatio(r));
     }
@@ -147,14 +168,23 @@ class DynamicRangeTest {
         Path model = RealData.model("selfie-seg", "selfie_segmentation.tflite");
         QuantizationResult r = dynamic(model, RealData.data("opencv"), null);
         TfliteModel q = written();
-        assertEquals(54, assertHybrid(q));
+        assertEquals(43, assertHybrid(q, false));
         runsOnZeros();
-        // the custom transpose convolution has no hybrid kernel: its float16 weights stay behind DEQUANTIZE
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> floatOps = (List<Map<String, Object>>) dynamicReport(r).get("float_weighted_ops");
+        assertEquals(11, floatOps.size(), floatOps.toString());
+        for (Map<String, Object> k : floatOps) {
+            assertEquals(DynamicRangeQuantizer.DEPTHWISE_STAYS_FLOAT, k.get("reason"), k.toString());
+        }
+        // the custom transpose convolution has no hybrid kernel: its float16 weights stay behind DEQUANTIZE; so do
+        // the weights and biases of the 11 depthwise convs
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> kept = (List<Map<String, Object>>) dynamicReport(r).get("float_weights");
-        assertEquals(1, kept.size(), kept.toString());
-        assertEquals("segment/Kernel", kept.get(0).get("tensor"));
-        assertTrue(kept.get(0).get("reason").toString().contains("Convolution2DTransposeBias"), kept.toString());
+        List<Map<String, Object>> custom = kept.stream()
+                .filter(k -> k.get("reason").toString().contains("Convolution2DTransposeBias")).toList();
+        assertEquals(1, custom.size(), kept.toString());
+        assertEquals("segment/Kernel", custom.get(0).get("tensor"));
+        assertEquals(1 + 2 * 11, kept.size(), kept.toString());
         for (OperatorT op : q.operators()) {
             if (!q.opName(op).equals("Convolution2DTransposeBias")) continue;
             for (int i = 1; i < op.getInputs().length; i++) {
@@ -163,9 +193,20 @@ class DynamicRangeTest {
         }
         assertTrue(q.operators().stream().anyMatch(o -> q.opName(o).equals("DEQUANTIZE")
                 && q.tensor(o.getInputs()[0]).getType() == TensorType.FLOAT16));
-        // measured 0.9593 over 91 opencv photos
-        assertTrue(cosine(r, "activation_10") >= 0.95, r.report().get("fidelity").toString());
-        assertTrue(sizeRatio(r) < 0.74, "size ratio " + sizeRatio(r));
+        // measured 0.9955 over 91 opencv photos (0.9593 with hybrid depthwise convs)
+        assertTrue(cosine(r, "activation_10") >= 0.99, r.report().get("fidelity").toString());
+        // 0.749: float16 weights to int8, less the depthwise weights and the float32 biases
+        assertTrue(sizeRatio(r) < 0.76, "size ratio " + sizeRatio(r));
+    }
+
+    @Test
+    void hybridDepthwiseWhenAsked() throws Exception {
+        TfliteModel original = TfliteModel.load(RealData.model("selfie-seg", "selfie_segmentation.tflite"));
+        DynamicRangeQuantizer.Result r = DynamicRangeQuantizer.quantize(original, true, List.of(), true);
+        assertEquals(54, assertHybrid(r.model(), true));
+        assertEquals(Map.of("CONV_2D", 43, "DEPTHWISE_CONV_2D", 11), r.toMap().get("hybrid_by_type"));
+        r.model().save(tmp.resolve(TfliteQuantization.DYNAMIC_MODEL));
+        runsOnZeros();
     }
 
     @Test
@@ -173,12 +214,12 @@ class DynamicRangeTest {
         Path model = RealData.model("pose-lite", "pose_landmark_lite.tflite");
         QuantizationResult r = dynamic(model, RealData.data("opencv"), null);
         TfliteModel q = written();
-        assertEquals(88, assertHybrid(q));
+        assertEquals(54, assertHybrid(q, false));
         runsOnZeros();
-        // measured over 91 opencv photos: 0.9389 landmarks, 0.7127 pose flag, 0.7409 segmentation, 0.9776 heatmap,
-        // 0.9059 world landmarks: pose-lite loses as much with dynamic range as with full int8 (its activations, not
-        // its weights, are what int8 hurts)
-        double[] measured = {0.9389, 0.7127, 0.7409, 0.9776, 0.9059};
+        // measured over 91 opencv photos: 0.9512 landmarks, 0.7314 pose flag, 0.7859 segmentation, 0.9851 heatmap,
+        // 0.9158 world landmarks (0.9389 / 0.7127 / 0.7409 / 0.9776 / 0.9059 with hybrid depthwise convs): pose-lite
+        // loses about as much with dynamic range as with full int8 (the hybrid kernels quantize activations too)
+        double[] measured = {0.9512, 0.7314, 0.7859, 0.9851, 0.9158};
         String[] outputs = {"Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4"};
         for (int i = 0; i < outputs.length; i++) {
             assertTrue(cosine(r, outputs[i]) >= measured[i] - 0.02, outputs[i] + ": " + r.report().get("fidelity"));
