@@ -93,6 +93,10 @@ public final class OnnxModel {
     }
 
     private static OnnxModel parse(byte[] bytes, String label) {
+        if (bytes.length >= 8 && bytes[4] == 'T' && bytes[5] == 'F' && bytes[6] == 'L' && bytes[7] == '3') {
+            throw new QuantbridgeException(label + " is a TFLite model (file identifier TFL3), not ONNX: use the"
+                    + " tflite backend (--backend tflite)");
+        }
         ModelProto proto;
         try {
             CodedInputStream in = CodedInputStream.newInstance(bytes);

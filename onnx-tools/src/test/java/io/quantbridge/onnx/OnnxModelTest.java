@@ -86,6 +86,13 @@ class OnnxModelTest {
         QuantbridgeException e3 = assertThrows(QuantbridgeException.class, () -> OnnxModel.load(empty));
         assertTrue(e3.getMessage().contains(empty.toString()), e3.getMessage());
 
+        // the first 8 bytes of a .tflite flatbuffer: root offset, then the file identifier
+        Path tflite = tmp.resolve("model.tflite");
+        Files.write(tflite, new byte[] {0x1c, 0, 0, 0, 'T', 'F', 'L', '3', 0, 0, 0, 0});
+        QuantbridgeException e5 = assertThrows(QuantbridgeException.class, () -> OnnxModel.load(tflite));
+        assertEquals(tflite + " is a TFLite model (file identifier TFL3), not ONNX: use the tflite backend"
+                + " (--backend tflite)", e5.getMessage());
+
         byte[] full = TinyModels.convModel().toBytes();
         for (int cut : new int[] {full.length / 3, full.length / 2, full.length - 3}) {
             Path trunc = tmp.resolve("trunc" + cut + ".onnx");
