@@ -89,8 +89,11 @@ public final class TfliteModel {
         }
         String id = new String(bytes, 4, 4, StandardCharsets.ISO_8859_1);
         if (!id.equals(IDENTIFIER)) {
+            // an ONNX ModelProto starts with field 1 (ir_version, a varint): tag byte 0x08
+            boolean onnx = bytes[0] == 0x08 || label.endsWith(".onnx");
             throw new QuantbridgeException("model " + label + " is not a TFLite model: file identifier '"
-                    + printable(id) + "' instead of '" + IDENTIFIER + "'");
+                    + printable(id) + "' instead of '" + IDENTIFIER + "'" + (onnx ? " (it looks like an ONNX model:"
+                    + " use --backend onnx, tensorrt or openvino)" : ""));
         }
     }
 

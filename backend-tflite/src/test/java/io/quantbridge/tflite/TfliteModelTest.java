@@ -30,6 +30,12 @@ class TfliteModelTest {
         Files.write(p, "this is not a model at all".getBytes());
         QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> TfliteSession.open(p, 1));
         assertEquals("model " + p + " is not a TFLite model: file identifier ' is ' instead of 'TFL3'", e.getMessage());
+        Path onnx = RealData.root().resolve(".cache/models/wakeword-embed/embedding_model.onnx");
+        if (Files.isRegularFile(onnx)) {
+            e = assertThrows(QuantbridgeException.class, () -> TfliteSession.open(onnx, 1));
+            assertTrue(e.getMessage().endsWith("(it looks like an ONNX model: use --backend onnx, tensorrt or"
+                    + " openvino)"), e.getMessage());
+        }
     }
 
     @Test
