@@ -67,6 +67,10 @@ final class GraphRewrites {
     /** What was rewritten. */
     record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
                   int saturatedInputs) {
+        Counts withSaturatedInputs(int n) {
+            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n);
+        }
+
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("constant_clamps_to_int8_range", clampsToRange);
@@ -94,8 +98,7 @@ final class GraphRewrites {
             hswish = splitHardSwish(m, ranges, keep);
             clamps = clampsToRange(m, ranges, keep);
         }
-        int saturated = narrowSaturatingInputs(m, ranges, keep);
-        return new Counts(fused, pools, hswish, clamps, saturated);
+        return new Counts(fused, pools, hswish, clamps, 0);
     }
 
     /**
@@ -108,21 +111,21 @@ final class GraphRewrites {
     static final double[] TANH_INPUT = {-3.15, 2.6};
 
     /**
-     * A tensor read only by int8 LOGISTIC (or only by int8 TANH) ops, and not a graph output, gets its calibrated range
+     * A tensor read only by LOGISTIC (or only by TANH) ops that become int8 ({@code int8}; the full-integer rewrite
+     * calls this once it knows), and not a graph output, gets its calibrated range
      * intersected with {@link #LOGISTIC_INPUT} ({@link #TANH_INPUT}): whatever lies beyond gives the same int8 output,
      * so the narrower range only buys resolution where the curve moves. Calibrated ranges of such tensors are often
      * wide (logits of a segmentation mask reach -1000; gates of squeeze-excite blocks 150), which in int8 leaves a
      * step of several units where the sigmoid turns from 0 to 1 in about 10.
      */
-    private static int narrowSaturatingInputs(TfliteModel m, Map<Integer, double[]> ranges,
-                                              Predicate<OperatorT> keep) {
+    static int narrowSaturatingInputs(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> int8) {
         SubGraphT g = m.main();
         int n = g.getTensors().length;
         int[] reader = new int[n];
         Arrays.fill(reader, Integer.MIN_VALUE);
         for (OperatorT op : g.getOperators()) {
             int code = m.builtinCode(op);
-            boolean saturating = (code == LOGISTIC || code == TANH) && !keep.test(op);
+            boolean saturating = (code == LOGISTIC || code == TANH) && int8.test(op);
             for (int i : op.getInputs()) {
                 if (i < 0) continue;
                 int r = saturating ? code : -1;

@@ -222,6 +222,10 @@ final class IntegerQuantizer {
             reasons[i] = floatReason(ops[i]);
             quantized[i] = reasons[i] == null && hasFloat(ops[i]);
         }
+        Set<OperatorT> int8Ops = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (int i = 0; i < ops.length; i++) if (quantized[i]) int8Ops.add(ops[i]);
+        GraphRewrites.Counts counts = rewrites.withSaturatedInputs(
+                GraphRewrites.narrowSaturatingInputs(m, ranges, int8Ops::contains));
         boolean[] int8Home = new boolean[originalTensorCount];
         for (int i = 0; i < ops.length; i++) {
             if (!quantized[i]) continue;
@@ -279,7 +283,7 @@ final class IntegerQuantizer {
         g.setOutputs(outs);
         g.setOperators(newOps.toArray(new OperatorT[0]));
         m.compact();
-        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, rewrites,
+        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, counts,
                 biasCorrected);
     }
 
