@@ -52,9 +52,11 @@ import java.util.Objects;
  * </ul>
  *
  * <h2>Speed</h2>
- * {@link #add(float[], int, int)} makes two passes over the data: one for the signed minimum and maximum (which also
- * detects NaN and infinities, before anything is changed) and one for the binning. No boxing, no per-element
- * allocation, no {@code Math.min/max} in the loops.
+ * Adding reads the values in chunks of 8192 (copied into a per-thread scratch array unless the batch is that small):
+ * each chunk is scanned for the signed minimum and maximum (which also detects NaN and infinities; a batch that holds
+ * one leaves the histogram unchanged) and, when that is known to give the same counts as binning after the whole
+ * batch, binned at once while it is in the L1 cache; otherwise the batch is binned in a second pass. No boxing, no
+ * per-element allocation, no {@code Math.min/max} in the loops.
  *
  * <p>Not thread-safe, not even for reading (the merged view is computed lazily): give each thread its own histogram
  * and {@link #merge(Histogram) merge} them, or lock around it ({@link TensorStatistics} does either).
@@ -69,9 +71,11 @@ public final class Histogram {
     private static final double BIN_SLACK = 1e-9;
     /** Relative tolerance under which a width ratio counts as an integer. */
     private static final double RATIO_TOLERANCE = 1e-9;
-    /** Floats copied at a time from a buffer that has no accessible array. */
-    private static final int CHUNK = 16 * 1024;
+    /** Chunks of the values being added: 8192 floats (32 KiB) stay in the L1 data cache (48 KiB per core here). */
+    private static final int CHUNK = 8 * 1024;
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[CHUNK]);
     private static final long[] NO_COUNTS = new long[0];
+    private static final int[] NO_CHUNKS = new int[0];
     /** Distinct merged widths kept apart before they are collapsed into one (see the class comment). */
     static final int MAX_COMPONENTS = 32;
 
@@ -171,20 +175,15 @@ public final class Histogram {
     public void add(float[] data, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, data.length);
         if (length == 0) return;
-        long packed = minMax(data, offset, length, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY);
-        float mn = unpackMin(packed);
-        float mx = unpackMax(packed);
-        if (!Float.isFinite(mn) || !Float.isFinite(mx)) {
-            throw new NonFiniteValueException(firstNonFinite(data, offset, length));
-        }
-        if (prepare(mn, mx, length)) {
-            bin(data, offset, length);
+        if (length <= CHUNK) {
+            addValues(data, null, offset, length);
+        } else {
+            addValues(null, FloatBuffer.wrap(data), offset, length);
         }
     }
 
     /**
      * Adds the remaining values of {@code buffer} (from its position to its limit) without moving its position.
-     * Heap buffers are read in place; other buffers are copied in chunks of {@value #CHUNK} floats.
      *
      * @throws NonFiniteValueException if a value is NaN or infinite; the histogram is then unchanged
      */
@@ -192,47 +191,148 @@ public final class Histogram {
         int length = buffer.remaining();
         if (length == 0) return;
         int position = buffer.position();
-        if (buffer.hasArray()) {
-            add(buffer.array(), buffer.arrayOffset() + position, length);
-            return;
+        if (buffer.hasArray() && length <= CHUNK) {
+            addValues(buffer.array(), null, buffer.arrayOffset() + position, length);
+        } else {
+            addValues(null, buffer, position, length);
         }
-        float[] chunk = new float[Math.min(length, CHUNK)];
+    }
+
+    /**
+     * Adds {@code length} values from {@code start}: read in place from {@code array} (at most {@value #CHUNK} of
+     * them), or else copied from {@code source} chunk by chunk into a per-thread scratch array. Once the width is
+     * fixed, each chunk is scanned for its min/max and binned in the same loop, while it is in the L1 cache: on
+     * ppocr-det (tensors of up to 26 MB, out of cache) reading each value once cut the cost per value from 5.0 ns (a
+     * copy into an array, a min/max pass, a binning pass) to about 2 ns.
+     *
+     * <p>Binning before the whole batch has been scanned counts every value as binning after it would, except where
+     * the batch changes the bins: a chunk with a value beyond the last bin counted it (clamped) in the last bin, which
+     * is right only if the batch appends no bins, so such chunks are noted and, if it does, uncounted and binned again
+     * after the bins were appended; if the batch doubles the width, the whole batch is uncounted and binned again; a
+     * batch with a non-finite value uncounts everything it counted and throws.
+     */
+    private void addValues(float[] array, FloatBuffer source, int start, int length) {
+        float[] chunk = array != null ? array : SCRATCH.get();
+        boolean counted = width != 0; // whether the chunks are counted as they are read
+        int[] clamped = NO_CHUNKS;     // offsets of counted chunks with a value beyond the last bin
+        int clampedCount = 0;
         float mn = Float.POSITIVE_INFINITY;
         float mx = Float.NEGATIVE_INFINITY;
-        for (int done = 0; done < length; done += chunk.length) {
-            int n = Math.min(chunk.length, length - done);
-            buffer.get(position + done, chunk, 0, n);
-            long packed = minMax(chunk, 0, n, mn, mx);
-            mn = unpackMin(packed);
-            mx = unpackMax(packed);
-            if (!Float.isFinite(mn) || !Float.isFinite(mx)) {
-                throw new NonFiniteValueException(firstNonFinite(chunk, 0, n));
+        for (int done = 0; done < length; done += CHUNK) {
+            int n = Math.min(CHUNK, length - done);
+            int off = read(array, source, chunk, start + done, n);
+            long packed = counted ? minMaxAndBin(chunk, off, n) : minMax(chunk, off, n);
+            float cmn = unpackMin(packed);
+            float cmx = unpackMax(packed);
+            if (!Float.isFinite(cmn) || !Float.isFinite(cmx)) {
+                float bad = firstNonFinite(chunk, off, n); // before the scratch is reused
+                if (counted) unbinRange(array, source, chunk, start, done + n);
+                throw new NonFiniteValueException(bad);
+            }
+            if (counted && Math.max(-(double) cmn, (double) cmx) * inverseWidth >= binCount) {
+                if (clampedCount == clamped.length) clamped = Arrays.copyOf(clamped, Math.max(8, 2 * clampedCount));
+                clamped[clampedCount++] = done;
+            }
+            // strict comparisons: of equal values (0 and -0) the first one seen wins, as in one pass over the batch
+            if (cmn < mn) mn = cmn;
+            if (cmx > mx) mx = cmx;
+        }
+        if (counted) {
+            int need = binsNeeded(Math.max(-(double) mn, (double) mx), width);
+            if (need <= binCount) { // the bins stay as they are: every count is final
+                record(mn, mx, length);
+                return;
+            }
+            if (need > maxBins) { // the width will double
+                unbinRange(array, source, chunk, start, length);
+                counted = false;
+            } else {
+                for (int i = 0; i < clampedCount; i++) {
+                    int n = Math.min(CHUNK, length - clamped[i]);
+                    unbin(chunk, read(array, source, chunk, start + clamped[i], n), n);
+                }
             }
         }
-        if (prepare(mn, mx, length)) {
-            for (int done = 0; done < length; done += chunk.length) {
-                int n = Math.min(chunk.length, length - done);
-                buffer.get(position + done, chunk, 0, n);
-                bin(chunk, 0, n);
+        if (!prepare(mn, mx, length)) return;
+        if (counted) {
+            for (int i = 0; i < clampedCount; i++) {
+                int n = Math.min(CHUNK, length - clamped[i]);
+                bin(chunk, read(array, source, chunk, start + clamped[i], n), n);
             }
+        } else {
+            for (int done = 0; done < length; done += CHUNK) {
+                int n = Math.min(CHUNK, length - done);
+                bin(chunk, read(array, source, chunk, start + done, n), n);
+            }
+        }
+    }
+
+    /** Where chunk {@code [index, index+n)} of the values is: in place in {@code array}, or copied into the scratch. */
+    private static int read(float[] array, FloatBuffer source, float[] scratch, int index, int n) {
+        if (array != null) return index;
+        source.get(index, scratch, 0, n);
+        return 0;
+    }
+
+    /** Uncounts the {@code length} values from {@code start} (counted by {@link #minMaxAndBin}). */
+    private void unbinRange(float[] array, FloatBuffer source, float[] chunk, int start, int length) {
+        for (int done = 0; done < length; done += CHUNK) {
+            int n = Math.min(CHUNK, length - done);
+            unbin(chunk, read(array, source, chunk, start + done, n), n);
         }
     }
 
     /**
      * Signed min and max of the range, packed into a long (min in the high half); both NaN if a value is NaN. An
      * infinity shows as an infinite min or max. Plain comparisons (rarely taken branches) rather than
-     * {@code Math.min/max}, whose NaN handling makes each step of the chain several times slower; NaN, which no
-     * comparison catches, is flagged separately.
+     * {@code Math.min/max}, whose NaN handling makes each step of the chain several times slower. NaN, which fails
+     * every comparison, is caught on the rare branch of the max: a value that is neither {@code <= mx} nor
+     * {@code > mx} is NaN (one comparison per value instead of a separate {@code v != v}: 1.3 instead of 1.75 ns per
+     * value in {@link #minMaxAndBin} on ppocr-det).
      */
-    private static long minMax(float[] data, int offset, int length, float mn, float mx) {
-        int end = offset + length;
+    private static long minMax(float[] data, int offset, int length) {
+        float mn = Float.POSITIVE_INFINITY;
+        float mx = Float.NEGATIVE_INFINITY;
         boolean nan = false;
-        for (int i = offset; i < end; i++) {
+        for (int i = offset, end = offset + length; i < end; i++) {
             float v = data[i];
             if (v < mn) mn = v;
-            if (v > mx) mx = v;
-            if (v != v) nan = true;
+            if (!(v <= mx)) {
+                if (v > mx) mx = v;
+                else nan = true;
+            }
         }
+        return pack(mn, mx, nan);
+    }
+
+    /**
+     * {@link #minMax} and {@link #bin} in one loop over data that the caller knows how to undo: values beyond the
+     * range are counted in the last bin, NaN in bin 0 ({@link #unbin} takes them out again). One loop rather than
+     * minMax then bin over the same chunk: 1.75 instead of 2.1 ns per value on ppocr-det (both with a separate
+     * {@code v != v}).
+     */
+    private long minMaxAndBin(float[] data, int offset, int length) {
+        long[] c = counts;
+        double inv = inverseWidth;
+        int last = binCount - 1;
+        float mn = Float.POSITIVE_INFINITY;
+        float mx = Float.NEGATIVE_INFINITY;
+        boolean nan = false;
+        for (int i = offset, end = offset + length; i < end; i++) {
+            float v = data[i];
+            if (v < mn) mn = v;
+            if (!(v <= mx)) { // as in minMax
+                if (v > mx) mx = v;
+                else nan = true;
+            }
+            int k = (int) (Math.abs(v) * inv);
+            if (k > last) k = last;
+            c[k]++;
+        }
+        return pack(mn, mx, nan);
+    }
+
+    private static long pack(float mn, float mx, boolean nan) {
         if (nan) mn = mx = Float.NaN;
         return ((long) Float.floatToRawIntBits(mn) << 32) | (Float.floatToRawIntBits(mx) & 0xFFFF_FFFFL);
     }
@@ -257,17 +357,7 @@ public final class Histogram {
      * to be binned (false when the batch was all zeros and has been counted already).
      */
     private boolean prepare(float mn, float mx, int length) {
-        double batchAbs = Math.max(-(double) mn, (double) mx);
-        if (total == 0) {
-            min = mn;
-            max = mx;
-        } else {
-            min = Math.min(min, mn);
-            max = Math.max(max, mx);
-        }
-        total += length;
-        absMax = Math.max(absMax, batchAbs);
-        view = null;
+        double batchAbs = record(mn, mx, length);
         if (batchAbs == 0) {
             addZeros(length);
             return false;
@@ -281,6 +371,22 @@ public final class Histogram {
         }
         cover(batchAbs);
         return true;
+    }
+
+    /** Adds a batch's min, max and size to the statistics; returns its largest |x|. */
+    private double record(float mn, float mx, int length) {
+        double batchAbs = Math.max(-(double) mn, (double) mx);
+        if (total == 0) {
+            min = mn;
+            max = mx;
+        } else {
+            min = Math.min(min, mn);
+            max = Math.max(max, mx);
+        }
+        total += length;
+        absMax = Math.max(absMax, batchAbs);
+        view = null;
+        return batchAbs;
     }
 
     private void addZeros(long n) {
@@ -300,6 +406,18 @@ public final class Histogram {
             int k = (int) (Math.abs(data[i]) * inv);
             if (k > last) k = last;
             c[k]++;
+        }
+    }
+
+    /** Takes out what {@link #bin} or {@link #minMaxAndBin} counted for these values (the same bin indices). */
+    private void unbin(float[] data, int offset, int length) {
+        long[] c = counts;
+        double inv = inverseWidth;
+        int last = binCount - 1;
+        for (int i = offset, end = offset + length; i < end; i++) {
+            int k = (int) (Math.abs(data[i]) * inv);
+            if (k > last) k = last;
+            c[k]--;
         }
     }
 

@@ -15,8 +15,9 @@ package io.quantbridge.calib;
  * <p>Evaluation, equivalent to the definition: bins above the candidate all quantize to {@code 127 * scale = amax_i}
  * (error {@code (j - i) * w}), so their error {@code w^2 * sum_{j>i} count_j (j - i)^2} comes from a suffix recurrence
  * in O(1) per candidate; the bins at or below it are summed directly from bin 0 upward, stopping as soon as the sum
- * reaches the best error so far (all terms are non-negative, so this pruning never changes the winner), and a
- * candidate whose clipped part alone is no better is skipped. {@code x / scale} is computed as
+ * shows the candidate cannot beat the best error so far (all terms are non-negative, so this pruning never changes
+ * the winner), and a candidate whose clipped part alone is no better is skipped. The candidates are evaluated in a
+ * coarse sweep first, then the rest, so that pruning starts from a near-best error. {@code x / scale} is computed as
  * {@code x * (127 / amax)}: {@code x_j / scale = (2j+1) * 127 / (2i+1)} is never closer than {@code 1/(4i+2)} to a
  * rounding tie, far more than the rounding error, so every {@code q_j} is the same.
  *
@@ -25,6 +26,9 @@ package io.quantbridge.calib;
  * Stateless and thread-safe.
  */
 public final class MseCalibrator extends SpecCalibrator {
+    /** Candidates of the first, coarse sweep. */
+    private static final int COARSE_CANDIDATES = 32;
+
     public MseCalibrator(CalibratorSpec spec) {
         super(spec);
     }
@@ -63,26 +67,64 @@ public final class MseCalibrator extends SpecCalibrator {
             v += c;
         }
 
+        // non-empty bins j <= i, i.e. with x_j <= amax_i, are x[0 .. inRange[i])
+        int[] inRange = new int[n];
+        for (int i = 0, t = 0; i < n; i++) {
+            if (counts[i] != 0) t++;
+            inRange[i] = t;
+        }
+        Search search = new Search(x, weight, clip, inRange, w);
+        // a coarse sweep first, then every other candidate: a near-best error found early lets the pruning skip or
+        // cut short most candidates below the optimum, which an ascending sweep evaluates in full (the per-channel
+        // ranges of conditioning on ppocr-det, 5347 histograms of 512 to 8192 bins: 0.22 s instead of 1.05 s of CPU;
+        // 16 or 64 coarse candidates did no better). Same result: see Search.
+        int stride = Math.max(1, (n - start) / COARSE_CANDIDATES);
+        for (int i = start; i < n; i += stride) search.evaluate(i);
+        for (int i = start; i < n; i++) {
+            if ((i - start) % stride != 0) search.evaluate(i);
+        }
+        return (search.best + 0.5) * w;
+    }
+
+    /**
+     * The candidates evaluated in any order, with the winner the definition gives: the smallest error, on ties the
+     * smallest candidate. Each candidate's error is summed exactly as in an ascending sweep (clipped part first, then
+     * the bins from 0 upward); a candidate is dropped as soon as its partial sum shows it cannot win (sums of
+     * non-negative terms never decrease): when it is at least the best error, or, for a candidate below the best one
+     * (which wins a tie), above it.
+     */
+    private static final class Search {
+        private final double[] x;
+        private final double[] weight;
+        private final double[] clip;
+        private final int[] inRange;
+        private final double w;
         double bestError = Double.POSITIVE_INFINITY;
         int best = -1;
-        int inRange = 0; // non-empty bins j <= i are x[0 .. inRange)
-        for (int i = start; i < n; i++) {
-            double amax = (i + 0.5) * w;
-            while (inRange < nonEmpty && x[inRange] <= amax) inRange++;
+
+        Search(double[] x, double[] weight, double[] clip, int[] inRange, double w) {
+            this.x = x;
+            this.weight = weight;
+            this.clip = clip;
+            this.inRange = inRange;
+            this.w = w;
+        }
+
+        void evaluate(int i) {
+            boolean winsTies = i < best;
+            double stop = winsTies ? Math.nextUp(bestError) : bestError; // drop the candidate once error >= stop
             double error = clip[i] * w * w;
-            if (error >= bestError) continue;
+            if (error >= stop) return;
+            double amax = (i + 0.5) * w;
             double scale = amax / 127.0;
             double inverse = 127.0 / amax;
-            for (int t = 0; t < inRange; t++) {
+            for (int t = 0, end = inRange[i]; t < end; t++) {
                 double d = Math.rint(x[t] * inverse) * scale - x[t];
                 error += weight[t] * d * d;
-                if (error >= bestError) break;
+                if (error >= stop) return;
             }
-            if (error < bestError) {
-                bestError = error;
-                best = i;
-            }
+            bestError = error;
+            best = i;
         }
-        return (best + 0.5) * w;
     }
 }

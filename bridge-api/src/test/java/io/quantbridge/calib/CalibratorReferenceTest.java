@@ -188,6 +188,65 @@ class CalibratorReferenceTest {
         }
     }
 
+    /** The MSE search as an ascending sweep over the candidates (how MseCalibrator evaluated them before). */
+    private static double ascendingMse(Histogram h, int start) {
+        long[] counts = h.counts();
+        int n = counts.length;
+        double w = h.binWidth();
+        double[] clip = new double[n];
+        double v = 0;
+        double u = 0;
+        for (int i = n - 1; i > 0; i--) {
+            clip[i - 1] = clip[i] + 2 * u + v + counts[i];
+            u += v + counts[i];
+            v += counts[i];
+        }
+        double bestError = Double.POSITIVE_INFINITY;
+        int best = -1;
+        for (int i = start; i < n; i++) {
+            double amax = (i + 0.5) * w;
+            double error = clip[i] * w * w;
+            for (int j = 0; j <= i && error < bestError; j++) {
+                if (counts[j] == 0) continue;
+                double x = (j + 0.5) * w;
+                double d = Math.rint(x * (127.0 / amax)) * (amax / 127.0) - x;
+                error += counts[j] * d * d;
+            }
+            if (error < bestError) {
+                bestError = error;
+                best = i;
+            }
+        }
+        return (best + 0.5) * w;
+    }
+
+    @Test
+    void mseSearchOrderGivesTheAscendingSweepsAmaxBitForBit() {
+        Random r = new Random(21);
+        for (int trial = 0; trial < 300; trial++) {
+            int n = 130 + r.nextInt(trial % 10 == 0 ? 3000 : 600);
+            long[] counts = new long[n];
+            switch (trial % 4) {
+                case 0 -> counts[0] = 1 + r.nextInt(1000); // one bin: every candidate ties, the first wins
+                case 1 -> { // sparse spikes: many exact ties between candidates
+                    for (int k = 0; k < 1 + r.nextInt(4); k++) counts[r.nextInt(n)] += 1 + r.nextInt(3);
+                }
+                case 2 -> { // post-ReLU-like: a heavy zero bin and a decaying tail
+                    counts[0] = 5000 + r.nextInt(5000);
+                    for (int j = 1; j < n; j++) counts[j] = (long) (2000 * Math.exp(-8.0 * j / n) * r.nextDouble());
+                }
+                default -> {
+                    for (int j = 0; j < n; j++) counts[j] = r.nextInt(4) == 0 ? 0 : r.nextInt(100);
+                }
+            }
+            counts[n - 1] = Math.max(counts[n - 1], 1);
+            Histogram h = histogramWithCounts(counts);
+            int start = 128;
+            CalibratorSpec spec = CalibratorSpec.builder(CalibrationMethod.MSE).bins(n).startBin(start).build();
+            assertEquals(ascendingMse(h, start), amax(spec, h), 0.0, "trial " + trial);
+        }
+    }
+
     /** A histogram of width 1 with the given counts, from values at the bin centres (the top value at the edge). */
     private static Histogram histogramWithCounts(long[] counts) {
         int n = counts.length;

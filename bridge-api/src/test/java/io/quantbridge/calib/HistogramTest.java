@@ -390,9 +390,140 @@ class HistogramTest {
         assertEquals(-4.0, spread.min(), 0.0); // c0 keeps its -4; c1 scaled starts at 1.5
     }
 
+    /**
+     * Post-ReLU-like values: runs of zeros and of repeated values (consecutive values in the same bin), scaled by
+     * {@code scale}, with a value at exactly {@code top} (the top of the range: the last bin) at {@code topAt}.
+     */
+    private static float[] runs(Random r, int n, float scale, float top, int topAt) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; ) {
+            int run = 1 + r.nextInt(300);
+            float v = r.nextInt(3) == 0 ? 0f : gaussian(r, scale);
+            for (int j = 0; j < run && i < n; j++, i++) x[i] = r.nextInt(4) == 0 ? gaussian(r, scale) : v;
+        }
+        if (topAt >= 0) x[topAt] = top;
+        return x;
+    }
+
+    /** A Gaussian value cut at 3.5 sigma, so that {@link #runs} stays within [-3.5 scale, 3.5 scale]. */
+    private static float gaussian(Random r, float scale) {
+        return (float) (scale * Math.max(-3.5, Math.min(3.5, r.nextGaussian())));
+    }
+
+    /**
+     * The counts the histogram must hold after {@code batch} was added to one that held {@code before} at width
+     * {@code w0}: the old counts regrouped into the new width, then every value of the batch binned with the new width
+     * and bin count by the plain loop ({@code (int) (|x| * (1/w))}, clamped to the last bin).
+     */
+    private static long[] plainLoop(long[] before, double w0, float[] batch, Histogram after) {
+        int n = after.binCount();
+        long[] c = new long[n];
+        long factor = Math.round(after.binWidth() / w0);
+        for (int j = 0; j < before.length; j++) c[(int) (j / factor)] += before[j];
+        double inv = 1.0 / after.binWidth();
+        for (float v : batch) {
+            int k = (int) (Math.abs(v) * inv);
+            c[Math.min(k, n - 1)]++;
+        }
+        return c;
+    }
+
+    private static FloatBuffer direct(float[] x) {
+        FloatBuffer b = ByteBuffer.allocateDirect(x.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        return b.put(0, x);
+    }
+
+    @Test
+    void chunkedAddingCountsLikeThePlainLoop() {
+        Random r = new Random(12);
+        int n = 100_003; // 13 chunks, the last one partial
+        List<float[]> batches = List.of(
+                runs(r, n, 1f, 4f, 50),         // fixes the width: 2048 bins over [0, 4]
+                runs(r, n, 1f, 4f, 90_000),     // the last bin reached late in the batch
+                runs(r, n, 1f, 4f, -1),         // within the range: counted chunk by chunk
+                runs(r, n, 1f, 9f, 70_000),     // grows late: the first chunks are counted early, the rest after
+                runs(r, n, 1f, 9f, 10),         // grows in the first chunk
+                runs(r, n, 2f, 200f, 60_000),   // beyond the cap: the width doubles, everything is binned afresh
+                new float[n],                   // zeros only
+                runs(r, 5_000, 1f, 0f, -1));    // one chunk, read in place
+        for (String form : List.of("array", "heap", "direct")) {
+            Histogram h = new Histogram();
+            for (float[] batch : batches) {
+                long[] before = h.counts();
+                double w0 = h.binWidth();
+                switch (form) {
+                    case "array" -> h.add(batch, 0, batch.length);
+                    case "heap" -> h.add(FloatBuffer.wrap(batch));
+                    default -> h.add(direct(batch));
+                }
+                long[] want = w0 == 0 ? plainLoop(new long[0], h.binWidth(), batch, h) : plainLoop(before, w0, batch, h);
+                assertArrayEquals(want, h.counts(), form);
+            }
+            assertEquals(8L * n - 95_003, h.total());
+            assertEquals(200.0, h.absMax(), 0.0);
+            assertTrue(h.binWidth() > 4.0 / 2048, "the cap doubled the width");
+        }
+    }
+
+    @Test
+    void aNonFiniteValueAfterChunksCountedEarlyLeavesTheHistogramUnchanged() {
+        Random r = new Random(13);
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            for (boolean grown : new boolean[] {false, true}) {
+                Histogram h = new Histogram();
+                h.add(runs(r, 50_000, 1f, 4f, 7));
+                Histogram before = h.copy();
+                // chunks counted early, then (optionally) one that grows the range, then the bad value
+                float[] x = runs(r, 60_000, 1f, grown ? 8f : 1f, 20_000);
+                x[45_000] = bad;
+                NonFiniteValueException e = assertThrows(NonFiniteValueException.class, () -> h.add(x));
+                assertEquals(Float.isNaN(bad) ? "NaN" : bad > 0 ? "+Inf" : "-Inf", e.describe());
+                assertThrows(NonFiniteValueException.class, () -> h.add(direct(x)));
+                assertArrayEquals(before.counts(), h.counts());
+                assertEquals(before.total(), h.total());
+                assertEquals(before.min(), h.min(), 0.0);
+                assertEquals(before.max(), h.max(), 0.0);
+                assertEquals(before.absMax(), h.absMax(), 0.0);
+                assertEquals(before.binWidth(), h.binWidth(), 0.0);
+            }
+        }
+    }
+
+    @Test
+    void aNonFiniteValueInTheFirstBatchIsRejected() {
+        // before the width is fixed the chunks are only scanned (no counting to undo)
+        for (float bad : new float[] {Float.NaN, Float.intBitsToFloat(0xFFC00001), Float.POSITIVE_INFINITY}) {
+            for (int at : new int[] {0, 9_000, 29_999}) {
+                float[] x = runs(new Random(at), 30_000, 1f, 2f, 5);
+                x[at] = bad;
+                Histogram h = new Histogram();
+                assertThrows(NonFiniteValueException.class, () -> h.add(x));
+                assertThrows(NonFiniteValueException.class, () -> h.add(direct(x)));
+                assertTrue(h.isEmpty());
+                assertEquals(0, h.binCount());
+            }
+        }
+    }
+
+    @Test
+    void minAndMaxKeepTheFirstOfEqualZerosAcrossChunks() {
+        // one pass over the batch keeps the first of 0 and -0; so do the chunks
+        for (boolean negativeFirst : new boolean[] {false, true}) {
+            float[] x = new float[30_000];
+            java.util.Arrays.fill(x, 1f);
+            x[100] = negativeFirst ? -0f : 0f;
+            x[20_000] = negativeFirst ? 0f : -0f;
+            for (int i = 0; i < x.length; i++) if (x[i] == 1f) x[i] = 2f;
+            Histogram h = new Histogram();
+            h.add(x);
+            assertEquals(negativeFirst ? -0.0 : 0.0, h.min(), 0.0);
+            assertEquals(negativeFirst, Double.doubleToRawLongBits(h.min()) != 0, "sign of the min");
+        }
+    }
+
     @Test
     void addIsFast() {
-        // a 10M-float activation: two passes, no allocation; generous bound for a shared 2-core machine
+        // a 10M-float activation: read once in cached chunks, no allocation; generous bound for a shared 2-core machine
         float[] x = Reference.gaussian(new Random(11), 10_000_000, 0, 1);
         Histogram h = new Histogram();
         h.add(x); // warm-up

@@ -8,6 +8,7 @@ import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.util.Futures;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -77,7 +78,7 @@ public final class ActivationObserver {
     public TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
         List<TensorStatistics> perWorker = run(tensors, count, loader, progress, "calibrating",
                 () -> TensorStatistics.forSpec(spec), TensorStatistics::emptyLike,
-                (stats, sample, name, shape, data, len) -> stats.observe(name, data, 0, len));
+                (stats, sample, name, shape, data) -> stats.observe(name, data));
         TensorStatistics merged = perWorker.get(0);
         for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
         return merged;
@@ -119,14 +120,14 @@ public final class ActivationObserver {
         List<Observation> perWorker = run(request.all(), count, loader, progress, label,
                 () -> new Observation(TensorStatistics.forSpec(spec), new LinkedHashMap<>()),
                 first -> new Observation(first.tensors().emptyLike(), emptyLike(first.channels())),
-                (acc, sample, name, shape, data, len) -> {
-                    if (request.tensors().contains(name)) acc.tensors().observe(name, data, 0, len);
+                (acc, sample, name, shape, data) -> {
+                    if (request.tensors().contains(name)) acc.tensors().observe(name, data);
                     boolean histograms = request.channelHistograms().contains(name);
                     boolean means = request.channelMeans().contains(name);
                     if ((histograms || means) && shape.length >= 2 && shape[1] > 0) {
                         acc.channels().computeIfAbsent(name, k -> new ChannelStats((int) shape[1],
                                 histograms ? request.channelBins() : 0, histograms ? request.channelMaxBins() : 0,
-                                means)).add(shape, data, len, name, sample);
+                                means)).add(shape, data, name, sample);
                     }
                 });
         Observation merged = perWorker.get(0);
@@ -217,8 +218,15 @@ public final class ActivationObserver {
             return m;
         }
 
-        void add(long[] shape, float[] data, int len, String name, int sample) {
+        /**
+         * Adds one sample's values ({@code data} from its position to its limit; the position is not moved). Each
+         * channel block is copied out once into a per-thread array (at most a few hundred KiB: it stays in the L2
+         * cache while its histogram, sum and |x| max read it), rather than the whole tensor first.
+         */
+        void add(long[] shape, FloatBuffer data, String name, int sample) {
             int ch = absMax.length;
+            int len = data.remaining();
+            int start = data.position();
             if (shape[1] != ch) {
                 throw new QuantbridgeException("tensor " + name + " changed its channel count from " + ch + " to "
                         + shape[1] + " between samples");
@@ -227,12 +235,13 @@ public final class ActivationObserver {
             for (int d = 2; d < shape.length; d++) inner *= (int) shape[d];
             int outer = len / (ch * inner);
             double[] sum = sums == null ? null : sums.computeIfAbsent(sample, k -> new double[ch]);
+            float[] block = ChannelBlocks.scratch(inner);
             for (int o = 0; o < outer; o++) {
                 for (int c = 0; c < ch; c++) {
-                    int base = (o * ch + c) * inner;
-                    if (histograms != null) histograms[c].add(data, base, inner); // also keeps |x| max
-                    if (sum != null) sum[c] += ChannelBlocks.sumAndAbsMax(data, base, inner, absMax, c);
-                    else if (histograms == null) ChannelBlocks.sumAndAbsMax(data, base, inner, absMax, c);
+                    data.get(start + (o * ch + c) * inner, block, 0, inner);
+                    if (histograms != null) histograms[c].add(block, 0, inner); // also keeps |x| max
+                    if (sum != null) sum[c] += ChannelBlocks.sumAndAbsMax(block, 0, inner, absMax, c);
+                    else if (histograms == null) ChannelBlocks.sumAndAbsMax(block, 0, inner, absMax, c);
                 }
             }
             perChannel += (long) outer * inner;
@@ -260,20 +269,20 @@ public final class ActivationObserver {
     public Map<String, ChannelStats> channelStatistics(int count, SampleLoader loader, Set<String> withHistograms,
                                                        int bins, Progress progress) {
         List<Map<String, ChannelStats>> perWorker = run(tensors, count, loader, progress, "channel statistics",
-                LinkedHashMap::new, ActivationObserver::emptyLike, (acc, sample, name, shape, data, len) -> {
+                LinkedHashMap::new, ActivationObserver::emptyLike, (acc, sample, name, shape, data) -> {
                     if (shape.length < 2 || shape[1] <= 0) return;
                     acc.computeIfAbsent(name, k -> new ChannelStats((int) shape[1],
-                            withHistograms.contains(name) ? bins : 0)).add(shape, data, len, name, sample);
+                            withHistograms.contains(name) ? bins : 0)).add(shape, data, name, sample);
                 });
         Map<String, ChannelStats> merged = perWorker.get(0);
         for (int i = 1; i < perWorker.size(); i++) mergeInto(merged, perWorker.get(i));
         return merged;
     }
 
-    /** What a worker does with each fetched tensor of a sample. */
+    /** What a worker does with each fetched tensor of a sample ({@code data}: its values, from position 0). */
     @FunctionalInterface
     private interface Accumulate<A> {
-        void add(A accumulator, int sample, String name, long[] shape, float[] data, int length);
+        void add(A accumulator, int sample, String name, long[] shape, FloatBuffer data);
     }
 
     /** Runs the samples on all workers; one accumulator per worker, in worker order. */
@@ -302,15 +311,30 @@ public final class ActivationObserver {
             // sample 0 alone first: it fixes every histogram's bin width, the workers start from empty copies with
             // those widths, and equal widths merge exactly, so the result is the same for any number of workers
             A first = fresh.get();
-            try (OrtModelSession.OutputBuffers buffers = new OrtModelSession.OutputBuffers()) {
-                observeSample(0, first, loader, accumulate, observed, graphInputs, fetched, session, buffers);
+            OrtModelSession.OutputBuffers sample0 = new OrtModelSession.OutputBuffers();
+            try {
+                observeSample(0, first, loader, accumulate, observed, graphInputs, fetched, session, sample0);
+            } catch (RuntimeException e) {
+                sample0.close();
+                throw e;
             }
             progress.advance(1);
             perWorker.add(first);
+            // worker 0 goes on with sample 0's pinned buffers, the others start with buffers pinned to the same
+            // outputs (all made here, before any worker runs); each worker closes its own
+            List<OrtModelSession.OutputBuffers> own = new ArrayList<>();
+            try {
+                for (int w = 0; w < n && count > 1; w++) own.add(w == 0 ? sample0 : sample0.sameShapes());
+            } catch (RuntimeException e) {
+                if (own.isEmpty()) sample0.close();
+                own.forEach(OrtModelSession.OutputBuffers::close); // sample0 among them
+                throw e;
+            }
+            if (own.isEmpty()) sample0.close();
             List<Future<A>> futures = new ArrayList<>();
-            for (int w = 0; w < n && count > 1; w++) {
+            for (OrtModelSession.OutputBuffers buffers : own) {
                 futures.add(pool.submit(() -> {
-                    try (OrtModelSession.OutputBuffers buffers = new OrtModelSession.OutputBuffers()) {
+                    try (buffers) {
                         return work(count, loader, progress, () -> like.apply(first), accumulate, observed,
                                 graphInputs, fetched, n, next, session, buffers);
                     }
@@ -345,11 +369,13 @@ public final class ActivationObserver {
         Map<String, FloatTensor> feed = loader.load(i);
         for (String in : graphInputs) {
             FloatTensor t = feed.get(in);
-            if (t != null && observed.contains(in)) accumulate.add(acc, i, in, t.shape(), t.data(), t.size());
+            if (t != null && observed.contains(in)) {
+                accumulate.add(acc, i, in, t.shape(), FloatBuffer.wrap(t.data(), 0, t.size()));
+            }
         }
         if (!fetched.isEmpty()) { // only graph inputs observed: nothing to run
-            session.runStreaming(feed, fetched, (name, shape, data, len) -> accumulate.add(acc, i, name, shape,
-                    data, len), buffers);
+            session.runStreaming(feed, fetched, (name, shape, data) -> accumulate.add(acc, i, name, shape, data),
+                    buffers);
         }
     }
 }

@@ -2,7 +2,19 @@ package io.quantbridge.onnx.runtime;
 
 /** Tight loops over the values of one channel block (the {@code inner} contiguous values of one channel). */
 final class ChannelBlocks {
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
     private ChannelBlocks() { }
+
+    /** This thread's array for one channel block, of at least {@code n} floats. */
+    static float[] scratch(int n) {
+        float[] a = SCRATCH.get();
+        if (a.length < n) {
+            a = new float[n];
+            SCRATCH.set(a);
+        }
+        return a;
+    }
 
     /**
      * The sum of {@code data[off .. off+len)} and raises {@code absMax[c]} to their largest |x|. The sum is taken in
