@@ -140,7 +140,9 @@ final class GraphRewrites {
             if (r == null || m.isConstant(t) || m.tensor(t).getType() != TensorType.FLOAT32) continue;
             double[] bound = reader[t] == LOGISTIC ? LOGISTIC_INPUT : TANH_INPUT;
             if (r[0] >= bound[0] && r[1] <= bound[1]) continue;
-            ranges.put(t, new double[] {Math.max(r[0], bound[0]), Math.min(r[1], bound[1])});
+            // both ends clamped into the bound (a range wholly beyond it shrinks to its edge; 0 is added later)
+            ranges.put(t, new double[] {Math.min(Math.max(r[0], bound[0]), bound[1]),
+                    Math.max(Math.min(r[1], bound[1]), bound[0])});
             narrowed++;
         }
         return narrowed;
