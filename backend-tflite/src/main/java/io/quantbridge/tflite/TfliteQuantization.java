@@ -66,6 +66,10 @@ final class TfliteQuantization {
                     + req.target().get() + "'");
         }
         this.edgeTpu = target.equals("edgetpu");
+        if (req.floatLayers() > 0) {
+            throw new QuantbridgeException("--float-layers: the tflite backend has no float-layer search (the ONNX-based "
+                    + "backends have); keep ops float with --exclude");
+        }
     }
 
     QuantizationResult run() {

@@ -184,6 +184,11 @@ class TfliteQuantizationTest {
                         .target("edgetpu").build(), Progress.NONE));
         assertTrue(e.getMessage().startsWith("--target edgetpu: the model cannot run on the Edge TPU: #112"
                 + " Convolution2DTransposeBias stays float"), e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("float-layers")).calibrationData(RealData.data("opencv")).maxSamples(4)
+                        .floatLayers(2).build(), Progress.NONE));
+        assertEquals("--float-layers: the tflite backend has no float-layer search (the ONNX-based backends have); "
+                + "keep ops float with --exclude", e.getMessage());
     }
 
     private static List<Long> toList(long[] a) {

@@ -38,6 +38,8 @@ public final class QuantizationRequest {
     private final int threads;
     private final boolean equalize;
     private final boolean biasCorrection;
+    private final int floatLayers;
+    private final int sensitivitySamples;
 
     private QuantizationRequest(Builder b) {
         this.model = b.model;
@@ -61,6 +63,8 @@ public final class QuantizationRequest {
         this.threads = b.threads;
         this.equalize = b.equalize;
         this.biasCorrection = b.biasCorrection;
+        this.floatLayers = b.floatLayers;
+        this.sensitivitySamples = b.sensitivitySamples;
     }
 
     public static Builder builder() {
@@ -92,6 +96,13 @@ public final class QuantizationRequest {
     public boolean equalize() { return equalize; }
     /** Int8: correct conv biases for the mean shift that weight rounding causes. Default true. */
     public boolean biasCorrection() { return biasCorrection; }
+    /**
+     * Int8: keep up to this many quantized nodes in float, those whose int8 costs the most output fidelity on
+     * {@link #sensitivitySamples()} calibration samples (sensitivity analysis). Default 0: none.
+     */
+    public int floatLayers() { return floatLayers; }
+    /** How many calibration samples the float-layer search scores variants on. Default 32. */
+    public int sensitivitySamples() { return sensitivitySamples; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
     public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
     /** Evaluation also reports mask IoU at this threshold (segmentation and detection maps). */
@@ -124,6 +135,8 @@ public final class QuantizationRequest {
         b.threads = threads;
         b.equalize = equalize;
         b.biasCorrection = biasCorrection;
+        b.floatLayers = floatLayers;
+        b.sensitivitySamples = sensitivitySamples;
         return b;
     }
 
@@ -145,6 +158,8 @@ public final class QuantizationRequest {
         private boolean ignoreTableMismatch;
         private boolean equalize = true;
         private boolean biasCorrection = true;
+        private int floatLayers;
+        private int sensitivitySamples = 32;
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;
@@ -176,6 +191,18 @@ public final class QuantizationRequest {
 
         public Builder top1(boolean v) { this.top1 = v; return this; }
 
+        public Builder floatLayers(int n) {
+            if (n < 0) throw new QuantbridgeException("--float-layers: " + n + " is negative");
+            this.floatLayers = n;
+            return this;
+        }
+
+        public Builder sensitivitySamples(int n) {
+            if (n < 1) throw new QuantbridgeException("--sensitivity-samples: " + n + " (needs at least 1)");
+            this.sensitivitySamples = n;
+            return this;
+        }
+
         public Builder threads(int n) {
             if (n < 0) throw new QuantbridgeException("--threads: " + n + " is negative");
             this.threads = n;
@@ -201,6 +228,10 @@ public final class QuantizationRequest {
             if (outputDir == null) throw new QuantbridgeException("--out is required");
             if (precision == Precision.INT8 && calibrationData == null && reuseTable == null) {
                 throw new QuantbridgeException("--calib is required for int8 (or reuse a table with --table)");
+            }
+            if (floatLayers > 0 && precision != Precision.INT8) {
+                throw new QuantbridgeException("--float-layers: only --precision int8 keeps chosen layers in float (this "
+                        + "run is " + precision.id() + ")");
             }
             return new QuantizationRequest(this);
         }

@@ -92,4 +92,33 @@ public final class BiasCorrection {
         gb.addAllInitializer(inits.values());
         return new Result(prepared.withProto(prepared.proto().toBuilder().setGraph(gb).build()), corrections);
     }
+
+    /**
+     * Undoes the corrections of {@link #apply} for {@code nodes} (those kept in float after all): their biases get back
+     * their uncorrected values (a bias that correction created stays, at zero). Nodes without a correction are skipped.
+     *
+     * @param corrections what {@link Result#corrections()} returned for {@code model}
+     */
+    public static OnnxModel revert(OnnxModel model, Map<String, float[]> corrections, java.util.Collection<String> nodes) {
+        GraphProto g = model.graph();
+        Map<String, TensorProto> inits = new LinkedHashMap<>(model.initializers());
+        boolean changed = false;
+        for (NodeProto n : g.getNodeList()) {
+            float[] applied = corrections.get(n.getName());
+            if (applied == null || !nodes.contains(n.getName()) || n.getInputCount() < 3) continue;
+            TensorProto b = inits.get(n.getInput(2));
+            if (b == null) continue;
+            float[] bias = Tensors.toFloats(b).clone();
+            if (bias.length != applied.length) {
+                throw new IllegalArgumentException("bias of " + n.getName() + " has " + bias.length
+                        + " values, its correction " + applied.length);
+            }
+            for (int o = 0; o < bias.length; o++) bias[o] -= applied[o];
+            inits.put(b.getName(), Tensors.floatTensor(b.getName(), Tensors.dims(b), bias));
+            changed = true;
+        }
+        if (!changed) return model;
+        GraphProto gb = g.toBuilder().clearInitializer().addAllInitializer(inits.values()).build();
+        return model.withProto(model.proto().toBuilder().setGraph(gb).build());
+    }
 }

@@ -1,6 +1,10 @@
 package io.quantbridge.onnx;
 
+import java.util.Collection;
+import java.util.Collections;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
@@ -17,35 +21,53 @@ import java.util.regex.PatternSyntaxException;
  *                          default false: they stay float
  * @param strict            fail when a tensor of the plan has no usable range in the calibration table, instead
  *                          of keeping its consumers in float (default false)
+ * @param floatNodes        nodes kept in float by exact name (what a sensitivity search chose); unlike
+ *                          {@code excludes}, never read as op types or regular expressions
  */
 public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8Weights, boolean quantizeAttention,
-                         boolean strict) {
+                         boolean strict, Set<String> floatNodes) {
     public QdqOptions {
         excludes = List.copyOf(excludes);
+        floatNodes = Collections.unmodifiableSet(new LinkedHashSet<>(floatNodes));
+    }
+
+    public QdqOptions(boolean perChannel, List<String> excludes, boolean int8Weights, boolean quantizeAttention,
+                      boolean strict) {
+        this(perChannel, excludes, int8Weights, quantizeAttention, strict, Set.of());
     }
 
     public static QdqOptions defaults() {
         return new QdqOptions(true, List.of(), true, false, false);
     }
 
+    public QdqOptions withFloatNodes(Collection<String> v) {
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, new LinkedHashSet<>(v));
+    }
+
     public QdqOptions withPerChannel(boolean v) {
-        return new QdqOptions(v, excludes, int8Weights, quantizeAttention, strict);
+        return new QdqOptions(v, excludes, int8Weights, quantizeAttention, strict, floatNodes);
     }
 
     public QdqOptions withExcludes(List<String> v) {
-        return new QdqOptions(perChannel, v, int8Weights, quantizeAttention, strict);
+        return new QdqOptions(perChannel, v, int8Weights, quantizeAttention, strict, floatNodes);
     }
 
     public QdqOptions withInt8Weights(boolean v) {
-        return new QdqOptions(perChannel, excludes, v, quantizeAttention, strict);
+        return new QdqOptions(perChannel, excludes, v, quantizeAttention, strict, floatNodes);
     }
 
     public QdqOptions withQuantizeAttention(boolean v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, v, strict);
+        return new QdqOptions(perChannel, excludes, int8Weights, v, strict, floatNodes);
     }
 
     public QdqOptions withStrict(boolean v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, v);
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, v, floatNodes);
+    }
+
+    /** Why the node stays float by these options ({@code floatNodes}, then {@code excludes}), if it does. */
+    public Optional<String> exclusionReason(String nodeName, String opType) {
+        if (floatNodes.contains(nodeName)) return Optional.of("kept in float by the float-layer search");
+        return excludedBy(nodeName, opType).map(p -> "excluded by pattern '" + p + "'");
     }
 
     /** The first exclude pattern that matches the node, if any. */

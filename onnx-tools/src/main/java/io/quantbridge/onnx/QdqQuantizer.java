@@ -239,9 +239,9 @@ public final class QdqQuantizer {
                 continue;
             }
             if (!COMPUTE.contains(node.getOpType())) continue;
-            var ex = opts.excludedBy(node.getName(), node.getOpType());
+            var ex = opts.exclusionReason(node.getName(), node.getOpType());
             if (ex.isPresent()) {
-                d[i] = floatNode(node, "excluded by pattern '" + ex.get() + "'");
+                d[i] = floatNode(node, ex.get());
                 continue;
             }
             d[i] = decideCompute(i, node, ix, opts, unavailable, p);
@@ -251,9 +251,9 @@ public final class QdqQuantizer {
         for (int i = 0; i < n; i++) {
             NodeProto node = g.getNode(i);
             if (d[i] != null || !node.getOpType().equals("Add") || node.getInputCount() != 2) continue;
-            var ex = opts.excludedBy(node.getName(), node.getOpType());
+            var ex = opts.exclusionReason(node.getName(), node.getOpType());
             if (ex.isPresent()) {
-                d[i] = floatNode(node, "excluded by pattern '" + ex.get() + "'");
+                d[i] = floatNode(node, ex.get());
                 continue;
             }
             String a = node.getInput(0), b = node.getInput(1);
@@ -286,7 +286,7 @@ public final class QdqQuantizer {
                 String op = node.getOpType();
                 boolean concat = op.equals("Concat");
                 if (!concat && !POOLS.contains(op)) continue;
-                if (opts.excludedBy(node.getName(), op).isPresent()) continue;
+                if (opts.exclusionReason(node.getName(), op).isPresent()) continue;
                 String out = node.getOutput(0);
                 if (!p.act.containsKey(out) || ix.types.elemType(out) != DataTypes.FLOAT && ix.types.elemType(out) != 0) {
                     continue;
@@ -319,10 +319,10 @@ public final class QdqQuantizer {
             if (d[i] != null) continue;
             NodeProto node = g.getNode(i);
             String op = node.getOpType();
-            var ex = opts.excludedBy(node.getName(), op);
+            var ex = opts.exclusionReason(node.getName(), op);
             String reason;
             if (ex.isPresent() && (op.equals("Add") || op.equals("Concat") || POOLS.contains(op))) {
-                reason = "excluded by pattern '" + ex.get() + "'";
+                reason = ex.get();
             } else if (op.equals("Softmax") || op.equals("LayerNormalization")) {
                 reason = "Softmax/LayerNorm stay float";
             } else if (op.equals("QuantizeLinear") || op.equals("DequantizeLinear")) {

@@ -5,6 +5,7 @@ import static io.quantbridge.onnx.TinyModels.node;
 import static io.quantbridge.onnx.TinyModels.randomWeights;
 import static io.quantbridge.onnx.TinyModels.s;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.onnx.proto.Onnx.GraphProto;
@@ -146,6 +147,35 @@ class ConditioningTransformsTest {
         double correctedNorm = norm(shiftCorrected);
         assertTrue(plainNorm > 1e-3, "the test needs a visible shift, got " + plainNorm);
         assertTrue(correctedNorm < plainNorm / 4, "mean shift " + plainNorm + " -> " + correctedNorm);
+    }
+
+    @Test
+    void revertGivesBackTheUncorrectedBiasOfTheNamedNodesOnly() {
+        OnnxModel m = offsetConv();
+        QdqPlan plan = QdqQuantizer.plan(m, QdqOptions.defaults());
+        float[] mean = new float[8];
+        for (int c = 0; c < 8; c++) mean[c] = 3 + c;
+        BiasCorrection.Result bc = BiasCorrection.apply(plan, Map.of("x", mean));
+        String biasName = nodeNamed(bc.model(), "conv").getInput(2);
+        float[] before = Tensors.toFloats(plan.preparedModel().initializers().get(nodeNamed(plan.preparedModel(), "conv")
+                .getInput(2)));
+        float[] corrected = Tensors.toFloats(bc.model().initializers().get(biasName));
+        double moved = 0;
+        for (int o = 0; o < before.length; o++) moved += Math.abs(corrected[o] - before[o]);
+        assertTrue(moved > 1e-4, "the test needs a correction, got " + moved);
+
+        assertSame(bc.model(), BiasCorrection.revert(bc.model(), bc.corrections(), List.of("other")),
+                "a node without a correction leaves the model alone");
+        OnnxModel reverted = BiasCorrection.revert(bc.model(), bc.corrections(), List.of("conv"));
+        float[] back = Tensors.toFloats(reverted.initializers().get(nodeNamed(reverted, "conv").getInput(2)));
+        for (int o = 0; o < before.length; o++) {
+            assertEquals(before[o], back[o], 1e-6 * Math.max(1, Math.abs(before[o])), "bias[" + o + "]");
+        }
+        assertEquals(bc.model().initializers().keySet(), reverted.initializers().keySet());
+    }
+
+    private static io.quantbridge.onnx.proto.Onnx.NodeProto nodeNamed(OnnxModel m, String name) {
+        return m.graph().getNodeList().stream().filter(n -> n.getName().equals(name)).findFirst().orElseThrow();
     }
 
     private static float[] diff(float[] a, float[] b) {

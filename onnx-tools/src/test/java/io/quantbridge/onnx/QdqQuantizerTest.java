@@ -197,6 +197,22 @@ class QdqQuantizerTest {
     }
 
     @Test
+    void floatNodesMatchExactNamesOnly() throws Exception {
+        OnnxModel m = TinyModels.convModel();
+        // "conv[34]" and "MatMul" would be a regular expression and an op type among excludes; as float nodes they
+        // name no node, so only conv2 stays float
+        QdqOptions opts = QdqOptions.defaults().withFloatNodes(List.of("conv2", "MatMul", "conv[34]"));
+        QdqPlan plan = QdqQuantizer.plan(m, opts);
+        Map<String, NodeDecision> d = plan.decisions().stream().collect(Collectors.toMap(NodeDecision::node, x -> x));
+        assertEquals("kept in float by the float-layer search", d.get("conv2").reason());
+        for (String n : List.of("conv1", "conv3", "conv4", "fc")) assertTrue(d.get(n).quantized(), n);
+        assertEquals(List.of("conv2", "MatMul", "conv[34]"), List.copyOf(opts.withStrict(true).floatNodes()),
+                "the with-methods keep the float nodes");
+        OnnxModel q = QdqQuantizer.apply(plan, table(plan, batches("x", 9, 2, 1, 3, 16, 16))).model();
+        for (String in : node(q, "conv2").getInputList()) assertFalse(in.endsWith("_dequantized"), "conv2 reads " + in);
+    }
+
+    @Test
     void excludePatternsMatchNameOpTypeOrRegex() throws Exception {
         OnnxModel m = TinyModels.convModel();
         QdqOptions opts = QdqOptions.defaults().withExcludes(List.of("conv2", "MatMul", "conv[34]"));

@@ -98,6 +98,15 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Int8: do not correct conv biases for the mean shift of int8 weight rounding.")
     boolean noBiasCorrection;
 
+    @Option(names = "--float-layers", paramLabel = "N", defaultValue = "0",
+            description = "Int8, ONNX-based backends: keep up to N quantized nodes in float, those whose int8 costs the "
+                    + "most output cosine on calibration samples (a node joins only if it helps). Default 0.")
+    int floatLayers;
+
+    @Option(names = "--sensitivity-samples", paramLabel = "K", defaultValue = "32",
+            description = "Calibration samples that --float-layers scores each variant on (default ${DEFAULT-VALUE}).")
+    int sensitivitySamples;
+
     @Option(names = "--target", paramLabel = "NAME", description = "Target device of the backend.")
     String target;
 
@@ -157,6 +166,8 @@ final class QuantizeCommand implements Callable<Integer> {
                 .perChannel(!perTensor)
                 .equalize(!noEqualize)
                 .biasCorrection(!noBiasCorrection)
+                .floatLayers(floatLayers)
+                .sensitivitySamples(sensitivitySamples)
                 .excludes(excludes)
                 .target(target)
                 .io(IoType.parse(io))

@@ -196,6 +196,58 @@ class PpocrClsRecAcceptanceTest {
         assertTrue(clsAgreement(calibrator)[0] >= 0.98);
     }
 
+    /**
+     * {@code --float-layers 3}: the search scores variants on calibration crops only, yet its choice must also help
+     * on the held-out crops (measured: cosine 0.9907 -> 0.9944 with Conv@1, Conv@2, Conv@45 float), and the chosen
+     * nodes must be float in the written model.
+     */
+    @Test
+    void clsFloatLayersChosenOnCalibrationCropsHelpOnHeldOutCrops() throws Exception {
+        Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Path plain = tmp.resolve("cls-fl0");
+        Path fl = tmp.resolve("cls-fl3");
+        Run r0 = quantize(model, clsCalib, clsEval, CLS_W, "mse", plain, "--top1");
+        assertEquals(0, r0.code(), r0.err());
+        Run r3 = quantize(model, clsCalib, clsEval, CLS_W, "mse", fl, "--top1", "--float-layers", "3");
+        assertEquals(0, r3.code(), r3.err());
+
+        Map<String, Object> rep = Json.parseObject(Files.readString(fl.resolve("report.json")));
+        Map<?, ?> search = (Map<?, ?>) rep.get("float_layers");
+        List<?> chosen = (List<?>) search.get("chosen");
+        assertTrue(!chosen.isEmpty() && chosen.size() <= 3, "chosen " + chosen);
+        assertEquals(Math.min(32, count(clsCalib)), ((Number) search.get("samples")).intValue());
+        double before = ((Number) search.get("cosine_all_int8")).doubleValue();
+        double after = ((Number) search.get("cosine_with_chosen_float")).doubleValue();
+        assertTrue(after > before, "calibration cosine " + before + " -> " + after);
+        List<?> ranking = (List<?>) search.get("ranking");
+        assertEquals(chosen.get(0), ((Map<?, ?>) ranking.get(0)).get("node"), "the best single node is chosen first");
+
+        Map<Object, Object> reasons = new java.util.HashMap<>();
+        for (Object e : (List<?>) ((Map<?, ?>) rep.get("quantization")).get("floatNodes")) {
+            reasons.put(((Map<?, ?>) e).get("node"), ((Map<?, ?>) e).get("reason"));
+        }
+        for (Object n : chosen) {
+            assertEquals("kept in float by the float-layer search", reasons.get(n), "decision of " + n);
+        }
+        int q0 = ((Number) Json.parseObject(Files.readString(plain.resolve("report.json"))).get("quantized_nodes"))
+                .intValue();
+        assertTrue(((Number) rep.get("quantized_nodes")).intValue() <= q0 - chosen.size());
+
+        String out = "save_infer_model/scale_0.tmp_1";
+        double cos0 = ((Number) fidelity(plain, out).get("cosine")).doubleValue();
+        double cos3 = ((Number) fidelity(fl, out).get("cosine")).doubleValue();
+        double top0 = ((Number) fidelity(plain, out).get("top1_agreement")).doubleValue();
+        double top3 = ((Number) fidelity(fl, out).get("top1_agreement")).doubleValue();
+        String line = String.format("cls mse --float-layers 3 %s: held-out cosine %.4f -> %.4f, top-1 %.4f -> %.4f; "
+                + "calibration crops %.4f -> %.4f; quantize %.1fs -> %.1fs", chosen, cos0, cos3, top0, top3, before,
+                after, r0.seconds(), r3.seconds());
+        System.out.println(line);
+        summary.append(line).append('\n');
+        // top-1 is not asserted: the search scores cosine, and the near-tie crops flip either way (measured 0.967 ->
+        // 0.951 with the spread 16 crops, 0.975 with the first 16)
+        assertTrue(cos3 > cos0 + 0.002, line);
+    }
+
     /** Quantizes the classifier and returns {top-1 agreement, cosine} against FP32 on the evaluation crops. */
     private double[] clsAgreement(String calibrator) throws Exception {
         Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");

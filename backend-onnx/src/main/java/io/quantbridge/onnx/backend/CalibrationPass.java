@@ -51,10 +51,10 @@ public final class CalibrationPass {
     /**
      * The conditioned plan, the per-tensor statistics of its model, what conditioning did, and wall times: of the pass
      * that takes the histograms, and of conditioning (with two passes, its own pass included; with one, the
-     * transforms and the derived histograms).
+     * transforms and the derived histograms); {@code biasCorrections} as in {@link Conditioning.Outcome}.
      */
     public record Result(QdqPlan plan, TensorStatistics statistics, Map<String, Object> conditioning,
-                         double passSeconds, double conditioningSeconds) { }
+                         double passSeconds, double conditioningSeconds, Map<String, float[]> biasCorrections) { }
 
     private CalibrationPass() { }
 
@@ -139,7 +139,8 @@ public final class CalibrationPass {
                         + "was not observed");
             }
         }
-        return new Result(outcome.plan(), stats, outcome.report(), (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9);
+        return new Result(outcome.plan(), stats, outcome.report(), (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9,
+                outcome.biasCorrections());
     }
 
     /** Conditioning from a pass of its own, then the histograms from a pass over the conditioned model. */
@@ -152,6 +153,7 @@ public final class CalibrationPass {
         long t1 = System.nanoTime();
         TensorStatistics stats = new ActivationObserver(outcome.plan().preparedModel().proto(), observed, spec,
                 threads).observe(samples, loader, progress);
-        return new Result(outcome.plan(), stats, outcome.report(), (System.nanoTime() - t1) / 1e9, (t1 - t0) / 1e9);
+        return new Result(outcome.plan(), stats, outcome.report(), (System.nanoTime() - t1) / 1e9, (t1 - t0) / 1e9,
+                outcome.biasCorrections());
     }
 }

@@ -51,10 +51,14 @@ public final class Conditioning {
     static final int CHANNEL_MAX_BINS = CHANNEL_BINS * Histogram.DEFAULT_CAP_FACTOR;
     static final CalibratorSpec CHANNEL_CALIBRATOR = CalibratorSpec.of(CalibrationMethod.MSE);
 
-    /** The plan on the conditioned model, what was done (for report.json), and the scale of each rescaled tensor. */
-    public record Outcome(QdqPlan plan, Map<String, Object> report, Map<String, float[]> scales) {
+    /**
+     * The plan on the conditioned model, what was done (for report.json), the scale of each rescaled tensor, and the
+     * correction added to each bias-corrected conv's bias, by node name ({@link BiasCorrection#revert} undoes it).
+     */
+    public record Outcome(QdqPlan plan, Map<String, Object> report, Map<String, float[]> scales,
+                          Map<String, float[]> biasCorrections) {
         public Outcome(QdqPlan plan, Map<String, Object> report) {
-            this(plan, report, Map.of());
+            this(plan, report, Map.of(), Map.of());
         }
     }
 
@@ -153,6 +157,7 @@ public final class Conditioning {
             report.put("alpha", ALPHA);
         }
         QdqPlan conditioned = QdqQuantizer.plan(model, opts);
+        Map<String, float[]> corrections = Map.of();
         if (needs.biasCorrection()) {
             Map<String, float[]> means = new HashMap<>();
             for (String t : needs.channelMeans()) {
@@ -166,7 +171,8 @@ public final class Conditioning {
             BiasCorrection.Result bc = BiasCorrection.apply(conditioned, means);
             report.put("bias_corrected_convs", bc.corrections().size());
             conditioned = QdqQuantizer.plan(bc.model(), opts);
+            corrections = bc.corrections();
         }
-        return new Outcome(conditioned, report, scales);
+        return new Outcome(conditioned, report, scales, corrections);
     }
 }

@@ -133,8 +133,11 @@ final class OnnxQuantization {
         long t0 = System.nanoTime();
         QdqPlan plan = QdqQuantizer.plan(model, opts);
         TensorStatistics stats = null;
+        Map<String, float[]> biasCorrections;
         if (req.reuseTable().isPresent()) {
-            plan = conditioned(plan, opts, split);
+            Conditioning.Outcome o = conditioned(plan, opts, split);
+            plan = o.plan();
+            biasCorrections = o.biasCorrections();
         } else {
             // one pass over the samples: conditioning statistics and histograms together (see CalibrationPass)
             if (split == null || split.calibration().isEmpty()) {
@@ -149,14 +152,11 @@ final class OnnxQuantization {
             report.put("conditioning", pass.conditioning());
             plan = pass.plan();
             stats = pass.statistics();
+            biasCorrections = pass.biasCorrections();
         }
-        OnnxModel prepared = plan.preparedModel();
 
-        // what gets a range: graph inputs, the activations that get Q/DQ, and the outputs of quantized nodes (the
-        // TensorRT cache lists the latter two for implicit quantization)
+        // what gets a range: graph inputs, the activations that get Q/DQ, and the outputs of quantized nodes
         Set<String> observed = CalibrationPass.observedTensors(plan);
-        Set<String> cacheTensors = new LinkedHashSet<>(CalibrationPass.graphInputs(plan));
-        cacheTensors.addAll(CalibrationPass.quantizedOutputs(plan));
 
         CalibrationTable table;
         Map<String, Object> calibration = new LinkedHashMap<>();
@@ -205,6 +205,25 @@ final class OnnxQuantization {
         calibration.put("threads", threads);
         report.put("calibration", calibration);
 
+        if (req.floatLayers() > 0) {
+            if (split == null || split.calibration().isEmpty()) {
+                throw new QuantbridgeException("--float-layers: the search scores variants on calibration samples; "
+                        + "pass --calib");
+            }
+            List<SampleRef> scored = FloatLayerSearch.spread(split.calibration(), req.sensitivitySamples());
+            FloatLayerSearch.Outcome fl = FloatLayerSearch.run(model, plan, opts, biasCorrections, table.tensors(),
+                    req.floatLayers(), scored, req.preprocessing(), threads, progress);
+            report.put("float_layers", fl.toMap(req.floatLayers()));
+            plan = FloatLayerSearch.plan(plan, opts, biasCorrections, fl.chosen());
+            progress.note(fl.chosen().isEmpty() ? "float-layer search: no node gains by staying float"
+                    : String.format(java.util.Locale.ROOT, "float-layer search: %s stay float (cosine %.4f -> %.4f "
+                            + "on %d calibration samples)", fl.chosen(), fl.baseline(), fl.result(), fl.samples()));
+        }
+        OnnxModel prepared = plan.preparedModel();
+        // the TensorRT cache lists the graph inputs and the outputs of quantized nodes (implicit quantization)
+        Set<String> cacheTensors = new LinkedHashSet<>(CalibrationPass.graphInputs(plan));
+        cacheTensors.addAll(CalibrationPass.quantizedOutputs(plan));
+
         progress.begin("writing Q/DQ model", 0);
         if (req.equalize() || req.biasCorrection()) {
             // the float model the table and the TensorRT cache describe (channels rescaled, biases corrected)
@@ -247,10 +266,10 @@ final class OnnxQuantization {
     }
 
     /** The plan after equalization and bias correction (see {@link Conditioning}), when the request asks for them. */
-    private QdqPlan conditioned(QdqPlan plan, QdqOptions opts, DataSplit split) {
+    private Conditioning.Outcome conditioned(QdqPlan plan, QdqOptions opts, DataSplit split) {
         if (!req.equalize() && !req.biasCorrection()) {
             report.put("conditioning", conditioningKey());
-            return plan;
+            return new Conditioning.Outcome(plan, conditioningKey());
         }
         if (split == null || split.calibration().isEmpty()) {
             throw new QuantbridgeException("--calib: equalization and bias correction need calibration samples, also "
@@ -262,7 +281,7 @@ final class OnnxQuantization {
         Conditioning.Outcome o = Conditioning.apply(plan, opts, req.calibrator(), req.equalize(), req.biasCorrection(), calib.size(),
                 i -> SampleSource.load(calib.get(i), inputs, pre), threads, progress);
         report.put("conditioning", o.report());
-        return o.plan();
+        return o;
     }
 
     private Map<String, Map<String, Object>> fidelity(Path reference, Path candidate, List<SampleRef> evalSet) {

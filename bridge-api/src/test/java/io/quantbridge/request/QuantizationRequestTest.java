@@ -1,0 +1,36 @@
+package io.quantbridge.request;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.quantbridge.QuantbridgeException;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+class QuantizationRequestTest {
+    private static QuantizationRequest.Builder builder() {
+        return QuantizationRequest.builder().model(Path.of("m.onnx")).outputDir(Path.of("out"))
+                .calibrationData(Path.of("photos"));
+    }
+
+    @Test
+    void floatLayersDefaultToNoneAndSurviveToBuilder() {
+        QuantizationRequest r = builder().build();
+        assertEquals(0, r.floatLayers());
+        assertEquals(32, r.sensitivitySamples());
+        QuantizationRequest s = builder().floatLayers(3).sensitivitySamples(8).build().toBuilder().build();
+        assertEquals(3, s.floatLayers());
+        assertEquals(8, s.sensitivitySamples());
+    }
+
+    @Test
+    void floatLayersNeedInt8AndSensitivitySamplesAtLeastOne() {
+        QuantizationRequest.Builder b = builder().precision(Precision.FP16).floatLayers(3);
+        assertEquals("--float-layers: only --precision int8 keeps chosen layers in float (this run is fp16)",
+                assertThrows(QuantbridgeException.class, b::build).getMessage());
+        assertEquals("--float-layers: -1 is negative",
+                assertThrows(QuantbridgeException.class, () -> b.floatLayers(-1)).getMessage());
+        assertEquals("--sensitivity-samples: 0 (needs at least 1)",
+                assertThrows(QuantbridgeException.class, () -> b.sensitivitySamples(0)).getMessage());
+    }
+}
