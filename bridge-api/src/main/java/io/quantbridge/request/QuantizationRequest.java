@@ -191,28 +191,19 @@ public final class QuantizationRequest {
 
         public Builder top1(boolean v) { this.top1 = v; return this; }
 
-        public Builder floatLayers(int n) {
-            if (n < 0) throw new QuantbridgeException("--float-layers: " + n + " is negative");
-            this.floatLayers = n;
-            return this;
-        }
-
+        public Builder floatLayers(int n) { this.floatLayers = atLeast("--float-layers", n, 0); return this; }
         public Builder sensitivitySamples(int n) {
-            if (n < 1) throw new QuantbridgeException("--sensitivity-samples: " + n + " (needs at least 1)");
-            this.sensitivitySamples = n;
+            this.sensitivitySamples = atLeast("--sensitivity-samples", n, 1);
             return this;
         }
+        public Builder threads(int n) { this.threads = atLeast("--threads", n, 0); return this; }
+        public Builder maxSamples(int n) { this.maxSamples = atLeast("--samples", n, 0); return this; }
 
-        public Builder threads(int n) {
-            if (n < 0) throw new QuantbridgeException("--threads: " + n + " is negative");
-            this.threads = n;
-            return this;
-        }
-
-        public Builder maxSamples(int n) {
-            if (n < 0) throw new QuantbridgeException("--samples: " + n + " is negative");
-            this.maxSamples = n;
-            return this;
+        /** {@code n}, or an error naming the option: "is negative" below 0, "(needs at least min)" otherwise. */
+        private static int atLeast(String option, int n, int min) {
+            if (n >= min) return n;
+            throw new QuantbridgeException(option + ": " + n
+                    + (min == 0 ? " is negative" : " (needs at least " + min + ")"));
         }
 
         public Builder tensorRtCacheVersion(String v) {

@@ -196,6 +196,10 @@ class QdqQuantizerTest {
         assertTrue(e.getMessage().contains("flat"), e.getMessage());
     }
 
+    private static Map<String, NodeDecision> byNode(QdqPlan plan) {
+        return plan.decisions().stream().collect(Collectors.toMap(NodeDecision::node, x -> x));
+    }
+
     @Test
     void floatNodesMatchExactNamesOnly() throws Exception {
         OnnxModel m = TinyModels.convModel();
@@ -203,7 +207,7 @@ class QdqQuantizerTest {
         // name no node, so only conv2 stays float
         QdqOptions opts = QdqOptions.defaults().withFloatNodes(List.of("conv2", "MatMul", "conv[34]"));
         QdqPlan plan = QdqQuantizer.plan(m, opts);
-        Map<String, NodeDecision> d = plan.decisions().stream().collect(Collectors.toMap(NodeDecision::node, x -> x));
+        Map<String, NodeDecision> d = byNode(plan);
         assertEquals("kept in float by the float-layer search", d.get("conv2").reason());
         for (String n : List.of("conv1", "conv3", "conv4", "fc")) assertTrue(d.get(n).quantized(), n);
         assertEquals(List.of("conv2", "MatMul", "conv[34]"), List.copyOf(opts.withStrict(true).floatNodes()),
@@ -217,7 +221,7 @@ class QdqQuantizerTest {
         OnnxModel m = TinyModels.convModel();
         QdqOptions opts = QdqOptions.defaults().withExcludes(List.of("conv2", "MatMul", "conv[34]"));
         QdqPlan plan = QdqQuantizer.plan(m, opts);
-        Map<String, NodeDecision> d = plan.decisions().stream().collect(Collectors.toMap(NodeDecision::node, x -> x));
+        Map<String, NodeDecision> d = byNode(plan);
         assertEquals("excluded by pattern 'conv2'", d.get("conv2").reason());
         assertEquals("excluded by pattern 'MatMul'", d.get("fc").reason());
         assertEquals("excluded by pattern 'conv[34]'", d.get("conv3").reason());
