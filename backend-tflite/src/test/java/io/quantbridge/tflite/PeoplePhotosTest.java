@@ -81,11 +81,12 @@ class PeoplePhotosTest {
     @Test
     void poseLandmarksOnPeople() {
         Map<String, Double> c = cosines(RealData.model("pose-lite", "pose_landmark_lite.tflite"), "pose");
-        // measured: landmarks 0.9807, pose flag 0.9198 (one of five photos), segmentation logits 0.8761, heatmap
-        // 0.9909, world landmarks 0.9734
-        assertTrue(c.get("Identity") >= 0.975, c.toString());
-        assertTrue(c.get("Identity_3") >= 0.985, c.toString());
-        assertTrue(c.get("Identity_4") >= 0.965, c.toString());
+        // measured: landmarks 0.9910, pose flag 0.9175 (one of five photos), segmentation logits 0.9557, heatmap
+        // 0.9960, world landmarks 0.9845; before RELU6 pairs were equalized 0.9807 / 0.9198 / 0.8761 / 0.9909 / 0.9734
+        assertTrue(c.get("Identity") >= 0.985, c.toString());
+        assertTrue(c.get("Identity_3") >= 0.99, c.toString());
+        assertTrue(c.get("Identity_4") >= 0.98, c.toString());
+        assertTrue(c.get("Identity_2") >= 0.945, c.toString());
         assertTrue(c.get("Identity_1") >= 0.90, c.toString());
     }
 
