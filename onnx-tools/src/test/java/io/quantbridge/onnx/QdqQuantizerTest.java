@@ -200,34 +200,42 @@ class QdqQuantizerTest {
         return plan.decisions().stream().collect(Collectors.toMap(NodeDecision::node, x -> x));
     }
 
+    /** A node name, an op type and a regular expression, read as exclude patterns or as float-node names. */
+    private static final List<String> NAMES = List.of("conv2", "MatMul", "conv[34]");
+
+    /** The plan of the tiny conv model under {@code opts}, and its Q/DQ model calibrated on random batches. */
+    private record Planned(QdqPlan plan, Map<String, NodeDecision> decisions, OnnxModel qdq) { }
+
+    private static Planned planConvModel(QdqOptions opts) throws Exception {
+        QdqPlan plan = QdqQuantizer.plan(TinyModels.convModel(), opts);
+        OnnxModel q = QdqQuantizer.apply(plan, table(plan, batches("x", 9, 2, 1, 3, 16, 16))).model();
+        return new Planned(plan, byNode(plan), q);
+    }
+
     @Test
     void floatNodesMatchExactNamesOnly() throws Exception {
-        OnnxModel m = TinyModels.convModel();
         // "conv[34]" and "MatMul" would be a regular expression and an op type among excludes; as float nodes they
         // name no node, so only conv2 stays float
-        QdqOptions opts = QdqOptions.defaults().withFloatNodes(List.of("conv2", "MatMul", "conv[34]"));
-        QdqPlan plan = QdqQuantizer.plan(m, opts);
-        Map<String, NodeDecision> d = byNode(plan);
-        assertEquals("kept in float by the float-layer search", d.get("conv2").reason());
-        for (String n : List.of("conv1", "conv3", "conv4", "fc")) assertTrue(d.get(n).quantized(), n);
-        assertEquals(List.of("conv2", "MatMul", "conv[34]"), List.copyOf(opts.withStrict(true).floatNodes()),
-                "the with-methods keep the float nodes");
-        OnnxModel q = QdqQuantizer.apply(plan, table(plan, batches("x", 9, 2, 1, 3, 16, 16))).model();
-        for (String in : node(q, "conv2").getInputList()) assertFalse(in.endsWith("_dequantized"), "conv2 reads " + in);
+        QdqOptions opts = QdqOptions.defaults().withFloatNodes(NAMES);
+        Planned p = planConvModel(opts);
+        assertEquals("kept in float by the float-layer search", p.decisions().get("conv2").reason());
+        for (String n : List.of("conv1", "conv3", "conv4", "fc")) assertTrue(p.decisions().get(n).quantized(), n);
+        assertEquals(NAMES, List.copyOf(opts.withStrict(true).floatNodes()), "the with-methods keep the float nodes");
+        for (String in : node(p.qdq(), "conv2").getInputList()) {
+            assertFalse(in.endsWith("_dequantized"), "conv2 reads " + in);
+        }
     }
 
     @Test
     void excludePatternsMatchNameOpTypeOrRegex() throws Exception {
-        OnnxModel m = TinyModels.convModel();
-        QdqOptions opts = QdqOptions.defaults().withExcludes(List.of("conv2", "MatMul", "conv[34]"));
-        QdqPlan plan = QdqQuantizer.plan(m, opts);
-        Map<String, NodeDecision> d = byNode(plan);
+        Planned p = planConvModel(QdqOptions.defaults().withExcludes(NAMES));
+        Map<String, NodeDecision> d = p.decisions();
         assertEquals("excluded by pattern 'conv2'", d.get("conv2").reason());
         assertEquals("excluded by pattern 'MatMul'", d.get("fc").reason());
         assertEquals("excluded by pattern 'conv[34]'", d.get("conv3").reason());
         assertEquals("excluded by pattern 'conv[34]'", d.get("conv4").reason());
         assertTrue(d.get("conv1").quantized());
-        OnnxModel q = QdqQuantizer.apply(plan, table(plan, batches("x", 9, 2, 1, 3, 16, 16))).model();
+        OnnxModel q = p.qdq();
         for (String n : List.of("conv2", "conv3", "conv4", "fc")) {
             NodeProto node = node(q, n);
             for (String in : node.getInputList()) assertFalse(in.endsWith("_dequantized"), n + " reads " + in);
