@@ -70,6 +70,11 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--float-layers: the tflite backend has no float-layer search (the ONNX-based "
                     + "backends have); keep ops float with --exclude");
         }
+        if (req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA) {
+            throw new QuantbridgeException("--equalize-alpha: the tflite backend equalizes only a conv and the "
+                    + "depthwise conv that alone reads it, where the depthwise weights take any scale without loss; "
+                    + "there is no migration strength to choose");
+        }
     }
 
     QuantizationResult run() {

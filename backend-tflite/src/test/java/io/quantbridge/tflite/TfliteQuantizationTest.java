@@ -1,6 +1,7 @@
 package io.quantbridge.tflite;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,6 +17,7 @@ import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
 import io.quantbridge.tensor.FloatTensor;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -189,6 +191,13 @@ class TfliteQuantizationTest {
                         .floatLayers(2).build(), Progress.NONE));
         assertEquals("--float-layers: the tflite backend has no float-layer search (the ONNX-based backends have); "
                 + "keep ops float with --exclude", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("alpha")).calibrationData(RealData.data("opencv")).maxSamples(4)
+                        .equalizeAlpha(1).build(), Progress.NONE));
+        assertEquals("--equalize-alpha: the tflite backend equalizes only a conv and the depthwise conv that alone "
+                + "reads it, where the depthwise weights take any scale without loss; there is no migration strength "
+                + "to choose", e.getMessage());
+        assertFalse(Files.exists(tmp.resolve("alpha").resolve(TfliteQuantization.INT8_MODEL)));
     }
 
     private static List<Long> toList(long[] a) {

@@ -37,6 +37,7 @@ public final class QuantizationRequest {
     private final boolean top1;
     private final int threads;
     private final boolean equalize;
+    private final double equalizeAlpha;
     private final boolean biasCorrection;
     private final int floatLayers;
     private final int sensitivitySamples;
@@ -62,10 +63,14 @@ public final class QuantizationRequest {
         this.top1 = b.top1;
         this.threads = b.threads;
         this.equalize = b.equalize;
+        this.equalizeAlpha = b.equalizeAlpha;
         this.biasCorrection = b.biasCorrection;
         this.floatLayers = b.floatLayers;
         this.sensitivitySamples = b.sensitivitySamples;
     }
+
+    /** The migration strength equalization uses unless asked otherwise ({@link #equalizeAlpha()}). */
+    public static final double DEFAULT_EQUALIZE_ALPHA = 0.5;
 
     public static Builder builder() {
         return new Builder();
@@ -94,6 +99,12 @@ public final class QuantizationRequest {
      * function unchanged) so that one per-tensor scale fits every channel. Default true.
      */
     public boolean equalize() { return equalize; }
+    /**
+     * Int8 on the ONNX-based backends: how far equalization moves a channel's range into the weights of the full
+     * convs that read it ({@code s[c] = range[c]^alpha / weight[c]^(1-alpha)}, SmoothQuant's migration strength):
+     * 0 leaves the activation ranges as they are, 1 equalizes them completely. Default {@value #DEFAULT_EQUALIZE_ALPHA}.
+     */
+    public double equalizeAlpha() { return equalizeAlpha; }
     /** Int8: correct conv biases for the mean shift that weight rounding causes. Default true. */
     public boolean biasCorrection() { return biasCorrection; }
     /**
@@ -134,6 +145,7 @@ public final class QuantizationRequest {
         b.top1 = top1;
         b.threads = threads;
         b.equalize = equalize;
+        b.equalizeAlpha = equalizeAlpha;
         b.biasCorrection = biasCorrection;
         b.floatLayers = floatLayers;
         b.sensitivitySamples = sensitivitySamples;
@@ -157,6 +169,7 @@ public final class QuantizationRequest {
         private Path reuseTable;
         private boolean ignoreTableMismatch;
         private boolean equalize = true;
+        private double equalizeAlpha = DEFAULT_EQUALIZE_ALPHA;
         private boolean biasCorrection = true;
         private int floatLayers;
         private int sensitivitySamples = 32;
@@ -182,6 +195,14 @@ public final class QuantizationRequest {
         public Builder ignoreTableMismatch(boolean v) { this.ignoreTableMismatch = v; return this; }
         public Builder equalize(boolean v) { this.equalize = v; return this; }
         public Builder biasCorrection(boolean v) { this.biasCorrection = v; return this; }
+
+        public Builder equalizeAlpha(double alpha) {
+            if (!(alpha >= 0 && alpha <= 1)) {
+                throw new QuantbridgeException("--equalize-alpha: " + alpha + " is not in [0, 1]");
+            }
+            this.equalizeAlpha = alpha;
+            return this;
+        }
 
         public Builder maskIouThreshold(Double t) {
             if (t != null && !Double.isFinite(t)) throw new QuantbridgeException("--mask-threshold: " + t);
@@ -223,6 +244,10 @@ public final class QuantizationRequest {
             if (floatLayers > 0 && precision != Precision.INT8) {
                 throw new QuantbridgeException("--float-layers: only --precision int8 keeps chosen layers in float (this "
                         + "run is " + precision.id() + ")");
+            }
+            if (equalizeAlpha != DEFAULT_EQUALIZE_ALPHA && (!equalize || precision != Precision.INT8)) {
+                throw new QuantbridgeException("--equalize-alpha: only int8 with equalization uses it (this run is "
+                        + precision.id() + (equalize ? "" : " with --no-equalize") + ")");
             }
             return new QuantizationRequest(this);
         }

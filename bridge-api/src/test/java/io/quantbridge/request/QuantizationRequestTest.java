@@ -33,4 +33,23 @@ class QuantizationRequestTest {
         assertEquals("--sensitivity-samples: 0 (needs at least 1)",
                 assertThrows(QuantbridgeException.class, () -> b.sensitivitySamples(0)).getMessage());
     }
+
+    @Test
+    void equalizeAlphaIsAStrengthInZeroToOneForInt8WithEqualization() {
+        assertEquals(0.5, builder().build().equalizeAlpha());
+        assertEquals(1.0, builder().equalizeAlpha(1).build().toBuilder().build().equalizeAlpha());
+        assertEquals(0.0, builder().equalizeAlpha(0).build().equalizeAlpha());
+        for (double bad : new double[] {-0.1, 1.5, Double.NaN}) {
+            assertEquals("--equalize-alpha: " + bad + " is not in [0, 1]",
+                    assertThrows(QuantbridgeException.class, () -> builder().equalizeAlpha(bad)).getMessage());
+        }
+        assertEquals("--equalize-alpha: only int8 with equalization uses it (this run is int8 with --no-equalize)",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().equalize(false).equalizeAlpha(0.75).build()).getMessage());
+        assertEquals("--equalize-alpha: only int8 with equalization uses it (this run is fp16)",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().precision(Precision.FP16).equalizeAlpha(0.75).build()).getMessage());
+        // the default passes with anything: nothing was asked
+        assertEquals(0.5, builder().equalize(false).precision(Precision.FP16).build().equalizeAlpha());
+    }
 }

@@ -94,6 +94,12 @@ final class QuantizeCommand implements Callable<Integer> {
             + "(equalization folds per-channel scales into the producing and consuming layers).")
     boolean noEqualize;
 
+    @Option(names = "--equalize-alpha", paramLabel = "A", defaultValue = "0.5",
+            description = "Int8, ONNX-based backends: how much of a channel's range equalization moves into the weights "
+                    + "of the full convs that read it, 0 (none) to 1 (activation ranges made equal). Default "
+                    + "${DEFAULT-VALUE}.")
+    double equalizeAlpha;
+
     @Option(names = "--no-bias-correction",
             description = "Int8: do not correct conv biases for the mean shift of int8 weight rounding.")
     boolean noBiasCorrection;
@@ -165,6 +171,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .calibrator(cb.build())
                 .perChannel(!perTensor)
                 .equalize(!noEqualize)
+                .equalizeAlpha(equalizeAlpha)
                 .biasCorrection(!noBiasCorrection)
                 .floatLayers(floatLayers)
                 .sensitivitySamples(sensitivitySamples)

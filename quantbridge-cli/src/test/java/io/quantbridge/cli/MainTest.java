@@ -72,6 +72,12 @@ class MainTest {
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--calibrator",
                 "entropy", "--percentile", "99");
         assertEquals("quantbridge quantize: --percentile applies only to --calibrator percentile\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "1.5");
+        assertEquals("quantbridge quantize: --equalize-alpha: 1.5 is not in [0, 1]\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "1",
+                "--no-equalize");
+        assertEquals("quantbridge quantize: --equalize-alpha: only int8 with equalization uses it (this run is int8 "
+                + "with --no-equalize)\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--out", tmp.toString());
         assertEquals("quantbridge quantize: --calib is required for int8 (or reuse a table with --table)\n", r.err());
         assertFalse(r.err().contains("\tat "), "no stack trace without --verbose");

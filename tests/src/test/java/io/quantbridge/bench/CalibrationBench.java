@@ -12,6 +12,7 @@ import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.onnx.backend.CalibrationPass;
+import io.quantbridge.onnx.backend.Conditioning;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.table.CalibrationTable;
@@ -132,7 +133,7 @@ public final class CalibrationBench {
             long t0 = System.nanoTime();
             // what `quantize` does: one pass for conditioning statistics and histograms, equalization and bias
             // correction, derived histograms, then the calibrator on every histogram
-            CalibrationPass.Result pass = CalibrationPass.run(plan, plan.options(), spec, true, true, observed, n,
+            CalibrationPass.Result pass = CalibrationPass.run(plan, plan.options(), spec, Conditioning.Settings.DEFAULT, observed, n,
                     i -> Map.of("x", inputs.get(i)), cores, Progress.NONE);
             long t1 = System.nanoTime();
             lastPlan = pass.plan();

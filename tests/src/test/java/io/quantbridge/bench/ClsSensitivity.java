@@ -31,7 +31,7 @@ public final class ClsSensitivity {
                 ".cache/models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")), options);
         CalibratorSpec spec = CalibratorSpec.of(CalibrationMethod.MSE);
         var inputs = plan.preparedModel().inputs();
-        OnnxModel conditioned = Conditioning.apply(plan, options, spec, true, true, calib.size(),
+        OnnxModel conditioned = Conditioning.apply(plan, options, spec, Conditioning.Settings.DEFAULT, calib.size(),
                 i -> SampleSource.load(calib.get(i), inputs, pre), 2, Progress.NONE).plan().preparedModel();
         try (Sensitivity s = new Sensitivity(conditioned, options, calib, pre, null, 2)) {
             s.observe(calib, spec, Progress.NONE);

@@ -35,7 +35,7 @@ final class DetExperiment {
     /** The float model after quantize's default conditioning (equalization and bias correction). */
     OnnxModel conditioned(CalibratorSpec spec) {
         var inputs = plan.preparedModel().inputs();
-        return Conditioning.apply(plan, OPTIONS, spec, true, true, calib.size(),
+        return Conditioning.apply(plan, OPTIONS, spec, Conditioning.Settings.DEFAULT, calib.size(),
                 i -> SampleSource.load(calib.get(i), inputs, PRE), 2, Progress.NONE).plan().preparedModel();
     }
 

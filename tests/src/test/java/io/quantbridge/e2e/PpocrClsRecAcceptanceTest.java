@@ -76,7 +76,8 @@ class PpocrClsRecAcceptanceTest {
     static final StringBuilder summary = new StringBuilder();
 
     /** Measured on this machine (2 cores); the test stays at the issue's threshold. */
-    static final String CLS_NOT_MET = "issue 3 acceptance not met: ppocr-cls top-1 agreement with FP32 on 122 crops"
+    static final String CLS_NOT_MET = "issue 3 acceptance not met at the default --equalize-alpha 0.5 (met with 1:"
+            + " clsTop1AgreementWithFp32WithFullEqualization): ppocr-cls top-1 agreement with FP32 on 122 crops"
             + " and rotations measured mse 0.967 (cosine 0.991), percentile 0.943, max 0.943, entropy 0.78; mse with"
             + " --no-equalize 0.934, --no-bias-correction 0.951, neither 0.959. The flips fall on the 9 crops where"
             + " FP32 itself is within 0.5 +- 0.2 (sudoku digits and short lines whose orientation is ambiguous): 3 of"
@@ -249,11 +250,17 @@ class PpocrClsRecAcceptanceTest {
         assertTrue(cos3 > cos0, line);
     }
 
-    /** Quantizes the classifier and returns {top-1 agreement, cosine} against FP32 on the evaluation crops. */
-    private double[] clsAgreement(String calibrator) throws Exception {
+    /**
+     * Quantizes the classifier (with {@code more} options) and returns {top-1 agreement, cosine} against FP32 on the
+     * evaluation crops.
+     */
+    private double[] clsAgreement(String calibrator, String... more) throws Exception {
         Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
-        Path out = tmp.resolve("cls-" + calibrator);
-        Run r = quantize(model, clsCalib, clsEval, CLS_W, calibrator, out, "--top1");
+        String run = calibrator + String.join("", more).replace("--", " ");
+        Path out = tmp.resolve("cls-" + run.replace(' ', '-'));
+        List<String> args = new ArrayList<>(List.of("--top1"));
+        args.addAll(List.of(more));
+        Run r = quantize(model, clsCalib, clsEval, CLS_W, calibrator, out, args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
         Map<?, ?> fid = fidelity(out, "save_infer_model/scale_0.tmp_1");
         double top1 = ((Number) fid.get("top1_agreement")).doubleValue();
@@ -276,12 +283,24 @@ class PpocrClsRecAcceptanceTest {
             }
         }
         String line = String.format("cls %-10s top1_agreement=%.4f (%d samples) cosine=%.4f sqnr_db=%.1f; "
-                + "orientation right: fp32 %d/%d, int8 %d/%d; quantize %.1fs", calibrator, top1, samples,
+                + "orientation right: fp32 %d/%d, int8 %d/%d; quantize %.1fs", run, top1, samples,
                 ((Number) fid.get("cosine")).doubleValue(), ((Number) fid.get("sqnr_db")).doubleValue(), fpRight, n,
                 qRight, n, r.seconds());
         System.out.println(line);
         summary.append(line).append('\n');
         return new double[] {top1, ((Number) fid.get("cosine")).doubleValue()};
+    }
+
+    /**
+     * The issue's threshold, met with full equalization ({@code --equalize-alpha 1}: each channel's range moved
+     * into the weights of the convs that read it). Measured: top-1 0.9836 (2 of 122 crops flip, against 4 at the
+     * default 0.5), cosine 0.9907 -> 0.9917, worst probability error 0.44 -> 0.30. Scored on the calibration crops
+     * themselves, 1 also beats 0.5 and 0.75 (cosine 0.9880 against 0.9875 and 0.9819).
+     */
+    @Test
+    void clsTop1AgreementWithFp32WithFullEqualization() throws Exception {
+        double[] m = clsAgreement("mse", "--equalize-alpha", "1");
+        assertTrue(m[0] >= 0.98 && m[1] >= 0.99, "top-1 agreement " + m[0] + ", cosine " + m[1]);
     }
 
     @Disabled(REC_ENTROPY_NOT_MET)

@@ -130,6 +130,77 @@ class QuantizeOnnxEndToEndTest {
         assertTrue(Files.notExists(out.resolve("refused").resolve("model.int8.onnx")), "nothing written on failure");
     }
 
+    /**
+     * {@code --equalize-alpha 1} (without bias correction, so that the written float model must compute exactly what
+     * the original does) rescales differently from the default 0.5, records the strength in the report and the table,
+     * and a table calibrated with the default is refused for it.
+     */
+    @Test
+    @Order(2)
+    void equalizeAlphaRescalesDifferentlyKeepsTheFloatFunctionAndIsPartOfTheTable() throws Exception {
+        Path half = out.resolve("alpha-half");
+        Path full = out.resolve("alpha-full");
+        List<String> a = quantizeArgs(half, "percentile");
+        a.add("--no-bias-correction");
+        assertEquals(0, cli(a).code());
+        List<String> b = quantizeArgs(full, "percentile");
+        b.addAll(List.of("--no-bias-correction", "--equalize-alpha", "1"));
+        Run r = cli(b);
+        assertEquals(0, r.code(), r.err());
+
+        Map<?, ?> cond = (Map<?, ?>) report(full).get("conditioning");
+        assertEquals(1.0, ((Number) cond.get("alpha")).doubleValue());
+        assertEquals(0.5, ((Number) ((Map<?, ?>) report(half).get("conditioning")).get("alpha")).doubleValue());
+        assertTrue(((Number) cond.get("equalized_tensors")).intValue() > 20, cond.toString());
+        Map<String, Object> table = Json.parseObject(Files.readString(full.resolve("calibration.json")));
+        assertEquals(Map.of("equalization", true, "alpha", 1.0, "bias_correction", false),
+                ((Map<?, ?>) table.get("data")).get("conditioning"));
+
+        // both float models compute what the original computes; their weights differ
+        Path original = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
+        byte[] halfModel = Files.readAllBytes(half.resolve("model.fp32.onnx"));
+        assertTrue(!java.util.Arrays.equals(halfModel, Files.readAllBytes(full.resolve("model.fp32.onnx"))));
+        io.quantbridge.data.Preprocessing pre = io.quantbridge.data.Preprocessing.builder().size(320, 320)
+                .mean(0.485, 0.456, 0.406).std(0.229, 0.224, 0.225).build();
+        try (var ref = io.quantbridge.onnx.runtime.OrtModelSession.open(original, 2);
+             var eq = io.quantbridge.onnx.runtime.OrtModelSession.open(full.resolve("model.fp32.onnx"), 2)) {
+            Path two = Files.createDirectories(out.resolve("two-photos"));
+            for (String photo : List.of("imageTextN.png", "messi5.jpg")) {
+                Files.createSymbolicLink(two.resolve(photo), RealModels.photos().resolve(photo));
+            }
+            for (io.quantbridge.data.SampleRef photo : io.quantbridge.data.SampleSource.discover(two).samples()) {
+                Map<String, io.quantbridge.tensor.FloatTensor> x = io.quantbridge.data.SampleSource.load(photo,
+                        ref.inputs(), pre);
+                float[] p = ref.run(x).get("sigmoid_0.tmp_0").data();
+                float[] q = eq.run(x).get("sigmoid_0.tmp_0").data();
+                double dot = 0;
+                double pp = 0;
+                double qq = 0;
+                double worst = 0;
+                for (int i = 0; i < p.length; i++) {
+                    dot += (double) p[i] * q[i];
+                    pp += (double) p[i] * p[i];
+                    qq += (double) q[i] * q[i];
+                    worst = Math.max(worst, Math.abs(p[i] - q[i]));
+                }
+                assertTrue(dot / Math.sqrt(pp * qq) > 0.99999 && worst < 1e-3, photo + ": cosine "
+                        + dot / Math.sqrt(pp * qq) + ", max |diff| " + worst);
+            }
+        }
+        double cosine = ((Number) ((Map<?, ?>) ((Map<?, ?>) report(full).get("fidelity")).get("sigmoid_0.tmp_0"))
+                .get("cosine")).doubleValue();
+        assertTrue(cosine > 0.85, "cosine " + cosine);
+
+        List<String> reuse = quantizeArgs(out.resolve("alpha-refused"), "percentile");
+        reuse.addAll(List.of("--no-bias-correction", "--equalize-alpha", "1", "--table",
+                half.resolve("calibration.json").toString()));
+        Run refused = cli(reuse);
+        assertEquals(1, refused.code());
+        assertTrue(refused.err().startsWith("quantbridge quantize: calibration table cannot be reused: conditioning "
+                + "differs (table {equalization=true, bias_correction=false}, this run {equalization=true, alpha=1.0, "
+                + "bias_correction=false})"), refused.err());
+    }
+
     @Test
     @Order(3)
     void fp16KeepsFloatInterfaceAndMatchesFloat() throws Exception {

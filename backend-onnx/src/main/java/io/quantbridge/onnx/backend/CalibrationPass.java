@@ -99,11 +99,13 @@ public final class CalibrationPass {
      * @param observed the tensors that need a range ({@link #observedTensors}); names are the same before and after
      *                 conditioning
      */
-    public static Result run(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, boolean equalize,
-                             boolean biasCorrection, Set<String> observed, int samples,
-                             ActivationObserver.SampleLoader loader, int threads, Progress progress) {
-        if (biasCorrection) return twoPasses(plan, opts, spec, equalize, observed, samples, loader, threads, progress);
-        Conditioning.Needs needs = Conditioning.needs(plan, equalize, biasCorrection);
+    public static Result run(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, Conditioning.Settings settings,
+                             Set<String> observed, int samples, ActivationObserver.SampleLoader loader, int threads,
+                             Progress progress) {
+        if (settings.biasCorrection()) {
+            return twoPasses(plan, opts, spec, settings, observed, samples, loader, threads, progress);
+        }
+        Conditioning.Needs needs = Conditioning.needs(plan, settings);
         // observed tensors that equalization may rescale: a histogram per channel instead of one per tensor
         Map<String, ActivationEqualizer.Site> rescaledBy = new LinkedHashMap<>();
         for (ActivationEqualizer.Site s : needs.sites()) {
@@ -144,11 +146,11 @@ public final class CalibrationPass {
     }
 
     /** Conditioning from a pass of its own, then the histograms from a pass over the conditioned model. */
-    private static Result twoPasses(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, boolean equalize,
-                                    Set<String> observed, int samples, ActivationObserver.SampleLoader loader,
-                                    int threads, Progress progress) {
+    private static Result twoPasses(QdqPlan plan, QdqOptions opts, CalibratorSpec spec,
+                                    Conditioning.Settings settings, Set<String> observed, int samples,
+                                    ActivationObserver.SampleLoader loader, int threads, Progress progress) {
         long t0 = System.nanoTime();
-        Conditioning.Outcome outcome = Conditioning.apply(plan, opts, spec, equalize, true, samples, loader, threads,
+        Conditioning.Outcome outcome = Conditioning.apply(plan, opts, spec, settings, samples, loader, threads,
                 progress);
         long t1 = System.nanoTime();
         TensorStatistics stats = new ActivationObserver(outcome.plan().preparedModel().proto(), observed, spec,

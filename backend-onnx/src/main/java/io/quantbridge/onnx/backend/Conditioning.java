@@ -15,6 +15,7 @@ import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.ActivationObserver.ChannelStats;
+import io.quantbridge.request.QuantizationRequest;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -33,8 +34,26 @@ import java.util.Set;
  * ActivationObserver.SampleLoader, int, Progress)} in a pass of their own.
  */
 public final class Conditioning {
-    /** Migration strength for convs that mix channels (SmoothQuant's alpha). */
-    static final double ALPHA = 0.5;
+    /**
+     * What to do: equalize (with this migration strength for convs that mix channels, SmoothQuant's alpha; see
+     * {@link QuantizationRequest#equalizeAlpha()}) and bias-correct, each or both.
+     */
+    public record Settings(boolean equalize, double alpha, boolean biasCorrection) {
+        /** Both, with the default strength. */
+        public static final Settings DEFAULT = new Settings(true, QuantizationRequest.DEFAULT_EQUALIZE_ALPHA, true);
+
+        public Settings {
+            if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("alpha must be in [0, 1]: " + alpha);
+        }
+
+        public static Settings of(QuantizationRequest req) {
+            return new Settings(req.equalize(), req.equalizeAlpha(), req.biasCorrection());
+        }
+
+        public boolean any() {
+            return equalize || biasCorrection;
+        }
+    }
     /**
      * Resolution of the per-channel ranges: the MSE search (quadratic in the bin count; thousands of channels) runs on
      * 512 bins over the first sample's range, capped at 16 times that.
@@ -67,23 +86,23 @@ public final class Conditioning {
      * histogram per channel (the sites, for their per-channel ranges) and those that need per-channel means (the
      * data inputs of quantized convs, for bias correction).
      */
-    public record Needs(boolean equalize, boolean biasCorrection, List<ActivationEqualizer.Site> sites,
-                        Set<String> channelHistograms, Set<String> channelMeans) {
+    public record Needs(Settings settings, List<ActivationEqualizer.Site> sites, Set<String> channelHistograms,
+                        Set<String> channelMeans) {
         public boolean any() {
-            return equalize || biasCorrection;
+            return settings.any();
         }
     }
 
     private Conditioning() { }
 
-    public static Needs needs(QdqPlan plan, boolean equalize, boolean biasCorrection) {
+    public static Needs needs(QdqPlan plan, Settings settings) {
         OnnxModel prepared = plan.preparedModel();
-        List<ActivationEqualizer.Site> sites = equalize ? ActivationEqualizer.sites(prepared, plan.activationTensors(),
+        List<ActivationEqualizer.Site> sites = settings.equalize() ? ActivationEqualizer.sites(prepared, plan.activationTensors(),
                 plan.sharedScaleGroups()) : List.of();
         Set<String> histograms = new LinkedHashSet<>();
         for (ActivationEqualizer.Site s : sites) histograms.add(s.tensor());
         Set<String> means = new LinkedHashSet<>();
-        if (biasCorrection) {
+        if (settings.biasCorrection()) {
             Set<String> quantized = new HashSet<>();
             for (NodeDecision d : plan.quantizedNodes()) quantized.add(d.node());
             for (Onnx.NodeProto n : prepared.nodes()) {
@@ -93,7 +112,7 @@ public final class Conditioning {
                 }
             }
         }
-        return new Needs(equalize, biasCorrection, sites, histograms, means);
+        return new Needs(settings, sites, histograms, means);
     }
 
     /**
@@ -103,10 +122,9 @@ public final class Conditioning {
      * @param plan    the placement on the unconditioned model
      * @param samples how many calibration samples there are; the loader serves indices below that
      */
-    public static Outcome apply(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, boolean equalize,
-                                boolean biasCorrection, int samples, ActivationObserver.SampleLoader loader,
-                                int threads, Progress progress) {
-        Needs needs = needs(plan, equalize, biasCorrection);
+    public static Outcome apply(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, Settings settings, int samples,
+                                ActivationObserver.SampleLoader loader, int threads, Progress progress) {
+        Needs needs = needs(plan, settings);
         if (!needs.any()) return condition(plan, opts, needs, Map.of(), samples);
         Set<String> tensors = new LinkedHashSet<>(needs.channelHistograms());
         tensors.addAll(needs.channelMeans());
@@ -124,14 +142,15 @@ public final class Conditioning {
     public static Outcome condition(QdqPlan plan, QdqOptions opts, Needs needs, Map<String, ChannelStats> stats,
                                     int samples) {
         Map<String, Object> report = new LinkedHashMap<>();
-        report.put("equalization", needs.equalize());
-        report.put("bias_correction", needs.biasCorrection());
+        Settings settings = needs.settings();
+        report.put("equalization", settings.equalize());
+        report.put("bias_correction", settings.biasCorrection());
         if (!needs.any()) return new Outcome(plan, report);
         report.put("statistics_samples", samples);
 
         OnnxModel model = plan.preparedModel();
         Map<String, float[]> scales = Map.of();
-        if (needs.equalize()) {
+        if (settings.equalize()) {
             // each channel's range as MSE would clip it on its own, whatever the per-tensor calibrator: after
             // equalization one per-tensor range stands for all channels (on ppocr-det, entropy ranges per channel
             // gave 0.871 output cosine with the entropy calibrator, MSE ranges per channel 0.965)
@@ -150,15 +169,15 @@ public final class Conditioning {
                 });
                 ranges.put(t, r);
             }
-            ActivationEqualizer.Result eq = ActivationEqualizer.apply(model, needs.sites(), ranges, ALPHA);
+            ActivationEqualizer.Result eq = ActivationEqualizer.apply(model, needs.sites(), ranges, settings.alpha());
             model = eq.model();
             scales = eq.scales();
             report.put("equalized_tensors", scales.size());
-            report.put("alpha", ALPHA);
+            report.put("alpha", settings.alpha());
         }
         QdqPlan conditioned = QdqQuantizer.plan(model, opts);
         Map<String, float[]> corrections = Map.of();
-        if (needs.biasCorrection()) {
+        if (settings.biasCorrection()) {
             Map<String, float[]> means = new HashMap<>();
             for (String t : needs.channelMeans()) {
                 ChannelStats cs = stats.get(t);

@@ -146,7 +146,7 @@ final class OnnxQuantization {
             List<SampleRef> calib = split.calibration();
             List<TensorInfo> inputs = plan.preparedModel().inputs();
             Preprocessing pre = req.preprocessing();
-            CalibrationPass.Result pass = CalibrationPass.run(plan, opts, spec, req.equalize(), req.biasCorrection(),
+            CalibrationPass.Result pass = CalibrationPass.run(plan, opts, spec, Conditioning.Settings.of(req),
                     CalibrationPass.observedTensors(plan), calib.size(),
                     i -> SampleSource.load(calib.get(i), inputs, pre), threads, progress);
             report.put("conditioning", pass.conditioning());
@@ -261,6 +261,10 @@ final class OnnxQuantization {
     private Map<String, Object> conditioningKey() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("equalization", req.equalize());
+        // recorded when not the default, so that tables written before the option existed still match
+        if (req.equalize() && req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA) {
+            m.put("alpha", req.equalizeAlpha());
+        }
         m.put("bias_correction", req.biasCorrection());
         return m;
     }
@@ -278,7 +282,7 @@ final class OnnxQuantization {
         List<SampleRef> calib = split.calibration();
         List<TensorInfo> inputs = plan.preparedModel().inputs();
         Preprocessing pre = req.preprocessing();
-        Conditioning.Outcome o = Conditioning.apply(plan, opts, req.calibrator(), req.equalize(), req.biasCorrection(), calib.size(),
+        Conditioning.Outcome o = Conditioning.apply(plan, opts, req.calibrator(), Conditioning.Settings.of(req), calib.size(),
                 i -> SampleSource.load(calib.get(i), inputs, pre), threads, progress);
         report.put("conditioning", o.report());
         return o;
