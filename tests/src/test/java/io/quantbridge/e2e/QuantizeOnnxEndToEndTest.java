@@ -52,6 +52,13 @@ class QuantizeOnnxEndToEndTest {
                 "--quiet", "--out", dir.toString()));
     }
 
+    /** {@code quantize} into {@code dir} with the common arguments and then {@code more}. */
+    static Run quantize(Path dir, String calibrator, String... more) {
+        List<String> args = quantizeArgs(dir, calibrator);
+        args.addAll(List.of(more));
+        return cli(args);
+    }
+
     @SuppressWarnings("unchecked")
     static Map<String, Object> report(Path dir) throws Exception {
         return Json.parseObject(Files.readString(dir.resolve("report.json")));
@@ -62,7 +69,7 @@ class QuantizeOnnxEndToEndTest {
     void percentileQuantizationWritesArtifactsAndMeasuresFidelity() throws Exception {
         Path dir = out.resolve("pct");
         // evaluate on 6 held-out photos only, to keep the test short: cap the folder via a second folder
-        Run r = cli(quantizeArgs(dir, "percentile"));
+        Run r = quantize(dir, "percentile");
         assertEquals(0, r.code(), r.err());
         for (String f : new String[] {"model.int8.onnx", "calibration.json", "calibration.cache", "report.json"}) {
             assertTrue(Files.size(dir.resolve(f)) > 0, f);
@@ -111,18 +118,14 @@ class QuantizeOnnxEndToEndTest {
     void reusingTheTableGivesTheSameModelAndADifferentCalibratorIsRefused() throws Exception {
         Path first = out.resolve("pct");
         Path again = out.resolve("reuse");
-        List<String> args = quantizeArgs(again, "percentile");
-        args.addAll(List.of("--table", first.resolve("calibration.json").toString()));
-        Run r = cli(args);
+        Run r = quantize(again, "percentile", "--table", first.resolve("calibration.json").toString());
         assertEquals(0, r.code(), r.err());
         assertArrayEquals(Files.readAllBytes(first.resolve("model.int8.onnx")),
                 Files.readAllBytes(again.resolve("model.int8.onnx")));
         assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
                 Files.readAllBytes(again.resolve("calibration.cache")));
 
-        List<String> other = quantizeArgs(out.resolve("refused"), "max");
-        other.addAll(List.of("--table", first.resolve("calibration.json").toString()));
-        Run refused = cli(other);
+        Run refused = quantize(out.resolve("refused"), "max", "--table", first.resolve("calibration.json").toString());
         assertEquals(1, refused.code());
         assertTrue(refused.err().startsWith("quantbridge quantize: calibration table cannot be reused: calibrator "
                 + "differs (table {method=percentile"), refused.err());
@@ -140,12 +143,8 @@ class QuantizeOnnxEndToEndTest {
     void equalizeAlphaRescalesDifferentlyKeepsTheFloatFunctionAndIsPartOfTheTable() throws Exception {
         Path half = out.resolve("alpha-half");
         Path full = out.resolve("alpha-full");
-        List<String> a = quantizeArgs(half, "percentile");
-        a.add("--no-bias-correction");
-        assertEquals(0, cli(a).code());
-        List<String> b = quantizeArgs(full, "percentile");
-        b.addAll(List.of("--no-bias-correction", "--equalize-alpha", "1"));
-        Run r = cli(b);
+        assertEquals(0, quantize(half, "percentile", "--no-bias-correction").code());
+        Run r = quantize(full, "percentile", "--no-bias-correction", "--equalize-alpha", "1");
         assertEquals(0, r.code(), r.err());
 
         Map<?, ?> cond = (Map<?, ?>) report(full).get("conditioning");
@@ -191,10 +190,8 @@ class QuantizeOnnxEndToEndTest {
                 .get("cosine")).doubleValue();
         assertTrue(cosine > 0.85, "cosine " + cosine);
 
-        List<String> reuse = quantizeArgs(out.resolve("alpha-refused"), "percentile");
-        reuse.addAll(List.of("--no-bias-correction", "--equalize-alpha", "1", "--table",
-                half.resolve("calibration.json").toString()));
-        Run refused = cli(reuse);
+        Run refused = quantize(out.resolve("alpha-refused"), "percentile", "--no-bias-correction",
+                "--equalize-alpha", "1", "--table", half.resolve("calibration.json").toString());
         assertEquals(1, refused.code());
         assertTrue(refused.err().startsWith("quantbridge quantize: calibration table cannot be reused: conditioning "
                 + "differs (table {equalization=true, bias_correction=false}, this run {equalization=true, alpha=1.0, "
