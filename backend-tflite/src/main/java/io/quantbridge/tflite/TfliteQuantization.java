@@ -70,7 +70,8 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--float-layers: the tflite backend has no float-layer search (the ONNX-based "
                     + "backends have); keep ops float with --exclude");
         }
-        if (req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA) {
+        if (req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA
+                || !req.equalizeAlphaCandidates().isEmpty()) {
             throw new QuantbridgeException("--equalize-alpha: the tflite backend equalizes only a conv and the "
                     + "depthwise conv that alone reads it, where the depthwise weights take any scale without loss; "
                     + "there is no migration strength to choose");

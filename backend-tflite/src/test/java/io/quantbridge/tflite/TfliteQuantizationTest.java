@@ -198,6 +198,11 @@ class TfliteQuantizationTest {
                 + "reads it, where the depthwise weights take any scale without loss; there is no migration strength "
                 + "to choose", e.getMessage());
         assertFalse(Files.exists(tmp.resolve("alpha").resolve(TfliteQuantization.INT8_MODEL)));
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("alpha-search")).calibrationData(RealData.data("opencv")).maxSamples(4)
+                        .equalizeAlphaSearch(List.of(0.5, 1.0)).build(), Progress.NONE));
+        assertTrue(e.getMessage().startsWith("--equalize-alpha: the tflite backend equalizes only a conv"),
+                e.getMessage());
     }
 
     private static List<Long> toList(long[] a) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.quantbridge.QuantbridgeException;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class QuantizationRequestTest {
@@ -51,5 +52,29 @@ class QuantizationRequestTest {
                         () -> builder().precision(Precision.FP16).equalizeAlpha(0.75).build()).getMessage());
         // the default passes with anything: nothing was asked
         assertEquals(0.5, builder().equalize(false).precision(Precision.FP16).build().equalizeAlpha());
+    }
+
+    @Test
+    void equalizeAlphaSearchTakesTwoOrMoreStrengthsInAscendingOrder() {
+        assertEquals(List.of(), builder().build().equalizeAlphaCandidates());
+        assertEquals(List.of(0.0, 0.5, 1.0), builder().equalizeAlphaSearch(List.of(1.0, -0.0, 0.5, 1.0)).build()
+                .toBuilder().build().equalizeAlphaCandidates());
+        assertEquals(List.of(), builder().equalizeAlphaSearch(List.of(0.5, 1.0)).equalizeAlphaSearch(List.of())
+                .build().equalizeAlphaCandidates());
+        assertEquals("--equalize-alpha: 1.5 is not in [0, 1]", assertThrows(QuantbridgeException.class,
+                () -> builder().equalizeAlphaSearch(List.of(0.5, 1.5))).getMessage());
+        assertEquals("--equalize-alpha: a search needs at least two different strengths (got 0.75); pass one value "
+                + "to use it without searching", assertThrows(QuantbridgeException.class,
+                        () -> builder().equalizeAlphaSearch(List.of(0.75, 0.75))).getMessage());
+        assertEquals("--equalize-alpha: only int8 with equalization uses it (this run is int8 with --no-equalize)",
+                assertThrows(QuantbridgeException.class, () -> builder().equalize(false)
+                        .equalizeAlphaSearch(QuantizationRequest.AUTO_EQUALIZE_ALPHAS).build()).getMessage());
+        assertEquals("--equalize-alpha: either one strength or a search, not both",
+                assertThrows(QuantbridgeException.class, () -> builder().equalizeAlpha(1)
+                        .equalizeAlphaSearch(List.of(0.5, 1.0)).build()).getMessage());
+        assertEquals("--equalize-alpha: a search calibrates once per strength, and --table reuses a calibration; "
+                + "pass the strength the table records instead", assertThrows(QuantbridgeException.class,
+                        () -> builder().reuseTable(java.nio.file.Path.of("t.json"))
+                                .equalizeAlphaSearch(List.of(0.5, 1.0)).build()).getMessage());
     }
 }

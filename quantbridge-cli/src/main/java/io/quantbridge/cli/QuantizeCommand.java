@@ -94,11 +94,12 @@ final class QuantizeCommand implements Callable<Integer> {
             + "(equalization folds per-channel scales into the producing and consuming layers).")
     boolean noEqualize;
 
-    @Option(names = "--equalize-alpha", paramLabel = "A", defaultValue = "0.5",
+    @Option(names = "--equalize-alpha", paramLabel = "A|A,B,..|auto", defaultValue = "0.5",
             description = "Int8, ONNX-based backends: how much of a channel's range equalization moves into the weights "
                     + "of the full convs that read it, 0 (none) to 1 (activation ranges made equal). Default "
-                    + "${DEFAULT-VALUE}.")
-    double equalizeAlpha;
+                    + "${DEFAULT-VALUE}. Several values (or auto: 0.5,0.75,1) calibrate once each and keep the one "
+                    + "whose int8 model scores best on the calibration samples.")
+    String equalizeAlpha;
 
     @Option(names = "--no-bias-correction",
             description = "Int8: do not correct conv biases for the mean shift of int8 weight rounding.")
@@ -163,6 +164,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         if (zeroBin != null) cb.zeroBin(parseEnum(CalibratorSpec.ZeroBin.class, "--zero-bin", zeroBin));
         if (tieBreak != null) cb.tieBreak(parseEnum(CalibratorSpec.TieBreak.class, "--tie-break", tieBreak));
+        List<Double> alphas = parseAlphas(equalizeAlpha);
         QuantizationRequest request = QuantizationRequest.builder()
                 .model(model)
                 .calibrationData(calib)
@@ -171,7 +173,8 @@ final class QuantizeCommand implements Callable<Integer> {
                 .calibrator(cb.build())
                 .perChannel(!perTensor)
                 .equalize(!noEqualize)
-                .equalizeAlpha(equalizeAlpha)
+                .equalizeAlpha(alphas.size() == 1 ? alphas.get(0) : QuantizationRequest.DEFAULT_EQUALIZE_ALPHA)
+                .equalizeAlphaSearch(alphas.size() == 1 ? List.of() : alphas)
                 .biasCorrection(!noBiasCorrection)
                 .floatLayers(floatLayers)
                 .sensitivitySamples(sensitivitySamples)
@@ -207,6 +210,22 @@ final class QuantizeCommand implements Callable<Integer> {
         stdout.printf(Locale.ROOT, "%-18s %s%n", "report", reportFile);
         printFidelity(stdout, report.get("fidelity"));
         return 0;
+    }
+
+    /** {@code --equalize-alpha}: one strength, a comma-separated list to search, or auto. */
+    static List<Double> parseAlphas(String text) {
+        String t = text.trim();
+        if (t.equalsIgnoreCase("auto")) return QuantizationRequest.AUTO_EQUALIZE_ALPHAS;
+        List<Double> out = new ArrayList<>();
+        for (String part : t.split(",", -1)) {
+            try {
+                out.add(Double.parseDouble(part.trim()));
+            } catch (NumberFormatException e) {
+                throw new io.quantbridge.QuantbridgeException("--equalize-alpha: '" + part.trim() + "' is not a "
+                        + "number (use a value in [0, 1], a comma-separated list of them, or auto)");
+            }
+        }
+        return out;
     }
 
     private static <E extends Enum<E>> E parseEnum(Class<E> type, String option, String text) {

@@ -74,6 +74,16 @@ class MainTest {
         assertEquals("quantbridge quantize: --percentile applies only to --calibrator percentile\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "1.5");
         assertEquals("quantbridge quantize: --equalize-alpha: 1.5 is not in [0, 1]\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "0.5,x");
+        assertEquals("quantbridge quantize: --equalize-alpha: 'x' is not a number (use a value in [0, 1], a "
+                + "comma-separated list of them, or auto)\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "1,1");
+        assertEquals("quantbridge quantize: --equalize-alpha: a search needs at least two different strengths (got "
+                + "1.0); pass one value to use it without searching\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "auto",
+                "--precision", "fp16");
+        assertEquals("quantbridge quantize: --equalize-alpha: only int8 with equalization uses it (this run is "
+                + "fp16)\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "1",
                 "--no-equalize");
         assertEquals("quantbridge quantize: --equalize-alpha: only int8 with equalization uses it (this run is int8 "

@@ -198,6 +198,45 @@ class QuantizeOnnxEndToEndTest {
                 + "bias_correction=false})"), refused.err());
     }
 
+    /**
+     * {@code --equalize-alpha 0.5,1} scores both strengths, keeps the higher-scoring one, and writes exactly what a
+     * run with that strength alone writes (same model bytes, same ranges, same table key).
+     */
+    @Test
+    @Order(2)
+    void equalizeAlphaSearchKeepsTheBestScoringStrengthExactlyAsAFixedRunWould() throws Exception {
+        Path searched = out.resolve("alpha-search");
+        Run r = quantize(searched, "percentile", "--equalize-alpha", "1,0.5");
+        assertEquals(0, r.code(), r.err());
+        Map<?, ?> cond = (Map<?, ?>) report(searched).get("conditioning");
+        Map<?, ?> search = (Map<?, ?>) cond.get("alpha_search");
+        List<?> candidates = (List<?>) search.get("candidates");
+        assertEquals(List.of(0.5, 1.0), candidates.stream().map(c -> ((Number) ((Map<?, ?>) c).get("alpha"))
+                .doubleValue()).toList(), "tried in ascending order");
+        double c05 = ((Number) ((Map<?, ?>) candidates.get(0)).get("cosine")).doubleValue();
+        double c1 = ((Number) ((Map<?, ?>) candidates.get(1)).get("cosine")).doubleValue();
+        assertTrue(c05 > 0.8 && c1 > 0.8 && c05 != c1, c05 + " " + c1);
+        double chosen = c1 > c05 ? 1.0 : 0.5;
+        assertEquals(chosen, ((Number) search.get("chosen")).doubleValue());
+        assertEquals(chosen, ((Number) cond.get("alpha")).doubleValue());
+        assertEquals(12L, search.get("samples"));
+
+        Path fixed = out.resolve("alpha-fixed");
+        assertEquals(0, quantize(fixed, "percentile", "--equalize-alpha", Double.toString(chosen)).code());
+        for (String f : List.of("model.int8.onnx", "model.fp32.onnx", "calibration.cache")) {
+            assertArrayEquals(Files.readAllBytes(fixed.resolve(f)), Files.readAllBytes(searched.resolve(f)), f);
+        }
+        CalibrationTable a = PortableTableFormat.read(searched.resolve("calibration.json"));
+        CalibrationTable b = PortableTableFormat.read(fixed.resolve("calibration.json"));
+        assertEquals(b.tensors(), a.tensors());
+        assertEquals(b.data().get("conditioning"), a.data().get("conditioning"));
+        // the same model: the same fidelity, up to the order the evaluation threads add up in
+        Map<?, ?> fa = (Map<?, ?>) ((Map<?, ?>) report(searched).get("fidelity")).get("sigmoid_0.tmp_0");
+        Map<?, ?> fb = (Map<?, ?>) ((Map<?, ?>) report(fixed).get("fidelity")).get("sigmoid_0.tmp_0");
+        assertEquals(((Number) fb.get("cosine")).doubleValue(), ((Number) fa.get("cosine")).doubleValue(), 1e-12);
+        assertEquals(fb.get("mask_iou"), fa.get("mask_iou"));
+    }
+
     @Test
     @Order(3)
     void fp16KeepsFloatInterfaceAndMatchesFloat() throws Exception {

@@ -53,6 +53,10 @@ public final class Conditioning {
         public boolean any() {
             return equalize || biasCorrection;
         }
+
+        public Settings withAlpha(double a) {
+            return new Settings(equalize, a, biasCorrection);
+        }
     }
     /**
      * Resolution of the per-channel ranges: the MSE search (quadratic in the bin count; thousands of channels) runs on
@@ -91,6 +95,11 @@ public final class Conditioning {
         public boolean any() {
             return settings.any();
         }
+
+        /** The same observations, conditioned with another migration strength (it does not change what is observed). */
+        Needs withAlpha(double a) {
+            return new Needs(settings.withAlpha(a), sites, channelHistograms, channelMeans);
+        }
     }
 
     private Conditioning() { }
@@ -125,14 +134,19 @@ public final class Conditioning {
     public static Outcome apply(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, Settings settings, int samples,
                                 ActivationObserver.SampleLoader loader, int threads, Progress progress) {
         Needs needs = needs(plan, settings);
-        if (!needs.any()) return condition(plan, opts, needs, Map.of(), samples);
+        return condition(plan, opts, needs, observe(plan, spec, needs, samples, loader, threads, progress), samples);
+    }
+
+    /** The per-channel statistics {@code needs} asks for, from a pass of their own over the unconditioned model. */
+    static Map<String, ChannelStats> observe(QdqPlan plan, CalibratorSpec spec, Needs needs, int samples,
+                                             ActivationObserver.SampleLoader loader, int threads, Progress progress) {
+        if (!needs.any()) return Map.of();
         Set<String> tensors = new LinkedHashSet<>(needs.channelHistograms());
         tensors.addAll(needs.channelMeans());
         ActivationObserver.Request request = new ActivationObserver.Request(Set.of(), needs.channelMeans(),
                 needs.channelHistograms(), RANGE_BINS, RANGE_MAX_BINS);
-        Map<String, ChannelStats> stats = new ActivationObserver(plan.preparedModel().proto(), tensors, spec, threads)
+        return new ActivationObserver(plan.preparedModel().proto(), tensors, spec, threads)
                 .observe(samples, loader, request, "channel statistics", progress).channels();
-        return condition(plan, opts, needs, stats, samples);
     }
 
     /**

@@ -17,6 +17,7 @@ import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.onnx.QdqResult;
+import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.Precision;
@@ -53,11 +54,14 @@ final class OnnxQuantization {
     private final Map<String, Object> report = new LinkedHashMap<>();
     private final List<Artifact> artifacts = new ArrayList<>();
     private final int threads;
+    /** Equalization's migration strength: the request's, or the one its search chose. */
+    private double alpha;
 
     OnnxQuantization(QuantizationRequest req, Progress progress) {
         this.req = req;
         this.progress = progress;
         this.threads = req.threads() > 0 ? req.threads() : Runtime.getRuntime().availableProcessors();
+        this.alpha = req.equalizeAlpha();
     }
 
     QuantizationResult run() {
@@ -146,9 +150,18 @@ final class OnnxQuantization {
             List<SampleRef> calib = split.calibration();
             List<TensorInfo> inputs = plan.preparedModel().inputs();
             Preprocessing pre = req.preprocessing();
-            CalibrationPass.Result pass = CalibrationPass.run(plan, opts, spec, Conditioning.Settings.of(req),
-                    CalibrationPass.observedTensors(plan), calib.size(),
-                    i -> SampleSource.load(calib.get(i), inputs, pre), threads, progress);
+            ActivationObserver.SampleLoader loader = i -> SampleSource.load(calib.get(i), inputs, pre);
+            CalibrationPass.Result pass;
+            if (req.equalizeAlphaCandidates().isEmpty()) {
+                pass = CalibrationPass.run(plan, opts, spec, Conditioning.Settings.of(req),
+                        CalibrationPass.observedTensors(plan), calib.size(), loader, threads, progress);
+            } else {
+                AlphaSearch.Outcome search = AlphaSearch.run(model, plan, opts, spec, Conditioning.Settings.of(req),
+                        req.equalizeAlphaCandidates(), CalibrationPass.observedTensors(plan), calib.size(), loader,
+                        calib, pre, threads, progress);
+                pass = search.pass();
+                alpha = search.alpha();
+            }
             report.put("conditioning", pass.conditioning());
             plan = pass.plan();
             stats = pass.statistics();
@@ -262,8 +275,8 @@ final class OnnxQuantization {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("equalization", req.equalize());
         // recorded when not the default, so that tables written before the option existed still match
-        if (req.equalize() && req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA) {
-            m.put("alpha", req.equalizeAlpha());
+        if (req.equalize() && alpha != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA) {
+            m.put("alpha", alpha);
         }
         m.put("bias_correction", req.biasCorrection());
         return m;
