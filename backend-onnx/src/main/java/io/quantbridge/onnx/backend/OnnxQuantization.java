@@ -158,7 +158,7 @@ final class OnnxQuantization {
             } else {
                 AlphaSearch.Outcome search = AlphaSearch.run(model, plan, opts, spec, Conditioning.Settings.of(req),
                         req.equalizeAlphaCandidates(), CalibrationPass.observedTensors(plan), calib.size(), loader,
-                        calib, pre, threads, progress);
+                        threads, progress);
                 pass = search.pass();
                 alpha = search.alpha();
             }
