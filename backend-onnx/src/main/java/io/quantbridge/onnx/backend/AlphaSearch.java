@@ -66,21 +66,23 @@ final class AlphaSearch {
         Conditioning.Needs needs = Conditioning.needs(plan, settings);
         Map<String, ChannelStats> channels = Conditioning.observe(plan, spec, needs, samples, loader, threads,
                 progress);
+        Map<String, float[]> ranges = Conditioning.channelRanges(needs, channels);
         double conditioningSeconds = (System.nanoTime() - t0) / 1e9;
         double passSeconds = 0;
         List<Candidate> candidates = new ArrayList<>();
         for (double alpha : alphas) {
             long t1 = System.nanoTime();
-            Conditioning.Outcome o = Conditioning.condition(plan, opts, needs.withAlpha(alpha), channels, samples);
+            Conditioning.Outcome o = Conditioning.condition(plan, opts, needs.withAlpha(alpha), channels, ranges,
+                    samples);
             long t2 = System.nanoTime();
             TensorStatistics stats = new ActivationObserver(o.plan().preparedModel().proto(), observed, spec, threads)
                     .observe(samples, loader, progress);
             conditioningSeconds += (t2 - t1) / 1e9;
             passSeconds += (System.nanoTime() - t2) / 1e9;
-            Map<String, TensorRange> ranges = new HashMap<>();
-            for (TensorRange r : stats.ranges(spec)) ranges.put(r.name(), r);
+            Map<String, TensorRange> tensorRanges = new HashMap<>();
+            for (TensorRange r : stats.ranges(spec)) tensorRanges.put(r.name(), r);
             candidates.add(new Candidate(alpha, o, stats,
-                    QdqQuantizer.apply(o.plan(), ranges).model().proto().toByteArray()));
+                    QdqQuantizer.apply(o.plan(), tensorRanges).model().proto().toByteArray()));
         }
         double[] cosines = score(QdqQuantizer.plan(original, opts).preparedModel(), candidates, samples, loader,
                 threads, progress);

@@ -155,6 +155,38 @@ public final class Conditioning {
      */
     public static Outcome condition(QdqPlan plan, QdqOptions opts, Needs needs, Map<String, ChannelStats> stats,
                                     int samples) {
+        return condition(plan, opts, needs, stats, channelRanges(needs, stats), samples);
+    }
+
+    /**
+     * Each equalization site's per-channel ranges, as MSE would clip each channel on its own whatever the per-tensor
+     * calibrator: after equalization one per-tensor range stands for all channels (on ppocr-det, entropy ranges per
+     * channel gave 0.871 output cosine with the entropy calibrator, MSE ranges per channel 0.965). They do not depend
+     * on the migration strength.
+     */
+    static Map<String, float[]> channelRanges(Needs needs, Map<String, ChannelStats> stats) {
+        if (!needs.settings().equalize()) return Map.of();
+        Calibrator calibrator = CHANNEL_CALIBRATOR.create();
+        Map<String, float[]> ranges = new HashMap<>();
+        for (String t : needs.channelHistograms()) {
+            ChannelStats cs = stats.get(t);
+            if (cs == null) continue;
+            float[] r = cs.absMax();
+            // thousands of channels: spread the MSE searches over the cores (each writes its own slot)
+            java.util.stream.IntStream.range(0, r.length).parallel().forEach(c -> {
+                Histogram h = cs.histogram(c);
+                if (h != null && !h.isEmpty() && h.absMax() > 0) {
+                    r[c] = (float) calibrator.amax(h.coarsened(Math.max(1, h.bins() / RANGE_BINS)));
+                }
+            });
+            ranges.put(t, r);
+        }
+        return ranges;
+    }
+
+    /** {@link #condition(QdqPlan, QdqOptions, Needs, Map, int)} with the sites' ranges already computed. */
+    static Outcome condition(QdqPlan plan, QdqOptions opts, Needs needs, Map<String, ChannelStats> stats,
+                             Map<String, float[]> ranges, int samples) {
         Map<String, Object> report = new LinkedHashMap<>();
         Settings settings = needs.settings();
         report.put("equalization", settings.equalize());
@@ -165,24 +197,6 @@ public final class Conditioning {
         OnnxModel model = plan.preparedModel();
         Map<String, float[]> scales = Map.of();
         if (settings.equalize()) {
-            // each channel's range as MSE would clip it on its own, whatever the per-tensor calibrator: after
-            // equalization one per-tensor range stands for all channels (on ppocr-det, entropy ranges per channel
-            // gave 0.871 output cosine with the entropy calibrator, MSE ranges per channel 0.965)
-            Calibrator calibrator = CHANNEL_CALIBRATOR.create();
-            Map<String, float[]> ranges = new HashMap<>();
-            for (String t : needs.channelHistograms()) {
-                ChannelStats cs = stats.get(t);
-                if (cs == null) continue;
-                float[] r = cs.absMax();
-                // thousands of channels: spread the MSE searches over the cores (each writes its own slot)
-                java.util.stream.IntStream.range(0, r.length).parallel().forEach(c -> {
-                    Histogram h = cs.histogram(c);
-                    if (h != null && !h.isEmpty() && h.absMax() > 0) {
-                        r[c] = (float) calibrator.amax(h.coarsened(Math.max(1, h.bins() / RANGE_BINS)));
-                    }
-                });
-                ranges.put(t, r);
-            }
             ActivationEqualizer.Result eq = ActivationEqualizer.apply(model, needs.sites(), ranges, settings.alpha());
             model = eq.model();
             scales = eq.scales();
