@@ -124,7 +124,7 @@ public final class QuantizationRequest {
      * {@link #sensitivitySamples()} calibration samples (sensitivity analysis). Default 0: none.
      */
     public int floatLayers() { return floatLayers; }
-    /** How many calibration samples the float-layer search scores variants on. Default 32. */
+    /** How many calibration samples the float-layer search scores variants on (spread over the set; all of them when there are fewer). Default 64. */
     public int sensitivitySamples() { return sensitivitySamples; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
     public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
@@ -186,7 +186,7 @@ public final class QuantizationRequest {
         private List<Double> equalizeAlphaCandidates = new ArrayList<>();
         private boolean biasCorrection = true;
         private int floatLayers;
-        private int sensitivitySamples = 32;
+        private int sensitivitySamples = 64;
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;

@@ -18,7 +18,7 @@ class QuantizationRequestTest {
     void floatLayersDefaultToNoneAndSurviveToBuilder() {
         QuantizationRequest r = builder().build();
         assertEquals(0, r.floatLayers());
-        assertEquals(32, r.sensitivitySamples());
+        assertEquals(64, r.sensitivitySamples());
         QuantizationRequest s = builder().floatLayers(3).sensitivitySamples(8).build().toBuilder().build();
         assertEquals(3, s.floatLayers());
         assertEquals(8, s.sensitivitySamples());

@@ -110,7 +110,7 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "most output cosine on calibration samples (a node joins only if it helps). Default 0.")
     int floatLayers;
 
-    @Option(names = "--sensitivity-samples", paramLabel = "K", defaultValue = "32",
+    @Option(names = "--sensitivity-samples", paramLabel = "K", defaultValue = "64",
             description = "Calibration samples that --float-layers scores each variant on (default ${DEFAULT-VALUE}).")
     int sensitivitySamples;
 

@@ -201,9 +201,10 @@ class PpocrClsRecAcceptanceTest {
     /**
      * {@code --float-layers 3}: the search scores variants on calibration crops only, yet its choice must not hurt
      * the held-out crops' cosine, and the chosen nodes must be float in the written model. Measured with the default
-     * 32 crops: Conv@1, Conv@2, Conv@8 float, calibration crops 0.9842 -> 0.9956 but held-out only 0.9907 -> 0.9918
-     * (top-1 0.967 -> 0.934); 16 crops chose Conv@1, Conv@2, Conv@45 (held-out 0.9944). On this small classifier the
-     * choice barely carries over from the calibration crops.
+     * (all 45 calibration crops, as there are fewer than 64): Conv@8, Conv@1, Conv@42 float, calibration crops
+     * 0.9892 -> 0.9938, held-out 0.9907 -> 0.9917, top-1 0.967 -> 0.967. With 32 crops: Conv@1, Conv@2, Conv@8,
+     * held-out 0.9907 -> 0.9918 but top-1 0.967 -> 0.934; 16 crops chose Conv@1, Conv@2, Conv@45 (held-out 0.9944).
+     * On this small classifier the choice barely carries over from the calibration crops.
      */
     @Test
     void clsFloatLayersChosenOnCalibrationCropsHelpOnHeldOutCrops() throws Exception {
@@ -219,7 +220,7 @@ class PpocrClsRecAcceptanceTest {
         Map<?, ?> search = (Map<?, ?>) rep.get("float_layers");
         List<?> chosen = (List<?>) search.get("chosen");
         assertTrue(!chosen.isEmpty() && chosen.size() <= 3, "chosen " + chosen);
-        assertEquals(Math.min(32, count(clsCalib)), ((Number) search.get("samples")).intValue());
+        assertEquals(Math.min(64, count(clsCalib)), ((Number) search.get("samples")).intValue());
         double before = ((Number) search.get("cosine_all_int8")).doubleValue();
         double after = ((Number) search.get("cosine_with_chosen_float")).doubleValue();
         assertTrue(after > before, "calibration cosine " + before + " -> " + after);
