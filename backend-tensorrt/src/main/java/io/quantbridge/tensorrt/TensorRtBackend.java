@@ -74,17 +74,15 @@ public final class TensorRtBackend implements Backend {
     }
 
     /**
-     * Checks the engine's sidecar against this machine (TensorRT release, GPU) and refuses a mismatch with the
-     * reason. Running engines from Java is not part of this version: the message says how to run it.
+     * Opens a {@code .plan} on the first CUDA device after checking its sidecar against this machine (TensorRT
+     * release, GPU); a mismatch is refused with the reason. Runs take and return float32 tensors.
      */
     @Override
     public ModelSession open(Path model) {
         BackendStatus s = status();
         if (!s.usable()) throw unusable();
         EngineCompatibility.check(model, TensorRtNative.probeDevice());
-        throw new QuantbridgeException("tensorrt: " + model.getFileName() + " fits this machine, but running "
-                + "TensorRT engines from Java is not implemented in this version; run it with trtexec --loadEngine="
-                + model);
+        return TensorRtSession.open(model);
     }
 
     /** The engine's sidecar metadata, and whether it fits this machine (when a GPU and TensorRT are here). */

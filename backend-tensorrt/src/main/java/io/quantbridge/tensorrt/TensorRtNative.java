@@ -9,6 +9,7 @@ import static org.bytedeco.tensorrt.global.nvonnxparser.createParser;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.NativeLibraries;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,8 +44,41 @@ import org.bytedeco.tensorrt.nvonnxparser.IParserError;
 final class TensorRtNative {
     private TensorRtNative() { }
 
+    private static volatile boolean preloaded;
+
+    /**
+     * Loads the CUDA runtime and TensorRT's libraries from where the status probe found them ({@code
+     * -Dquantbridge.tensorrt.home}, {@code TENSORRT_HOME}, {@code CUDA_HOME}, then the system's folders) before the
+     * presets' JNI libraries need them: those find their dependencies only through the loader's search path, so a
+     * TensorRT named by {@code TENSORRT_HOME} alone would otherwise fail with "no jninvinfer in java.library.path".
+     * A library already loaded under its soname satisfies the JNI library's dependency.
+     */
+    static void preload() {
+        if (preloaded) return;
+        synchronized (TensorRtNative.class) {
+            if (preloaded) return;
+            StatusProbe.Environment env = StatusProbe.Environment.current();
+            load("libcudart.so.13", env.cudaDirs());
+            for (String lib : List.of("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10")) {
+                load(lib, env.tensorRtDirs());
+            }
+            preloaded = true;
+        }
+    }
+
+    private static void load(String lib, List<Path> dirs) {
+        NativeLibraries.find(lib, dirs).ifPresent(p -> {
+            try {
+                System.load(p.toAbsolutePath().toString());
+            } catch (UnsatisfiedLinkError e) {
+                throw new QuantbridgeException("tensorrt: " + p + " failed to load: " + e.getMessage(), e);
+            }
+        });
+    }
+
     /** The first CUDA device and the TensorRT library version, as a {@link DeviceInfo}. */
     static DeviceInfo probeDevice() {
+        preload();
         try {
             int[] count = new int[1];
             int err = cudaGetDeviceCount(count);
@@ -60,10 +94,11 @@ final class TensorRtNative {
             }
             String name = prop.name().getString().trim();
             TensorRtVersion version = TensorRtVersion.fromLibVersion(getInferLibVersion());
-            TrtLogger logger = new TrtLogger();
+            TrtLogger logger = TrtLogger.get();
+            long mark = logger.mark();
             IBuilder builder = createInferBuilder(logger);
             if (builder == null || builder.isNull()) {
-                throw new QuantbridgeException("tensorrt: createInferBuilder failed: " + logger.lastErrors());
+                throw new QuantbridgeException("tensorrt: createInferBuilder failed: " + logger.lastErrors(mark));
             }
             return new DeviceInfo(name, prop.major(), prop.minor(), builder.getNbDLACores(), version);
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
@@ -80,11 +115,13 @@ final class TensorRtNative {
      */
     static Built build(Path onnx, EngineBuildConfig cfg, BuildPlan plan, TrtEntropyCalibrator calibrator,
                        Path planFile) {
+        preload();
         long t0 = System.nanoTime();
-        TrtLogger logger = new TrtLogger();
+        TrtLogger logger = TrtLogger.get();
+        long mark = logger.mark();
         IBuilder builder = createInferBuilder(logger);
         if (builder == null || builder.isNull()) {
-            throw new QuantbridgeException("tensorrt: createInferBuilder failed: " + logger.lastErrors());
+            throw new QuantbridgeException("tensorrt: createInferBuilder failed: " + logger.lastErrors(mark));
         }
         int networkFlags = 0;
         for (String f : plan.networkFlags()) networkFlags |= 1 << NetworkDefinitionCreationFlag.valueOf(f).value;
@@ -113,16 +150,16 @@ final class TensorRtNative {
                         && profile.setDimensions(p.input(), OptProfileSelector.kMAX, dims(p.max()));
                 if (!ok) {
                     throw new QuantbridgeException("tensorrt: TensorRT refused the profile " + p + ": "
-                            + logger.lastErrors());
+                            + logger.lastErrors(mark));
                 }
             }
             if (config.addOptimizationProfile(profile) < 0) {
                 throw new QuantbridgeException("tensorrt: TensorRT refused the optimization profile: "
-                        + logger.lastErrors());
+                        + logger.lastErrors(mark));
             }
             if (calibrator != null && !config.setCalibrationProfile(profile)) {
                 throw new QuantbridgeException("tensorrt: TensorRT refused the calibration profile: "
-                        + logger.lastErrors());
+                        + logger.lastErrors(mark));
             }
         }
         BytePointer timingBytes = null;
@@ -133,7 +170,7 @@ final class TensorRtNative {
             ITimingCache cache = config.createTimingCache(timingBytes, old.length);
             if (cache == null || cache.isNull() || !config.setTimingCache(cache, false)) {
                 throw new QuantbridgeException("tensorrt: timing cache " + cfg.timingCache().get()
-                        + " was refused (built by another TensorRT or GPU?): " + logger.lastErrors());
+                        + " was refused (built by another TensorRT or GPU?): " + logger.lastErrors(mark));
             }
         }
         if (cfg.dlaCore().isPresent()) {
@@ -148,7 +185,7 @@ final class TensorRtNative {
                     calibrator.failure());
         }
         if (serialized == null || serialized.isNull() || serialized.size() == 0) {
-            throw new QuantbridgeException("tensorrt: building the engine failed: " + logger.lastErrors());
+            throw new QuantbridgeException("tensorrt: building the engine failed: " + logger.lastErrors(mark));
         }
         AtomicFiles.write(planFile, bytes(serialized));
         if (cfg.timingCache().isPresent()) {
@@ -156,7 +193,7 @@ final class TensorRtNative {
             if (tc != null && !tc.isNull()) AtomicFiles.write(cfg.timingCache().get(), bytes(tc));
         }
         if (timingBytes != null) timingBytes.close();
-        return new Built(serialized.size(), (System.nanoTime() - t0) / 1e9, logger.messages());
+        return new Built(serialized.size(), (System.nanoTime() - t0) / 1e9, logger.messages(mark));
     }
 
     private static byte[] bytes(IHostMemory mem) {
@@ -165,7 +202,7 @@ final class TensorRtNative {
         return out;
     }
 
-    private static Dims64 dims(long[] shape) {
+    static Dims64 dims(long[] shape) {
         Dims64 d = new Dims64();
         d.nbDims(shape.length);
         for (int i = 0; i < shape.length; i++) d.d(i, shape[i]);

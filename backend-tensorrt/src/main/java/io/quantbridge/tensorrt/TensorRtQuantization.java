@@ -2,12 +2,15 @@ package io.quantbridge.tensorrt;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.BackendStatus;
+import io.quantbridge.backend.ModelSession;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
+import io.quantbridge.eval.FidelityEvaluation;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.backend.OnnxBackend;
+import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
@@ -77,6 +80,9 @@ final class TensorRtQuantization {
         List<TensorInfo> inputs = OnnxModel.load(req.model()).inputs();
         // validated before the (long) calibration: a bad profile or option fails at once
         EngineBuildConfig cfg = TensorRtOptions.from(req, inputs, props);
+        // decided before the (long) calibration too: where no engine can be built, the portable files still are
+        DeviceInfo device = status.usable() ? TensorRtNative.probeDevice() : null;
+        String noEngine = !status.usable() ? status.reason() : whyNoEngine(device);
 
         QuantizationResult onnx = new OnnxBackend().quantize(req, progress);
         List<Artifact> artifacts = new ArrayList<>(onnx.artifacts());
@@ -101,13 +107,15 @@ final class TensorRtQuantization {
         trt.put("trtexec_commands", commands.toString());
         Map<String, Object> report = new LinkedHashMap<>(onnx.report());
         report.put("backend", "tensorrt");
-        if (status.usable()) {
-            buildEngine(cfg, trt, artifacts);
+        if (noEngine == null) {
+            Path plan = buildEngine(cfg, device, trt, artifacts);
+            engineFidelity(plan, report);
         } else {
+            if (device != null) trt.put("device", device.toMap());
             trt.put("engine_built", false);
-            trt.put("engine_not_built_because", status.reason());
+            trt.put("engine_not_built_because", noEngine);
             report.put("fidelity_measured_in", "ONNX Runtime on the CPU (" + QDQ_MODEL + "), not TensorRT");
-            progress.note("tensorrt: engine not built: " + status.reason() + "; wrote the portable files instead ("
+            progress.note("tensorrt: engine not built: " + noEngine + "; wrote the portable files instead ("
                     + (int8 ? QDQ_MODEL + ", " + FLOAT_MODEL + " + " + CACHE : FP16_MODEL) + ", and the trtexec "
                     + "command lines in " + TrtexecCommands.FILE + ")");
         }
@@ -116,15 +124,43 @@ final class TensorRtQuantization {
         return new QuantizationResult("tensorrt", artifacts, onnx.table(), report);
     }
 
-    private void buildEngine(EngineBuildConfig cfg, Map<String, Object> trt, List<Artifact> artifacts) {
-        Path out = req.outputDir();
-        DeviceInfo device = TensorRtNative.probeDevice();
-        trt.put("device", device.toMap());
+    /** Why this machine, usable as it is, cannot build the engine: a TensorRT the presets cannot drive, or no
+     * builder resource for its GPU; null when it can. */
+    private static String whyNoEngine(DeviceInfo device) {
         if (!device.tensorrt().drivableByPresets()) {
-            throw new QuantbridgeException("tensorrt: TensorRT " + device.tensorrt() + " found, but this version "
-                    + "builds engines through the TensorRT 10 presets; build with the TensorRT 11 line of "
-                    + out.resolve(TrtexecCommands.FILE));
+            return "TensorRT " + device.tensorrt() + " found, but this version builds engines through the TensorRT 10 "
+                    + "presets; build with the TensorRT 11 line of " + TrtexecCommands.FILE;
         }
+        return BuilderResources.missing(StatusProbe.Environment.current().tensorRtDirs(), device).orElse(null);
+    }
+
+    /**
+     * Replaces the report's fidelity (ONNX Runtime on the CPU running the Q/DQ model) with the engine's own against
+     * the float source model on the held-out samples; the ONNX Runtime figures stay under
+     * {@code fidelity_onnxruntime_cpu}.
+     */
+    private void engineFidelity(Path plan, Map<String, Object> report) {
+        DataSplit split = RequestData.split(req);
+        List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
+        if (evalSet.isEmpty()) return;
+        progress.note("tensorrt: measuring " + plan.getFileName() + " against the float model on " + evalSet.size()
+                + " held-out samples");
+        int threads = Runtime.getRuntime().availableProcessors();
+        try (ModelSession ref = OrtModelSession.open(req.model(), threads);
+             ModelSession engine = TensorRtSession.open(plan)) {
+            Map<String, Map<String, Object>> f = FidelityEvaluation.run(ref, engine, evalSet, req.preprocessing(),
+                    new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), 1, progress);
+            if (report.containsKey("fidelity")) report.put("fidelity_onnxruntime_cpu", report.get("fidelity"));
+            report.put("fidelity", f);
+            report.put("fidelity_measured_in", "TensorRT (" + plan.getFileName() + ") against the float model in "
+                    + "ONNX Runtime");
+        }
+    }
+
+    private Path buildEngine(EngineBuildConfig cfg, DeviceInfo device, Map<String, Object> trt,
+                             List<Artifact> artifacts) {
+        Path out = req.outputDir();
+        trt.put("device", device.toMap());
         BuildPlan plan = BuildPlan.select(cfg, device);
         plan.notes().forEach(n -> progress.note("tensorrt: " + n));
         trt.put("plan", plan.toMap());
@@ -165,6 +201,7 @@ final class TensorRtQuantization {
         trt.put("engine", planFile.toString());
         trt.put("build_seconds", built.seconds());
         trt.put("builder_log", built.log());
+        return planFile;
     }
 
     /** The calibrator for the implicit path: our cache (re-headed for this TensorRT) and the calibration samples. */

@@ -31,8 +31,11 @@ class GpuEngineTest {
     }
 
     private QuantizationResult build(String path, Path out) {
+        // 8 photos calibrate, the rest of the folder is held out: the report's fidelity is the engine's (TensorRT
+        // against the float model in ONNX Runtime)
         QuantizationRequest req = QuantizationRequest.builder().model(TensorRtQuantizeTest.detector())
-                .calibrationData(TensorRtQuantizeTest.photos()).maxSamples(8).seed(1)
+                .calibrationData(TensorRtQuantizeTest.photos()).evaluationData(TensorRtQuantizeTest.photos())
+                .maxSamples(8).seed(1).maskIouThreshold(0.3)
                 .preprocessing(TensorRtQuantizeTest.PRE_320).outputDir(out).build();
         return new TensorRtQuantization(req, Progress.NONE, new TensorRtBackend().status(),
                 Map.of(TensorRtOptions.PATH, path)).run();
@@ -52,6 +55,18 @@ class GpuEngineTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> trt = (Map<String, Object>) r.report().get("tensorrt");
         assertEquals(true, trt.get("engine_built"));
+        assertEngineFidelity(r);
+    }
+
+    /** The bar: the int8 engine's text mask (probability > 0.3) overlaps the float model's by IoU >= 0.90. */
+    @SuppressWarnings("unchecked")
+    private static void assertEngineFidelity(QuantizationResult r) {
+        assertTrue(String.valueOf(r.report().get("fidelity_measured_in")).startsWith("TensorRT"),
+                "fidelity measured in " + r.report().get("fidelity_measured_in"));
+        Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) r.report().get("fidelity");
+        Map<String, Object> out = f.values().iterator().next();
+        double iou = ((Number) out.get("mask_iou")).doubleValue();
+        assertTrue(iou >= 0.90, "mask IoU of the engine against FP32: " + iou + " (" + out + ")");
     }
 
     @Test
@@ -60,9 +75,10 @@ class GpuEngineTest {
         DeviceInfo here = TensorRtNative.probeDevice();
         assumeTrue(here.tensorrt().hasCalibrators(), "TensorRT " + here.tensorrt() + " has no calibrators");
         Path out = tmp.resolve("implicit");
-        build("implicit", out);
+        QuantizationResult r = build("implicit", out);
         Path plan = out.resolve("model.implicit.plan");
         assertEquals("implicit", EngineCompatibility.check(plan, here).quantization());
         assertTrue(s.usable());
+        assertEngineFidelity(r);
     }
 }
