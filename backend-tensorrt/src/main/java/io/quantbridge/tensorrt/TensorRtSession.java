@@ -28,6 +28,7 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.tensorrt.global.nvinfer.DataType;
 import org.bytedeco.tensorrt.global.nvinfer.TensorIOMode;
 import org.bytedeco.tensorrt.nvinfer.Dims64;
@@ -180,8 +181,11 @@ final class TensorRtSession implements ModelSession {
         Pointer p = device.get(tensor);
         if (p != null && capacity.get(tensor) >= bytes) return p;
         if (p != null) cudaFree(p);
-        Pointer fresh = new Pointer();
-        check(cudaMalloc(fresh, Math.max(bytes, 4)), "allocating " + bytes + " bytes for '" + tensor + "'");
+        Pointer fresh;
+        try (PointerPointer<Pointer> out = new PointerPointer<>(1)) {
+            check(cudaMalloc(out, Math.max(bytes, 4)), "allocating " + bytes + " bytes for '" + tensor + "'");
+            fresh = out.get(0);
+        }
         device.put(tensor, fresh);
         capacity.put(tensor, bytes);
         return fresh;
