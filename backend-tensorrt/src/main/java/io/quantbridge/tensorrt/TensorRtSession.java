@@ -67,13 +67,16 @@ final class TensorRtSession implements ModelSession {
         this.stream = stream;
         for (int i = 0; i < engine.getNbIOTensors(); i++) {
             String t = engine.getIOTensorName(i);
-            DataType type = engine.getTensorDataType(t);
-            if (type != DataType.kFLOAT) {
-                throw new QuantbridgeException("tensorrt: engine " + name + " has " + type + " tensor '" + t
-                        + "'; this session runs engines with float32 inputs and outputs");
+            // enums from native calls are compared by value: JavaCPP builds new enum objects, not the constants
+            int type = engine.getTensorDataType(t).value;
+            if (type != DataType.kFLOAT.value) {
+                throw new QuantbridgeException("tensorrt: engine " + name + " has a tensor '" + t + "' of TensorRT "
+                        + "data type " + type + " (not kFLOAT); this session runs engines with float32 inputs and "
+                        + "outputs");
             }
             TensorInfo info = new TensorInfo(t, "float32", shape(engine.getTensorShape(t)));
-            (engine.getTensorIOMode(t) == TensorIOMode.kINPUT ? inputs : outputs).add(info);
+            boolean input = engine.getTensorIOMode(t).value == TensorIOMode.kINPUT.value;
+            (input ? inputs : outputs).add(info);
         }
     }
 
