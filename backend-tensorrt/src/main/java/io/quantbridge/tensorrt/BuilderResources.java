@@ -1,12 +1,9 @@
 package io.quantbridge.tensorrt;
 
 import io.quantbridge.util.NativeLibraries;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * TensorRT's builder loads its kernels from resource libraries beside {@code libnvinfer}: one per GPU architecture
@@ -49,10 +46,6 @@ final class BuilderResources {
         Optional<Path> lib = NativeLibraries.find("libnvinfer.so.10", tensorRtDirs);
         if (lib.isEmpty()) return Optional.empty(); // loaded from elsewhere (rpath): let TensorRT decide
         Path dir = lib.get().toAbsolutePath().getParent();
-        try (Stream<Path> s = Files.list(dir)) {
-            return missing(s.map(p -> p.getFileName().toString()).toList(), dir, device);
-        } catch (IOException e) {
-            return Optional.empty();
-        }
+        return missing(StatusProbe.list(dir), dir, device);
     }
 }

@@ -2,6 +2,7 @@ package io.quantbridge.tensorrt;
 
 import io.quantbridge.backend.BackendStatus;
 import io.quantbridge.util.NativeLibraries;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -9,7 +10,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.function.BiFunction;
+import java.util.function.Function;
 import java.util.function.Predicate;
+import java.util.stream.Stream;
 
 /**
  * Decides the tensorrt backend's status from files alone (nothing native is loaded): an NVIDIA driver and device,
@@ -26,9 +29,11 @@ final class StatusProbe {
      * @param findLibrary a library file name and the preferred folders -> where it is
      * @param exists      whether a device node exists
      * @param hasResource whether a class-path resource exists (the presets' JNI libraries)
+     * @param listDir     the file names in a folder (empty when it cannot be read)
      */
     record Environment(BiFunction<String, List<Path>, Optional<Path>> findLibrary, Predicate<Path> exists,
-                       Predicate<String> hasResource, String platform, List<Path> tensorRtDirs, List<Path> cudaDirs) {
+                       Predicate<String> hasResource, String platform, List<Path> tensorRtDirs, List<Path> cudaDirs,
+                       Function<Path, List<String>> listDir) {
         static Environment current() {
             List<Path> trt = new ArrayList<>();
             String home = System.getProperty(TensorRtBackend.HOME_PROPERTY);
@@ -40,11 +45,20 @@ final class StatusProbe {
             if (cudaHome != null && !cudaHome.isBlank()) cuda.add(Path.of(cudaHome).resolve("lib64"));
             return new Environment(NativeLibraries::find, Files::exists,
                     r -> StatusProbe.class.getClassLoader().getResource(r) != null, StatusProbe.platform(), trt,
-                    cuda);
+                    cuda, StatusProbe::list);
         }
     }
 
     private StatusProbe() { }
+
+    /** The file names in {@code dir}, sorted; empty when it cannot be read. */
+    static List<String> list(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        } catch (IOException | RuntimeException e) {
+            return List.of();
+        }
+    }
 
     /** JavaCPP's platform name for this JVM: linux-x86_64, linux-arm64, ... */
     static String platform() {
@@ -91,7 +105,11 @@ final class StatusProbe {
                     "add org.bytedeco:tensorrt:" + "<version>:" + env.platform() + " and org.bytedeco:cuda:<version>:"
                             + env.platform() + " to the class path, or: " + ONNX_FIX);
         }
-        return BackendStatus.ready("TensorRT 10 engines through the JavaCPP presets; libnvinfer at "
-                + env.findLibrary().apply("libnvinfer.so.10", env.tensorRtDirs()).get().getParent());
+        Path dir = env.findLibrary().apply("libnvinfer.so.10", env.tensorRtDirs()).get().getParent();
+        boolean builder = env.listDir().apply(dir).stream().anyMatch(f -> f.startsWith("libnvinfer_builder_resource")
+                && !f.startsWith("libnvinfer_builder_resource_ptx"));
+        return BackendStatus.ready("TensorRT 10 engines through the JavaCPP presets; libnvinfer at " + dir
+                + (builder ? "" : "; no builder resource there (libnvinfer_builder_resource_sm<NN>.so, as in the "
+                        + "bytedeco redist jar): engines run, but none can be built"));
     }
 }

@@ -14,10 +14,16 @@ import org.junit.jupiter.api.Test;
 
 class StatusProbeTest {
     private static StatusProbe.Environment env(Set<String> libs, Set<String> devices, boolean jni) {
+        return env(libs, devices, jni, List.of("libnvinfer.so.10", "libnvinfer_builder_resource_sm90.so.10.15.1"));
+    }
+
+    private static StatusProbe.Environment env(Set<String> libs, Set<String> devices, boolean jni,
+                                               List<String> trtDir) {
         return new StatusProbe.Environment(
                 (name, dirs) -> libs.contains(name) ? Optional.of(Path.of("/opt/trt/lib").resolve(name))
                         : Optional.empty(),
-                p -> devices.contains(p.toString()), r -> jni, "linux-x86_64", List.of(), List.of());
+                p -> devices.contains(p.toString()), r -> jni, "linux-x86_64", List.of(), List.of(),
+                dir -> dir.equals(Path.of("/opt/trt/lib")) ? trtDir : List.of());
     }
 
     private static final Set<String> ALL = Set.of("libcuda.so.1", "libnvinfer.so.10", "libnvonnxparser.so.10",
@@ -57,7 +63,18 @@ class StatusProbeTest {
     void everythingPresentIsUsable() {
         BackendStatus s = StatusProbe.probe(env(ALL, Set.of("/dev/nvidiactl"), true));
         assertTrue(s.usable(), s.describe());
-        assertTrue(s.reason().contains("/opt/trt/lib"), s.reason());
+        assertEquals("TensorRT 10 engines through the JavaCPP presets; libnvinfer at /opt/trt/lib", s.reason());
+    }
+
+    @Test
+    void withoutBuilderResourcesEnginesRunButTheDetailSaysNoneCanBeBuilt() {
+        // the bytedeco redist jar's files: the PTX resource only
+        BackendStatus s = StatusProbe.probe(env(ALL, Set.of("/dev/nvidiactl"), true, List.of("libnvinfer.so.10",
+                "libnvonnxparser.so.10", "libnvinfer_builder_resource_ptx.so.10.15.1")));
+        assertTrue(s.usable(), s.describe());
+        assertEquals("TensorRT 10 engines through the JavaCPP presets; libnvinfer at /opt/trt/lib; no builder "
+                + "resource there (libnvinfer_builder_resource_sm<NN>.so, as in the bytedeco redist jar): engines run, "
+                + "but none can be built", s.reason());
     }
 
     @Test
