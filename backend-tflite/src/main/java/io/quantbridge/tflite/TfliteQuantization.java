@@ -70,6 +70,10 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--float-layers: the tflite backend has no float-layer search (the ONNX-based "
                     + "backends have); keep ops float with --exclude");
         }
+        if (req.empiricalBiasSamples() > 0) {
+            throw new QuantbridgeException("--empirical-bias-correction: only the ONNX-based backends (onnx, tensorrt, "
+                    + "openvino) have it");
+        }
         if (req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA
                 || !req.equalizeAlphaCandidates().isEmpty()) {
             throw new QuantbridgeException("--equalize-alpha: the tflite backend equalizes only a conv and the "

@@ -42,6 +42,7 @@ public final class QuantizationRequest {
     private final boolean biasCorrection;
     private final int floatLayers;
     private final int sensitivitySamples;
+    private final int empiricalBiasSamples;
 
     private QuantizationRequest(Builder b) {
         this.model = b.model;
@@ -69,6 +70,7 @@ public final class QuantizationRequest {
         this.biasCorrection = b.biasCorrection;
         this.floatLayers = b.floatLayers;
         this.sensitivitySamples = b.sensitivitySamples;
+        this.empiricalBiasSamples = b.empiricalBiasSamples;
     }
 
     /** The migration strength equalization uses unless asked otherwise ({@link #equalizeAlpha()}). */
@@ -126,6 +128,12 @@ public final class QuantizationRequest {
     public int floatLayers() { return floatLayers; }
     /** How many calibration samples the float-layer search scores variants on (spread over the set; all of them when there are fewer). Default 64. */
     public int sensitivitySamples() { return sensitivitySamples; }
+    /**
+     * Int8, ONNX-based backends: after calibration (and the float-layer search), shift each quantized conv's bias, in
+     * graph order, by the mean difference between its float and int8 outputs on this many calibration samples (spread
+     * over the set). Default 0: off.
+     */
+    public int empiricalBiasSamples() { return empiricalBiasSamples; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
     public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
     /** Evaluation also reports mask IoU at this threshold (segmentation and detection maps). */
@@ -162,6 +170,7 @@ public final class QuantizationRequest {
         b.biasCorrection = biasCorrection;
         b.floatLayers = floatLayers;
         b.sensitivitySamples = sensitivitySamples;
+        b.empiricalBiasSamples = empiricalBiasSamples;
         return b;
     }
 
@@ -187,6 +196,7 @@ public final class QuantizationRequest {
         private boolean biasCorrection = true;
         private int floatLayers;
         private int sensitivitySamples = 64;
+        private int empiricalBiasSamples;
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;
@@ -251,6 +261,10 @@ public final class QuantizationRequest {
             this.sensitivitySamples = atLeast("--sensitivity-samples", n, 1);
             return this;
         }
+        public Builder empiricalBiasSamples(int n) {
+            this.empiricalBiasSamples = atLeast("--empirical-bias-correction", n, 0);
+            return this;
+        }
         public Builder threads(int n) { this.threads = atLeast("--threads", n, 0); return this; }
         public Builder maxSamples(int n) { this.maxSamples = atLeast("--samples", n, 0); return this; }
 
@@ -278,6 +292,10 @@ public final class QuantizationRequest {
             if (floatLayers > 0 && precision != Precision.INT8) {
                 throw new QuantbridgeException("--float-layers: only --precision int8 keeps chosen layers in float (this "
                         + "run is " + precision.id() + ")");
+            }
+            if (empiricalBiasSamples > 0 && precision != Precision.INT8) {
+                throw new QuantbridgeException("--empirical-bias-correction: only --precision int8 has biases to "
+                        + "correct (this run is " + precision.id() + ")");
             }
             if ((equalizeAlpha != DEFAULT_EQUALIZE_ALPHA || !equalizeAlphaCandidates.isEmpty())
                     && (!equalize || precision != Precision.INT8)) {

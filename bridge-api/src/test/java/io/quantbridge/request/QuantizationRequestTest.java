@@ -36,6 +36,17 @@ class QuantizationRequestTest {
     }
 
     @Test
+    void empiricalBiasCorrectionIsOffByDefaultSurvivesToBuilderAndNeedsInt8() {
+        assertEquals(0, builder().build().empiricalBiasSamples());
+        assertEquals(16, builder().empiricalBiasSamples(16).build().toBuilder().build().empiricalBiasSamples());
+        assertEquals("--empirical-bias-correction: -2 is negative",
+                assertThrows(QuantbridgeException.class, () -> builder().empiricalBiasSamples(-2)).getMessage());
+        QuantizationRequest.Builder b = builder().precision(Precision.FP16).empiricalBiasSamples(8);
+        assertEquals("--empirical-bias-correction: only --precision int8 has biases to correct (this run is fp16)",
+                assertThrows(QuantbridgeException.class, b::build).getMessage());
+    }
+
+    @Test
     void equalizeAlphaIsAStrengthInZeroToOneForInt8WithEqualization() {
         assertEquals(0.5, builder().build().equalizeAlpha());
         assertEquals(1.0, builder().equalizeAlpha(1).build().toBuilder().build().equalizeAlpha());

@@ -30,17 +30,14 @@ public final class BiasCorrection {
         OnnxModel prepared = plan.preparedModel();
         GraphProto g = prepared.graph();
         Map<String, TensorProto> inits = new LinkedHashMap<>(prepared.initializers());
-        Map<String, Integer> uses = new HashMap<>();
-        for (NodeProto n : g.getNodeList()) for (String i : n.getInputList()) uses.merge(i, 1, Integer::sum);
         Map<String, Boolean> quantized = new HashMap<>();
         for (NodeDecision d : plan.decisions()) quantized.put(d.node(), d.quantized());
         int axis = plan.options().perChannel() ? 0 : -1;
 
         Map<String, float[]> corrections = new LinkedHashMap<>();
-        GraphProto.Builder gb = g.toBuilder();
-        for (int i = 0; i < gb.getNodeCount(); i++) {
-            NodeProto n = gb.getNode(i);
-            if (!n.getOpType().equals("Conv") || !quantized.getOrDefault(n.getName(), false)) continue;
+        for (NodeProto n : g.getNodeList()) {
+            if (!n.getOpType().equals("Conv") || !quantized.getOrDefault(n.getName(), false)
+                    || !hasInitializerBias(n, inits)) continue;
             float[] mean = inputMeans.get(n.getInput(0));
             TensorProto w = n.getInputCount() > 1 ? inits.get(n.getInput(1)) : null;
             if (mean == null || w == null || w.getDataType() != DataTypes.FLOAT) continue;
@@ -69,13 +66,40 @@ public final class BiasCorrection {
                 }
                 delta[o] = (float) d;
             }
-            String biasName = n.getInputCount() > 2 ? n.getInput(2) : "";
-            float[] bias = biasName.isEmpty() ? new float[cout] : Tensors.toFloats(inits.get(biasName)).clone();
             float[] applied = new float[cout];
-            for (int o = 0; o < cout; o++) {
-                bias[o] -= delta[o];
-                applied[o] = -delta[o];
+            for (int o = 0; o < cout; o++) applied[o] = -delta[o];
+            corrections.put(n.getName(), applied);
+        }
+        return new Result(shift(prepared, corrections), corrections);
+    }
+
+    /**
+     * Adds {@code byNode} to the biases of those Conv and ConvTranspose nodes, by node name: a node without a bias gets
+     * one, a bias shared with another node is copied first (named {@code <node>_corrected_bias}). Nodes whose bias is
+     * computed rather than an initializer are left alone ({@link #hasInitializerBias} tells them apart).
+     *
+     * @throws IllegalArgumentException when a shift's length is not the node's bias length
+     */
+    public static OnnxModel shift(OnnxModel model, Map<String, float[]> byNode) {
+        GraphProto g = model.graph();
+        Map<String, TensorProto> inits = new LinkedHashMap<>(model.initializers());
+        Map<String, Integer> uses = new HashMap<>();
+        for (NodeProto n : g.getNodeList()) for (String i : n.getInputList()) uses.merge(i, 1, Integer::sum);
+        Map<String, NodeProto> producers = new HashMap<>();
+        for (NodeProto n : g.getNodeList()) for (String o : n.getOutputList()) producers.put(o, n);
+        GraphProto.Builder gb = g.toBuilder();
+        for (int i = 0; i < gb.getNodeCount(); i++) {
+            NodeProto n = gb.getNode(i);
+            float[] add = byNode.get(n.getName());
+            if (add == null || !hasInitializerBias(n, inits)) continue;
+            String biasName = n.getInputCount() > 2 ? n.getInput(2) : "";
+            float[] bias = biasName.isEmpty() ? new float[add.length] : Tensors.toFloats(inits.get(biasName)).clone();
+            long channels = biasName.isEmpty() ? outputChannels(n, inits, producers) : bias.length;
+            if (channels >= 0 && channels != add.length) {
+                throw new IllegalArgumentException("shift of " + n.getName() + ": " + add.length + " values for "
+                        + channels + " output channels");
             }
+            for (int o = 0; o < bias.length; o++) bias[o] += add[o];
             String name = biasName;
             if (biasName.isEmpty() || uses.getOrDefault(biasName, 0) > 1) {
                 name = Names.of(g).fresh(n.getName() + "_corrected_bias");
@@ -85,12 +109,32 @@ public final class BiasCorrection {
                 nb.setInput(2, name);
                 gb.setNode(i, nb);
             }
-            inits.put(name, Tensors.floatTensor(name, new long[] {cout}, bias));
-            corrections.put(n.getName(), applied);
+            inits.put(name, Tensors.floatTensor(name, new long[] {bias.length}, bias));
         }
         gb.clearInitializer();
         gb.addAllInitializer(inits.values());
-        return new Result(prepared.withProto(prepared.proto().toBuilder().setGraph(gb).build()), corrections);
+        return model.withProto(model.proto().toBuilder().setGraph(gb).build());
+    }
+
+    /**
+     * Output channels of a Conv or ConvTranspose from its weight, an initializer or the int8 initializer behind a
+     * DequantizeLinear; -1 when the weight is computed otherwise.
+     */
+    private static long outputChannels(NodeProto n, Map<String, TensorProto> inits, Map<String, NodeProto> producers) {
+        if (n.getInputCount() < 2) return -1;
+        TensorProto w = inits.get(n.getInput(1));
+        NodeProto p = producers.get(n.getInput(1));
+        if (w == null && p != null && p.getOpType().equals("DequantizeLinear")) w = inits.get(p.getInput(0));
+        if (w == null || w.getDimsCount() < 2) return -1;
+        return n.getOpType().equals("Conv") ? w.getDims(0) : w.getDims(1) * Attributes.getInt(n, "group", 1);
+    }
+
+    /** Whether {@code n} is a Conv or ConvTranspose whose bias is absent or a float initializer. */
+    public static boolean hasInitializerBias(NodeProto n, Map<String, TensorProto> inits) {
+        if (!n.getOpType().equals("Conv") && !n.getOpType().equals("ConvTranspose")) return false;
+        if (n.getInputCount() < 3 || n.getInput(2).isEmpty()) return true;
+        TensorProto b = inits.get(n.getInput(2));
+        return b != null && b.getDataType() == DataTypes.FLOAT;
     }
 
     /**

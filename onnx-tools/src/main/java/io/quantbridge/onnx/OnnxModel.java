@@ -26,6 +26,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -510,6 +511,55 @@ public final class OnnxModel {
                 int type = types.elemType(t);
                 b.addOutput(valueInfo(t, type != 0 ? type : DataTypes.FLOAT));
             }
+        }
+        return new OnnxModel(proto.toBuilder().setGraph(b).build(), label);
+    }
+
+    /**
+     * The part of this model that computes {@code outputs}: only the nodes they depend on (subgraphs' outer-scope reads
+     * included), the initializers those nodes read, and {@code outputs} as the only graph outputs (float, shapes left
+     * unknown; an output that already was one keeps its declaration). Graph inputs all stay, so that the same feeds
+     * run it.
+     *
+     * @throws IllegalArgumentException when a name is neither a graph input nor produced by a node
+     */
+    public OnnxModel prunedTo(Collection<String> outputs) {
+        GraphProto g = proto.getGraph();
+        Map<String, Integer> producer = new HashMap<>();
+        for (int i = 0; i < g.getNodeCount(); i++) for (String o : g.getNode(i).getOutputList()) producer.put(o, i);
+        Set<String> graphInputs = new HashSet<>();
+        for (ValueInfoProto vi : g.getInputList()) graphInputs.add(vi.getName());
+        boolean[] keep = new boolean[g.getNodeCount()];
+        java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>();
+        for (String o : outputs) {
+            if (!producer.containsKey(o) && !graphInputs.contains(o)) {
+                throw new IllegalArgumentException("no node of " + label + " computes tensor '" + o + "'");
+            }
+            todo.add(o);
+        }
+        Set<String> seen = new HashSet<>();
+        while (!todo.isEmpty()) {
+            String t = todo.poll();
+            if (!seen.add(t)) continue;
+            Integer p = producer.get(t);
+            if (p == null || keep[p]) continue;
+            keep[p] = true;
+            NodeProto n = g.getNode(p);
+            for (String in : n.getInputList()) if (!in.isEmpty()) todo.add(in);
+            for (AttributeProto a : n.getAttributeList()) {
+                Set<String> refs = new HashSet<>();
+                if (a.hasG()) collectOuterRefs(a.getG(), Set.of(), refs);
+                for (GraphProto sg : a.getGraphsList()) collectOuterRefs(sg, Set.of(), refs);
+                todo.addAll(refs);
+            }
+        }
+        GraphProto.Builder b = g.toBuilder().clearNode().clearOutput().clearInitializer();
+        for (int i = 0; i < keep.length; i++) if (keep[i]) b.addNode(g.getNode(i));
+        for (TensorProto t : g.getInitializerList()) if (seen.contains(t.getName())) b.addInitializer(t);
+        Map<String, ValueInfoProto> declared = new HashMap<>();
+        for (ValueInfoProto vi : g.getOutputList()) declared.put(vi.getName(), vi);
+        for (String o : new java.util.LinkedHashSet<>(outputs)) {
+            b.addOutput(declared.getOrDefault(o, valueInfo(o, DataTypes.FLOAT)));
         }
         return new OnnxModel(proto.toBuilder().setGraph(b).build(), label);
     }

@@ -4,7 +4,9 @@ import static io.quantbridge.onnx.TinyModels.input;
 import static io.quantbridge.onnx.TinyModels.node;
 import static io.quantbridge.onnx.TinyModels.randomWeights;
 import static io.quantbridge.onnx.TinyModels.s;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -172,6 +174,31 @@ class ConditioningTransformsTest {
             assertEquals(before[o], back[o], 1e-6 * Math.max(1, Math.abs(before[o])), "bias[" + o + "]");
         }
         assertEquals(bc.model().initializers().keySet(), reverted.initializers().keySet());
+    }
+
+    @Test
+    void shiftAddsToABiasGivesABiaslessConvOneAndRefusesAWrongLength() {
+        OnnxModel m = TinyModels.convModel();
+        float[] d1 = new float[8];
+        float[] d2 = new float[8];
+        for (int c = 0; c < 8; c++) {
+            d1[c] = 0.25f * c;
+            d2[c] = -0.5f + c;
+        }
+        OnnxModel shifted = BiasCorrection.shift(m, Map.of("conv1", d1, "conv2", d2));
+        float[] b1 = Tensors.toFloats(m.initializers().get("b1"));
+        float[] nb1 = Tensors.toFloats(shifted.initializers().get(nodeNamed(shifted, "conv1").getInput(2)));
+        for (int c = 0; c < 8; c++) assertEquals(b1[c] + d1[c], nb1[c], 0f, "b1[" + c + "]");
+        assertEquals("b1", nodeNamed(shifted, "conv1").getInput(2), "a bias only conv1 reads is updated in place");
+        io.quantbridge.onnx.proto.Onnx.NodeProto conv2 = nodeNamed(shifted, "conv2");
+        assertEquals("conv2_corrected_bias", conv2.getInput(2));
+        assertArrayEquals(d2, Tensors.toFloats(shifted.initializers().get("conv2_corrected_bias")));
+        assertEquals(m.nodes().size(), shifted.nodes().size());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> BiasCorrection.shift(m, Map.of("conv3", d1)));
+        assertEquals("shift of conv3: 8 values for 4 output channels", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> BiasCorrection.shift(m, Map.of("conv1", new float[3])));
+        assertEquals("shift of conv1: 3 values for 8 output channels", e.getMessage());
     }
 
     private static io.quantbridge.onnx.proto.Onnx.NodeProto nodeNamed(OnnxModel m, String name) {

@@ -213,4 +213,21 @@ class OnnxModelTest {
             assertEquals((short) h, Float16.fromFloat(f), "half " + Integer.toHexString(h));
         }
     }
+
+    @Test
+    void prunedToKeepsOnlyTheNodesAndInitializersAnOutputNeedsAndComputesTheSameValues() throws Exception {
+        OnnxModel m = TinyModels.convModel();
+        OnnxModel p = m.prunedTo(List.of("c3"));
+        assertEquals(List.of("conv1", "relu1", "pool1", "conv3"), p.nodes().stream().map(NodeProto::getName).toList());
+        assertEquals(java.util.Set.of("w1", "b1", "w3"), p.initializers().keySet());
+        assertEquals(List.of("c3"), p.outputs().stream().map(TensorInfo::name).toList());
+        assertEquals(List.of("x"), p.inputs().stream().map(TensorInfo::name).toList());
+        Map<String, Ort.Input> in = Map.of("x", Ort.random(5, 1, 3, 16, 16));
+        float[] full = Ort.run(m.withOutputs(List.of("c3")), in).get("c3");
+        assertArrayEquals(full, Ort.run(p, in).get("c3"));
+        // an output that was one keeps its declaration
+        assertEquals(m.outputs().get(0), m.prunedTo(List.of("y")).outputs().get(0));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.prunedTo(List.of("nope")));
+        assertEquals("no node of tiny computes tensor 'nope'", e.getMessage());
+    }
 }

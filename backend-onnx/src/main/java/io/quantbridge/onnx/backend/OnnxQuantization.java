@@ -11,6 +11,7 @@ import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.onnx.BiasCorrection;
 import io.quantbridge.onnx.Fp16Converter;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.QdqOptions;
@@ -28,6 +29,7 @@ import io.quantbridge.table.CalibrationTable;
 import io.quantbridge.table.PortableTableFormat;
 import io.quantbridge.table.TensorRange;
 import io.quantbridge.table.TensorRtCache;
+import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.Hashing;
 import java.io.IOException;
@@ -228,9 +230,15 @@ final class OnnxQuantization {
                     req.floatLayers(), scored, req.preprocessing(), threads, progress);
             report.put("float_layers", fl.toMap(req.floatLayers()));
             plan = FloatLayerSearch.plan(plan, opts, biasCorrections, fl.chosen());
+            // the chosen nodes' corrections are undone in the plan's model
+            biasCorrections = new LinkedHashMap<>(biasCorrections);
+            biasCorrections.keySet().removeAll(fl.chosen());
             progress.note(fl.chosen().isEmpty() ? "float-layer search: no node gains by staying float"
                     : String.format(java.util.Locale.ROOT, "float-layer search: %s stay float (cosine %.4f -> %.4f "
                             + "on %d calibration samples)", fl.chosen(), fl.baseline(), fl.result(), fl.samples()));
+        }
+        if (req.empiricalBiasSamples() > 0) {
+            plan = empiricalBiasCorrection(plan, table, biasCorrections, split);
         }
         OnnxModel prepared = plan.preparedModel();
         // the TensorRT cache lists the graph inputs and the outputs of quantized nodes (implicit quantization)
@@ -268,6 +276,33 @@ final class OnnxQuantization {
             progress.note("subgraphs left in float: " + plan.subgraphs());
         }
         return Map.entry(modelOut, table);
+    }
+
+    /**
+     * {@link EmpiricalBiasCorrection} on {@code --empirical-bias-correction} calibration samples (spread over the set),
+     * applied to the plan's model so that the Q/DQ model and the calibrated float model carry the same biases.
+     */
+    private QdqPlan empiricalBiasCorrection(QdqPlan plan, CalibrationTable table, Map<String, float[]> corrections,
+                                            DataSplit split) {
+        if (split == null || split.calibration().isEmpty()) {
+            throw new QuantbridgeException("--empirical-bias-correction: it measures the int8 model on calibration "
+                    + "samples; pass --calib");
+        }
+        List<SampleRef> used = FloatLayerSearch.spread(split.calibration(), req.empiricalBiasSamples());
+        List<TensorInfo> inputs = plan.preparedModel().inputs();
+        progress.begin("loading " + used.size() + " samples for empirical bias correction", used.size());
+        List<Map<String, FloatTensor>> feeds = new ArrayList<>();
+        for (SampleRef r : used) {
+            feeds.add(SampleSource.load(r, inputs, req.preprocessing()));
+            progress.advance(1);
+        }
+        progress.end();
+        EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, table.tensors(), corrections, feeds,
+                threads, progress);
+        report.put("empirical_bias_correction", eb.toMap());
+        progress.note(String.format(java.util.Locale.ROOT, "empirical bias correction: %d convs on %d samples "
+                + "(%.1f s)", eb.shifts().size(), eb.samples(), eb.seconds()));
+        return QdqQuantizer.plan(BiasCorrection.shift(plan.preparedModel(), eb.shifts()), plan.options());
     }
 
     /** What the table records about conditioning, so that a reused table is only used on the same transform. */
