@@ -246,7 +246,7 @@ final class OnnxQuantization {
         cacheTensors.addAll(CalibrationPass.quantizedOutputs(plan));
 
         progress.begin("writing Q/DQ model", 0);
-        if (req.equalize() || req.biasCorrection()) {
+        if (req.equalize() || req.biasCorrection() || req.empiricalBiasSamples() > 0) {
             // the float model the table and the TensorRT cache describe (channels rescaled, biases corrected)
             Path floatOut = req.outputDir().resolve(FLOAT_MODEL);
             prepared.save(floatOut);
