@@ -2,7 +2,6 @@ package io.quantbridge.onnx.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibrationMethod;
@@ -18,10 +17,9 @@ import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.onnx.runtime.ActivationObserver;
+import io.quantbridge.onnx.runtime.FetchedData;
 import io.quantbridge.table.TensorRange;
 import io.quantbridge.tensor.FloatTensor;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -39,20 +37,11 @@ import org.junit.jupiter.api.Test;
 class EmpiricalBiasCorrectionTest {
     private static final CalibratorSpec MAX = CalibratorSpec.of(CalibrationMethod.MAX);
 
-    static Path cache(String relative) {
-        Path dir = Path.of("").toAbsolutePath();
-        for (int i = 0; i < 4 && dir != null; i++, dir = dir.getParent()) {
-            Path p = dir.resolve(".cache").resolve(relative);
-            if (Files.exists(p)) return p;
-        }
-        assumeTrue(false, relative + " is not fetched (scripts/fetch-models.sh)");
-        return null;
-    }
-
     @Test
     void everyCorrectedConvOutputHasTheFloatMeansOnTheSamples() {
-        OnnxModel model = OnnxModel.load(cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
-        List<SampleRef> photos = SampleSource.discover(cache("data/opencv"), SampleSource.CALIBRATION).samples();
+        OnnxModel model = OnnxModel.load(FetchedData.cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
+        List<SampleRef> photos = SampleSource.discover(FetchedData.cache("data/opencv"), SampleSource.CALIBRATION)
+                .samples();
         QdqPlan plan = QdqQuantizer.plan(model, QdqOptions.defaults());
         Preprocessing pre = Preprocessing.builder().size(128, 128).mean(0.485, 0.456, 0.406)
                 .std(0.229, 0.224, 0.225).build();

@@ -3,7 +3,6 @@ package io.quantbridge.onnx.runtime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibrationMethod;
@@ -18,8 +17,6 @@ import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.tensor.FloatTensor;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -27,20 +24,11 @@ import org.junit.jupiter.api.Test;
 
 /** Calibration statistics do not depend on how many workers observe the samples. */
 class ActivationObserverTest {
-    static Path cache(String relative) {
-        Path dir = Path.of("").toAbsolutePath();
-        for (int i = 0; i < 4 && dir != null; i++, dir = dir.getParent()) {
-            Path p = dir.resolve(".cache").resolve(relative);
-            if (Files.exists(p)) return p;
-        }
-        assumeTrue(false, relative + " is not fetched (scripts/fetch-models.sh)");
-        return null;
-    }
-
     @Test
     void anyNumberOfWorkersGivesIdenticalHistogramsAndChannelStatistics() {
-        OnnxModel model = OnnxModel.load(cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
-        List<SampleRef> photos = SampleSource.discover(cache("data/opencv"), SampleSource.CALIBRATION).samples();
+        OnnxModel model = OnnxModel.load(FetchedData.cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
+        List<SampleRef> photos = SampleSource.discover(FetchedData.cache("data/opencv"), SampleSource.CALIBRATION)
+                .samples();
         QdqPlan plan = QdqQuantizer.plan(model, QdqOptions.defaults());
         Preprocessing pre = Preprocessing.builder().size(160, 160).mean(0.485, 0.456, 0.406)
                 .std(0.229, 0.224, 0.225).build();
