@@ -371,7 +371,7 @@ public final class OpenVinoSession implements ModelSession {
         guarded(() -> {
             AtomicFiles.write(target, out -> {
                 Path dir = target.toAbsolutePath().getParent();
-                Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".export.", ".tmp");
+                Path tmp = AtomicFiles.tempFile(dir, "." + target.getFileName() + ".export.");
                 try {
                     OvNative.exportModel(compiled, tmp.toString());
                     Files.copy(tmp, out);
@@ -380,6 +380,7 @@ public final class OpenVinoSession implements ModelSession {
                             + e.getMessage(), e);
                 } finally {
                     Files.deleteIfExists(tmp);
+                    AtomicFiles.release(tmp);
                 }
             });
             return null;

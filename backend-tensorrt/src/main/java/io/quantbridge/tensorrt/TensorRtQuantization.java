@@ -20,11 +20,9 @@ import io.quantbridge.table.TensorRtCache;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Hashing;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -91,7 +89,7 @@ final class TensorRtQuantization {
         Path cache = out.resolve(CACHE);
         if (int8 && !Files.isRegularFile(out.resolve(FLOAT_MODEL))) {
             // without equalization and bias correction the float model the cache describes is the source model
-            copy(req.model(), out.resolve(FLOAT_MODEL));
+            AtomicFiles.copy(req.model(), out.resolve(FLOAT_MODEL));
             artifacts.add(Artifact.of("calibrated float model", out.resolve(FLOAT_MODEL)));
         }
 
@@ -232,15 +230,4 @@ final class TensorRtQuantization {
                 CalibrationBatches.LastBatch.DROP);
         return new TrtEntropyCalibrator(batches, bytes, req.outputDir().resolve(TRT_CACHE));
     }
-
-    private static void copy(Path from, Path to) {
-        try {
-            Path tmp = Files.createTempFile(to.getParent(), "." + to.getFileName(), ".tmp");
-            Files.copy(from, tmp, StandardCopyOption.REPLACE_EXISTING);
-            Files.move(tmp, to, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new QuantbridgeException("cannot copy " + from + " to " + to + ": " + e.getMessage(), e);
-        }
-    }
-
 }

@@ -8,13 +8,57 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Writes files so that readers see either the old content or the complete new one: the bytes go to a temporary file
- * in the same folder, which is then renamed over the target. A failure leaves no partial file behind.
+ * in the same folder, which is then renamed over the target. A failure leaves no partial file behind, and an
+ * interrupted process neither: the temporary files in use are registered, and {@link #deletePending()} (which the
+ * command line's signal handler calls) removes them.
  */
 public final class AtomicFiles {
+    private static final Set<Path> PENDING = ConcurrentHashMap.newKeySet();
+
     private AtomicFiles() { }
+
+    /**
+     * A new temporary file in {@code dir} (named {@code prefix...tmp}), registered until {@link #release} so that an
+     * interrupted run removes it. Callers rename or delete it, then release it.
+     */
+    public static Path tempFile(Path dir, String prefix) throws IOException {
+        Path tmp = Files.createTempFile(dir, prefix, ".tmp");
+        PENDING.add(tmp);
+        return tmp;
+    }
+
+    /** Forgets a temporary file from {@link #tempFile} once it has been renamed or deleted. */
+    public static void release(Path tmp) {
+        if (tmp != null) PENDING.remove(tmp);
+    }
+
+    /**
+     * Deletes the temporary files of writes still under way (for a process that is being stopped) and returns them.
+     * Best effort: a file that cannot be deleted is skipped.
+     */
+    public static List<Path> deletePending() {
+        List<Path> deleted = new java.util.ArrayList<>();
+        for (Path p : List.copyOf(PENDING)) {
+            try {
+                if (Files.deleteIfExists(p)) deleted.add(p);
+            } catch (IOException ignored) {
+                // nothing more can be done for it while the process stops
+            }
+            PENDING.remove(p);
+        }
+        return deleted;
+    }
+
+    /** Copies {@code from} to {@code to} atomically. */
+    public static void copy(Path from, Path to) {
+        write(to, out -> Files.copy(from, out));
+    }
 
     /** Something that writes a whole file to a stream. */
     @FunctionalInterface
@@ -35,7 +79,7 @@ public final class AtomicFiles {
         Path tmp = null;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+            tmp = tempFile(dir, "." + target.getFileName() + ".");
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp))) {
                 writer.writeTo(out);
             }
@@ -44,6 +88,7 @@ public final class AtomicFiles {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
             }
+            release(tmp);
             tmp = null;
         } catch (IOException e) {
             throw new QuantbridgeException("cannot write " + target + ": " + e.getMessage(), e);
@@ -54,6 +99,7 @@ public final class AtomicFiles {
                 } catch (IOException ignored) {
                     // the original failure is what the user needs to see
                 }
+                release(tmp);
             }
         }
     }

@@ -16,7 +16,9 @@ public final class Main implements Runnable {
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
-        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+        PrintWriter err = new PrintWriter(System.err, true);
+        Interrupts.install(err);
+        System.exit(run(args, new PrintWriter(System.out, true), err));
     }
 
     /** Runs the tool and returns its exit code: 0 success, 1 failure, 2 bad usage. */
