@@ -74,6 +74,9 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--empirical-bias-correction: only the ONNX-based backends (onnx, tensorrt, "
                     + "openvino) have it");
         }
+        if (req.gptqSamples() > 0) {
+            throw new QuantbridgeException("--gptq: only the ONNX-based backends (onnx, tensorrt, openvino) have it");
+        }
         if (req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA
                 || !req.equalizeAlphaCandidates().isEmpty()) {
             throw new QuantbridgeException("--equalize-alpha: the tflite backend equalizes only a conv and the "

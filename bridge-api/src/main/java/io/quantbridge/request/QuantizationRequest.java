@@ -43,6 +43,7 @@ public final class QuantizationRequest {
     private final int floatLayers;
     private final int sensitivitySamples;
     private final int empiricalBiasSamples;
+    private final int gptqSamples;
 
     private QuantizationRequest(Builder b) {
         this.model = b.model;
@@ -71,6 +72,7 @@ public final class QuantizationRequest {
         this.floatLayers = b.floatLayers;
         this.sensitivitySamples = b.sensitivitySamples;
         this.empiricalBiasSamples = b.empiricalBiasSamples;
+        this.gptqSamples = b.gptqSamples;
     }
 
     /** The migration strength equalization uses unless asked otherwise ({@link #equalizeAlpha()}). */
@@ -134,6 +136,12 @@ public final class QuantizationRequest {
      * over the set). Default 0: off.
      */
     public int empiricalBiasSamples() { return empiricalBiasSamples; }
+
+    /**
+     * Calibration samples for GPTQ rounding of the int8 conv weights (Hessian-aware instead of nearest; ONNX-based
+     * backends); 0: off.
+     */
+    public int gptqSamples() { return gptqSamples; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
     public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
     /** Evaluation also reports mask IoU at this threshold (segmentation and detection maps). */
@@ -171,6 +179,7 @@ public final class QuantizationRequest {
         b.floatLayers = floatLayers;
         b.sensitivitySamples = sensitivitySamples;
         b.empiricalBiasSamples = empiricalBiasSamples;
+        b.gptqSamples = gptqSamples;
         return b;
     }
 
@@ -197,6 +206,7 @@ public final class QuantizationRequest {
         private int floatLayers;
         private int sensitivitySamples = 64;
         private int empiricalBiasSamples;
+        private int gptqSamples;
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;
@@ -265,6 +275,10 @@ public final class QuantizationRequest {
             this.empiricalBiasSamples = atLeast("--empirical-bias-correction", n, 0);
             return this;
         }
+        public Builder gptqSamples(int n) {
+            this.gptqSamples = atLeast("--gptq", n, 0);
+            return this;
+        }
         public Builder threads(int n) { this.threads = atLeast("--threads", n, 0); return this; }
         public Builder maxSamples(int n) { this.maxSamples = atLeast("--samples", n, 0); return this; }
 
@@ -296,6 +310,10 @@ public final class QuantizationRequest {
             if (empiricalBiasSamples > 0 && precision != Precision.INT8) {
                 throw new QuantbridgeException("--empirical-bias-correction: only --precision int8 has biases to "
                         + "correct (this run is " + precision.id() + ")");
+            }
+            if (gptqSamples > 0 && precision != Precision.INT8) {
+                throw new QuantbridgeException("--gptq: only --precision int8 rounds weights to int8 (this run is "
+                        + precision.id() + ")");
             }
             if ((equalizeAlpha != DEFAULT_EQUALIZE_ALPHA || !equalizeAlphaCandidates.isEmpty())
                     && (!equalize || precision != Precision.INT8)) {

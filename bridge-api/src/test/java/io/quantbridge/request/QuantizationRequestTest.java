@@ -47,6 +47,17 @@ class QuantizationRequestTest {
     }
 
     @Test
+    void gptqIsOffByDefaultSurvivesToBuilderAndNeedsInt8() {
+        assertEquals(0, builder().build().gptqSamples());
+        assertEquals(32, builder().gptqSamples(32).build().toBuilder().build().gptqSamples());
+        assertEquals("--gptq: -1 is negative",
+                assertThrows(QuantbridgeException.class, () -> builder().gptqSamples(-1)).getMessage());
+        QuantizationRequest.Builder b = builder().precision(Precision.FP16).gptqSamples(8);
+        assertEquals("--gptq: only --precision int8 rounds weights to int8 (this run is fp16)",
+                assertThrows(QuantbridgeException.class, b::build).getMessage());
+    }
+
+    @Test
     void equalizeAlphaIsAStrengthInZeroToOneForInt8WithEqualization() {
         assertEquals(0.5, builder().build().equalizeAlpha());
         assertEquals(1.0, builder().equalizeAlpha(1).build().toBuilder().build().equalizeAlpha());

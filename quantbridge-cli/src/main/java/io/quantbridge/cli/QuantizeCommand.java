@@ -120,6 +120,12 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "(about half an int8 forward pass per conv and sample). Default 0: off.")
     int empiricalBiasSamples;
 
+    @Option(names = "--gptq", paramLabel = "K", defaultValue = "0",
+            description = "Int8, ONNX-based backends: round each quantized conv's weights with GPTQ (Hessian-aware, "
+                    + "from its input patches on K calibration samples) instead of to the nearest int8 step; the "
+                    + "scales stay. Default 0: off.")
+    int gptqSamples;
+
     @Option(names = "--target", paramLabel = "NAME", description = "Target device of the backend.")
     String target;
 
@@ -185,6 +191,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .floatLayers(floatLayers)
                 .sensitivitySamples(sensitivitySamples)
                 .empiricalBiasSamples(empiricalBiasSamples)
+                .gptqSamples(gptqSamples)
                 .excludes(excludes)
                 .target(target)
                 .io(IoType.parse(io))

@@ -173,6 +173,66 @@ class QuantizeOnnxEndToEndTest {
         assertTrue(corrected > plain, "held-out cosine " + plain + " -> " + corrected);
     }
 
+    /**
+     * {@code --gptq 12} on the first run's table: every quantized Conv is rounded (the two ConvTransposes are skipped
+     * and named), the Q/DQ model's int8 weights are exactly the calibrated float model's weights requantized (so
+     * TensorRT's own weight quantization of model.fp32.onnx gives the same codes), the scales are those of nearest
+     * rounding and the layer-wise output error falls. End to end it does not gain here: held-out cosine 0.888 ->
+     * 0.882 at this size and these defaults (it gains on ppocr-det 640 with the stem float, see README), so the test
+     * only bounds the loss.
+     */
+    @Test
+    @Order(3)
+    void gptqRoundsEveryQuantizedConvOnTheSameScales() throws Exception {
+        Path first = out.resolve("pct");
+        Path dir = out.resolve("gptq");
+        Run r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(), "--gptq", "12");
+        assertEquals(0, r.code(), r.err());
+        assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
+                Files.readAllBytes(dir.resolve("calibration.cache")));
+        Map<?, ?> g = (Map<?, ?>) report(dir).get("gptq");
+        assertEquals(12L, g.get("samples"));
+        assertEquals(Map.of("p2o.ConvTranspose.0", "ConvTranspose (only Conv)",
+                "p2o.ConvTranspose.2", "ConvTranspose (only Conv)"), g.get("skipped"));
+        double ratio = ((Number) g.get("output_error_ratio")).doubleValue();
+        assertTrue(ratio < 0.2, "output error ratio " + ratio);
+
+        OnnxModel int8 = OnnxModel.load(dir.resolve("model.int8.onnx"));
+        OnnxModel fp32 = OnnxModel.load(dir.resolve("model.fp32.onnx"));
+        OnnxModel plainInt8 = OnnxModel.load(first.resolve("model.int8.onnx"));
+        Map<String, io.quantbridge.onnx.proto.Onnx.NodeProto> producers = new java.util.HashMap<>();
+        for (var n : int8.nodes()) for (String o : n.getOutputList()) producers.put(o, n);
+        Map<String, io.quantbridge.onnx.proto.Onnx.NodeProto> floatNodes = new java.util.HashMap<>();
+        for (var n : fp32.nodes()) floatNodes.put(n.getName(), n);
+        int rounded = 0;
+        int changedCodes = 0;
+        for (var n : int8.nodes()) {
+            if (!n.getOpType().equals("Conv") || !n.getInput(1).endsWith("_dequantized")) continue;
+            rounded++;
+            var dq = producers.get(n.getInput(1));
+            var codes = int8.initializers().get(dq.getInput(0));
+            var w = fp32.initializers().get(floatNodes.get(n.getName()).getInput(1));
+            float[] scales = io.quantbridge.onnx.Tensors.toFloats(int8.initializers().get(dq.getInput(1)));
+            float[] fw = io.quantbridge.onnx.Tensors.toFloats(w);
+            byte[] q = codes.getRawData().toByteArray();
+            int per = fw.length / scales.length;
+            for (int i = 0; i < fw.length; i++) {
+                assertEquals(fw[i], q[i] * scales[i / per], Math.abs(fw[i]) * 1e-6f, n.getName() + "[" + i + "]");
+            }
+            float[] plainScales = io.quantbridge.onnx.Tensors.toFloats(plainInt8.initializers().get(dq.getInput(1)));
+            assertArrayEquals(plainScales, scales, n.getName());
+            byte[] plain = plainInt8.initializers().get(dq.getInput(0)).getRawData().toByteArray();
+            for (int i = 0; i < q.length; i++) if (q[i] != plain[i]) changedCodes++;
+        }
+        assertEquals((long) rounded, g.get("rounded_nodes"));
+        assertTrue(changedCodes > 0, "GPTQ changed no weight");
+        double plainCos = heldOutCosine(first);
+        double gptq = heldOutCosine(dir);
+        System.out.println("gptq, det 320x320, 12 calibration photos: held-out cosine " + plainCos + " -> " + gptq
+                + ", output error ratio " + ratio + ", " + changedCodes + " codes changed");
+        assertTrue(gptq > plainCos - 0.02, "held-out cosine " + plainCos + " -> " + gptq);
+    }
+
     private static double heldOutCosine(Path dir) throws Exception {
         Map<?, ?> fid = (Map<?, ?>) ((Map<?, ?>) report(dir).get("fidelity")).get("sigmoid_0.tmp_0");
         return ((Number) fid.get("cosine")).doubleValue();

@@ -64,15 +64,14 @@ final class EmpiricalBiasCorrection {
     /**
      * @param plan        the final placement (float layers chosen) on the conditioned model
      * @param ranges      the calibrated ranges the Q/DQ model is written with
-     * @param corrections the analytic bias corrections in {@code plan}'s model, by node name (undone for the reference)
+     * @param reference   the float model to match: the conditioned model without the analytic bias corrections and
+     *                    with the float weights, before any rounding went into it ({@link GptqRounding})
      * @param feeds       the samples, loaded
      */
-    static Outcome run(QdqPlan plan, Map<String, TensorRange> ranges, Map<String, float[]> corrections,
+    static Outcome run(QdqPlan plan, Map<String, TensorRange> ranges, OnnxModel reference,
                        List<Map<String, FloatTensor>> feeds, int threads, Progress progress) {
         if (feeds.isEmpty()) throw new QuantbridgeException("--empirical-bias-correction: no calibration samples");
         long t0 = System.nanoTime();
-        OnnxModel prepared = plan.preparedModel();
-        OnnxModel reference = BiasCorrection.revert(prepared, corrections, corrections.keySet());
         OnnxModel qdq = QdqQuantizer.apply(plan, ranges).model();
 
         Set<String> quantized = new HashSet<>();

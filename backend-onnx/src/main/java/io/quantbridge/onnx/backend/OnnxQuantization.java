@@ -237,8 +237,21 @@ final class OnnxQuantization {
                     : String.format(java.util.Locale.ROOT, "float-layer search: %s stay float (cosine %.4f -> %.4f "
                             + "on %d calibration samples)", fl.chosen(), fl.baseline(), fl.result(), fl.samples()));
         }
+        // the function the original model computes, on conditioned channels: what the empirical correction aims at
+        OnnxModel reference = BiasCorrection.revert(plan.preparedModel(), biasCorrections, biasCorrections.keySet());
+        if (req.gptqSamples() > 0) {
+            GptqRounding.Outcome g = GptqRounding.run(plan, biasCorrections, req.biasCorrection(),
+                    load(split, req.gptqSamples(), "--gptq", "GPTQ",
+                            plan.preparedModel().inputs()), threads, progress);
+            report.put("gptq", g.report());
+            plan = g.plan();
+            biasCorrections = g.biasCorrections();
+            progress.note(String.format(java.util.Locale.ROOT, "gptq: %s convs rounded on %d samples, output error "
+                    + "x%.2f of nearest rounding (%.1f s)", g.report().get("rounded_nodes"),
+                    g.report().get("samples"), g.report().get("output_error_ratio"), g.report().get("seconds")));
+        }
         if (req.empiricalBiasSamples() > 0) {
-            plan = empiricalBiasCorrection(plan, table, biasCorrections, split);
+            plan = empiricalBiasCorrection(plan, table, reference, split);
         }
         OnnxModel prepared = plan.preparedModel();
         // the TensorRT cache lists the graph inputs and the outputs of quantized nodes (implicit quantization)
@@ -246,7 +259,7 @@ final class OnnxQuantization {
         cacheTensors.addAll(CalibrationPass.quantizedOutputs(plan));
 
         progress.begin("writing Q/DQ model", 0);
-        if (req.equalize() || req.biasCorrection() || req.empiricalBiasSamples() > 0) {
+        if (req.equalize() || req.biasCorrection() || req.empiricalBiasSamples() > 0 || req.gptqSamples() > 0) {
             // the float model the table and the TensorRT cache describe (channels rescaled, biases corrected)
             Path floatOut = req.outputDir().resolve(FLOAT_MODEL);
             prepared.save(floatOut);
@@ -282,27 +295,33 @@ final class OnnxQuantization {
      * {@link EmpiricalBiasCorrection} on {@code --empirical-bias-correction} calibration samples (spread over the set),
      * applied to the plan's model so that the Q/DQ model and the calibrated float model carry the same biases.
      */
-    private QdqPlan empiricalBiasCorrection(QdqPlan plan, CalibrationTable table, Map<String, float[]> corrections,
+    private QdqPlan empiricalBiasCorrection(QdqPlan plan, CalibrationTable table, OnnxModel reference,
                                             DataSplit split) {
+        List<Map<String, FloatTensor>> feeds = load(split, req.empiricalBiasSamples(), "--empirical-bias-correction",
+                "empirical bias correction", plan.preparedModel().inputs());
+        EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, table.tensors(), reference, feeds,
+                threads, progress);
+        report.put("empirical_bias_correction", eb.toMap());
+        progress.note(String.format(java.util.Locale.ROOT, "empirical bias correction: %d convs on %d samples "
+                + "(%.1f s)", eb.shifts().size(), eb.samples(), eb.seconds()));
+        return QdqQuantizer.plan(BiasCorrection.shift(plan.preparedModel(), eb.shifts()), plan.options());
+    }
+
+    /** {@code k} calibration samples spread over the set, loaded (for the steps after calibration). */
+    private List<Map<String, FloatTensor>> load(DataSplit split, int k, String option, String what,
+                                                List<TensorInfo> inputs) {
         if (split == null || split.calibration().isEmpty()) {
-            throw new QuantbridgeException("--empirical-bias-correction: it measures the int8 model on calibration "
-                    + "samples; pass --calib");
+            throw new QuantbridgeException(option + ": it runs the model on calibration samples; pass --calib");
         }
-        List<SampleRef> used = FloatLayerSearch.spread(split.calibration(), req.empiricalBiasSamples());
-        List<TensorInfo> inputs = plan.preparedModel().inputs();
-        progress.begin("loading " + used.size() + " samples for empirical bias correction", used.size());
+        List<SampleRef> used = FloatLayerSearch.spread(split.calibration(), k);
+        progress.begin("loading " + used.size() + " samples for " + what, used.size());
         List<Map<String, FloatTensor>> feeds = new ArrayList<>();
         for (SampleRef r : used) {
             feeds.add(SampleSource.load(r, inputs, req.preprocessing()));
             progress.advance(1);
         }
         progress.end();
-        EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, table.tensors(), corrections, feeds,
-                threads, progress);
-        report.put("empirical_bias_correction", eb.toMap());
-        progress.note(String.format(java.util.Locale.ROOT, "empirical bias correction: %d convs on %d samples "
-                + "(%.1f s)", eb.shifts().size(), eb.samples(), eb.seconds()));
-        return QdqQuantizer.plan(BiasCorrection.shift(plan.preparedModel(), eb.shifts()), plan.options());
+        return feeds;
     }
 
     /** What the table records about conditioning, so that a reused table is only used on the same transform. */

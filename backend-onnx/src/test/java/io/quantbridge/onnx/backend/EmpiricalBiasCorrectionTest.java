@@ -53,7 +53,7 @@ class EmpiricalBiasCorrectionTest {
             ranges.put(r.name(), r);
         }
 
-        EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, ranges, Map.of(), feeds, 2,
+        EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, ranges, plan.preparedModel(), feeds, 2,
                 Progress.NONE);
 
         Set<String> quantized = new HashSet<>();

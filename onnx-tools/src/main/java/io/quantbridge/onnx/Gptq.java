@@ -1,0 +1,384 @@
+package io.quantbridge.onnx;
+
+import io.quantbridge.onnx.proto.Onnx.NodeProto;
+import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Hessian-aware rounding of int8 conv weights (GPTQ, Frantar et al. 2022) on the scales {@link QdqQuantizer} uses.
+ *
+ * <p>Rounding each weight to the nearest int8 step minimizes the weight error, not the output error. With
+ * {@code H = E[x x^T]} over the conv's input patches, the output error of one output channel with weight error
+ * {@code e} is {@code e^T H e}; GPTQ rounds the columns (inputs) one at a time and moves the rounding error of each
+ * onto the columns not yet rounded, weighted by the inverse Hessian, so that later columns compensate. Scales do not
+ * change: every output channel keeps its weight of largest magnitude at +-127 (GPTQ's feedback may move it, so it is
+ * pinned), so that requantizing the result with max/127 per channel gives back exactly these codes.
+ *
+ * <p>This class holds the statistics ({@link Patches}, one per conv, fed with the conv's input tensors) and the
+ * rounding ({@link #round}); {@link #apply} writes the rounded weights into a float model as {@code code * scale},
+ * so that the model stays float and every later step (Q/DQ writing, TensorRT's own max calibration of weights) reads
+ * the same int8 weights from it.
+ */
+public final class Gptq {
+    /** Input patches sampled per sample and conv for the statistics. */
+    public static final int DEFAULT_POSITIONS = 256;
+    /** Dampening added to the Hessian's diagonal, as a fraction of its mean (GPTQ uses 0.01; 0.1 measured better). */
+    public static final double DEFAULT_DAMP = 0.1;
+    /** Largest patch (input channels per group times kernel area) handled: its Hessian takes D^2 doubles. */
+    public static final int MAX_PATCH = 2304;
+
+    private Gptq() { }
+
+    /**
+     * Why a conv cannot be rounded this way, or null when it can (2-D Conv, float weights [O, C/g, kh, kw], explicit
+     * or VALID padding, patch of at most {@link #MAX_PATCH}).
+     */
+    public static String unsupported(NodeProto n, TensorProto w) {
+        if (!n.getOpType().equals("Conv")) return n.getOpType() + " (only Conv)";
+        if (w == null || w.getDataType() != DataTypes.FLOAT) return "weight is not a float initializer";
+        long[] d = Tensors.dims(w);
+        if (d.length != 4) return "not a 2-D convolution";
+        String autoPad = Attributes.getString(n, "auto_pad", "NOTSET");
+        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) return "auto_pad " + autoPad;
+        long patch = d[1] * d[2] * d[3];
+        if (patch > MAX_PATCH) return "input patch of " + patch + " values (at most " + MAX_PATCH + ")";
+        return null;
+    }
+
+    /**
+     * Second moments {@code sum x x^T} and sums {@code sum x} of a conv's input patches, one set per group, from
+     * positions drawn at random (seeded) from each tensor added. Patch order is the weight's: channel, then kernel row,
+     * then kernel column. Not thread-safe.
+     */
+    public static final class Patches {
+        private final int group;
+        private final int cinPerGroup;
+        private final int kh;
+        private final int kw;
+        private final int[] strides;
+        private final int[] pads;
+        private final int[] dilations;
+        private final int d;
+        private final double[][] moments;
+        private final double[][] sums;
+        private final SplittableRandom random;
+        private long count;
+
+        public Patches(NodeProto n, TensorProto w, long seed) {
+            long[] wd = Tensors.dims(w);
+            this.group = (int) Attributes.getInt(n, "group", 1);
+            this.cinPerGroup = (int) wd[1];
+            this.kh = (int) wd[2];
+            this.kw = (int) wd[3];
+            this.strides = ints(n, "strides", 2, 1);
+            this.dilations = ints(n, "dilations", 2, 1);
+            int[] p = ints(n, "pads", 4, 0);
+            this.pads = Attributes.getString(n, "auto_pad", "NOTSET").equals("VALID") ? new int[4] : p;
+            this.d = cinPerGroup * kh * kw;
+            this.moments = new double[group][d * d];
+            this.sums = new double[group][d];
+            this.random = new SplittableRandom(seed);
+        }
+
+        private static int[] ints(NodeProto n, String name, int len, int dflt) {
+            long[] v = Attributes.getInts(n, name).orElse(null);
+            int[] r = new int[len];
+            Arrays.fill(r, dflt);
+            if (v != null) for (int i = 0; i < Math.min(len, v.length); i++) r[i] = (int) v[i];
+            return r;
+        }
+
+        public int patchSize() {
+            return d;
+        }
+
+        public long count() {
+            return count;
+        }
+
+        /** Adds {@code positions} output positions of every group, drawn from this NCHW input tensor. */
+        public void add(long[] shape, float[] data, int positions) {
+            if (shape.length != 4 || shape[1] != (long) cinPerGroup * group) {
+                throw new IllegalArgumentException("input " + Arrays.toString(shape) + " does not match "
+                        + group * cinPerGroup + " channels");
+            }
+            int batch = (int) shape[0];
+            int c = (int) shape[1];
+            int h = (int) shape[2];
+            int wd = (int) shape[3];
+            int oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1;
+            int ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1;
+            if (oh <= 0 || ow <= 0) return;
+            double[] x = new double[d];
+            for (int s = 0; s < positions; s++) {
+                int b = random.nextInt(batch);
+                int oy = random.nextInt(oh);
+                int ox = random.nextInt(ow);
+                for (int g = 0; g < group; g++) {
+                    int i = 0;
+                    for (int ci = 0; ci < cinPerGroup; ci++) {
+                        int base = (b * c + g * cinPerGroup + ci) * h * wd;
+                        for (int ky = 0; ky < kh; ky++) {
+                            int y = oy * strides[0] - pads[0] + ky * dilations[0];
+                            for (int kx = 0; kx < kw; kx++) {
+                                int xx = ox * strides[1] - pads[1] + kx * dilations[1];
+                                x[i++] = y >= 0 && y < h && xx >= 0 && xx < wd ? data[base + y * wd + xx] : 0.0;
+                            }
+                        }
+                    }
+                    accumulate(moments[g], sums[g], x);
+                }
+            }
+            count += positions;
+        }
+
+        private void accumulate(double[] m, double[] sum, double[] x) {
+            for (int i = 0; i < d; i++) {
+                double xi = x[i];
+                sum[i] += xi;
+                if (xi == 0) continue;
+                int row = i * d;
+                for (int j = i; j < d; j++) m[row + j] += xi * x[j];
+            }
+        }
+
+        /** {@code E[x x^T]} of group {@code g}, full (the upper triangle mirrored). */
+        double[] hessian(int g) {
+            double[] hm = new double[d * d];
+            double inv = count == 0 ? 0 : 1.0 / count;
+            for (int i = 0; i < d; i++) {
+                for (int j = i; j < d; j++) {
+                    double v = moments[g][i * d + j] * inv;
+                    hm[i * d + j] = v;
+                    hm[j * d + i] = v;
+                }
+            }
+            return hm;
+        }
+
+        /** {@code E[x]} of group {@code g}. */
+        double[] mean(int g) {
+            double[] m = new double[d];
+            for (int i = 0; i < d; i++) m[i] = count == 0 ? 0 : sums[g][i] / count;
+            return m;
+        }
+    }
+
+    /**
+     * GPTQ on one matrix: {@code w} is {@code rows x cols}, row-major; {@code hessian} is {@code cols x cols}
+     * (not changed); each row has its own scale. Columns go in order of decreasing Hessian diagonal; each row's weight
+     * of largest magnitude is pinned to +-127. Returns the int8 codes, row-major.
+     */
+    public static byte[] round(float[] w, int rows, int cols, double[] hessian, float[] scales, double damp) {
+        double[] h = hessian.clone();
+        double[] v = new double[w.length];
+        for (int i = 0; i < w.length; i++) v[i] = w[i];
+        int[] pinned = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            for (int c = 1; c < cols; c++) if (Math.abs(w[r * cols + c]) > Math.abs(w[r * cols + best])) best = c;
+            pinned[r] = w[r * cols + best] != 0 ? best : -1; // an all-zero row stays zero
+        }
+        double meanDiag = 0;
+        for (int i = 0; i < cols; i++) meanDiag += h[i * cols + i];
+        meanDiag /= cols;
+        for (int i = 0; i < cols; i++) {
+            if (h[i * cols + i] <= 0) { // an input that is always zero: its weights do not matter
+                h[i * cols + i] = 1;
+            }
+        }
+        double add = damp * (meanDiag > 0 ? meanDiag : 1);
+        for (int i = 0; i < cols; i++) h[i * cols + i] += add;
+        Integer[] order = new Integer[cols];
+        for (int i = 0; i < cols; i++) order[i] = i;
+        final double[] hh = h;
+        Arrays.sort(order, (a, b) -> Double.compare(hh[b * cols + b], hh[a * cols + a]));
+        // permuted Hessian, its inverse, and the upper Cholesky factor U of the inverse (H^-1 = U^T U)
+        double[] p = new double[cols * cols];
+        for (int i = 0; i < cols; i++) for (int j = 0; j < cols; j++) p[i * cols + j] = h[order[i] * cols + order[j]];
+        double[] u = upperCholeskyOfInverse(p, cols);
+        byte[] q = new byte[w.length];
+        double[] err = new double[rows];
+        for (int k = 0; k < cols; k++) {
+            int col = order[k];
+            double ukk = u[k * cols + k];
+            for (int r = 0; r < rows; r++) {
+                double s = scales[r];
+                double x = v[r * cols + col];
+                double code;
+                if (pinned[r] == col) {
+                    code = w[r * cols + col] >= 0 ? 127 : -127;
+                } else {
+                    code = Math.max(-127, Math.min(127, Math.rint(x / s)));
+                }
+                q[r * cols + col] = (byte) code;
+                err[r] = (x - code * s) / ukk;
+            }
+            for (int j = k + 1; j < cols; j++) {
+                double ukj = u[k * cols + j];
+                if (ukj == 0) continue;
+                int cj = order[j];
+                for (int r = 0; r < rows; r++) v[r * cols + cj] -= err[r] * ukj;
+            }
+        }
+        return q;
+    }
+
+    /** U with {@code inverse(a) = U^T U}, U upper triangular; {@code a} symmetric positive definite, n x n. */
+    static double[] upperCholeskyOfInverse(double[] a, int n) {
+        double[] l = cholesky(a, n);
+        // inverse of a from L: solve L Y = I, then a^-1 = Y^T Y with Y = L^-1 (lower)
+        double[] y = new double[n * n];
+        for (int col = 0; col < n; col++) {
+            for (int i = col; i < n; i++) {
+                double s = i == col ? 1 : 0;
+                for (int k = col; k < i; k++) s -= l[i * n + k] * y[k * n + col];
+                y[i * n + col] = s / l[i * n + i];
+            }
+        }
+        double[] inv = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = i; j < n; j++) {
+                double s = 0;
+                for (int k = j; k < n; k++) s += y[k * n + i] * y[k * n + j];
+                inv[i * n + j] = s;
+                inv[j * n + i] = s;
+            }
+        }
+        double[] l2 = cholesky(inv, n);
+        double[] u = new double[n * n];
+        for (int i = 0; i < n; i++) for (int j = 0; j <= i; j++) u[j * n + i] = l2[i * n + j];
+        return u;
+    }
+
+    /** Lower Cholesky factor; a failing pivot (rounding) is lifted to a tiny positive value. */
+    static double[] cholesky(double[] a, int n) {
+        double[] l = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j <= i; j++) {
+                double s = a[i * n + j];
+                for (int k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
+                if (i == j) {
+                    l[i * n + i] = Math.sqrt(Math.max(s, 1e-12 * Math.abs(a[i * n + i]) + 1e-30));
+                } else {
+                    l[i * n + j] = s / l[j * n + j];
+                }
+            }
+        }
+        return l;
+    }
+
+    /** What rounding one conv did: the output error {@code sum_o e_o^T H e_o} with nearest rounding and with GPTQ. */
+    public record NodeResult(String node, int patch, double nearestError, double gptqError) { }
+
+    /**
+     * The model with each listed conv's weights replaced by their GPTQ rounding ({@code code * scale}, per output
+     * channel as {@link QdqQuantizer} writes them; biases untouched), and by node name the bias shift
+     * {@code (W - Wg) E[x]} that would give each output channel its float mean back (the analytic bias correction for
+     * these weights; {@link BiasCorrection#shift} applies it).
+     */
+    public record Result(OnnxModel model, List<NodeResult> nodes, Map<String, float[]> meanShifts) { }
+
+    /**
+     * @param stats the patch statistics of each conv to round, by node name (convs not listed are left alone)
+     */
+    public static Result apply(OnnxModel model, Map<String, Patches> stats, double damp) {
+        Map<String, TensorProto> inits = model.initializers();
+        Map<String, TensorProto> replaced = new LinkedHashMap<>();
+        List<NodeResult> results = new ArrayList<>();
+        Map<String, float[]> shifts = new LinkedHashMap<>();
+        List<NodeProto> nodes = new ArrayList<>();
+        for (NodeProto n : model.nodes()) if (stats.containsKey(n.getName())) nodes.add(n);
+        // convs are independent: round them on all cores, then write in graph order
+        List<Object[]> done = nodes.parallelStream().map(n -> roundNode(n, inits.get(n.getInput(1)),
+                stats.get(n.getName()), damp)).toList();
+        for (int i = 0; i < nodes.size(); i++) {
+            NodeProto n = nodes.get(i);
+            TensorProto w = inits.get(n.getInput(1));
+            float[] rounded = (float[]) done.get(i)[0];
+            results.add((NodeResult) done.get(i)[1]);
+            if (replaced.containsKey(w.getName())) {
+                throw new IllegalArgumentException("weight " + w.getName() + " is shared by several convs");
+            }
+            replaced.put(w.getName(), Tensors.floatTensor(w.getName(), Tensors.dims(w), rounded));
+            shifts.put(n.getName(), (float[]) done.get(i)[2]);
+        }
+        return new Result(withInitializers(model, replaced), results, shifts);
+    }
+
+    private static OnnxModel withInitializers(OnnxModel model, Map<String, TensorProto> replaced) {
+        io.quantbridge.onnx.proto.Onnx.GraphProto.Builder gb = model.graph().toBuilder();
+        for (int i = 0; i < gb.getInitializerCount(); i++) {
+            TensorProto t = replaced.get(gb.getInitializer(i).getName());
+            if (t != null) gb.setInitializer(i, t);
+        }
+        return model.withProto(model.proto().toBuilder().setGraph(gb).build());
+    }
+
+    /** {rounded weights, NodeResult, bias shift} of one conv. */
+    private static Object[] roundNode(NodeProto n, TensorProto w, Patches st, double damp) {
+        float[] v = Tensors.toFloats(w);
+        long[] dims = Tensors.dims(w);
+        int cout = (int) dims[0];
+        int cols = st.patchSize();
+        int outPerGroup = cout / st.group;
+        QdqQuantizer.QuantizedWeight nearest = QdqQuantizer.quantizeWeight(w, 0);
+        float[] scales = nearest.scales();
+        float[] rounded = new float[v.length];
+        float[] shift = new float[cout];
+        double errNearest = 0;
+        double errGptq = 0;
+        for (int g = 0; g < st.group; g++) {
+            double[] h = st.hessian(g);
+            double[] mean = st.mean(g);
+            int first = g * outPerGroup;
+            float[] wg = Arrays.copyOfRange(v, first * cols, (first + outPerGroup) * cols);
+            float[] sg = Arrays.copyOfRange(scales, first, first + outPerGroup);
+            byte[] q = round(wg, outPerGroup, cols, h, sg, damp);
+            for (int r = 0; r < outPerGroup; r++) {
+                double[] eN = new double[cols];
+                double[] eG = new double[cols];
+                double dm = 0;
+                for (int c = 0; c < cols; c++) {
+                    int idx = (first + r) * cols + c;
+                    float wr = (float) (q[r * cols + c] * (double) sg[r]);
+                    rounded[idx] = wr;
+                    eN[c] = nearest.values()[idx] * (double) sg[r] - v[idx];
+                    eG[c] = wr - (double) v[idx];
+                    dm -= eG[c] * mean[c];
+                }
+                shift[first + r] = (float) dm;
+                errNearest += quadratic(eN, h, cols);
+                errGptq += quadratic(eG, h, cols);
+            }
+        }
+        return new Object[] {rounded, new NodeResult(n.getName(), cols, errNearest, errGptq), shift};
+    }
+
+    private static double quadratic(double[] e, double[] h, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            if (e[i] == 0) continue;
+            double t = 0;
+            for (int j = 0; j < n; j++) t += h[i * n + j] * e[j];
+            s += e[i] * t;
+        }
+        return s;
+    }
+
+    /** The convs of {@code nodes} whose input patches {@link #apply} can use, with why the others cannot. */
+    public static Map<String, String> skipped(OnnxModel model, Collection<NodeProto> nodes) {
+        Map<String, String> why = new LinkedHashMap<>();
+        for (NodeProto n : nodes) {
+            String reason = unsupported(n, n.getInputCount() > 1 ? model.initializers().get(n.getInput(1)) : null);
+            if (reason != null) why.put(n.getName(), reason);
+        }
+        return why;
+    }
+}
