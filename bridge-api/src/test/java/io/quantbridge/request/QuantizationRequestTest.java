@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import io.quantbridge.QuantbridgeException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.BiFunction;
+import java.util.function.ToIntFunction;
 import org.junit.jupiter.api.Test;
 
 class QuantizationRequestTest {
@@ -35,26 +37,27 @@ class QuantizationRequestTest {
                 assertThrows(QuantbridgeException.class, () -> b.sensitivitySamples(0)).getMessage());
     }
 
-    @Test
-    void empiricalBiasCorrectionIsOffByDefaultSurvivesToBuilderAndNeedsInt8() {
-        assertEquals(0, builder().build().empiricalBiasSamples());
-        assertEquals(16, builder().empiricalBiasSamples(16).build().toBuilder().build().empiricalBiasSamples());
-        assertEquals("--empirical-bias-correction: -2 is negative",
-                assertThrows(QuantbridgeException.class, () -> builder().empiricalBiasSamples(-2)).getMessage());
-        QuantizationRequest.Builder b = builder().precision(Precision.FP16).empiricalBiasSamples(8);
-        assertEquals("--empirical-bias-correction: only --precision int8 has biases to correct (this run is fp16)",
+    /**
+     * A sample count for a step after calibration: 0 (off) by default, kept by toBuilder, negative refused, and
+     * refused for fp16 with {@code fp16Refusal}.
+     */
+    private static void assertInt8SampleOption(String option, BiFunction<QuantizationRequest.Builder, Integer,
+            QuantizationRequest.Builder> set, ToIntFunction<QuantizationRequest> get, String fp16Refusal) {
+        assertEquals(0, get.applyAsInt(builder().build()), option);
+        assertEquals(16, get.applyAsInt(set.apply(builder(), 16).build().toBuilder().build()), option);
+        assertEquals(option + ": -2 is negative",
+                assertThrows(QuantbridgeException.class, () -> set.apply(builder(), -2)).getMessage());
+        QuantizationRequest.Builder b = set.apply(builder().precision(Precision.FP16), 8);
+        assertEquals(option + ": " + fp16Refusal + " (this run is fp16)",
                 assertThrows(QuantbridgeException.class, b::build).getMessage());
     }
 
     @Test
-    void gptqIsOffByDefaultSurvivesToBuilderAndNeedsInt8() {
-        assertEquals(0, builder().build().gptqSamples());
-        assertEquals(32, builder().gptqSamples(32).build().toBuilder().build().gptqSamples());
-        assertEquals("--gptq: -1 is negative",
-                assertThrows(QuantbridgeException.class, () -> builder().gptqSamples(-1)).getMessage());
-        QuantizationRequest.Builder b = builder().precision(Precision.FP16).gptqSamples(8);
-        assertEquals("--gptq: only --precision int8 rounds weights to int8 (this run is fp16)",
-                assertThrows(QuantbridgeException.class, b::build).getMessage());
+    void empiricalBiasCorrectionAndGptqAreOffByDefaultSurviveToBuilderAndNeedInt8() {
+        assertInt8SampleOption("--empirical-bias-correction", QuantizationRequest.Builder::empiricalBiasSamples,
+                QuantizationRequest::empiricalBiasSamples, "only --precision int8 has biases to correct");
+        assertInt8SampleOption("--gptq", QuantizationRequest.Builder::gptqSamples, QuantizationRequest::gptqSamples,
+                "only --precision int8 rounds weights to int8");
     }
 
     @Test

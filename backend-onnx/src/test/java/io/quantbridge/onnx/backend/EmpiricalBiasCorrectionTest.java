@@ -6,13 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
-import io.quantbridge.data.Preprocessing;
-import io.quantbridge.data.SampleRef;
-import io.quantbridge.data.SampleSource;
 import io.quantbridge.onnx.BiasCorrection;
 import io.quantbridge.onnx.NodeDecision;
 import io.quantbridge.onnx.OnnxModel;
-import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.onnx.proto.Onnx;
@@ -39,14 +35,8 @@ class EmpiricalBiasCorrectionTest {
 
     @Test
     void everyCorrectedConvOutputHasTheFloatMeansOnTheSamples() {
-        OnnxModel model = OnnxModel.load(FetchedData.cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
-        List<SampleRef> photos = SampleSource.discover(FetchedData.cache("data/opencv"), SampleSource.CALIBRATION)
-                .samples();
-        QdqPlan plan = QdqQuantizer.plan(model, QdqOptions.defaults());
-        Preprocessing pre = Preprocessing.builder().size(128, 128).mean(0.485, 0.456, 0.406)
-                .std(0.229, 0.224, 0.225).build();
-        List<Map<String, FloatTensor>> feeds = new ArrayList<>();
-        for (SampleRef s : photos.subList(0, 4)) feeds.add(SampleSource.load(s, plan.preparedModel().inputs(), pre));
+        QdqPlan plan = FetchedData.detPlan();
+        List<Map<String, FloatTensor>> feeds = FetchedData.detFeeds(plan, 128, 4);
         Map<String, TensorRange> ranges = new HashMap<>();
         for (TensorRange r : new ActivationObserver(plan.preparedModel().proto(), plan.activationTensors(), MAX, 2)
                 .observe(feeds.size(), feeds::get, Progress.NONE).ranges(MAX)) {

@@ -9,13 +9,7 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.Histogram;
 import io.quantbridge.calib.TensorStatistics;
-import io.quantbridge.data.Preprocessing;
-import io.quantbridge.data.SampleRef;
-import io.quantbridge.data.SampleSource;
-import io.quantbridge.onnx.OnnxModel;
-import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
-import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.tensor.FloatTensor;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,14 +20,9 @@ import org.junit.jupiter.api.Test;
 class ActivationObserverTest {
     @Test
     void anyNumberOfWorkersGivesIdenticalHistogramsAndChannelStatistics() {
-        OnnxModel model = OnnxModel.load(FetchedData.cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx"));
-        List<SampleRef> photos = SampleSource.discover(FetchedData.cache("data/opencv"), SampleSource.CALIBRATION)
-                .samples();
-        QdqPlan plan = QdqQuantizer.plan(model, QdqOptions.defaults());
-        Preprocessing pre = Preprocessing.builder().size(160, 160).mean(0.485, 0.456, 0.406)
-                .std(0.229, 0.224, 0.225).build();
+        QdqPlan plan = FetchedData.detPlan();
         List<FloatTensor> inputs = new ArrayList<>();
-        for (SampleRef s : photos.subList(0, 7)) inputs.add(SampleSource.load(s, plan.preparedModel().inputs(), pre).get("x"));
+        for (Map<String, FloatTensor> feed : FetchedData.detFeeds(plan, 160, 7)) inputs.add(feed.get("x"));
 
         List<TensorStatistics> stats = new ArrayList<>();
         List<Map<String, ActivationObserver.ChannelStats>> channels = new ArrayList<>();
