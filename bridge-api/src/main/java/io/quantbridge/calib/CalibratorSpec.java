@@ -17,6 +17,8 @@ import java.util.Map;
  * fall in bin 0), and with the histogram as observed KL is dominated by that spike and picks tiny thresholds (on
  * PaddleOCR's PP-OCRv4 detector amax 0.087 for a tensor whose max is 4.39, and pooled cosine 0.12 against float);
  * suppressing it gives cosine 0.93 there, and it changes little on tensors without such a spike.
+ *
+ * <p>Entropy can take an MSE floor ({@link Floor#MSE}; default none, TensorRT's behaviour).
  */
 public final class CalibratorSpec {
     /** What the entropy calibrator does with the count in bin 0 (the spike of exact zeros after ReLU). */
@@ -35,6 +37,14 @@ public final class CalibratorSpec {
      */
     public enum QMask { KEPT, REFERENCE }
 
+    /**
+     * A lower bound on the entropy calibrator's threshold. {@code MSE}: never below the threshold the MSE calibrator
+     * picks from the same histogram. Entropy collapses on sparse tensors (mostly near-zero values with a long tail of
+     * rare large ones: KL favours resolving the bulk and clips the tail hard), where MSE still keeps the tail's energy;
+     * elsewhere entropy usually keeps the wider range and is left alone.
+     */
+    public enum Floor { NONE, MSE }
+
     private final CalibrationMethod method;
     private final double percentile;
     private final int bins;
@@ -43,6 +53,7 @@ public final class CalibratorSpec {
     private final ZeroBin zeroBin;
     private final TieBreak tieBreak;
     private final QMask qMask;
+    private final Floor floor;
 
     private CalibratorSpec(Builder b) {
         this.method = b.method;
@@ -53,6 +64,7 @@ public final class CalibratorSpec {
         this.zeroBin = b.zeroBin;
         this.tieBreak = b.tieBreak;
         this.qMask = b.qMask;
+        this.floor = b.floor;
     }
 
     public static Builder builder(CalibrationMethod method) {
@@ -71,6 +83,7 @@ public final class CalibratorSpec {
     public ZeroBin zeroBin() { return zeroBin; }
     public TieBreak tieBreak() { return tieBreak; }
     public QMask qMask() { return qMask; }
+    public Floor floor() { return floor; }
 
     /** A new calibrator for this spec. */
     public Calibrator create() {
@@ -90,6 +103,7 @@ public final class CalibratorSpec {
                 m.put("zero_bin", zeroBin.name().toLowerCase(Locale.ROOT));
                 m.put("tie_break", tieBreak.name().toLowerCase(Locale.ROOT));
                 m.put("q_mask", qMask.name().toLowerCase(Locale.ROOT));
+                if (floor != Floor.NONE) m.put("floor", floor.name().toLowerCase(Locale.ROOT));
             }
             case MSE -> m.put("start_bin", startBin);
             default -> { }
@@ -111,6 +125,7 @@ public final class CalibratorSpec {
         if (m.get("zero_bin") != null) b.zeroBin(ZeroBin.valueOf(m.get("zero_bin").toString().toUpperCase(Locale.ROOT)));
         if (m.get("tie_break") != null) b.tieBreak(TieBreak.valueOf(m.get("tie_break").toString().toUpperCase(Locale.ROOT)));
         if (m.get("q_mask") != null) b.qMask(QMask.valueOf(m.get("q_mask").toString().toUpperCase(Locale.ROOT)));
+        if (m.get("floor") != null) b.floor(Floor.valueOf(m.get("floor").toString().toUpperCase(Locale.ROOT)));
         return b.build();
     }
 
@@ -138,6 +153,7 @@ public final class CalibratorSpec {
         private ZeroBin zeroBin = ZeroBin.SUPPRESS;
         private TieBreak tieBreak = TieBreak.FIRST;
         private QMask qMask = QMask.KEPT;
+        private Floor floor = Floor.NONE;
 
         private Builder(CalibrationMethod method) {
             if (method == null) throw new IllegalArgumentException("method");
@@ -174,7 +190,18 @@ public final class CalibratorSpec {
         public Builder tieBreak(TieBreak t) { this.tieBreak = t; return this; }
         public Builder qMask(QMask q) { this.qMask = q; return this; }
 
+        /** Entropy only: a lower bound on the threshold ({@link Floor}); other methods refuse anything but NONE. */
+        public Builder floor(Floor f) {
+            if (f == null) throw new IllegalArgumentException("floor");
+            this.floor = f;
+            return this;
+        }
+
         public CalibratorSpec build() {
+            if (floor != Floor.NONE && method != CalibrationMethod.ENTROPY) {
+                throw new QuantbridgeException("calibrator floor " + floor.name().toLowerCase(Locale.ROOT)
+                        + " applies only to the entropy calibrator, not " + method.id());
+            }
             if (startBin > bins) {
                 throw new QuantbridgeException("calibrator start bin " + startBin + " exceeds the " + bins + " bins");
             }

@@ -39,6 +39,8 @@ package io.quantbridge.calib;
  *       (NVIDIA's variant, which keeps the spike of exact zeros after ReLU from dominating; the default);
  *       {@code KEEP} uses the histogram as observed (the literal definition).</li>
  *   <li>Fewer bins than {@code startBin}: the result is {@code absMax}. Empty or all-zero histogram: 0.</li>
+ *   <li><b>Floor.</b> With {@link CalibratorSpec.Floor#MSE} the result is at least what {@link MseCalibrator} picks
+ *       from the same histogram (same {@code startBin}); the default {@code NONE} is the search alone.</li>
  * </ul>
  *
  * <h2>Cost</h2>
@@ -55,12 +57,20 @@ public final class EntropyCalibrator extends SpecCalibrator {
     /** Divergences closer than this count as a tie. */
     public static final double TIE_TOLERANCE = 1e-12;
 
+    private final MseCalibrator floor;
+
     public EntropyCalibrator(CalibratorSpec spec) {
         super(spec);
+        this.floor = spec.floor() == CalibratorSpec.Floor.MSE ? new MseCalibrator(spec) : null;
     }
 
     @Override
     public double amax(Histogram histogram) {
+        double amax = search(histogram);
+        return floor == null ? amax : Math.max(amax, floor.amax(histogram));
+    }
+
+    private double search(Histogram histogram) {
         double absMax = histogram.absMax();
         if (absMax == 0) return 0;
         int n = histogram.binCount();

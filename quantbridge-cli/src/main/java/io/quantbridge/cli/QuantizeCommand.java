@@ -66,6 +66,11 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Entropy: which of equal minima wins.")
     String tieBreak;
 
+    @Option(names = "--entropy-floor", paramLabel = "none|mse",
+            description = "Entropy: never clip tighter than the mse calibrator would on the same histogram (mse), or"
+                    + " the search alone (none, the default, as TensorRT).")
+    String entropyFloor;
+
     @Option(names = "--precision", paramLabel = "int8|fp16|dynamic", defaultValue = "int8",
             description = "Precision (default ${DEFAULT-VALUE}); dynamic: int8 weights, float activations, no --calib"
                     + " (tflite backend).")
@@ -176,6 +181,12 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         if (zeroBin != null) cb.zeroBin(parseEnum(CalibratorSpec.ZeroBin.class, "--zero-bin", zeroBin));
         if (tieBreak != null) cb.tieBreak(parseEnum(CalibratorSpec.TieBreak.class, "--tie-break", tieBreak));
+        if (entropyFloor != null) {
+            if (!calibrator.equalsIgnoreCase("entropy")) {
+                throw new io.quantbridge.QuantbridgeException("--entropy-floor applies only to --calibrator entropy");
+            }
+            cb.floor(parseEnum(CalibratorSpec.Floor.class, "--entropy-floor", entropyFloor));
+        }
         List<Double> alphas = parseAlphas(equalizeAlpha);
         QuantizationRequest request = QuantizationRequest.builder()
                 .model(model)

@@ -72,6 +72,11 @@ class MainTest {
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--calibrator",
                 "entropy", "--percentile", "99");
         assertEquals("quantbridge quantize: --percentile applies only to --calibrator percentile\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--entropy-floor", "mse");
+        assertEquals("quantbridge quantize: --entropy-floor applies only to --calibrator entropy\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--calibrator",
+                "entropy", "--entropy-floor", "max");
+        assertEquals("quantbridge quantize: --entropy-floor: unknown value 'max' (use none or mse)\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "1.5");
         assertEquals("quantbridge quantize: --equalize-alpha: 1.5 is not in [0, 1]\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--equalize-alpha", "0.5,x");

@@ -315,14 +315,28 @@ class PpocrClsRecAcceptanceTest {
         recStringsMatchFp32OnTheLinesOfImageTextN("entropy");
     }
 
+    /**
+     * Entropy with the MSE floor ({@code --entropy-floor mse}): the tensors entropy clipped to a few percent of their
+     * range get MSE's threshold, the rest keep entropy's.
+     */
+    @Test
+    void recStringsMatchFp32OnTheLinesOfImageTextNWithEntropyAndTheMseFloor() throws Exception {
+        recStringsMatchFp32("entropy", "--entropy-floor", "mse");
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("calibrators")
     void recStringsMatchFp32OnTheLinesOfImageTextN(String calibrator) throws Exception {
+        recStringsMatchFp32(calibrator);
+    }
+
+    private static void recStringsMatchFp32(String calibrator, String... more) throws Exception {
         Path model = RealModels.model("ch_PP-OCRv4_rec_infer.onnx");
         List<String> keys = new ArrayList<>(Files.readAllLines(RealModels.model("ppocr_keys_v1.txt")));
         keys.add(" "); // PaddleOCR's use_space_char: the last class
-        Path out = tmp.resolve("rec-" + calibrator);
-        Run r = quantize(model, recCalib, recEval, REC_W, calibrator, out);
+        String run = calibrator + String.join("", more).replace("--entropy-floor", "+floor-");
+        Path out = tmp.resolve("rec-" + run);
+        Run r = quantize(model, recCalib, recEval, REC_W, calibrator, out, more);
         assertEquals(0, r.code(), r.err());
         Map<?, ?> fid = fidelity(out, "softmax_11.tmp_0");
 
@@ -349,7 +363,7 @@ class PpocrClsRecAcceptanceTest {
         assertTrue(chars > 500, "the lines of " + REC_EVAL + " hold text: " + chars + " characters");
         double agreement = 1.0 - (double) distance / chars;
         String line = String.format("rec %-10s character agreement=%.4f (%d edits / %d characters, %d lines) "
-                + "cosine=%.4f sqnr_db=%.1f; quantize %.1fs", calibrator, agreement, distance, chars,
+                + "cosine=%.4f sqnr_db=%.1f; quantize %.1fs", run, agreement, distance, chars,
                 recEvalLines.size(), ((Number) fid.get("cosine")).doubleValue(),
                 ((Number) fid.get("sqnr_db")).doubleValue(), r.seconds());
         System.out.println(line);
