@@ -2,6 +2,7 @@ package io.quantbridge.onnx;
 
 import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import io.quantbridge.weights.HessianRounding;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -11,17 +12,12 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Hessian-aware rounding of int8 conv weights (GPTQ, Frantar et al. 2022) on the scales {@link QdqQuantizer} uses.
+ * GPTQ for the int8 convs of an ONNX model ({@link HessianRounding}, Frantar et al. 2022) on the scales
+ * {@link QdqQuantizer} uses: every output channel keeps its weight of largest magnitude at +-127, so that requantizing
+ * the result with max/127 per channel gives back exactly these codes.
  *
- * <p>Rounding each weight to the nearest int8 step minimizes the weight error, not the output error. With
- * {@code H = E[x x^T]} over the conv's input patches, the output error of one output channel with weight error
- * {@code e} is {@code e^T H e}; GPTQ rounds the columns (inputs) one at a time and moves the rounding error of each
- * onto the columns not yet rounded, weighted by the inverse Hessian, so that later columns compensate. Scales do not
- * change: every output channel keeps its weight of largest magnitude at +-127 (GPTQ's feedback may move it, so it is
- * pinned), so that requantizing the result with max/127 per channel gives back exactly these codes.
- *
- * <p>This class holds the statistics ({@link Patches}, one per conv, fed with the conv's input tensors) and the
- * rounding ({@link #round}); {@link #apply} writes the rounded weights into a float model as {@code code * scale},
+ * <p>This class holds the statistics ({@link Patches}, one per conv, fed with the conv's input tensors);
+ * {@link #apply} rounds each conv and writes the rounded weights into a float model as {@code code * scale},
  * so that the model stays float and every later step (Q/DQ writing, TensorRT's own max calibration of weights) reads
  * the same int8 weights from it.
  */
@@ -65,8 +61,7 @@ public final class Gptq {
         private final int[] pads;
         private final int[] dilations;
         private final int d;
-        private final double[][] moments;
-        private final double[][] sums;
+        private final HessianRounding.Moments[] moments;
         private final SplittableRandom random;
         private long count;
 
@@ -81,8 +76,8 @@ public final class Gptq {
             int[] p = ints(n, "pads", 4, 0);
             this.pads = Attributes.getString(n, "auto_pad", "NOTSET").equals("VALID") ? new int[4] : p;
             this.d = cinPerGroup * kh * kw;
-            this.moments = new double[group][d * d];
-            this.sums = new double[group][d];
+            this.moments = new HessianRounding.Moments[group];
+            for (int g = 0; g < group; g++) moments[g] = new HessianRounding.Moments(d);
             this.random = new SplittableRandom(seed);
         }
 
@@ -132,146 +127,21 @@ public final class Gptq {
                             }
                         }
                     }
-                    accumulate(moments[g], sums[g], x);
+                    moments[g].add(x);
                 }
             }
             count += positions;
         }
 
-        private void accumulate(double[] m, double[] sum, double[] x) {
-            for (int i = 0; i < d; i++) {
-                double xi = x[i];
-                sum[i] += xi;
-                if (xi == 0) continue;
-                int row = i * d;
-                for (int j = i; j < d; j++) m[row + j] += xi * x[j];
-            }
-        }
-
-        /** {@code E[x x^T]} of group {@code g}, full (the upper triangle mirrored). */
+        /** {@code E[x x^T]} of group {@code g}, full. */
         double[] hessian(int g) {
-            double[] hm = new double[d * d];
-            double inv = count == 0 ? 0 : 1.0 / count;
-            for (int i = 0; i < d; i++) {
-                for (int j = i; j < d; j++) {
-                    double v = moments[g][i * d + j] * inv;
-                    hm[i * d + j] = v;
-                    hm[j * d + i] = v;
-                }
-            }
-            return hm;
+            return moments[g].hessian();
         }
 
         /** {@code E[x]} of group {@code g}. */
         double[] mean(int g) {
-            double[] m = new double[d];
-            for (int i = 0; i < d; i++) m[i] = count == 0 ? 0 : sums[g][i] / count;
-            return m;
+            return moments[g].mean();
         }
-    }
-
-    /**
-     * GPTQ on one matrix: {@code w} is {@code rows x cols}, row-major; {@code hessian} is {@code cols x cols}
-     * (not changed); each row has its own scale. Columns go in order of decreasing Hessian diagonal; each row's weight
-     * of largest magnitude is pinned to +-127. Returns the int8 codes, row-major.
-     */
-    public static byte[] round(float[] w, int rows, int cols, double[] hessian, float[] scales, double damp) {
-        double[] h = hessian.clone();
-        double[] v = new double[w.length];
-        for (int i = 0; i < w.length; i++) v[i] = w[i];
-        int[] pinned = new int[rows];
-        for (int r = 0; r < rows; r++) {
-            int best = 0;
-            for (int c = 1; c < cols; c++) if (Math.abs(w[r * cols + c]) > Math.abs(w[r * cols + best])) best = c;
-            pinned[r] = w[r * cols + best] != 0 ? best : -1; // an all-zero row stays zero
-        }
-        double meanDiag = 0;
-        for (int i = 0; i < cols; i++) meanDiag += h[i * cols + i];
-        meanDiag /= cols;
-        for (int i = 0; i < cols; i++) {
-            if (h[i * cols + i] <= 0) { // an input that is always zero: its weights do not matter
-                h[i * cols + i] = 1;
-            }
-        }
-        double add = damp * (meanDiag > 0 ? meanDiag : 1);
-        for (int i = 0; i < cols; i++) h[i * cols + i] += add;
-        Integer[] order = new Integer[cols];
-        for (int i = 0; i < cols; i++) order[i] = i;
-        final double[] hh = h;
-        Arrays.sort(order, (a, b) -> Double.compare(hh[b * cols + b], hh[a * cols + a]));
-        // permuted Hessian, its inverse, and the upper Cholesky factor U of the inverse (H^-1 = U^T U)
-        double[] p = new double[cols * cols];
-        for (int i = 0; i < cols; i++) for (int j = 0; j < cols; j++) p[i * cols + j] = h[order[i] * cols + order[j]];
-        double[] u = upperCholeskyOfInverse(p, cols);
-        byte[] q = new byte[w.length];
-        double[] err = new double[rows];
-        for (int k = 0; k < cols; k++) {
-            int col = order[k];
-            double ukk = u[k * cols + k];
-            for (int r = 0; r < rows; r++) {
-                double s = scales[r];
-                double x = v[r * cols + col];
-                double code;
-                if (pinned[r] == col) {
-                    code = w[r * cols + col] >= 0 ? 127 : -127;
-                } else {
-                    code = Math.max(-127, Math.min(127, Math.rint(x / s)));
-                }
-                q[r * cols + col] = (byte) code;
-                err[r] = (x - code * s) / ukk;
-            }
-            for (int j = k + 1; j < cols; j++) {
-                double ukj = u[k * cols + j];
-                if (ukj == 0) continue;
-                int cj = order[j];
-                for (int r = 0; r < rows; r++) v[r * cols + cj] -= err[r] * ukj;
-            }
-        }
-        return q;
-    }
-
-    /** U with {@code inverse(a) = U^T U}, U upper triangular; {@code a} symmetric positive definite, n x n. */
-    static double[] upperCholeskyOfInverse(double[] a, int n) {
-        double[] l = cholesky(a, n);
-        // inverse of a from L: solve L Y = I, then a^-1 = Y^T Y with Y = L^-1 (lower)
-        double[] y = new double[n * n];
-        for (int col = 0; col < n; col++) {
-            for (int i = col; i < n; i++) {
-                double s = i == col ? 1 : 0;
-                for (int k = col; k < i; k++) s -= l[i * n + k] * y[k * n + col];
-                y[i * n + col] = s / l[i * n + i];
-            }
-        }
-        double[] inv = new double[n * n];
-        for (int i = 0; i < n; i++) {
-            for (int j = i; j < n; j++) {
-                double s = 0;
-                for (int k = j; k < n; k++) s += y[k * n + i] * y[k * n + j];
-                inv[i * n + j] = s;
-                inv[j * n + i] = s;
-            }
-        }
-        double[] l2 = cholesky(inv, n);
-        double[] u = new double[n * n];
-        for (int i = 0; i < n; i++) for (int j = 0; j <= i; j++) u[j * n + i] = l2[i * n + j];
-        return u;
-    }
-
-    /** Lower Cholesky factor; a failing pivot (rounding) is lifted to a tiny positive value. */
-    static double[] cholesky(double[] a, int n) {
-        double[] l = new double[n * n];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j <= i; j++) {
-                double s = a[i * n + j];
-                for (int k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
-                if (i == j) {
-                    l[i * n + i] = Math.sqrt(Math.max(s, 1e-12 * Math.abs(a[i * n + i]) + 1e-30));
-                } else {
-                    l[i * n + j] = s / l[j * n + j];
-                }
-            }
-        }
-        return l;
     }
 
     /** What rounding one conv did: the output error {@code sum_o e_o^T H e_o} with nearest rounding and with GPTQ. */
@@ -340,7 +210,7 @@ public final class Gptq {
             int first = g * outPerGroup;
             float[] wg = Arrays.copyOfRange(v, first * cols, (first + outPerGroup) * cols);
             float[] sg = Arrays.copyOfRange(scales, first, first + outPerGroup);
-            byte[] q = round(wg, outPerGroup, cols, h, sg, damp);
+            byte[] q = HessianRounding.round(wg, outPerGroup, cols, h, sg, damp);
             for (int r = 0; r < outPerGroup; r++) {
                 double[] eN = new double[cols];
                 double[] eG = new double[cols];
@@ -354,22 +224,11 @@ public final class Gptq {
                     dm -= eG[c] * mean[c];
                 }
                 shift[first + r] = (float) dm;
-                errNearest += quadratic(eN, h, cols);
-                errGptq += quadratic(eG, h, cols);
+                errNearest += HessianRounding.outputError(eN, h, cols);
+                errGptq += HessianRounding.outputError(eG, h, cols);
             }
         }
         return new Object[] {rounded, new NodeResult(n.getName(), cols, errNearest, errGptq), shift};
-    }
-
-    private static double quadratic(double[] e, double[] h, int n) {
-        double s = 0;
-        for (int i = 0; i < n; i++) {
-            if (e[i] == 0) continue;
-            double t = 0;
-            for (int j = 0; j < n; j++) t += h[i * n + j] * e[j];
-            s += e[i] * t;
-        }
-        return s;
     }
 
     /** The convs of {@code nodes} whose input patches {@link #apply} can use, with why the others cannot. */

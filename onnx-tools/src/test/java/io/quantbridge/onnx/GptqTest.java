@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import io.quantbridge.weights.HessianRounding;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -41,7 +42,7 @@ class GptqTest {
         float[] w = weights(new Random(1));
         double[] h = new double[COLS * COLS];
         for (int i = 0; i < COLS; i++) h[i * COLS + i] = 1 + i; // diagonal: no error to pass on
-        byte[] q = Gptq.round(w, ROWS, COLS, h, scales(w), 0.1);
+        byte[] q = HessianRounding.round(w, ROWS, COLS, h, scales(w), 0.1);
         QdqQuantizer.QuantizedWeight nearest = QdqQuantizer.quantizeWeight(
                 Tensors.floatTensor("w", new long[] {ROWS, COLS}, w), 0);
         assertArrayEquals(nearest.values(), q);
@@ -63,7 +64,7 @@ class GptqTest {
             }
         }
         float[] s = scales(w);
-        byte[] q = Gptq.round(w, ROWS, COLS, h, s, 0.01);
+        byte[] q = HessianRounding.round(w, ROWS, COLS, h, s, 0.01);
         byte[] nearest = QdqQuantizer.quantizeWeight(Tensors.floatTensor("w", new long[] {ROWS, COLS}, w), 0)
                 .values();
         double eq = error(w, q, s, h);
@@ -84,7 +85,7 @@ class GptqTest {
         for (int c = 0; c < COLS; c++) w[c] = 0;
         double[] h = new double[COLS * COLS];
         for (int i = 0; i < COLS; i++) for (int j = 0; j < COLS; j++) h[i * COLS + j] = i == j ? 2 : 1;
-        byte[] q = Gptq.round(w, ROWS, COLS, h, scales(w), 0.1);
+        byte[] q = HessianRounding.round(w, ROWS, COLS, h, scales(w), 0.1);
         for (int c = 0; c < COLS; c++) assertEquals(0, q[c]);
     }
 
