@@ -66,7 +66,7 @@ final class DynamicRangeQuantizer {
     }
 
     record Result(TfliteModel model, List<HybridOp> hybrid, List<Kept> floatOps, List<Kept> floatWeights,
-                  int droppedDequantize) {
+                  int droppedDequantize, int gptqRounded) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             Map<String, Integer> byType = new TreeMap<>();
@@ -89,6 +89,9 @@ final class DynamicRangeQuantizer {
     /** The float32 biases of hybrid ops (by identity: indices change when the model is compacted). */
     private final java.util.Set<TensorT> hybridBiases =
             java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    /** GPTQ-rounded weights by weight tensor name (per-channel CONV_2D). */
+    private final Map<String, TfliteGptq.Rounded> rounded = new HashMap<>();
+    private int gptqRounded;
 
     private DynamicRangeQuantizer(TfliteModel original, boolean perChannel, List<String> excludes,
                                   boolean hybridDepthwise) {
@@ -120,6 +123,15 @@ final class DynamicRangeQuantizer {
      * channel on dim 3), for runtimes with a fast hybrid depthwise kernel, which TFLite 2.20's XNNPACK is not.
      */
     static Result quantize(TfliteModel original, boolean perChannel, List<String> excludes, boolean hybridDepthwise) {
+        return quantize(original, perChannel, excludes, hybridDepthwise, List.of());
+    }
+
+    /**
+     * As {@link #quantize(TfliteModel, boolean, List, boolean)}, writing the codes of {@code rounded} (GPTQ, per
+     * channel) for those weights instead of the nearest ones, where they are still the weights they were rounded from.
+     */
+    static Result quantize(TfliteModel original, boolean perChannel, List<String> excludes, boolean hybridDepthwise,
+                           List<TfliteGptq.Rounded> rounded) {
         if (original.raw().getSubgraphs().length > 1) {
             throw new QuantbridgeException("model " + original.label() + " has "
                     + original.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
@@ -129,7 +141,9 @@ final class DynamicRangeQuantizer {
             throw new QuantbridgeException("model " + original.label() + " is already quantized (it has int8/uint8"
                     + " tensors with quantization parameters); give the float model");
         }
-        return new DynamicRangeQuantizer(original, perChannel, excludes, hybridDepthwise).run();
+        DynamicRangeQuantizer q = new DynamicRangeQuantizer(original, perChannel, excludes, hybridDepthwise);
+        for (TfliteGptq.Rounded r : rounded) q.rounded.put(r.weightName(), r);
+        return q.run();
     }
 
     private Result run() {
@@ -160,8 +174,11 @@ final class DynamicRangeQuantizer {
             int axis = code == DEPTHWISE_CONV_2D ? 3 : 0;
             int[] shape = m.tensor(w).getShape();
             float[] values = m.floats(wSource);
-            QuantizedWeights q = QuantizedWeights.symmetric(values, shape, pc, axis);
             String name = m.tensor(w).getName();
+            TfliteGptq.Rounded gr = pc ? rounded.get(name) : null;
+            QuantizedWeights q = gr == null ? null : gr.codesFor(values);
+            if (q != null) gptqRounded++;
+            else q = QuantizedWeights.symmetric(values, shape, pc, axis);
             int buf = m.addBuffer(q.data());
             ins[1] = m.addTensor(TfliteModel.newTensor(name + "/int8", TensorType.INT8, shape,
                     m.tensor(w).getShapeSignature(), buf, QuantParams.perAxis(q.scales(), pc ? axis : 0)));
@@ -188,7 +205,7 @@ final class DynamicRangeQuantizer {
         }
         int dropped = dropUnusedDequantize();
         m.compact();
-        return new Result(m, hybrid, floatOps, floatWeights(), dropped);
+        return new Result(m, hybrid, floatOps, floatWeights(), dropped, gptqRounded);
     }
 
     /** TFLite's op versions of hybrid (float input and output, int8 weights) ops. */

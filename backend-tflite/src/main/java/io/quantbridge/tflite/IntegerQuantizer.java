@@ -103,7 +103,7 @@ final class IntegerQuantizer {
     /** The rewritten model and what happened. */
     record Result(TfliteModel model, int quantizedOps, List<FloatOp> floatOps, int quantizeOps, int dequantizeOps,
                   int requantizeOps, Map<String, Integer> quantizedByType, GraphRewrites.Counts rewrites,
-                  int biasCorrected) {
+                  int biasCorrected, int gptqRounded) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("graph_rewrites", rewrites.toMap());
@@ -161,7 +161,10 @@ final class IntegerQuantizer {
     private final Map<Integer, QuantParams> params = new HashMap<>();
     /** Channel means of float activations (by tensor index of the prepared model), for bias correction. */
     private final Map<Integer, float[]> inputMeans = new HashMap<>();
+    /** GPTQ-rounded weights by weight tensor name. */
+    private final Map<String, TfliteGptq.Rounded> rounded = new HashMap<>();
     private int biasCorrected;
+    private int gptqRounded;
     private int quantizeOps;
     private int dequantizeOps;
     private int requantizeOps;
@@ -199,6 +202,16 @@ final class IntegerQuantizer {
      */
     static Result quantize(TfliteModel prepared, Map<Integer, double[]> ranges, Options options,
                            Map<Integer, float[]> inputMeans) {
+        return quantize(prepared, ranges, options, inputMeans, List.of());
+    }
+
+    /**
+     * As {@link #quantize(TfliteModel, Map, Options, Map)}, writing the int8 codes of {@code rounded} (GPTQ, on the
+     * nearest rounding's per-channel scales) for those weights instead of the nearest ones, where the weights are
+     * still the ones they were rounded from and per-channel.
+     */
+    static Result quantize(TfliteModel prepared, Map<Integer, double[]> ranges, Options options,
+                           Map<Integer, float[]> inputMeans, List<TfliteGptq.Rounded> rounded) {
         if (prepared.raw().getSubgraphs().length > 1) {
             throw new QuantbridgeException("model " + prepared.label() + " has "
                     + prepared.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
@@ -210,6 +223,7 @@ final class IntegerQuantizer {
         }
         IntegerQuantizer q = new IntegerQuantizer(prepared, ranges, options);
         q.inputMeans.putAll(inputMeans);
+        for (TfliteGptq.Rounded r : rounded) q.rounded.put(r.weightName(), r);
         return q.run();
     }
 
@@ -284,7 +298,7 @@ final class IntegerQuantizer {
         g.setOperators(newOps.toArray(new OperatorT[0]));
         m.compact();
         return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, counts,
-                biasCorrected);
+                biasCorrected, gptqRounded);
     }
 
     private static List<Pattern> compile(List<String> excludes) {
@@ -631,7 +645,14 @@ final class IntegerQuantizer {
     private int quantizeWeights(int w, boolean perChannel, int axis) {
         TensorT t = m.tensor(w);
         int[] shape = t.getShape();
-        QuantizedWeights q = QuantizedWeights.symmetric(m.floats(w), shape, perChannel, axis);
+        float[] v = m.floats(w);
+        TfliteGptq.Rounded g = perChannel ? rounded.get(t.getName()) : null;
+        QuantizedWeights q = g == null ? null : g.codesFor(v);
+        if (q != null) {
+            gptqRounded++;
+        } else {
+            q = QuantizedWeights.symmetric(v, shape, perChannel, axis);
+        }
         int buf = m.addBuffer(q.data());
         this.weightScales = q.scales();
         this.lastWeights = q;

@@ -74,21 +74,26 @@ final class TfliteObserver {
     }
 
     TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
-        return observe(count, loader, progress, Set.of()).statistics();
+        return observe(count, loader, progress, Set.of(), null).statistics();
     }
+
+    /** GPTQ patch statistics to gather in the pass: the ops, the seed of the positions, and which samples feed it. */
+    record GptqRequest(TfliteGptq.Plan plan, long seed, Set<Integer> samples) { }
 
     /**
      * What one pass gives: the histograms of every observed tensor, and the mean of each channel (last axis, NHWC)
-     * of the tensors asked for, over every sample and position.
+     * of the tensors asked for, over every sample and position; GPTQ patch statistics when asked for (else null).
      */
-    record Observation(TensorStatistics statistics, Map<Integer, float[]> channelMeans) { }
+    record Observation(TensorStatistics statistics, Map<Integer, float[]> channelMeans, TfliteGptq.Statistics gptq) { }
 
     /**
      * One pass over the samples: histograms of every observed tensor, and channel means of {@code meanTensors}
      * (observed tensor indices). Channel sums are kept per sample and added up in sample order, so the means do not
-     * depend on how many workers there are.
+     * depend on how many workers there are. With {@code gptq}, the inputs of its ops also feed patch statistics (one
+     * set per worker, merged in worker order).
      */
-    Observation observe(int count, SampleLoader loader, Progress progress, Set<Integer> meanTensors) {
+    Observation observe(int count, SampleLoader loader, Progress progress, Set<Integer> meanTensors,
+                        GptqRequest gptq) {
         if (count <= 0) throw new QuantbridgeException("calibration data is empty: no samples to observe");
         int n = Math.min(workers, count);
         int[] indices = keys.keySet().stream().mapToInt(Integer::intValue).toArray();
@@ -104,11 +109,14 @@ final class TfliteObserver {
         // tensor index -> sample index -> channel sums (per worker maps, disjoint samples)
         List<Map<Integer, TreeMap<Integer, double[]>>> sumsPerWorker = new ArrayList<>();
         for (int w = 0; w < n; w++) sumsPerWorker.add(new HashMap<>());
+        List<TfliteGptq.Statistics> patches = new ArrayList<>();
+        for (int w = 0; w < n && gptq != null; w++) patches.add(gptq.plan().newStatistics(gptq.seed(), gptq.samples()));
         try {
             List<Future<TensorStatistics>> futures = new ArrayList<>();
             for (int w = 0; w < n; w++) {
                 final int worker = w;
                 final Map<Integer, TreeMap<Integer, double[]>> sums = sumsPerWorker.get(w);
+                final TfliteGptq.Statistics workerPatches = gptq == null ? null : patches.get(w);
                 futures.add(pool.submit(() -> {
                     TensorStatistics stats = TensorStatistics.forSpec(spec);
                     // register in a fixed order so that every worker's statistics list the tensors alike
@@ -124,6 +132,7 @@ final class TfliteObserver {
                                     double[] s = channelSums(idx, data, len);
                                     if (s != null) sums.computeIfAbsent(idx, k -> new TreeMap<>()).put(sample, s);
                                 }
+                                if (workerPatches != null) workerPatches.add(idx, sample, data, len);
                             });
                             progress.advance(1);
                         }
@@ -152,8 +161,10 @@ final class TfliteObserver {
             for (int c = 0; c < channels; c++) m[c] = (float) (total[c] / total[channels]);
             means.put(idx, m);
         }
+        TfliteGptq.Statistics mergedPatches = patches.isEmpty() ? null : patches.get(0);
+        for (int i = 1; i < patches.size(); i++) mergedPatches.merge(patches.get(i));
         progress.end();
-        return new Observation(merged, means);
+        return new Observation(merged, means, mergedPatches);
     }
 
     /** Sums of each channel (last axis) of one sample, then the count of values per channel; null if the length does

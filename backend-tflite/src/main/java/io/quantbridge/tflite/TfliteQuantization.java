@@ -74,8 +74,13 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--empirical-bias-correction: only the ONNX-based backends (onnx, tensorrt, "
                     + "openvino) have it");
         }
-        if (req.gptqSamples() > 0) {
-            throw new QuantbridgeException("--gptq: only the ONNX-based backends (onnx, tensorrt, openvino) have it");
+        if (req.gptqSamples() > 0 && req.reuseTable().isPresent()) {
+            throw new QuantbridgeException("--gptq: it gathers its statistics in the calibration pass, which a reused"
+                    + " --table skips; calibrate again");
+        }
+        if (req.gptqSamples() > 0 && (edgeTpu || !req.perChannel())) {
+            throw new QuantbridgeException("--gptq: it rounds on per-channel weight scales, and "
+                    + (edgeTpu ? "--target edgetpu" : "--per-tensor") + " asks for per-tensor ones");
         }
         if (req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA
                 || !req.equalizeAlphaCandidates().isEmpty()) {
@@ -132,7 +137,7 @@ final class TfliteQuantization {
         if (req.precision() == Precision.FP16) {
             candidate = fp16(prepared);
         } else if (req.precision() == Precision.DYNAMIC) {
-            candidate = dynamicRange(original, modelFile);
+            candidate = dynamicRange(original, prepared, modelFile, split);
         } else {
             Map.Entry<Path, CalibrationTable> r = int8(prepared, sha, split);
             candidate = r.getKey();
@@ -175,14 +180,23 @@ final class TfliteQuantization {
     }
 
     /** Dynamic range: int8 weights for the ops with a hybrid kernel, float activations; no calibration. */
-    private Path dynamicRange(TfliteModel original, Path modelFile) {
+    private Path dynamicRange(TfliteModel original, TfliteModel prepared, Path modelFile, DataSplit split) {
         if (req.reuseTable().isPresent()) {
             throw new QuantbridgeException("--table: --precision dynamic does not calibrate, so it takes no"
                     + " calibration table");
         }
+        List<TfliteGptq.Rounded> rounded = List.of();
+        if (req.gptqSamples() > 0) {
+            if (split == null || split.calibration().isEmpty()) {
+                throw new QuantbridgeException("--gptq: GPTQ rounds from the input statistics of calibration samples;"
+                        + " give them with --calib (--precision dynamic needs no other data)");
+            }
+            rounded = dynamicGptq(prepared, split.calibration());
+        }
         progress.begin("writing dynamic-range model (int8 weights, float activations)", 0);
         DynamicRangeQuantizer.Result result = DynamicRangeQuantizer.quantize(original, req.perChannel(),
-                req.excludes());
+                req.excludes(), false, rounded);
+        gptqWritten(result.gptqRounded());
         if (result.hybrid().isEmpty()) {
             throw new QuantbridgeException("--precision dynamic: model " + modelFile + " has no CONV_2D,"
                     + " DEPTHWISE_CONV_2D or FULLY_CONNECTED with constant float weights, so nothing would change"
@@ -240,6 +254,7 @@ final class TfliteQuantization {
         CalibrationTable table;
         Map<String, Object> calibration = new LinkedHashMap<>();
         Map<Integer, float[]> inputMeans = Map.of();
+        List<TfliteGptq.Rounded> rounded = List.of();
         long t0 = System.nanoTime();
         if (req.reuseTable().isPresent()) {
             Path tablePath = req.reuseTable().get();
@@ -260,11 +275,18 @@ final class TfliteQuantization {
             List<SampleRef> calib = split.calibration();
             List<TensorInfo> inputs = prepared.inputs();
             List<TensorInfo> feedInputs = concreteBatch(inputs);
+            TfliteGptq.Plan plan = null;
+            TfliteObserver.GptqRequest gptq = null;
+            if (req.gptqSamples() > 0) {
+                plan = TfliteGptq.plan(prepared);
+                gptq = new TfliteObserver.GptqRequest(plan, req.seed(), spread(calib.size(), req.gptqSamples()));
+            }
             TfliteObserver.Observation seen = observer.observe(calib.size(),
                     i -> SampleSource.load(calib.get(i), feedInputs, pre), progress,
-                    req.biasCorrection() ? weightedInputs(prepared, keys) : Set.of());
+                    req.biasCorrection() ? weightedInputs(prepared, keys) : Set.of(), gptq);
             TensorStatistics stats = seen.statistics();
             inputMeans = seen.channelMeans();
+            if (gptq != null) rounded = gptqRound(prepared, plan, seen.gptq(), gptq.samples().size());
             progress.begin("computing " + spec.method().id() + " ranges", 0);
             Map<String, TensorRange> byName = new HashMap<>();
             for (TensorRange r : stats.ranges(spec)) byName.put(r.name(), r);
@@ -299,7 +321,8 @@ final class TfliteQuantization {
         progress.begin("writing full-integer model", 0);
         IntegerQuantizer.Options opts = new IntegerQuantizer.Options(req.perChannel() && !edgeTpu, req.io(),
                 req.excludes(), !edgeTpu, !edgeTpu);
-        IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts, inputMeans);
+        IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts, inputMeans, rounded);
+        gptqWritten(result.gptqRounded());
         report.put("bias_correction", req.biasCorrection() && req.reuseTable().isEmpty()
                 ? Map.of("ops", result.biasCorrected(), "samples", split.calibration().size())
                 : Map.of("ops", 0, "reason", req.biasCorrection() ? "a reused table comes without the channel means"
@@ -335,6 +358,72 @@ final class TfliteQuantization {
         }
         if (edgeTpu) compileForEdgeTpu(modelOut);
         return Map.entry(modelOut, table);
+    }
+
+    /**
+     * GPTQ for a dynamic-range model: one pass of the float model over K calibration samples spread over the set
+     * gathers the input patches of the CONV_2D ops (the ops that get int8 weights; depthwise convs stay float).
+     */
+    private List<TfliteGptq.Rounded> dynamicGptq(TfliteModel prepared, List<SampleRef> calib) {
+        List<Integer> chosen = new ArrayList<>(spread(calib.size(), req.gptqSamples()));
+        TfliteGptq.Plan plan = TfliteGptq.plan(prepared, Set.of(org.tensorflow.lite.schema.BuiltinOperator.CONV_2D));
+        List<TensorInfo> feedInputs = concreteBatch(prepared.inputs());
+        TfliteObserver observer = new TfliteObserver(prepared,
+                CalibratorSpec.of(io.quantbridge.calib.CalibrationMethod.MAX), threads);
+        Set<Integer> all = spread(chosen.size(), chosen.size());
+        TfliteObserver.Observation seen = observer.observe(chosen.size(),
+                i -> SampleSource.load(calib.get(chosen.get(i)), feedInputs, pre), progress, Set.of(),
+                new TfliteObserver.GptqRequest(plan, req.seed(), all));
+        return gptqRound(prepared, plan, seen.gptq(), chosen.size());
+    }
+
+    /** {@code k} sample indices spread evenly over {@code count} (all when k >= count). */
+    static Set<Integer> spread(int count, int k) {
+        Set<Integer> s = new java.util.TreeSet<>();
+        int n = Math.min(count, k);
+        for (int i = 0; i < n; i++) s.add((int) ((long) i * count / n));
+        return s;
+    }
+
+    /** Rounds the planned ops from their statistics and puts the {@code gptq} entry in the report. */
+    private List<TfliteGptq.Rounded> gptqRound(TfliteModel prepared, TfliteGptq.Plan plan,
+                                               TfliteGptq.Statistics stats, int samples) {
+        long t0 = System.nanoTime();
+        progress.begin("rounding weights with GPTQ (" + plan.ops().size() + " ops)", 0);
+        List<TfliteGptq.Rounded> rounded = TfliteGptq.round(prepared, stats, TfliteGptq.DAMP);
+        progress.end();
+        report.put("gptq", gptqReport(plan, rounded, samples, (System.nanoTime() - t0) / 1e9));
+        return rounded;
+    }
+
+    /** Records in the report's {@code gptq} entry how many ops the writer gave the rounded codes. */
+    @SuppressWarnings("unchecked")
+    private void gptqWritten(int ops) {
+        Object g = report.get("gptq");
+        if (g != null) ((Map<String, Object>) g).put("written_ops", ops);
+    }
+
+    private static Map<String, Object> gptqReport(TfliteGptq.Plan plan, List<TfliteGptq.Rounded> rounded, int samples,
+                                                  double seconds) {
+        Map<String, Object> g = new LinkedHashMap<>();
+        g.put("samples", samples);
+        g.put("positions_per_sample", TfliteGptq.POSITIONS);
+        g.put("damp", TfliteGptq.DAMP);
+        g.put("rounded_ops", rounded.size());
+        double nearest = 0;
+        double gptq = 0;
+        List<Double> ratios = new ArrayList<>();
+        for (TfliteGptq.Rounded r : rounded) {
+            nearest += r.nearestError();
+            gptq += r.gptqError();
+            if (r.nearestError() > 0) ratios.add(r.gptqError() / r.nearestError());
+        }
+        ratios.sort(null);
+        g.put("output_error_vs_nearest", nearest > 0 ? gptq / nearest : 1.0);
+        g.put("median_op_error_vs_nearest", ratios.isEmpty() ? 1.0 : ratios.get(ratios.size() / 2));
+        g.put("skipped", plan.skipped());
+        g.put("seconds", seconds);
+        return g;
     }
 
     /** The observed float tensors that CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED read (bias correction). */

@@ -247,5 +247,17 @@ class DynamicRangeTest {
         assertTrue(e.getMessage().startsWith("--precision dynamic: model " + model + " has no CONV_2D,"
                 + " DEPTHWISE_CONV_2D or FULLY_CONNECTED with constant float weights"), e.getMessage());
         assertTrue(!Files.exists(tmp.resolve(TfliteQuantization.DYNAMIC_MODEL)));
+        // GPTQ needs calibration samples, and per-channel scales
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                QuantizationRequest.builder().model(model).outputDir(tmp).precision(Precision.DYNAMIC)
+                        .gptqSamples(8).build(), Progress.NONE));
+        assertEquals("--gptq: GPTQ rounds from the input statistics of calibration samples; give them with --calib"
+                + " (--precision dynamic needs no other data)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                QuantizationRequest.builder().model(model).outputDir(tmp).precision(Precision.DYNAMIC)
+                        .perChannel(false).gptqSamples(8).build(), Progress.NONE));
+        assertEquals("--gptq: it rounds on per-channel weight scales, and --per-tensor asks for per-tensor ones",
+                e.getMessage());
+        assertTrue(!Files.exists(tmp.resolve(TfliteQuantization.DYNAMIC_MODEL)));
     }
 }

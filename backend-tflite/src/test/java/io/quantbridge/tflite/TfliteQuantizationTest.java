@@ -199,6 +199,16 @@ class TfliteQuantizationTest {
                 + "to choose", e.getMessage());
         assertFalse(Files.exists(tmp.resolve("alpha").resolve(TfliteQuantization.INT8_MODEL)));
         e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("gptq-edgetpu")).calibrationData(RealData.data("opencv")).maxSamples(4)
+                        .target("edgetpu").gptqSamples(4).build(), Progress.NONE));
+        assertEquals("--gptq: it rounds on per-channel weight scales, and --target edgetpu asks for per-tensor ones",
+                e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("gptq-table")).reuseTable(tmp.resolve("calibration.json")).gptqSamples(4)
+                        .build(), Progress.NONE));
+        assertEquals("--gptq: it gathers its statistics in the calibration pass, which a reused --table skips; "
+                + "calibrate again", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
                 request(model, tmp.resolve("alpha-search")).calibrationData(RealData.data("opencv")).maxSamples(4)
                         .equalizeAlphaSearch(List.of(0.5, 1.0)).build(), Progress.NONE));
         assertTrue(e.getMessage().startsWith("--equalize-alpha: the tflite backend equalizes only a conv"),

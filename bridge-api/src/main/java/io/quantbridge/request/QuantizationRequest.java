@@ -138,8 +138,8 @@ public final class QuantizationRequest {
     public int empiricalBiasSamples() { return empiricalBiasSamples; }
 
     /**
-     * Calibration samples for GPTQ rounding of the int8 conv weights (Hessian-aware instead of nearest; ONNX-based
-     * backends); 0: off.
+     * Calibration samples for GPTQ rounding of the int8 conv weights (Hessian-aware instead of nearest; int8 on every
+     * backend, dynamic on tflite); 0: off.
      */
     public int gptqSamples() { return gptqSamples; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
@@ -311,9 +311,9 @@ public final class QuantizationRequest {
                 throw new QuantbridgeException("--empirical-bias-correction: only --precision int8 has biases to "
                         + "correct (this run is " + precision.id() + ")");
             }
-            if (gptqSamples > 0 && precision != Precision.INT8) {
-                throw new QuantbridgeException("--gptq: only --precision int8 rounds weights to int8 (this run is "
-                        + precision.id() + ")");
+            if (gptqSamples > 0 && precision != Precision.INT8 && precision != Precision.DYNAMIC) {
+                throw new QuantbridgeException("--gptq: only --precision int8 and dynamic round weights to int8 (this "
+                        + "run is " + precision.id() + ")");
             }
             if ((equalizeAlpha != DEFAULT_EQUALIZE_ALPHA || !equalizeAlphaCandidates.isEmpty())
                     && (!equalize || precision != Precision.INT8)) {

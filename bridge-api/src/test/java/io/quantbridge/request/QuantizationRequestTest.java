@@ -57,7 +57,7 @@ class QuantizationRequestTest {
         assertInt8SampleOption("--empirical-bias-correction", QuantizationRequest.Builder::empiricalBiasSamples,
                 QuantizationRequest::empiricalBiasSamples, "only --precision int8 has biases to correct");
         assertInt8SampleOption("--gptq", QuantizationRequest.Builder::gptqSamples, QuantizationRequest::gptqSamples,
-                "only --precision int8 rounds weights to int8");
+                "only --precision int8 and dynamic round weights to int8");
     }
 
     @Test

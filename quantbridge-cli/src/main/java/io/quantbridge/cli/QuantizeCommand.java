@@ -126,9 +126,9 @@ final class QuantizeCommand implements Callable<Integer> {
     int empiricalBiasSamples;
 
     @Option(names = "--gptq", paramLabel = "K", defaultValue = "0",
-            description = "Int8, ONNX-based backends: round each quantized conv's weights with GPTQ (Hessian-aware, "
-                    + "from its input patches on K calibration samples) instead of to the nearest int8 step; the "
-                    + "scales stay. Default 0: off.")
+            description = "Int8 (every backend) and dynamic (tflite, with --calib): round each quantized conv's "
+                    + "weights with GPTQ (Hessian-aware, from its input patches on K calibration samples) instead of "
+                    + "to the nearest int8 step; the scales stay. Default 0: off.")
     int gptqSamples;
 
     @Option(names = "--target", paramLabel = "NAME", description = "Target device of the backend.")
