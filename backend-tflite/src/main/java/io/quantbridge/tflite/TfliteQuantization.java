@@ -192,6 +192,10 @@ final class TfliteQuantization {
                         + " give them with --calib (--precision dynamic needs no other data)");
             }
             rounded = dynamicGptq(prepared, split.calibration());
+        } else if (split != null && !split.calibration().isEmpty()) {
+            progress.note("--precision dynamic does not calibrate, so the " + split.calibration().size()
+                    + " --calib samples go unused; --gptq K rounds the int8 weights from K of them (Hessian-aware,"
+                    + " usually far closer to the float model than nearest rounding)");
         }
         progress.begin("writing dynamic-range model (int8 weights, float activations)", 0);
         DynamicRangeQuantizer.Result result = DynamicRangeQuantizer.quantize(original, req.perChannel(),

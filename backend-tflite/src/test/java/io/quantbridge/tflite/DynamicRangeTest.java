@@ -228,6 +228,23 @@ class DynamicRangeTest {
     }
 
     @Test
+    void unusedCalibrationSamplesAreSaid() {
+        List<String> notes = new java.util.ArrayList<>();
+        new TfliteBackend().quantize(QuantizationRequest.builder()
+                .model(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"))
+                .outputDir(tmp.resolve("unused-calib")).precision(Precision.DYNAMIC).preprocessing(MINUS_ONE_TO_ONE)
+                .calibrationData(RealData.data("opencv")).maxSamples(4).build(), new Progress() {
+                    @Override public void begin(String task, long total) { }
+                    @Override public void advance(long steps) { }
+                    @Override public void end() { }
+                    @Override public void note(String message) { notes.add(message); }
+                });
+        assertTrue(notes.contains("--precision dynamic does not calibrate, so the 4 --calib samples go unused; --gptq K"
+                + " rounds the int8 weights from K of them (Hessian-aware, usually far closer to the float model than"
+                + " nearest rounding)"), notes.toString());
+    }
+
+    @Test
     void dynamicRangeRefusesWhatItCannotDo() {
         Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
         QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
