@@ -260,7 +260,8 @@ fi
 
 # ------------------------------------------------------------------------------------------------- TFLite dynamic range
 # tflite_dynamic MODEL M D E EVALARGS [quantbridge options]: ai-edge-quantizer's dynamic recipe (int8 channelwise
-# weights, float activations quantized on the fly) beside quantbridge's --precision dynamic; neither calibrates.
+# weights, float activations quantized on the fly) beside quantbridge's --precision dynamic; neither calibrates
+# (quantbridge's `gptq 64` row reads 64 calibration samples to round the weights).
 tflite_dynamic() {
   local model="$1" m="$2" d="$3" e="$4" ev="$5"; shift 5
   run_case "$model" "ai-edge-quantizer dynamic_wi8_afp32" tflite "$d/aieq_dynamic/model.dynamic.tflite" "$ev" -- \
@@ -268,6 +269,10 @@ tflite_dynamic() {
   run_case "$model" "quantbridge tflite dynamic" tflite "$d/quantbridge_tflite_dynamic/model.dynamic.tflite" "$ev" -- \
     bin/quantbridge quantize --backend tflite --model "$m" --eval "$e" --seed 1 --precision dynamic --quiet "$@" \
     --out "$d/quantbridge_tflite_dynamic"
+  # the same with GPTQ rounding of the CONV_2D weights from 64 calibration samples (the one use of --calib here)
+  run_case "$model" "quantbridge tflite dynamic gptq 64" tflite "$d/quantbridge_tflite_dynamic_gptq/model.dynamic.tflite" \
+    "$ev" -- bin/quantbridge quantize --backend tflite --model "$m" --calib "$d/data/calib" --eval "$e" --seed 1 \
+    --precision dynamic --gptq 64 --quiet "$@" --out "$d/quantbridge_tflite_dynamic_gptq"
   # (DEPTHWISE_CONV_2D keeps float weights: TFLite 2.20's XNNPACK has no hybrid depthwise kernel)
 }
 
