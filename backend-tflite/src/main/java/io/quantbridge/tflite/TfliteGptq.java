@@ -39,7 +39,7 @@ final class TfliteGptq {
     private TfliteGptq() { }
 
     /** Geometry of one op: input [1, H, W, C], kernel, strides, dilations and the top/left padding. */
-    record Op(int index, int code, int input, int weight, int h, int w, int c, int kh, int kw, int outs, int mult,
+    record Op(int index, String label, int code, int input, int weight, int h, int w, int c, int kh, int kw, int outs, int mult,
               int strideH, int strideW, int dilH, int dilW, int oh, int ow, int padTop, int padLeft) {
         /** Values per row of weights. */
         int patch() {
@@ -102,7 +102,7 @@ final class TfliteGptq {
             } else if (ws == null || ws.length != 4) {
                 why = "weights are not 4-D";
             } else {
-                o = geometry(m, i, op, code, x, wt, xs, ws);
+                o = geometry(m, i, label, op, code, x, wt, xs, ws);
                 if (o == null) {
                     why = "unexpected options or shapes";
                 } else if (code == BuiltinOperator.CONV_2D && o.patch() > MAX_PATCH) {
@@ -116,7 +116,8 @@ final class TfliteGptq {
         return new Plan(ops, skipped);
     }
 
-    private static Op geometry(TfliteModel m, int index, OperatorT op, int code, int x, int wt, int[] xs, int[] ws) {
+    private static Op geometry(TfliteModel m, int index, String label, OperatorT op, int code, int x, int wt, int[] xs,
+                               int[] ws) {
         Object v = op.getBuiltinOptions() == null ? null : op.getBuiltinOptions().getValue();
         int h = xs[1];
         int w = xs[2];
@@ -170,7 +171,7 @@ final class TfliteGptq {
             ow = (w - ekw) / sw + 1;
         }
         if (oh <= 0 || ow <= 0) return null;
-        return new Op(index, code, x, wt, h, w, c, kh, kw, outs, mult, sh, sw, dh, dw, oh, ow, top, left);
+        return new Op(index, label, code, x, wt, h, w, c, kh, kw, outs, mult, sh, sw, dh, dw, oh, ow, top, left);
     }
 
     /** The patch at output (oy, ox) over channels [c0, c0 + cn), in (ky, kx, channel) order; zero outside. */

@@ -425,7 +425,14 @@ final class TfliteQuantization {
         ratios.sort(null);
         g.put("output_error_vs_nearest", nearest > 0 ? gptq / nearest : 1.0);
         g.put("median_op_error_vs_nearest", ratios.isEmpty() ? 1.0 : ratios.get(ratios.size() / 2));
-        g.put("skipped", plan.skipped());
+        Map<String, String> skipped = new LinkedHashMap<>(plan.skipped());
+        Set<Integer> done = new java.util.HashSet<>();
+        for (TfliteGptq.Rounded r : rounded) done.add(r.op().index());
+        for (TfliteGptq.Op o : plan.ops()) {
+            if (!done.contains(o.index())) skipped.put(o.label(), "no input patches: its input never had the shape"
+                    + " the model declares");
+        }
+        g.put("skipped", skipped);
         g.put("seconds", seconds);
         return g;
     }
