@@ -272,7 +272,8 @@ class DynamicRangeTest {
                 + " (--precision dynamic needs no other data)", e.getMessage());
         e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
                 QuantizationRequest.builder().model(model).outputDir(tmp).precision(Precision.DYNAMIC)
-                        .perChannel(false).gptqSamples(8).build(), Progress.NONE));
+                        .calibrationData(RealData.data("opencv")).perChannel(false).gptqSamples(8).build(),
+                Progress.NONE));
         assertEquals("--gptq: it rounds on per-channel weight scales, and --per-tensor asks for per-tensor ones",
                 e.getMessage());
         assertTrue(!Files.exists(tmp.resolve(TfliteQuantization.DYNAMIC_MODEL)));

@@ -315,6 +315,10 @@ public final class QuantizationRequest {
                 throw new QuantbridgeException("--gptq: only --precision int8 and dynamic round weights to int8 (this "
                         + "run is " + precision.id() + ")");
             }
+            if (gptqSamples > 0 && precision == Precision.DYNAMIC && calibrationData == null) {
+                throw new QuantbridgeException("--gptq: GPTQ rounds from the input statistics of calibration samples;"
+                        + " give them with --calib (--precision dynamic needs no other data)");
+            }
             if ((equalizeAlpha != DEFAULT_EQUALIZE_ALPHA || !equalizeAlphaCandidates.isEmpty())
                     && (!equalize || precision != Precision.INT8)) {
                 throw new QuantbridgeException("--equalize-alpha: only int8 with equalization uses it (this run is "

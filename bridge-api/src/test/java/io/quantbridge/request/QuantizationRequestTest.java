@@ -58,6 +58,13 @@ class QuantizationRequestTest {
                 QuantizationRequest::empiricalBiasSamples, "only --precision int8 has biases to correct");
         assertInt8SampleOption("--gptq", QuantizationRequest.Builder::gptqSamples, QuantizationRequest::gptqSamples,
                 "only --precision int8 and dynamic round weights to int8");
+        // dynamic range takes --gptq, with calibration samples to round from
+        assertEquals(8, builder().precision(Precision.DYNAMIC).gptqSamples(8).build().gptqSamples());
+        QuantizationRequest.Builder noData = QuantizationRequest.builder().model(Path.of("m.tflite"))
+                .outputDir(Path.of("out")).precision(Precision.DYNAMIC).gptqSamples(8);
+        assertEquals("--gptq: GPTQ rounds from the input statistics of calibration samples; give them with --calib"
+                + " (--precision dynamic needs no other data)",
+                assertThrows(QuantbridgeException.class, noData::build).getMessage());
     }
 
     @Test
