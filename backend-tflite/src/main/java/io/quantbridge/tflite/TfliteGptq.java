@@ -124,37 +124,32 @@ final class TfliteGptq {
         int c = xs[3];
         int kh = ws[1];
         int kw = ws[2];
-        int sh;
-        int sw;
-        int dh;
-        int dw;
-        byte padding;
-        int outs;
-        int mult = 1;
+        // strides, dilations and padding: the two options types carry the same fields
+        int[] win;
         if (code == BuiltinOperator.CONV_2D && v instanceof Conv2DOptionsT o) {
-            if (ws[3] != c) return null; // grouped
-            sh = o.getStrideH();
-            sw = o.getStrideW();
-            dh = o.getDilationHFactor();
-            dw = o.getDilationWFactor();
-            padding = o.getPadding();
-            outs = ws[0];
+            win = new int[] {o.getStrideH(), o.getStrideW(), o.getDilationHFactor(), o.getDilationWFactor(),
+                    o.getPadding()};
         } else if (code == BuiltinOperator.DEPTHWISE_CONV_2D && v instanceof DepthwiseConv2DOptionsT o) {
-            if (ws[0] != 1 || c <= 0 || ws[3] % c != 0) return null;
-            sh = o.getStrideH();
-            sw = o.getStrideW();
-            dh = o.getDilationHFactor();
-            dw = o.getDilationWFactor();
-            padding = o.getPadding();
-            outs = ws[3];
-            mult = outs / c;
+            win = new int[] {o.getStrideH(), o.getStrideW(), o.getDilationHFactor(), o.getDilationWFactor(),
+                    o.getPadding()};
         } else {
             return null;
         }
-        sh = Math.max(1, sh);
-        sw = Math.max(1, sw);
-        dh = Math.max(1, dh);
-        dw = Math.max(1, dw);
+        int outs;
+        int mult = 1;
+        if (code == BuiltinOperator.CONV_2D) {
+            if (ws[3] != c) return null; // grouped
+            outs = ws[0];
+        } else {
+            if (ws[0] != 1 || c <= 0 || ws[3] % c != 0) return null;
+            outs = ws[3];
+            mult = outs / c;
+        }
+        int sh = Math.max(1, win[0]);
+        int sw = Math.max(1, win[1]);
+        int dh = Math.max(1, win[2]);
+        int dw = Math.max(1, win[3]);
+        byte padding = (byte) win[4];
         int ekh = (kh - 1) * dh + 1;
         int ekw = (kw - 1) * dw + 1;
         int oh;
