@@ -11,6 +11,7 @@ import io.quantbridge.request.QuantizationResult;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Json;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -220,7 +221,14 @@ final class QuantizeCommand implements Callable<Integer> {
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);
         choice.backend().capabilities().requirePrecision(choice.backend().id(), request.precision());
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
-        QuantizationResult result = choice.backend().quantize(request, progress);
+        boolean outExisted = Files.exists(out);
+        QuantizationResult result;
+        try {
+            result = choice.backend().quantize(request, progress);
+        } catch (RuntimeException | Error e) {
+            if (!outExisted) removeIfEmpty(out); // a failed run leaves no empty --out folder behind
+            throw e;
+        }
         progress.end();
 
         Map<String, Object> report = new LinkedHashMap<>(result.report());
@@ -235,6 +243,15 @@ final class QuantizeCommand implements Callable<Integer> {
         stdout.printf(Locale.ROOT, "%-18s %s%n", "report", reportFile);
         printFidelity(stdout, report.get("fidelity"));
         return 0;
+    }
+
+    /** Deletes {@code dir} if it is an empty folder; leaves anything else (and any error) alone. */
+    private static void removeIfEmpty(Path dir) {
+        try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
+            if (entries.findAny().isEmpty()) Files.delete(dir);
+        } catch (java.io.IOException | RuntimeException ignored) {
+            // not a folder, not readable, or no longer empty: nothing of ours to clean up
+        }
     }
 
     /** {@code --equalize-alpha}: one strength, a comma-separated list to search, or auto. */

@@ -1,0 +1,82 @@
+package io.quantbridge.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.quantbridge.data.NpyFile;
+import io.quantbridge.tensor.FloatTensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Bad calibration data through {@code quantize}, on real models: the one-line error names the file and the element,
+ * the exit code is 1, and the run leaves no output folder behind (nor touches one that was there before).
+ */
+class BadCalibrationDataTest {
+    @TempDir
+    Path tmp;
+
+    private static FloatTensor random(long[] shape, int seed) {
+        int n = 1;
+        for (long d : shape) n *= (int) d;
+        float[] v = new float[n];
+        Random r = new Random(seed);
+        for (int i = 0; i < n; i++) v[i] = r.nextFloat();
+        return new FloatTensor(shape, v);
+    }
+
+    @Test
+    void nanInOneSampleOfTheOnnxPathNamesFileAndIndexAndLeavesNoFolder() throws Exception {
+        Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Path calib = Files.createDirectories(tmp.resolve("calib"));
+        long[] shape = {1, 3, 48, 192};
+        NpyFile.write(calib.resolve("a.npy"), random(shape, 1));
+        FloatTensor bad = random(shape, 2);
+        bad.data()[48 * 192 + 192 * 3 + 7] = Float.NaN; // channel 1, row 3, column 7
+        NpyFile.write(calib.resolve("b.npy"), bad);
+        Path out = tmp.resolve("out");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", model.toString(), "--calib", calib.toString(), "--quiet", "--out", out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: calibration data " + calib.resolve("b.npy") + ": NaN at element "
+                + (48 * 192 + 192 * 3 + 7) + " (index [0, 1, 3, 7])\n", r.err());
+        assertFalse(Files.exists(out), "a failed run left " + out);
+
+        // a folder that existed before is left as it was
+        Path existing = Files.createDirectories(tmp.resolve("existing"));
+        Files.writeString(existing.resolve("keep.txt"), "mine");
+        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
+                "--calib", calib.toString(), "--quiet", "--out", existing.toString()));
+        assertEquals(1, r.code(), r.err());
+        try (var entries = Files.list(existing)) {
+            assertEquals(List.of(existing.resolve("keep.txt")), entries.toList());
+        }
+        Path empty = Files.createDirectories(tmp.resolve("empty-before"));
+        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
+                "--calib", calib.toString(), "--quiet", "--out", empty.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertTrue(Files.isDirectory(empty), "an empty --out folder given by the user is kept");
+    }
+
+    @Test
+    void wrongShapeOnTheTflitePathNamesFileAndInputAndLeavesNoFolder() throws Exception {
+        Path model = RealModels.root().resolve(".cache/models/wakeword-embed/embedding_model.tflite");
+        assumeTrue(Files.isRegularFile(model), "models not fetched: run scripts/fetch-models.sh");
+        Path calib = Files.createDirectories(tmp.resolve("mel"));
+        NpyFile.write(calib.resolve("a.npy"), random(new long[] {1, 76, 32, 1}, 3));
+        NpyFile.write(calib.resolve("b.npy"), random(new long[] {1, 70, 32, 1}, 4));
+        Path out = tmp.resolve("out-tflite");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite",
+                "--model", model.toString(), "--calib", calib.toString(), "--quiet", "--out", out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: calibration data " + calib.resolve("b.npy") + ": shape [1, 70, 32, 1] "
+                + "does not match model input 'serving_default_input_1:0' [1, 76, 32, 1]\n", r.err());
+        assertFalse(Files.exists(out), "a failed run left " + out);
+    }
+}
