@@ -82,8 +82,8 @@ final class OpenVinoQuantization {
         // calibration, Q/DQ (or FP16) model, table and cache: the onnx backend, without its ONNX Runtime evaluation
         QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().evaluationData(null).build(), progress);
         checkSameCalibration(split, onnx.report());
-        Path converted = onnx.artifacts().stream().filter(a -> a.kind().equals("model")).map(Artifact::path)
-                .findFirst().orElseThrow(() -> new IllegalStateException("the onnx backend wrote no model"));
+        Path converted = onnx.artifact("model").map(Artifact::path)
+                .orElseThrow(() -> new IllegalStateException("the onnx backend wrote no model"));
 
         Map<String, Object> ov = new LinkedHashMap<>();
         ov.put("version", rt.version);

@@ -18,4 +18,12 @@ public record QuantizationResult(String backend, List<Artifact> artifacts, Calib
     public Optional<CalibrationTable> calibrationTable() {
         return Optional.ofNullable(table);
     }
+
+    /**
+     * The first artifact of this kind ({@code "model"}: the quantized model; also {@code "calibration table"},
+     * {@code "tensorrt cache"}, {@code "calibrated float model"}, ... as the backend wrote them), or empty.
+     */
+    public Optional<Artifact> artifact(String kind) {
+        return artifacts.stream().filter(a -> a.kind().equals(kind)).findFirst();
+    }
 }
