@@ -26,7 +26,8 @@ import java.util.stream.Stream;
  * OpenVINO int8/fp16 models for x86 CPUs, through OpenVINO's C API.
  *
  * <p>{@code libopenvino_c.so} is looked for in {@code -Dquantbridge.openvino.home}, {@code $OPENVINO_HOME}, the copy
- * that {@code scripts/fetch-openvino.sh} puts in {@code .cache/openvino}, then the system's library folders.
+ * that {@code scripts/fetch-openvino.sh} puts in {@code .cache/openvino} (found from the working folder or from where
+ * quantbridge itself was loaded), then the system's library folders.
  */
 public final class OpenVinoBackend implements Backend {
     public static final String HOME_PROPERTY = "quantbridge.openvino.home";
@@ -97,14 +98,39 @@ public final class OpenVinoBackend implements Backend {
         }
     }
 
-    /** The libs folder of .cache/openvino in the current folder or one above it (the repository root). */
+    /**
+     * The libs folder of the {@code .cache/openvino} that scripts/fetch-openvino.sh fills: looked for in the current
+     * folder and up to three above it, then above where this class was loaded from (a checkout's
+     * {@code backend-openvino/target/classes}, or {@code quantbridge-cli/target/lib/*.jar} for bin/quantbridge), so
+     * that the command line finds it from any working folder.
+     */
     static Optional<Path> fetchedCopy() {
-        Path dir = Path.of("").toAbsolutePath();
-        for (int i = 0; i < 4 && dir != null; i++, dir = dir.getParent()) {
+        return fetchedCopy(Path.of("").toAbsolutePath(), codeLocation());
+    }
+
+    /** {@link #fetchedCopy()} from the given working folder and code location (either may be null). */
+    static Optional<Path> fetchedCopy(Path workingDir, Path codeLocation) {
+        Optional<Path> found = fetchedCopyAbove(workingDir, 4);
+        return found.isPresent() ? found : fetchedCopyAbove(codeLocation, 6);
+    }
+
+    private static Optional<Path> fetchedCopyAbove(Path start, int levels) {
+        Path dir = start;
+        for (int i = 0; i < levels && dir != null; i++, dir = dir.getParent()) {
             Path libs = dir.resolve(".cache").resolve("openvino").resolve("libs");
             if (Files.isDirectory(libs)) return Optional.of(libs);
         }
         return Optional.empty();
+    }
+
+    /** The jar or classes folder this class came from, or null when that is unknown. */
+    private static Path codeLocation() {
+        try {
+            java.security.CodeSource cs = OpenVinoBackend.class.getProtectionDomain().getCodeSource();
+            return cs == null || cs.getLocation() == null ? null : Path.of(cs.getLocation().toURI()).toAbsolutePath();
+        } catch (java.net.URISyntaxException | RuntimeException e) { // not a file: URL, or no permission
+            return null;
+        }
     }
 
     private static BackendStatus probe() {

@@ -80,7 +80,8 @@ final class OpenVinoQuantization {
         if (staticShape == null) staticShape = sampleShape(modelInputs, split, req.preprocessing());
 
         // calibration, Q/DQ (or FP16) model, table and cache: the onnx backend, without its ONNX Runtime evaluation
-        QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().evaluationData(null).build(), progress);
+        QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().evaluationData(null).target("openvino")
+                .build(), progress);
         checkSameCalibration(split, onnx.report());
         Path converted = onnx.artifact("model").map(Artifact::path)
                 .orElseThrow(() -> new IllegalStateException("the onnx backend wrote no model"));
@@ -146,6 +147,7 @@ final class OpenVinoQuantization {
 
         Map<String, Object> report = new LinkedHashMap<>(onnx.report());
         report.put("backend", "openvino");
+        report.put("target", "cpu");
         if (split != null) report.put("data_split", split.toMap());
         report.put("fidelity", fidelity);
         report.put("fidelity_measured_in", "OpenVINO " + rt.version + " on " + device + ": " + blob.getFileName()

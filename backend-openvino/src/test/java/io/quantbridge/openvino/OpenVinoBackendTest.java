@@ -40,6 +40,26 @@ class OpenVinoBackendTest {
     }
 
     @Test
+    void theFetchedCopyIsFoundFromTheWorkingFolderOrFromWhereQuantbridgeWasLoaded() throws Exception {
+        Path repo = tmp.resolve("checkout");
+        Path libs = Files.createDirectories(repo.resolve(".cache/openvino/libs"));
+        Path jar = Files.createDirectories(repo.resolve("quantbridge-cli/target/lib")).resolve("backend-openvino.jar");
+        Files.writeString(jar, "");
+        Path classes = Files.createDirectories(repo.resolve("backend-openvino/target/classes"));
+        Path elsewhere = Files.createDirectories(tmp.resolve("home/user/project"));
+        // bin/quantbridge run from another folder: found above the CLI's lib folder
+        assertEquals(libs, OpenVinoBackend.fetchedCopy(elsewhere, jar).orElseThrow());
+        assertEquals(libs, OpenVinoBackend.fetchedCopy(elsewhere, classes).orElseThrow());
+        // from inside the checkout, the working folder is enough
+        assertEquals(libs, OpenVinoBackend.fetchedCopy(repo.resolve("quantbridge-cli"), null).orElseThrow());
+        // a jar installed elsewhere (a Maven repository) and a working folder without a copy: none
+        Path installed = Files.createDirectories(tmp.resolve("m2/io/quantbridge/backend-openvino/0.1.0"))
+                .resolve("backend-openvino-0.1.0.jar");
+        assertTrue(OpenVinoBackend.fetchedCopy(elsewhere, installed).isEmpty());
+        assertTrue(OpenVinoBackend.fetchedCopy(null, null).isEmpty());
+    }
+
+    @Test
     void theHomePropertyWinsAndAVersionedLibraryNameIsFound() throws Exception {
         Path home = Files.createDirectories(tmp.resolve("ov").resolve("libs"));
         Files.writeString(home.resolve("libopenvino_c.so.2641"), "");

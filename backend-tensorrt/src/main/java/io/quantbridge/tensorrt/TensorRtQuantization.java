@@ -82,7 +82,8 @@ final class TensorRtQuantization {
         DeviceInfo device = status.usable() ? TensorRtNative.probeDevice() : null;
         String noEngine = !status.usable() ? status.reason() : whyNoEngine(device);
 
-        QuantizationResult onnx = new OnnxBackend().quantize(req, progress);
+        // the onnx backend's target is what the Q/DQ model is for; the device target stays in this report
+        QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().target("tensorrt").build(), progress);
         List<Artifact> artifacts = new ArrayList<>(onnx.artifacts());
         Path out = req.outputDir();
         boolean int8 = req.precision() == Precision.INT8;
@@ -105,6 +106,7 @@ final class TensorRtQuantization {
         trt.put("trtexec_commands", commands.toString());
         Map<String, Object> report = new LinkedHashMap<>(onnx.report());
         report.put("backend", "tensorrt");
+        report.put("target", req.target().orElse("gpu").trim().toLowerCase(java.util.Locale.ROOT));
         if (noEngine == null) {
             Path plan = buildEngine(cfg, device, trt, artifacts);
             engineFidelity(plan, report);

@@ -29,6 +29,9 @@ public final class OnnxBackend implements Backend {
         return "onnx";
     }
 
+    /** What the Q/DQ model may be for ({@code --target}); the first is the default. */
+    static final List<String> TARGETS = List.of("tensorrt", "openvino", "onnxruntime");
+
     @Override
     public int rank() {
         return 10;
@@ -37,7 +40,7 @@ public final class OnnxBackend implements Backend {
     @Override
     public Capabilities capabilities() {
         return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
-                List.of("tensorrt", "openvino", "onnxruntime"), List.of("onnx"));
+                TARGETS, List.of("onnx"));
     }
 
     @Override

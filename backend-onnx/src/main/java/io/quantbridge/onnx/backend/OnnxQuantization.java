@@ -40,6 +40,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -71,6 +72,7 @@ final class OnnxQuantization {
         if (!Files.isRegularFile(modelFile)) {
             throw new QuantbridgeException("model " + modelFile + " does not exist");
         }
+        String target = target(req);
         String sha = Hashing.sha256(modelFile);
         OnnxModel model = OnnxModel.load(modelFile);
         try {
@@ -81,6 +83,7 @@ final class OnnxQuantization {
         }
         report.put("backend", "onnx");
         report.put("precision", req.precision().id());
+        report.put("target", target);
         report.put("calibrator", req.precision() == Precision.INT8 ? req.calibrator().toMap() : null);
         Map<String, Object> modelInfo = new LinkedHashMap<>();
         modelInfo.put("path", modelFile.toString());
@@ -114,6 +117,21 @@ final class OnnxQuantization {
     }
 
 
+
+    /**
+     * {@code --target}: what the Q/DQ model is for. One placement serves all three (TensorRT's rules, which OpenVINO
+     * and ONNX Runtime also run), so the target is checked and recorded; anything else is refused, naming the option.
+     */
+    static String target(QuantizationRequest req) {
+        if (req.target().isEmpty()) return OnnxBackend.TARGETS.get(0);
+        String t = req.target().get().trim().toLowerCase(Locale.ROOT);
+        if (!OnnxBackend.TARGETS.contains(t)) {
+            throw new QuantbridgeException("onnx: --target " + req.target().get() + " is not one of "
+                    + String.join(", ", OnnxBackend.TARGETS) + " (the Q/DQ model is the same for the three; device "
+                    + "targets such as gpu, jetson, dla or cpu belong to --backend tensorrt or openvino)");
+        }
+        return t;
+    }
 
     private Path fp16(OnnxModel model) {
         progress.begin("converting to FP16", 0);

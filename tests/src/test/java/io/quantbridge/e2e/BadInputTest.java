@@ -15,10 +15,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Bad calibration data through {@code quantize}, on real models: the one-line error names the file and the element,
+ * Bad input through {@code quantize}, on real models: the one-line error names the file, element or option at fault,
  * the exit code is 1, and the run leaves no output folder behind (nor touches one that was there before).
  */
-class BadCalibrationDataTest {
+class BadInputTest {
     @TempDir
     Path tmp;
 
@@ -78,5 +78,33 @@ class BadCalibrationDataTest {
         assertEquals("quantbridge quantize: calibration data " + calib.resolve("b.npy") + ": shape [1, 70, 32, 1] "
                 + "does not match model input 'serving_default_input_1:0' [1, 76, 32, 1]\n", r.err());
         assertFalse(Files.exists(out), "a failed run left " + out);
+    }
+
+    @Test
+    void theOnnxBackendChecksAndRecordsItsTarget() throws Exception {
+        Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Path calib = Files.createDirectories(tmp.resolve("calib"));
+        NpyFile.write(calib.resolve("a.npy"), random(new long[] {1, 3, 48, 192}, 5));
+        Path out = tmp.resolve("out-gpu");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", model.toString(), "--calib", calib.toString(), "--target", "gpu", "--quiet", "--out",
+                out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: onnx: --target gpu is not one of tensorrt, openvino, onnxruntime (the Q/DQ "
+                + "model is the same for the three; device targets such as gpu, jetson, dla or cpu belong to "
+                + "--backend tensorrt or openvino)\n", r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+
+        for (String target : new String[] {"OpenVINO", ""}) {
+            Path dir = tmp.resolve("out-" + (target.isEmpty() ? "default" : target));
+            List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", "onnx", "--model",
+                    model.toString(), "--calib", calib.toString(), "--quiet", "--out", dir.toString()));
+            if (!target.isEmpty()) args.addAll(List.of("--target", target));
+            r = QuantizeOnnxEndToEndTest.cli(args);
+            assertEquals(0, r.code(), r.err());
+            String report = Files.readString(dir.resolve("report.json"));
+            String expected = target.isEmpty() ? "tensorrt" : "openvino";
+            assertTrue(report.contains("\"target\": \"" + expected + "\""), report);
+        }
     }
 }
