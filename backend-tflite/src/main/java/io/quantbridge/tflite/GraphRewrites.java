@@ -31,6 +31,8 @@ import org.tensorflow.lite.schema.BuiltinOptionsUnion;
 import org.tensorflow.lite.schema.Conv2DOptionsT;
 import org.tensorflow.lite.schema.DepthwiseConv2DOptionsT;
 import org.tensorflow.lite.schema.FullyConnectedOptionsT;
+import org.tensorflow.lite.schema.LeakyReluOptionsT;
+import org.tensorflow.lite.schema.MaximumMinimumOptionsT;
 import org.tensorflow.lite.schema.MulOptionsT;
 import org.tensorflow.lite.schema.OperatorT;
 import org.tensorflow.lite.schema.Padding;
@@ -60,15 +62,23 @@ import org.tensorflow.lite.schema.TensorType;
  *       saturation supplies the clamp at 0, so this is only done for ops that become int8, on 4-D tensors.</li>
  * </ul>
  * The last two only with {@code xnnpack} (not for the Edge TPU, which has its own AVERAGE_POOL_2D and HARD_SWISH).
+ * For the Edge TPU instead:
+ * <ul>
+ *   <li>LEAKY_RELU(x; alpha), which the Edge TPU does not run (its compiler would stop mapping at the first one),
+ *       becomes MAXIMUM(x, MUL(x, alpha)) for 0 &lt;= alpha &lt;= 1 (exact in float: alpha x &gt;= x exactly where
+ *       x &lt; 0). In int8 MAXIMUM needs one set of parameters for its inputs and output, so the MUL output and the
+ *       result take x's calibrated range: no requantize op is added, and the activation's negative side keeps
+ *       x's resolution (one step of x's range instead of the leaky output's, narrower range).</li>
+ * </ul>
  */
 final class GraphRewrites {
     private GraphRewrites() { }
 
     /** What was rewritten. */
     record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
-                  int saturatedInputs) {
+                  int saturatedInputs, int leakyReluSplit) {
         Counts withSaturatedInputs(int n) {
-            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n);
+            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n, leakyReluSplit);
         }
 
         Map<String, Object> toMap() {
@@ -78,6 +88,7 @@ final class GraphRewrites {
             m.put("fused_activations", fusedActivations);
             m.put("global_average_pool_to_mean", globalPoolsToMean);
             m.put("hard_swish_to_dwconv_mul", hardSwishSplit);
+            m.put("leaky_relu_to_mul_maximum", leakyReluSplit);
             return m;
         }
     }
@@ -93,12 +104,15 @@ final class GraphRewrites {
         int pools = 0;
         int hswish = 0;
         int clamps = 0;
+        int leaky = 0;
         if (xnnpack) {
             pools = globalPoolsToMean(m, keep);
             hswish = splitHardSwish(m, ranges, keep);
             clamps = clampsToRange(m, ranges, keep);
+        } else {
+            leaky = splitLeakyRelu(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps, 0);
+        return new Counts(fused, pools, hswish, clamps, 0, leaky);
     }
 
     /**
@@ -389,6 +403,62 @@ final class GraphRewrites {
             mul.setBuiltinOptions(mu);
             out.add(dw);
             out.add(mul);
+            n++;
+        }
+        if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
+        return n;
+    }
+
+    private static int splitLeakyRelu(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> keep) {
+        SubGraphT g = m.main();
+        List<OperatorT> out = new ArrayList<>();
+        int n = 0;
+        for (OperatorT op : g.getOperators()) {
+            float alpha = op.getBuiltinOptions() != null
+                    && op.getBuiltinOptions().getValue() instanceof LeakyReluOptionsT o ? o.getAlpha() : Float.NaN;
+            if (m.builtinCode(op) != LEAKY_RELU || keep.test(op) || op.getInputs().length != 1
+                    || op.getOutputs().length != 1 || !(alpha >= 0 && alpha <= 1)) {
+                out.add(op);
+                continue;
+            }
+            int x = op.getInputs()[0];
+            int y = op.getOutputs()[0];
+            TensorT xt = m.tensor(x);
+            if (xt.getType() != TensorType.FLOAT32 || m.isConstant(x) || !ranges.containsKey(x)
+                    || !ranges.containsKey(y)) {
+                out.add(op);
+                continue;
+            }
+            String name = m.tensor(y).getName();
+            int at = m.addTensor(TfliteModel.newTensor(name + "/alpha", TensorType.FLOAT32, new int[0], null,
+                    m.addBuffer(TfliteModel.floatBytes(new float[] {alpha})), null));
+            int scaled = m.addTensor(TfliteModel.newTensor(name + "/alpha_x", TensorType.FLOAT32, xt.getShape(),
+                    xt.getShapeSignature(), 0, null));
+            // MAXIMUM's inputs and output share one set of int8 parameters: x's
+            ranges.put(scaled, ranges.get(x).clone());
+            ranges.put(y, ranges.get(x).clone());
+
+            MulOptionsT mo = new MulOptionsT();
+            mo.setFusedActivationFunction(ActivationFunctionType.NONE);
+            BuiltinOptionsUnion mu = new BuiltinOptionsUnion();
+            mu.setType(BuiltinOptions.MulOptions);
+            mu.setValue(mo);
+            OperatorT mul = new OperatorT();
+            mul.setOpcodeIndex(m.opCodeIndex(MUL, 1));
+            mul.setInputs(new int[] {x, at});
+            mul.setOutputs(new int[] {scaled});
+            mul.setBuiltinOptions(mu);
+
+            BuiltinOptionsUnion xu = new BuiltinOptionsUnion();
+            xu.setType(BuiltinOptions.MaximumMinimumOptions);
+            xu.setValue(new MaximumMinimumOptionsT());
+            OperatorT max = new OperatorT();
+            max.setOpcodeIndex(m.opCodeIndex(MAXIMUM, 1));
+            max.setInputs(new int[] {x, scaled});
+            max.setOutputs(new int[] {y});
+            max.setBuiltinOptions(xu);
+            out.add(mul);
+            out.add(max);
             n++;
         }
         if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));

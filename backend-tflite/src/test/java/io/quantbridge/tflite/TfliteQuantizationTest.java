@@ -253,6 +253,40 @@ class TfliteQuantizationTest {
     }
 
     @Test
+    void wakewordForTheEdgeTpuSplitsLeakyReluAndMapsWhole() {
+        Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
+        Path mel = RealData.wakewordMel();
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp).calibrationData(mel.resolve("calib"))
+                .evaluationData(mel.resolve("eval")).maxSamples(200).target("edgetpu")
+                .calibrator(CalibratorSpec.of(CalibrationMethod.MAX)).build(), Progress.NONE);
+        double cos = cosine(r, "StatefulPartitionedCall:0");
+        assertTrue(cos >= 0.99, "cosine " + cos);
+        assertEquals(19, rewrites(r).get("leaky_relu_to_mul_maximum"));
+        TfliteModel q = TfliteModel.load(tmp.resolve(TfliteQuantization.INT8_MODEL));
+        int split = 0;
+        for (OperatorT op : q.operators()) {
+            int code = q.builtinCode(op);
+            assertTrue(code != BuiltinOperator.LEAKY_RELU, "LEAKY_RELU left");
+            if (code == BuiltinOperator.CONV_2D) {
+                assertEquals(1, q.tensor(op.getInputs()[1]).getQuantization().getScale().length, "per-tensor weights");
+            }
+            if (code != BuiltinOperator.MAXIMUM || !q.tensor(op.getInputs()[1]).getName().endsWith("/alpha_x")) continue;
+            split++;
+            // MAXIMUM(x, MUL(x, alpha)): one set of int8 parameters for both inputs and the output, no requantize
+            var x = q.tensor(op.getInputs()[0]).getQuantization();
+            for (int t : new int[] {op.getInputs()[1], op.getOutputs()[0]}) {
+                var o = q.tensor(t).getQuantization();
+                assertEquals(x.getScale()[0], o.getScale()[0], q.tensor(t).getName());
+                assertEquals(x.getZeroPoint()[0], o.getZeroPoint()[0], q.tensor(t).getName());
+            }
+        }
+        assertEquals(19, split);
+        String text = new TfliteBackend().inspect(tmp.resolve(TfliteQuantization.INT8_MODEL));
+        assertTrue(text.contains("Edge TPU: compatible"), text);
+        assertTrue(text.contains("  mapping:        all 85 ops"), text);
+    }
+
+    @Test
     void int8InputsAndOutputsAndFp16Weights() {
         Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
         Path mel = RealData.wakewordMel();
