@@ -322,7 +322,8 @@ fi
 
 # ------------------------------------------------------------------------------------------------- selfie-seg, pose-lite (TFLite)
 # MediaPipe's float16-weight models, input [1,256,256,3] RGB in [0, 1]; 64 calibration / 27 held-out photos as for the
-# detector. selfie-seg carries the custom op Convolution2DTransposeBias (no int8 kernel: a quantizer must leave it float).
+# detector. selfie-seg carries the custom op Convolution2DTransposeBias (no int8 kernel: a quantizer must leave it float,
+# or do what quantbridge does, rewrite it as the builtin TRANSPOSE_CONV and quantize that).
 for mp in selfie pose; do
   [[ " $only " == *" $mp "* ]] || continue
   if [ "$mp" = selfie ]; then

@@ -17,6 +17,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
 import static org.tensorflow.lite.schema.BuiltinOperator.SUB;
 import static org.tensorflow.lite.schema.BuiltinOperator.TANH;
+import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE_CONV;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -42,6 +43,7 @@ import org.tensorflow.lite.schema.SubGraphT;
 import org.tensorflow.lite.schema.SubOptionsT;
 import org.tensorflow.lite.schema.TensorT;
 import org.tensorflow.lite.schema.TensorType;
+import org.tensorflow.lite.schema.TransposeConvOptionsT;
 
 /**
  * Float-graph rewrites done before the full-integer rewrite so that the int8 model runs inside XNNPACK (TFLite's
@@ -76,9 +78,10 @@ final class GraphRewrites {
 
     /** What was rewritten. */
     record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
-                  int saturatedInputs, int leakyReluSplit) {
+                  int saturatedInputs, int leakyReluSplit, int customToBuiltin) {
         Counts withSaturatedInputs(int n) {
-            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n, leakyReluSplit);
+            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n, leakyReluSplit,
+                    customToBuiltin);
         }
 
         Map<String, Object> toMap() {
@@ -89,6 +92,7 @@ final class GraphRewrites {
             m.put("global_average_pool_to_mean", globalPoolsToMean);
             m.put("hard_swish_to_dwconv_mul", hardSwishSplit);
             m.put("leaky_relu_to_mul_maximum", leakyReluSplit);
+            m.put("custom_transpose_conv_to_builtin", customToBuiltin);
             return m;
         }
     }
@@ -100,6 +104,7 @@ final class GraphRewrites {
      * @param keep ops that must not be touched (excluded by the user)
      */
     static Counts apply(TfliteModel m, Map<Integer, double[]> ranges, boolean xnnpack, Predicate<OperatorT> keep) {
+        int customs = customTransposeConvToBuiltin(m, keep);
         int fused = fuseActivations(m, keep);
         int pools = 0;
         int hswish = 0;
@@ -112,7 +117,7 @@ final class GraphRewrites {
         } else {
             leaky = splitLeakyRelu(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps, 0, leaky);
+        return new Counts(fused, pools, hswish, clamps, 0, leaky, customs);
     }
 
     /**
@@ -463,5 +468,90 @@ final class GraphRewrites {
         }
         if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
         return n;
+    }
+
+    /**
+     * MediaPipe's custom {@code Convolution2DTransposeBias} (see {@link CustomOps}) as the builtin TRANSPOSE_CONV
+     * (version 3: with a bias input), which has int8 kernels, XNNPACK support and an Edge TPU mapping: inputs
+     * [output shape, weights OHWI, input, bias], the custom options' padding and strides. Only where the weights and
+     * bias are float constants, the output shape is static and the options parse (12 bytes: padding 1 = SAME or
+     * 2 = VALID, stride_w, stride_h); others stay as they are. The same function in float: TFLite pads a transposed
+     * convolution as the custom kernel does.
+     */
+    static int customTransposeConvToBuiltin(TfliteModel m, Predicate<OperatorT> keep) {
+        SubGraphT g = m.main();
+        int n = 0;
+        for (OperatorT op : g.getOperators()) {
+            if (!CustomOps.TRANSPOSE_CONV_BIAS.equals(m.opName(op)) || keep.test(op) || op.getInputs().length != 3
+                    || op.getOutputs().length != 1) {
+                continue;
+            }
+            int[] in = op.getInputs();
+            int[] options = transposeConvOptions(op.getCustomOptions());
+            int[] outShape = m.tensor(op.getOutputs()[0]).getShape();
+            boolean staticOut = outShape != null && outShape.length == 4;
+            for (int d = 0; staticOut && d < 4; d++) staticOut = outShape[d] > 0;
+            if (options == null || !staticOut || !m.isConstant(in[1]) || !m.isConstant(in[2])
+                    || m.tensor(in[1]).getType() != TensorType.FLOAT32 || m.tensor(in[2]).getType() != TensorType.FLOAT32
+                    || !samePadding(m.tensor(in[0]).getShape(), m.tensor(in[1]).getShape(), outShape, options)) {
+                continue;
+            }
+            String name = m.tensor(op.getOutputs()[0]).getName();
+            java.nio.ByteBuffer shape = java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int d : outShape) shape.putInt(d);
+            int shapeTensor = m.addTensor(TfliteModel.newTensor(name + "/output_shape", TensorType.INT32,
+                    new int[] {4}, null, m.addBuffer(shape.array()), null));
+            TransposeConvOptionsT t = new TransposeConvOptionsT();
+            t.setPadding(options[0] == 1 ? Padding.SAME : Padding.VALID);
+            t.setStrideW(options[1]);
+            t.setStrideH(options[2]);
+            t.setFusedActivationFunction(ActivationFunctionType.NONE);
+            BuiltinOptionsUnion u = new BuiltinOptionsUnion();
+            u.setType(BuiltinOptions.TransposeConvOptions);
+            u.setValue(t);
+            op.setOpcodeIndex(m.opCodeIndex(TRANSPOSE_CONV, 3));
+            op.setInputs(new int[] {shapeTensor, in[1], in[0], in[2]});
+            op.setBuiltinOptions(u);
+            op.setCustomOptions(null);
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * Whether the builtin pads as the custom kernel does: the output size the custom kernel gives (SAME: input times
+     * stride; VALID: (input - 1) * stride + kernel), and for SAME a total padding that splits evenly (TFLite puts an odd
+     * one at the end, the custom kernel's formula does not say), on static NHWC shapes with matching channels.
+     */
+    private static boolean samePadding(int[] in, int[] w, int[] out, int[] options) {
+        if (in == null || w == null || in.length != 4 || w.length != 4 || w[3] != in[3] || w[0] != out[3]
+                || in[0] != out[0]) {
+            return false;
+        }
+        int[] strides = {options[2], options[1]}; // h, w
+        for (int d = 0; d < 2; d++) {
+            int i = in[1 + d];
+            int k = w[1 + d];
+            int s = strides[d];
+            int o = out[1 + d];
+            if (i <= 0) return false;
+            if (options[0] == 2) {
+                if (o != (i - 1) * s + k) return false;
+            } else if (o != i * s || ((i - 1) * s + k - o) < 0 || ((i - 1) * s + k - o) % 2 != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** padding (1 SAME, 2 VALID), stride_w, stride_h of the custom op, or null when they do not parse. */
+    private static int[] transposeConvOptions(int[] bytes) {
+        if (bytes == null || bytes.length != 12) return null;
+        int[] v = new int[3];
+        for (int i = 0; i < 3; i++) {
+            v[i] = (bytes[4 * i] & 0xFF) | (bytes[4 * i + 1] & 0xFF) << 8 | (bytes[4 * i + 2] & 0xFF) << 16
+                    | (bytes[4 * i + 3] & 0xFF) << 24;
+        }
+        return (v[0] == 1 || v[0] == 2) && v[1] >= 1 && v[2] >= 1 ? v : null;
     }
 }

@@ -128,17 +128,19 @@ class TfliteQuantizationTest {
     }
 
     @Test
-    void selfieSegmentationLeavesOnlyTheCustomOpInFloat() {
+    void selfieSegmentationWithTheCustomOpExcludedLeavesOnlyItInFloat() {
+        // by default the custom op becomes the builtin TRANSPOSE_CONV and is quantized too (next test); excluded, it
+        // stays the custom float op, and the report says which op stayed float and why
         Path model = RealData.model("selfie-seg", "selfie_segmentation.tflite");
         QuantizationResult r = new TfliteBackend().quantize(request(model, tmp)
-                .calibrationData(RealData.data("opencv")).maxSamples(12).build(), Progress.NONE);
+                .calibrationData(RealData.data("opencv")).maxSamples(12).exclude(CustomOps.TRANSPOSE_CONV_BIAS)
+                .build(), Progress.NONE);
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> floatOps = (List<Map<String, Object>>) ((Map<String, Object>) r.report()
                 .get("quantization")).get("float_ops");
         assertEquals(1, floatOps.size(), floatOps.toString());
         assertEquals("Convolution2DTransposeBias", floatOps.get(0).get("op"));
-        assertTrue(floatOps.get(0).get("reason").toString().startsWith("custom operator 'Convolution2DTransposeBias'"
-                + " has no int8 kernel"), floatOps.get(0).toString());
+        assertEquals("excluded by --exclude Convolution2DTransposeBias", floatOps.get(0).get("reason"));
         TfliteModel q = TfliteModel.load(tmp.resolve(TfliteQuantization.INT8_MODEL));
         // 43 CONV_2D + 11 DEPTHWISE_CONV_2D, plus the 11 1x1 DEPTHWISE_CONV_2D of HARD_SWISH = x * hard_sigmoid(x)
         assertEquals(65, assertInt8Compute(q));
@@ -183,7 +185,7 @@ class TfliteQuantizationTest {
         }
         QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
                 request(model, tmp.resolve("edgetpu")).calibrationData(RealData.data("opencv")).maxSamples(4)
-                        .target("edgetpu").build(), Progress.NONE));
+                        .exclude(CustomOps.TRANSPOSE_CONV_BIAS).target("edgetpu").build(), Progress.NONE));
         assertTrue(e.getMessage().startsWith("--target edgetpu: the model cannot run on the Edge TPU: #112"
                 + " Convolution2DTransposeBias stays float"), e.getMessage());
         e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
@@ -217,6 +219,60 @@ class TfliteQuantizationTest {
 
     private static List<Long> toList(long[] a) {
         return java.util.Arrays.stream(a).boxed().toList();
+    }
+
+    @Test
+    void selfieSegmentationCustomTransposeConvBecomesTheBuiltinAndRunsFullyInt8() throws Exception {
+        Path model = RealData.model("selfie-seg", "selfie_segmentation.tflite");
+        // in float the builtin computes what the custom op computes
+        TfliteModel rewritten = TfliteModel.load(model);
+        rewritten.dequantizeFloat16Weights();
+        assertEquals(1, GraphRewrites.customTransposeConvToBuiltin(rewritten, op -> false));
+        Path builtin = tmp.resolve("builtin.tflite");
+        rewritten.save(builtin);
+        FloatTensor photo = SampleSource.load(SampleSource.discover(RealData.data("skimage").resolve("astronaut.png"))
+                .samples().get(0), List.of(new io.quantbridge.tensor.TensorInfo("input_1", "float",
+                new long[] {1, 256, 256, 3})), Preprocessing.builder().size(256, 256).scale(1 / 255.0)
+                .layout(Layout.NHWC).build()).get("input_1");
+        float[] a;
+        float[] b;
+        try (TfliteSession s = TfliteSession.open(model, 1); TfliteSession t = TfliteSession.open(builtin, 1)) {
+            a = s.run(Map.of("input_1", photo)).get("activation_10").data();
+            b = t.run(Map.of("input_1", photo)).get("activation_10").data();
+        }
+        double worst = 0;
+        for (int i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+        assertTrue(worst < 1e-5, "largest difference " + worst);
+
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp.resolve("int8"))
+                .calibrationData(RealData.data("opencv")).maxSamples(12).build(), Progress.NONE);
+        assertEquals(1, rewrites(r).get("custom_transpose_conv_to_builtin"));
+        @SuppressWarnings("unchecked")
+        List<Object> floatOps = (List<Object>) ((Map<String, Object>) r.report().get("quantization")).get("float_ops");
+        assertEquals(List.of(), floatOps);
+        TfliteModel q = TfliteModel.load(tmp.resolve("int8").resolve(TfliteQuantization.INT8_MODEL));
+        assertEquals(65, assertInt8Compute(q));
+        int transposed = 0;
+        for (OperatorT op : q.operators()) {
+            if (q.builtinCode(op) != BuiltinOperator.TRANSPOSE_CONV) continue;
+            transposed++;
+            assertEquals(3, q.opCode(op).getVersion());
+            assertEquals(TensorType.INT8, q.tensor(op.getInputs()[1]).getType(), "weights");
+            assertEquals(TensorType.INT8, q.tensor(op.getInputs()[2]).getType(), "input");
+            assertEquals(TensorType.INT32, q.tensor(op.getInputs()[3]).getType(), "bias");
+            assertEquals(TensorType.INT8, q.tensor(op.getOutputs()[0]).getType(), "output");
+        }
+        assertEquals(1, transposed);
+        try (TfliteSession s = TfliteSession.open(tmp.resolve("int8").resolve(TfliteQuantization.INT8_MODEL), 1)) {
+            TfliteSession.Delegation d = s.delegation();
+            assertEquals(Map.of(), d.undelegated(), d.toString());
+            assertEquals(1, d.partitions(), d.toString());
+        }
+        // and the Edge TPU takes the whole model
+        new TfliteBackend().quantize(request(model, tmp.resolve("edgetpu")).calibrationData(RealData.data("opencv"))
+                .maxSamples(4).target("edgetpu").build(), Progress.NONE);
+        String text = new TfliteBackend().inspect(tmp.resolve("edgetpu").resolve(TfliteQuantization.INT8_MODEL));
+        assertTrue(text.contains("Edge TPU: compatible"), text);
     }
 
     @Test
