@@ -64,7 +64,8 @@ import org.tensorflow.lite.schema.TransposeConvOptionsT;
  *       saturation supplies the clamp at 0, so this is only done for ops that become int8, on 4-D tensors.</li>
  * </ul>
  * The last two only with {@code xnnpack} (not for the Edge TPU, which has its own AVERAGE_POOL_2D and HARD_SWISH).
- * For the Edge TPU instead:
+ * Always, before these (by {@link IntegerQuantizer}): MediaPipe's custom {@code Convolution2DTransposeBias} becomes the
+ * builtin TRANSPOSE_CONV ({@link #customTransposeConvToBuiltin}). For the Edge TPU instead of the XNNPACK rewrites:
  * <ul>
  *   <li>LEAKY_RELU(x; alpha), which the Edge TPU does not run (its compiler would stop mapping at the first one),
  *       becomes MAXIMUM(x, MUL(x, alpha)) for 0 &lt;= alpha &lt;= 1 (exact in float: alpha x &gt;= x exactly where
@@ -82,6 +83,11 @@ final class GraphRewrites {
         Counts withSaturatedInputs(int n) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n, leakyReluSplit,
                     customToBuiltin);
+        }
+
+        Counts withCustomToBuiltin(int n) {
+            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, saturatedInputs,
+                    leakyReluSplit, n);
         }
 
         Map<String, Object> toMap() {
@@ -104,7 +110,6 @@ final class GraphRewrites {
      * @param keep ops that must not be touched (excluded by the user)
      */
     static Counts apply(TfliteModel m, Map<Integer, double[]> ranges, boolean xnnpack, Predicate<OperatorT> keep) {
-        int customs = customTransposeConvToBuiltin(m, keep);
         int fused = fuseActivations(m, keep);
         int pools = 0;
         int hswish = 0;
@@ -117,7 +122,7 @@ final class GraphRewrites {
         } else {
             leaky = splitLeakyRelu(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps, 0, leaky, customs);
+        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0);
     }
 
     /**
@@ -472,15 +477,17 @@ final class GraphRewrites {
 
     /**
      * MediaPipe's custom {@code Convolution2DTransposeBias} (see {@link CustomOps}) as the builtin TRANSPOSE_CONV
-     * (version 3: with a bias input), which has int8 kernels, XNNPACK support and an Edge TPU mapping: inputs
-     * [output shape, weights OHWI, input, bias], the custom options' padding and strides. Only where the weights and
-     * bias are float constants, the output shape is static and the options parse (12 bytes: padding 1 = SAME or
-     * 2 = VALID, stride_w, stride_h); others stay as they are. The same function in float: TFLite pads a transposed
-     * convolution as the custom kernel does.
+     * (version 3: with a bias input), which every TFLite runtime has (no custom op to register), XNNPACK runs, and the
+     * Edge TPU maps: inputs [output shape, weights OHWI, input, bias], the custom options' padding and strides. Only
+     * where the weights and bias are float constants, the output shape is static, the options parse (12 bytes:
+     * padding 1 = SAME or 2 = VALID, stride_w, stride_h) and the padding is unambiguous ({@link #samePadding}); others
+     * stay as they are. The same function in float (TFLite pads a transposed convolution as the custom kernel does).
+     *
+     * @return the rewritten ops (the same objects, now builtin)
      */
-    static int customTransposeConvToBuiltin(TfliteModel m, Predicate<OperatorT> keep) {
+    static List<OperatorT> customTransposeConvToBuiltin(TfliteModel m, Predicate<OperatorT> keep) {
         SubGraphT g = m.main();
-        int n = 0;
+        List<OperatorT> converted = new ArrayList<>();
         for (OperatorT op : g.getOperators()) {
             if (!CustomOps.TRANSPOSE_CONV_BIAS.equals(m.opName(op)) || keep.test(op) || op.getInputs().length != 3
                     || op.getOutputs().length != 1) {
@@ -513,9 +520,9 @@ final class GraphRewrites {
             op.setInputs(new int[] {shapeTensor, in[1], in[0], in[2]});
             op.setBuiltinOptions(u);
             op.setCustomOptions(null);
-            n++;
+            converted.add(op);
         }
-        return n;
+        return converted;
     }
 
     /**

@@ -171,13 +171,17 @@ final class IntegerQuantizer {
 
     private final List<Pattern> excludePatterns;
     private final GraphRewrites.Counts rewrites;
+    /** TRANSPOSE_CONV ops that were MediaPipe's custom transposed convolution (see {@link #floatReason}). */
+    private final List<OperatorT> fromCustomOp;
 
     private IntegerQuantizer(TfliteModel prepared, Map<Integer, double[]> ranges, Options options) {
         this.m = prepared.copy();
         this.ranges = new HashMap<>(ranges);
         this.options = options;
         this.excludePatterns = compile(options.excludes());
-        this.rewrites = GraphRewrites.apply(m, this.ranges, options.xnnpack(), op -> excludedBy(op) != null);
+        this.fromCustomOp = GraphRewrites.customTransposeConvToBuiltin(m, op -> excludedBy(op) != null);
+        this.rewrites = GraphRewrites.apply(m, this.ranges, options.xnnpack(), op -> excludedBy(op) != null)
+                .withCustomToBuiltin(fromCustomOp.size());
         this.originalTensorCount = m.main().getTensors().length;
         this.floatActivation = new boolean[originalTensorCount];
         for (int t = 0; t < originalTensorCount; t++) {
@@ -337,6 +341,12 @@ final class IntegerQuantizer {
         if (code == CUSTOM) {
             return "custom operator '" + name + "' has no int8 kernel in TFLite; it runs in float between"
                     + " DEQUANTIZE and QUANTIZE";
+        }
+        if (options.xnnpack() && fromCustomOp.contains(op)) {
+            return "MediaPipe's custom " + CustomOps.TRANSPOSE_CONV_BIAS + ", rewritten as the builtin TRANSPOSE_CONV"
+                    + " (stock TFLite runtimes run it, XNNPACK included), stays float on the CPU target: with an int8"
+                    + " TRANSPOSE_CONV, LiteRT 2.3's XNNPACK left selfie-seg to TFLite's own kernels (13 ms against"
+                    + " 5 ms); --target edgetpu quantizes it";
         }
         if (code == DEQUANTIZE || code == QUANTIZE) return "already a (de)quantization op";
         if (!supported(code)) {
