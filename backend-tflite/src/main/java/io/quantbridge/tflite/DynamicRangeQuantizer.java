@@ -13,8 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 import org.tensorflow.lite.schema.BuiltinOptionsUnion;
 import org.tensorflow.lite.schema.FullyConnectedOptionsT;
 import org.tensorflow.lite.schema.OperatorT;
@@ -66,7 +64,7 @@ final class DynamicRangeQuantizer {
     }
 
     record Result(TfliteModel model, List<HybridOp> hybrid, List<Kept> floatOps, List<Kept> floatWeights,
-                  int droppedDequantize, int gptqRounded) {
+                  int droppedDequantize, int gptqRounded, int customToBuiltin) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             Map<String, Integer> byType = new TreeMap<>();
@@ -77,15 +75,16 @@ final class DynamicRangeQuantizer {
             m.put("float_weighted_ops", floatOps.stream().map(Kept::toMap).toList());
             m.put("float_weights", floatWeights.stream().map(Kept::toMap).toList());
             m.put("dropped_dequantize", droppedDequantize);
+            m.put("custom_transpose_conv_to_builtin", customToBuiltin);
             return m;
         }
     }
 
     private final TfliteModel m;
     private final boolean perChannel;
-    private final List<String> excludes;
+    private final OpExcludes excludes;
     private final boolean hybridDepthwise;
-    private final List<Pattern> patterns = new ArrayList<>();
+    private final int customToBuiltin;
     /** The float32 biases of hybrid ops (by identity: indices change when the model is compacted). */
     private final java.util.Set<TensorT> hybridBiases =
             java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
@@ -97,15 +96,12 @@ final class DynamicRangeQuantizer {
                                   boolean hybridDepthwise) {
         this.m = original.copy();
         this.perChannel = perChannel;
-        this.excludes = excludes;
+        this.excludes = new OpExcludes(excludes);
         this.hybridDepthwise = hybridDepthwise;
-        for (String e : excludes) {
-            try {
-                patterns.add(Pattern.compile(e));
-            } catch (PatternSyntaxException ex) {
-                patterns.add(Pattern.compile(Pattern.quote(e)));
-            }
-        }
+        // MediaPipe's custom transposed convolution as the builtin (float here: it has no hybrid kernel), so that the
+        // written model needs no custom op
+        this.customToBuiltin = GraphRewrites.customTransposeConvToBuiltin(m, op -> this.excludes.match(m, op) != null)
+                .size();
     }
 
     /**
@@ -205,7 +201,7 @@ final class DynamicRangeQuantizer {
         }
         int dropped = dropUnusedDequantize();
         m.compact();
-        return new Result(m, hybrid, floatOps, floatWeights(), dropped, gptqRounded);
+        return new Result(m, hybrid, floatOps, floatWeights(), dropped, gptqRounded, customToBuiltin);
     }
 
     /** TFLite's op versions of hybrid (float input and output, int8 weights) ops. */
@@ -245,11 +241,8 @@ final class DynamicRangeQuantizer {
 
     private String floatReason(OperatorT op, String out, int[] producer) {
         String name = m.opName(op);
-        for (int k = 0; k < patterns.size(); k++) {
-            if (excludes.get(k).equals(name) || patterns.get(k).matcher(out).matches()) {
-                return "excluded by --exclude " + excludes.get(k);
-            }
-        }
+        String pat = excludes.match(name, out);
+        if (pat != null) return "excluded by --exclude " + pat;
         if (m.builtinCode(op) == DEPTHWISE_CONV_2D && !hybridDepthwise) return DEPTHWISE_STAYS_FLOAT;
         int[] ins = op.getInputs();
         if (ins.length < 2 || ins[0] < 0 || ins[1] < 0) return "it has no weights input";

@@ -4,6 +4,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.ADD;
 import static org.tensorflow.lite.schema.BuiltinOperator.AVERAGE_POOL_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
 import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
 import static org.tensorflow.lite.schema.BuiltinOperator.HARD_SWISH;
 import static org.tensorflow.lite.schema.BuiltinOperator.LEAKY_RELU;
@@ -481,13 +482,16 @@ final class GraphRewrites {
      * Edge TPU maps: inputs [output shape, weights OHWI, input, bias], the custom options' padding and strides. Only
      * where the weights and bias are float constants, the output shape is static, the options parse (12 bytes:
      * padding 1 = SAME or 2 = VALID, stride_w, stride_h) and the padding is unambiguous ({@link #samePadding}); others
-     * stay as they are. The same function in float (TFLite pads a transposed convolution as the custom kernel does).
+     * stay as they are. Weights and bias may be float32 constants or float16 ones behind DEQUANTIZE. The same function in
+ * float (TFLite pads a transposed convolution as the custom kernel does).
      *
      * @return the rewritten ops (the same objects, now builtin)
      */
     static List<OperatorT> customTransposeConvToBuiltin(TfliteModel m, Predicate<OperatorT> keep) {
         SubGraphT g = m.main();
         List<OperatorT> converted = new ArrayList<>();
+        OperatorT[] producers = new OperatorT[g.getTensors().length];
+        for (OperatorT op : g.getOperators()) for (int o : op.getOutputs()) if (o >= 0) producers[o] = op;
         for (OperatorT op : g.getOperators()) {
             if (!CustomOps.TRANSPOSE_CONV_BIAS.equals(m.opName(op)) || keep.test(op) || op.getInputs().length != 3
                     || op.getOutputs().length != 1) {
@@ -498,8 +502,8 @@ final class GraphRewrites {
             int[] outShape = m.tensor(op.getOutputs()[0]).getShape();
             boolean staticOut = outShape != null && outShape.length == 4;
             for (int d = 0; staticOut && d < 4; d++) staticOut = outShape[d] > 0;
-            if (options == null || !staticOut || !m.isConstant(in[1]) || !m.isConstant(in[2])
-                    || m.tensor(in[1]).getType() != TensorType.FLOAT32 || m.tensor(in[2]).getType() != TensorType.FLOAT32
+            if (options == null || !staticOut || !floatConstant(m, in[1], producers)
+                    || !floatConstant(m, in[2], producers)
                     || !samePadding(m.tensor(in[0]).getShape(), m.tensor(in[1]).getShape(), outShape, options)) {
                 continue;
             }
@@ -549,6 +553,15 @@ final class GraphRewrites {
             }
         }
         return true;
+    }
+
+    /** A float32 constant, or the float32 output of a DEQUANTIZE of a float16 constant (MediaPipe's weights). */
+    private static boolean floatConstant(TfliteModel m, int t, OperatorT[] producers) {
+        if (t < 0 || m.tensor(t).getType() != TensorType.FLOAT32) return false;
+        if (m.isConstant(t)) return true;
+        OperatorT p = producers[t];
+        return p != null && m.builtinCode(p) == DEQUANTIZE && p.getInputs().length == 1 && m.isConstant(p.getInputs()[0])
+                && m.tensor(p.getInputs()[0]).getType() == TensorType.FLOAT16;
     }
 
     /** padding (1 SAME, 2 VALID), stride_w, stride_h of the custom op, or null when they do not parse. */

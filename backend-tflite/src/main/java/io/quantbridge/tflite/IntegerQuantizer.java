@@ -49,8 +49,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 import org.tensorflow.lite.schema.OperatorT;
 import org.tensorflow.lite.schema.SubGraphT;
 import org.tensorflow.lite.schema.TensorT;
@@ -169,7 +167,7 @@ final class IntegerQuantizer {
     private int dequantizeOps;
     private int requantizeOps;
 
-    private final List<Pattern> excludePatterns;
+    private final OpExcludes excludes;
     private final GraphRewrites.Counts rewrites;
     /** TRANSPOSE_CONV ops that were MediaPipe's custom transposed convolution (see {@link #floatReason}). */
     private final List<OperatorT> fromCustomOp;
@@ -178,7 +176,7 @@ final class IntegerQuantizer {
         this.m = prepared.copy();
         this.ranges = new HashMap<>(ranges);
         this.options = options;
-        this.excludePatterns = compile(options.excludes());
+        this.excludes = new OpExcludes(options.excludes());
         this.fromCustomOp = GraphRewrites.customTransposeConvToBuiltin(m, op -> excludedBy(op) != null);
         this.rewrites = GraphRewrites.apply(m, this.ranges, options.xnnpack(), op -> excludedBy(op) != null)
                 .withCustomToBuiltin(fromCustomOp.size());
@@ -305,29 +303,12 @@ final class IntegerQuantizer {
                 biasCorrected, gptqRounded);
     }
 
-    private static List<Pattern> compile(List<String> excludes) {
-        List<Pattern> l = new ArrayList<>();
-        for (String e : excludes) {
-            try {
-                l.add(Pattern.compile(e));
-            } catch (PatternSyntaxException ex) {
-                l.add(Pattern.compile(Pattern.quote(e)));
-            }
-        }
-        return l;
+    /** The --exclude pattern that keeps {@code op} in float, or null. */
+    private String excludedBy(OperatorT op) {
+        return excludes.match(m, op);
     }
 
     /** Null when the op can be quantized (or has nothing to quantize); otherwise why it stays float. */
-    /** The --exclude pattern that keeps {@code op} in float, or null. */
-    private String excludedBy(OperatorT op) {
-        String name = m.opName(op);
-        for (int k = 0; k < excludePatterns.size(); k++) {
-            String pat = options.excludes().get(k);
-            if (pat.equals(name) || excludePatterns.get(k).matcher(outputName(op)).matches()) return pat;
-        }
-        return null;
-    }
-
     private String floatReason(OperatorT op) {
         int code = m.builtinCode(op);
         String name = m.opName(op);

@@ -170,11 +170,14 @@ final class TfliteQuantization {
 
     private Path fp16(TfliteModel prepared) {
         progress.begin("converting weights to FP16", 0);
+        OpExcludes excludes = new OpExcludes(req.excludes());
+        int builtin = GraphRewrites.customTransposeConvToBuiltin(prepared, op -> excludes.match(prepared, op) != null)
+                .size();
         int converted = Fp16Weights.convert(prepared);
         Path out = req.outputDir().resolve(FP16_MODEL);
         prepared.save(out);
         addArtifact("model", out);
-        report.put("fp16", Map.of("converted_constants", converted));
+        report.put("fp16", Map.of("converted_constants", converted, "custom_transpose_conv_to_builtin", builtin));
         progress.end();
         return out;
     }

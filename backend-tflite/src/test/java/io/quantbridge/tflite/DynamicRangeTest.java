@@ -164,7 +164,7 @@ class DynamicRangeTest {
     }
 
     @Test
-    void selfieSegmentationKeepsTheCustomOpsWeightsFloat16() {
+    void selfieSegmentationKeepsTheTransposedConvolutionsWeightsFloat16() {
         Path model = RealData.model("selfie-seg", "selfie_segmentation.tflite");
         QuantizationResult r = dynamic(model, RealData.data("opencv"), null);
         TfliteModel q = written();
@@ -176,21 +176,26 @@ class DynamicRangeTest {
         for (Map<String, Object> k : floatOps) {
             assertEquals(DynamicRangeQuantizer.DEPTHWISE_STAYS_FLOAT, k.get("reason"), k.toString());
         }
-        // the custom transpose convolution has no hybrid kernel: its float16 weights stay behind DEQUANTIZE; so do
-        // the weights and biases of the 11 depthwise convs
+        // MediaPipe's custom transposed convolution is written as the builtin TRANSPOSE_CONV, which has no hybrid
+        // kernel: its float16 weights stay behind DEQUANTIZE; so do the weights and biases of the 11 depthwise convs
+        assertEquals(1, dynamicReport(r).get("custom_transpose_conv_to_builtin"));
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> kept = (List<Map<String, Object>>) dynamicReport(r).get("float_weights");
-        List<Map<String, Object>> custom = kept.stream()
-                .filter(k -> k.get("reason").toString().contains("Convolution2DTransposeBias")).toList();
-        assertEquals(1, custom.size(), kept.toString());
-        assertEquals("segment/Kernel", custom.get(0).get("tensor"));
+        List<Map<String, Object>> transposed = kept.stream()
+                .filter(k -> k.get("reason").toString().contains("TRANSPOSE_CONV")).toList();
+        assertEquals(1, transposed.size(), kept.toString());
+        assertEquals("segment/Kernel", transposed.get(0).get("tensor"));
         assertEquals(1 + 2 * 11, kept.size(), kept.toString());
+        int builtin = 0;
         for (OperatorT op : q.operators()) {
-            if (!q.opName(op).equals("Convolution2DTransposeBias")) continue;
+            assertTrue(!q.opName(op).equals("Convolution2DTransposeBias"), "custom op left");
+            if (!q.opName(op).equals("TRANSPOSE_CONV")) continue;
+            builtin++;
             for (int i = 1; i < op.getInputs().length; i++) {
-                assertEquals(TensorType.FLOAT32, q.tensor(op.getInputs()[i]).getType());
+                if (i != 2) assertEquals(TensorType.FLOAT32, q.tensor(op.getInputs()[i]).getType());
             }
         }
+        assertEquals(1, builtin);
         assertTrue(q.operators().stream().anyMatch(o -> q.opName(o).equals("DEQUANTIZE")
                 && q.tensor(o.getInputs()[0]).getType() == TensorType.FLOAT16));
         // measured 0.9955 over 91 opencv photos (0.9593 with hybrid depthwise convs)

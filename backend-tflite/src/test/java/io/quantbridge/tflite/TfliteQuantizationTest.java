@@ -265,6 +265,15 @@ class TfliteQuantizationTest {
             assertEquals(1, d.partitions(), d.toString());
         }
 
+        // FP16: float16 weights, the builtin in place of the custom op, the float function kept
+        QuantizationResult h = new TfliteBackend().quantize(request(model, tmp.resolve("fp16"))
+                .precision(Precision.FP16).evaluationData(RealData.data("skimage").resolve("astronaut.png"))
+                .build(), Progress.NONE);
+        assertEquals(1, ((Map<?, ?>) h.report().get("fp16")).get("custom_transpose_conv_to_builtin"));
+        TfliteModel hm = TfliteModel.load(tmp.resolve("fp16").resolve(TfliteQuantization.FP16_MODEL));
+        for (OperatorT op : hm.operators()) assertTrue(hm.builtinCode(op) != BuiltinOperator.CUSTOM, hm.opName(op));
+        assertTrue(cosine(h, "activation_10") > 0.9999, h.report().get("fidelity").toString());
+
         // Edge TPU: quantized like the other convs, and the whole model maps
         new TfliteBackend().quantize(request(model, tmp.resolve("edgetpu")).calibrationData(RealData.data("opencv"))
                 .maxSamples(4).target("edgetpu").build(), Progress.NONE);

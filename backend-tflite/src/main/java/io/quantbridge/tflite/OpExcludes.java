@@ -1,0 +1,41 @@
+package io.quantbridge.tflite;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import org.tensorflow.lite.schema.OperatorT;
+
+/**
+ * The tflite backend's {@code --exclude} patterns: each names an operator (a builtin such as {@code CONV_2D}, or a
+ * custom code) or is a regular expression over the name of an op's first output tensor (one that does not compile is
+ * matched literally).
+ */
+final class OpExcludes {
+    private final List<String> given;
+    private final List<Pattern> patterns = new ArrayList<>();
+
+    OpExcludes(List<String> excludes) {
+        this.given = List.copyOf(excludes);
+        for (String e : given) {
+            try {
+                patterns.add(Pattern.compile(e));
+            } catch (PatternSyntaxException ex) {
+                patterns.add(Pattern.compile(Pattern.quote(e)));
+            }
+        }
+    }
+
+    /** The pattern that keeps an op with this name and first output float, or null. */
+    String match(String opName, String outputName) {
+        for (int k = 0; k < given.size(); k++) {
+            if (given.get(k).equals(opName) || patterns.get(k).matcher(outputName).matches()) return given.get(k);
+        }
+        return null;
+    }
+
+    /** {@link #match(String, String)} for an op of {@code m}. */
+    String match(TfliteModel m, OperatorT op) {
+        return match(m.opName(op), op.getOutputs().length == 0 ? "" : m.tensor(op.getOutputs()[0]).getName());
+    }
+}
