@@ -295,6 +295,26 @@ class TfliteQuantizationTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void perTensorWeightsReportHowUnevenTheChannelsAre() {
+        Path model = RealData.model("pose-lite", "pose_landmark_lite.tflite");
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp.resolve("edgetpu"))
+                .calibrationData(RealData.data("opencv")).maxSamples(4).target("edgetpu").build(), Progress.NONE);
+        Map<String, Object> q = (Map<String, Object>) r.report().get("quantization");
+        Map<String, Object> spread = (Map<String, Object>) q.get("per_tensor_weight_spread");
+        assertEquals(88, spread.get("weighted_ops"));
+        // pose-lite's depthwise filters: many channels far below the largest one (per-tensor int8 collapses it)
+        assertTrue((Integer) spread.get("flagged_ops") >= 20, spread.toString());
+        Map<String, Object> widest = ((List<Map<String, Object>>) spread.get("widest")).get(0);
+        assertEquals("DEPTHWISE_CONV_2D", widest.get("op"));
+        assertTrue((Double) widest.get("max_over_median") > WeightSpread.SEVERE, widest.toString());
+        // per-channel weights (the CPU target) do not need it
+        QuantizationResult cpu = new TfliteBackend().quantize(request(model, tmp.resolve("cpu"))
+                .calibrationData(RealData.data("opencv")).maxSamples(4).build(), Progress.NONE);
+        assertFalse(((Map<String, Object>) cpu.report().get("quantization")).containsKey("per_tensor_weight_spread"));
+    }
+
+    @Test
     void wakewordEmbeddingOnRealSpeechKeepsCosineAbove098() {
         Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
         Path mel = RealData.wakewordMel();
