@@ -404,18 +404,8 @@ final class GraphRewrites {
             dw.setOutputs(new int[] {s});
             dw.setBuiltinOptions(du);
 
-            MulOptionsT mo = new MulOptionsT();
-            mo.setFusedActivationFunction(ActivationFunctionType.NONE);
-            BuiltinOptionsUnion mu = new BuiltinOptionsUnion();
-            mu.setType(BuiltinOptions.MulOptions);
-            mu.setValue(mo);
-            OperatorT mul = new OperatorT();
-            mul.setOpcodeIndex(m.opCodeIndex(MUL, 1));
-            mul.setInputs(new int[] {x, s});
-            mul.setOutputs(new int[] {y});
-            mul.setBuiltinOptions(mu);
             out.add(dw);
-            out.add(mul);
+            out.add(mul(m, x, s, y));
             n++;
         }
         if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
@@ -451,31 +441,35 @@ final class GraphRewrites {
             ranges.put(scaled, ranges.get(x).clone());
             ranges.put(y, ranges.get(x).clone());
 
-            MulOptionsT mo = new MulOptionsT();
-            mo.setFusedActivationFunction(ActivationFunctionType.NONE);
-            BuiltinOptionsUnion mu = new BuiltinOptionsUnion();
-            mu.setType(BuiltinOptions.MulOptions);
-            mu.setValue(mo);
-            OperatorT mul = new OperatorT();
-            mul.setOpcodeIndex(m.opCodeIndex(MUL, 1));
-            mul.setInputs(new int[] {x, at});
-            mul.setOutputs(new int[] {scaled});
-            mul.setBuiltinOptions(mu);
-
-            BuiltinOptionsUnion xu = new BuiltinOptionsUnion();
-            xu.setType(BuiltinOptions.MaximumMinimumOptions);
-            xu.setValue(new MaximumMinimumOptionsT());
-            OperatorT max = new OperatorT();
-            max.setOpcodeIndex(m.opCodeIndex(MAXIMUM, 1));
-            max.setInputs(new int[] {x, scaled});
-            max.setOutputs(new int[] {y});
-            max.setBuiltinOptions(xu);
-            out.add(mul);
+            OperatorT max = builtin(m, MAXIMUM, BuiltinOptions.MaximumMinimumOptions,
+                    new MaximumMinimumOptionsT(), new int[] {x, scaled}, y);
+            out.add(mul(m, x, at, scaled));
             out.add(max);
             n++;
         }
         if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
         return n;
+    }
+
+    /** MUL(a, b) -> out, no fused activation, version 1. */
+    private static OperatorT mul(TfliteModel m, int a, int b, int out) {
+        MulOptionsT o = new MulOptionsT();
+        o.setFusedActivationFunction(ActivationFunctionType.NONE);
+        return builtin(m, MUL, BuiltinOptions.MulOptions, o, new int[] {a, b}, out);
+    }
+
+    /** A version-1 builtin op with these options, inputs and single output. */
+    private static OperatorT builtin(TfliteModel m, int code, byte optionsType, Object options, int[] inputs,
+                                     int output) {
+        BuiltinOptionsUnion u = new BuiltinOptionsUnion();
+        u.setType(optionsType);
+        u.setValue(options);
+        OperatorT op = new OperatorT();
+        op.setOpcodeIndex(m.opCodeIndex(code, 1));
+        op.setInputs(inputs);
+        op.setOutputs(new int[] {output});
+        op.setBuiltinOptions(u);
+        return op;
     }
 
     /**
@@ -485,7 +479,7 @@ final class GraphRewrites {
      * where the weights and bias are float constants, the output shape is static, the options parse (12 bytes:
      * padding 1 = SAME or 2 = VALID, stride_w, stride_h) and the padding is unambiguous ({@link #samePadding}); others
      * stay as they are. Weights and bias may be float32 constants or float16 ones behind DEQUANTIZE. The same function in
- * float (TFLite pads a transposed convolution as the custom kernel does).
+     * float (TFLite pads a transposed convolution as the custom kernel does).
      *
      * @return the rewritten ops (the same objects, now builtin)
      */
