@@ -21,7 +21,8 @@ import java.util.Set;
  * <ul>
  *   <li>BatchNormalization: scale and bias are divided by {@code s};</li>
  *   <li>Conv (with or without bias): output channel {@code c} of the weights and the bias are divided by
- *       {@code s[c]};</li>
+ *       {@code s[c]}; the same for a ConvTranspose with {@code group = 1}, whose output channels are the weights'
+ *       second axis;</li>
  *   <li>an affine pair {@code Add(Mul(y, a), b)} with constant {@code a} and {@code b} that broadcast per channel
  *       (PP-LCNet's learnable affine block): {@code a} and {@code b} become per-channel constants divided by
  *       {@code s}.</li>
@@ -159,6 +160,18 @@ public final class ActivationEqualizer {
                     return null;
                 }
                 return "Conv";
+            }
+            case "ConvTranspose" -> {
+                TensorProto w = inits.get(p.getInput(1));
+                if (w == null || !isFloat(w) || w.getDimsCount() < 3 || w.getDims(1) != channels
+                        || Attributes.getInt(p, "group", 1) != 1) {
+                    return null;
+                }
+                if (p.getInputCount() > 2 && !p.getInput(2).isEmpty()
+                        && !isFloatVector(inits.get(p.getInput(2)), channels)) {
+                    return null;
+                }
+                return "ConvTranspose";
             }
             case "Add" -> {
                 return affine(p, inits, producer, consumers, channels) != null ? "affine" : null;
@@ -307,11 +320,15 @@ public final class ActivationEqualizer {
                 NodeProto q = w.replaceInput(p, 1, scale, new long[] {ch}, site.tensor());
                 return w.replaceInput(q, 2, bias, new long[] {ch}, site.tensor());
             }
-            case "Conv" -> {
+            case "Conv", "ConvTranspose" -> {
                 float[] pw = w.values(p.getInput(1)).clone();
                 long[] pd = w.dims(p.getInput(1));
-                int per = pw.length / ch;
-                for (int c = 0; c < ch; c++) for (int k = 0; k < per; k++) pw[c * per + k] /= s[c];
+                // output channel c: W[c, ...] for Conv, W[:, c, ...] for ConvTranspose (group 1)
+                int outer = site.producerKind().equals("Conv") ? 1 : (int) pd[0];
+                int per = pw.length / ch / outer;
+                for (int o = 0; o < outer; o++) {
+                    for (int c = 0; c < ch; c++) for (int k = 0; k < per; k++) pw[(o * ch + c) * per + k] /= s[c];
+                }
                 NodeProto q = w.replaceInput(p, 1, pw, pd, site.tensor());
                 if (q.getInputCount() > 2 && !q.getInput(2).isEmpty()) {
                     float[] b = w.values(q.getInput(2)).clone();

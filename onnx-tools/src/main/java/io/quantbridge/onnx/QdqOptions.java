@@ -23,9 +23,12 @@ import java.util.regex.PatternSyntaxException;
  *                          of keeping its consumers in float (default false)
  * @param floatNodes        nodes kept in float by exact name (what a sensitivity search chose); unlike
  *                          {@code excludes}, never read as op types or regular expressions
+ * @param foldIntoConvs     fold BatchNormalization and constant bias Adds into the Conv/ConvTranspose before them
+ *                          while preparing the model ({@link ConvFolding}); default false: TensorRT and OpenVINO
+ *                          fold them when they build, ONNX Runtime cannot once the weights are behind Q/DQ
  */
 public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8Weights, boolean quantizeAttention,
-                         boolean strict, Set<String> floatNodes) {
+                         boolean strict, Set<String> floatNodes, boolean foldIntoConvs) {
     public QdqOptions {
         excludes = List.copyOf(excludes);
         floatNodes = Collections.unmodifiableSet(new LinkedHashSet<>(floatNodes));
@@ -33,7 +36,7 @@ public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8
 
     public QdqOptions(boolean perChannel, List<String> excludes, boolean int8Weights, boolean quantizeAttention,
                       boolean strict) {
-        this(perChannel, excludes, int8Weights, quantizeAttention, strict, Set.of());
+        this(perChannel, excludes, int8Weights, quantizeAttention, strict, Set.of(), false);
     }
 
     public static QdqOptions defaults() {
@@ -41,27 +44,32 @@ public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8
     }
 
     public QdqOptions withFloatNodes(Collection<String> v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, new LinkedHashSet<>(v));
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, new LinkedHashSet<>(v),
+                foldIntoConvs);
     }
 
     public QdqOptions withPerChannel(boolean v) {
-        return new QdqOptions(v, excludes, int8Weights, quantizeAttention, strict, floatNodes);
+        return new QdqOptions(v, excludes, int8Weights, quantizeAttention, strict, floatNodes, foldIntoConvs);
     }
 
     public QdqOptions withExcludes(List<String> v) {
-        return new QdqOptions(perChannel, v, int8Weights, quantizeAttention, strict, floatNodes);
+        return new QdqOptions(perChannel, v, int8Weights, quantizeAttention, strict, floatNodes, foldIntoConvs);
     }
 
     public QdqOptions withInt8Weights(boolean v) {
-        return new QdqOptions(perChannel, excludes, v, quantizeAttention, strict, floatNodes);
+        return new QdqOptions(perChannel, excludes, v, quantizeAttention, strict, floatNodes, foldIntoConvs);
     }
 
     public QdqOptions withQuantizeAttention(boolean v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, v, strict, floatNodes);
+        return new QdqOptions(perChannel, excludes, int8Weights, v, strict, floatNodes, foldIntoConvs);
+    }
+
+    public QdqOptions withFoldIntoConvs(boolean v) {
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, floatNodes, v);
     }
 
     public QdqOptions withStrict(boolean v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, v, floatNodes);
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, v, floatNodes, foldIntoConvs);
     }
 
     /** Why the node stays float by these options ({@code floatNodes}, then {@code excludes}), if it does. */

@@ -70,7 +70,9 @@ public final class QdqQuantizer {
 
     /**
      * Prepares the model (folds Constant nodes, drops initializers from the input list, raises the opset to 13,
-     * names unnamed nodes) and decides the placement.
+     * with {@link QdqOptions#foldIntoConvs()} folds BatchNormalization and constant bias Adds into the convs before
+     * them, names unnamed nodes) and decides
+     * the placement.
      */
     public static QdqPlan plan(OnnxModel model, QdqOptions opts) {
         Objects.requireNonNull(opts, "options");
@@ -79,9 +81,14 @@ public final class QdqQuantizer {
         OnnxModel folded = model.foldConstants().withoutInitializerInputs();
         int folded0 = constantsBefore - countConstants(folded.graph());
         OpsetConverter.Result conv = OpsetConverter.toAtLeast(folded, OpsetConverter.QDQ_OPSET);
-        OnnxModel prepared = nameNodes(conv.model());
+        ConvFolding.Result intoConvs = opts.foldIntoConvs() ? ConvFolding.apply(conv.model())
+                : new ConvFolding.Result(conv.model(), 0, 0);
+        OnnxModel prepared = nameNodes(intoConvs.model());
         Placement p = decide(prepared.graph(), opts, Map.of());
-        return new QdqPlan(model, prepared, opts, before, conv.conversions(), folded0, p.tensorsInOrder(),
+        Map<String, Integer> foldedIntoConvs = new LinkedHashMap<>();
+        if (intoConvs.batchNorms() > 0) foldedIntoConvs.put("BatchNormalization", intoConvs.batchNorms());
+        if (intoConvs.biasAdds() > 0) foldedIntoConvs.put("Add", intoConvs.biasAdds());
+        return new QdqPlan(model, prepared, opts, before, conv.conversions(), folded0, foldedIntoConvs, p.tensorsInOrder(),
                 p.groups(), p.decisions, prepared.subgraphs());
     }
 
@@ -612,7 +619,7 @@ public final class QdqQuantizer {
             notes.add(reported.size() + " tensor(s) without a usable range: their consumers stay float");
         }
         QdqReport report = new QdqReport(plan.opsetBefore(), out.opsetVersion(), plan.opsetConversions(),
-                plan.foldedConstants(), p.decisions, plan.subgraphs(), actPairs, weightCount, notes);
+                plan.foldedConstants(), plan.foldedIntoConvs(), p.decisions, plan.subgraphs(), actPairs, weightCount, notes);
         return new QdqResult(out, report);
     }
 

@@ -7,14 +7,15 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * What a Q/DQ quantization did: opset change, nodes quantized and kept float (by op type, and each float node with
+ * What a Q/DQ quantization did: opset change, nodes folded into convs ({@link ConvFolding}), nodes quantized and kept float (by op type, and each float node with
  * its reason), subgraphs left in float, and how many Q/DQ pairs and quantized weights were written.
  */
 public record QdqReport(long opsetBefore, long opsetAfter, List<String> opsetConversions, int foldedConstants,
-                        List<NodeDecision> decisions, List<SubgraphInfo> subgraphs, int activationQdqPairs,
+                        Map<String, Integer> foldedIntoConvs, List<NodeDecision> decisions, List<SubgraphInfo> subgraphs, int activationQdqPairs,
                         int quantizedWeights, List<String> notes) {
     public QdqReport {
         opsetConversions = List.copyOf(opsetConversions);
+        foldedIntoConvs = Map.copyOf(foldedIntoConvs);
         decisions = List.copyOf(decisions);
         subgraphs = List.copyOf(subgraphs);
         notes = List.copyOf(notes);
@@ -62,6 +63,7 @@ public record QdqReport(long opsetBefore, long opsetAfter, List<String> opsetCon
         m.put("opsetAfter", opsetAfter);
         m.put("opsetConversions", opsetConversions);
         m.put("foldedConstants", foldedConstants);
+        m.put("foldedIntoConvs", new TreeMap<>(foldedIntoConvs));
         m.put("quantizedByOp", quantizedByOp());
         m.put("floatByOp", floatByOp());
         m.put("activationQdqPairs", activationQdqPairs);
@@ -90,6 +92,9 @@ public record QdqReport(long opsetBefore, long opsetAfter, List<String> opsetCon
         if (!opsetConversions.isEmpty()) sb.append(" (").append(String.join("; ", opsetConversions)).append(')');
         sb.append('\n');
         if (foldedConstants > 0) sb.append("Constant nodes folded into initializers: ").append(foldedConstants).append('\n');
+        if (!foldedIntoConvs.isEmpty()) {
+            sb.append("folded into the preceding Conv/ConvTranspose: ").append(new TreeMap<>(foldedIntoConvs)).append('\n');
+        }
         sb.append("quantized nodes: ").append(quantizedByOp()).append('\n');
         sb.append("float nodes: ").append(floatByOp()).append('\n');
         sb.append("Q/DQ pairs on activations: ").append(activationQdqPairs).append(", quantized weights: ")

@@ -47,14 +47,27 @@ class ConditioningTransformsTest {
 
     @Test
     void detectorKeepsItsOutputAndDepthwiseInputsBecomeEven() throws Exception {
-        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.DET)), QdqOptions.defaults());
+        // PP-LCNetV3: the stem BatchNormalization, the learnable affine blocks, neck/head convs (some through Relu)
+        // and the two head BN+Relu before ConvTranspose
+        detectorEqualization(QdqOptions.defaults(), Map.of("BatchNormalization", 3L, "affine", 26L, "Conv", 14L));
+    }
+
+    @Test
+    void detectorWithItsBatchNormsFoldedEqualizesAtTheConvsInstead() throws Exception {
+        // the three BatchNormalizations are folded into the stem conv, the head conv and the first ConvTranspose,
+        // which then rescale their own output channels
+        detectorEqualization(QdqOptions.defaults().withFoldIntoConvs(true),
+                Map.of("ConvTranspose", 1L, "affine", 26L, "Conv", 16L));
+    }
+
+    private static void detectorEqualization(QdqOptions opts, Map<String, Long> expectedKinds) throws Exception {
+        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.DET)), opts);
         OnnxModel prepared = plan.preparedModel();
         List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(prepared, plan.activationTensors(),
                 plan.sharedScaleGroups());
-        // PP-LCNetV3: the stem BatchNormalization, the learnable affine blocks, neck/head convs (some through Relu) and the two head BN+Relu before ConvTranspose
         Map<String, Long> kinds = sites.stream().collect(Collectors.groupingBy(ActivationEqualizer.Site::producerKind,
                 Collectors.counting()));
-        assertEquals(Map.of("BatchNormalization", 3L, "affine", 26L, "Conv", 14L), kinds);
+        assertEquals(expectedKinds, kinds);
         assertEquals(11, sites.stream().filter(ActivationEqualizer.Site::depthwise).count());
 
         Map<String, Ort.Input> feed = Map.of("x", Photos.tensor("imageTextR.png", 160, 160, Photos.IMAGENET_MEAN,
