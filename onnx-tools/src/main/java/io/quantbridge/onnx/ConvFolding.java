@@ -21,7 +21,9 @@ import java.util.Set;
  *       {@code k[o] = scale[o] / sqrt(var[o] + epsilon)}, weights {@code W[o] * k[o]} and bias
  *       {@code (b[o] - mean[o]) * k[o] + B[o]};</li>
  *   <li>an Add of a constant that holds one value per output channel (shape {@code [1, M, 1, ...]},
- *       {@code [M, 1, ...]} or a scalar): added to the bias (PaddlePaddle exports ConvTranspose's bias that way).</li>
+ *       {@code [M, 1, ...]} or a scalar): added to the bias (PaddlePaddle exports ConvTranspose's bias that way);</li>
+ *   <li>a Mul by such a constant: weights and bias are multiplied by it (with the Add after it, PP-LCNetV3's
+ *       learnable affine block {@code y * a + b}).</li>
  * </ul>
  * Exact in real arithmetic (float rounding aside). A fold happens only where the conv's output has no other reader,
  * is not a graph output and is not read inside a subgraph, where weights, bias and the folded parameters are float
@@ -30,9 +32,9 @@ import java.util.Set;
  */
 public final class ConvFolding {
     /** The folded model and how many nodes were folded away. */
-    public record Result(OnnxModel model, int batchNorms, int biasAdds) {
+    public record Result(OnnxModel model, int batchNorms, int biasAdds, int scaleMuls) {
         public int folded() {
-            return batchNorms + biasAdds;
+            return batchNorms + biasAdds + scaleMuls;
         }
     }
 
@@ -49,6 +51,7 @@ public final class ConvFolding {
         Names names = Names.of(g);
         int batchNorms = 0;
         int adds = 0;
+        int muls = 0;
         Set<String> removedTensors = new HashSet<>();
         boolean changed = true;
         while (changed) {
@@ -65,10 +68,11 @@ public final class ConvFolding {
                 if (!OnnxModel.isDefaultDomain(follower.getDomain()) || follower.getInputCount() == 0) continue;
                 boolean bn = follower.getOpType().equals("BatchNormalization");
                 boolean add = follower.getOpType().equals("Add") && follower.getInputCount() == 2;
-                if (!bn && !add) continue;
-                int addConst = add ? (inits.containsKey(follower.getInput(1)) ? 1
+                boolean mulBy = follower.getOpType().equals("Mul") && follower.getInputCount() == 2;
+                if (!bn && !add && !mulBy) continue;
+                int addConst = add || mulBy ? (inits.containsKey(follower.getInput(1)) ? 1
                         : inits.containsKey(follower.getInput(0)) ? 0 : -1) : -1;
-                if (add && addConst < 0) continue;
+                if ((add || mulBy) && addConst < 0) continue;
                 String x = bn ? follower.getInput(0) : follower.getInput(1 - addConst);
                 Integer pi = producer.get(x);
                 if (pi == null || readers.getOrDefault(x, 0) != 1 || graphOutputs.contains(x)
@@ -86,20 +90,23 @@ public final class ConvFolding {
                     mul = p[0];
                     shift = p[1];
                 } else {
-                    shift = perChannel(inits.get(follower.getInput(addConst)), cw.channels, cw.weight.getDimsCount());
-                    if (shift == null) continue;
-                    mul = null;
+                    float[] v = perChannel(inits.get(follower.getInput(addConst)), cw.channels,
+                            cw.weight.getDimsCount());
+                    if (v == null) continue;
+                    mul = mulBy ? v : null;
+                    shift = mulBy ? new float[cw.channels] : v;
                 }
                 NodeProto folded = cw.fold(mul, shift, follower.getOutput(0), inits, readers, names);
                 nodes.set(pi, folded);
                 nodes.remove(i);
                 removedTensors.add(x);
                 if (bn) batchNorms++;
+                else if (mulBy) muls++;
                 else adds++;
                 changed = true;
             }
         }
-        if (batchNorms + adds == 0) return new Result(model, 0, 0);
+        if (batchNorms + adds + muls == 0) return new Result(model, 0, 0, 0);
         GraphProto.Builder b = g.toBuilder().clearNode().addAllNode(nodes).clearInitializer();
         Set<String> used = new HashSet<>();
         for (NodeProto n : nodes) used.addAll(n.getInputList());
@@ -113,7 +120,7 @@ public final class ConvFolding {
         }
         b.clearValueInfo();
         for (ValueInfoProto v : g.getValueInfoList()) if (!removedTensors.contains(v.getName())) b.addValueInfo(v);
-        return new Result(model.withProto(model.proto().toBuilder().setGraph(b).build()), batchNorms, adds);
+        return new Result(model.withProto(model.proto().toBuilder().setGraph(b).build()), batchNorms, adds, muls);
     }
 
     /** {scale / sqrt(var + eps), B - mean * that} of an inference BatchNormalization, or null. */

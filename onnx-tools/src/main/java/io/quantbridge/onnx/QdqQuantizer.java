@@ -82,12 +82,13 @@ public final class QdqQuantizer {
         int folded0 = constantsBefore - countConstants(folded.graph());
         OpsetConverter.Result conv = OpsetConverter.toAtLeast(folded, OpsetConverter.QDQ_OPSET);
         ConvFolding.Result intoConvs = opts.foldIntoConvs() ? ConvFolding.apply(conv.model())
-                : new ConvFolding.Result(conv.model(), 0, 0);
+                : new ConvFolding.Result(conv.model(), 0, 0, 0);
         OnnxModel prepared = nameNodes(intoConvs.model());
         Placement p = decide(prepared.graph(), opts, Map.of());
         Map<String, Integer> foldedIntoConvs = new LinkedHashMap<>();
         if (intoConvs.batchNorms() > 0) foldedIntoConvs.put("BatchNormalization", intoConvs.batchNorms());
         if (intoConvs.biasAdds() > 0) foldedIntoConvs.put("Add", intoConvs.biasAdds());
+        if (intoConvs.scaleMuls() > 0) foldedIntoConvs.put("Mul", intoConvs.scaleMuls());
         return new QdqPlan(model, prepared, opts, before, conv.conversions(), folded0, foldedIntoConvs, p.tensorsInOrder(),
                 p.groups(), p.decisions, prepared.subgraphs());
     }

@@ -209,6 +209,19 @@ public final class Tensors {
         return floatTensor(name, new long[0], new float[] {value});
     }
 
+    /** A scalar (rank 0) UINT8 tensor. */
+    public static TensorProto uint8Scalar(String name, int value) {
+        if (value < 0 || value > 255) throw new IllegalArgumentException("tensor " + name + ": " + value + " is not a uint8");
+        return header(name, DataTypes.UINT8, new long[0]).setRawData(ByteString.copyFrom(new byte[] {(byte) value})).build();
+    }
+
+    public static TensorProto int32Tensor(String name, long[] dims, int[] values) {
+        checkLength(name, dims, values.length);
+        ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        b.asIntBuffer().put(values);
+        return header(name, DataTypes.INT32, dims).setRawData(ByteString.copyFrom(b.array())).build();
+    }
+
     /** A scalar (rank 0) INT8 tensor. */
     public static TensorProto int8Scalar(String name, byte value) {
         return int8Tensor(name, new long[0], new byte[] {value});

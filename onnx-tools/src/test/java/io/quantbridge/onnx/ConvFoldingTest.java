@@ -63,19 +63,21 @@ class ConvFoldingTest {
     }
 
     @Test
-    void detFoldsTheStemTheHeadAndTheTransposedConvsBiasAdd() throws Exception {
+    void detFoldsBatchNormsAffineBlocksAndTheTransposedConvsBiasAdds() throws Exception {
         OnnxModel det = OnnxModel.load(TestModels.ppocr(TestModels.DET)).foldConstants();
         ConvFolding.Result r = ConvFolding.apply(det);
-        // p2o.Conv.0 -> BN, p2o.Conv.61 -> BN, ConvTranspose.0 -> Add(bias [1,24,1,1]) -> BN, and the last
-        // ConvTranspose's bias Add before the Sigmoid
+        // p2o.Conv.0 -> BN, p2o.Conv.61 -> BN, ConvTranspose.0 -> Add(bias [1,24,1,1]) -> BN, the last
+        // ConvTranspose's bias Add before the Sigmoid, and 28 learnable affine blocks (Mul, Add by scalars)
         assertEquals(3, r.batchNorms());
-        assertEquals(2, r.biasAdds());
+        assertEquals(28, r.scaleMuls());
+        assertEquals(2 + 28, r.biasAdds());
         assertEquals(0, count(r.model(), "BatchNormalization"));
         Map<String, Ort.Input> in = Map.of("x", Photos.tensor("imageTextR.png", 160, 224, Photos.IMAGENET_MEAN,
                 Photos.IMAGENET_STD));
         float[] a = Ort.run(det, in).values().iterator().next();
         float[] b = Ort.run(r.model(), in).values().iterator().next();
-        assertTrue(Ort.maxAbsDiff(a, b) < 1e-5, "max |diff| " + Ort.maxAbsDiff(a, b));
+        // float rounding differs through sixty layers: probabilities agree to 1e-4
+        assertTrue(Ort.maxAbsDiff(a, b) < 1e-4, "max |diff| " + Ort.maxAbsDiff(a, b));
     }
 
     @Test

@@ -90,9 +90,8 @@ class BadInputTest {
                 "--model", model.toString(), "--calib", calib.toString(), "--target", "gpu", "--quiet", "--out",
                 out.toString()));
         assertEquals(1, r.code(), r.err());
-        assertEquals("quantbridge quantize: onnx: --target gpu is not one of tensorrt, openvino, onnxruntime (the Q/DQ "
-                + "model is the same for the three; device targets such as gpu, jetson, dla or cpu belong to "
-                + "--backend tensorrt or openvino)\n", r.err());
+        assertEquals("quantbridge quantize: onnx: --target gpu is not one of tensorrt, openvino, onnxruntime (device "
+                + "targets such as gpu, jetson, dla or cpu belong to --backend tensorrt or openvino)\n", r.err());
         assertFalse(Files.exists(out), "a refused run left " + out);
 
         for (String target : new String[] {"OpenVINO", ""}) {

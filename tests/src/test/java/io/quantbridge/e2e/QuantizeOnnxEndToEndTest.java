@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.cli.Main;
 import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.table.CalibrationTable;
 import io.quantbridge.table.PortableTableFormat;
 import io.quantbridge.table.TensorRtCache;
@@ -342,8 +343,43 @@ class QuantizeOnnxEndToEndTest {
         assertEquals(fb.get("mask_iou"), fa.get("mask_iou"));
     }
 
+    /**
+     * {@code --target onnxruntime}: the same calibration, written in the layout ONNX Runtime's CPU kernels fuse
+     * (uint8 activations, output Q/DQ, int32 biases, BatchNormalization and affine blocks folded, hard swishes fused),
+     * and about the fidelity of the TensorRT layout of the first test.
+     */
     @Test
     @Order(3)
+    void onnxruntimeTargetWritesTheLayoutItsKernelsFuse() throws Exception {
+        Path dir = out.resolve("ort");
+        Run r = quantize(dir, "percentile", "--target", "onnxruntime");
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> rep = report(dir);
+        assertEquals("onnxruntime", rep.get("target"));
+        Map<?, ?> layout = (Map<?, ?>) rep.get("onnxruntime_layout");
+        assertEquals(62L, layout.get("output_qdq_pairs"), layout.toString());
+        assertEquals(24L, layout.get("hard_swishes_fused"), layout.toString());
+        assertEquals(List.of(), layout.get("notes"));
+        assertEquals(Map.of("Add", 30L, "BatchNormalization", 3L, "Mul", 28L),
+                ((Map<?, ?>) rep.get("quantization")).get("foldedIntoConvs"));
+
+        OnnxModel q = OnnxModel.load(dir.resolve("model.int8.onnx"));
+        assertEquals(14, q.opsetVersion());
+        assertEquals(0, q.nodes().stream().filter(n -> n.getOpType().equals("BatchNormalization")).count());
+        // every activation is uint8 (data type 2) with its zero point: no int8 pair is left
+        List<NodeProto> quantizers = q.nodes().stream().filter(n -> n.getOpType().equals("QuantizeLinear")).toList();
+        assertTrue(quantizers.size() >= 62, "quantizers " + quantizers.size());
+        for (NodeProto n : quantizers) {
+            assertEquals(2, q.initializer(n.getInput(2)).orElseThrow().getDataType(), n.getName());
+        }
+
+        double trt = heldOutCosine(out.resolve("pct"));
+        double ort = heldOutCosine(dir);
+        assertTrue(ort > 0.85 && ort > trt - 0.03, "held-out cosine " + ort + " (TensorRT layout " + trt + ")");
+    }
+
+    @Test
+    @Order(4)
     void fp16KeepsFloatInterfaceAndMatchesFloat() throws Exception {
         Path dir = out.resolve("fp16");
         Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
@@ -362,7 +398,7 @@ class QuantizeOnnxEndToEndTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void inspectAndEvalOnTheQuantizedModel() throws Exception {
         Path q = out.resolve("pct").resolve("model.int8.onnx");
         Run r = cli(List.of("inspect", q.toString()));

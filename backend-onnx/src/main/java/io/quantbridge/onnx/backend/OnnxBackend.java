@@ -31,6 +31,7 @@ public final class OnnxBackend implements Backend {
 
     /** What the Q/DQ model may be for ({@code --target}); the first is the default. */
     static final List<String> TARGETS = List.of("tensorrt", "openvino", "onnxruntime");
+    static final String TARGET_ONNXRUNTIME = "onnxruntime";
 
     @Override
     public int rank() {

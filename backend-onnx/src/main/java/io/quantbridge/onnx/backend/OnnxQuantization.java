@@ -17,6 +17,7 @@ import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
+import io.quantbridge.onnx.OrtQdqLayout;
 import io.quantbridge.onnx.QdqResult;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.OrtModelSession;
@@ -59,6 +60,8 @@ final class OnnxQuantization {
     private final int threads;
     /** Equalization's migration strength: the request's, or the one its search chose. */
     private double alpha;
+    /** What the Q/DQ model is for ({@link #target}). */
+    private String target;
 
     OnnxQuantization(QuantizationRequest req, Progress progress) {
         this.req = req;
@@ -72,7 +75,7 @@ final class OnnxQuantization {
         if (!Files.isRegularFile(modelFile)) {
             throw new QuantbridgeException("model " + modelFile + " does not exist");
         }
-        String target = target(req);
+        target = target(req);
         String sha = Hashing.sha256(modelFile);
         OnnxModel model = OnnxModel.load(modelFile);
         try {
@@ -119,16 +122,17 @@ final class OnnxQuantization {
 
 
     /**
-     * {@code --target}: what the Q/DQ model is for. One placement serves all three (TensorRT's rules, which OpenVINO
-     * and ONNX Runtime also run), so the target is checked and recorded; anything else is refused, naming the option.
+     * {@code --target}: what the Q/DQ model is for. TensorRT's placement (symmetric int8, Q/DQ on inputs) serves
+     * TensorRT and OpenVINO; {@code onnxruntime} rewrites it into the layout ONNX Runtime's CPU kernels fuse
+     * ({@link OrtQdqLayout}); anything else is refused, naming the option.
      */
     static String target(QuantizationRequest req) {
         if (req.target().isEmpty()) return OnnxBackend.TARGETS.get(0);
         String t = req.target().get().trim().toLowerCase(Locale.ROOT);
         if (!OnnxBackend.TARGETS.contains(t)) {
             throw new QuantbridgeException("onnx: --target " + req.target().get() + " is not one of "
-                    + String.join(", ", OnnxBackend.TARGETS) + " (the Q/DQ model is the same for the three; device "
-                    + "targets such as gpu, jetson, dla or cpu belong to --backend tensorrt or openvino)");
+                    + String.join(", ", OnnxBackend.TARGETS) + " (device targets such as gpu, jetson, dla or cpu belong "
+                    + "to --backend tensorrt or openvino)");
         }
         return t;
     }
@@ -153,9 +157,12 @@ final class OnnxQuantization {
 
     private Map.Entry<Path, CalibrationTable> int8(OnnxModel model, String sha, DataSplit split) {
         CalibratorSpec spec = req.calibrator();
-        QdqOptions opts = QdqOptions.defaults().withPerChannel(req.perChannel()).withExcludes(req.excludes());
+        QdqOptions opts = QdqOptions.defaults().withPerChannel(req.perChannel()).withExcludes(req.excludes())
+                .withFoldIntoConvs(target.equals(OnnxBackend.TARGET_ONNXRUNTIME));
         long t0 = System.nanoTime();
         QdqPlan plan = QdqQuantizer.plan(model, opts);
+        // conditioning re-plans its own (already folded) model: keep what the first plan folded for the report
+        Map<String, Integer> foldedIntoConvs = plan.foldedIntoConvs();
         TensorStatistics stats = null;
         Map<String, float[]> biasCorrections;
         if (req.reuseTable().isPresent()) {
@@ -285,7 +292,15 @@ final class OnnxQuantization {
         }
         QdqResult result = QdqQuantizer.apply(plan, table);
         Path modelOut = req.outputDir().resolve(INT8_MODEL);
-        result.model().save(modelOut);
+        if (target.equals(OnnxBackend.TARGET_ONNXRUNTIME)) {
+            Map<String, TensorRange> ranges = new HashMap<>();
+            for (TensorRange r : table.tensors().values()) ranges.put(r.name(), r);
+            OrtQdqLayout.Result ort = OrtQdqLayout.apply(result.model(), ranges, plan.sharedScaleGroups());
+            ort.model().save(modelOut);
+            report.put("onnxruntime_layout", ort.toMap());
+        } else {
+            result.model().save(modelOut);
+        }
         addArtifact("model", modelOut);
 
         Path tableOut = req.outputDir().resolve(TABLE);
@@ -302,7 +317,9 @@ final class OnnxQuantization {
 
         report.put("quantized_nodes", result.report().quantizedNodes().size());
         report.put("float_nodes", result.report().floatNodes().size());
-        report.put("quantization", result.report().toMap());
+        Map<String, Object> quantization = new LinkedHashMap<>(result.report().toMap());
+        quantization.put("foldedIntoConvs", new java.util.TreeMap<>(foldedIntoConvs));
+        report.put("quantization", quantization);
         if (!plan.subgraphs().isEmpty()) {
             progress.note("subgraphs left in float: " + plan.subgraphs());
         }
