@@ -177,6 +177,9 @@ if [[ " $only " == *" det "* ]]; then
     done
     run_case det "quantbridge onnx mse (Q/DQ in OpenVINO)" ov "$D/quantbridge_onnx_mse/model.int8.onnx" "$ev" -- \
       true
+    # the layout ONNX Runtime's CPU kernels fuse (uint8 activations, output Q/DQ, int32 biases)
+    run_case det "quantbridge onnx mse (--target onnxruntime)" ort "$D/quantbridge_onnx_mse_ort/model.int8.onnx" \
+      "$ev" -- "${qbq[@]}" --backend onnx --calibrator mse --target onnxruntime --out "$D/quantbridge_onnx_mse_ort"
   fi
 fi
 
@@ -209,6 +212,8 @@ if [[ " $only " == *" cls "* ]]; then
     "$py" "$peers" nncf --model "$M" --calib "$C" --format ov --out "$D/nncf_ov"
   run_case cls "quantbridge openvino mse" ov "$D/quantbridge_openvino_mse/model.int8.blob" "$ev" -- \
     "${qbq[@]}" --backend openvino --calibrator mse --out "$D/quantbridge_openvino_mse"
+  run_case cls "quantbridge onnx mse (--target onnxruntime)" ort "$D/quantbridge_onnx_mse_ort/model.int8.onnx" "$ev" -- \
+    "${qbq[@]}" --backend onnx --calibrator mse --target onnxruntime --out "$D/quantbridge_onnx_mse_ort"
 fi
 
 # ------------------------------------------------------------------------------------------------- ppocr-rec
@@ -255,6 +260,8 @@ if [[ " $only " == *" rec "* ]]; then
       "${qbq[@]}" --backend openvino --calibrator mse --out "$D/quantbridge_openvino_mse"
     run_case rec "quantbridge onnx mse (Q/DQ in OpenVINO)" ov "$D/quantbridge_onnx_mse/model.int8.onnx" "$ev" -- \
       true
+    run_case rec "quantbridge onnx mse (--target onnxruntime)" ort "$D/quantbridge_onnx_mse_ort/model.int8.onnx" \
+      "$ev" -- "${qbq[@]}" --backend onnx --calibrator mse --target onnxruntime --out "$D/quantbridge_onnx_mse_ort"
   fi
 fi
 

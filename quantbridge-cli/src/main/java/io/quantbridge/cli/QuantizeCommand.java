@@ -132,7 +132,9 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "to the nearest int8 step; the scales stay. Default 0: off.")
     int gptqSamples;
 
-    @Option(names = "--target", paramLabel = "NAME", description = "Target device of the backend.")
+    @Option(names = "--target", paramLabel = "NAME", description = "What the model is for: onnx tensorrt (default), "
+            + "openvino or onnxruntime (a layout ONNX Runtime's CPU int8 kernels fuse); tflite cpu or edgetpu; "
+            + "tensorrt and openvino: their devices.")
     String target;
 
     @Option(names = "--io", paramLabel = "float|int8", defaultValue = "float",
