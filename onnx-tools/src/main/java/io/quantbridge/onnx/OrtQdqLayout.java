@@ -403,6 +403,17 @@ public final class OrtQdqLayout {
             kept.add(replace.getOrDefault(n, n));
         }
         gb.clearNode().addAllNode(kept);
+        // the swishes' constants (3, 0, 6) that nothing reads any more go
+        Set<String> read = new HashSet<>();
+        for (NodeProto n : kept) read.addAll(n.getInputList());
+        Set<String> freed = new HashSet<>();
+        for (NodeProto n : drop) freed.addAll(n.getInputList());
+        for (NodeProto n : replace.keySet()) freed.addAll(n.getInputList());
+        List<TensorProto> keptInits = new ArrayList<>();
+        for (TensorProto t : gb.getInitializerList()) {
+            if (read.contains(t.getName()) || !freed.contains(t.getName())) keptInits.add(t);
+        }
+        gb.clearInitializer().addAllInitializer(keptInits);
         fusedSwishes = replace.size();
         return true;
     }
