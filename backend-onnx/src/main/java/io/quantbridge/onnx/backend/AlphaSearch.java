@@ -56,10 +56,11 @@ final class AlphaSearch {
      * @param observed the tensors that need a range ({@link CalibrationPass#observedTensors})
      * @param samples  how many calibration samples there are; the loader serves indices below that, and every one
      *                 of them scores the strengths
+     * @param layout   what the target makes of each strength's Q/DQ model (the model that is scored)
      */
     static Outcome run(OnnxModel original, QdqPlan plan, QdqOptions opts, CalibratorSpec spec,
                        Conditioning.Settings settings, List<Double> alphas, Set<String> observed, int samples,
-                       ActivationObserver.SampleLoader loader, int threads, Progress progress) {
+                       ActivationObserver.SampleLoader loader, QdqLayout layout, int threads, Progress progress) {
         if (alphas.size() < 2) throw new IllegalArgumentException("a search needs two strengths or more: " + alphas);
         if (!settings.equalize()) throw new IllegalArgumentException("a strength search needs equalization");
         long t0 = System.nanoTime();
@@ -82,7 +83,7 @@ final class AlphaSearch {
             Map<String, TensorRange> tensorRanges = new HashMap<>();
             for (TensorRange r : stats.ranges(spec)) tensorRanges.put(r.name(), r);
             candidates.add(new Candidate(alpha, o, stats,
-                    QdqQuantizer.apply(o.plan(), tensorRanges).model().proto().toByteArray()));
+                    layout.write(o.plan(), tensorRanges).proto().toByteArray()));
         }
         double[] cosines = score(QdqQuantizer.plan(original, opts).preparedModel(), candidates, samples, loader,
                 threads, progress);

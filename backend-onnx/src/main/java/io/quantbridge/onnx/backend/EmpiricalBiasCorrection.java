@@ -67,9 +67,10 @@ final class EmpiricalBiasCorrection {
      * @param reference   the float model to match: the conditioned model without the analytic bias corrections and
      *                    with the float weights, before any rounding went into it ({@link GptqRounding})
      * @param feeds       the samples, loaded
+     * @param layout      what the target makes of the Q/DQ model: each step measures the model that is written
      */
     static Outcome run(QdqPlan plan, Map<String, TensorRange> ranges, OnnxModel reference,
-                       List<Map<String, FloatTensor>> feeds, int threads, Progress progress) {
+                       List<Map<String, FloatTensor>> feeds, QdqLayout layout, int threads, Progress progress) {
         if (feeds.isEmpty()) throw new QuantbridgeException("--empirical-bias-correction: no calibration samples");
         long t0 = System.nanoTime();
         OnnxModel qdq = QdqQuantizer.apply(plan, ranges).model();
@@ -96,7 +97,8 @@ final class EmpiricalBiasCorrection {
         progress.advance(1);
         for (Onnx.NodeProto n : convs) {
             String out = n.getOutput(0);
-            OnnxModel step = BiasCorrection.shift(qdq.prunedTo(List.of(out)), shifts);
+            OnnxModel step = layout == QdqLayout.TENSORRT ? BiasCorrection.shift(qdq.prunedTo(List.of(out)), shifts)
+                    : layout.apply(BiasCorrection.shift(qdq, shifts), plan, ranges).prunedTo(List.of(out));
             ChannelStats q = means(step, Set.of(out), feeds.size(), loader, threads).get(out);
             ChannelStats f = floatStats.get(out);
             if (q == null || f == null || q.channels() != f.channels()) {

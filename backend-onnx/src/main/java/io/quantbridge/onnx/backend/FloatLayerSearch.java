@@ -68,20 +68,21 @@ final class FloatLayerSearch {
      * @param ranges      the calibrated ranges
      * @param maxFloat    at most this many nodes are chosen
      * @param samples     the samples to score on
+     * @param layout      what the target makes of each variant's Q/DQ model (the model that is scored)
      */
     static Outcome run(OnnxModel original, QdqPlan conditioned, QdqOptions opts, Map<String, float[]> corrections,
                        Map<String, TensorRange> ranges, int maxFloat, List<SampleRef> samples, Preprocessing pre,
-                       int threads, Progress progress) {
+                       QdqLayout layout, int threads, Progress progress) {
         long t0 = System.nanoTime();
         List<NodeDecision> nodes = conditioned.quantizedNodes();
         try (Sensitivity s = new Sensitivity(original, opts, samples, pre, null, threads)) {
             progress.begin("float-layer search", nodes.size() + 1L + Math.min(nodes.size(), 2L * maxFloat));
-            double baseline = score(s, conditioned, opts, corrections, ranges, List.of());
+            double baseline = score(s, layout, conditioned, opts, corrections, ranges, List.of());
             progress.advance(1);
             List<Candidate> ranking = new ArrayList<>();
             for (NodeDecision d : nodes) {
                 ranking.add(new Candidate(d.node(), d.opType(),
-                        score(s, conditioned, opts, corrections, ranges, List.of(d.node()))));
+                        score(s, layout, conditioned, opts, corrections, ranges, List.of(d.node()))));
                 progress.advance(1);
             }
             ranking.sort((a, b) -> Double.compare(b.cosine(), a.cosine()));
@@ -97,7 +98,7 @@ final class FloatLayerSearch {
                 }
                 List<String> trial = new ArrayList<>(chosen);
                 trial.add(c.node());
-                double v = score(s, conditioned, opts, corrections, ranges, trial);
+                double v = score(s, layout, conditioned, opts, corrections, ranges, trial);
                 tries++;
                 progress.advance(1);
                 if (v > current) {
@@ -133,10 +134,11 @@ final class FloatLayerSearch {
         return QdqQuantizer.plan(model, opts.withFloatNodes(keep));
     }
 
-    private static double score(Sensitivity s, QdqPlan conditioned, QdqOptions opts, Map<String, float[]> corrections,
-                                Map<String, TensorRange> ranges, List<String> keepFloat) {
+    private static double score(Sensitivity s, QdqLayout layout, QdqPlan conditioned, QdqOptions opts,
+                                Map<String, float[]> corrections, Map<String, TensorRange> ranges,
+                                List<String> keepFloat) {
         QdqPlan p = plan(conditioned, opts, corrections, keepFloat);
         return s.evaluate(keepFloat.isEmpty() ? "all int8" : String.join(",", keepFloat),
-                QdqQuantizer.apply(p, ranges).model()).cosine();
+                layout.write(p, ranges)).cosine();
     }
 }

@@ -137,6 +137,11 @@ final class OnnxQuantization {
         return t;
     }
 
+    /** What the target makes of the Q/DQ model. */
+    private QdqLayout layout() {
+        return target.equals(OnnxBackend.TARGET_ONNXRUNTIME) ? QdqLayout.ONNXRUNTIME : QdqLayout.TENSORRT;
+    }
+
     private Path fp16(OnnxModel model) {
         progress.begin("converting to FP16", 0);
         Fp16Converter.Result r = Fp16Converter.convert(model.foldConstants(), Fp16Converter.DEFAULT_KEEP_FLOAT32,
@@ -185,7 +190,7 @@ final class OnnxQuantization {
             } else {
                 AlphaSearch.Outcome search = AlphaSearch.run(model, plan, opts, spec, Conditioning.Settings.of(req),
                         req.equalizeAlphaCandidates(), CalibrationPass.observedTensors(plan), calib.size(), loader,
-                        threads, progress);
+                        layout(), threads, progress);
                 pass = search.pass();
                 alpha = search.alpha();
             }
@@ -252,7 +257,7 @@ final class OnnxQuantization {
             }
             List<SampleRef> scored = FloatLayerSearch.spread(split.calibration(), req.sensitivitySamples());
             FloatLayerSearch.Outcome fl = FloatLayerSearch.run(model, plan, opts, biasCorrections, table.tensors(),
-                    req.floatLayers(), scored, req.preprocessing(), threads, progress);
+                    req.floatLayers(), scored, req.preprocessing(), layout(), threads, progress);
             report.put("float_layers", fl.toMap(req.floatLayers()));
             plan = FloatLayerSearch.plan(plan, opts, biasCorrections, fl.chosen());
             // the chosen nodes' corrections are undone in the plan's model
@@ -335,7 +340,7 @@ final class OnnxQuantization {
         List<Map<String, FloatTensor>> feeds = load(split, req.empiricalBiasSamples(), "--empirical-bias-correction",
                 "empirical bias correction", plan.preparedModel().inputs());
         EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, table.tensors(), reference, feeds,
-                threads, progress);
+                layout(), threads, progress);
         report.put("empirical_bias_correction", eb.toMap());
         progress.note(String.format(java.util.Locale.ROOT, "empirical bias correction: %d convs on %d samples "
                 + "(%.1f s)", eb.shifts().size(), eb.samples(), eb.seconds()));

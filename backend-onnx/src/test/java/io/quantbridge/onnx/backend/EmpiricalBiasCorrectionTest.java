@@ -43,7 +43,8 @@ class EmpiricalBiasCorrectionTest {
             ranges.put(r.name(), r);
         }
 
-        EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, ranges, plan.preparedModel(), feeds, 2,
+        EmpiricalBiasCorrection.Outcome eb = EmpiricalBiasCorrection.run(plan, ranges, plan.preparedModel(), feeds,
+                QdqLayout.TENSORRT, 2,
                 Progress.NONE);
 
         Set<String> quantized = new HashSet<>();
