@@ -106,4 +106,31 @@ class BadInputTest {
             assertTrue(report.contains("\"target\": \"" + expected + "\""), report);
         }
     }
+
+    /** A model with nothing int8 can quantize is refused before calibration: no float copy named model.int8.onnx. */
+    @Test
+    void aModelWithNothingToQuantizeIsRefusedNamingWhatItHolds() throws Exception {
+        io.quantbridge.onnx.proto.Onnx.GraphProto.Builder g = io.quantbridge.onnx.proto.Onnx.GraphProto.newBuilder()
+                .setName("no_weights")
+                .addInput(io.quantbridge.onnx.OnnxModel.valueInfo("x", io.quantbridge.onnx.DataTypes.FLOAT))
+                .addOutput(io.quantbridge.onnx.OnnxModel.valueInfo("y", io.quantbridge.onnx.DataTypes.FLOAT))
+                .addNode(io.quantbridge.onnx.proto.Onnx.NodeProto.newBuilder().setName("relu").setOpType("Relu")
+                        .addInput("x").addOutput("r"))
+                .addNode(io.quantbridge.onnx.proto.Onnx.NodeProto.newBuilder().setName("sigmoid")
+                        .setOpType("Sigmoid").addInput("r").addOutput("y"));
+        Path model = tmp.resolve("no_weights.onnx");
+        io.quantbridge.onnx.OnnxModel.of(io.quantbridge.onnx.proto.Onnx.ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(io.quantbridge.onnx.proto.Onnx.OperatorSetIdProto.newBuilder().setVersion(13))
+                .setGraph(g).build()).save(model);
+        Path calib = Files.createDirectories(tmp.resolve("calib-nothing"));
+        NpyFile.write(calib.resolve("a.npy"), random(new long[] {1, 4}, 3));
+        Path out = tmp.resolve("out-nothing");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", model.toString(), "--calib", calib.toString(), "--quiet", "--out", out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: onnx: no_weights.onnx has no node to quantize to int8 (int8 quantizes "
+                + "Conv, ConvTranspose, Gemm and MatMul with constant weights in the main graph), so model.int8.onnx "
+                + "would be the float model: 2 node(s) of other kinds [Relu, Sigmoid]\n", r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+    }
 }

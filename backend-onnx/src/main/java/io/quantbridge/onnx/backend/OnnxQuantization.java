@@ -13,6 +13,7 @@ import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
 import io.quantbridge.onnx.BiasCorrection;
 import io.quantbridge.onnx.Fp16Converter;
+import io.quantbridge.onnx.NodeDecision;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.QdqPlan;
@@ -137,6 +138,40 @@ final class OnnxQuantization {
         return t;
     }
 
+    /**
+     * Why int8 would write the float model unchanged: the kinds of the main graph's nodes, what the excludes kept,
+     * and the subgraphs (which stay float).
+     */
+    private String nothingToQuantize(QdqPlan plan) {
+        java.util.TreeSet<String> other = new java.util.TreeSet<>();
+        int otherCount = 0;
+        List<String> kept = new ArrayList<>();
+        java.util.Set<String> carriers = new java.util.HashSet<>();
+        plan.subgraphs().forEach(g -> carriers.add(g.nodeName()));
+        for (NodeDecision d : plan.floatNodes()) {
+            if (carriers.contains(d.node())) continue; // listed with its subgraphs below
+            if (d.reason().equals(QdqQuantizer.NOT_QUANTIZABLE)) {
+                other.add(d.opType());
+                otherCount++;
+            } else {
+                kept.add(d.node() + " (" + d.reason() + ")");
+            }
+        }
+        StringBuilder sb = new StringBuilder("onnx: " + req.model().getFileName() + " has no node to quantize to int8 "
+                + "(int8 quantizes Conv, ConvTranspose, Gemm and MatMul with constant weights in the main graph), so "
+                + INT8_MODEL + " would be the float model:");
+        if (otherCount > 0) sb.append(' ').append(otherCount).append(" node(s) of other kinds ").append(other);
+        if (!kept.isEmpty()) {
+            sb.append(otherCount > 0 ? ";" : "").append(" kept float: ")
+                    .append(kept.size() > 4 ? kept.subList(0, 4) + " and " + (kept.size() - 4) + " more" : kept);
+        }
+        if (!plan.subgraphs().isEmpty()) {
+            sb.append("; subgraphs stay float: ").append(plan.subgraphs().stream().map(Object::toString)
+                    .collect(java.util.stream.Collectors.joining(", ")));
+        }
+        return sb.toString();
+    }
+
     /** What the target makes of the Q/DQ model. */
     private QdqLayout layout() {
         return target.equals(OnnxBackend.TARGET_ONNXRUNTIME) ? QdqLayout.ONNXRUNTIME : QdqLayout.TENSORRT;
@@ -166,6 +201,9 @@ final class OnnxQuantization {
                 .withFoldIntoConvs(target.equals(OnnxBackend.TARGET_ONNXRUNTIME));
         long t0 = System.nanoTime();
         QdqPlan plan = QdqQuantizer.plan(model, opts);
+        if (plan.quantizedNodes().isEmpty()) {
+            throw new QuantbridgeException(nothingToQuantize(plan));
+        }
         // conditioning re-plans its own (already folded) model: keep what the first plan folded for the report
         Map<String, Integer> foldedIntoConvs = plan.foldedIntoConvs();
         TensorStatistics stats = null;
