@@ -1,5 +1,6 @@
 package io.quantbridge.openvino;
 
+import io.quantbridge.QuantbridgeException;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.backend.OnnxBackend;
@@ -39,6 +40,19 @@ final class OpenVinoInspector {
                     Preprocessing.builder().size(640, 640).build()));
         }
         try (OpenVinoSession s = OpenVinoSession.open(model, options)) {
+            describe(sb, rt, s, model, name);
+        } catch (QuantbridgeException e) {
+            if (!name.endsWith(".onnx")) throw e;
+            // the ONNX description stands; OpenVINO's view needs shapes the model accepts
+            sb.append("OpenVINO ").append(rt.version).append(": not compiled: ").append(e.getMessage())
+                    .append(" (inspect compiles dynamic image inputs at 640x640; `bench --backend openvino --size WxH`"
+                            + " runs the model at its own size)\n");
+        }
+        return sb.toString();
+    }
+
+    private static void describe(StringBuilder sb, OpenVinoRuntime rt, OpenVinoSession s, Path model, String name) {
+        {
             sb.append("OpenVINO ").append(rt.version).append(" on ").append(s.options().device());
             String full = rt.deviceProperty(s.options().device(), "FULL_DEVICE_NAME");
             if (full != null) sb.append(" (").append(full.strip()).append(')');
@@ -65,7 +79,6 @@ final class OpenVinoInspector {
                         l.execType(), l.precision().isEmpty() ? "-" : l.precision()));
             }
         }
-        return sb.toString();
     }
 
     /**

@@ -144,4 +144,20 @@ class OpenVinoBackendTest {
         String dynamic = new String(Files.readAllBytes(built), StandardCharsets.ISO_8859_1);
         assertFalse(dynamic.contains("libopenvino_c.so."), "dlopen()ed at run time, not linked");
     }
+
+    /**
+     * The text recogniser's height is dynamic in the file but must be 48: compiled at inspect's 640x640 it cannot
+     * be, and inspect still describes the ONNX model and says why OpenVINO's view is missing.
+     */
+    @Test
+    void inspectKeepsTheOnnxDescriptionWhenOpenVinoCannotCompileTheModel() {
+        OpenVinoTesting.runtime();
+        Path rec = OpenVinoTesting.detector().resolveSibling("ch_PP-OCRv4_rec_infer.onnx");
+        String text = new OpenVinoBackend().inspect(rec);
+        assertTrue(text.startsWith("ONNX model " + rec), text);
+        assertTrue(text.contains("quantization: none (float model)"), text);
+        assertTrue(text.contains(": not compiled: openvino: cannot give " + rec + " the input shape [1, 3, 640, 640]"),
+                text);
+        assertTrue(text.contains("`bench --backend openvino --size WxH` runs the model at its own size"), text);
+    }
 }

@@ -405,6 +405,13 @@ class QuantizeOnnxEndToEndTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("quantization: explicit Q/DQ ("), r.out());
         assertTrue(r.out().contains("opsets: ai.onnx=13"), r.out());
+        // ONNX Runtime runs TensorRT's layout as float convs; the onnxruntime target's as integer kernels
+        assertTrue(r.out().matches("(?s).*ONNX Runtime [0-9.]+ \\(CPU\\), as optimized: conv/matmul layers in int8: "
+                + "[0-2] of 64 .*"), r.out());
+        Run ort = cli(List.of("inspect", out.resolve("ort").resolve("model.int8.onnx").toString()));
+        assertEquals(0, ort.code(), ort.err());
+        assertTrue(ort.out().contains("conv/matmul layers in int8: 62 of 64 {QLinearConv=62}, float: "
+                + "{ConvTranspose=2}"), ort.out());
 
         Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
         Path one = RealModels.photos().resolve("imageTextN.png");

@@ -75,6 +75,6 @@ public final class OnnxBackend implements Backend {
 
     @Override
     public String inspect(Path model) {
-        return OnnxInspector.describe(OnnxModel.load(model));
+        return OnnxInspector.describe(model);
     }
 }

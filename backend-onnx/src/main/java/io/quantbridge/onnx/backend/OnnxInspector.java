@@ -1,15 +1,81 @@
 package io.quantbridge.onnx.backend;
 
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import io.quantbridge.QuantbridgeException;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.SubgraphInfo;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.tensor.TensorInfo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
-/** A person-readable description of an ONNX model: I/O, opsets, operators, and how much of it is quantized. */
+/**
+ * A person-readable description of an ONNX model: I/O, opsets, operators, how much of it is quantized, and for a Q/DQ
+ * model what ONNX Runtime's CPU provider actually runs in int8 once it has fused the Q/DQ pairs.
+ */
 final class OnnxInspector {
+    /** ONNX Runtime's integer compute kernels (what its QDQ fusion turns Conv/MatMul/Gemm groups into). */
+    static final Set<String> INT8_COMPUTE = Set.of("QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger",
+            "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul");
+    /** Its float compute kernels for the same layers (after its own fusions, NCHWc layouts included). */
+    static final Set<String> FLOAT_COMPUTE = Set.of("Conv", "FusedConv", "ConvTranspose", "MatMul", "FusedMatMul",
+            "Gemm", "FusedGemm");
+
     private OnnxInspector() { }
+
+    /** {@link #describe(OnnxModel)}, plus ONNX Runtime's view of a Q/DQ model read from {@code file}. */
+    static String describe(Path file) {
+        OnnxModel model = OnnxModel.load(file);
+        String text = describe(model);
+        boolean qdq = model.nodes().stream().anyMatch(n -> n.getOpType().equals("QuantizeLinear")
+                || n.getOpType().equals("DequantizeLinear"));
+        return qdq ? text + onnxRuntimeView(file) : text;
+    }
+
+    /**
+     * The graph ONNX Runtime runs (all optimizations, as written by its session) summarised: how many conv/matmul
+     * layers became integer kernels and which stayed float.
+     */
+    static String onnxRuntimeView(Path file) {
+        Path tmp = null;
+        try {
+            tmp = Files.createTempFile("quantbridge-ort-", ".onnx");
+            try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
+                so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+                so.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR); // no layout warning
+                so.setIntraOpNumThreads(1);
+                so.setOptimizedModelFilePath(tmp.toString());
+                OrtEnvironment.getEnvironment().createSession(file.toString(), so).close();
+            }
+            Map<String, Integer> int8 = new TreeMap<>();
+            Map<String, Integer> fp = new TreeMap<>();
+            for (Onnx.NodeProto n : OnnxModel.load(tmp).nodes()) {
+                if (INT8_COMPUTE.contains(n.getOpType())) int8.merge(n.getOpType(), 1, Integer::sum);
+                if (FLOAT_COMPUTE.contains(n.getOpType())) fp.merge(n.getOpType(), 1, Integer::sum);
+            }
+            int i = int8.values().stream().mapToInt(Integer::intValue).sum();
+            int f = fp.values().stream().mapToInt(Integer::intValue).sum();
+            return "ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + " (CPU), as optimized: "
+                    + "conv/matmul layers in int8: " + i + " of " + (i + f) + (int8.isEmpty() ? "" : " " + int8)
+                    + (fp.isEmpty() ? "" : ", float: " + fp) + "\n";
+        } catch (OrtException | IOException | QuantbridgeException e) {
+            return "ONNX Runtime (CPU): cannot optimize " + file + ": " + e.getMessage() + "\n";
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // a temporary file left behind is harmless
+                }
+            }
+        }
+    }
 
     static String describe(OnnxModel model) {
         StringBuilder sb = new StringBuilder();
