@@ -119,6 +119,19 @@ class TensorRtQuantizeTest {
             assertTrue(tensors.contains(name), "cache names '" + name + "', not a tensor of model.fp32.onnx");
         }
         assertEquals("x", lines.get(0).substring(0, lines.get(0).lastIndexOf(':')));
+        // implicit quantization runs a conv in int8 only with scales for its input and its output: every conv that
+        // the Q/DQ model quantizes has both in the cache
+        Set<String> cached = lines.stream().map(l -> l.substring(0, l.lastIndexOf(':'))).collect(Collectors.toSet());
+        OnnxModel q = OnnxModel.load(out.resolve("model.int8.onnx"));
+        Set<String> quantizedConvs = q.nodes().stream().filter(n -> n.getOpType().equals("Conv"))
+                .filter(n -> n.getInput(0).endsWith("_dequantized")).map(Onnx.NodeProto::getName)
+                .collect(Collectors.toSet());
+        assertTrue(quantizedConvs.size() > 50, "quantized convs " + quantizedConvs.size());
+        for (Onnx.NodeProto n : fp32.nodes()) {
+            if (!quantizedConvs.contains(n.getName())) continue;
+            assertTrue(cached.contains(n.getInput(0)), "no scale for the input of " + n.getName());
+            assertTrue(cached.contains(n.getOutput(0)), "no scale for the output of " + n.getName());
+        }
         TensorRtCache.Contents c = TensorRtCache.read(out.resolve("calibration.cache"));
         // the input, normalised with ImageNet mean/std, spans about [-2.1, 2.6]
         double inputAmax = c.table().get("x").get().amax();

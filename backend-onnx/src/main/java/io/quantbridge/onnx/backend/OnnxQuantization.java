@@ -322,9 +322,10 @@ final class OnnxQuantization {
             plan = empiricalBiasCorrection(plan, table, reference, split);
         }
         OnnxModel prepared = plan.preparedModel();
-        // the TensorRT cache lists the graph inputs and the outputs of quantized nodes (implicit quantization)
-        Set<String> cacheTensors = new LinkedHashSet<>(CalibrationPass.graphInputs(plan));
-        cacheTensors.addAll(CalibrationPass.quantizedOutputs(plan));
+        // the TensorRT cache (implicit quantization) lists the graph inputs, the inputs of quantized nodes and their
+        // outputs: TensorRT runs a layer in int8 only when it has a scale for what the layer reads and writes, and
+        // falls back to higher precision for "any layer consuming or producing" a tensor missing from the cache
+        Set<String> cacheTensors = CalibrationPass.observedTensors(plan);
 
         progress.begin("writing Q/DQ model", 0);
         if (req.equalize() || req.biasCorrection() || req.empiricalBiasSamples() > 0 || req.gptqSamples() > 0) {
