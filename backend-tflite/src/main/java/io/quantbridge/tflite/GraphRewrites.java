@@ -82,21 +82,22 @@ final class GraphRewrites {
 
     /** What was rewritten. */
     record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
-                  int saturatedInputs, int leakyReluSplit, int customToBuiltin) {
+                  int saturatedInputs, int leakyReluSplit, int customToBuiltin, int hardSwishFloors) {
         Counts withSaturatedInputs(int n) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n, leakyReluSplit,
-                    customToBuiltin);
+                    customToBuiltin, hardSwishFloors);
         }
 
         Counts withCustomToBuiltin(int n) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, saturatedInputs,
-                    leakyReluSplit, n);
+                    leakyReluSplit, n, hardSwishFloors);
         }
 
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("constant_clamps_to_int8_range", clampsToRange);
             m.put("saturating_inputs_narrowed", saturatedInputs);
+            m.put("hard_swish_inputs_floored", hardSwishFloors);
             m.put("fused_activations", fusedActivations);
             m.put("global_average_pool_to_mean", globalPoolsToMean);
             m.put("hard_swish_to_dwconv_mul", hardSwishSplit);
@@ -114,6 +115,7 @@ final class GraphRewrites {
      */
     static Counts apply(TfliteModel m, Map<Integer, double[]> ranges, boolean xnnpack, Predicate<OperatorT> keep) {
         int fused = fuseActivations(m, keep);
+        int floors = floorHardSwishInputs(m, ranges);
         int pools = 0;
         int hswish = 0;
         int clamps = 0;
@@ -125,7 +127,44 @@ final class GraphRewrites {
         } else {
             leaky = splitLeakyRelu(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0);
+        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors);
+    }
+
+    /** HARD_SWISH(x) = x * relu6(x + 3) / 6 is 0 for every x <= -3. */
+    static final double HARD_SWISH_FLOOR = -3;
+
+    /**
+     * A tensor read only by HARD_SWISH ops, and not a graph output, gets its calibrated range cut at
+     * {@link #HARD_SWISH_FLOOR} from below: whatever lies further down gives the same output (also after
+     * {@link #splitHardSwish}, whose hard sigmoid is 0 at -3), so the int8 steps go where the swish moves. Conv
+     * outputs before a hard swish often reach far below (selfie-seg: to -20 and beyond).
+     */
+    static int floorHardSwishInputs(TfliteModel m, Map<Integer, double[]> ranges) {
+        SubGraphT g = m.main();
+        int n = g.getTensors().length;
+        int[] swishReaders = new int[n];
+        int[] readers = new int[n];
+        for (OperatorT op : g.getOperators()) {
+            boolean swish = m.builtinCode(op) == HARD_SWISH;
+            for (int i : op.getInputs()) {
+                if (i < 0) continue;
+                readers[i]++;
+                if (swish) swishReaders[i]++;
+            }
+        }
+        for (int o : g.getOutputs()) readers[o]++;
+        int floored = 0;
+        for (int t = 0; t < n; t++) {
+            if (readers[t] == 0 || swishReaders[t] != readers[t]) continue;
+            double[] r = ranges.get(t);
+            if (r == null || m.isConstant(t) || m.tensor(t).getType() != TensorType.FLOAT32
+                    || r[0] >= HARD_SWISH_FLOOR) {
+                continue;
+            }
+            ranges.put(t, new double[] {HARD_SWISH_FLOOR, Math.max(r[1], HARD_SWISH_FLOOR)});
+            floored++;
+        }
+        return floored;
     }
 
     /**
