@@ -78,8 +78,8 @@ class BiasCorrectionTest {
                 assertEquals("--no-bias-correction", bc.get("reason"));
             }
         }
-        // measured over 43 held-out photos: 0.9779 without, 0.9787 with. Before the hard swish inputs were cut at -3
-        // it was 0.9324 / 0.9566: most of what the correction made up for was the rounding of those wide ranges
-        assertTrue(cos[1] >= 0.975 && cos[1] > cos[0], "without " + cos[0] + ", with " + cos[1]);
+        // measured over 43 held-out photos: 0.9758 without, 0.9836 with. Before the hard swish inputs were cut below
+        // -3 it was 0.9324 / 0.9566: much of what the correction made up for was the rounding of those wide ranges
+        assertTrue(cos[1] >= 0.98 && cos[1] > cos[0] + 0.004, "without " + cos[0] + ", with " + cos[1]);
     }
 }
