@@ -25,8 +25,8 @@ import java.util.Set;
  *       tensors that share a scale (Concat) share the union of their ranges;</li>
  *   <li>each quantized Conv and MatMul gets a Q/DQ pair on its <b>output</b>, after a Relu or a Clip from 0 that
  *       alone reads it (the pair's range then starts at 0 and ONNX Runtime drops the activation), and every reader
- *       of that tensor reads the dequantized value; when only a hard swish reads it, the range starts at the
- *       swish's floor (-3), below which the swish is 0 whatever the input;</li>
+ *       of that tensor reads the dequantized value; when only a hard swish reads it, the range starts two steps
+ *       below the swish's floor (-3), below which the swish is 0 whatever the input;</li>
  *   <li>each such Conv's float bias becomes <b>int32</b> behind a DequantizeLinear with scale
  *       {@code input scale x weight scale} per output channel, which QLinearConv requires.</li>
  * </ul>
@@ -262,10 +262,15 @@ public final class OrtQdqLayout {
             notes.add("'" + conv.getName() + "' writes a graph output: its output stays float");
             return false;
         }
-        double floor = hardSwishFloor(point, readers);
-        if (r != null && floor > r[0]) {
-            r = new double[] {floor, r[1]};
-            clippedBelow++;
+        double swishFloor = hardSwishFloor(point, readers);
+        if (r != null && swishFloor > Double.NEGATIVE_INFINITY) {
+            // two uint8 steps below the swish's floor: the zero point's rounding moves the saturated value by up to
+            // half a step, and just above the floor the swish is no longer 0 (a constant offset over flat regions)
+            double floor = (swishFloor - 2 * r[1] / 255) / (1 - 2.0 / 255);
+            if (floor > r[0]) {
+                r = new double[] {floor, r[1]};
+                clippedBelow++;
+            }
         }
         List<Integer> pointReaders = readers.getOrDefault(point, List.of());
         NodeProto existing = null;

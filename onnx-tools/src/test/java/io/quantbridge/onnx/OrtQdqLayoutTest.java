@@ -126,7 +126,7 @@ class OrtQdqLayoutTest {
     }
 
     @Test
-    void aDecomposedHardSwishBecomesOneNodeAndItsInputRangeStartsAtMinusThree() throws Exception {
+    void aDecomposedHardSwishBecomesOneNodeAndItsInputRangeStartsJustBelowMinusThree() throws Exception {
         OnnxModel m = convHardSwishConv();
         QdqPlan plan = QdqQuantizer.plan(m, QdqOptions.defaults().withFoldIntoConvs(true));
         List<Map<String, Ort.Input>> calib = new ArrayList<>();
@@ -141,13 +141,16 @@ class OrtQdqLayoutTest {
         assertEquals(14, q.opsetVersion());
         assertEquals(1, count(q, "HardSwish"));
         assertEquals(0, count(q, "Clip") + count(q, "Div"));
-        // conv1's output pair spans [-3, max y]: zero point 3 / scale
+        // conv1's output pair spans [floor, max y], floor two steps below -3: zero point -floor / scale
         NodeProto yq = q.nodes().stream().filter(n -> n.getOpType().equals("QuantizeLinear")
                 && n.getInput(0).equals("y")).findFirst().orElseThrow();
         float scale = Tensors.toFloats(q.initializer(yq.getInput(1)).orElseThrow())[0];
         int zp = Byte.toUnsignedInt(q.initializer(yq.getInput(2)).orElseThrow().getRawData().byteAt(0));
-        assertEquals((r.get("y").max() + 3) / 255, scale, 1e-6);
-        assertEquals(Math.round(3 / scale), zp);
+        double hi = r.get("y").max();
+        double floor = (-3 - 2 * hi / 255) / (1 - 2.0 / 255);
+        assertEquals((hi - floor) / 255, scale, 1e-6);
+        assertEquals(-3 - 2 * scale, floor, 1e-5);
+        assertEquals(Math.round(-floor / scale), zp);
         // conv2 writes the graph output, which keeps its float type: ONNX Runtime fuses conv1 only
         assertEquals(List.of("'conv2' writes a graph output: its output stays float"), ort.notes());
         assertEquals(1, count(optimizedByOnnxRuntime(q, "hs.onnx"), "QLinearConv"));
