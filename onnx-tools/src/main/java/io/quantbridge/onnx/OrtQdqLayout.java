@@ -1,5 +1,6 @@
 package io.quantbridge.onnx;
 
+import io.quantbridge.QuantbridgeException;
 import io.quantbridge.onnx.proto.Onnx.GraphProto;
 import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.onnx.proto.Onnx.TensorProto;
@@ -118,11 +119,17 @@ public final class OrtQdqLayout {
         }
         OnnxModel out = qdq.withProto(qdq.proto().toBuilder().setGraph(gb).build());
         int swishes = 0;
-        OnnxModel raised = OpsetConverter.toAtLeast(out, HARD_SWISH_OPSET).model();
-        GraphProto.Builder fused = raised.graph().toBuilder();
-        if (l.hardSwishes(fused)) {
-            swishes = l.fusedSwishes;
-            out = raised.withProto(raised.proto().toBuilder().setGraph(fused).build());
+        if (l.hardSwishes(out.graph().toBuilder(), false)) {
+            try {
+                OnnxModel raised = OpsetConverter.toAtLeast(out, HARD_SWISH_OPSET).model();
+                GraphProto.Builder fused = raised.graph().toBuilder();
+                l.hardSwishes(fused, true);
+                swishes = l.fusedSwishes;
+                out = raised.withProto(raised.proto().toBuilder().setGraph(fused).build());
+            } catch (QuantbridgeException e) {
+                l.notes.add("hard swishes left decomposed (HardSwish needs opset " + HARD_SWISH_OPSET + "): "
+                        + e.getMessage());
+            }
         }
         return new Result(out, u8, outs[0], outs[1], l.clippedBelow, swishes, l.notes);
     }
@@ -365,9 +372,10 @@ public final class OrtQdqLayout {
      * Replaces each hard swish that an exporter decomposed into {@code Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)} by one
      * HardSwish node writing the Div's output (the same function; ONNX Runtime runs it in one pass over the tensor
      * instead of four: ppocr-det's 24 took the int8 model from 52 to 44 ms). The intermediate tensors must have no
-     * other reader. Returns whether any was fused (the model then needs opset 14).
+     * other reader. Returns whether any was fused (the model then needs opset 14); with {@code fuse} false, only
+     * whether there is one, changing nothing.
      */
-    private boolean hardSwishes(GraphProto.Builder gb) {
+    private boolean hardSwishes(GraphProto.Builder gb, boolean fuse) {
         Map<String, TensorProto> constants = new HashMap<>();
         for (TensorProto t : gb.getInitializerList()) constants.put(t.getName(), t);
         Map<String, List<NodeProto>> readers = new HashMap<>();
@@ -397,6 +405,7 @@ public final class OrtQdqLayout {
                     || value(constants, div.getInput(1)) != 6f) {
                 continue;
             }
+            if (!fuse) return true; // there is one: the caller raises the opset first
             drop.addAll(List.of(add, clip, mul));
             replace.put(div, NodeProto.newBuilder().setName(names.fresh(div.getName() + "_HardSwish"))
                     .setOpType("HardSwish").addInput(x).addOutput(div.getOutput(0)).build());
