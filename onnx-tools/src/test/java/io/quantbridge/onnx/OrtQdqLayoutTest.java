@@ -71,6 +71,9 @@ class OrtQdqLayoutTest {
         assertEquals(35, ort.int32Biases());
         assertEquals(trt.report().activationQdqPairs(), ort.uint8Tensors());
         assertEquals(List.of(), ort.notes());
+        // no hard swish to fuse: the opset stays where QdqQuantizer put it
+        assertEquals(0, ort.hardSwishes());
+        assertEquals(13, ort.model().opsetVersion());
         // every activation zero point is uint8; every conv bias is int32 at input scale x weight scale
         Map<String, TensorProto> inits = ort.model().initializers();
         Map<String, NodeProto> producer = new HashMap<>();
