@@ -71,9 +71,9 @@ class OrtQdqLayoutTest {
         assertEquals(35, ort.int32Biases());
         assertEquals(trt.report().activationQdqPairs(), ort.uint8Tensors());
         assertEquals(List.of(), ort.notes());
-        // no hard swish to fuse: the opset stays where QdqQuantizer put it
-        assertEquals(0, ort.hardSwishes());
-        assertEquals(13, ort.model().opsetVersion());
+        // MobileNetV3's 18 decomposed hard swishes become HardSwish nodes, which need opset 14
+        assertEquals(18, ort.hardSwishes());
+        assertEquals(14, ort.model().opsetVersion());
         // every activation zero point is uint8; every conv bias is int32 at input scale x weight scale
         Map<String, TensorProto> inits = ort.model().initializers();
         Map<String, NodeProto> producer = new HashMap<>();
@@ -162,5 +162,19 @@ class OrtQdqLayoutTest {
         float[] f = Ort.run(m, held).get("out");
         float[] got = Ort.run(q, held).get("out");
         assertTrue(Ort.cosine(f, got) > 0.999, "cosine " + Ort.cosine(f, got));
+    }
+
+    @Test
+    void withoutAHardSwishToFuseTheOpsetStaysWhereItWas() throws Exception {
+        OnnxModel m = TinyModels.convModel();
+        QdqPlan plan = QdqQuantizer.plan(m, QdqOptions.defaults().withFoldIntoConvs(true));
+        List<Map<String, Ort.Input>> calib = new ArrayList<>();
+        for (int i = 0; i < 3; i++) calib.add(Map.of("x", Ort.random(40 + i, 1, 3, 16, 16)));
+        Map<String, TensorRange> r = ranges(plan, calib);
+        OrtQdqLayout.Result ort = OrtQdqLayout.apply(QdqQuantizer.apply(plan, r).model(), r,
+                plan.sharedScaleGroups());
+        assertEquals(0, ort.hardSwishes());
+        assertEquals(13, ort.model().opsetVersion());
+        assertTrue(ort.outputPairs() > 0, ort.toMap().toString());
     }
 }
