@@ -85,16 +85,16 @@ public final class ConvFolding {
                 float[] mul;
                 float[] shift;
                 if (bn) {
-                    float[][] p = batchNormParameters(follower, inits, cw.channels);
+                    float[][] p = batchNormParameters(follower, inits, cw.channels());
                     if (p == null) continue;
                     mul = p[0];
                     shift = p[1];
                 } else {
-                    float[] v = perChannel(inits.get(follower.getInput(addConst)), cw.channels,
-                            cw.weight.getDimsCount());
+                    float[] v = perChannel(inits.get(follower.getInput(addConst)), cw.channels(),
+                            cw.weight().getDimsCount());
                     if (v == null) continue;
                     mul = mulBy ? v : null;
-                    shift = mulBy ? new float[cw.channels] : v;
+                    shift = mulBy ? new float[cw.channels()] : v;
                 }
                 NodeProto folded = cw.fold(mul, shift, follower.getOutput(0), inits, readers, names);
                 nodes.set(pi, folded);
@@ -168,22 +168,11 @@ public final class ConvFolding {
         return true;
     }
 
-    /** A Conv or ConvTranspose with float constant weights (and bias), and how its output channels lie in them. */
-    private static final class ConvWeights {
-        final NodeProto node;
-        final TensorProto weight;
-        final TensorProto bias; // null: none
-        final int channels;
-        final int axis;
-
-        private ConvWeights(NodeProto node, TensorProto weight, TensorProto bias, int channels, int axis) {
-            this.node = node;
-            this.weight = weight;
-            this.bias = bias;
-            this.channels = channels;
-            this.axis = axis;
-        }
-
+    /**
+     * A Conv or ConvTranspose with float constant weights (and bias, null when it has none), and how its output
+     * channels lie in them.
+     */
+    private record ConvWeights(NodeProto node, TensorProto weight, TensorProto bias, int channels, int axis) {
         static ConvWeights of(NodeProto n, Map<String, TensorProto> inits) {
             if (!OnnxModel.isDefaultDomain(n.getDomain()) || n.getOutputCount() != 1 || n.getInputCount() < 2) {
                 return null;
