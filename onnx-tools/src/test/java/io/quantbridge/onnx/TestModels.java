@@ -25,8 +25,17 @@ final class TestModels {
 
     /** The path of a PaddleOCR model, or a skipped test when it has not been fetched. */
     static Path ppocr(String file) {
+        return fetched("ppocr", file);
+    }
+
+    /** MediaPipe's face detector converted to ONNX (NHWC [1,128,128,3] in [-1, 1]; tf2onnx, opset 12). */
+    static Path blazefaceOnnx() {
+        return fetched("blazeface-onnx", "face_detection_front_128x128_barracuda.onnx");
+    }
+
+    private static Path fetched(String id, String file) {
         Path root = repoRoot();
-        Path f = root == null ? null : root.resolve(".cache/models/ppocr").resolve(file);
+        Path f = root == null ? null : root.resolve(".cache/models").resolve(id).resolve(file);
         assumeTrue(f != null && Files.isRegularFile(f), "models not fetched: run scripts/fetch-models.sh");
         return f;
     }
