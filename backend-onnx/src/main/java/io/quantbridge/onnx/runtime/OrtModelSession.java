@@ -66,6 +66,9 @@ public final class OrtModelSession implements ModelSession {
     private static OrtSession.SessionOptions options(int threads) throws OrtException {
         OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        // errors still reach the exceptions; warnings such as "Removing initializer ... not used by any node" (tf2onnx
+        // leaves such initializers) went to stderr once per session, several times per run, in colour
+        o.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
         if (threads > 0) {
             o.setIntraOpNumThreads(threads);
             o.setInterOpNumThreads(1);
