@@ -19,10 +19,18 @@ import java.util.Objects;
  * <ul>
  *   <li><b>Width.</b> The first batch that holds a non-zero value fixes {@code w = absmax(batch) / bins} and creates
  *       {@code bins} bins (default {@value #DEFAULT_BINS}). Batches of zeros only that come before it are counted
- *       (they are kept aside and added to bin 0 when the width is fixed).</li>
+ *       (they are kept aside and added to bin 0 when the width is fixed). A histogram made by {@link #emptyLike()}
+ *       from one without a width takes the finest power of two that covers the batch in {@code bins} bins, and
+ *       keeps its width such a power of two (see {@link #cap()}).</li>
  *   <li><b>Growth.</b> When a later batch goes beyond the range, the width is kept and bins are <em>appended</em>
- *       ({@code binCount = ceil(absMax / w)}); the old counts stay in the low bins. So, once the width is fixed, the
- *       result does not depend on the order of the batches.</li>
+ *       ({@code binCount = ceil(absMax / w)}); the old counts stay in the low bins. The first range is closed at its
+ *       top: a value up to the first batch's absMax that lands at index {@code bins} counts in bin {@code bins - 1},
+ *       in any batch. Any other value gets the bin of its own index while values are added (one more bin is kept when
+ *       that index is {@code ceil(absMax / w)}, a value at the very top), and the clamp into the last bin is applied
+ *       when the histogram is read. So, once the width is fixed, the result does not depend on the order of the
+ *       batches. (Clamping as values arrived put a value at the top of the range so far in the last bin, or in a bin
+ *       of its own if a batch with a larger value had come first: parallel observers that split the samples
+ *       differently disagreed.)</li>
  *   <li><b>Cap.</b> The bin count never exceeds {@link #maxBins()} (a constructor parameter, default 16 x bins). When
  *       it would, the width is doubled (repeatedly) by summing adjacent pairs of bins {@code 2k, 2k+1 -> k}. Bin
  *       boundaries stay aligned, so this is exact: every value stays in the bin it would have been put in had the
@@ -84,6 +92,19 @@ public final class Histogram {
 
     private double width;            // 0 until a non-zero value has been seen
     private double inverseWidth;
+    /**
+     * The first range is closed at its top: a value up to the first batch's absMax ({@code closedTopValue}) whose
+     * index at the width that batch fixed is {@code closedTop} (= bins: that absMax, values equal to it, and rounding)
+     * counts in the bin below, as TensorRT's histogram puts the max in the last bin, whichever batch it comes in; -1
+     * when there is no such rule. The width has been doubled {@code shift} times since (by exact pairs), so the rule
+     * applies to bin {@code topBin} of the current width, whose values up to {@code closedTopValue} go to
+     * {@code belowTop}.
+     */
+    private int closedTop = -1;
+    private double closedTopValue = -1;
+    private int shift;
+    private int topBin = -1;
+    private int belowTop;
     private long[] counts = NO_COUNTS; // capacity >= binCount; entries at and beyond binCount are 0
     private int binCount;
     private long pendingZeros;       // zeros seen before the width was fixed
@@ -91,6 +112,8 @@ public final class Histogram {
     private double min = Double.NaN;
     private double max = Double.NaN;
     private double absMax;
+    /** Whether the first non-zero batch fixes the width at a power of two (see {@link #emptyLike}). */
+    private boolean powerOfTwoWidth;
     /** Merged-in components whose width differs from the active one; null if none. */
     private List<Part> parts;
     /** Cache of the rebinned sum of the components while there are parts; null when stale. Never modified. */
@@ -129,6 +152,7 @@ public final class Histogram {
         Histogram h = new Histogram(bins, maxBins);
         h.width = width;
         h.inverseWidth = inverseWidth;
+        h.copyRule(this);
         h.counts = binCount == 0 ? NO_COUNTS : Arrays.copyOf(counts, binCount);
         h.binCount = binCount;
         h.pendingZeros = pendingZeros;
@@ -136,6 +160,7 @@ public final class Histogram {
         h.min = min;
         h.max = max;
         h.absMax = absMax;
+        h.powerOfTwoWidth = powerOfTwoWidth;
         if (parts != null) {
             h.parts = new ArrayList<>(parts.size());
             for (Part p : parts) h.parts.add(p.copy());
@@ -148,12 +173,17 @@ public final class Histogram {
      * An empty histogram with this one's bin width (and bin count) already fixed, so that what is added to it merges
      * with this one exactly ({@link #merge} sums counts of equal widths). Parallel observers start from such copies of
      * a histogram built on one first sample: their merged result is then the same for any number of observers. A
-     * histogram that has no width yet (nothing but zeros seen) gives a plain empty one.
+     * histogram that has no width yet (nothing but zeros seen) gives an empty one whose width, when its first
+     * non-zero batch fixes it, is rounded up to a power of two: each observer's copy may see another first batch, and
+     * widths that are powers of two apart merge exactly, so the result still does not depend on how the samples were
+     * split (with widths fixed freely, copies took different widths and their merge spread counts approximately).
      */
     public Histogram emptyLike() {
         Histogram h = new Histogram(bins, maxBins);
+        h.powerOfTwoWidth = width == 0 || powerOfTwoWidth;
         if (width != 0) {
             h.setWidth(width);
+            h.copyRule(this);
             h.binCount = Math.max(binCount, 1);
             h.counts = new long[h.binCount];
         }
@@ -229,7 +259,7 @@ public final class Histogram {
                 if (counted) unbinRange(array, source, chunk, start, done + n);
                 throw new NonFiniteValueException(bad);
             }
-            if (counted && Math.max(-(double) cmn, (double) cmx) * inverseWidth >= binCount) {
+            if (counted && index(Math.max(-(double) cmn, (double) cmx)) >= binCount) {
                 if (clampedCount == clamped.length) clamped = Arrays.copyOf(clamped, Math.max(8, 2 * clampedCount));
                 clamped[clampedCount++] = done;
             }
@@ -238,12 +268,12 @@ public final class Histogram {
             if (cmx > mx) mx = cmx;
         }
         if (counted) {
-            int need = binsNeeded(Math.max(-(double) mn, (double) mx), width);
-            if (need <= binCount) { // the bins stay as they are: every count is final
+            double batchAbs = Math.max(-(double) mn, (double) mx);
+            if (binsToHold(batchAbs) <= binCount) { // the bins stay as they are: every count is final
                 record(mn, mx, length);
                 return;
             }
-            if (need > maxBins) { // the width will double
+            if (binsNeeded(batchAbs, width) > cap()) { // the width will double
                 unbinRange(array, source, chunk, start, length);
                 counted = false;
             } else {
@@ -314,6 +344,9 @@ public final class Histogram {
     private long minMaxAndBin(float[] data, int offset, int length) {
         long[] c = counts;
         double inv = inverseWidth;
+        double topValue = closedTopValue;
+        int top = topBin;
+        int below = belowTop;
         int last = binCount - 1;
         float mn = Float.POSITIVE_INFINITY;
         float mx = Float.NEGATIVE_INFINITY;
@@ -326,6 +359,7 @@ public final class Histogram {
                 else nan = true;
             }
             int k = (int) (Math.abs(v) * inv);
+            if (k == top && Math.abs(v) <= topValue) k = below;
             if (k > last) k = last;
             c[k]++;
         }
@@ -363,9 +397,11 @@ public final class Histogram {
             return false;
         }
         if (width == 0) {
-            setWidth(batchAbs / bins);
-            binCount = bins;
-            counts = new long[bins];
+            setWidth(powerOfTwoWidth ? widthWithinCap(powerOfTwoAtLeast(batchAbs / cap()), batchAbs)
+                    : batchAbs / bins);
+            closeTop(powerOfTwoWidth ? -1 : bins, batchAbs);
+            binCount = powerOfTwoWidth ? binsNeeded(batchAbs, width) : bins;
+            counts = new long[binCount];
             counts[0] += pendingZeros;
             pendingZeros = 0;
         }
@@ -400,10 +436,15 @@ public final class Histogram {
     private void bin(float[] data, int offset, int length) {
         long[] c = counts;
         double inv = inverseWidth;
+        double topValue = closedTopValue;
+        int top = topBin;
+        int below = belowTop;
         int last = binCount - 1;
         int end = offset + length;
         for (int i = offset; i < end; i++) {
-            int k = (int) (Math.abs(data[i]) * inv);
+            float a = Math.abs(data[i]);
+            int k = (int) (a * inv);
+            if (k == top && a <= topValue) k = below;
             if (k > last) k = last;
             c[k]++;
         }
@@ -413,30 +454,85 @@ public final class Histogram {
     private void unbin(float[] data, int offset, int length) {
         long[] c = counts;
         double inv = inverseWidth;
+        double topValue = closedTopValue;
+        int top = topBin;
+        int below = belowTop;
         int last = binCount - 1;
         for (int i = offset, end = offset + length; i < end; i++) {
-            int k = (int) (Math.abs(data[i]) * inv);
+            float a = Math.abs(data[i]);
+            int k = (int) (a * inv);
+            if (k == top && a <= topValue) k = below;
             if (k > last) k = last;
             c[k]--;
         }
     }
 
-    /** Appends bins to the active component, or doubles its width if the cap requires, to cover [0, a]. */
+    /** The bin of a value of magnitude {@code a} at the current width (before any clamp to the last bin). */
+    private int index(double a) {
+        int k = (int) (a * inverseWidth);
+        return k == topBin && a <= closedTopValue ? belowTop : k;
+    }
+
+    /** Bins that hold every value up to {@code a} at its own {@link #index}, saturating. */
+    private int binsToHold(double a) {
+        int k = index(a);
+        return k == Integer.MAX_VALUE ? k : k + 1;
+    }
+
+    /** The closed-top rule of {@code o} (same width): see {@link #closedTop}. */
+    private void copyRule(Histogram o) {
+        closedTop = o.closedTop;
+        closedTopValue = o.closedTopValue;
+        shift = o.shift;
+        topBin = o.topBin;
+        belowTop = o.belowTop;
+    }
+
+    /**
+     * Sets the rule for a width just fixed by a first batch: {@code top} = its bin count and {@code value} = its
+     * absMax, or -1 for no rule.
+     */
+    private void closeTop(int top, double value) {
+        closedTop = top;
+        closedTopValue = value;
+        shift = 0;
+        updateTop();
+    }
+
+    private void updateTop() {
+        if (closedTop < 0 || shift >= 31) {
+            closedTop = -1;
+            closedTopValue = -1;
+            topBin = -1;
+        } else {
+            topBin = closedTop >> shift;
+            belowTop = (closedTop - 1) >> shift;
+        }
+    }
+
+    /**
+     * Appends bins to the active component, or doubles its width if the cap requires, so that every value up to
+     * {@code a} has its own bin ({@link #binsToHold}): values are never clamped while they are added, since a bin
+     * appended later would have taken them, and the counts would depend on the order of the batches. The clamp to
+     * {@code ceil(absMax / w)} bins happens when the histogram is read ({@link #view}).
+     */
     private void cover(double a) {
-        int need = binsNeeded(a, width);
-        if (need <= binCount) return;
-        if (need <= maxBins) {
-            ensureCapacity(need);
-            binCount = need;
+        int hold = binsToHold(a);
+        if (hold <= binCount) return;
+        if (binsNeeded(a, width) <= cap()) {
+            ensureCapacity(hold);
+            binCount = hold;
             return;
         }
         long factor = 1;
         double w = width;
-        while (binsNeeded(a, w) > maxBins) {
+        while (binsNeeded(a, w) > cap()) {
             factor = doubled(factor);
             w *= 2;
         }
-        regroup(factor, w, binsNeeded(a, w));
+        regroup(factor, w, 1);
+        ensureCapacity(binsToHold(a));
+        binCount = Math.max(binCount, binsToHold(a));
     }
 
     private void ensureCapacity(int n) {
@@ -448,10 +544,10 @@ public final class Histogram {
 
     /** Doubles the active width (summing pairs of bins, exact) until its bins fit the cap. */
     private void fitActiveInCap() {
-        if (binCount <= maxBins) return;
+        if (binsNeeded(absMax, width) <= cap()) return;
         long factor = 1;
         double w = width;
-        while (ceilDiv(binCount, factor) > maxBins) {
+        while (binsNeeded(absMax, w) > cap()) {
             factor = doubled(factor);
             w *= 2;
         }
@@ -468,6 +564,8 @@ public final class Histogram {
         counts = c;
         binCount = n;
         setWidth(w);
+        shift += Long.numberOfTrailingZeros(factor);
+        updateTop();
         // a component of the new width merged earlier now belongs to the active one
         if (parts != null) {
             for (Iterator<Part> it = parts.iterator(); it.hasNext(); ) {
@@ -486,6 +584,22 @@ public final class Histogram {
         return factor >= (1L << 40) ? factor : factor * 2;
     }
 
+    /**
+     * The most bins the range may need before the width doubles: {@link #maxBins}, or {@link #bins} for a histogram
+     * whose width is a power of two ({@link #emptyLike}). Such a histogram's width is then always the finest power of
+     * two that covers its absMax in at most {@code bins} bins, whichever batch came first: a function of the values
+     * seen, so the copies of every split of the samples merge into the same counts.
+     */
+    private int cap() {
+        return powerOfTwoWidth ? bins : maxBins;
+    }
+
+    /** The smallest power of two at or above {@code w} (a positive, finite width). */
+    static double powerOfTwoAtLeast(double w) {
+        double p = Math.scalb(1.0, Math.getExponent(w));
+        return p >= w ? p : 2 * p;
+    }
+
     private void setWidth(double w) {
         width = w;
         inverseWidth = 1.0 / w;
@@ -497,9 +611,9 @@ public final class Histogram {
         return r < 1 ? 1 : r >= Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) r;
     }
 
-    /** {@code w} doubled as often as needed for [0, a] to fit in {@link #maxBins} bins. */
+    /** {@code w} doubled as often as needed for [0, a] to fit in {@link #cap()} bins. */
     private double widthWithinCap(double w, double a) {
-        while (binsNeeded(a, w) > maxBins) {
+        while (binsNeeded(a, w) > cap()) {
             w *= 2;
         }
         return w;
@@ -546,6 +660,7 @@ public final class Histogram {
     private void absorb(double w, long[] src, int srcN) {
         if (width == 0) {
             setWidth(w);
+            closeTop(-1, -1);
             counts = Arrays.copyOf(src, Math.max(srcN, 1));
             binCount = srcN;
             counts[0] += pendingZeros;
@@ -580,6 +695,7 @@ public final class Histogram {
         counts = v.counts.clone();
         binCount = v.binCount;
         setWidth(v.width);
+        closeTop(-1, -1);
         parts = null;
         view = null;
     }
@@ -589,16 +705,16 @@ public final class Histogram {
      * (doubled while the range needs more than {@code maxBins} bins), {@code ceil(absMax / width)} bins.
      */
     private View view() {
-        if (parts == null) return null;
+        if (parts == null && (width == 0 || binCount <= binsNeeded(absMax, width))) return null;
         View v = view;
         if (v != null) return v;
         double w = width;
-        for (Part p : parts) w = Math.max(w, p.width);
+        if (parts != null) for (Part p : parts) w = Math.max(w, p.width);
         w = widthWithinCap(w, absMax);
         int n = binsNeeded(absMax, w);
         long[] c = new long[n];
         rebinInto(c, n, w, counts, binCount, width);
-        for (Part p : parts) rebinInto(c, n, w, p.counts, p.binCount, p.width);
+        if (parts != null) for (Part p : parts) rebinInto(c, n, w, p.counts, p.binCount, p.width);
         view = v = new View(w, c, n);
         return v;
     }

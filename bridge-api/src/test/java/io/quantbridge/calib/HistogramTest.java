@@ -260,6 +260,52 @@ class HistogramTest {
                 CalibratorSpec.of(CalibrationMethod.PERCENTILE).create().amax(direct), width * 1.000001);
     }
 
+    /**
+     * What parallel observers do: a first sample into one histogram, then every other sample into empty copies of it
+     * ({@link Histogram#emptyLike}), one per worker, merged at the end. Any split gives the same counts: with a
+     * first sample of zeros only (each copy then fixes its own width, a power of two), and with values exactly at the
+     * top of a range that some copies grow beyond and others do not (maps of padded photos repeat such values).
+     */
+    @Test
+    void anySplitOfTheSamplesOverCopiesGivesTheSameCounts() {
+        Random r = new Random(21);
+        for (boolean zerosFirst : new boolean[] {true, false}) {
+            List<float[]> samples = new java.util.ArrayList<>();
+            samples.add(zerosFirst ? new float[500] : Reference.uniform(r, 500, -2, 2));
+            if (!zerosFirst) samples.get(0)[7] = 2f;
+            for (int i = 1; i < 24; i++) {
+                float top = (float) (0.5 * (1 + r.nextInt(4)) * (i % 5 == 0 ? 9 : 1)); // repeats, and grows twice
+                float[] x = Reference.uniform(r, 500, -top, top);
+                x[r.nextInt(500)] = top;
+                x[r.nextInt(500)] = -2f;
+                if (i % 7 == 3) java.util.Arrays.fill(x, 0f); // a sample of zeros
+                samples.add(x);
+            }
+            Histogram reference = null;
+            for (int workers = 1; workers <= 4; workers++) {
+                Histogram first = new Histogram(64, 256);
+                first.add(samples.get(0));
+                List<Histogram> copies = new java.util.ArrayList<>();
+                for (int w = 0; w < workers; w++) copies.add(first.emptyLike());
+                for (int i = 1; i < samples.size(); i++) copies.get((i - 1) % workers).add(samples.get(i));
+                for (Histogram c : copies) first.merge(c);
+                if (reference == null) {
+                    reference = first;
+                    if (zerosFirst) {
+                        double w = first.binWidth();
+                        assertEquals(w, Math.scalb(1.0, Math.getExponent(w)), 0.0, "a power of two: " + w);
+                        assertTrue(first.binCount() > 32 && first.binCount() <= 64, "bins " + first.binCount());
+                    }
+                    continue;
+                }
+                String where = (zerosFirst ? "zeros first, " : "") + workers + " workers";
+                assertEquals(reference.binWidth(), first.binWidth(), 0.0, where);
+                assertArrayEquals(reference.counts(), first.counts(), where);
+                assertEquals(reference.total(), first.total(), where);
+            }
+        }
+    }
+
     @Test
     void mergeWithIntegerWidthRatioIsExact() {
         Random r = new Random(8);
@@ -411,19 +457,23 @@ class HistogramTest {
     }
 
     /**
-     * The counts the histogram must hold after {@code batch} was added to one that held {@code before} at width
-     * {@code w0}: the old counts regrouped into the new width, then every value of the batch binned with the new width
-     * and bin count by the plain loop ({@code (int) (|x| * (1/w))}, clamped to the last bin).
+     * The counts the histogram must hold after {@code batches}, whatever order they came in: every value binned by the
+     * plain loop at the width {@code w0} the first batch fixed ({@code (int) (|x| * (1/w0))}; a value up to that
+     * batch's absMax {@code top0} that lands at index {@code bins} goes into the bin below, the first range being
+     * closed at its top), then shifted into the final width ({@code w0} doubled some times) and clamped to the last bin.
      */
-    private static long[] plainLoop(long[] before, double w0, float[] batch, Histogram after) {
+    private static long[] plainLoop(List<float[]> batches, double w0, float top0, Histogram after) {
         int n = after.binCount();
         long[] c = new long[n];
-        long factor = Math.round(after.binWidth() / w0);
-        for (int j = 0; j < before.length; j++) c[(int) (j / factor)] += before[j];
-        double inv = 1.0 / after.binWidth();
-        for (float v : batch) {
-            int k = (int) (Math.abs(v) * inv);
-            c[Math.min(k, n - 1)]++;
+        int shift = Long.numberOfTrailingZeros(Math.round(after.binWidth() / w0));
+        double inv0 = 1.0 / w0;
+        for (float[] batch : batches) {
+            for (float v : batch) {
+                float a = Math.abs(v);
+                int k = (int) (a * inv0);
+                if (k == after.bins() && a <= top0) k--;
+                c[Math.min(k >> shift, n - 1)]++;
+            }
         }
         return c;
     }
@@ -448,16 +498,17 @@ class HistogramTest {
                 runs(r, 5_000, 1f, 0f, -1));    // one chunk, read in place
         for (String form : List.of("array", "heap", "direct")) {
             Histogram h = new Histogram();
+            List<float[]> added = new java.util.ArrayList<>();
+            double w0 = 0;
             for (float[] batch : batches) {
-                long[] before = h.counts();
-                double w0 = h.binWidth();
                 switch (form) {
                     case "array" -> h.add(batch, 0, batch.length);
                     case "heap" -> h.add(FloatBuffer.wrap(batch));
                     default -> h.add(direct(batch));
                 }
-                long[] want = w0 == 0 ? plainLoop(new long[0], h.binWidth(), batch, h) : plainLoop(before, w0, batch, h);
-                assertArrayEquals(want, h.counts(), form);
+                added.add(batch);
+                if (w0 == 0) w0 = h.binWidth();
+                assertArrayEquals(plainLoop(added, w0, 4f, h), h.counts(), form);
             }
             assertEquals(8L * n - 95_003, h.total());
             assertEquals(200.0, h.absMax(), 0.0);

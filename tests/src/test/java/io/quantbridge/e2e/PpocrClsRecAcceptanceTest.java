@@ -294,18 +294,19 @@ class PpocrClsRecAcceptanceTest {
     }
 
     /**
-     * The issue's threshold, met with full equalization ({@code --equalize-alpha 1}: each channel's range moved
-     * into the weights of the convs that read it), which {@code --equalize-alpha auto} finds by itself: scored on the
-     * calibration crops, 1 beats 0.5 and 0.75 (cosine 0.9880 against 0.9875 and 0.9819). Measured on the held-out
-     * crops: top-1 0.9836 (2 of 122 crops flip, against 4 at the default 0.5), cosine 0.9907 -> 0.9917, worst
-     * probability error 0.44 -> 0.30.
+     * The issue's threshold, met with more equalization than the default 0.5, which {@code --equalize-alpha auto}
+     * finds by itself. Scored on the calibration crops (pooled cosine): 0.5 0.9858, 0.75 0.9874, 1 0.9805; it keeps
+     * 0.75. Measured on the held-out crops: top-1 0.9836 (2 of 122 crops flip, against 4 at the default 0.5), cosine
+     * 0.9920 (1 gives the same top-1 with 0.9911). Before histograms became independent of the worker count
+     * (2026-11-23) the calibration scores were 0.9875 / 0.9819 / 0.9880 and it kept 1: the three strengths are within
+     * noise of each other on these crops, and the held-out crops agree that 0.5 is the one to avoid.
      */
     @Test
     void clsTop1AgreementWithFp32WithTheEqualizationStrengthSearch() throws Exception {
         Cls m = clsAgreement("mse", "--equalize-alpha", "auto");
         Map<String, Object> rep = Json.parseObject(Files.readString(m.out().resolve("report.json")));
         Map<?, ?> search = (Map<?, ?>) ((Map<?, ?>) rep.get("conditioning")).get("alpha_search");
-        assertEquals(1.0, ((Number) search.get("chosen")).doubleValue(), search.toString());
+        assertTrue(((Number) search.get("chosen")).doubleValue() > 0.5, search.toString());
         assertTrue(m.top1() >= 0.98 && m.cosine() >= 0.99, m.toString());
     }
 

@@ -58,13 +58,9 @@ class ActivationObserverTest {
         for (String t : onePass.get(0).channels().keySet()) {
             assertTrue(request.channelMeans().contains(t) || request.channelHistograms().contains(t), t);
         }
-        // channels that are all zeros in sample 0 get their width from each worker's first non-zero sample (the
-        // documented exception): their histograms are compared through their totals only
-        Map<String, ActivationObserver.ChannelStats> sample0 = new ActivationObserver(plan.preparedModel().proto(),
-                plan.activationTensors(), CalibratorSpec.of(CalibrationMethod.MSE), 1)
-                .channelStatistics(1, i -> Map.of("x", inputs.get(i)), plan.activationTensors(), 256, Progress.NONE);
-        int exact = 0;
-        int total = 0;
+        // bin by bin, every histogram: channels that are all zeros in sample 0 (each worker's copy then fixes its own
+        // width, a power of two) and values at the very top of a range that one worker grew and another did not
+        // included; both used to differ (53 of 5448 channel histograms on 16 photos at 640x640)
         TensorStatistics one = stats.get(0);
         assertEquals(plan.activationTensors().size(), one.size());
         for (int k = 1; k < stats.size(); k++) {
@@ -77,18 +73,12 @@ class ActivationObserverTest {
                 assertArrayEquals(e.getValue().absMax(), other.absMax(), e.getKey());
                 assertArrayEquals(e.getValue().mean(), other.mean(), e.getKey());
                 for (int c = 0; c < e.getValue().channels(); c++) {
-                    // every value is counted once whatever the split; bin by bin they match except, rarely, in the
-                    // last bin (values at the very edge of a range that one worker grew and another did not)
                     Histogram h1 = e.getValue().histogram(c);
                     Histogram hk = other.histogram(c);
-                    assertEquals(h1.total(), hk.total(), e.getKey() + " channel " + c);
-                    if (sample0.get(e.getKey()).histogram(c).binWidth() == 0) continue;
                     assertEquals(h1.binWidth(), hk.binWidth(), e.getKey() + " channel " + c);
-                    if (java.util.Arrays.equals(h1.counts(), hk.counts())) exact++;
-                    total++;
+                    assertArrayEquals(h1.counts(), hk.counts(), e.getKey() + " channel " + c);
                 }
             }
         }
-        assertTrue(exact > 0.99 * total, exact + " of " + total + " channel histograms identical bin by bin");
     }
 }
