@@ -47,6 +47,10 @@ public final class ImageLoader {
         try {
             img = ImageIO.read(file.toFile());
         } catch (IOException | RuntimeException e) {
+            // ImageIO wraps what its decoders throw, errors included: running out of memory is not a bad image
+            for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
+                if (c instanceof OutOfMemoryError oom) throw oom;
+            }
             throw new QuantbridgeException(file + ": cannot decode the image (" + e.getMessage() + ")", e);
         }
         if (img == null) {

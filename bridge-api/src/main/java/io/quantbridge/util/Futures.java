@@ -4,12 +4,12 @@ import io.quantbridge.QuantbridgeException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 
-/** Waiting for worker results: a worker's own exception comes through unchanged, anything else as a clear error. */
+/** Waiting for worker results: a worker's own exception or error comes through unchanged, anything else as a clear error. */
 public final class Futures {
     private Futures() { }
 
     /**
-     * The result of {@code f}. A RuntimeException thrown by the worker is rethrown as it is; a checked one becomes a
+     * The result of {@code f}. A RuntimeException or Error thrown by the worker is rethrown as it is; a checked one becomes a
      * {@link QuantbridgeException} "{@code what} failed: ..."; an interruption restores the thread's flag and becomes
      * "{@code what} was interrupted".
      */
@@ -21,6 +21,7 @@ public final class Futures {
             throw new QuantbridgeException(what + " was interrupted", e);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof RuntimeException r) throw r;
+            if (e.getCause() instanceof Error err) throw err; // out of memory stays out of memory
             throw new QuantbridgeException(what + " failed: " + e.getCause(), e.getCause());
         }
     }

@@ -45,10 +45,29 @@ public final class Main implements Runnable {
             err.flush();
             return 2;
         });
-        int code = cl.execute(args);
+        int code;
+        try {
+            code = cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            String sub = cl.getParseResult() != null && cl.getParseResult().subcommand() != null
+                    ? cl.getParseResult().subcommand().commandSpec().name() : "";
+            err.println(outOfMemory(sub, e, Runtime.getRuntime().maxMemory()));
+            code = 1;
+        }
         out.flush();
         err.flush();
         return code;
+    }
+
+    /**
+     * The one line printed when the JVM runs out of memory (heap or direct buffers): what ran out, how much the JVM
+     * had, and how to give it more. Files being written are temporary until complete, so nothing half-written stays.
+     */
+    static String outOfMemory(String command, OutOfMemoryError e, long maxHeap) {
+        String what = e.getMessage() == null ? "out of memory" : e.getMessage();
+        return "quantbridge" + (command.isEmpty() ? "" : " " + command) + ": the JVM ran out of memory (" + what
+                + "; maximum heap " + (maxHeap >> 20) + " MiB, which also caps direct buffers). Give it more, e.g. "
+                + "QUANTBRIDGE_JAVA_OPTS=-Xmx8g for bin/quantbridge or java -Xmx8g, or use a smaller --size";
     }
 
     static String oneLine(Throwable ex) {

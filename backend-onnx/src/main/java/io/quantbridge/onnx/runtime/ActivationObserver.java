@@ -320,11 +320,12 @@ public final class ActivationObserver {
             }
             progress.advance(1);
             perWorker.add(first);
+            int workers = fittingWorkers(n, sample0);
             // worker 0 goes on with sample 0's pinned buffers, the others start with buffers pinned to the same
             // outputs (all made here, before any worker runs); each worker closes its own
             List<OrtModelSession.OutputBuffers> own = new ArrayList<>();
             try {
-                for (int w = 0; w < n && count > 1; w++) own.add(w == 0 ? sample0 : sample0.sameShapes());
+                for (int w = 0; w < workers && count > 1; w++) own.add(w == 0 ? sample0 : sample0.sameShapes());
             } catch (RuntimeException e) {
                 if (own.isEmpty()) sample0.close();
                 own.forEach(OrtModelSession.OutputBuffers::close); // sample0 among them
@@ -336,7 +337,7 @@ public final class ActivationObserver {
                 futures.add(pool.submit(() -> {
                     try (buffers) {
                         return work(count, loader, progress, () -> like.apply(first), accumulate, observed,
-                                graphInputs, fetched, n, next, session, buffers);
+                                graphInputs, fetched, workers, next, session, buffers);
                     }
                 }));
             }
@@ -346,6 +347,19 @@ public final class ActivationObserver {
         }
         progress.end();
         return perWorker;
+    }
+
+    /**
+     * How many of {@code n} workers to run: each pins its own copy of the observed tensors in direct memory, so no
+     * more than the direct memory left can hold (with a tenth to spare for the input tensors), and one when sample 0's
+     * outputs could not be pinned at all (each run then copies them into the heap instead). Histograms merge exactly,
+     * so fewer workers give the same result, only later.
+     */
+    static int fittingWorkers(int n, OrtModelSession.OutputBuffers sample0) {
+        long per = sample0.pinnedBytes();
+        if (per == 0) return sample0.isUnpinnable() ? 1 : n;
+        long room = (long) (DirectMemory.headroom() * 0.9);
+        return (int) Math.max(1, Math.min(n, 1 + room / per));
     }
 
     /** One worker: samples worker, worker + n, ... into a fresh accumulator. */

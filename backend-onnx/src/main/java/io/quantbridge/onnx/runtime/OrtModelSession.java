@@ -215,6 +215,8 @@ public final class OrtModelSession implements ModelSession {
         private final Map<String, long[]> shapes = new HashMap<>();
         private Map<String, List<Long>> inputShapes;
         private Set<String> names;
+        /** Set when the outputs did not fit in the direct memory left: runs stay unpinned, without trying again. */
+        private boolean unpinnable;
 
         boolean matches(Map<String, FloatTensor> feed, Set<String> requested) {
             return inputShapes != null && requested.equals(names) && inputShapes.equals(shapesOf(feed));
@@ -229,15 +231,39 @@ public final class OrtModelSession implements ModelSession {
         /** Pins the outputs of a finished run, if they are all float (otherwise stays unpinned). */
         void pin(Map<String, FloatTensor> feed, Set<String> requested, OrtSession.Result r) throws OrtException {
             close();
+            if (unpinnable) return;
             Map<String, long[]> found = new LinkedHashMap<>();
+            long bytes = 0;
             for (Map.Entry<String, OnnxValue> e : r) {
                 if (!(e.getValue() instanceof OnnxTensor t)
                         || t.getInfo().type != ai.onnxruntime.OnnxJavaType.FLOAT) {
                     return;
                 }
                 found.put(e.getKey(), t.getInfo().getShape());
+                bytes += FloatTensor.elementCount(t.getInfo().getShape()) * Float.BYTES;
             }
-            allocate(found, shapesOf(feed), Set.copyOf(requested));
+            if (bytes > DirectMemory.headroom()) {
+                unpinnable = true;
+                return;
+            }
+            try {
+                allocate(found, shapesOf(feed), Set.copyOf(requested));
+            } catch (OutOfMemoryError e) { // another thread took the headroom first
+                close();
+                unpinnable = true;
+            }
+        }
+
+        /** Whether runs stay unpinned because the outputs did not fit in the direct memory left. */
+        public boolean isUnpinnable() {
+            return unpinnable;
+        }
+
+        /** Bytes of direct memory these buffers hold (0 when unpinned). */
+        public long pinnedBytes() {
+            long b = 0;
+            for (java.nio.ByteBuffer m : memory) b += m.capacity();
+            return b;
         }
 
         /**
@@ -248,6 +274,7 @@ public final class OrtModelSession implements ModelSession {
          */
         public OutputBuffers sameShapes() {
             OutputBuffers b = new OutputBuffers();
+            b.unpinnable = unpinnable;
             if (inputShapes != null) {
                 Map<String, long[]> outputs = new LinkedHashMap<>();
                 for (String name : pinned.keySet()) outputs.put(name, shapes.get(name));
@@ -256,6 +283,9 @@ public final class OrtModelSession implements ModelSession {
                 } catch (OrtException e) {
                     b.close();
                     throw new QuantbridgeException("ONNX Runtime cannot pin the outputs: " + e.getMessage(), e);
+                } catch (OutOfMemoryError e) {
+                    b.close();
+                    b.unpinnable = true;
                 }
             }
             return b;
