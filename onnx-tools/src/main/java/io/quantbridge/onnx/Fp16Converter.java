@@ -90,6 +90,18 @@ public final class Fp16Converter {
      * (same matching as {@link QdqOptions#excludedBy}: node name, op type, or regex over the node name).
      */
     public static Result convert(OnnxModel model, Set<String> keepFloat32Ops, List<String> excludes) {
+        return convert(model, keepFloat32Ops, excludes, Map.of());
+    }
+
+    /**
+     * As {@link #convert(OnnxModel, Set, List)}, also keeping in float32 every node that reads or writes a tensor
+     * whose largest |x| in {@code observedAbsMax} (measured in float32, on calibration data, under the tensor names of
+     * {@code model} after constant folding) is beyond {@link #FLOAT16_OBSERVED_LIMIT}: in float16 it would become
+     * infinity (a mel spectrogram's power spectrum of 16-bit audio reaches 1e9; its log then became NaN). The nodes
+     * that read such a node's small outputs go back to float16 through a Cast.
+     */
+    public static Result convert(OnnxModel model, Set<String> keepFloat32Ops, List<String> excludes,
+                                 Map<String, Double> observedAbsMax) {
         OnnxModel m = rescaleBatchNorms(model.foldConstants().withoutInitializerInputs());
         GraphProto g = m.graph();
         Map<String, Float> initMaxAbs = new HashMap<>();
@@ -129,6 +141,7 @@ public final class Fp16Converter {
                         break;
                     }
                 }
+                if (reason == null) reason = observedOverflow(node, observedAbsMax);
             }
             if (reason != null) {
                 fp32[i] = true;
@@ -293,6 +306,26 @@ public final class Fp16Converter {
 
     /** The largest finite float16 value. */
     static final float FLOAT16_MAX = 65504f;
+    /**
+     * Observed |x| beyond which a tensor stays float32: half of {@link #FLOAT16_MAX}, a margin for inputs larger than
+     * the calibration samples.
+     */
+    public static final double FLOAT16_OBSERVED_LIMIT = FLOAT16_MAX / 2.0;
+
+    /** Why {@code node} must stay float32 given the observed ranges, or null. */
+    private static String observedOverflow(NodeProto node, Map<String, Double> observedAbsMax) {
+        if (observedAbsMax.isEmpty()) return null;
+        for (int k = 0; k < node.getInputCount() + node.getOutputCount(); k++) {
+            boolean input = k < node.getInputCount();
+            String t = input ? node.getInput(k) : node.getOutput(k - node.getInputCount());
+            Double mx = t.isEmpty() ? null : observedAbsMax.get(t);
+            if (mx != null && !(mx <= FLOAT16_OBSERVED_LIMIT)) {
+                return (input ? "reads " : "writes ") + t + ", which reaches " + String.format(java.util.Locale.ROOT,
+                        "%.4g", mx) + " on the calibration data (float16 holds up to 65504; kept below half of it)";
+            }
+        }
+        return null;
+    }
 
     /**
      * BatchNormalization with statistics beyond the float16 range (running variances of 1e7 occur in real models)

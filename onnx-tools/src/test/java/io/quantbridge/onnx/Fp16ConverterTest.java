@@ -97,6 +97,47 @@ class Fp16ConverterTest {
         }
     }
 
+    /**
+     * The mel spectrogram of 16-bit audio: its STFT convs and power spectrum reach 1e9, far beyond float16 (65504).
+     * Converted blindly, the output was NaN; with the ranges observed in float32 those nodes stay float32 and the rest
+     * (the log-mel scaling after them) computes in float16.
+     */
+    @Test
+    void tensorsObservedBeyondTheFloat16RangeKeepTheirNodesFloat32() throws Exception {
+        OnnxModel m = OnnxModel.load(TestModels.melspectrogram()).foldConstants();
+        java.util.Random r = new java.util.Random(5);
+        float[] audio = new float[16000];
+        for (int i = 0; i < audio.length; i++) {
+            audio[i] = (float) (12000 * Math.sin(2 * Math.PI * 440 * i / 16000.0) + 3000 * r.nextGaussian());
+        }
+        Map<String, Ort.Input> in = Map.of("input", new Ort.Input(audio, new long[] {1, audio.length}));
+        java.util.List<String> tensors = new java.util.ArrayList<>();
+        TensorTypes types = TensorTypes.infer(m.graph());
+        for (NodeProto n : m.nodes()) {
+            for (String o : n.getOutputList()) if (types.elemType(o) == DataTypes.FLOAT) tensors.add(o);
+        }
+        Map<String, Double> ranges = new java.util.HashMap<>();
+        Ort.maxAbsRanges(m, tensors, java.util.List.of(in)).forEach((t, range) -> ranges.put(t, range.amax()));
+
+        float[] ref = Ort.run(m, in).get("output");
+        float[] blind = Ort.run(Fp16Converter.convert(m).model(), in).get("output");
+        assertTrue(Float.isNaN(blind[0]) || Ort.cosine(ref, blind) < 0.5, "float16 overflowed before: " + blind[0]);
+
+        Fp16Converter.Result r16 = Fp16Converter.convert(m, Fp16Converter.DEFAULT_KEEP_FLOAT32, java.util.List.of(),
+                ranges);
+        float[] got = Ort.run(r16.model(), in).get("output");
+        double cos = Ort.cosine(ref, got);
+        assertTrue(cos > 0.9999, "cosine " + cos);
+        long overflowing = ranges.values().stream().filter(v -> v > Fp16Converter.FLOAT16_OBSERVED_LIMIT).count();
+        assertTrue(overflowing >= 4, ranges.toString());
+        assertTrue(r16.float32Nodes().values().stream().anyMatch(v -> v.contains("on the calibration data")),
+                r16.float32Nodes().toString());
+        // the log-mel scaling (Log reads the power spectrum, so stays float32; the Mul and Div after it do not)
+        long fp16Nodes = r16.model().nodes().size() - r16.float32Nodes().size()
+                - r16.model().nodes().stream().filter(n -> n.getOpType().equals("Cast")).count();
+        assertTrue(fp16Nodes >= 3, fp16Nodes + " float16 nodes; float32: " + r16.float32Nodes());
+    }
+
     @Test
     void tinyModelCastsAtTheBoundaries() throws Exception {
         OnnxModel m = TinyModels.convModel();

@@ -33,6 +33,11 @@ final class TestModels {
         return fetched("blazeface-onnx", "face_detection_front_128x128_barracuda.onnx");
     }
 
+    /** openWakeWord's mel-spectrogram front end: raw 16 kHz audio [1, samples] at 16-bit scale in, log-mel out. */
+    static Path melspectrogram() {
+        return fetched("wakeword-embed", "melspectrogram.onnx");
+    }
+
     private static Path fetched(String id, String file) {
         Path root = repoRoot();
         Path f = root == null ? null : root.resolve(".cache/models").resolve(id).resolve(file);

@@ -397,6 +397,57 @@ class QuantizeOnnxEndToEndTest {
         assertTrue(Files.size(dir.resolve("model.fp16.onnx")) < Files.size(model) * 0.6);
     }
 
+    /**
+     * openWakeWord's mel-spectrogram model on spoken sentences (espeak-ng, 16-bit samples): its STFT and power
+     * spectrum reach 1e9, beyond float16. FP16 with --calib measures every tensor in float32 first and keeps those
+     * nodes float32; without that the output was NaN on every sample.
+     */
+    @Test
+    @Order(4)
+    void fp16KeepsTensorsBeyondTheFloat16RangeInFloat32() throws Exception {
+        Path model = RealModels.npmModel("wakeword-embed", "melspectrogram.onnx");
+        Path speech = RealModels.root().resolve(".cache/data/speech");
+        Path calib = Files.createDirectories(out.resolve("mel-calib"));
+        Path eval = Files.createDirectories(out.resolve("mel-eval"));
+        List<Path> wavs;
+        try (var s = Files.list(speech)) {
+            wavs = s.filter(f -> f.toString().endsWith(".wav")).sorted().limit(12).toList();
+        }
+        assertEquals(12, wavs.size(), "speech recordings in " + speech);
+        for (int i = 0; i < wavs.size(); i++) {
+            io.quantbridge.data.NpyFile.write((i < 8 ? calib : eval).resolve("s" + i + ".npy"), firstSecond(wavs.get(i)));
+        }
+        Path dir = out.resolve("mel-fp16");
+        Run r = cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib", calib.toString(),
+                "--eval", eval.toString(), "--precision", "fp16", "--quiet", "--out", dir.toString()));
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> rep = report(dir);
+        Map<?, ?> fid = (Map<?, ?>) ((Map<?, ?>) rep.get("fidelity")).get("output");
+        assertTrue(((Number) fid.get("cosine")).doubleValue() > 0.9999, fid.toString());
+        Map<?, ?> check = (Map<?, ?>) ((Map<?, ?>) rep.get("fp16")).get("range_check");
+        assertEquals(8L, check.get("samples"));
+        assertTrue(((List<?>) check.get("beyond_float16")).contains("mel_spectrogram"), check.toString());
+    }
+
+    /**
+     * The first 16000 samples of a 16-bit mono WAV file as [1, 16000] floats at 16-bit scale (zeros past its end;
+     * espeak-ng writes 22.05 kHz, which is still speech at the model's scale, all a range check needs).
+     */
+    private static io.quantbridge.tensor.FloatTensor firstSecond(Path wav) throws Exception {
+        try (javax.sound.sampled.AudioInputStream in = javax.sound.sampled.AudioSystem.getAudioInputStream(
+                wav.toFile())) {
+            byte[] b = in.readAllBytes();
+            boolean big = in.getFormat().isBigEndian();
+            float[] x = new float[16000];
+            for (int i = 0; i < x.length && 2 * i + 1 < b.length; i++) {
+                int lo = b[2 * i + (big ? 1 : 0)] & 0xff;
+                int hi = b[2 * i + (big ? 0 : 1)];
+                x[i] = (short) ((hi << 8) | lo);
+            }
+            return new io.quantbridge.tensor.FloatTensor(new long[] {1, x.length}, x);
+        }
+    }
+
     @Test
     @Order(5)
     void inspectAndEvalOnTheQuantizedModel() throws Exception {

@@ -24,6 +24,13 @@ final class RealModels {
         return p;
     }
 
+    /** A model that scripts/fetch-models.sh takes from an npm package, in .cache/models/{@code id}/. */
+    static Path npmModel(String id, String file) {
+        Path p = root().resolve(".cache/models").resolve(id).resolve(file);
+        assumeTrue(Files.isRegularFile(p), "models not fetched: run scripts/fetch-models.sh");
+        return p;
+    }
+
     static Path photos() {
         Path p = root().resolve(".cache/data/opencv");
         assumeTrue(Files.isDirectory(p), "photos not fetched: run scripts/fetch-models.sh");

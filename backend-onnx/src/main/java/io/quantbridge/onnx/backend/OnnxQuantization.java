@@ -3,6 +3,7 @@ package io.quantbridge.onnx.backend;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
 import io.quantbridge.backend.Progress;
+import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.data.DataFingerprint;
@@ -12,6 +13,7 @@ import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
 import io.quantbridge.onnx.BiasCorrection;
+import io.quantbridge.onnx.DataTypes;
 import io.quantbridge.onnx.Fp16Converter;
 import io.quantbridge.onnx.NodeDecision;
 import io.quantbridge.onnx.OnnxModel;
@@ -20,6 +22,8 @@ import io.quantbridge.onnx.QdqPlan;
 import io.quantbridge.onnx.QdqQuantizer;
 import io.quantbridge.onnx.OrtQdqLayout;
 import io.quantbridge.onnx.QdqResult;
+import io.quantbridge.onnx.TensorTypes;
+import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.request.Artifact;
@@ -103,7 +107,7 @@ final class OnnxQuantization {
         Path candidate;
         CalibrationTable table = null;
         if (req.precision() == Precision.FP16) {
-            candidate = fp16(model);
+            candidate = fp16(model, split);
         } else {
             Map.Entry<Path, CalibrationTable> r = int8(model, sha, split);
             candidate = r.getKey();
@@ -177,10 +181,12 @@ final class OnnxQuantization {
         return target.equals(OnnxBackend.TARGET_ONNXRUNTIME) ? QdqLayout.ONNXRUNTIME : QdqLayout.TENSORRT;
     }
 
-    private Path fp16(OnnxModel model) {
+    private Path fp16(OnnxModel model, DataSplit split) {
+        OnnxModel folded = model.foldConstants();
+        Map<String, Double> ranges = float32Ranges(folded, split);
         progress.begin("converting to FP16", 0);
-        Fp16Converter.Result r = Fp16Converter.convert(model.foldConstants(), Fp16Converter.DEFAULT_KEEP_FLOAT32,
-                req.excludes());
+        Fp16Converter.Result r = Fp16Converter.convert(folded, Fp16Converter.DEFAULT_KEEP_FLOAT32, req.excludes(),
+                ranges);
         Path out = req.outputDir().resolve(FP16_MODEL);
         r.model().save(out);
         addArtifact("model", out);
@@ -188,11 +194,49 @@ final class OnnxQuantization {
         conv.put("converted_initializers", r.convertedInitializers());
         conv.put("casts_inserted", r.castsInserted());
         conv.put("float32_nodes", r.float32Nodes());
+        if (ranges != null) {
+            List<String> beyond = new ArrayList<>();
+            ranges.forEach((t, v) -> {
+                if (v > Fp16Converter.FLOAT16_OBSERVED_LIMIT) beyond.add(t);
+            });
+            Map<String, Object> check = new LinkedHashMap<>();
+            check.put("samples", split.calibration().size());
+            check.put("tensors", ranges.size());
+            check.put("beyond_float16", beyond);
+            conv.put("range_check", check);
+        } else {
+            conv.put("range_check", "none (no --calib: tensors beyond the float16 range would become infinite)");
+        }
         report.put("fp16", conv);
         report.put("quantized_nodes", r.model().nodes().size() - r.float32Nodes().size());
         report.put("float_nodes", r.float32Nodes().size());
         progress.end();
         return out;
+    }
+
+    /**
+     * The largest |x| of every float tensor of the main graph on the calibration samples, run in float32 (null
+     * without calibration data): FP16 keeps in float32 what float16 cannot hold.
+     */
+    private Map<String, Double> float32Ranges(OnnxModel folded, DataSplit split) {
+        if (split == null || split.calibration().isEmpty()) return null;
+        TensorTypes types = TensorTypes.infer(folded.graph());
+        Set<String> tensors = new LinkedHashSet<>();
+        for (TensorInfo in : folded.inputs()) if (in.elementType().equals("float")) tensors.add(in.name());
+        for (Onnx.NodeProto n : folded.nodes()) {
+            for (String o : n.getOutputList()) if (!o.isEmpty() && types.elemType(o) == DataTypes.FLOAT) tensors.add(o);
+        }
+        List<SampleRef> calib = split.calibration();
+        List<TensorInfo> inputs = folded.inputs();
+        Preprocessing pre = req.preprocessing();
+        TensorStatistics stats = new ActivationObserver(folded.proto(), tensors,
+                CalibratorSpec.of(CalibrationMethod.MAX), threads).observe(calib.size(),
+                i -> SampleSource.load(calib.get(i), inputs, pre),
+                new ActivationObserver.Request(tensors, Set.of(), Set.of(), 0, 0), "float16 range check", progress)
+                .tensors();
+        Map<String, Double> ranges = new LinkedHashMap<>();
+        for (String t : stats.names()) ranges.put(t, stats.histogram(t).absMax());
+        return ranges;
     }
 
     private Map.Entry<Path, CalibrationTable> int8(OnnxModel model, String sha, DataSplit split) {
