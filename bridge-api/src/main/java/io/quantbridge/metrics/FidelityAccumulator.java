@@ -26,6 +26,8 @@ public final class FidelityAccumulator {
     private double maxAbs;
     private double minCosine = Double.POSITIVE_INFINITY;
     private double cosineSum;
+    /** Samples whose candidate output holds NaN or an infinity. */
+    private long nonFiniteSamples;
     private long intersection;
     private long union;
     private long top1Agree;
@@ -96,6 +98,7 @@ public final class FidelityAccumulator {
             if (Fidelity.argmax(ref, r * classes, classes) == Fidelity.argmax(cand, r * classes, classes)) top1Agree++;
         }
         top1Rows += rows;
+        if (!Double.isFinite(cc)) nonFiniteSamples++;
         samples++;
         elements += ref.length;
         dot += d;
@@ -134,7 +137,11 @@ public final class FidelityAccumulator {
         union += other.union;
         top1Agree += other.top1Agree;
         top1Rows += other.top1Rows;
+        nonFiniteSamples += other.nonFiniteSamples;
     }
+
+    /** Samples whose candidate output held NaN or an infinity (the pooled metrics are then NaN). */
+    public long nonFiniteSamples() { return nonFiniteSamples; }
 
     /** Samples added so far. */
     public long samples() { return samples; }
@@ -202,6 +209,7 @@ public final class FidelityAccumulator {
             m.put("top1_rows", top1Rows);
             m.put("classes", classes);
         }
+        if (nonFiniteSamples > 0) m.put("non_finite_samples", nonFiniteSamples);
         return m;
     }
 

@@ -42,6 +42,22 @@ class FidelityAccumulatorTest {
     }
 
     @Test
+    void samplesWithNanOrInfinityAreCounted() {
+        FidelityAccumulator acc = new FidelityAccumulator();
+        acc.add(new float[] {1, 2}, new float[] {1, 2});
+        acc.add(new float[] {1, 2}, new float[] {Float.POSITIVE_INFINITY, 2});
+        FidelityAccumulator other = acc.emptyCopy();
+        other.add(new float[] {1, 2}, new float[] {Float.NaN, 2});
+        acc.merge(other);
+        assertEquals(2, acc.nonFiniteSamples());
+        assertEquals(2L, acc.toMap().get("non_finite_samples"));
+        assertTrue(Double.isNaN(acc.cosine()));
+        FidelityAccumulator clean = new FidelityAccumulator();
+        clean.add(new float[] {1, 2}, new float[] {1, 2});
+        assertTrue(!clean.toMap().containsKey("non_finite_samples"), "only when there are some");
+    }
+
+    @Test
     void top1OverRows() {
         FidelityAccumulator acc = new FidelityAccumulator().withTop1(2);
         acc.add(new float[] {1, 0, 0, 1}, new float[] {1, 0, 1, 0}); // 1 of 2 rows agree

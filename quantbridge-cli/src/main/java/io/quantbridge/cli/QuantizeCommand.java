@@ -295,6 +295,11 @@ final class QuantizeCommand implements Callable<Integer> {
                 }
             }
             out.println(sb);
+            if (m.get("non_finite_samples") instanceof Number bad) {
+                out.println("warning: " + e.getKey() + " of the quantized model holds NaN or infinity on " + bad + " of "
+                        + m.get("samples") + " samples (a value beyond its number format: for FP16, give --calib "
+                        + "so that such tensors stay float32)");
+            }
         }
     }
 }

@@ -427,6 +427,17 @@ class QuantizeOnnxEndToEndTest {
         Map<?, ?> check = (Map<?, ?>) ((Map<?, ?>) rep.get("fp16")).get("range_check");
         assertEquals(8L, check.get("samples"));
         assertTrue(((List<?>) check.get("beyond_float16")).contains("mel_spectrogram"), check.toString());
+
+        // without --calib nothing is measured: the output overflows, and the run says so
+        Path blind = out.resolve("mel-fp16-blind");
+        Run b = cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--eval", eval.toString(),
+                "--precision", "fp16", "--out", blind.toString()));
+        assertEquals(0, b.code(), b.err());
+        assertTrue(b.out().contains("warning: output of the quantized model holds NaN or infinity on 4 of 4 samples"),
+                b.out());
+        Map<String, Object> blindReport = report(blind);
+        assertEquals(4L, ((Map<?, ?>) ((Map<?, ?>) blindReport.get("fidelity")).get("output")).get("non_finite_samples"));
+        assertTrue(String.valueOf(((Map<?, ?>) blindReport.get("fp16")).get("range_check")).startsWith("none"));
     }
 
     /**

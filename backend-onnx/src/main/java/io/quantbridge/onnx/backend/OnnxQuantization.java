@@ -186,7 +186,7 @@ final class OnnxQuantization {
         Map<String, Double> ranges = float32Ranges(folded, split);
         progress.begin("converting to FP16", 0);
         Fp16Converter.Result r = Fp16Converter.convert(folded, Fp16Converter.DEFAULT_KEEP_FLOAT32, req.excludes(),
-                ranges);
+                ranges == null ? Map.of() : ranges);
         Path out = req.outputDir().resolve(FP16_MODEL);
         r.model().save(out);
         addArtifact("model", out);
