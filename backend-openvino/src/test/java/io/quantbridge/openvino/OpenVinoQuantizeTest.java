@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.Progress;
@@ -129,6 +130,40 @@ class OpenVinoQuantizeTest {
         assertEquals(4L, ((Number) fid.get("samples")).longValue());
         assertTrue(((Number) fid.get("cosine")).doubleValue() > 0.999, fid.toString());
         assertTrue(((Number) fid.get("max_abs")).doubleValue() < 0.25, fid.toString());
+    }
+
+    /**
+     * openWakeWord's mel-spectrogram model (audio at 16-bit scale: its power spectrum reaches 1e9): the FP16 model keeps
+     * those nodes float32, which the f16 precision hint would override (OpenVINO then computed them in f16 and the
+     * output was NaN on 4 of 10 speech samples), so the backend compiles it in f32.
+     */
+    @Test
+    void fp16WithTensorsBeyondTheFloat16RangeCompilesInF32() throws Exception {
+        OpenVinoTesting.runtime();
+        Path model = OpenVinoTesting.root().resolve(".cache/models/wakeword-embed/melspectrogram.onnx");
+        assumeTrue(Files.isRegularFile(model), "models not fetched: run scripts/fetch-models.sh");
+        Path audioCalib = Files.createDirectories(tmp.resolve("audio-calib"));
+        Path audioEval = Files.createDirectories(tmp.resolve("audio-eval"));
+        java.util.Random rnd = new java.util.Random(3);
+        for (int i = 0; i < 6; i++) {
+            float[] x = new float[16000];
+            double f = 200 + 150 * i;
+            for (int k = 0; k < x.length; k++) {
+                x[k] = (float) (9000 * Math.sin(2 * Math.PI * f * k / 16000.0) + 2000 * rnd.nextGaussian());
+            }
+            io.quantbridge.data.NpyFile.write((i < 4 ? audioCalib : audioEval).resolve("a" + i + ".npy"),
+                    new io.quantbridge.tensor.FloatTensor(new long[] {1, x.length}, x));
+        }
+        Path out = tmp.resolve("mel-fp16");
+        QuantizationResult r = new OpenVinoBackend().quantize(QuantizationRequest.builder().model(model)
+                .calibrationData(audioCalib).evaluationData(audioEval).precision(Precision.FP16).outputDir(out).build(),
+                Progress.NONE);
+        Map<?, ?> ov = (Map<?, ?>) r.report().get("openvino");
+        assertEquals("f32", ov.get("inference_precision_hint"));
+        assertTrue(!OpenVinoQuantization.beyondFloat16(r.report()).isEmpty());
+        Map<?, ?> fid = (Map<?, ?>) ((Map<?, ?>) r.report().get("fidelity")).get("output");
+        assertEquals(2L, ((Number) fid.get("samples")).longValue());
+        assertTrue(((Number) fid.get("cosine")).doubleValue() > 0.9999, fid.toString());
     }
 
     @Test
