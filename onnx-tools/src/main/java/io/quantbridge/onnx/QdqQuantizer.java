@@ -53,6 +53,8 @@ import java.util.Set;
 public final class QdqQuantizer {
     /** The reason recorded for nodes that are simply not of a quantizable kind. */
     public static final String NOT_QUANTIZABLE = "not a quantizable op";
+    /** Why a QuantizeLinear or DequantizeLinear node of the input model stays as it is. */
+    public static final String ALREADY_QDQ = "already a Q/DQ node";
 
     static final Set<String> COMPUTE = Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
     static final Set<String> POOLS = Set.of("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool");
@@ -334,7 +336,7 @@ public final class QdqQuantizer {
             } else if (op.equals("Softmax") || op.equals("LayerNormalization")) {
                 reason = "Softmax/LayerNorm stay float";
             } else if (op.equals("QuantizeLinear") || op.equals("DequantizeLinear")) {
-                reason = "already a Q/DQ node";
+                reason = ALREADY_QDQ;
             } else if (op.equals("Add")) {
                 reason = "Add without a quantized conv branch";
             } else if (op.equals("Concat")) {

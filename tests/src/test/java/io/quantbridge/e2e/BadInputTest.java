@@ -109,6 +109,28 @@ class BadInputTest {
 
     /** A model with nothing int8 can quantize is refused before calibration: no float copy named model.int8.onnx. */
     @Test
+    void anAlreadyQuantizedModelIsRefusedAsSuch() throws Exception {
+        Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        List<String> common = List.of("--backend", "onnx", "--calib", RealModels.photos().toString(), "--samples", "6",
+                "--size", "192x48", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--quiet");
+        Path first = tmp.resolve("first");
+        List<String> args = new java.util.ArrayList<>(List.of("quantize", "--model", cls.toString(), "--out",
+                first.toString()));
+        args.addAll(common);
+        assertEquals(0, QuantizeOnnxEndToEndTest.cli(args).code());
+        Path again = tmp.resolve("again");
+        args = new java.util.ArrayList<>(List.of("quantize", "--model", first.resolve("model.int8.onnx").toString(),
+                "--out", again.toString()));
+        args.addAll(common);
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(args);
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().matches("quantbridge quantize: onnx: model\\.int8\\.onnx is already quantized \\([0-9]+ "
+                + "QuantizeLinear/DequantizeLinear nodes around its convolutions\\): give quantize the float model it "
+                + "came from\n"), r.err());
+        assertFalse(Files.exists(again), "a refused run left " + again);
+    }
+
+    @Test
     void aModelWithNothingToQuantizeIsRefusedNamingWhatItHolds() throws Exception {
         io.quantbridge.onnx.proto.Onnx.GraphProto.Builder g = io.quantbridge.onnx.proto.Onnx.GraphProto.newBuilder()
                 .setName("no_weights")
