@@ -59,14 +59,18 @@ public final class FidelityEvaluation {
             t.setDaemon(true);
             return t;
         });
-        List<Map<String, FidelityAccumulator>> parts = new ArrayList<>();
+        // one accumulator per sample and output, summed in sample order at the end: the pooled numbers are then the
+        // same to the last bit whichever worker took which sample (merging per-worker sums in the order the workers
+        // happened to take the samples moved them in the 16th digit from run to run)
+        List<Map<String, FidelityAccumulator>> parts = new ArrayList<>(java.util.Collections.nCopies(samples.size(),
+                null));
         try {
-            List<Future<Map<String, FidelityAccumulator>>> futures = new ArrayList<>();
+            List<Future<?>> futures = new ArrayList<>();
             for (int w = 0; w < n; w++) {
                 futures.add(pool.submit(() -> {
-                    Map<String, FidelityAccumulator> acc = new LinkedHashMap<>();
                     int i;
                     while ((i = next.getAndIncrement()) < samples.size()) {
+                        Map<String, FidelityAccumulator> acc = new LinkedHashMap<>();
                         Map<String, FloatTensor> feed = SampleSource.load(samples.get(i), inputs, pre);
                         Map<String, FloatTensor> ref = reference.run(feed);
                         Map<String, FloatTensor> cand = candidate.run(feed);
@@ -80,12 +84,15 @@ public final class FidelityEvaluation {
                             }
                             acc.computeIfAbsent(name, k -> accumulator(metrics, r)).add(r.data(), c.data());
                         }
+                        synchronized (parts) {
+                            parts.set(i, acc);
+                        }
                         progress.advance(1);
                     }
-                    return acc;
+                    return null;
                 }));
             }
-            for (Future<Map<String, FidelityAccumulator>> f : futures) parts.add(Futures.await(f, "evaluation"));
+            for (Future<?> f : futures) Futures.await(f, "evaluation");
         } finally {
             pool.shutdownNow();
         }
@@ -94,9 +101,10 @@ public final class FidelityEvaluation {
         for (String name : outputs) {
             FidelityAccumulator total = null;
             for (Map<String, FidelityAccumulator> p : parts) {
-                FidelityAccumulator a = p.get(name);
+                FidelityAccumulator a = p == null ? null : p.get(name);
                 if (a == null) continue;
-                if (total == null) total = a; else total.merge(a);
+                if (total == null) total = a.emptyCopy();
+                total.merge(a);
             }
             if (total != null) result.put(name, total.toMap());
         }
