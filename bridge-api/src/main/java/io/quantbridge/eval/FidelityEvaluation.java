@@ -100,13 +100,25 @@ public final class FidelityEvaluation {
         Map<String, Map<String, Object>> result = new LinkedHashMap<>();
         for (String name : outputs) {
             FidelityAccumulator total = null;
-            for (Map<String, FidelityAccumulator> p : parts) {
+            int largest = -1;
+            for (int i = 0; i < parts.size(); i++) {
+                Map<String, FidelityAccumulator> p = parts.get(i);
                 FidelityAccumulator a = p == null ? null : p.get(name);
                 if (a == null) continue;
                 if (total == null) total = a.emptyCopy();
                 total.merge(a);
+                if (largest < 0 || a.squaredError() > parts.get(largest).get(name).squaredError()) largest = i;
             }
-            if (total != null) result.put(name, total.toMap());
+            if (total == null) continue;
+            Map<String, Object> m = total.toMap();
+            if (total.samples() > 1 && total.squaredError() > 0 && Double.isFinite(total.squaredError())) {
+                // pooled metrics over a set are the metrics of its largest errors: say whose they are
+                FidelityAccumulator worst = parts.get(largest).get(name);
+                m.put("largest_error_sample", samples.get(largest).id());
+                m.put("largest_error_share", worst.squaredError() / total.squaredError());
+                m.put("largest_error_sample_cosine", worst.cosine());
+            }
+            result.put(name, m);
         }
         return result;
     }

@@ -140,6 +140,9 @@ public final class FidelityAccumulator {
         nonFiniteSamples += other.nonFiniteSamples;
     }
 
+    /** The sum over all values of (reference - candidate)^2. */
+    public double squaredError() { return errSq; }
+
     /** Samples whose candidate output held NaN or an infinity (the pooled metrics are then NaN). */
     public long nonFiniteSamples() { return nonFiniteSamples; }
 

@@ -295,6 +295,13 @@ final class QuantizeCommand implements Callable<Integer> {
                 }
             }
             out.println(sb);
+            if (m.get("largest_error_share") instanceof Number share && share.doubleValue() >= 0.5
+                    && m.get("samples") instanceof Number n && n.longValue() >= 3) {
+                out.println(String.format(Locale.ROOT, "note: one of the %d samples holds %.0f%% of the squared error "
+                        + "of %s, so the pooled numbers mostly describe it: %s (its own cosine %.4f)", n.longValue(),
+                        100 * share.doubleValue(), e.getKey(), m.get("largest_error_sample"),
+                        ((Number) m.get("largest_error_sample_cosine")).doubleValue()));
+            }
             if (m.get("non_finite_samples") instanceof Number bad) {
                 out.println("warning: " + e.getKey() + " of the quantized model holds NaN or infinity on " + bad + " of "
                         + m.get("samples") + " samples (a value beyond its number format: for FP16, give --calib "

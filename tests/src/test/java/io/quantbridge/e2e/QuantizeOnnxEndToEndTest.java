@@ -459,6 +459,30 @@ class QuantizeOnnxEndToEndTest {
         }
     }
 
+    /**
+     * Pooled metrics over a set are the metrics of its largest errors. MediaPipe's face detector (blazeface-onnx) on
+     * the opencv photos: opencv-logo.png, a flat synthetic image, drives its raw logits into the thousands, far beyond
+     * the calibration range, and holds nearly all the squared error; report.json and the run say which sample it is.
+     */
+    @Test
+    @Order(4)
+    void fidelityNamesTheSampleThatHoldsMostOfTheError() throws Exception {
+        Path model = RealModels.npmModel("blazeface-onnx", "face_detection_front_128x128_barracuda.onnx");
+        Path photos = RealModels.photos();
+        Path dir = out.resolve("blazeface");
+        Run r = cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib", photos.toString(),
+                "--eval", photos.toString(), "--samples", "64", "--seed", "1", "--size", "128x128", "--layout", "nhwc",
+                "--scale", "0.00784313725", "--mean", "1,1,1", "--std", "1,1,1", "--out", dir.toString()));
+        assertEquals(0, r.code(), r.err());
+        Map<?, ?> scores = (Map<?, ?>) ((Map<?, ?>) report(dir).get("fidelity")).get("Identity_1:0");
+        assertEquals("opencv-logo.png", scores.get("largest_error_sample"), scores.toString());
+        assertTrue(((Number) scores.get("largest_error_share")).doubleValue() > 0.95, scores.toString());
+        assertTrue(((Number) scores.get("cosine")).doubleValue() < 0.5, scores.toString());
+        assertTrue(((Number) scores.get("cosine_mean")).doubleValue() > 0.9, "the other photos are fine: " + scores);
+        assertTrue(r.out().contains("note: one of the 27 samples holds 100% of the squared error of Identity_1:0, so "
+                + "the pooled numbers mostly describe it: opencv-logo.png (its own cosine "), r.out());
+    }
+
     @Test
     @Order(5)
     void inspectAndEvalOnTheQuantizedModel() throws Exception {
