@@ -46,9 +46,10 @@ public final class OrtModelSession implements ModelSession {
         if (!Files.isRegularFile(model)) {
             throw new QuantbridgeException("model " + model + " does not exist");
         }
-        try {
+        // the options are copied into the session: closed here, or each session leaked a native SessionOptions
+        try (OrtSession.SessionOptions options = options(threads)) {
             return new OrtModelSession(model.toString(),
-                    OrtEnvironment.getEnvironment().createSession(model.toString(), options(threads)));
+                    OrtEnvironment.getEnvironment().createSession(model.toString(), options));
         } catch (OrtException e) {
             throw new QuantbridgeException("model " + model + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
         }
@@ -56,8 +57,8 @@ public final class OrtModelSession implements ModelSession {
 
     /** Opens a serialized model held in memory; {@code label} names it in errors. */
     public static OrtModelSession open(byte[] model, String label, int threads) {
-        try {
-            return new OrtModelSession(label, OrtEnvironment.getEnvironment().createSession(model, options(threads)));
+        try (OrtSession.SessionOptions options = options(threads)) {
+            return new OrtModelSession(label, OrtEnvironment.getEnvironment().createSession(model, options));
         } catch (OrtException e) {
             throw new QuantbridgeException(label + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
         }
