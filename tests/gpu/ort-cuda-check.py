@@ -46,6 +46,6 @@ for task, (d, models) in tasks.items():
                     r['mask_iou'] = round(float((ma & mb).sum() / max(1, (ma | mb).sum())), 4)
             res[key] = r
             print(key, r, flush=True)
-out = os.environ.get('OUT', '/tmp/out')
+out = os.environ.get('OUT', os.path.join(here, 'out'))
 os.makedirs(out, exist_ok=True)
 json.dump(res, open(os.path.join(out, 'gpucheck.json'), 'w'), indent=1)
