@@ -46,14 +46,6 @@ final class OpenVinoQuantization {
     static final String INT8_BLOB = "model.int8.blob";
     static final String FP16_BLOB = "model.fp16.blob";
 
-    /** The tensors the onnx backend's FP16 range check found beyond float16 (empty when none or not checked). */
-    static List<?> beyondFloat16(Map<String, Object> onnxReport) {
-        if (onnxReport.get("fp16") instanceof Map<?, ?> fp16 && fp16.get("range_check") instanceof Map<?, ?> check
-                && check.get("beyond_float16") instanceof List<?> beyond) {
-            return beyond;
-        }
-        return List.of();
-    }
     static final String SIDECAR_SUFFIX = ".json";
 
     private final QuantizationRequest req;
@@ -104,7 +96,7 @@ final class OpenVinoQuantization {
         ov.put("optimization_capabilities", caps == null ? List.of() : List.of(caps.split("\\s+")));
         String hint = "f32";
         if (req.precision() == Precision.FP16) {
-            List<?> beyond = beyondFloat16(onnx.report());
+            List<?> beyond = OnnxBackend.fp16Float32Tensors(onnx.report());
             if (!beyond.isEmpty()) {
                 // the hint would compute every layer in f16, the ones the FP16 model keeps float32 included
                 progress.note("openvino: " + beyond.size() + " tensor(s) exceed the float16 range on the calibration "

@@ -32,7 +32,7 @@ public record BuildPlan(ModelInput input, List<String> builderFlags, List<String
         QDQ_MODEL,
         /** {@code model.fp32.onnx}: the float model the calibration cache describes (implicit path). */
         CALIBRATED_FLOAT_MODEL,
-        /** {@code model.fp16.onnx}: strongly typed FP16 (TensorRT 11). */
+        /** {@code model.fp16.onnx}: strongly typed FP16 (TensorRT 11; TensorRT 10 when it keeps float32 layers). */
         FP16_MODEL,
         /** The user's float model. */
         SOURCE_MODEL
@@ -45,6 +45,16 @@ public record BuildPlan(ModelInput input, List<String> builderFlags, List<String
     }
 
     public static BuildPlan select(EngineBuildConfig cfg, DeviceInfo device) {
+        return select(cfg, device, false);
+    }
+
+    /**
+     * @param fp16KeepsFloat32 fp16: {@code model.fp16.onnx} keeps nodes in float32 (tensors beyond the float16 range on
+     *                         the calibration data). TensorRT 10 then builds that model strongly typed
+     *                         ({@code kSTRONGLY_TYPED}), which honours each node's type, instead of the source model
+     *                         with {@code kFP16}, which lets it run any layer in fp16 (and overflow them).
+     */
+    public static BuildPlan select(EngineBuildConfig cfg, DeviceInfo device, boolean fp16KeepsFloat32) {
         TensorRtVersion v = device.tensorrt();
         if (v.major() < 10) {
             throw new QuantbridgeException("tensorrt: TensorRT " + v + " is too old: engines need TensorRT 10 or 11");
@@ -97,10 +107,20 @@ public record BuildPlan(ModelInput input, List<String> builderFlags, List<String
                 input = ModelInput.QDQ_MODEL;
             }
             precision = "int8";
+        } else if (fp16KeepsFloat32 && cfg.dlaCore().isEmpty()) {
+            network.add("kSTRONGLY_TYPED");
+            input = ModelInput.FP16_MODEL;
+            precision = "fp16";
+            notes.add("the FP16 model keeps layers float32 (values beyond float16 on the calibration data): built "
+                    + "strongly typed, so that TensorRT keeps them");
         } else {
             flags.add("kFP16");
             input = ModelInput.SOURCE_MODEL;
             precision = "fp16";
+            if (fp16KeepsFloat32) {
+                notes.add("values beyond float16 on the calibration data, but DLA needs the fp16 flag: TensorRT may run "
+                        + "those layers in fp16 and overflow them");
+            }
         }
         if (cfg.dlaCore().isPresent()) {
             int core = cfg.dlaCore().getAsInt();

@@ -98,7 +98,8 @@ final class TensorRtQuantization {
         Path commands = out.resolve(TrtexecCommands.FILE);
         AtomicFiles.writeString(commands, TrtexecCommands.text(new TrtexecCommands.Inputs(req.precision(), QDQ_MODEL,
                 FLOAT_MODEL, FP16_MODEL, cacheVersion == null ? null : CACHE, cacheVersion,
-                req.model().toAbsolutePath().toString(), cfg.profiles(), cfg.dlaCore())));
+                req.model().toAbsolutePath().toString(), cfg.profiles(), cfg.dlaCore(),
+                !OnnxBackend.fp16Float32Tensors(onnx.report()).isEmpty())));
         artifacts.add(Artifact.of("trtexec commands", commands));
 
         Map<String, Object> trt = new LinkedHashMap<>();
@@ -108,7 +109,8 @@ final class TensorRtQuantization {
         report.put("backend", "tensorrt");
         report.put("target", req.target().orElse("gpu").trim().toLowerCase(java.util.Locale.ROOT));
         if (noEngine == null) {
-            Path plan = buildEngine(cfg, device, trt, artifacts);
+            Path plan = buildEngine(cfg, device, !OnnxBackend.fp16Float32Tensors(onnx.report()).isEmpty(), trt,
+                    artifacts);
             engineFidelity(plan, report);
         } else {
             if (device != null) trt.put("device", device.toMap());
@@ -157,11 +159,11 @@ final class TensorRtQuantization {
         }
     }
 
-    private Path buildEngine(EngineBuildConfig cfg, DeviceInfo device, Map<String, Object> trt,
-                             List<Artifact> artifacts) {
+    private Path buildEngine(EngineBuildConfig cfg, DeviceInfo device, boolean fp16KeepsFloat32,
+                             Map<String, Object> trt, List<Artifact> artifacts) {
         Path out = req.outputDir();
         trt.put("device", device.toMap());
-        BuildPlan plan = BuildPlan.select(cfg, device);
+        BuildPlan plan = BuildPlan.select(cfg, device, fp16KeepsFloat32);
         plan.notes().forEach(n -> progress.note("tensorrt: " + n));
         trt.put("plan", plan.toMap());
         Path onnxIn = switch (plan.input()) {

@@ -16,9 +16,12 @@ public final class TrtexecCommands {
     /**
      * @param cacheVersion the calibration cache header's version ({@code 100900}), null without a cache
      * @param sourceModel  the user's float model, as the fp16 TensorRT 10 line names it
+     * @param fp16KeepsFloat32 fp16: the FP16 model keeps layers float32, so TensorRT 10 builds it strongly typed
+     *                         ({@link BuildPlan#select(EngineBuildConfig, DeviceInfo, boolean)})
      */
     public record Inputs(Precision precision, String qdqModel, String floatModel, String fp16Model, String cache,
-                         String cacheVersion, String sourceModel, List<ShapeProfile> profiles, OptionalInt dlaCore) {
+                         String cacheVersion, String sourceModel, List<ShapeProfile> profiles, OptionalInt dlaCore,
+                         boolean fp16KeepsFloat32) {
         public Inputs {
             profiles = List.copyOf(profiles);
         }
@@ -52,9 +55,21 @@ public final class TrtexecCommands {
             sb.append("trtexec --onnx=").append(quote(in.qdqModel())).append(shapes)
                     .append(" --saveEngine=model.int8.plan\n");
         } else {
-            sb.append("\n# TensorRT 10: the float model with fp16 kernels allowed\n");
-            sb.append("trtexec --onnx=").append(quote(in.sourceModel())).append(" --fp16").append(shapes).append(dla)
-                    .append(" --saveEngine=model.fp16.plan\n");
+            if (in.fp16KeepsFloat32() && in.dlaCore().isEmpty()) {
+                sb.append("\n# TensorRT 10: the FP16 model, strongly typed: it keeps float32 the layers whose values go "
+                        + "beyond\n# float16 on the calibration data, which --fp16 on the float model would let "
+                        + "TensorRT run in fp16\n");
+                sb.append("trtexec --onnx=").append(quote(in.fp16Model())).append(" --stronglyTyped").append(shapes)
+                        .append(" --saveEngine=model.fp16.plan\n");
+            } else {
+                sb.append("\n# TensorRT 10: the float model with fp16 kernels allowed\n");
+                if (in.fp16KeepsFloat32()) {
+                    sb.append("# (values go beyond float16 on the calibration data; DLA needs --fp16, so those layers "
+                            + "may overflow)\n");
+                }
+                sb.append("trtexec --onnx=").append(quote(in.sourceModel())).append(" --fp16").append(shapes)
+                        .append(dla).append(" --saveEngine=model.fp16.plan\n");
+            }
             sb.append("\n# TensorRT 11: the FP16 model (always strongly typed: no --fp16)\n");
             sb.append("trtexec --onnx=").append(quote(in.fp16Model())).append(shapes)
                     .append(" --saveEngine=model.fp16.plan\n");

@@ -67,6 +67,16 @@ class BuildPlanTest {
     }
 
     @Test
+    void tensorRt10Fp16BuildsTheFp16ModelStronglyTypedWhenItKeepsFloat32Layers() {
+        BuildPlan p = BuildPlan.select(EngineBuildConfig.builder().precision(Precision.FP16).build(), L4, true);
+        assertEquals(BuildPlan.ModelInput.FP16_MODEL, p.input());
+        assertEquals(List.of("kSTRONGLY_TYPED"), p.networkFlags());
+        assertTrue(p.builderFlags().isEmpty(), p.builderFlags().toString());
+        assertTrue(p.notes().get(0).contains("strongly typed"), p.notes().toString());
+        assertEquals("fp16", p.precision());
+    }
+
+    @Test
     void neverFallsBackToFp32Silently() {
         QuantbridgeException e = assertThrows(QuantbridgeException.class,
                 () -> BuildPlan.select(int8().build(), MAXWELL));

@@ -97,6 +97,34 @@ class TensorRtQuantizeTest {
         assertTrue(commands.contains("trtexec --onnx=model.int8.onnx --minShapes"), commands);
     }
 
+    /**
+     * FP16 of openWakeWord's mel-spectrogram model (its power spectrum of 16-bit audio reaches 1e9): the FP16 model
+     * keeps those layers float32, and the TensorRT 10 line builds it strongly typed rather than the float model with
+     * --fp16, under which TensorRT may run any layer in fp16.
+     */
+    @Test
+    void fp16WithLayersBeyondFloat16GetsAStronglyTypedTensorRt10Line(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        Path mel = root().resolve(".cache/models/wakeword-embed/melspectrogram.onnx");
+        assumeTrue(Files.isRegularFile(mel), "models not fetched: run scripts/fetch-models.sh");
+        Path audio = Files.createDirectories(tmp.resolve("audio"));
+        for (int clip = 0; clip < 3; clip++) {
+            float[] chirp = new float[16000];
+            for (int t = 0; t < chirp.length; t++) chirp[t] = (float) (20000 * Math.sin(0.05 * t + 1e-5 * t * t * clip));
+            io.quantbridge.data.NpyFile.write(audio.resolve("clip" + clip + ".npy"),
+                    new io.quantbridge.tensor.FloatTensor(new long[] {1, chirp.length}, chirp));
+        }
+        Path dir = tmp.resolve("mel-fp16");
+        QuantizationResult r = new TensorRtQuantization(QuantizationRequest.builder().model(mel)
+                .calibrationData(audio).precision(io.quantbridge.request.Precision.FP16).outputDir(dir).build(),
+                Progress.NONE, status, java.util.Map.of(TensorRtOptions.PROFILES, "input:1x16000,1x16000,1x16000"))
+                .run();
+        assertTrue(!io.quantbridge.onnx.backend.OnnxBackend.fp16Float32Tensors(r.report()).isEmpty());
+        String commands = Files.readString(dir.resolve("trtexec.txt"));
+        assertTrue(commands.contains("trtexec --onnx=model.fp16.onnx --stronglyTyped --minShapes=input:1x16000 "
+                + "--optShapes=input:1x16000 --maxShapes=input:1x16000 --saveEngine=model.fp16.plan"), commands);
+    }
+
     @Test
     void theCacheIsTensorRtsTextFormatForTheFloatModel() throws Exception {
         byte[] bytes = Files.readAllBytes(out.resolve("calibration.cache"));

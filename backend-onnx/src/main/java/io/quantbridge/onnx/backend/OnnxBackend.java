@@ -29,6 +29,19 @@ public final class OnnxBackend implements Backend {
         return "onnx";
     }
 
+    /**
+     * The tensors the FP16 range check of a report of this backend found beyond the float16 range (empty when none,
+     * or when nothing was checked): their nodes stay float32 in {@code model.fp16.onnx}, which a runtime that picks
+     * its own precision per layer (OpenVINO's f16 hint, TensorRT 10's fp16 flag) would not honour.
+     */
+    public static List<?> fp16Float32Tensors(java.util.Map<String, Object> report) {
+        if (report.get("fp16") instanceof java.util.Map<?, ?> fp16 && fp16.get("range_check") instanceof java.util.Map<?, ?> check
+                && check.get("beyond_float16") instanceof List<?> beyond) {
+            return beyond;
+        }
+        return List.of();
+    }
+
     /** What the Q/DQ model may be for ({@code --target}); the first is the default. */
     static final List<String> TARGETS = List.of("tensorrt", "openvino", "onnxruntime");
     static final String TARGET_ONNXRUNTIME = "onnxruntime";
