@@ -78,6 +78,7 @@ final class OpenVinoQuantization {
         List<TensorInfo> modelInputs = OnnxModel.load(req.model()).inputs();
         long[] staticShape = staticInputShape(modelInputs, req.preprocessing());
         DataSplit split = RequestData.split(req);
+        if (split != null) RequestData.checkReadable(split.evaluation());
         if (staticShape == null) staticShape = sampleShape(modelInputs, split, req.preprocessing());
 
         // calibration, Q/DQ (or FP16) model, table and cache: the onnx backend, without its ONNX Runtime evaluation

@@ -131,6 +131,7 @@ final class TfliteQuantization {
 
         DataSplit split = RequestData.split(req);
         if (split != null) report.put("data_split", split.toMap());
+        if (split != null) RequestData.checkReadable(split.evaluation());
 
         Path candidate;
         CalibrationTable table = null;

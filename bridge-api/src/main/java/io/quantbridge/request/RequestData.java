@@ -2,6 +2,8 @@ package io.quantbridge.request;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.data.DataSplit;
+import io.quantbridge.data.ImageLoader;
+import io.quantbridge.data.NpyFile;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import java.io.IOException;
@@ -40,6 +42,30 @@ public final class RequestData {
         }
         return DataSplit.separate(calibSamples, SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
                 req.seed(), req.maxSamples(), 0);
+    }
+
+    /**
+     * Reads every file of {@code samples} once (images decoded, {@code .npy} parsed) and fails on the first one that
+     * cannot be read, naming it as evaluation would. Backends run it on the evaluation samples before calibrating, so
+     * that a corrupt file fails the run at once rather than after calibration (a truncated JPEG among skimage's photos
+     * used to end ppocr-det's run after its 20 s of calibration). Model-dependent checks (shapes) stay where the
+     * samples are fed.
+     */
+    public static void checkReadable(List<SampleRef> samples) {
+        for (SampleRef s : samples) {
+            String label = s.label() == null ? SampleSource.EVALUATION : s.label();
+            for (Path f : s.files()) {
+                try {
+                    if (f.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".npy")) {
+                        NpyFile.read(f);
+                    } else {
+                        ImageLoader.read(f);
+                    }
+                } catch (QuantbridgeException e) {
+                    throw new QuantbridgeException(label + " " + e.getMessage(), e);
+                }
+            }
+        }
     }
 
     private static boolean sameFile(Path a, Path b) {

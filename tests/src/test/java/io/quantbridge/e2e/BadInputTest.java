@@ -108,6 +108,25 @@ class BadInputTest {
     }
 
     /** A model with nothing int8 can quantize is refused before calibration: no float copy named model.int8.onnx. */
+    /** A corrupt file among the evaluation samples fails the run before calibration, not after it. */
+    @Test
+    void aCorruptEvaluationImageFailsBeforeCalibrating() throws Exception {
+        Path eval = Files.createDirectories(tmp.resolve("eval-corrupt"));
+        Files.copy(RealModels.photos().resolve("baboon.jpg"), eval.resolve("baboon.jpg"));
+        byte[] jpeg = Files.readAllBytes(RealModels.photos().resolve("fruits.jpg"));
+        Files.write(eval.resolve("fruits-cut.jpg"), java.util.Arrays.copyOf(jpeg, 600)); // headers, then nothing
+        Path out = tmp.resolve("out-corrupt");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib",
+                RealModels.photos().toString(), "--eval", eval.toString(), "--samples", "6", "--size", "192x48",
+                "--out", out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("quantbridge quantize: evaluation data " + eval.resolve("fruits-cut.jpg")
+                + ": cannot decode the image"), r.err());
+        assertFalse(r.err().contains("calibrating"), "it failed after calibration: " + r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+    }
+
     @Test
     void anAlreadyQuantizedModelIsRefusedAsSuch() throws Exception {
         Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");

@@ -104,6 +104,7 @@ final class OnnxQuantization {
 
         DataSplit split = RequestData.split(req);
         if (split != null) report.put("data_split", split.toMap());
+        if (split != null) RequestData.checkReadable(split.evaluation());
 
         Path candidate;
         CalibrationTable table = null;
