@@ -21,6 +21,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.MAX_POOL_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.MEAN;
 import static org.tensorflow.lite.schema.BuiltinOperator.MINIMUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.MUL;
+import static org.tensorflow.lite.schema.BuiltinOperator.PRELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.PAD;
 import static org.tensorflow.lite.schema.BuiltinOperator.PADV2;
 import static org.tensorflow.lite.schema.BuiltinOperator.QUANTIZE;
@@ -330,6 +331,11 @@ final class IntegerQuantizer {
                     + " all); --target edgetpu quantizes it";
         }
         if (code == DEQUANTIZE || code == QUANTIZE) return "already a (de)quantization op";
+        if (code == PRELU && options.xnnpack()) {
+            return "PRELU stays float: XNNPACK (TFLite 2.20) has no int8 PRELU, and the interpreter's own int8 kernel"
+                    + " between XNNPACK partitions ran MediaPipe's iris, face and palm models 4-8x slower than float;"
+                    + " a float PRELU keeps the model in one XNNPACK partition";
+        }
         if (!supported(code)) {
             return "builtin " + name + " is not quantized by this tool (no int8 kernel with known parameter"
                     + " rules); it runs in float";
