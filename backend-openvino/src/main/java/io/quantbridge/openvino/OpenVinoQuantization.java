@@ -49,6 +49,8 @@ final class OpenVinoQuantization {
     static final String SIDECAR_SUFFIX = ".json";
 
     private final QuantizationRequest req;
+    /** The request's preprocessing fitted to the model input (layout, gray): what images become. */
+    private Preprocessing pre;
     private final Progress progress;
     private final int threads;
 
@@ -76,10 +78,11 @@ final class OpenVinoQuantization {
             throw new QuantbridgeException("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
         }
         List<TensorInfo> modelInputs = OnnxModel.load(req.model()).inputs();
-        long[] staticShape = staticInputShape(modelInputs, req.preprocessing());
+        pre = SampleSource.resolve(modelInputs, req.preprocessing());
+        long[] staticShape = staticInputShape(modelInputs, pre);
         DataSplit split = RequestData.split(req);
         if (split != null) RequestData.checkReadable(split.evaluation());
-        if (staticShape == null) staticShape = sampleShape(modelInputs, split, req.preprocessing());
+        if (staticShape == null) staticShape = sampleShape(modelInputs, split, pre);
 
         // calibration, Q/DQ (or FP16) model, table and cache: the onnx backend, without its ONNX Runtime evaluation
         QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().evaluationData(null).target("openvino")
@@ -262,7 +265,7 @@ final class OpenVinoQuantization {
         original.put("path", req.model().toString());
         original.put("sha256", Hashing.sha256(req.model()));
         m.put("float_model", original);
-        m.put("preprocessing", req.preprocessing().toMap());
+        m.put("preprocessing", pre.toMap());
         m.put("created", Instant.now().toString());
         return m;
     }

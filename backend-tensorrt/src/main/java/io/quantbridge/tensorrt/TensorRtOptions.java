@@ -83,7 +83,8 @@ public final class TensorRtOptions {
     static long[] defaultShape(TensorInfo in, Preprocessing pre) {
         long[] s = in.shape();
         if (s.length > 0 && s[0] < 0) s[0] = 1;
-        boolean nhwc = pre.layout() == io.quantbridge.data.Layout.NHWC;
+        boolean nhwc = io.quantbridge.data.SampleSource.forImageInput(in, pre).layout()
+                == io.quantbridge.data.Layout.NHWC;
         if (s.length == 4) {
             int h = nhwc ? 1 : 2;
             int w = nhwc ? 2 : 3;

@@ -159,17 +159,13 @@ final class TfliteQuantization {
     }
 
     /**
-     * TFLite image models are NHWC: when the request keeps the default NCHW layout but the model's single input is
-     * [N, H, W, 3], images are laid out NHWC (the report says so).
+     * The request's preprocessing fitted to the model input ({@link SampleSource#resolve}): TFLite image models are
+     * NHWC, so images are laid out NHWC when the request keeps the default NCHW (the report says so).
      */
     private Preprocessing preprocessingFor(List<TensorInfo> inputs) {
-        Preprocessing p = req.preprocessing();
-        if (inputs.size() == 1 && p.layout() == Layout.NCHW) {
-            long[] s = inputs.get(0).shape();
-            if (s.length == 4 && s[3] == 3 && s[1] != 3) {
-                progress.note("model input " + inputs.get(0) + " is NHWC: images are laid out NHWC");
-                return p.toBuilder().layout(Layout.NHWC).build();
-            }
+        Preprocessing p = SampleSource.resolve(inputs, req.preprocessing());
+        if (p.layout() != req.preprocessing().layout()) {
+            progress.note("model input " + inputs.get(0) + " is " + p.layout() + ": images are laid out " + p.layout());
         }
         return p;
     }

@@ -29,6 +29,10 @@ import javax.imageio.ImageIO;
  *       {@code ((pixel * scale) - mean[c]) / std[c]}, {@code mean} and {@code std} being given in output-channel
  *       order.</li>
  *   <li>Layout {@code [1, 3, H, W]} (NCHW) or {@code [1, H, W, 3]} (NHWC).</li>
+ *   <li>With {@link Preprocessing#gray()}, one channel instead: {@code 0.299 R + 0.587 G + 0.114 B} of the resized
+ *       pixel, normalized with {@code mean[0]} and {@code std[0]} ({@code [1, 1, H, W]} or {@code [1, H, W, 1]}). PIL's
+ *       {@code convert("L")} rounds the gray value to an integer before resizing; this does not (at most half a
+ *       level apart).</li>
  * </ol>
  *
  * <p>Pixels are read a row at a time from the raster (only the rows the resize needs), not with per-pixel
@@ -116,7 +120,8 @@ public final class ImageLoader {
         int[] srcChannel = p.bgr() ? new int[] {2, 1, 0} : new int[] {0, 1, 2};
         boolean nchw = p.layout() == Layout.NCHW;
         int plane = outW * outH;
-        float[] out = new float[3 * plane];
+        boolean gray = p.gray();
+        float[] out = new float[(gray ? 1 : 3) * plane];
 
         double syScale = (double) srcH / outH;
         for (int oy = 0; oy < outH; oy++) {
@@ -157,6 +162,10 @@ public final class ImageLoader {
             for (int ox = 0; ox < outW; ox++) {
                 int base = ox * 3;
                 int pix = oy * outW + ox;
+                if (gray) {
+                    out[pix] = (float) (((luma(rowA, rowB, base, fy) * scale) - mean[0]) / std[0]);
+                    continue;
+                }
                 for (int c = 0; c < 3; c++) {
                     int sc = base + srcChannel[c];
                     float v = rowA[sc];
@@ -167,8 +176,27 @@ public final class ImageLoader {
                 }
             }
         }
-        long[] shape = nchw ? new long[] {1, 3, outH, outW} : new long[] {1, outH, outW, 3};
+        int ch = gray ? 1 : 3;
+        long[] shape = nchw ? new long[] {1, ch, outH, outW} : new long[] {1, outH, outW, ch};
         return new FloatTensor(shape, out);
+    }
+
+    /**
+     * The BT.601 luma of the resized pixel at {@code base} (rows A and B blended by {@code fy}). Resizing and the
+     * weighted sum are both linear, so this equals resizing the gray image; an equal R, G and B (a gray source) gives
+     * that value exactly.
+     */
+    private static double luma(float[] rowA, float[] rowB, int base, float fy) {
+        float r = rowA[base];
+        float g = rowA[base + 1];
+        float b = rowA[base + 2];
+        if (fy != 0f) {
+            r = r + (rowB[base] - r) * fy;
+            g = g + (rowB[base + 1] - g) * fy;
+            b = b + (rowB[base + 2] - b) * fy;
+        }
+        if (r == g && g == b) return r;
+        return 0.299 * r + 0.587 * g + 0.114 * b;
     }
 
     private static void resizeRow(float[] src, float[] dst, int[] x0, int[] x1, float[] fx) {

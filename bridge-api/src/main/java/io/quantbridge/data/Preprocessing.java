@@ -8,7 +8,9 @@ import java.util.Map;
 /**
  * How an image becomes a float tensor: resized to {@code width x height} (0 = take it from the model input), each
  * pixel channel turned into {@code ((pixel * scale) - mean[c]) / std[c]}, channels in RGB (or BGR) order, laid out
- * NCHW or NHWC with a batch dimension of 1. Immutable.
+ * NCHW or NHWC with a batch dimension of 1; or, for models that take one channel, one gray channel
+ * ({@code 0.299 R + 0.587 G + 0.114 B}, ITU-R BT.601 as PIL's {@code convert("L")} and OpenCV's RGB2GRAY weigh them)
+ * turned into {@code ((gray * scale) - mean[0]) / std[0]}. Immutable.
  */
 public final class Preprocessing {
     private final int width;
@@ -18,6 +20,7 @@ public final class Preprocessing {
     private final double[] std;
     private final Layout layout;
     private final boolean bgr;
+    private final boolean gray;
 
     private Preprocessing(Builder b) {
         this.width = b.width;
@@ -27,6 +30,7 @@ public final class Preprocessing {
         this.std = b.std.clone();
         this.layout = b.layout;
         this.bgr = b.bgr;
+        this.gray = b.gray;
     }
 
     public static Builder builder() {
@@ -44,6 +48,8 @@ public final class Preprocessing {
     public double[] std() { return std.clone(); }
     public Layout layout() { return layout; }
     public boolean bgr() { return bgr; }
+    /** One gray channel instead of three colour channels. */
+    public boolean gray() { return gray; }
 
     /** This preprocessing with the size filled in, when it was left to the model. */
     public Preprocessing withSizeIfUnset(int w, int h) {
@@ -52,7 +58,7 @@ public final class Preprocessing {
     }
 
     public Builder toBuilder() {
-        return builder().size(width, height).scale(scale).mean(mean).std(std).layout(layout).bgr(bgr);
+        return builder().size(width, height).scale(scale).mean(mean).std(std).layout(layout).bgr(bgr).gray(gray);
     }
 
     public Map<String, Object> toMap() {
@@ -63,7 +69,7 @@ public final class Preprocessing {
         m.put("mean", Arrays.stream(mean).boxed().toList());
         m.put("std", Arrays.stream(std).boxed().toList());
         m.put("layout", layout.name().toLowerCase(java.util.Locale.ROOT));
-        m.put("channel_order", bgr ? "bgr" : "rgb");
+        m.put("channel_order", gray ? "gray" : bgr ? "bgr" : "rgb");
         return m;
     }
 
@@ -80,6 +86,7 @@ public final class Preprocessing {
         private double[] std = {1, 1, 1};
         private Layout layout = Layout.NCHW;
         private boolean bgr;
+        private boolean gray;
 
         public Builder size(int width, int height) {
             if (width < 0 || height < 0) {
@@ -115,6 +122,12 @@ public final class Preprocessing {
 
         public Builder bgr(boolean bgr) {
             this.bgr = bgr;
+            return this;
+        }
+
+        /** One gray channel (BT.601 luma of R, G, B) instead of three colour channels. */
+        public Builder gray(boolean gray) {
+            this.gray = gray;
             return this;
         }
 

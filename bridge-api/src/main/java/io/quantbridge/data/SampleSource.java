@@ -157,8 +157,8 @@ public final class SampleSource {
             case IMAGE -> {
                 Path file = sample.files().get(0);
                 String where = label + " " + file;
-                TensorInfo input = imageInput(modelInputs, pre.layout(), where);
-                Preprocessing p = imagePreprocessing(input, pre);
+                TensorInfo input = imageInput(modelInputs, pre, where);
+                Preprocessing p = imagePreprocessing(input, forImageInput(input, pre));
                 try {
                     out.put(input.name(), ImageLoader.load(file, p));
                 } catch (QuantbridgeException e) {
@@ -216,8 +216,50 @@ public final class SampleSource {
         return pre.withSizeIfUnset((int) w, (int) h);
     }
 
+    /**
+     * The preprocessing that feeds images to the models {@code inputs}: {@code pre} itself unless the model has a
+     * single rank-4 input, which {@link #forImageInput} then fits. Backends put this in their reports.
+     */
+    public static Preprocessing resolve(List<TensorInfo> inputs, Preprocessing pre) {
+        if (inputs == null || inputs.size() != 1 || inputs.get(0).shape().length != 4) return pre;
+        return forImageInput(inputs.get(0), pre);
+    }
+
+    /**
+     * {@code pre} fitted to a rank-4 image input: the layout whose channel dimension the input has, when the
+     * requested one does not fit and the other does ([1, 128, 128, 3] is NHWC whatever the default says), and gray
+     * images for an input of one channel ([1, 1, 64, W] or [1, 28, 28, 1]), which then take one mean and one std.
+     */
+    public static Preprocessing forImageInput(TensorInfo input, Preprocessing pre) {
+        long[] s = input.shape();
+        if (s.length != 4) return pre;
+        Layout layout = pre.layout();
+        Layout other = layout == Layout.NCHW ? Layout.NHWC : Layout.NCHW;
+        if (!isChannels(s[channelDim(layout)]) && isChannels(s[channelDim(other)])) layout = other;
+        boolean gray = s[channelDim(layout)] == 1;
+        if (layout == pre.layout() && gray == pre.gray()) return pre;
+        if (gray) {
+            for (String[] o : new String[][] {{"--mean", "mean"}, {"--std", "std"}}) {
+                double[] v = o[1].equals("mean") ? pre.mean() : pre.std();
+                if (v[0] != v[1] || v[1] != v[2]) {
+                    throw new QuantbridgeException(o[0] + ": model input '" + input.name() + "' " + Arrays.toString(s)
+                            + " takes gray images (one channel), so it takes one value, not " + Arrays.toString(v));
+                }
+            }
+        }
+        return pre.toBuilder().layout(layout).gray(gray).build();
+    }
+
+    private static int channelDim(Layout layout) {
+        return layout == Layout.NCHW ? 1 : 3;
+    }
+
+    private static boolean isChannels(long d) {
+        return d == 1 || d == 3;
+    }
+
     /** The single image-like input of the model, or an error saying why images cannot feed it. */
-    private static TensorInfo imageInput(List<TensorInfo> inputs, Layout layout, String where) {
+    private static TensorInfo imageInput(List<TensorInfo> inputs, Preprocessing pre, String where) {
         if (inputs.size() != 1) {
             throw new QuantbridgeException(where + ": an image can feed only a model with one input, but the model"
                     + " has " + inputs.size() + " (" + names(inputs) + "); give one sub-folder per sample holding"
@@ -225,21 +267,19 @@ public final class SampleSource {
         }
         TensorInfo in = inputs.get(0);
         long[] s = in.shape();
-        String expected = layout == Layout.NCHW ? "[N, 3, H, W]" : "[N, H, W, 3]";
+        Layout layout = pre.layout();
+        String expected = layout == Layout.NCHW ? "[N, C, H, W]" : "[N, H, W, C]";
         String layoutName = layout.name().toLowerCase(Locale.ROOT);
         if (s.length != 4) {
             throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + Arrays.toString(s)
                     + " is not an image input (rank 4, " + expected + " for --layout " + layoutName
-                    + "); give .npy files instead");
+                    + ", C = 3 or 1); give .npy files instead");
         }
-        int ch = layout == Layout.NCHW ? 1 : 3;
-        if (s[ch] != 3 && s[ch] != -1) {
-            int other = layout == Layout.NCHW ? 3 : 1;
-            String hint = s[other] == 3
-                    ? "; use --layout " + (layout == Layout.NCHW ? "nhwc" : "nchw")
-                    : "; images give 3 channels, so give .npy files instead";
+        long c = s[channelDim(forImageInput(in, pre).layout())];
+        if (c != 3 && c != 1 && c != -1) {
             throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + Arrays.toString(s)
-                    + " does not have 3 channels where --layout " + layoutName + " puts them " + expected + hint);
+                    + " has no dimension of 3 (colour) or 1 (gray) channels where either layout puts them ([N, C, H, W]"
+                    + " or [N, H, W, C]); images give 3 channels or 1, so give .npy files instead");
         }
         return in;
     }

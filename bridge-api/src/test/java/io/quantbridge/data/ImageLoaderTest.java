@@ -95,6 +95,24 @@ class ImageLoaderTest {
         img.getRaster().setSample(1, 0, 0, 7);
         FloatTensor t = ImageLoader.load(png(img, "g.png"), Preprocessing.builder().size(2, 1).scale(1).build());
         assertArrayEquals(new float[] {128, 7, 128, 7, 128, 7}, t.data());
+        // one gray channel out: a gray source gives its stored values exactly
+        FloatTensor g = ImageLoader.load(png(img, "g.png"), Preprocessing.builder().size(2, 1).scale(1).gray(true)
+                .build());
+        assertArrayEquals(new long[] {1, 1, 1, 2}, g.shape());
+        assertArrayEquals(new float[] {128, 7}, g.data());
+    }
+
+    @Test
+    void grayOutputWeighsRgbAsBt601() throws IOException {
+        BufferedImage img = new BufferedImage(3, 1, BufferedImage.TYPE_3BYTE_BGR);
+        img.setRGB(0, 0, 0xff0000);
+        img.setRGB(1, 0, 0x00ff00);
+        img.setRGB(2, 0, 0x0000ff);
+        FloatTensor g = ImageLoader.load(png(img, "rgb.png"), Preprocessing.builder().size(3, 1).scale(1)
+                .mean(10).std(2).layout(Layout.NHWC).gray(true).build());
+        assertArrayEquals(new long[] {1, 1, 3, 1}, g.shape());
+        assertArrayEquals(new float[] {(float) ((0.299 * 255 - 10) / 2), (float) ((0.587 * 255 - 10) / 2),
+                (float) ((0.114 * 255 - 10) / 2)}, g.data(), 1e-4f);
     }
 
     @Test

@@ -155,20 +155,58 @@ class SampleSourceTest {
         assertEquals("calibration data " + f + ": an image can feed only a model with one input, but the model has 2"
                 + " (images, scale); give one sub-folder per sample holding <input name>.npy for each input",
                 e.getMessage());
-        TensorInfo nhwc = new TensorInfo("x", "float32", new long[] {1, 128, 128, 3});
+        TensorInfo twoChannels = new TensorInfo("mel", "float32", new long[] {1, 76, 32, 2});
         e = assertThrows(QuantbridgeException.class,
-                () -> SampleSource.load(ref, List.of(nhwc), Preprocessing.defaults()));
-        assertEquals("calibration data " + f + ": model input 'x' [1, 128, 128, 3] does not have 3 channels where"
-                + " --layout nchw puts them [N, 3, H, W]; use --layout nhwc", e.getMessage());
-        TensorInfo audio = new TensorInfo("mel", "float32", new long[] {1, 76, 32, 1});
-        e = assertThrows(QuantbridgeException.class,
-                () -> SampleSource.load(ref, List.of(audio), Preprocessing.defaults()));
-        assertTrue(e.getMessage().endsWith("images give 3 channels, so give .npy files instead"), e.getMessage());
+                () -> SampleSource.load(ref, List.of(twoChannels), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": model input 'mel' [1, 76, 32, 2] has no dimension of 3 (colour) or 1"
+                + " (gray) channels where either layout puts them ([N, C, H, W] or [N, H, W, C]); images give 3"
+                + " channels or 1, so give .npy files instead", e.getMessage());
         TensorInfo flat = new TensorInfo("v", "float32", new long[] {1, 10});
         e = assertThrows(QuantbridgeException.class,
                 () -> SampleSource.load(ref, List.of(flat), Preprocessing.defaults()));
         assertEquals("calibration data " + f + ": model input 'v' [1, 10] is not an image input (rank 4,"
-                + " [N, 3, H, W] for --layout nchw); give .npy files instead", e.getMessage());
+                + " [N, C, H, W] for --layout nchw, C = 3 or 1); give .npy files instead", e.getMessage());
+    }
+
+    @Test
+    void imagesTakeTheLayoutAndChannelsOfTheModelInput() throws IOException {
+        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_3BYTE_BGR);
+        for (int y = 0; y < 8; y++) {
+            for (int x = 0; x < 8; x++) img.setRGB(x, y, (x * 31) << 16 | (y * 29) << 8 | ((x * y * 7) & 0xff));
+        }
+        Path f = dir.resolve("colours.png");
+        ImageIO.write(img, "png", f.toFile());
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        // [1, 128, 128, 3] is NHWC whatever the default layout says, and [1, 3, H, W] NCHW whatever --layout says
+        TensorInfo nhwc = new TensorInfo("x", "float32", new long[] {1, 6, 8, 3});
+        FloatTensor t = SampleSource.load(ref, List.of(nhwc), Preprocessing.defaults()).get("x");
+        assertArrayEquals(new long[] {1, 6, 8, 3}, t.shape());
+        FloatTensor same = SampleSource.load(ref, List.of(nhwc),
+                Preprocessing.builder().layout(Layout.NHWC).build()).get("x");
+        assertArrayEquals(same.data(), t.data());
+        FloatTensor nchw = SampleSource.load(ref, List.of(IMAGE_NCHW),
+                Preprocessing.builder().layout(Layout.NHWC).build()).get("images");
+        assertArrayEquals(new long[] {1, 3, 4, 6}, nchw.shape());
+        assertEquals("nhwc", SampleSource.resolve(List.of(nhwc), Preprocessing.defaults()).toMap().get("layout"));
+
+        // one channel: gray images, one mean and one std
+        TensorInfo gray = new TensorInfo("g", "float32", new long[] {1, 1, 4, 6});
+        Preprocessing half = Preprocessing.builder().mean(0.5).std(0.5).build();
+        FloatTensor g = SampleSource.load(ref, List.of(gray), half).get("g");
+        assertArrayEquals(new long[] {1, 1, 4, 6}, g.shape());
+        FloatTensor rgb = SampleSource.load(ref, List.of(IMAGE_NCHW), half).get("images");
+        assertTrue(rgb.data()[0] != rgb.data()[24] || rgb.data()[1] != rgb.data()[25], "a colour image");
+        for (int i = 0; i < 24; i++) {
+            double luma = 0.299 * rgb.data()[i] + 0.587 * rgb.data()[24 + i] + 0.114 * rgb.data()[48 + i];
+            assertEquals(luma, g.data()[i], 1e-5, "pixel " + i);
+        }
+        TensorInfo grayNhwc = new TensorInfo("m", "float32", new long[] {1, 4, 6, 1});
+        assertArrayEquals(g.data(), SampleSource.load(ref, List.of(grayNhwc), half).get("m").data());
+        assertEquals("gray", SampleSource.resolve(List.of(gray), half).toMap().get("channel_order"));
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> SampleSource.load(ref, List.of(gray),
+                Preprocessing.builder().mean(0.485, 0.456, 0.406).build()));
+        assertEquals("--mean: model input 'g' [1, 1, 4, 6] takes gray images (one channel), so it takes one value,"
+                + " not [0.485, 0.456, 0.406]", e.getMessage());
     }
 
     @Test

@@ -113,7 +113,7 @@ final class BenchCommand implements Callable<Integer> {
                 if (i == 0) {
                     shape[i] = 1;
                 } else if (shape.length == 4 && pre.width() > 0) {
-                    boolean nchw = pre.layout() == io.quantbridge.data.Layout.NCHW;
+                    boolean nchw = SampleSource.forImageInput(in, pre).layout() == io.quantbridge.data.Layout.NCHW;
                     shape[i] = (nchw ? i == 2 : i == 1) ? pre.height() : (nchw ? i == 3 : i == 2) ? pre.width() : 3;
                 } else {
                     throw new QuantbridgeException("input '" + in.name() + "' has dynamic shape "

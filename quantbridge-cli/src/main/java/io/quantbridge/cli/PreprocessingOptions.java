@@ -20,7 +20,7 @@ final class PreprocessingOptions {
     @Option(names = "--std", paramLabel = "a,b,c", split = ",", description = "Per-channel std, after scaling.")
     double[] std;
 
-    @Option(names = "--layout", paramLabel = "nchw|nhwc", description = "Tensor layout (default nchw).")
+    @Option(names = "--layout", paramLabel = "nchw|nhwc", description = "Tensor layout (default nchw); an input that fits only one layout takes that one.")
     String layout;
 
     @Option(names = "--bgr", description = "Channels in BGR order (default RGB).")

@@ -29,7 +29,8 @@ import picocli.CommandLine.Option;
                 + "report.json into --out.",
                 "Calibration data is a folder of images (.png, .jpg), of .npy files (one sample each), or of "
                         + "sub-folders with one <input>.npy per model input. An image becomes "
-                        + "((pixel * scale) - mean) / std in the model's layout."})
+                        + "((pixel * scale) - mean) / std in the model's layout (NHWC for an [N, H, W, 3] input, gray for"
+                        + " one channel)."})
 final class QuantizeCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -100,7 +100,12 @@ final class OnnxQuantization {
         modelInfo.put("opset", model.opsetVersion());
         modelInfo.put("nodes", model.nodes().size());
         report.put("model", modelInfo);
-        report.put("preprocessing", req.preprocessing().toMap());
+        Preprocessing images = SampleSource.resolve(model.inputs(), req.preprocessing());
+        if (images.layout() != req.preprocessing().layout()) {
+            progress.note("model input " + model.inputs().get(0) + " is " + images.layout() + ": images are laid out "
+                    + images.layout());
+        }
+        report.put("preprocessing", images.toMap());
 
         DataSplit split = RequestData.split(req);
         if (split != null) report.put("data_split", split.toMap());
