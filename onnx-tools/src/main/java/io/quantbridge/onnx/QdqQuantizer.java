@@ -53,8 +53,17 @@ import java.util.Set;
 public final class QdqQuantizer {
     /** The reason recorded for nodes that are simply not of a quantizable kind. */
     public static final String NOT_QUANTIZABLE = "not a quantizable op";
-    /** Why a QuantizeLinear or DequantizeLinear node of the input model stays as it is. */
-    public static final String ALREADY_QDQ = "already a Q/DQ node";
+    /** Why a quantization node of the input model (Q/DQ, integer or QLinear op) stays as it is. */
+    public static final String ALREADY_QDQ = "already a quantization node";
+    /**
+     * Nodes that only an already-quantized model has: Q/DQ pairs, ONNX Runtime's dynamic quantization
+     * (DynamicQuantizeLinear feeding ConvInteger/MatMulInteger) and its static QOperator format (QLinear*).
+     */
+    public static final Set<String> QUANTIZATION_OPS = Set.of("QuantizeLinear", "DequantizeLinear",
+            "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QLinearAdd",
+            "QLinearMul", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearGlobalAveragePool",
+            "QLinearAveragePool", "QLinearSoftmax", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM", "MatMulIntegerToFloat",
+            "QGemm", "QAttention");
 
     static final Set<String> COMPUTE = Set.of("Conv", "ConvTranspose", "Gemm", "MatMul");
     static final Set<String> POOLS = Set.of("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool");
@@ -335,7 +344,7 @@ public final class QdqQuantizer {
                 reason = ex.get();
             } else if (op.equals("Softmax") || op.equals("LayerNormalization")) {
                 reason = "Softmax/LayerNorm stay float";
-            } else if (op.equals("QuantizeLinear") || op.equals("DequantizeLinear")) {
+            } else if (QUANTIZATION_OPS.contains(op)) {
                 reason = ALREADY_QDQ;
             } else if (op.equals("Add")) {
                 reason = "Add without a quantized conv branch";

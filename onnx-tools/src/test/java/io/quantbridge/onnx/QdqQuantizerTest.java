@@ -213,6 +213,24 @@ class QdqQuantizerTest {
     }
 
     @Test
+    void integerOpsOfAnAlreadyQuantizedModelAreNamedAsSuch() {
+        // ONNX Runtime's dynamic quantization: DynamicQuantizeLinear feeding ConvInteger, rescaled in float after
+        io.quantbridge.onnx.proto.Onnx.GraphProto g = io.quantbridge.onnx.proto.Onnx.GraphProto.newBuilder()
+                .setName("dynamic").addInput(TinyModels.input("x", 1, 1, 8, 8))
+                .addOutput(TinyModels.input("y", 1, 2, 8, 8))
+                .addNode(TinyModels.node("DynamicQuantizeLinear", "dq", TinyModels.s("x"),
+                        TinyModels.s("xq", "xs", "xz")))
+                .addNode(TinyModels.node("ConvInteger", "conv", TinyModels.s("xq", "w", "xz"), TinyModels.s("yi")))
+                .addNode(TinyModels.node("Cast", "cast", TinyModels.s("yi"), TinyModels.s("yf")))
+                .addNode(TinyModels.node("Mul", "rescale", TinyModels.s("yf", "xs"), TinyModels.s("y")))
+                .build();
+        Map<String, NodeDecision> d = byNode(QdqQuantizer.plan(TinyModels.model(g, 13), QdqOptions.defaults()));
+        assertEquals(QdqQuantizer.ALREADY_QDQ, d.get("dq").reason());
+        assertEquals(QdqQuantizer.ALREADY_QDQ, d.get("conv").reason());
+        assertEquals(QdqQuantizer.NOT_QUANTIZABLE, d.get("cast").reason());
+    }
+
+    @Test
     void floatNodesMatchExactNamesOnly() throws Exception {
         // "conv[34]" and "MatMul" would be a regular expression and an op type among excludes; as float nodes they
         // name no node, so only conv2 stays float

@@ -144,8 +144,8 @@ class BadInputTest {
         QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(args);
         assertEquals(1, r.code(), r.err());
         assertTrue(r.err().matches("quantbridge quantize: onnx: model\\.int8\\.onnx is already quantized \\([0-9]+ "
-                + "QuantizeLinear/DequantizeLinear nodes around its convolutions\\): give quantize the float model it "
-                + "came from\n"), r.err());
+                + "quantization nodes: DequantizeLinear, QuantizeLinear\\): give quantize the float model it came "
+                + "from\n"), r.err());
         assertFalse(Files.exists(again), "a refused run left " + again);
     }
 

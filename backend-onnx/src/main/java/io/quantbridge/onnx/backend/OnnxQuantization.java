@@ -154,10 +154,12 @@ final class OnnxQuantization {
      * and the subgraphs (which stay float).
      */
     private String nothingToQuantize(QdqPlan plan) {
-        long qdq = plan.floatNodes().stream().filter(d -> d.reason().equals(QdqQuantizer.ALREADY_QDQ)).count();
-        if (qdq > 0) {
-            return "onnx: " + req.model().getFileName() + " is already quantized (" + qdq + " QuantizeLinear/"
-                    + "DequantizeLinear nodes around its convolutions): give quantize the float model it came from";
+        List<NodeDecision> quantization = plan.floatNodes().stream()
+                .filter(d -> d.reason().equals(QdqQuantizer.ALREADY_QDQ)).toList();
+        if (!quantization.isEmpty()) {
+            return "onnx: " + req.model().getFileName() + " is already quantized (" + quantization.size()
+                    + " quantization nodes: " + String.join(", ", new java.util.TreeSet<>(quantization.stream()
+                    .map(NodeDecision::opType).toList())) + "): give quantize the float model it came from";
         }
         java.util.TreeSet<String> other = new java.util.TreeSet<>();
         int otherCount = 0;
