@@ -77,6 +77,8 @@ final class OpenVinoQuantization {
         if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
             throw new QuantbridgeException("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
         }
+        // OpenVINO must read the float model before calibration is spent on its quantized twin
+        OpenVinoSession.checkReadable(req.model());
         List<TensorInfo> modelInputs = OnnxModel.load(req.model()).inputs();
         pre = SampleSource.resolve(modelInputs, req.preprocessing());
         long[] staticShape = staticInputShape(modelInputs, pre);

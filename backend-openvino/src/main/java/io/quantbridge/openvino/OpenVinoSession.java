@@ -178,6 +178,21 @@ public final class OpenVinoSession implements ModelSession {
         return compileOwning(rt.core, m, model, options, null);
     }
 
+    /**
+     * Whether OpenVINO's frontend reads {@code model} (an .onnx or .xml file), without compiling it: a model it cannot
+     * convert fails here, before anything is spent on it, with OpenVINO's message.
+     */
+    static void checkReadable(Path model) {
+        OpenVinoRuntime rt = OpenVinoRuntime.get();
+        long m;
+        try {
+            m = OvNative.readModel(rt.core, model.toAbsolutePath().toString());
+        } catch (OpenVinoException e) {
+            throw new OpenVinoException("openvino: cannot read model " + model + ": " + e.getMessage(), e);
+        }
+        OvNative.modelFree(m);
+    }
+
     /** Compiles an ONNX model held in memory; {@code label} names it in messages. */
     public static OpenVinoSession compile(byte[] onnx, String label, Options options) {
         Objects.requireNonNull(onnx, "onnx");

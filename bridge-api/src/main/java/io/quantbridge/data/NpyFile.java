@@ -136,7 +136,7 @@ public final class NpyFile {
         }
         float[] out = new float[(int) count];
         ByteBuffer data = ByteBuffer.wrap(bytes, (int) dataStart, (int) need).slice().order(dtype.order);
-        dtype.decode(data, out);
+        dtype.decode(data, out, source);
         return new FloatTensor(shape, out);
     }
 
@@ -223,7 +223,7 @@ public final class NpyFile {
                     + " int8/16/32/64, uint8/16/32/64, bool)");
         }
 
-        void decode(ByteBuffer b, float[] out) {
+        void decode(ByteBuffer b, float[] out, Object source) {
             int n = out.length;
             switch (kind) {
                 case F4 -> b.asFloatBuffer().get(out);
@@ -254,26 +254,47 @@ public final class NpyFile {
                 }
                 case I4 -> {
                     var ib = b.asIntBuffer();
-                    for (int i = 0; i < n; i++) out[i] = ib.get(i);
+                    for (int i = 0; i < n; i++) out[i] = exact(ib.get(i), i, source);
                 }
                 case U4 -> {
                     var ib = b.asIntBuffer();
-                    for (int i = 0; i < n; i++) out[i] = ib.get(i) & 0xffffffffL;
+                    for (int i = 0; i < n; i++) out[i] = exact(ib.get(i) & 0xffffffffL, i, source);
                 }
                 case I8 -> {
                     var lb = b.asLongBuffer();
-                    for (int i = 0; i < n; i++) out[i] = lb.get(i);
+                    for (int i = 0; i < n; i++) out[i] = exact(lb.get(i), i, source);
                 }
                 case U8 -> {
                     var lb = b.asLongBuffer();
                     for (int i = 0; i < n; i++) {
                         long v = lb.get(i);
-                        out[i] = v >= 0 ? (float) v : (float) ((v >>> 1) | (v & 1)) * 2f;
+                        if (v >= 0) {
+                            out[i] = exact(v, i, source);
+                        } else if (64 - Long.numberOfTrailingZeros(v) <= 24) { // 2^63 and up: 24 significant bits
+                            out[i] = (float) (v >>> 1) * 2f;
+                        } else {
+                            throw inexact(Long.toUnsignedString(v), i, source);
+                        }
                     }
                 }
                 default -> throw new IllegalStateException(kind.name());
             }
         }
+    }
+
+    /**
+     * An integer as a float, refused when float32 cannot hold it exactly (beyond 2^24 with low bits set): integer
+     * inputs such as token ids or a sample rate travel as float32 values until the runtime converts them back.
+     */
+    private static float exact(long v, int index, Object source) {
+        float f = v;
+        if ((long) f != v) throw inexact(Long.toString(v), index, source);
+        return f;
+    }
+
+    private static QuantbridgeException inexact(String v, int index, Object source) {
+        return new QuantbridgeException(source + ": integer " + v + " at flat index " + index + " cannot be held"
+                + " exactly as float32 (integers up to 2^24 can), in which quantbridge carries input values");
     }
 
     /** IEEE-754 binary16 to float (exact: every half value is a float). */

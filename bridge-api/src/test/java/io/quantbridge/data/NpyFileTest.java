@@ -87,9 +87,17 @@ class NpyFileTest {
         assertArrayEquals(new float[] {-32768, 1234}, parse(npy("<i2", "(2,)", le(2, -32768, 1234))).data());
         assertArrayEquals(new float[] {65535}, parse(npy("<u2", "(1,)", le(2, 65535))).data());
         assertArrayEquals(new float[] {-100000, 7}, parse(npy("<i4", "(2,)", le(4, -100000, 7))).data());
-        assertArrayEquals(new float[] {4294967295f}, parse(npy("<u4", "(1,)", le(4, -1))).data());
+        assertArrayEquals(new float[] {4294967040f}, parse(npy("<u4", "(1,)", le(4, 0xffffff00L))).data());
         assertArrayEquals(new float[] {-5_000_000_000f, 3}, parse(npy("<i8", "(2,)", le(8, -5_000_000_000L, 3))).data());
-        assertArrayEquals(new float[] {0x1p64f}, parse(npy("<u8", "(1,)", le(8, -1))).data());
+        assertArrayEquals(new float[] {0x1p63f}, parse(npy("<u8", "(1,)", le(8, Long.MIN_VALUE))).data());
+        // integers that float32 would round are refused, not rounded (token ids, sample rates travel as float32)
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> parse(npy("<i8", "(2,)", le(8, 3, 16_777_217))));
+        assertEquals("t.npy: integer 16777217 at flat index 1 cannot be held exactly as float32 (integers up to 2^24"
+                + " can), in which quantbridge carries input values", e.getMessage());
+        assertThrows(QuantbridgeException.class, () -> parse(npy("<u4", "(1,)", le(4, -1))));
+        e = assertThrows(QuantbridgeException.class, () -> parse(npy("<u8", "(1,)", le(8, -1))));
+        assertTrue(e.getMessage().startsWith("t.npy: integer 18446744073709551615 at flat index 0"), e.getMessage());
         assertArrayEquals(new float[] {1, 0, 1}, parse(npy("|b1", "(3,)", le(1, 1, 0, 1))).data());
     }
 

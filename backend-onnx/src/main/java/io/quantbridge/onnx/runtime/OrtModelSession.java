@@ -142,11 +142,7 @@ public final class OrtModelSession implements ModelSession {
                             + " was not given (given: " + feed.keySet() + ")");
                 }
                 checkShape(in, t);
-                if (!in.elementType().equals("float")) {
-                    throw new QuantbridgeException(label + ": input '" + in.name() + "' is " + in.elementType()
-                            + "; only float32 inputs are supported");
-                }
-                tensors.put(in.name(), OnnxTensor.createTensor(env, FloatBuffer.wrap(t.data()), t.shape()));
+                tensors.put(in.name(), InputTensors.create(env, in, t, label));
             }
             return tensors;
         } catch (OrtException | RuntimeException e) {
