@@ -307,7 +307,7 @@ public final class ActivationObserver {
             t.setDaemon(true);
             return t;
         });
-        try (OrtModelSession session = OrtModelSession.open(bytes, "calibration model", 1)) {
+        try (OrtModelSession session = OrtModelSession.open(bytes, "model (with its observed tensors as outputs, for calibration)", 1)) {
             // sample 0 alone first: it fixes every histogram's bin width, the workers start from empty copies with
             // those widths, and equal widths merge exactly, so the result is the same for any number of workers
             A first = fresh.get();

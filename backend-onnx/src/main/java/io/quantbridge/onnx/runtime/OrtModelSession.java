@@ -397,8 +397,12 @@ public final class OrtModelSession implements ModelSession {
             ok = want[i] < 0 || want[i] == got[i];
         }
         if (!ok) {
+            boolean onlyBatch = want.length == got.length && want.length > 0 && want[0] > 1 && got[0] == 1;
+            for (int i = 1; onlyBatch && i < want.length; i++) onlyBatch = want[i] < 0 || want[i] == got[i];
             throw new QuantbridgeException(label + ": input '" + in.name() + "' expects shape "
-                    + Arrays.toString(want) + " (-1 = any) but got " + Arrays.toString(got));
+                    + Arrays.toString(want) + " (-1 = any) but got " + Arrays.toString(got) + (onlyBatch
+                    ? "; the model's batch is fixed at " + want[0] + " and a sample is one image or .npy of batch 1:"
+                    + " export the model with a dynamic (or 1) batch, or give .npy samples of batch " + want[0] : ""));
         }
     }
 

@@ -81,4 +81,21 @@ class InputTensorsTest {
                     e.getMessage());
         }
     }
+
+    @Test
+    void aFixedBatchSaysWhatASampleIs() {
+        GraphProto g = GraphProto.newBuilder().setName("batch4")
+                .addInput(value("x", TensorProto.DataType.FLOAT_VALUE, 4, 3))
+                .addOutput(value("y", TensorProto.DataType.FLOAT_VALUE, 4, 3))
+                .addNode(NodeProto.newBuilder().setOpType("Relu").setName("relu").addInput("x").addOutput("y")).build();
+        byte[] m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13)).build().toByteArray();
+        try (OrtModelSession s = OrtModelSession.open(m, "batch4.onnx", 1)) {
+            QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                    () -> s.run(Map.of("x", new FloatTensor(new long[] {1, 3}, new float[3]))));
+            assertEquals("batch4.onnx: input 'x' expects shape [4, 3] (-1 = any) but got [1, 3]; the model's batch is"
+                    + " fixed at 4 and a sample is one image or .npy of batch 1: export the model with a dynamic (or 1)"
+                    + " batch, or give .npy samples of batch 4", e.getMessage());
+        }
+    }
 }
