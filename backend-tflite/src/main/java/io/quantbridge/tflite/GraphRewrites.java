@@ -478,12 +478,11 @@ final class GraphRewrites {
             }
             int x = op.getInputs()[0];
             int y = op.getOutputs()[0];
-            TensorT xt = m.tensor(x);
-            if (xt.getType() != TensorType.FLOAT32 || m.isConstant(x) || !ranges.containsKey(x)
-                    || !ranges.containsKey(y)) {
+            if (!calibratedActivation(m, ranges, x, y)) {
                 out.add(op);
                 continue;
             }
+            TensorT xt = m.tensor(x);
             String name = m.tensor(y).getName();
             int at = m.addTensor(TfliteModel.newTensor(name + "/alpha", TensorType.FLOAT32, new int[0], null,
                     m.addBuffer(TfliteModel.floatBytes(new float[] {alpha})), null));
@@ -523,12 +522,11 @@ final class GraphRewrites {
             }
             int x = ins[0];
             int y = op.getOutputs()[0];
-            TensorT xt = m.tensor(x);
-            if (xt.getType() != TensorType.FLOAT32 || m.isConstant(x) || !ranges.containsKey(x)
-                    || !ranges.containsKey(y)) {
+            if (!calibratedActivation(m, ranges, x, y)) {
                 out.add(op);
                 continue;
             }
+            TensorT xt = m.tensor(x);
             float[] alpha = m.floats(ins[1]);
             double aMin = 0;
             double aMax = 0;
@@ -566,6 +564,12 @@ final class GraphRewrites {
         }
         if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
         return n;
+    }
+
+    /** Whether {@code x} is a float32 activation and both it and {@code y} have calibrated ranges. */
+    private static boolean calibratedActivation(TfliteModel m, Map<Integer, double[]> ranges, int x, int y) {
+        return m.tensor(x).getType() == TensorType.FLOAT32 && !m.isConstant(x) && ranges.containsKey(x)
+                && ranges.containsKey(y);
     }
 
     /** MUL(a, b) -> out, no fused activation, version 1. */
