@@ -41,6 +41,14 @@ public final class ConvFolding {
     private ConvFolding() { }
 
     public static Result apply(OnnxModel model) {
+        return apply(model, false);
+    }
+
+    /**
+     * As {@link #apply(OnnxModel)}; with {@code biasAddsOnly} only the constant bias Adds are folded (BatchNormalization
+     * and Mul stay as they are).
+     */
+    public static Result apply(OnnxModel model, boolean biasAddsOnly) {
         GraphProto g = model.graph();
         List<NodeProto> nodes = new ArrayList<>(g.getNodeList());
         Map<String, TensorProto> inits = new LinkedHashMap<>();
@@ -66,9 +74,9 @@ public final class ConvFolding {
             for (int i = 0; i < nodes.size() && !changed; i++) {
                 NodeProto follower = nodes.get(i);
                 if (!OnnxModel.isDefaultDomain(follower.getDomain()) || follower.getInputCount() == 0) continue;
-                boolean bn = follower.getOpType().equals("BatchNormalization");
+                boolean bn = !biasAddsOnly && follower.getOpType().equals("BatchNormalization");
                 boolean add = follower.getOpType().equals("Add") && follower.getInputCount() == 2;
-                boolean mulBy = follower.getOpType().equals("Mul") && follower.getInputCount() == 2;
+                boolean mulBy = !biasAddsOnly && follower.getOpType().equals("Mul") && follower.getInputCount() == 2;
                 if (!bn && !add && !mulBy) continue;
                 int addConst = add || mulBy ? (inits.containsKey(follower.getInput(1)) ? 1
                         : inits.containsKey(follower.getInput(0)) ? 0 : -1) : -1;

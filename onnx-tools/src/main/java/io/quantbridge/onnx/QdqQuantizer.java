@@ -92,14 +92,17 @@ public final class QdqQuantizer {
         OnnxModel folded = model.foldConstants().withoutInitializerInputs();
         int folded0 = constantsBefore - countConstants(folded.graph());
         OpsetConverter.Result conv = OpsetConverter.toAtLeast(folded, OpsetConverter.QDQ_OPSET);
-        ConvFolding.Result intoConvs = opts.foldIntoConvs() ? ConvFolding.apply(conv.model())
-                : new ConvFolding.Result(conv.model(), 0, 0, 0);
+        IdentityRemoval.Result identities = IdentityRemoval.apply(conv.model());
+        // constant bias Adds always (Paddle2ONNX's newer exporter writes every conv bias as one); BatchNormalization
+        // and Mul with foldIntoConvs
+        ConvFolding.Result intoConvs = ConvFolding.apply(identities.model(), !opts.foldIntoConvs());
         OnnxModel prepared = nameNodes(intoConvs.model());
         Placement p = decide(prepared.graph(), opts, Map.of());
         Map<String, Integer> foldedIntoConvs = new LinkedHashMap<>();
         if (intoConvs.batchNorms() > 0) foldedIntoConvs.put("BatchNormalization", intoConvs.batchNorms());
         if (intoConvs.biasAdds() > 0) foldedIntoConvs.put("Add", intoConvs.biasAdds());
         if (intoConvs.scaleMuls() > 0) foldedIntoConvs.put("Mul", intoConvs.scaleMuls());
+        if (identities.removed() > 0) foldedIntoConvs.put("Identity (removed)", identities.removed());
         return new QdqPlan(model, prepared, opts, before, conv.conversions(), folded0, foldedIntoConvs, p.tensorsInOrder(),
                 p.groups(), p.decisions, prepared.subgraphs());
     }

@@ -213,6 +213,42 @@ class QdqQuantizerTest {
     }
 
     @Test
+    void identitiesAndConstantBiasAddsGoSoThatEqualizationSeesTheConv() throws Exception {
+        // Paddle2ONNX's newer exporter: Conv (no bias) -> Add(bias [1, C, 1, 1]) -> Identity -> Relu -> Conv, and an
+        // Identity that writes a graph output
+        java.util.Random r = new java.util.Random(3);
+        io.quantbridge.onnx.proto.Onnx.GraphProto g = io.quantbridge.onnx.proto.Onnx.GraphProto.newBuilder()
+                .setName("p2o").addInput(TinyModels.input("x", 1, 3, 8, 8))
+                .addOutput(TinyModels.input("y", 1, 4, 8, 8)).addOutput(TinyModels.input("side", 1, 4, 8, 8))
+                .addInitializer(Tensors.floatTensor("w1", new long[] {4, 3, 3, 3}, TinyModels.randomWeights(r, 108, 0.3f)))
+                .addInitializer(Tensors.floatTensor("bias1", new long[] {1, 4, 1, 1}, new float[] {0.1f, -0.2f, 0.3f, 0}))
+                .addInitializer(Tensors.floatTensor("w2", new long[] {4, 4, 1, 1}, TinyModels.randomWeights(r, 16, 0.5f)))
+                .addNode(TinyModels.node("Conv", "conv1", TinyModels.s("x", "w1"), TinyModels.s("c1"),
+                        Attributes.ofInts("pads", 1, 1, 1, 1)))
+                .addNode(TinyModels.node("Add", "bias_add", TinyModels.s("c1", "bias1"), TinyModels.s("a1")))
+                .addNode(TinyModels.node("Identity", "id1", TinyModels.s("a1"), TinyModels.s("i1")))
+                .addNode(TinyModels.node("Relu", "relu1", TinyModels.s("i1"), TinyModels.s("r1")))
+                .addNode(TinyModels.node("Conv", "conv2", TinyModels.s("r1", "w2"), TinyModels.s("y")))
+                .addNode(TinyModels.node("Identity", "id_out", TinyModels.s("y"), TinyModels.s("side")))
+                .build();
+        OnnxModel m = TinyModels.model(g, 13);
+        QdqPlan plan = QdqQuantizer.plan(m, QdqOptions.defaults());
+        assertEquals(Map.of("Add", 1, "Identity (removed)", 1), plan.foldedIntoConvs());
+        List<String> ops = plan.preparedModel().nodes().stream().map(NodeProto::getOpType).toList();
+        assertEquals(List.of("Conv", "Relu", "Conv", "Identity"), ops);
+        assertEquals(3, node(plan.preparedModel(), "conv1").getInputCount(), "the bias is the conv's third input");
+        List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(plan.preparedModel(),
+                plan.activationTensors(), plan.sharedScaleGroups());
+        assertEquals(List.of("r1"), sites.stream().map(ActivationEqualizer.Site::tensor).toList());
+        // the float model computes what it computed
+        float[] x = TinyModels.randomWeights(r, 192, 1f);
+        Map<String, float[]> before = Ort.run(m, Map.of("x", new Ort.Input(x, new long[] {1, 3, 8, 8})));
+        Map<String, float[]> after = Ort.run(plan.preparedModel(), Map.of("x", new Ort.Input(x, new long[] {1, 3, 8, 8})));
+        assertArrayEquals(before.get("y"), after.get("y"), 1e-5f);
+        assertArrayEquals(before.get("side"), after.get("side"), 1e-5f);
+    }
+
+    @Test
     void integerOpsOfAnAlreadyQuantizedModelAreNamedAsSuch() {
         // ONNX Runtime's dynamic quantization: DynamicQuantizeLinear feeding ConvInteger, rescaled in float after
         io.quantbridge.onnx.proto.Onnx.GraphProto g = io.quantbridge.onnx.proto.Onnx.GraphProto.newBuilder()
