@@ -55,6 +55,42 @@ class OpenVinoQuantizeTest {
     }
 
     @Test
+    void aModelOpenVinoCannotReadIsRefusedBeforeCalibrating() throws Exception {
+        // Conv -> Det: ONNX Runtime runs it (and could calibrate it), OpenVINO's ONNX frontend has no rule for Det
+        io.quantbridge.onnx.proto.Onnx.GraphProto g = io.quantbridge.onnx.proto.Onnx.GraphProto.newBuilder()
+                .setName("det").addInput(value("x", 1, 3, 8, 8)).addOutput(value("y", 1, 4))
+                .addInitializer(io.quantbridge.onnx.Tensors.floatTensor("w", new long[] {4, 3, 3, 3}, new float[108]))
+                .addNode(io.quantbridge.onnx.proto.Onnx.NodeProto.newBuilder().setOpType("Conv").setName("conv")
+                        .addInput("x").addInput("w").addOutput("c")
+                        .addAttribute(io.quantbridge.onnx.Attributes.ofInts("pads", 1, 1, 1, 1)))
+                .addNode(io.quantbridge.onnx.proto.Onnx.NodeProto.newBuilder().setOpType("Det").setName("det")
+                        .addInput("c").addOutput("y"))
+                .build();
+        Path model = tmp.resolve("conv_det.onnx");
+        Files.write(model, io.quantbridge.onnx.proto.Onnx.ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(io.quantbridge.onnx.proto.Onnx.OperatorSetIdProto.newBuilder().setDomain("")
+                        .setVersion(13)).build().toByteArray());
+        Path out = tmp.resolve("unreadable");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend().quantize(
+                request(out, Precision.INT8).model(model).preprocessing(io.quantbridge.data.Preprocessing.defaults())
+                        .build(), Progress.NONE));
+        assertTrue(e.getMessage().startsWith("openvino: cannot read model " + model + ": "), e.getMessage());
+        assertTrue(e.getMessage().contains("Det"), e.getMessage());
+        assertTrue(!Files.exists(out), "nothing was calibrated or written");
+    }
+
+    private static io.quantbridge.onnx.proto.Onnx.ValueInfoProto value(String name, long... shape) {
+        io.quantbridge.onnx.proto.Onnx.TensorShapeProto.Builder sb =
+                io.quantbridge.onnx.proto.Onnx.TensorShapeProto.newBuilder();
+        for (long d : shape) sb.addDim(io.quantbridge.onnx.proto.Onnx.TensorShapeProto.Dimension.newBuilder()
+                .setDimValue(d));
+        return io.quantbridge.onnx.proto.Onnx.ValueInfoProto.newBuilder().setName(name).setType(
+                io.quantbridge.onnx.proto.Onnx.TypeProto.newBuilder().setTensorType(
+                        io.quantbridge.onnx.proto.Onnx.TypeProto.Tensor.newBuilder().setElemType(1).setShape(sb)))
+                .build();
+    }
+
+    @Test
     void int8WritesTheQdqModelTheCompiledModelAndItsSidecarAndMeasuresFidelityInOpenVino() throws Exception {
         Path out = tmp.resolve("int8");
         QuantizationResult r = new OpenVinoBackend().quantize(request(out, Precision.INT8).build(), Progress.NONE);
