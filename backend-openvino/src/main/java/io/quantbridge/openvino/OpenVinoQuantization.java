@@ -144,7 +144,7 @@ final class OpenVinoQuantization {
                 OpenVinoSession.Options reference = OpenVinoSession.Options.defaults().withInputShape(staticShape);
                 try (OpenVinoSession ref = OpenVinoSession.open(req.model(), reference)) {
                     fidelity = FidelityEvaluation.run(ref, deployed, evalSet, req.preprocessing(),
-                            new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), threads,
+                            req.fidelityMetrics(), threads,
                             progress);
                     ov.put("latency_ms", latency(ref, deployed, SampleSource.load(evalSet.get(0), ref.inputs(),
                             req.preprocessing())));

@@ -151,7 +151,7 @@ final class TensorRtQuantization {
         try (ModelSession ref = OrtModelSession.open(req.model(), threads);
              ModelSession engine = TensorRtSession.open(plan)) {
             Map<String, Map<String, Object>> f = FidelityEvaluation.run(ref, engine, evalSet, req.preprocessing(),
-                    new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), 1, progress);
+                    req.fidelityMetrics(), 1, progress);
             if (report.containsKey("fidelity")) report.put("fidelity_onnxruntime_cpu", report.get("fidelity"));
             report.put("fidelity", f);
             report.put("fidelity_measured_in", "TensorRT (" + plan.getFileName() + ") against the float model in "

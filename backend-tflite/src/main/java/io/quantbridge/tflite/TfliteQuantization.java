@@ -566,7 +566,7 @@ final class TfliteQuantization {
         try (ModelSession ref = TfliteSession.open(reference, t);
              ModelSession cand = TfliteSession.open(candidate, t)) {
             return FidelityEvaluation.run(ref, cand, evalSet, pre,
-                    new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), 1, progress);
+                    req.fidelityMetrics(), 1, progress);
         }
     }
 

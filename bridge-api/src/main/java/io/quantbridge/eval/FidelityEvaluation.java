@@ -21,13 +21,25 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Compares a candidate model (quantized) with its reference (float) on held-out samples: every output of the
- * reference is matched by name in the candidate and pooled over all samples ({@link FidelityAccumulator}).
+ * reference is matched by name in the candidate and pooled over all samples ({@link FidelityAccumulator}), and so is
+ * every requested {@link OutputSlice}.
  * Sessions must allow concurrent {@code run} calls when {@code threads > 1}.
  */
 public final class FidelityEvaluation {
-    /** Which task metrics to add to cosine, SQNR and max abs error. */
-    public record Metrics(Double maskIouThreshold, boolean top1) {
+    /**
+     * Which task metrics to add to cosine, SQNR and max abs error, and which output slices to judge on their own as
+     * well (reported under their labels, with the same metrics).
+     */
+    public record Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices) {
         public static final Metrics BASIC = new Metrics(null, false);
+
+        public Metrics {
+            slices = List.copyOf(slices);
+        }
+
+        public Metrics(Double maskIouThreshold, boolean top1) {
+            this(maskIouThreshold, top1, List.of());
+        }
     }
 
     private FidelityEvaluation() { }
@@ -49,6 +61,19 @@ public final class FidelityEvaluation {
                 throw new QuantbridgeException("the candidate model has no output '" + name + "' (its outputs: "
                         + candidate.outputs().stream().map(TensorInfo::name).toList() + ")");
             }
+        }
+        for (OutputSlice sl : metrics.slices()) {
+            if (!outputs.contains(sl.output())) {
+                throw new QuantbridgeException("--slice " + sl.label() + ": the model has no output '" + sl.output()
+                        + "' (its outputs: " + outputs + ")");
+            }
+        }
+        List<String> keys = new ArrayList<>(outputs);
+        for (OutputSlice sl : metrics.slices()) {
+            if (keys.contains(sl.label())) {
+                throw new QuantbridgeException("--slice: the label '" + sl.label() + "' is taken; give another");
+            }
+            keys.add(sl.label());
         }
         List<TensorInfo> inputs = reference.inputs();
         int n = Math.max(1, Math.min(threads, samples.size()));
@@ -84,6 +109,11 @@ public final class FidelityEvaluation {
                             }
                             acc.computeIfAbsent(name, k -> accumulator(metrics, r)).add(r.data(), c.data());
                         }
+                        for (OutputSlice sl : metrics.slices()) {
+                            FloatTensor r = sl.of(ref.get(sl.output()));
+                            FloatTensor c = sl.of(cand.get(sl.output()));
+                            acc.computeIfAbsent(sl.label(), k -> accumulator(metrics, r)).add(r.data(), c.data());
+                        }
                         synchronized (parts) {
                             parts.set(i, acc);
                         }
@@ -98,7 +128,7 @@ public final class FidelityEvaluation {
         }
         progress.end();
         Map<String, Map<String, Object>> result = new LinkedHashMap<>();
-        for (String name : outputs) {
+        for (String name : keys) {
             FidelityAccumulator total = null;
             int largest = -1;
             for (int i = 0; i < parts.size(); i++) {

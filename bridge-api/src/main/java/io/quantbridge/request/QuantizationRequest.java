@@ -35,6 +35,7 @@ public final class QuantizationRequest {
     private final String tensorRtCacheVersion;
     private final Double maskIouThreshold;
     private final boolean top1;
+    private final List<io.quantbridge.eval.OutputSlice> outputSlices;
     private final int threads;
     private final boolean equalize;
     private final double equalizeAlpha;
@@ -64,6 +65,7 @@ public final class QuantizationRequest {
         this.tensorRtCacheVersion = b.tensorRtCacheVersion;
         this.maskIouThreshold = b.maskIouThreshold;
         this.top1 = b.top1;
+        this.outputSlices = List.copyOf(b.outputSlices);
         this.threads = b.threads;
         this.equalize = b.equalize;
         this.equalizeAlpha = b.equalizeAlpha;
@@ -148,6 +150,12 @@ public final class QuantizationRequest {
     public Optional<Double> maskIouThreshold() { return Optional.ofNullable(maskIouThreshold); }
     /** Evaluation also reports top-1 agreement over the last axis (classifiers). */
     public boolean top1() { return top1; }
+    /** Output slices that evaluation also judges on their own ({@code --slice}). */
+    public List<io.quantbridge.eval.OutputSlice> outputSlices() { return outputSlices; }
+    /** What evaluation measures: the task metrics and output slices asked for. */
+    public io.quantbridge.eval.FidelityEvaluation.Metrics fidelityMetrics() {
+        return new io.quantbridge.eval.FidelityEvaluation.Metrics(maskIouThreshold, top1, outputSlices);
+    }
     /** Worker threads for calibration and evaluation; 0 = one per core. */
     public int threads() { return threads; }
 
@@ -171,6 +179,7 @@ public final class QuantizationRequest {
         b.tensorRtCacheVersion = tensorRtCacheVersion;
         b.maskIouThreshold = maskIouThreshold;
         b.top1 = top1;
+        b.outputSlices.addAll(outputSlices);
         b.threads = threads;
         b.equalize = equalize;
         b.equalizeAlpha = equalizeAlpha;
@@ -210,6 +219,7 @@ public final class QuantizationRequest {
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;
+        private final List<io.quantbridge.eval.OutputSlice> outputSlices = new ArrayList<>();
         private int threads;
 
         public Builder model(Path model) { this.model = model; return this; }
@@ -265,6 +275,13 @@ public final class QuantizationRequest {
         }
 
         public Builder top1(boolean v) { this.top1 = v; return this; }
+
+        /** Also judge these output slices on their own (replaces earlier ones). */
+        public Builder outputSlices(List<io.quantbridge.eval.OutputSlice> slices) {
+            this.outputSlices.clear();
+            this.outputSlices.addAll(slices);
+            return this;
+        }
 
         public Builder floatLayers(int n) { this.floatLayers = atLeast("--float-layers", n, 0); return this; }
         public Builder sensitivitySamples(int n) {

@@ -5,6 +5,7 @@ import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.eval.OutputSlice;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Json;
 import java.nio.file.Path;
@@ -51,6 +52,11 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--top1", description = "Also report top-1 agreement over the last axis.")
     boolean top1;
 
+    @Option(names = "--slice", paramLabel = "OUTPUT:AXIS:FROM:TO[=NAME]",
+            description = "Also judge indices FROM..TO-1 of an output's axis on their own, e.g. the class scores of a"
+                    + " YOLOv8 output: output0:1:4:84=scores. Repeatable.")
+    java.util.List<String> slices = new java.util.ArrayList<>();
+
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Worker threads (0 = cores).")
     int threads;
 
@@ -71,7 +77,8 @@ final class EvalCommand implements Callable<Integer> {
         Map<String, Map<String, Object>> fidelity;
         try (ModelSession ref = Sessions.open(model, backend); ModelSession cand = Sessions.open(candidate, backend)) {
             fidelity = FidelityEvaluation.run(ref, cand, chosen, preprocessing.build(),
-                    new FidelityEvaluation.Metrics(maskThreshold, top1),
+                    new FidelityEvaluation.Metrics(maskThreshold, top1,
+                            slices.stream().map(OutputSlice::parse).toList()),
                     threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress);
         }
         Map<String, Object> result = new LinkedHashMap<>();

@@ -3,6 +3,7 @@ package io.quantbridge.cli;
 import io.quantbridge.backend.BackendSelector;
 import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.eval.OutputSlice;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.IoType;
 import io.quantbridge.request.Precision;
@@ -149,6 +150,11 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--top1", description = "With --eval, also report top-1 agreement over the last axis.")
     boolean top1;
 
+    @Option(names = "--slice", paramLabel = "OUTPUT:AXIS:FROM:TO[=NAME]",
+            description = "With --eval, also judge indices FROM..TO-1 of an output's axis on their own, e.g. the class"
+                    + " scores of a YOLOv8 output: output0:1:4:84=scores. Repeatable.")
+    List<String> slices = new java.util.ArrayList<>();
+
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
             description = "Worker threads for calibration and evaluation (default one per core).")
     int threads;
@@ -219,6 +225,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .tensorRtCacheVersion(trtCacheVersion)
                 .maskIouThreshold(maskThreshold)
                 .top1(top1)
+                .outputSlices(slices.stream().map(OutputSlice::parse).toList())
                 .threads(threads)
                 .build();
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);

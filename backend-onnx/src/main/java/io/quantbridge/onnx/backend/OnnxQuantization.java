@@ -503,7 +503,7 @@ final class OnnxQuantization {
         try (ModelSession ref = OrtModelSession.open(reference, 1);
              ModelSession cand = OrtModelSession.open(candidate, 1)) {
             return FidelityEvaluation.run(ref, cand, evalSet, req.preprocessing(),
-                    new FidelityEvaluation.Metrics(req.maskIouThreshold().orElse(null), req.top1()), threads,
+                    req.fidelityMetrics(), threads,
                     progress);
         }
     }
