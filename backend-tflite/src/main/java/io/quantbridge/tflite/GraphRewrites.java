@@ -13,7 +13,6 @@ import static org.tensorflow.lite.schema.BuiltinOperator.MAXIMUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.MEAN;
 import static org.tensorflow.lite.schema.BuiltinOperator.MINIMUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.MUL;
-import static org.tensorflow.lite.schema.BuiltinOperator.PRELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
@@ -34,8 +33,6 @@ import org.tensorflow.lite.schema.BuiltinOptionsUnion;
 import org.tensorflow.lite.schema.Conv2DOptionsT;
 import org.tensorflow.lite.schema.DepthwiseConv2DOptionsT;
 import org.tensorflow.lite.schema.FullyConnectedOptionsT;
-import org.tensorflow.lite.schema.LeakyReluOptionsT;
-import org.tensorflow.lite.schema.MaximumMinimumOptionsT;
 import org.tensorflow.lite.schema.MulOptionsT;
 import org.tensorflow.lite.schema.OperatorT;
 import org.tensorflow.lite.schema.Padding;
@@ -76,7 +73,7 @@ import org.tensorflow.lite.schema.TransposeConvOptionsT;
  *       result take x's calibrated range: no requantize op is added, and the result's int8 step is x's, coarser than
  *       the leaky output's own range would give where x reaches far below zero (wakeword-embed: cosine 0.9969
  *       against 0.9966 with LEAKY_RELU left in).</li>
- *   <li>PRELU(x; alpha) becomes RELU(x) + MUL(MINIMUM(x, 0), alpha) ({@link #splitPrelu}).</li>
+ *   <li>PRELU(x; alpha) becomes RELU(x) + MUL(MINIMUM(x, 0), alpha) ({@link EdgeTpuRewrites#splitPrelu}).</li>
  * </ul>
  */
 final class GraphRewrites {
@@ -129,8 +126,8 @@ final class GraphRewrites {
             hswish = splitHardSwish(m, ranges, keep);
             clamps = clampsToRange(m, ranges, keep);
         } else {
-            leaky = splitLeakyRelu(m, ranges, keep);
-            prelu = splitPrelu(m, ranges, keep);
+            leaky = EdgeTpuRewrites.splitLeakyRelu(m, ranges, keep);
+            prelu = EdgeTpuRewrites.splitPrelu(m, ranges, keep);
         }
         return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors, prelu);
     }
@@ -464,123 +461,15 @@ final class GraphRewrites {
         return n;
     }
 
-    private static int splitLeakyRelu(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> keep) {
-        SubGraphT g = m.main();
-        List<OperatorT> out = new ArrayList<>();
-        int n = 0;
-        for (OperatorT op : g.getOperators()) {
-            float alpha = op.getBuiltinOptions() != null
-                    && op.getBuiltinOptions().getValue() instanceof LeakyReluOptionsT o ? o.getAlpha() : Float.NaN;
-            if (m.builtinCode(op) != LEAKY_RELU || keep.test(op) || op.getInputs().length != 1
-                    || op.getOutputs().length != 1 || !(alpha >= 0 && alpha <= 1)) {
-                out.add(op);
-                continue;
-            }
-            int x = op.getInputs()[0];
-            int y = op.getOutputs()[0];
-            if (!calibratedActivation(m, ranges, x, y)) {
-                out.add(op);
-                continue;
-            }
-            TensorT xt = m.tensor(x);
-            String name = m.tensor(y).getName();
-            int at = m.addTensor(TfliteModel.newTensor(name + "/alpha", TensorType.FLOAT32, new int[0], null,
-                    m.addBuffer(TfliteModel.floatBytes(new float[] {alpha})), null));
-            int scaled = m.addTensor(TfliteModel.newTensor(name + "/alpha_x", TensorType.FLOAT32, xt.getShape(),
-                    xt.getShapeSignature(), 0, null));
-            // MAXIMUM's inputs and output share one set of int8 parameters: x's
-            ranges.put(scaled, ranges.get(x).clone());
-            ranges.put(y, ranges.get(x).clone());
-
-            OperatorT max = builtin(m, MAXIMUM, BuiltinOptions.MaximumMinimumOptions,
-                    new MaximumMinimumOptionsT(), new int[] {x, scaled}, y);
-            out.add(mul(m, x, at, scaled));
-            out.add(max);
-            n++;
-        }
-        if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
-        return n;
-    }
-
-    /**
-     * PRELU(x; alpha) = RELU(x) + MUL(MINIMUM(x, 0), alpha), for any alpha (MediaPipe's per-channel alphas reach -4.5
-     * and 12, so the MAXIMUM form of LEAKY_RELU does not apply): four ops the Edge TPU maps, where PRELU would stop
-     * its compiler. Int8 parameters: MINIMUM shares x's; RELU takes [0, max x]; the MUL output the range that x's
-     * negative part times the alphas can reach; the ADD output PRELU's calibrated output range. Only where alpha is a
-     * float constant and x and the output were calibrated.
-     */
-    private static int splitPrelu(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> keep) {
-        SubGraphT g = m.main();
-        List<OperatorT> out = new ArrayList<>();
-        int n = 0;
-        for (OperatorT op : g.getOperators()) {
-            int[] ins = op.getInputs();
-            if (m.builtinCode(op) != PRELU || keep.test(op) || ins.length != 2 || op.getOutputs().length != 1
-                    || ins[1] < 0 || !m.isConstant(ins[1]) || m.tensor(ins[1]).getType() != TensorType.FLOAT32) {
-                out.add(op);
-                continue;
-            }
-            int x = ins[0];
-            int y = op.getOutputs()[0];
-            if (!calibratedActivation(m, ranges, x, y)) {
-                out.add(op);
-                continue;
-            }
-            TensorT xt = m.tensor(x);
-            float[] alpha = m.floats(ins[1]);
-            double aMin = 0;
-            double aMax = 0;
-            for (float a : alpha) {
-                aMin = Math.min(aMin, a);
-                aMax = Math.max(aMax, a);
-            }
-            double[] rx = ranges.get(x);
-            double neg = Math.min(rx[0], 0);
-            String name = m.tensor(y).getName();
-            int zero = m.addTensor(TfliteModel.newTensor(name + "/zero", TensorType.FLOAT32, new int[0], null,
-                    m.addBuffer(TfliteModel.floatBytes(new float[] {0f})), null));
-            int relu = m.addTensor(TfliteModel.newTensor(name + "/relu", TensorType.FLOAT32, xt.getShape(),
-                    xt.getShapeSignature(), 0, null));
-            int min = m.addTensor(TfliteModel.newTensor(name + "/negative", TensorType.FLOAT32, xt.getShape(),
-                    xt.getShapeSignature(), 0, null));
-            int scaled = m.addTensor(TfliteModel.newTensor(name + "/alpha_negative", TensorType.FLOAT32,
-                    xt.getShape(), xt.getShapeSignature(), 0, null));
-            ranges.put(relu, new double[] {0, Math.max(rx[1], 0)});
-            ranges.put(min, rx.clone());
-            ranges.put(scaled, new double[] {neg * aMax, neg * aMin});
-
-            OperatorT r = new OperatorT();
-            r.setOpcodeIndex(m.opCodeIndex(RELU, 1));
-            r.setInputs(new int[] {x});
-            r.setOutputs(new int[] {relu});
-            out.add(r);
-            out.add(builtin(m, MINIMUM, BuiltinOptions.MaximumMinimumOptions, new MaximumMinimumOptionsT(),
-                    new int[] {x, zero}, min));
-            out.add(mul(m, min, ins[1], scaled));
-            AddOptionsT ao = new AddOptionsT();
-            ao.setFusedActivationFunction(ActivationFunctionType.NONE);
-            out.add(builtin(m, ADD, BuiltinOptions.AddOptions, ao, new int[] {relu, scaled}, y));
-            n++;
-        }
-        if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
-        return n;
-    }
-
-    /** Whether {@code x} is a float32 activation and both it and {@code y} have calibrated ranges. */
-    private static boolean calibratedActivation(TfliteModel m, Map<Integer, double[]> ranges, int x, int y) {
-        return m.tensor(x).getType() == TensorType.FLOAT32 && !m.isConstant(x) && ranges.containsKey(x)
-                && ranges.containsKey(y);
-    }
-
     /** MUL(a, b) -> out, no fused activation, version 1. */
-    private static OperatorT mul(TfliteModel m, int a, int b, int out) {
+    static OperatorT mul(TfliteModel m, int a, int b, int out) {
         MulOptionsT o = new MulOptionsT();
         o.setFusedActivationFunction(ActivationFunctionType.NONE);
         return builtin(m, MUL, BuiltinOptions.MulOptions, o, new int[] {a, b}, out);
     }
 
     /** A version-1 builtin op with these options, inputs and single output. */
-    private static OperatorT builtin(TfliteModel m, int code, byte optionsType, Object options, int[] inputs,
+    static OperatorT builtin(TfliteModel m, int code, byte optionsType, Object options, int[] inputs,
                                      int output) {
         BuiltinOptionsUnion u = new BuiltinOptionsUnion();
         u.setType(optionsType);
