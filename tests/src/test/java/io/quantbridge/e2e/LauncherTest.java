@@ -1,0 +1,84 @@
+package io.quantbridge.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/** {@code bin/quantbridge} as users start it, on the JDKs this machine has. */
+class LauncherTest {
+    private record Result(int code, String out, String err) { }
+
+    private static Result run(Path javaHome, String... args) throws Exception {
+        Path launcher = RealModels.root().resolve("bin/quantbridge");
+        assumeTrue(Files.isRegularFile(RealModels.root().resolve("quantbridge-cli/target/quantbridge-cli.jar")),
+                "the CLI jar is not built");
+        ProcessBuilder pb = new ProcessBuilder(Stream.concat(Stream.of("bash", launcher.toString()), Stream.of(args))
+                .toList());
+        Map<String, String> env = pb.environment();
+        env.put("QUANTBRIDGE_NO_BUILD", "1");
+        env.put("QUANTBRIDGE_JAVA_OPTS", "-Xmx1g");
+        env.put("PATH", javaHome.resolve("bin") + ":" + env.getOrDefault("PATH", ""));
+        Path out = Files.createTempFile("launcher", ".out");
+        Path err = Files.createTempFile("launcher", ".err");
+        try {
+            Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            int code = p.waitFor();
+            return new Result(code, Files.readString(out, StandardCharsets.UTF_8),
+                    Files.readString(err, StandardCharsets.UTF_8));
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
+        }
+    }
+
+    /** A JDK of feature version {@code min} or newer among the usual install folders, if any. */
+    private static Optional<Path> jdkAtLeast(int min) throws IOException {
+        Path jvms = Path.of("/usr/lib/jvm");
+        if (!Files.isDirectory(jvms)) return Optional.empty();
+        try (Stream<Path> s = Files.list(jvms)) {
+            for (Path home : s.sorted().toList()) {
+                Path release = home.resolve("release");
+                if (!Files.isRegularFile(release) || !Files.isExecutable(home.resolve("bin/java"))) continue;
+                for (String line : Files.readAllLines(release)) {
+                    if (!line.startsWith("JAVA_VERSION=\"")) continue;
+                    String v = line.substring("JAVA_VERSION=\"".length()).split("[.\"]")[0];
+                    if (v.matches("[0-9]+") && Integer.parseInt(v) >= min) return Optional.of(home);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    @Test
+    void readsAnOnnxModelWithoutWarningsOnANewJdk() throws Exception {
+        Optional<Path> jdk = jdkAtLeast(23);
+        assumeTrue(jdk.isPresent(), "no JDK 23 or newer under /usr/lib/jvm");
+        Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        // protobuf-java (ONNX reading) calls sun.misc.Unsafe, which JDK 23+ warns about in four lines on every run
+        Result r = run(jdk.get(), "inspect", model.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("ONNX model " + model), r.out());
+        assertFalse(r.err().contains("WARNING"), r.err());
+    }
+
+    @Test
+    void runsOnTheBuildJdk() throws Exception {
+        // the option that quiets JDK 23+ is unknown to older JDKs: the launcher must not pass it there
+        Path home = Path.of(System.getProperty("java.home"));
+        Result r = run(home, "backends");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("onnx") && r.out().contains("selected:"), r.out());
+        assertFalse(r.err().contains("Unrecognized option"), r.err());
+    }
+}
