@@ -82,7 +82,7 @@ final class OpenVinoQuantization {
         List<TensorInfo> modelInputs = OnnxModel.load(req.model()).inputs();
         pre = SampleSource.resolve(modelInputs, req.preprocessing());
         long[] staticShape = staticInputShape(modelInputs, pre);
-        DataSplit split = RequestData.split(req);
+        DataSplit split = RequestData.split(req, modelInputs);
         if (split != null) RequestData.checkReadable(split.evaluation());
         if (staticShape == null) staticShape = sampleShape(modelInputs, split, pre);
 

@@ -142,7 +142,7 @@ final class TensorRtQuantization {
      * {@code fidelity_onnxruntime_cpu}.
      */
     private void engineFidelity(Path plan, Map<String, Object> report) {
-        DataSplit split = RequestData.split(req);
+        DataSplit split = RequestData.split(req, OnnxModel.load(req.model()).inputs());
         List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
         if (evalSet.isEmpty()) return;
         progress.note("tensorrt: measuring " + plan.getFileName() + " against the float model on " + evalSet.size()
@@ -217,12 +217,12 @@ final class TensorRtQuantization {
         }
         byte[] bytes = TensorRtCache.format(contents.table(), header, TensorRtCache.ENTROPY_CALIBRATION_2)
                 .getBytes(StandardCharsets.UTF_8);
-        DataSplit split = RequestData.split(req);
+        List<TensorInfo> modelInputs = OnnxModel.load(floatModel).inputs();
+        DataSplit split = RequestData.split(req, modelInputs);
         if (split == null || split.calibration().isEmpty()) {
             throw new QuantbridgeException("tensorrt: the implicit path needs the calibration samples (--calib)");
         }
         List<SampleRef> samples = split.calibration();
-        List<TensorInfo> modelInputs = OnnxModel.load(floatModel).inputs();
         List<CalibrationBatches.Input> bindings = new ArrayList<>();
         for (TensorInfo in : modelInputs) {
             long[] shape = cfg.profiles().stream().filter(p -> p.input().equals(in.name())).findFirst()

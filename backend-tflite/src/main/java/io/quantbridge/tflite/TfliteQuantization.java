@@ -136,7 +136,7 @@ final class TfliteQuantization {
         report.put("model", modelInfo);
         report.put("preprocessing", pre.toMap());
 
-        DataSplit split = RequestData.split(req);
+        DataSplit split = RequestData.split(req, original.inputs());
         if (split != null) report.put("data_split", split.toMap());
         if (split != null) RequestData.checkReadable(split.evaluation());
 

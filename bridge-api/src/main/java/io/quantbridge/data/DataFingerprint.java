@@ -34,22 +34,25 @@ public final class DataFingerprint {
         sorted.sort(Comparator.comparing(SampleRef::id));
         putLong(md, sorted.size());
         byte[] buf = new byte[1 << 16];
+        // a file that stacks samples is hashed once, after the samples taken from it (each then hashes its index)
+        Map<String, SampleRef> stackFiles = new java.util.TreeMap<>();
         for (SampleRef s : sorted) {
             putString(md, s.id());
             putLong(md, s.files().size());
+            if (s.stacked()) {
+                putLong(md, s.index());
+                stackFiles.putIfAbsent(s.path().getFileName().toString(), s);
+                continue;
+            }
             for (Path f : s.files()) {
                 putString(md, f.getFileName().toString());
-                try {
-                    putLong(md, Files.size(f));
-                    try (InputStream in = Files.newInputStream(f)) {
-                        int n;
-                        while ((n = in.read(buf)) > 0) md.update(buf, 0, n);
-                    }
-                } catch (IOException e) {
-                    String label = s.label() == null ? SampleSource.CALIBRATION : s.label();
-                    throw new QuantbridgeException(label + " " + f + ": cannot read: " + e.getMessage(), e);
-                }
+                putFile(md, f, s, buf);
             }
+        }
+        putLong(md, stackFiles.size());
+        for (Map.Entry<String, SampleRef> e : stackFiles.entrySet()) {
+            putString(md, e.getKey());
+            putFile(md, e.getValue().path(), e.getValue(), buf);
         }
         if (preprocessing != null) {
             putString(md, Json.write(preprocessing.toMap()));
@@ -70,6 +73,19 @@ public final class DataFingerprint {
         m.put("seed", seed);
         if (preprocessing != null) m.put("preprocessing", preprocessing.toMap());
         return m;
+    }
+
+    private static void putFile(MessageDigest md, Path f, SampleRef s, byte[] buf) {
+        try {
+            putLong(md, Files.size(f));
+            try (InputStream in = Files.newInputStream(f)) {
+                int n;
+                while ((n = in.read(buf)) > 0) md.update(buf, 0, n);
+            }
+        } catch (IOException e) {
+            String label = s.label() == null ? SampleSource.CALIBRATION : s.label();
+            throw new QuantbridgeException(label + " " + f + ": cannot read: " + e.getMessage(), e);
+        }
     }
 
     private static void putString(MessageDigest md, String s) {

@@ -3,7 +3,10 @@ package io.quantbridge.data;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.util.AtomicFiles;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -50,33 +53,93 @@ public final class NpyFile {
 
     /** Parses the bytes of a {@code .npy} file; {@code source} (normally the file) starts every error message. */
     public static FloatTensor parse(byte[] bytes, String source) {
-        if (bytes.length < 10 || !Arrays.equals(Arrays.copyOf(bytes, 6), MAGIC)) {
+        Header h;
+        try {
+            h = header(new ByteArrayInputStream(bytes), source);
+        } catch (IOException e) { // not thrown by a byte array
+            throw new UncheckedIOException(e);
+        }
+        h.checkWhole();
+        h.checkDataBytes(bytes.length - h.dataStart);
+        float[] out = new float[(int) h.count];
+        ByteBuffer data = ByteBuffer.wrap(bytes, (int) h.dataStart, (int) (h.count * h.dtype.size)).slice()
+                .order(h.dtype.order);
+        h.dtype.decode(data, out, source);
+        return new FloatTensor(h.shape, out);
+    }
+
+    /**
+     * The shape of the array in {@code file}, from its header alone (the data is not read, but its size is checked
+     * against the shape).
+     */
+    public static long[] shape(Path file) {
+        return fileHeader(file).shape.clone();
+    }
+
+    /**
+     * Sample {@code index} of an array that stacks samples along its first dimension: {@code a[index]}, of shape
+     * {@code shape[1:]}. Only that sample's bytes are read, so a large stacked file costs one sample's memory.
+     */
+    public static FloatTensor readSample(Path file, long index) {
+        Header h = fileHeader(file);
+        try (InputStream in = Files.newInputStream(file)) {
+            in.skipNBytes(h.dataStart);
+            return h.sample(in, index);
+        } catch (IOException e) {
+            throw new QuantbridgeException(file + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** The header of {@code file}, with the file's size checked against it. */
+    private static Header fileHeader(Path file) {
+        try (InputStream in = Files.newInputStream(file)) {
+            Header h = header(in, file.toString());
+            h.checkDataBytes(Files.size(file) - h.dataStart);
+            return h;
+        } catch (NoSuchFileException e) {
+            throw new QuantbridgeException(file + ": no such file");
+        } catch (IOException e) {
+            throw new QuantbridgeException(file + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Reads and parses the magic string and the header of a {@code .npy} stream, leaving {@code in} at the first
+     * data byte; {@code source} starts every error message.
+     */
+    static Header header(InputStream in, String source) throws IOException {
+        byte[] pre = in.readNBytes(10);
+        if (pre.length < 10 || !Arrays.equals(Arrays.copyOf(pre, 6), MAGIC)) {
             throw new QuantbridgeException(source + ": not a .npy file (the magic string \\x93NUMPY is missing)");
         }
-        int major = bytes[6] & 0xff;
-        int minor = bytes[7] & 0xff;
-        ByteBuffer bb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        int major = pre[6] & 0xff;
+        int minor = pre[7] & 0xff;
         long headerLen;
         int headerStart;
         if (major == 1) {
-            headerLen = bb.getShort(8) & 0xffff;
+            headerLen = ByteBuffer.wrap(pre).order(ByteOrder.LITTLE_ENDIAN).getShort(8) & 0xffff;
             headerStart = 10;
         } else if (major == 2 || major == 3) {
-            if (bytes.length < 12) {
+            byte[] more = in.readNBytes(2);
+            if (more.length < 2) {
                 throw new QuantbridgeException(source + ": truncated .npy header");
             }
-            headerLen = bb.getInt(8) & 0xffffffffL;
+            byte[] len = {pre[8], pre[9], more[0], more[1]};
+            headerLen = ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getInt() & 0xffffffffL;
             headerStart = 12;
         } else {
             throw new QuantbridgeException(source + ": unsupported .npy format version " + major + "." + minor
                     + " (1.0, 2.0 and 3.0 are supported)");
         }
-        if (headerStart + headerLen > bytes.length) {
+        byte[] hb = in.readNBytes((int) Math.min(headerLen, MAX_HEADER));
+        if (hb.length < headerLen) {
+            if (headerLen > MAX_HEADER) {
+                throw new QuantbridgeException(source + ": corrupt .npy header: " + headerLen + " bytes announced");
+            }
             throw new QuantbridgeException(source + ": truncated .npy header (" + headerLen + " bytes announced, "
-                    + (bytes.length - headerStart) + " present)");
+                    + hb.length + " present)");
         }
-        String header = new String(bytes, headerStart, (int) headerLen,
-                major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
+        String header = new String(hb, major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
         Map<String, Object> dict;
         try {
             dict = new HeaderParser(header).dict();
@@ -120,24 +183,80 @@ public final class NpyFile {
         } catch (ArithmeticException e) {
             throw new QuantbridgeException(source + ": shape " + Arrays.toString(shape) + " is too large");
         }
-        if (count > Integer.MAX_VALUE - 8) {
-            throw new QuantbridgeException(source + ": " + count + " elements are more than one tensor can hold");
+        return new Header(source, shape, d, dtype, count, headerStart + headerLen);
+    }
+
+    /** Headers longer than this are refused as corrupt (numpy writes well under 1 KiB). */
+    private static final int MAX_HEADER = 1 << 20;
+
+    /** A parsed {@code .npy} header: what the array is and where its data starts. */
+    static final class Header {
+        final String source;
+        final long[] shape;
+        final String descr;
+        final Dtype dtype;
+        final long count;
+        final long dataStart;
+
+        Header(String source, long[] shape, String descr, Dtype dtype, long count, long dataStart) {
+            this.source = source;
+            this.shape = shape;
+            this.descr = descr;
+            this.dtype = dtype;
+            this.count = count;
+            this.dataStart = dataStart;
         }
-        long dataStart = headerStart + headerLen;
-        long need = count * dtype.size;
-        long have = bytes.length - dataStart;
-        if (have < need) {
-            throw new QuantbridgeException(source + ": truncated .npy data: shape " + Arrays.toString(shape) + " of "
-                    + d + " needs " + need + " bytes, the file has " + have);
+
+        /** Bytes of data the shape and type need. */
+        long dataBytes() {
+            return count * dtype.size;
         }
-        if (have > need) {
-            throw new QuantbridgeException(source + ": corrupt .npy file: " + (have - need)
-                    + " unexpected bytes after the data of shape " + Arrays.toString(shape) + " " + d);
+
+        /** Refuses data of another size than the shape needs ({@code have} bytes follow the header). */
+        void checkDataBytes(long have) {
+            long need = dataBytes();
+            if (have < need) {
+                throw new QuantbridgeException(source + ": truncated .npy data: shape " + Arrays.toString(shape)
+                        + " of " + descr + " needs " + need + " bytes, the file has " + have);
+            }
+            if (have > need) {
+                throw new QuantbridgeException(source + ": corrupt .npy file: " + (have - need)
+                        + " unexpected bytes after the data of shape " + Arrays.toString(shape) + " " + descr);
+            }
         }
-        float[] out = new float[(int) count];
-        ByteBuffer data = ByteBuffer.wrap(bytes, (int) dataStart, (int) need).slice().order(dtype.order);
-        dtype.decode(data, out, source);
-        return new FloatTensor(shape, out);
+
+        /** Refuses an array too large to be read whole into one tensor (a stacked one is read sample by sample). */
+        void checkWhole() {
+            if (count > Integer.MAX_VALUE - 8) {
+                throw new QuantbridgeException(source + ": " + count
+                        + " elements are more than one tensor can hold");
+            }
+        }
+
+        /**
+         * {@code a[index]} read from {@code in}, positioned at the first data byte: the array seen as samples
+         * stacked along its first dimension.
+         */
+        FloatTensor sample(InputStream in, long index) throws IOException {
+            if (shape.length == 0 || index < 0 || index >= shape[0]) {
+                throw new IllegalArgumentException(source + ": no sample " + index + " in shape "
+                        + Arrays.toString(shape));
+            }
+            long[] sub = Arrays.copyOfRange(shape, 1, shape.length);
+            long n = count / shape[0];
+            if (n > Integer.MAX_VALUE - 8) {
+                throw new QuantbridgeException(source + ": " + n + " elements per sample are more than one tensor"
+                        + " can hold");
+            }
+            in.skipNBytes(index * n * dtype.size);
+            byte[] b = in.readNBytes((int) (n * dtype.size));
+            if (b.length < n * dtype.size) {
+                throw new QuantbridgeException(source + ": truncated .npy data in sample " + index);
+            }
+            float[] out = new float[(int) n];
+            dtype.decode(ByteBuffer.wrap(b).order(dtype.order), out, source + "[" + index + "]");
+            return new FloatTensor(sub, out);
+        }
     }
 
     /** Writes a float32 {@code .npy} file (atomically) holding {@code tensor}. */

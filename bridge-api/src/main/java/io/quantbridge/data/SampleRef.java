@@ -9,13 +9,16 @@ import java.util.List;
  * Load it with {@link SampleSource#load}.
  *
  * @param id     the relative path, unique within one {@link SampleSource}; samples are sorted by it
- * @param kind   image file, single {@code .npy} file, or folder of {@code .npy} files (one per model input)
+ * @param kind   image file, single {@code .npy} file, {@code .npz} file, or folder of {@code .npy} files (one per
+ *               model input)
  * @param files  the image or {@code .npy} file; for {@link Kind#NPY_FOLDER} the folder's {@code .npy} files,
  *               sorted by name
  * @param path   where the sample is: the file, or the sample folder for {@link Kind#NPY_FOLDER}
  * @param label  how error messages name the data set, e.g. {@code "calibration data"}
+ * @param index  for a sample taken from a file that stacks samples along its first dimension ({@link Kind#NPY} or
+ *               {@link Kind#NPZ}), its position there; -1 for a sample that is the whole file or folder
  */
-public record SampleRef(String id, Kind kind, List<Path> files, Path path, String label) {
+public record SampleRef(String id, Kind kind, List<Path> files, Path path, String label, long index) {
     /** What a sample is made of. */
     public enum Kind {
         /** A PNG or JPEG file feeding the model's single image input. */
@@ -23,11 +26,29 @@ public record SampleRef(String id, Kind kind, List<Path> files, Path path, Strin
         /** One {@code .npy} file feeding the model's single input. */
         NPY,
         /** A folder holding {@code <input name>.npy} for each model input. */
-        NPY_FOLDER
+        NPY_FOLDER,
+        /** One {@code .npz} file holding an array per model input ({@code numpy.savez(f, <input name>=...)}). */
+        NPZ
     }
 
     public SampleRef {
         files = List.copyOf(files);
+        if (index < -1) throw new IllegalArgumentException("sample index " + index);
+    }
+
+    /** A sample that is a whole file or folder. */
+    public SampleRef(String id, Kind kind, List<Path> files, Path path, String label) {
+        this(id, kind, files, path, label, -1);
+    }
+
+    /** Whether the sample is one slice of a file that stacks samples along its first dimension. */
+    public boolean stacked() {
+        return index >= 0;
+    }
+
+    /** The sample's file, or its file and index for a stacked one ({@code calib.npy[17]}), for messages. */
+    public String where() {
+        return stacked() ? path + "[" + index + "]" : path.toString();
     }
 
     @Override

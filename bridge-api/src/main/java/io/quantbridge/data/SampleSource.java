@@ -21,17 +21,22 @@ import java.util.stream.Stream;
  *
  * <p>Discovery ({@link #discover(Path, String)}) accepts:
  * <ul>
- *   <li>a single file ({@code .png}, {@code .jpg}, {@code .jpeg} or {@code .npy}): one sample, id = its name;</li>
- *   <li>a folder of image and/or {@code .npy} files: one sample per file;</li>
+ *   <li>a single file ({@code .png}, {@code .jpg}, {@code .jpeg}, {@code .npy} or {@code .npz}): one sample, id = its
+ *       name; or, when the model's inputs are given and the file's arrays fit them only one slice along the first
+ *       dimension at a time, one sample per slice, ids {@code name[i]} ({@link #discover(Path, String, List)});</li>
+ *   <li>a folder of image, {@code .npy} and/or {@code .npz} files: one sample per file (a {@code .npz} holds one
+ *       array per model input, named after it, as {@code numpy.savez(f, input_ids=..., attention_mask=...)} writes
+ *       it);</li>
  *   <li>a folder of sub-folders, one per sample, each holding one {@code .npy} file per model input named
  *       {@code <input name>.npy} (or any single {@code .npy} for a single-input model).</li>
  * </ul>
  * Names starting with {@code .} are ignored, as are other file types and sub-folders without {@code .npy} files.
+ * Discovery reads no data, only the headers of a single {@code .npy} or {@code .npz} file given by itself.
  * Sub-folders are not searched further. Samples are sorted by id (plain string order of the relative path, so
  * {@code img10} comes before {@code img2}). A folder mixing sample files and sample sub-folders is refused as
  * ambiguous. Extensions are matched without regard to case.
  *
- * <p>Discovery only lists files; {@link #load} reads a sample when it is needed.
+ * <p>{@link #load} reads a sample when it is needed; a stacked sample reads only its own slice of the file.
  */
 public final class SampleSource {
     /** Label for the calibration data set in error messages. */
@@ -66,11 +71,26 @@ public final class SampleSource {
     }
 
     /**
-     * Discovers the samples at {@code path}; {@code label} (e.g. {@link #CALIBRATION}) starts error messages.
+     * Discovers the samples at {@code path}; {@code label} (e.g. {@link #CALIBRATION}) starts error messages. A
+     * single data file is one sample.
      *
      * @throws QuantbridgeException if the path does not exist, is a file of another type, or holds no samples
      */
     public static SampleSource discover(Path path, String label) {
+        return discover(path, label, null);
+    }
+
+    /**
+     * Discovers the samples at {@code path} for a model with these inputs: as {@link #discover(Path, String)}, except
+     * that a single {@code .npy} or {@code .npz} file given by itself whose arrays fit the inputs one slice along
+     * their first dimension at a time may hold that many samples stacked along it
+     * ({@code numpy.save("calib.npy", numpy.stack(samples))}: {@code [64, 3, 224, 224]} for an input
+     * {@code [1, 3, 224, 224]} or {@code [-1, 3, 224, 224]} is 64 samples, ids {@code calib.npy[07]}; see
+     * {@link #stackSize}). Only the headers are read.
+     *
+     * @param modelInputs the model's inputs; null to treat every file as one sample
+     */
+    public static SampleSource discover(Path path, String label, List<TensorInfo> modelInputs) {
         if (!Files.exists(path)) {
             throw new QuantbridgeException(label + " " + path + " does not exist");
         }
@@ -78,10 +98,9 @@ public final class SampleSource {
             SampleRef.Kind kind = kindOf(path);
             if (kind == null) {
                 throw new QuantbridgeException(label + " " + path
-                        + ": not an image (.png, .jpg, .jpeg) or .npy file");
+                        + ": not an image (.png, .jpg, .jpeg), .npy or .npz file");
             }
-            return new SampleSource(path, label,
-                    List.of(new SampleRef(path.getFileName().toString(), kind, List.of(path), path, label)));
+            return new SampleSource(path, label, fileSamples(path, kind, label, modelInputs));
         }
         List<SampleRef> files = new ArrayList<>();
         List<SampleRef> folders = new ArrayList<>();
@@ -105,7 +124,7 @@ public final class SampleSource {
         }
         List<SampleRef> samples = files.isEmpty() ? folders : files;
         if (samples.isEmpty()) {
-            throw new QuantbridgeException(label + " " + path + ": no images (.png, .jpg) or .npy files found");
+            throw new QuantbridgeException(label + " " + path + ": no images (.png, .jpg), .npy or .npz files found");
         }
         samples.sort(Comparator.comparing(SampleRef::id));
         return new SampleSource(path, label, samples);
@@ -122,9 +141,83 @@ public final class SampleSource {
         }
     }
 
+    /**
+     * The samples of a data file given by itself: one, or N stacked along the first dimension of its arrays when
+     * {@link #stackSize} says so. Reads only headers.
+     */
+    private static List<SampleRef> fileSamples(Path file, SampleRef.Kind kind, String label,
+                                               List<TensorInfo> modelInputs) {
+        String name = file.getFileName().toString();
+        long n = -1;
+        boolean arrays = kind == SampleRef.Kind.NPY || kind == SampleRef.Kind.NPZ;
+        if (modelInputs != null && !modelInputs.isEmpty() && arrays) {
+            try {
+                n = kind == SampleRef.Kind.NPY ? stackSize(Map.of("", NpyFile.shape(file)), modelInputs)
+                        : stackSize(NpzFile.shapes(file), modelInputs);
+            } catch (QuantbridgeException e) {
+                throw new QuantbridgeException(label + " " + e.getMessage(), e);
+            }
+        }
+        if (n < 0) return List.of(new SampleRef(name, kind, List.of(file), file, label));
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new QuantbridgeException(label + " " + file + ": " + n + " stacked samples are too many");
+        }
+        int digits = Long.toString(Math.max(n - 1, 0)).length();
+        List<SampleRef> out = new ArrayList<>((int) n);
+        for (long i = 0; i < n; i++) {
+            String id = name + "[" + "0".repeat(digits - Long.toString(i).length()) + i + "]";
+            out.add(new SampleRef(id, kind, List.of(file), file, label, i));
+        }
+        return out;
+    }
+
+    /**
+     * How many samples the arrays (by name; a {@code .npy} file's one array under "") stack for these inputs, or -1
+     * for one sample. They stack when every slice {@code a[i]} along their common first dimension N fits its input
+     * and either the arrays do not fit whole, or they do only as a batch of N for inputs whose first dimension is
+     * dynamic: samples are fed with batch 1, so {@code [64, 3, 224, 224]} for an input {@code [-1, 3, 224, 224]} is
+     * 64 samples rather than one batch of 64. Arrays that fit neither way are one sample, which loading then refuses
+     * with its shape.
+     */
+    private static long stackSize(Map<String, long[]> arrays, List<TensorInfo> inputs) {
+        boolean wholeFits = true;
+        boolean slicesFit = true;
+        boolean dynamicBatch = true;
+        long n = -1;
+        for (TensorInfo input : inputs) {
+            String name = arrays.size() == 1 && inputs.size() == 1 ? arrays.keySet().iterator().next()
+                    : arrays.containsKey(input.name()) ? input.name() : safeName(input);
+            long[] shape = arrays.get(name);
+            if (shape == null) return -1;
+            wholeFits &= fitsInput(shape, input);
+            dynamicBatch &= input.shape().length > 0 && input.shape()[0] < 0;
+            if (shape.length == 0 || (n >= 0 && shape[0] != n)) {
+                slicesFit = false;
+            } else {
+                n = shape[0];
+                slicesFit &= fitsInput(Arrays.copyOfRange(shape, 1, shape.length), input);
+            }
+        }
+        if (!slicesFit) return -1;
+        if (!wholeFits) return n;
+        return dynamicBatch && n > 1 ? n : -1;
+    }
+
+    private static String safeName(TensorInfo input) {
+        return input.name().replaceAll("[/\\\\:*?\"<>|]", "_");
+    }
+
+    /** Whether {@link #matchShape} takes an array of this shape for {@code input}. */
+    private static boolean fitsInput(long[] act, TensorInfo input) {
+        long[] exp = input.shape();
+        return fits(exp, 0, act) || (act.length == exp.length - 1 && exp.length >= 2 && (exp[0] == 1 || exp[0] < 0)
+                && fits(exp, 1, act));
+    }
+
     private static SampleRef.Kind kindOf(Path file) {
         String n = file.getFileName().toString().toLowerCase(Locale.ROOT);
         if (n.endsWith(".npy")) return SampleRef.Kind.NPY;
+        if (n.endsWith(".npz")) return SampleRef.Kind.NPZ;
         if (n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg")) return SampleRef.Kind.IMAGE;
         return null;
     }
@@ -144,6 +237,11 @@ public final class SampleSource {
      *   <li>A sample folder must hold {@code <input name>.npy} for each model input; characters that cannot appear in
      *       file names ({@code / \ : * ? " < > |}) may be replaced by {@code _}. A single-input model accepts the
      *       folder's only {@code .npy} whatever its name. Other {@code .npy} files are ignored.</li>
+     *   <li>A {@code .npz} file feeds inputs by array name as a sample folder does by file name (its only array for a
+     *       single-input model); other arrays (labels, say) are ignored. Each array is shaped as a {@code .npy}
+     *       is.</li>
+     *   <li>A stacked sample ({@link #discover(Path, String, List)}) is {@code a[index]} of each array, then shaped
+     *       as above.</li>
      * </ul>
      * Every error is a {@link QuantbridgeException} naming the file (and the input where there is one).
      */
@@ -170,10 +268,28 @@ public final class SampleSource {
                 if (modelInputs.size() != 1) {
                     throw new QuantbridgeException(label + " " + file + ": a single .npy file can feed only a model"
                             + " with one input, but the model has " + modelInputs.size() + " (" + names(modelInputs)
-                            + "); give one sub-folder per sample holding <input name>.npy for each input");
+                            + "); give one sub-folder per sample holding <input name>.npy for each input, or one"
+                            + " .npz file per sample");
                 }
                 TensorInfo input = modelInputs.get(0);
-                out.put(input.name(), loadNpy(file, input, label));
+                out.put(input.name(),
+                        sample.stacked() ? loadStacked(sample, input, label) : loadNpy(file, input, label));
+            }
+            case NPZ -> {
+                Map<String, FloatTensor> arrays;
+                try {
+                    arrays = sample.stacked() ? NpzFile.readSample(sample.path(), sample.index())
+                            : NpzFile.read(sample.path());
+                } catch (QuantbridgeException e) {
+                    throw new QuantbridgeException(label + " " + e.getMessage(), e);
+                }
+                for (TensorInfo input : modelInputs) {
+                    String name = arrayFor(arrays, input, modelInputs.size() == 1, label + " " + sample.where());
+                    String where = label + " " + sample.where() + " array '" + name + "'";
+                    FloatTensor t = arrays.get(name);
+                    checkFinite(t, where);
+                    out.put(input.name(), matchShape(t, input, where));
+                }
             }
             case NPY_FOLDER -> {
                 for (TensorInfo input : modelInputs) {
@@ -263,7 +379,7 @@ public final class SampleSource {
         if (inputs.size() != 1) {
             throw new QuantbridgeException(where + ": an image can feed only a model with one input, but the model"
                     + " has " + inputs.size() + " (" + names(inputs) + "); give one sub-folder per sample holding"
-                    + " <input name>.npy for each input");
+                    + " <input name>.npy for each input, or one .npz file per sample");
         }
         TensorInfo in = inputs.get(0);
         long[] s = in.shape();
@@ -297,6 +413,31 @@ public final class SampleSource {
         List<String> found = sample.files().stream().map(f -> f.getFileName().toString()).toList();
         throw new QuantbridgeException(label + " " + sample.path() + ": no " + safe + " for model input '"
                 + input.name() + "' (found " + String.join(", ", found) + ")");
+    }
+
+    /** The array of an {@code .npz} sample that feeds {@code input}: by name, as {@link #npyFor} finds files. */
+    private static String arrayFor(Map<String, FloatTensor> arrays, TensorInfo input, boolean singleInput,
+                                   String where) {
+        String safe = safeName(input);
+        if (arrays.containsKey(input.name())) return input.name();
+        if (arrays.containsKey(safe)) return safe;
+        if (singleInput && arrays.size() == 1) return arrays.keySet().iterator().next();
+        throw new QuantbridgeException(where + ": no array '" + input.name() + "' for model input '" + input.name()
+                + "' (the arrays are " + String.join(", ", arrays.keySet()) + "; save them with numpy.savez(file, "
+                + "<input name>=array, ...))");
+    }
+
+    /** Sample {@link SampleRef#index()} of a stacked {@code .npy} file, shaped for {@code input}. */
+    private static FloatTensor loadStacked(SampleRef sample, TensorInfo input, String label) {
+        FloatTensor t;
+        try {
+            t = NpyFile.readSample(sample.path(), sample.index());
+        } catch (QuantbridgeException e) {
+            throw new QuantbridgeException(label + " " + e.getMessage(), e);
+        }
+        String where = label + " " + sample.where();
+        checkFinite(t, where);
+        return matchShape(t, input, where);
     }
 
     private static FloatTensor loadNpy(Path file, TensorInfo input, String label) {

@@ -4,8 +4,10 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.ImageLoader;
 import io.quantbridge.data.NpyFile;
+import io.quantbridge.data.NpzFile;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
+import io.quantbridge.tensor.TensorInfo;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,17 +20,19 @@ public final class RequestData {
     /**
      * The split of {@code --calib} / {@code --eval}: when both name the same folder, one seeded disjoint split of it
      * ({@code --samples} for calibration, the rest held out); otherwise each folder whole ({@code --samples} caps
-     * the calibration set). Null when the request has neither (FP16, or a reused table).
+     * the calibration set). Null when the request has neither (FP16, or a reused table). A single {@code .npy} or
+     * {@code .npz} file may stack samples for these model inputs ({@link SampleSource#discover(Path, String, List)}).
      */
-    public static DataSplit split(QuantizationRequest req) {
+    public static DataSplit split(QuantizationRequest req, List<TensorInfo> modelInputs) {
         Path calib = req.calibrationData();
         Path eval = req.evaluationData().orElse(null);
         if (calib == null && eval == null) return null;
         if (calib == null) {
-            return DataSplit.separate(List.of(), SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
+            return DataSplit.separate(List.of(),
+                    SampleSource.discover(eval, SampleSource.EVALUATION, modelInputs).samples(),
                     req.seed(), 0, 0);
         }
-        List<SampleRef> calibSamples = SampleSource.discover(calib, SampleSource.CALIBRATION).samples();
+        List<SampleRef> calibSamples = SampleSource.discover(calib, SampleSource.CALIBRATION, modelInputs).samples();
         if (eval == null) {
             return DataSplit.separate(calibSamples, List.of(), req.seed(), req.maxSamples(), 0);
         }
@@ -40,7 +44,8 @@ public final class RequestData {
             }
             return s;
         }
-        return DataSplit.separate(calibSamples, SampleSource.discover(eval, SampleSource.EVALUATION).samples(),
+        return DataSplit.separate(calibSamples,
+                SampleSource.discover(eval, SampleSource.EVALUATION, modelInputs).samples(),
                 req.seed(), req.maxSamples(), 0);
     }
 
@@ -54,16 +59,23 @@ public final class RequestData {
     public static void checkReadable(List<SampleRef> samples) {
         for (SampleRef s : samples) {
             String label = s.label() == null ? SampleSource.EVALUATION : s.label();
-            for (Path f : s.files()) {
-                try {
-                    if (f.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".npy")) {
-                        NpyFile.read(f);
-                    } else {
-                        ImageLoader.read(f);
+            try {
+                switch (s.kind()) {
+                    case NPY -> {
+                        if (s.stacked()) NpyFile.readSample(s.path(), s.index());
+                        else NpyFile.read(s.path());
                     }
-                } catch (QuantbridgeException e) {
-                    throw new QuantbridgeException(label + " " + e.getMessage(), e);
+                    case NPZ -> {
+                        if (s.stacked()) NpzFile.readSample(s.path(), s.index());
+                        else NpzFile.read(s.path());
+                    }
+                    case NPY_FOLDER -> {
+                        for (Path f : s.files()) NpyFile.read(f);
+                    }
+                    case IMAGE -> ImageLoader.read(s.path());
                 }
+            } catch (QuantbridgeException e) {
+                throw new QuantbridgeException(label + " " + e.getMessage(), e);
             }
         }
     }

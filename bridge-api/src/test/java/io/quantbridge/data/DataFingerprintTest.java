@@ -78,4 +78,24 @@ class DataFingerprintTest {
         assertTrue(e.getMessage().startsWith("calibration data " + dir.resolve("a/s0.npy") + ": cannot read"),
                 e.getMessage());
     }
+
+    @Test
+    void stackedSamplesHashTheirIndexAndTheFileOnce() throws IOException {
+        Path f = dir.resolve("calib.npy");
+        NpyFile.write(f, new io.quantbridge.tensor.FloatTensor(new long[] {4, 2}, new float[] {1, 2, 3, 4, 5, 6, 7,
+                8}));
+        List<io.quantbridge.tensor.TensorInfo> in = List.of(new io.quantbridge.tensor.TensorInfo("x", "float32",
+                new long[] {1, 2}));
+        List<SampleRef> all = SampleSource.discover(f, SampleSource.CALIBRATION, in).samples();
+        assertEquals(4, all.size());
+        Preprocessing p = Preprocessing.defaults();
+        String fp = DataFingerprint.of(all, p);
+        assertEquals(fp, DataFingerprint.of(SampleSource.discover(f, SampleSource.CALIBRATION, in).samples(), p));
+        assertNotEquals(fp, DataFingerprint.of(all.subList(0, 3), p));
+        assertNotEquals(DataFingerprint.of(List.of(all.get(0), all.get(1)), p),
+                DataFingerprint.of(List.of(all.get(0), all.get(2)), p));
+        NpyFile.write(f, new io.quantbridge.tensor.FloatTensor(new long[] {4, 2}, new float[] {1, 2, 3, 4, 5, 6, 7,
+                9}));
+        assertNotEquals(fp, DataFingerprint.of(SampleSource.discover(f, SampleSource.CALIBRATION, in).samples(), p));
+    }
 }

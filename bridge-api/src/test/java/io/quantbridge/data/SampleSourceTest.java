@@ -53,7 +53,7 @@ class SampleSourceTest {
         assertEquals(SampleRef.Kind.NPY, SampleSource.discover(n).samples().get(0).kind());
         Path txt = dir.resolve("notes.txt");
         Files.writeString(txt, "hi");
-        assertEquals("calibration data " + txt + ": not an image (.png, .jpg, .jpeg) or .npy file",
+        assertEquals("calibration data " + txt + ": not an image (.png, .jpg, .jpeg), .npy or .npz file",
                 assertThrows(QuantbridgeException.class, () -> SampleSource.discover(txt)).getMessage());
     }
 
@@ -106,7 +106,7 @@ class SampleSourceTest {
         Path d = Files.createDirectories(dir.resolve("calib"));
         Files.writeString(d.resolve("labels.csv"), "x");
         image(d.resolve(".hidden.png"));
-        assertEquals("calibration data " + d + ": no images (.png, .jpg) or .npy files found",
+        assertEquals("calibration data " + d + ": no images (.png, .jpg), .npy or .npz files found",
                 assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d)).getMessage());
         Path missing = dir.resolve("nope");
         assertEquals("calibration data " + missing + " does not exist",
@@ -153,7 +153,8 @@ class SampleSourceTest {
         QuantbridgeException e = assertThrows(QuantbridgeException.class,
                 () -> SampleSource.load(ref, List.of(IMAGE_NCHW, other), Preprocessing.defaults()));
         assertEquals("calibration data " + f + ": an image can feed only a model with one input, but the model has 2"
-                + " (images, scale); give one sub-folder per sample holding <input name>.npy for each input",
+                + " (images, scale); give one sub-folder per sample holding <input name>.npy for each input, or one"
+                + " .npz file per sample",
                 e.getMessage());
         TensorInfo twoChannels = new TensorInfo("mel", "float32", new long[] {1, 76, 32, 2});
         e = assertThrows(QuantbridgeException.class,
@@ -285,7 +286,8 @@ class SampleSourceTest {
         QuantbridgeException e = assertThrows(QuantbridgeException.class,
                 () -> SampleSource.load(ref, List.of(a, b), Preprocessing.defaults()));
         assertEquals("calibration data " + f + ": a single .npy file can feed only a model with one input, but the"
-                + " model has 2 (a, b); give one sub-folder per sample holding <input name>.npy for each input",
+                + " model has 2 (a, b); give one sub-folder per sample holding <input name>.npy for each input, or one"
+                + " .npz file per sample",
                 e.getMessage());
     }
 
@@ -321,5 +323,88 @@ class SampleSourceTest {
         SampleRef ref = SampleSource.discover(d).samples().get(0);
         assertArrayEquals(new long[] {1, 3, 4, 6},
                 SampleSource.load(ref, List.of(IMAGE_NCHW), Preprocessing.defaults()).get("images").shape());
+    }
+
+    @Test
+    void npzFilesFeedInputsByArrayName() throws IOException {
+        Path d = dir.resolve("tokens");
+        Files.createDirectories(d);
+        Files.copy(NpzFileTest.fixture("tokens.npz"), d.resolve("a.npz"));
+        Files.copy(NpzFileTest.fixture("tokens_compressed.npz"), d.resolve("b.npz"));
+        SampleSource src = SampleSource.discover(d);
+        assertEquals(List.of("a.npz", "b.npz"), ids(src));
+        TensorInfo ids = new TensorInfo("input_ids", "int64", new long[] {1, -1});
+        TensorInfo mask = new TensorInfo("attention_mask", "int64", new long[] {1, -1});
+        for (SampleRef ref : src.samples()) {
+            assertEquals(SampleRef.Kind.NPZ, ref.kind());
+            Map<String, FloatTensor> in = SampleSource.load(ref, List.of(mask, ids), Preprocessing.defaults());
+            assertEquals(List.of("attention_mask", "input_ids"), List.copyOf(in.keySet()));
+            assertArrayEquals(new float[] {101, 7592, 2088, 102}, in.get("input_ids").data());
+            assertArrayEquals(new long[] {1, 4}, in.get("attention_mask").shape());
+        }
+        TensorInfo typeIds = new TensorInfo("token_type_ids", "int64", new long[] {1, -1});
+        SampleRef a = src.samples().get(0);
+        assertEquals("calibration data " + d.resolve("a.npz") + ": no array 'token_type_ids' for model input"
+                + " 'token_type_ids' (the arrays are input_ids, attention_mask; save them with numpy.savez(file,"
+                + " <input name>=array, ...))",
+                assertThrows(QuantbridgeException.class,
+                        () -> SampleSource.load(a, List.of(ids, typeIds), Preprocessing.defaults())).getMessage());
+        TensorInfo wide = new TensorInfo("input_ids", "int64", new long[] {1, 8});
+        assertEquals("calibration data " + d.resolve("a.npz") + " array 'input_ids': shape [1, 4] does not match"
+                + " model input 'input_ids' [1, 8]",
+                assertThrows(QuantbridgeException.class,
+                        () -> SampleSource.load(a, List.of(wide, mask), Preprocessing.defaults())).getMessage());
+    }
+
+    @Test
+    void aFileGivenByItselfMayStackSamplesForTheModelsInputs() {
+        Path npy = NpzFileTest.fixture("stacked.npy"); // [5, 2, 3]
+        TensorInfo x = new TensorInfo("x", "float32", new long[] {1, 2, 3});
+        SampleSource s = SampleSource.discover(npy, SampleSource.CALIBRATION, List.of(x));
+        assertEquals(List.of("stacked.npy[0]", "stacked.npy[1]", "stacked.npy[2]", "stacked.npy[3]",
+                "stacked.npy[4]"), ids(s));
+        Map<String, FloatTensor> in = SampleSource.load(s.samples().get(2), List.of(x), Preprocessing.defaults());
+        assertArrayEquals(new long[] {1, 2, 3}, in.get("x").shape());
+        assertArrayEquals(new float[] {20, 21, 22, 23, 24, 25}, in.get("x").data());
+        // an input without a batch dimension takes the slice as it is
+        TensorInfo bare = new TensorInfo("x", "float32", new long[] {2, 3});
+        assertEquals(5, SampleSource.discover(npy, SampleSource.CALIBRATION, List.of(bare)).size());
+        // a dynamic batch would take the whole array as one batch of 5; samples are fed with batch 1
+        TensorInfo dynamic = new TensorInfo("x", "float32", new long[] {-1, 2, 3});
+        assertEquals(5, SampleSource.discover(npy, SampleSource.CALIBRATION, List.of(dynamic)).size());
+        // arrays that fit whole with a fixed first dimension are one sample, as is any file with no model given
+        TensorInfo five = new TensorInfo("x", "float32", new long[] {5, 2, 3});
+        assertEquals(List.of("stacked.npy"), ids(SampleSource.discover(npy, SampleSource.CALIBRATION,
+                List.of(five))));
+        assertEquals(List.of("stacked.npy"), ids(SampleSource.discover(npy)));
+        // one sample without its batch dimension: its slices do not fit, so it is one sample
+        TensorInfo image = new TensorInfo("x", "float32", new long[] {-1, 5, 2, 3});
+        assertEquals(List.of("stacked.npy"), ids(SampleSource.discover(npy, SampleSource.CALIBRATION,
+                List.of(image))));
+        // arrays that fit neither way are one sample, which loading then refuses with its shape
+        TensorInfo other = new TensorInfo("x", "float32", new long[] {1, 3, 2});
+        SampleSource one = SampleSource.discover(npy, SampleSource.CALIBRATION, List.of(other));
+        assertEquals(List.of("stacked.npy"), ids(one));
+        assertEquals("calibration data " + npy + ": shape [5, 2, 3] does not match model input 'x' [1, 3, 2]",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.load(one.samples().get(0),
+                        List.of(other), Preprocessing.defaults())).getMessage());
+
+        TensorInfo y = new TensorInfo("y", "int32", new long[] {1, 4});
+        SampleSource z = SampleSource.discover(NpzFileTest.fixture("stacked.npz"), SampleSource.EVALUATION,
+                List.of(x, y));
+        assertEquals(5, z.size());
+        assertEquals(3, z.samples().get(3).index());
+        Map<String, FloatTensor> zin = SampleSource.load(z.samples().get(3), List.of(x, y), Preprocessing.defaults());
+        assertArrayEquals(new float[] {30, 31, 32, 33, 34, 35}, zin.get("x").data());
+        assertArrayEquals(new float[] {300, 301, 302, 303}, zin.get("y").data());
+        assertArrayEquals(new long[] {1, 4}, zin.get("y").shape());
+        // an npz of one sample per input name stays one sample
+        TensorInfo ids = new TensorInfo("input_ids", "int64", new long[] {1, -1});
+        TensorInfo mask = new TensorInfo("attention_mask", "int64", new long[] {1, -1});
+        assertEquals(1, SampleSource.discover(NpzFileTest.fixture("tokens.npz"), SampleSource.CALIBRATION,
+                List.of(ids, mask)).size());
+
+        // the whole stacked set is checked sample by sample, each reading only its slice
+        io.quantbridge.request.RequestData.checkReadable(z.samples());
     }
 }

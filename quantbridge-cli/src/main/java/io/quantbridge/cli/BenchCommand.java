@@ -100,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private Map<String, FloatTensor> input(ModelSession s) {
         if (data != null) {
-            var samples = SampleSource.discover(data, "bench data").samples();
+            var samples = SampleSource.discover(data, "bench data", s.inputs()).samples();
             return SampleSource.load(samples.get(0), s.inputs(), preprocessing.build());
         }
         Map<String, FloatTensor> feed = new LinkedHashMap<>();

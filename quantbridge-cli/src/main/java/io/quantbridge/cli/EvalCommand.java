@@ -71,11 +71,13 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<SampleRef> chosen = DataSplit.cap(SampleSource.discover(data, SampleSource.EVALUATION).samples(), seed,
-                samples);
+        SampleSource.discover(data, SampleSource.EVALUATION); // a wrong path fails before any model is loaded
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
         Map<String, Map<String, Object>> fidelity;
+        List<SampleRef> chosen;
         try (ModelSession ref = Sessions.open(model, backend); ModelSession cand = Sessions.open(candidate, backend)) {
+            chosen = DataSplit.cap(SampleSource.discover(data, SampleSource.EVALUATION, ref.inputs()).samples(), seed,
+                    samples);
             fidelity = FidelityEvaluation.run(ref, cand, chosen, preprocessing.build(),
                     new FidelityEvaluation.Metrics(maskThreshold, top1,
                             slices.stream().map(OutputSlice::parse).toList()),

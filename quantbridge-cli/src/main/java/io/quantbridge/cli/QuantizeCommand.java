@@ -28,8 +28,10 @@ import picocli.CommandLine.Option;
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Calibrate a float model and write INT8, FP16 or dynamic-range artifacts, the calibration table and "
                 + "report.json into --out.",
-                "Calibration data is a folder of images (.png, .jpg), of .npy files (one sample each), or of "
-                        + "sub-folders with one <input>.npy per model input. An image becomes "
+                "Calibration data is a folder of images (.png, .jpg), of .npy files (one sample each), of .npz "
+                        + "files (one sample each, an array per model input named after it), or of sub-folders with "
+                        + "one <input>.npy per model input; or one .npy or .npz file that stacks the samples along its "
+                        + "first dimension (numpy.stack). An image becomes "
                         + "((pixel * scale) - mean) / std in the model's layout (NHWC for an [N, H, W, 3] input, gray for"
                         + " one channel)."})
 final class QuantizeCommand implements Callable<Integer> {

@@ -107,7 +107,7 @@ final class OnnxQuantization {
         }
         report.put("preprocessing", images.toMap());
 
-        DataSplit split = RequestData.split(req);
+        DataSplit split = RequestData.split(req, model.inputs());
         if (split != null) report.put("data_split", split.toMap());
         if (split != null) RequestData.checkReadable(split.evaluation());
 
