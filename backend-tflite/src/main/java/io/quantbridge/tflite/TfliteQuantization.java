@@ -70,6 +70,10 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--float-layers: the tflite backend has no float-layer search (the ONNX-based "
                     + "backends have); keep ops float with --exclude");
         }
+        if (req.reduceRange().isPresent()) {
+            throw new QuantbridgeException("--reduce-range: only the ONNX-based backends (onnx, tensorrt, openvino) have"
+                    + " it; TFLite's int8 kernels take full-range weights on every CPU");
+        }
         if (req.empiricalBiasSamples() > 0) {
             throw new QuantbridgeException("--empirical-bias-correction: only the ONNX-based backends (onnx, tensorrt, "
                     + "openvino) have it");

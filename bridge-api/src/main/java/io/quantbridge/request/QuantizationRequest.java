@@ -45,6 +45,7 @@ public final class QuantizationRequest {
     private final int sensitivitySamples;
     private final int empiricalBiasSamples;
     private final int gptqSamples;
+    private final Boolean reduceRange;
 
     private QuantizationRequest(Builder b) {
         this.model = b.model;
@@ -53,6 +54,7 @@ public final class QuantizationRequest {
         this.precision = b.precision;
         this.calibrator = b.calibrator;
         this.perChannel = b.perChannel;
+        this.reduceRange = b.reduceRange;
         this.excludes = List.copyOf(b.excludes);
         this.target = b.target;
         this.io = b.io;
@@ -95,6 +97,13 @@ public final class QuantizationRequest {
     /** Node names, op types or regular expressions over node names; matching nodes stay in float. */
     public List<String> excludes() { return excludes; }
     public Optional<String> target() { return Optional.ofNullable(target); }
+
+    /**
+     * Int8 weights in the 7-bit range [-64, 64] instead of [-127, 127] (ONNX-based backends): ONNX Runtime's integer
+     * kernels on x86 CPUs without VNNI add uint8 x int8 products in pairs into int16, which saturates with full-range
+     * weights. Empty: the backend's default for the target (on for {@code --target onnxruntime}, off otherwise).
+     */
+    public Optional<Boolean> reduceRange() { return Optional.ofNullable(reduceRange); }
     public IoType io() { return io; }
     public Path outputDir() { return outputDir; }
     public Preprocessing preprocessing() { return preprocessing; }
@@ -167,6 +176,7 @@ public final class QuantizationRequest {
         b.precision = precision;
         b.calibrator = calibrator;
         b.perChannel = perChannel;
+        b.reduceRange = reduceRange;
         b.excludes.addAll(excludes);
         b.target = target;
         b.io = io;
@@ -199,6 +209,7 @@ public final class QuantizationRequest {
         private Precision precision = Precision.INT8;
         private CalibratorSpec calibrator = CalibratorSpec.of(CalibrationMethod.MSE);
         private boolean perChannel = true;
+        private Boolean reduceRange;
         private final List<String> excludes = new ArrayList<>();
         private String target;
         private IoType io = IoType.FLOAT;
@@ -228,6 +239,8 @@ public final class QuantizationRequest {
         public Builder precision(Precision p) { this.precision = p; return this; }
         public Builder calibrator(CalibratorSpec c) { this.calibrator = c; return this; }
         public Builder perChannel(boolean v) { this.perChannel = v; return this; }
+        /** See {@link QuantizationRequest#reduceRange()}; null for the target's default. */
+        public Builder reduceRange(Boolean v) { this.reduceRange = v; return this; }
         public Builder exclude(String pattern) { this.excludes.add(pattern); return this; }
         public Builder excludes(List<String> patterns) { this.excludes.addAll(patterns); return this; }
         public Builder target(String t) { this.target = t; return this; }

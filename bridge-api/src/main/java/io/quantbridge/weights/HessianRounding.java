@@ -24,6 +24,16 @@ public final class HessianRounding {
      * @param damp added to the Hessian's diagonal, as a fraction of its mean
      */
     public static byte[] round(float[] w, int rows, int cols, double[] hessian, float[] scales, double damp) {
+        return round(w, rows, cols, hessian, scales, damp, 127);
+    }
+
+    /**
+     * {@link #round(float[], int, int, double[], float[], double)} with codes in {@code [-qmax, qmax]} and each row's
+     * largest weight pinned to {@code +-qmax} (scales {@code max / qmax}).
+     */
+    public static byte[] round(float[] w, int rows, int cols, double[] hessian, float[] scales, double damp,
+                               int qmax) {
+        if (qmax < 1 || qmax > 127) throw new IllegalArgumentException("qmax " + qmax + " is not in [1, 127]");
         double[] h = hessian.clone();
         double[] v = new double[w.length];
         for (int i = 0; i < w.length; i++) v[i] = w[i];
@@ -61,9 +71,9 @@ public final class HessianRounding {
                 double x = v[r * cols + col];
                 double code;
                 if (pinned[r] == col) {
-                    code = w[r * cols + col] >= 0 ? 127 : -127;
+                    code = w[r * cols + col] >= 0 ? qmax : -qmax;
                 } else {
-                    code = Math.max(-127, Math.min(127, Math.rint(x / s)));
+                    code = Math.max(-qmax, Math.min(qmax, Math.rint(x / s)));
                 }
                 q[r * cols + col] = (byte) code;
                 err[r] = (x - code * s) / ukk;

@@ -47,7 +47,7 @@ public final class BiasCorrection {
             long group = Attributes.getInt(n, "group", 1);
             if (mean.length != cinPerGroup * group) continue;
             float[] wv = Tensors.toFloats(w);
-            QdqQuantizer.QuantizedWeight q = QdqQuantizer.quantizeWeight(w, axis);
+            QdqQuantizer.QuantizedWeight q = QdqQuantizer.quantizeWeight(w, axis, plan.options().weightMax());
             int per = wv.length / cout;
             int spatial = per / cinPerGroup;
             int outPerGroup = (int) (cout / group);

@@ -159,6 +159,14 @@ public final class Gptq {
      * @param stats the patch statistics of each conv to round, by node name (convs not listed are left alone)
      */
     public static Result apply(OnnxModel model, Map<String, Patches> stats, double damp) {
+        return apply(model, stats, damp, QdqOptions.FULL_RANGE);
+    }
+
+    /**
+     * @param stats     the patch statistics of each conv to round, by node name (convs not listed are left alone)
+     * @param weightMax the largest weight code ({@link QdqOptions#weightMax()})
+     */
+    public static Result apply(OnnxModel model, Map<String, Patches> stats, double damp, int weightMax) {
         Map<String, TensorProto> inits = model.initializers();
         Map<String, TensorProto> replaced = new LinkedHashMap<>();
         List<NodeResult> results = new ArrayList<>();
@@ -167,7 +175,7 @@ public final class Gptq {
         for (NodeProto n : model.nodes()) if (stats.containsKey(n.getName())) nodes.add(n);
         // convs are independent: round them on all cores, then write in graph order
         List<Object[]> done = nodes.parallelStream().map(n -> roundNode(n, inits.get(n.getInput(1)),
-                stats.get(n.getName()), damp)).toList();
+                stats.get(n.getName()), damp, weightMax)).toList();
         for (int i = 0; i < nodes.size(); i++) {
             NodeProto n = nodes.get(i);
             TensorProto w = inits.get(n.getInput(1));
@@ -192,13 +200,13 @@ public final class Gptq {
     }
 
     /** {rounded weights, NodeResult, bias shift} of one conv. */
-    private static Object[] roundNode(NodeProto n, TensorProto w, Patches st, double damp) {
+    private static Object[] roundNode(NodeProto n, TensorProto w, Patches st, double damp, int weightMax) {
         float[] v = Tensors.toFloats(w);
         long[] dims = Tensors.dims(w);
         int cout = (int) dims[0];
         int cols = st.patchSize();
         int outPerGroup = cout / st.group;
-        QdqQuantizer.QuantizedWeight nearest = QdqQuantizer.quantizeWeight(w, 0);
+        QdqQuantizer.QuantizedWeight nearest = QdqQuantizer.quantizeWeight(w, 0, weightMax);
         float[] scales = nearest.scales();
         float[] rounded = new float[v.length];
         float[] shift = new float[cout];
@@ -210,7 +218,7 @@ public final class Gptq {
             int first = g * outPerGroup;
             float[] wg = Arrays.copyOfRange(v, first * cols, (first + outPerGroup) * cols);
             float[] sg = Arrays.copyOfRange(scales, first, first + outPerGroup);
-            byte[] q = HessianRounding.round(wg, outPerGroup, cols, h, sg, damp);
+            byte[] q = HessianRounding.round(wg, outPerGroup, cols, h, sg, damp, weightMax);
             for (int r = 0; r < outPerGroup; r++) {
                 double[] eN = new double[cols];
                 double[] eG = new double[cols];

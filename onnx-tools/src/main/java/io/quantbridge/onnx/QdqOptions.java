@@ -26,17 +26,31 @@ import java.util.regex.PatternSyntaxException;
  * @param foldIntoConvs     fold BatchNormalization and constant bias Adds into the Conv/ConvTranspose before them
  *                          while preparing the model ({@link ConvFolding}); default false: TensorRT and OpenVINO
  *                          fold them when they build, ONNX Runtime cannot once the weights are behind Q/DQ
+ * @param weightMax         the largest weight code: weights take {@code [-weightMax, weightMax]} with scale
+ *                          {@code max|w| / weightMax}; {@value #FULL_RANGE} (default) or {@value #REDUCED_RANGE}, the
+ *                          7-bit range that ONNX Runtime's integer kernels need on x86 CPUs without VNNI
  */
 public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8Weights, boolean quantizeAttention,
-                         boolean strict, Set<String> floatNodes, boolean foldIntoConvs) {
+                         boolean strict, Set<String> floatNodes, boolean foldIntoConvs, int weightMax) {
+    /** Weight codes in [-127, 127]. */
+    public static final int FULL_RANGE = 127;
+    /**
+     * Weight codes in [-64, 64]: on x86 CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels add products in pairs
+     * into int16 (vpmaddubsw), which saturates beyond 32767: 255 x 127 x 2 does, 255 x 64 x 2 does not.
+     */
+    public static final int REDUCED_RANGE = 64;
+
     public QdqOptions {
         excludes = List.copyOf(excludes);
         floatNodes = Collections.unmodifiableSet(new LinkedHashSet<>(floatNodes));
+        if (weightMax < 1 || weightMax > FULL_RANGE) {
+            throw new IllegalArgumentException("weightMax " + weightMax + " is not in [1, 127]");
+        }
     }
 
     public QdqOptions(boolean perChannel, List<String> excludes, boolean int8Weights, boolean quantizeAttention,
                       boolean strict) {
-        this(perChannel, excludes, int8Weights, quantizeAttention, strict, Set.of(), false);
+        this(perChannel, excludes, int8Weights, quantizeAttention, strict, Set.of(), false, FULL_RANGE);
     }
 
     public static QdqOptions defaults() {
@@ -45,31 +59,42 @@ public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8
 
     public QdqOptions withFloatNodes(Collection<String> v) {
         return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, new LinkedHashSet<>(v),
-                foldIntoConvs);
+                foldIntoConvs, weightMax);
     }
 
     public QdqOptions withPerChannel(boolean v) {
-        return new QdqOptions(v, excludes, int8Weights, quantizeAttention, strict, floatNodes, foldIntoConvs);
+        return new QdqOptions(v, excludes, int8Weights, quantizeAttention, strict, floatNodes, foldIntoConvs,
+                weightMax);
     }
 
     public QdqOptions withExcludes(List<String> v) {
-        return new QdqOptions(perChannel, v, int8Weights, quantizeAttention, strict, floatNodes, foldIntoConvs);
+        return new QdqOptions(perChannel, v, int8Weights, quantizeAttention, strict, floatNodes, foldIntoConvs,
+                weightMax);
     }
 
     public QdqOptions withInt8Weights(boolean v) {
-        return new QdqOptions(perChannel, excludes, v, quantizeAttention, strict, floatNodes, foldIntoConvs);
+        return new QdqOptions(perChannel, excludes, v, quantizeAttention, strict, floatNodes, foldIntoConvs,
+                weightMax);
     }
 
     public QdqOptions withQuantizeAttention(boolean v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, v, strict, floatNodes, foldIntoConvs);
+        return new QdqOptions(perChannel, excludes, int8Weights, v, strict, floatNodes, foldIntoConvs,
+                weightMax);
     }
 
     public QdqOptions withFoldIntoConvs(boolean v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, floatNodes, v);
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, floatNodes, v,
+                weightMax);
+    }
+
+    /** Weight codes in {@code [-v, v]} ({@link #FULL_RANGE} or {@link #REDUCED_RANGE}). */
+    public QdqOptions withWeightMax(int v) {
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, strict, floatNodes, foldIntoConvs, v);
     }
 
     public QdqOptions withStrict(boolean v) {
-        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, v, floatNodes, foldIntoConvs);
+        return new QdqOptions(perChannel, excludes, int8Weights, quantizeAttention, v, floatNodes, foldIntoConvs,
+                weightMax);
     }
 
     /** Why the node stays float by these options ({@code floatNodes}, then {@code excludes}), if it does. */

@@ -576,7 +576,7 @@ public final class QdqQuantizer {
         for (Map.Entry<WeightKey, List<Slot>> e : p.weights.entrySet()) {
             WeightKey k = e.getKey();
             TensorProto w = initByName.get(k.tensor());
-            QuantizedWeight qw = quantizeWeight(w, k.axis());
+            QuantizedWeight qw = quantizeWeight(w, k.axis(), plan.options().weightMax());
             String base = k.tensor();
             String scaleName = names.fresh(base + "_scale");
             String zpName = names.fresh(base + "_zero_point");
@@ -638,10 +638,17 @@ public final class QdqQuantizer {
         return new QdqResult(out, report);
     }
 
-    /** Int8 values and float scales of a weight, symmetric, per channel along {@code axis} (-1: per tensor). */
+    /**
+     * Int8 values and float scales of a weight, symmetric in {@code [-qmax, qmax]}, per channel along {@code axis}
+     * (-1: per tensor).
+     */
     record QuantizedWeight(byte[] values, float[] scales) { }
 
     static QuantizedWeight quantizeWeight(TensorProto w, int axis) {
+        return quantizeWeight(w, axis, QdqOptions.FULL_RANGE);
+    }
+
+    static QuantizedWeight quantizeWeight(TensorProto w, int axis, int qmax) {
         float[] v = Tensors.toFloats(w);
         long[] dims = Tensors.dims(w);
         int channels = axis >= 0 ? (int) dims[axis] : 1;
@@ -655,14 +662,14 @@ public final class QdqQuantizer {
         }
         float[] scales = new float[channels];
         for (int c = 0; c < channels; c++) {
-            float s = (float) (max[c] / 127.0);
+            float s = (float) (max[c] / qmax);
             scales[c] = s > 0 && Float.isFinite(s) ? s : 1.0f;
         }
         byte[] q = new byte[v.length];
         for (int i = 0; i < v.length; i++) {
             int c = axis >= 0 ? (int) ((i / inner) % channels) : 0;
             double r = Math.rint(v[i] / scales[c]);
-            q[i] = (byte) Math.max(-127, Math.min(127, r));
+            q[i] = (byte) Math.max(-qmax, Math.min(qmax, r));
         }
         return new QuantizedWeight(q, scales);
     }

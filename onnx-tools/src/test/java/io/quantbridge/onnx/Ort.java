@@ -23,8 +23,17 @@ final class Ort {
     record Input(float[] data, long[] shape) { }
 
     static OrtSession session(OnnxModel model, boolean optimize) throws OrtException {
+        return session(model, optimize, false);
+    }
+
+    /**
+     * With {@code asWritten}, Q/DQ pairs are not fused into ONNX Runtime's integer kernels (which saturate with
+     * full-range weights on x86 CPUs without VNNI): the model computes what it says, on any CPU.
+     */
+    static OrtSession session(OnnxModel model, boolean optimize, boolean asWritten) throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
+            if (asWritten) so.addConfigEntry("session.disable_quant_qdq", "1");
             so.setIntraOpNumThreads(2);
             so.setInterOpNumThreads(1);
             so.setOptimizationLevel(optimize ? OrtSession.SessionOptions.OptLevel.ALL_OPT
@@ -35,6 +44,13 @@ final class Ort {
 
     static Map<String, float[]> run(OnnxModel model, Map<String, Input> inputs) throws OrtException {
         try (OrtSession s = session(model, true)) {
+            return run(s, inputs);
+        }
+    }
+
+    /** {@link #run(OnnxModel, Map)} as written: Q/DQ pairs not fused ({@link #session(OnnxModel, boolean, boolean)}). */
+    static Map<String, float[]> runAsWritten(OnnxModel model, Map<String, Input> inputs) throws OrtException {
+        try (OrtSession s = session(model, true, true)) {
             return run(s, inputs);
         }
     }

@@ -143,10 +143,12 @@ class QdqQuantizerTest {
         assertArrayEquals(q.toBytes(), QdqQuantizer.apply(QdqQuantizer.plan(m, QdqOptions.defaults()),
                 table(plan, calib)).model().toBytes(), "same inputs give the same bytes");
 
-        // runs in ONNX Runtime and stays close to float on a held-out input
+        // runs in ONNX Runtime and stays close to float on a held-out input; as written, because fused, ONNX
+        // Runtime's uint8 x int8 MatMul kernel saturates with full-range weights on x86 CPUs without VNNI (logits
+        // cosine 0.8 on an AVX2 EPYC), which is not what this model, written for TensorRT, computes
         Map<String, Ort.Input> in = Map.of("x", Ort.random(999, 1, 3, 16, 16));
         Map<String, float[]> ref = Ort.run(m, in);
-        Map<String, float[]> got = Ort.run(q, in);
+        Map<String, float[]> got = Ort.runAsWritten(q, in);
         assertTrue(Ort.cosine(ref.get("y"), got.get("y")) > 0.99, "y cosine " + Ort.cosine(ref.get("y"), got.get("y")));
         assertTrue(Ort.cosine(ref.get("logits"), got.get("logits")) > 0.98);
     }

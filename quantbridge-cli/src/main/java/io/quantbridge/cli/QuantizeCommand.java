@@ -100,6 +100,12 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--per-tensor", description = "Per-tensor weight scales instead of per-channel.")
     boolean perTensor;
 
+    @Option(names = "--reduce-range", negatable = true,
+            description = "Int8 weights in [-64, 64] (7 bits) instead of [-127, 127], as ONNX Runtime's integer kernels"
+                    + " need on x86 CPUs without VNNI (ONNX-based backends; default: on for --target onnxruntime, off"
+                    + " otherwise).")
+    Boolean reduceRange;
+
     @Option(names = "--no-equalize", description = "Int8: do not rescale activation channels before calibrating "
             + "(equalization folds per-channel scales into the producing and consuming layers).")
     boolean noEqualize;
@@ -207,6 +213,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .precision(Precision.parse(precision))
                 .calibrator(cb.build())
                 .perChannel(!perTensor)
+                .reduceRange(reduceRange)
                 .equalize(!noEqualize)
                 .equalizeAlpha(alphas.size() == 1 ? alphas.get(0) : QuantizationRequest.DEFAULT_EQUALIZE_ALPHA)
                 .equalizeAlphaSearch(alphas.size() == 1 ? List.of() : alphas)

@@ -362,6 +362,7 @@ class QuantizeOnnxEndToEndTest {
         assertEquals(List.of(), layout.get("notes"));
         assertEquals(Map.of("Add", 30L, "BatchNormalization", 3L, "Mul", 28L),
                 ((Map<?, ?>) rep.get("quantization")).get("foldedIntoConvs"));
+        assertEquals(List.of(-64L, 64L), ((Map<?, ?>) rep.get("quantization")).get("weight_codes"));
 
         OnnxModel q = OnnxModel.load(dir.resolve("model.int8.onnx"));
         assertEquals(14, q.opsetVersion());

@@ -86,7 +86,7 @@ final class AlphaSearch {
                     layout.write(o.plan(), tensorRanges).proto().toByteArray()));
         }
         double[] cosines = score(QdqQuantizer.plan(original, opts).preparedModel(), candidates, samples, loader,
-                threads, progress);
+                layout == QdqLayout.TENSORRT, threads, progress);
         List<Trial> trials = new ArrayList<>();
         int best = 0;
         for (int i = 0; i < candidates.size(); i++) {
@@ -110,13 +110,15 @@ final class AlphaSearch {
 
     /** Pooled output cosine of each candidate's int8 model against the float model, one sample at a time. */
     private static double[] score(OnnxModel reference, List<Candidate> candidates, int samples,
-                                  ActivationObserver.SampleLoader loader, int threads, Progress progress) {
+                                  ActivationObserver.SampleLoader loader, boolean asWritten, int threads,
+                                  Progress progress) {
         List<OrtModelSession> sessions = new ArrayList<>();
         FidelityAccumulator[] acc = new FidelityAccumulator[candidates.size()];
         progress.begin("scoring equalization strengths", samples);
         try (OrtModelSession ref = OrtModelSession.open(reference.proto().toByteArray(), "float model", threads)) {
             for (Candidate c : candidates) {
-                sessions.add(OrtModelSession.open(c.int8(), "int8 model, equalize-alpha " + c.alpha(), threads));
+                sessions.add(OrtModelSession.open(c.int8(), "int8 model, equalize-alpha " + c.alpha(), threads,
+                        asWritten));
             }
             for (int i = 0; i < samples; i++) {
                 Map<String, FloatTensor> feed = loader.load(i);

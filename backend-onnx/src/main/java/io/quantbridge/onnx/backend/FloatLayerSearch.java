@@ -75,7 +75,8 @@ final class FloatLayerSearch {
                        QdqLayout layout, int threads, Progress progress) {
         long t0 = System.nanoTime();
         List<NodeDecision> nodes = conditioned.quantizedNodes();
-        try (Sensitivity s = new Sensitivity(original, opts, samples, pre, null, threads)) {
+        try (Sensitivity s = new Sensitivity(original, opts, samples, pre, null, threads)
+                .runQdqAsWritten(layout == QdqLayout.TENSORRT)) {
             progress.begin("float-layer search", nodes.size() + 1L + Math.min(nodes.size(), 2L * maxFloat));
             double baseline = score(s, layout, conditioned, opts, corrections, ranges, List.of());
             progress.advance(1);

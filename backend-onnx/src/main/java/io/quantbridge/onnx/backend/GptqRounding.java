@@ -105,7 +105,7 @@ final class GptqRounding {
         progress.end();
 
         progress.begin("gptq rounding", 0);
-        Gptq.Result r = Gptq.apply(prepared, stats, Gptq.DEFAULT_DAMP);
+        Gptq.Result r = Gptq.apply(prepared, stats, Gptq.DEFAULT_DAMP, plan.options().weightMax());
         progress.end();
         OnnxModel model = r.model();
         Map<String, float[]> newCorrections = new LinkedHashMap<>(corrections);

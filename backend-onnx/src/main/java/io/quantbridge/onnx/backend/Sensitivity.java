@@ -60,6 +60,7 @@ public final class Sensitivity implements AutoCloseable {
     private final List<Map<String, FloatTensor>> evalFeeds = new ArrayList<>();
     private final List<Map<String, FloatTensor>> evalReference = new ArrayList<>();
     private TensorStatistics stats;
+    private boolean asWritten;
 
     /**
      * @param model         the float model
@@ -86,6 +87,15 @@ public final class Sensitivity implements AutoCloseable {
                 evalReference.add(ref.run(feed));
             }
         }
+    }
+
+    /**
+     * Runs the quantized variants as written ({@link OrtModelSession#open(byte[], String, int, boolean)}), not through
+     * ONNX Runtime's integer kernels: for models written for TensorRT or OpenVINO. Returns this.
+     */
+    public Sensitivity runQdqAsWritten(boolean v) {
+        this.asWritten = v;
+        return this;
     }
 
     /** The placement with nothing excluded beyond the constructor's options. */
@@ -127,7 +137,7 @@ public final class Sensitivity implements AutoCloseable {
     /** Fidelity of an already quantized model against the float outputs. */
     public Result evaluate(String label, OnnxModel candidate) {
         Map<String, FidelityAccumulator> acc = new LinkedHashMap<>();
-        try (OrtModelSession s = OrtModelSession.open(candidate.proto().toByteArray(), label, threads)) {
+        try (OrtModelSession s = OrtModelSession.open(candidate.proto().toByteArray(), label, threads, asWritten)) {
             for (int i = 0; i < evalFeeds.size(); i++) {
                 Map<String, FloatTensor> out = s.run(evalFeeds.get(i));
                 for (Map.Entry<String, FloatTensor> e : evalReference.get(i).entrySet()) {

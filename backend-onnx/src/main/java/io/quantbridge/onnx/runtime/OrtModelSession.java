@@ -43,11 +43,22 @@ public final class OrtModelSession implements ModelSession {
 
     /** Opens a model file with the given number of intra-op threads (0 = ONNX Runtime's default). */
     public static OrtModelSession open(Path model, int threads) {
+        return open(model, threads, false);
+    }
+
+    /**
+     * Opens a model file; with {@code asWritten}, ONNX Runtime does not fuse QuantizeLinear/DequantizeLinear pairs
+     * into its integer kernels but computes what the Q/DQ model says in float. For a model written for TensorRT or
+     * OpenVINO, whose own kernels are what it is for: ONNX Runtime's uint8 x int8 kernels on x86 CPUs without VNNI
+     * saturate with full-range weights (a DequantizeLinear -> MatMul pair becomes such a kernel), so fused, the
+     * numbers would describe this CPU rather than the model.
+     */
+    public static OrtModelSession open(Path model, int threads, boolean asWritten) {
         if (!Files.isRegularFile(model)) {
             throw new QuantbridgeException("model " + model + " does not exist");
         }
         // the options are copied into the session: closed here, or each session leaked a native SessionOptions
-        try (OrtSession.SessionOptions options = options(threads)) {
+        try (OrtSession.SessionOptions options = options(threads, asWritten)) {
             return new OrtModelSession(model.toString(),
                     OrtEnvironment.getEnvironment().createSession(model.toString(), options));
         } catch (OrtException e) {
@@ -57,16 +68,22 @@ public final class OrtModelSession implements ModelSession {
 
     /** Opens a serialized model held in memory; {@code label} names it in errors. */
     public static OrtModelSession open(byte[] model, String label, int threads) {
-        try (OrtSession.SessionOptions options = options(threads)) {
+        return open(model, label, threads, false);
+    }
+
+    /** {@link #open(byte[], String, int)}, as written ({@link #open(Path, int, boolean)}). */
+    public static OrtModelSession open(byte[] model, String label, int threads, boolean asWritten) {
+        try (OrtSession.SessionOptions options = options(threads, asWritten)) {
             return new OrtModelSession(label, OrtEnvironment.getEnvironment().createSession(model, options));
         } catch (OrtException e) {
             throw new QuantbridgeException(label + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
         }
     }
 
-    private static OrtSession.SessionOptions options(int threads) throws OrtException {
+    private static OrtSession.SessionOptions options(int threads, boolean asWritten) throws OrtException {
         OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (asWritten) o.addConfigEntry("session.disable_quant_qdq", "1");
         // errors still reach the exceptions; warnings such as "Removing initializer ... not used by any node" (tf2onnx
         // leaves such initializers) went to stderr once per session, several times per run, in colour
         o.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
