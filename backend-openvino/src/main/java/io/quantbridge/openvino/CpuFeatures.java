@@ -27,6 +27,21 @@ final class CpuFeatures {
         return describe(Path.of("/proc/cpuinfo"));
     }
 
+    /**
+     * Whether this is an x86 CPU whose int8 dot products go through 16-bit pair sums (no AVX-512 VNNI, AVX-VNNI or
+     * AMX): there OpenVINO's CPU plugin needs uint8 activations and 7-bit weights ({@code OpenVinoQuantization}).
+     */
+    static boolean x86WithoutInt8Dot() {
+        return x86WithoutInt8Dot(Path.of("/proc/cpuinfo"));
+    }
+
+    static boolean x86WithoutInt8Dot(Path cpuinfo) {
+        @SuppressWarnings("unchecked")
+        List<String> flags = (List<String>) describe(cpuinfo).get("flags");
+        boolean x86 = flags.contains("sse4_2") || flags.contains("avx2");
+        return x86 && !flags.contains("avx512_vnni") && !flags.contains("avx_vnni") && !flags.contains("amx_int8");
+    }
+
     static Map<String, Object> describe(Path cpuinfo) {
         String model = null;
         Set<String> flags = Set.of();

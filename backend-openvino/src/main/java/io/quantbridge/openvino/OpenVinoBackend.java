@@ -160,7 +160,42 @@ public final class OpenVinoBackend implements Backend {
     @Override
     public ModelSession open(Path model) {
         requireUsable();
+        if (CpuFeatures.x86WithoutInt8Dot() && hasInt8Activations(model)) {
+            System.getLogger("io.quantbridge.openvino").log(System.Logger.Level.WARNING, "openvino: "
+                    + model.getFileName() + " has int8 activations, which OpenVINO's int8 kernels compute wrongly on"
+                    + " this CPU (x86 without VNNI); it runs in float (LP_TRANSFORMS_MODE=NO): the numbers the model"
+                    + " means, without int8 speed. quantize --backend openvino on this machine writes a model that"
+                    + " runs here in int8.");
+            return OpenVinoSession.open(model, OpenVinoSession.Options.defaults().withProperty(NO_LOW_PRECISION, "NO"));
+        }
         return OpenVinoSession.open(model);
+    }
+
+    /**
+     * The CPU plugin's switch for its low-precision transformations: off, Q/DQ pairs stay float operations (the
+     * model's numbers, computed in float).
+     */
+    static final String NO_LOW_PRECISION = "LP_TRANSFORMS_MODE";
+
+    /** Whether an ONNX model quantizes activations to int8 (a QuantizeLinear of a tensor with an int8 zero point). */
+    static boolean hasInt8Activations(Path model) {
+        if (!model.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) return false;
+        io.quantbridge.onnx.OnnxModel m;
+        try {
+            m = io.quantbridge.onnx.OnnxModel.load(model);
+        } catch (RuntimeException e) {
+            return false; // OpenVINO reports what it cannot read
+        }
+        var inits = m.initializers();
+        for (var n : m.nodes()) {
+            if (!n.getOpType().equals("QuantizeLinear") || n.getInputCount() < 3) continue;
+            var zp = inits.get(n.getInput(2));
+            if (!inits.containsKey(n.getInput(0)) && zp != null
+                    && zp.getDataType() == io.quantbridge.onnx.DataTypes.INT8) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The model as OpenVINO runs it on this CPU: inputs, outputs, and every executed layer with its precision. */

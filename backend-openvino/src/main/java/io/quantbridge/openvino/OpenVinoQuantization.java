@@ -9,6 +9,7 @@ import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
 import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.Uint8Activations;
 import io.quantbridge.onnx.backend.OnnxBackend;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.IoType;
@@ -86,14 +87,30 @@ final class OpenVinoQuantization {
         if (split != null) RequestData.checkReadable(split.evaluation());
         if (staticShape == null) staticShape = sampleShape(modelInputs, split, pre);
 
+        // on an x86 CPU without VNNI, OpenVINO's int8 kernels need uint8 activations and 7-bit weights
+        boolean noInt8Dot = req.precision() == Precision.INT8 && CpuFeatures.x86WithoutInt8Dot();
+        QuantizationRequest.Builder forOnnx = req.toBuilder().evaluationData(null).target("openvino");
+        if (noInt8Dot && req.reduceRange().isEmpty()) forOnnx.reduceRange(true);
         // calibration, Q/DQ (or FP16) model, table and cache: the onnx backend, without its ONNX Runtime evaluation
-        QuantizationResult onnx = new OnnxBackend().quantize(req.toBuilder().evaluationData(null).target("openvino")
-                .build(), progress);
+        QuantizationResult onnx = new OnnxBackend().quantize(forOnnx.build(), progress);
         checkSameCalibration(split, onnx.report());
         Path converted = onnx.artifact("model").map(Artifact::path)
                 .orElseThrow(() -> new IllegalStateException("the onnx backend wrote no model"));
 
         Map<String, Object> ov = new LinkedHashMap<>();
+        if (noInt8Dot) {
+            Uint8Activations.Result u8 = Uint8Activations.apply(OnnxModel.load(converted));
+            AtomicFiles.write(converted, u8.model().toBytes());
+            String why = "this CPU has no VNNI (" + CpuFeatures.describe().get("flags") + "): OpenVINO's int8 kernels"
+                    + " computed garbage for int8 activations here (ppocr-det cosine 0.15), so activations are uint8"
+                    + " with zero point 128 (the same grid) and weights 7-bit";
+            Map<String, Object> rewrite = new LinkedHashMap<>();
+            rewrite.put("activation_zero_points_uint8", u8.zeroPoints());
+            rewrite.put("weight_codes", req.reduceRange().orElse(true) ? List.of(-64, 64) : List.of(-127, 127));
+            rewrite.put("why", why);
+            ov.put("no_vnni_layout", rewrite);
+            progress.note("openvino: " + why);
+        }
         ov.put("version", rt.version);
         ov.put("library", rt.library.toString());
         ov.put("device", device);
@@ -128,7 +145,8 @@ final class OpenVinoQuantization {
         }
         progress.end();
 
-        List<Artifact> artifacts = new ArrayList<>(onnx.artifacts());
+        List<Artifact> artifacts = new ArrayList<>();
+        for (Artifact a : onnx.artifacts()) artifacts.add(a.path().equals(converted) ? Artifact.of(a.kind(), a.path()) : a);
         Map<String, Map<String, Object>> fidelity = Map.of();
         List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
         // the exported model, imported as a user would, profiled for the precision each layer ran in

@@ -126,7 +126,18 @@ class OpenVinoQuantizeTest {
         Map<?, ?> layers = (Map<?, ?>) ov.get("runtime_layers");
         int compute = ((Number) layers.get("compute_layers")).intValue();
         int int8 = ((Number) layers.get("int8_compute_layers")).intValue();
-        assertTrue(compute >= 60 && int8 == compute, layers.toString());
+        if (CpuFeatures.x86WithoutInt8Dot()) {
+            // uint8 activations and 7-bit weights on this CPU; its two ConvTranspose layers then run in f32
+            Map<?, ?> noVnni = (Map<?, ?>) ov.get("no_vnni_layout");
+            assertEquals(List.of(-64, 64), noVnni.get("weight_codes"), noVnni.toString());
+            assertTrue(((Number) noVnni.get("activation_zero_points_uint8")).intValue() >= 60, noVnni.toString());
+            assertTrue(compute >= 60 && int8 == compute - 2, layers.toString());
+            assertEquals(2, ((Number) ((Map<?, ?>) layers.get("by_kernel")).get("ConvolutionBackpropData:brgconv_avx2_f32"))
+                    .intValue());
+        } else {
+            assertEquals(null, ov.get("no_vnni_layout"));
+            assertTrue(compute >= 60 && int8 == compute, layers.toString());
+        }
         Map<?, ?> latency = (Map<?, ?>) ov.get("latency_ms");
         assertTrue(((Number) latency.get("int8")).doubleValue() > 0, latency.toString());
 
@@ -146,7 +157,7 @@ class OpenVinoQuantizeTest {
         String inspect = new OpenVinoBackend().inspect(blob);
         assertTrue(inspect.contains("imported compiled model " + blob), inspect);
         assertTrue(inspect.contains("convolution/matmul layers in int8: " + int8 + " of " + compute), inspect);
-        assertTrue(inspect.lines().anyMatch(l -> l.matches("\\S+ +Convolution +\\S+_i8 +I8")), inspect);
+        assertTrue(inspect.lines().anyMatch(l -> l.matches("\\S+ +Convolution +\\S+_[iI]8 +I8")), inspect);
         String onnx = new OpenVinoBackend().inspect(out.resolve("model.int8.onnx"));
         assertTrue(onnx.contains("quantization: explicit Q/DQ ("), onnx);
         assertTrue(onnx.contains("convolution/matmul layers in int8: "), onnx);

@@ -72,6 +72,13 @@ class QuantizeOpenVinoEndToEndTest {
 
         Run i = cli("inspect", "--backend", "openvino", blob.toString());
         assertEquals(0, i.code(), i.err());
-        assertTrue(i.out().matches("(?s).*convolution/matmul layers in int8: (\\d+) of \\1\\n.*"), i.out());
+        // every one, but the two ConvTranspose layers on an x86 CPU without VNNI (uint8 activations there)
+        java.util.regex.Matcher layers = java.util.regex.Pattern.compile("convolution/matmul layers in int8: (\\d+) of"
+                + " (\\d+)\\n").matcher(i.out());
+        assertTrue(layers.find(), i.out());
+        int int8 = Integer.parseInt(layers.group(1));
+        int compute = Integer.parseInt(layers.group(2));
+        Map<?, ?> ov = (Map<?, ?>) rep.get("openvino");
+        assertEquals(ov.get("no_vnni_layout") == null ? compute : compute - 2, int8, i.out());
     }
 }
