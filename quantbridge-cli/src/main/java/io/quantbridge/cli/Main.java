@@ -16,6 +16,10 @@ public final class Main implements Runnable {
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
+        // library warnings (java.util.logging) as one line, "WARNING: ...", not two with a timestamp and a class name
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format", "%4$s: %5$s%6$s%n");
+        }
         PrintWriter err = new PrintWriter(System.err, true);
         Interrupts.install(err);
         System.exit(run(args, new PrintWriter(System.out, true), err));
