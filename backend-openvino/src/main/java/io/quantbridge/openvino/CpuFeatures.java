@@ -1,5 +1,6 @@
 package io.quantbridge.openvino;
 
+import io.quantbridge.util.CpuInfo;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,28 +33,22 @@ final class CpuFeatures {
      * AMX): there OpenVINO's CPU plugin needs uint8 activations and 7-bit weights ({@code OpenVinoQuantization}).
      */
     static boolean x86WithoutInt8Dot() {
-        return x86WithoutInt8Dot(Path.of("/proc/cpuinfo"));
+        return CpuInfo.x86WithoutInt8Dot();
     }
 
     static boolean x86WithoutInt8Dot(Path cpuinfo) {
-        @SuppressWarnings("unchecked")
-        List<String> flags = (List<String>) describe(cpuinfo).get("flags");
-        boolean x86 = flags.contains("sse4_2") || flags.contains("avx2");
-        return x86 && !flags.contains("avx512_vnni") && !flags.contains("avx_vnni") && !flags.contains("amx_int8");
+        return CpuInfo.x86WithoutInt8Dot(cpuinfo);
     }
 
     static Map<String, Object> describe(Path cpuinfo) {
         String model = null;
-        Set<String> flags = Set.of();
+        Set<String> flags = CpuInfo.flags(cpuinfo);
         try {
             for (String line : Files.readAllLines(cpuinfo)) {
                 int colon = line.indexOf(':');
-                if (colon < 0) continue;
-                String key = line.substring(0, colon).strip();
-                String value = line.substring(colon + 1).strip();
-                if (model == null && key.equals("model name")) model = value;
-                if (flags.isEmpty() && (key.equals("flags") || key.equals("Features"))) {
-                    flags = Set.of(value.split("\\s+"));
+                if (colon >= 0 && line.substring(0, colon).strip().equals("model name")) {
+                    model = line.substring(colon + 1).strip();
+                    break;
                 }
             }
         } catch (IOException | RuntimeException e) {

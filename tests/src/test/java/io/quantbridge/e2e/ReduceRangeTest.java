@@ -75,6 +75,15 @@ class ReduceRangeTest {
         assertEquals(List.of(-127L, 127L), quantization(full).get("weight_codes"));
         assertEquals(null, quantization(full).get("weight_codes_why"));
         assertEquals(127, largestWeightCode(full.resolve("model.int8.onnx")));
+        // inspect warns where ONNX Runtime's kernels would saturate: on this CPU, if it has no VNNI
+        String warning = "this CPU has no VNNI: its integer kernels add uint8 x int8 products in pairs into int16,"
+                + " which saturates with this model's weight codes (up to +-127); quantize with --reduce-range";
+        QuantizeOnnxEndToEndTest.Run i = QuantizeOnnxEndToEndTest.cli(List.of("inspect",
+                full.resolve("model.int8.onnx").toString()));
+        assertEquals(0, i.code(), i.err());
+        assertEquals(io.quantbridge.util.CpuInfo.x86WithoutInt8Dot(), i.out().contains(warning), i.out());
+        i = QuantizeOnnxEndToEndTest.cli(List.of("inspect", ort.resolve("model.int8.onnx").toString()));
+        assertEquals(false, i.out().contains("this CPU has no VNNI"), i.out());
 
         // TensorRT's layout keeps full-range weights, and takes 7-bit ones when asked
         Path trt = tmp.resolve("trt");

@@ -5,9 +5,12 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.SubgraphInfo;
+import io.quantbridge.onnx.Tensors;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.CpuInfo;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,9 +64,16 @@ final class OnnxInspector {
             }
             int i = int8.values().stream().mapToInt(Integer::intValue).sum();
             int f = fp.values().stream().mapToInt(Integer::intValue).sum();
-            return "ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + " (CPU), as optimized: "
+            String view = "ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + " (CPU), as optimized: "
                     + "conv/matmul layers in int8: " + i + " of " + (i + f) + (int8.isEmpty() ? "" : " " + int8)
                     + (fp.isEmpty() ? "" : ", float: " + fp) + "\n";
+            int largest = i > 0 && CpuInfo.x86WithoutInt8Dot() ? largestWeightCode(OnnxModel.load(file)) : 0;
+            if (largest > QdqOptions.REDUCED_RANGE) {
+                view += "this CPU has no VNNI: its integer kernels add uint8 x int8 products in pairs into int16, which"
+                        + " saturates with this model's weight codes (up to +-" + largest + "); quantize with"
+                        + " --reduce-range (codes within +-64) for CPUs like this one\n";
+            }
+            return view;
         } catch (OrtException | IOException | QuantbridgeException e) {
             return "ONNX Runtime (CPU): cannot optimize " + file + ": " + e.getMessage() + "\n";
         } finally {
@@ -75,6 +85,19 @@ final class OnnxInspector {
                 }
             }
         }
+    }
+
+    /** The largest |code| of the int8 weights that DequantizeLinear nodes read (0 if none). */
+    static int largestWeightCode(OnnxModel model) {
+        Map<String, Onnx.TensorProto> inits = model.initializers();
+        int largest = 0;
+        for (Onnx.NodeProto n : model.nodes()) {
+            if (!n.getOpType().equals("DequantizeLinear")) continue;
+            Onnx.TensorProto t = inits.get(n.getInput(0));
+            if (t == null || t.getDataType() != Onnx.TensorProto.DataType.INT8_VALUE) continue;
+            for (float v : Tensors.toFloats(t)) largest = Math.max(largest, (int) Math.abs(v));
+        }
+        return largest;
     }
 
     static String describe(OnnxModel model) {
