@@ -103,15 +103,7 @@ class OpenVinoQuantizeTest {
             ov = s.run(x).get("sigmoid_0.tmp_0").data();
             asWritten = o.run(x).get("sigmoid_0.tmp_0").data();
         }
-        double dot = 0;
-        double a = 0;
-        double b = 0;
-        for (int i = 0; i < ov.length; i++) {
-            dot += (double) ov[i] * asWritten[i];
-            a += (double) ov[i] * ov[i];
-            b += (double) asWritten[i] * asWritten[i];
-        }
-        double cosine = dot / Math.sqrt(a * b);
+        double cosine = io.quantbridge.metrics.Fidelity.cosine(asWritten, ov);
         // int8 kernels round differently from the float reading; the failure this guards against scored 0.07-0.15
         assertTrue(cosine > 0.95, "OpenVINO against the Q/DQ model as written: cosine " + cosine);
     }
