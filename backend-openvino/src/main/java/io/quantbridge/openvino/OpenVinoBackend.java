@@ -186,16 +186,7 @@ public final class OpenVinoBackend implements Backend {
         } catch (RuntimeException e) {
             return false; // OpenVINO reports what it cannot read
         }
-        var inits = m.initializers();
-        for (var n : m.nodes()) {
-            if (!n.getOpType().equals("QuantizeLinear") || n.getInputCount() < 3) continue;
-            var zp = inits.get(n.getInput(2));
-            if (!inits.containsKey(n.getInput(0)) && zp != null
-                    && zp.getDataType() == io.quantbridge.onnx.DataTypes.INT8) {
-                return true;
-            }
-        }
-        return false;
+        return !io.quantbridge.onnx.Uint8Activations.int8ActivationZeroPoints(m).isEmpty();
     }
 
     /** The model as OpenVINO runs it on this CPU: inputs, outputs, and every executed layer with its precision. */

@@ -25,18 +25,29 @@ public final class Uint8Activations {
     /** The model rewritten, and how many zero-point tensors changed. */
     public record Result(OnnxModel model, int zeroPoints) { }
 
-    public static Result apply(OnnxModel model) {
+    /**
+     * The int8 zero points of the model's activation QuantizeLinear nodes (those that quantize a tensor, not an
+     * initializer), by name: empty when no activation is int8.
+     */
+    public static Set<String> int8ActivationZeroPoints(OnnxModel model) {
         Map<String, TensorProto> inits = model.initializers();
         Set<String> zeroPoints = new LinkedHashSet<>();
         for (NodeProto n : model.nodes()) {
             if (!n.getOpType().equals("QuantizeLinear") || n.getInputCount() < 3) continue;
             if (inits.containsKey(n.getInput(0))) continue; // a weight
             TensorProto zp = inits.get(n.getInput(2));
-            if (zp == null || zp.getDataType() != DataTypes.INT8) continue;
-            for (float b : Tensors.toFloats(zp)) {
-                if (b != 0) throw new IllegalArgumentException("activation zero point " + zp.getName() + " is not 0");
+            if (zp != null && zp.getDataType() == DataTypes.INT8) zeroPoints.add(zp.getName());
+        }
+        return zeroPoints;
+    }
+
+    public static Result apply(OnnxModel model) {
+        Map<String, TensorProto> inits = model.initializers();
+        Set<String> zeroPoints = int8ActivationZeroPoints(model);
+        for (String name : zeroPoints) {
+            for (float b : Tensors.toFloats(inits.get(name))) {
+                if (b != 0) throw new IllegalArgumentException("activation zero point " + name + " is not 0");
             }
-            zeroPoints.add(zp.getName());
         }
         // a zero point shared with a weight's DequantizeLinear would move the weight: refuse rather than corrupt it
         for (NodeProto n : model.nodes()) {
