@@ -6,6 +6,7 @@ import io.quantbridge.backend.Progress;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
+import io.quantbridge.metrics.BoxAccumulator;
 import io.quantbridge.metrics.FidelityAccumulator;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
@@ -22,7 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Compares a candidate model (quantized) with its reference (float) on held-out samples: every output of the
  * reference is matched by name in the candidate and pooled over all samples ({@link FidelityAccumulator}), and so is
- * every requested {@link OutputSlice}.
+ * every requested {@link OutputSlice}; outputs with a {@link BoxDecoder} also get box recall against the reference's
+ * boxes.
  * Sessions must allow concurrent {@code run} calls when {@code threads > 1}.
  */
 public final class FidelityEvaluation {
@@ -30,11 +32,16 @@ public final class FidelityEvaluation {
      * Which task metrics to add to cosine, SQNR and max abs error, and which output slices to judge on their own as
      * well (reported under their labels, with the same metrics).
      */
-    public record Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices) {
+    public record Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices, List<BoxDecoder> boxes) {
         public static final Metrics BASIC = new Metrics(null, false);
 
         public Metrics {
             slices = List.copyOf(slices);
+            boxes = List.copyOf(boxes);
+        }
+
+        public Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices) {
+            this(maskIouThreshold, top1, slices, List.of());
         }
 
         public Metrics(Double maskIouThreshold, boolean top1) {
@@ -68,6 +75,7 @@ public final class FidelityEvaluation {
                         + "' (its outputs: " + outputs + ")");
             }
         }
+        Map<String, BoxDecoder> boxes = boxDecoders(metrics.boxes(), outputs);
         List<String> keys = new ArrayList<>(outputs);
         for (OutputSlice sl : metrics.slices()) {
             if (keys.contains(sl.label())) {
@@ -88,6 +96,8 @@ public final class FidelityEvaluation {
         // same to the last bit whichever worker took which sample (merging per-worker sums in the order the workers
         // happened to take the samples moved them in the 16th digit from run to run)
         List<Map<String, FidelityAccumulator>> parts = new ArrayList<>(java.util.Collections.nCopies(samples.size(),
+                null));
+        List<Map<String, BoxAccumulator>> boxParts = new ArrayList<>(java.util.Collections.nCopies(samples.size(),
                 null));
         try {
             List<Future<?>> futures = new ArrayList<>();
@@ -114,8 +124,15 @@ public final class FidelityEvaluation {
                             FloatTensor c = sl.of(cand.get(sl.output()));
                             acc.computeIfAbsent(sl.label(), k -> accumulator(metrics, r)).add(r.data(), c.data());
                         }
+                        Map<String, BoxAccumulator> found = new LinkedHashMap<>();
+                        for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {
+                            BoxAccumulator a = new BoxAccumulator(b.getValue().matchIou());
+                            a.add(b.getValue().decode(ref.get(b.getKey())), b.getValue().decode(cand.get(b.getKey())));
+                            found.put(b.getKey(), a);
+                        }
                         synchronized (parts) {
                             parts.set(i, acc);
+                            boxParts.set(i, found);
                         }
                         progress.advance(1);
                     }
@@ -150,7 +167,63 @@ public final class FidelityEvaluation {
             }
             result.put(name, m);
         }
+        for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {
+            result.get(b.getKey()).putAll(boxReport(b.getValue(), boxParts, samples));
+        }
         return result;
+    }
+
+    /** The decoders by output name, each naming its output (the only one when it named none). */
+    private static Map<String, BoxDecoder> boxDecoders(List<BoxDecoder> decoders, List<String> outputs) {
+        Map<String, BoxDecoder> byOutput = new LinkedHashMap<>();
+        for (BoxDecoder d : decoders) {
+            if (d.output() == null) {
+                if (outputs.size() != 1) {
+                    throw new QuantbridgeException("--boxes " + d.describe().get("kind") + ": the model has "
+                            + outputs.size() + " outputs " + outputs + "; say which with output=NAME");
+                }
+                d = d.withOutput(outputs.get(0));
+            }
+            if (!outputs.contains(d.output())) {
+                throw new QuantbridgeException("--boxes: the model has no output '" + d.output() + "' (its outputs: "
+                        + outputs + ")");
+            }
+            if (byOutput.put(d.output(), d) != null) {
+                throw new QuantbridgeException("--boxes: output '" + d.output() + "' is given twice");
+            }
+        }
+        return byOutput;
+    }
+
+    /**
+     * The pooled box counts of one output ({@link BoxAccumulator#toMap}), the decoder, and the sample with the most
+     * boxes missed or added ({@code box_worst_sample}, with its missed and extra counts) when any was.
+     */
+    private static Map<String, Object> boxReport(BoxDecoder decoder, List<Map<String, BoxAccumulator>> parts,
+                                                 List<SampleRef> samples) {
+        String name = decoder.output();
+        BoxAccumulator total = new BoxAccumulator(decoder.matchIou());
+        int worst = -1;
+        long worstWrong = 0;
+        for (int i = 0; i < parts.size(); i++) {
+            BoxAccumulator a = parts.get(i) == null ? null : parts.get(i).get(name);
+            if (a == null) continue;
+            total.merge(a);
+            long wrong = a.missed() + a.candidateBoxes() - a.matched();
+            if (wrong > worstWrong) {
+                worstWrong = wrong;
+                worst = i;
+            }
+        }
+        Map<String, Object> m = total.toMap();
+        m.put("box_decoder", decoder.describe());
+        if (worst >= 0) {
+            BoxAccumulator w = parts.get(worst).get(name);
+            m.put("box_worst_sample", samples.get(worst).id());
+            m.put("box_worst_sample_missed", w.missed());
+            m.put("box_worst_sample_extra", w.candidateBoxes() - w.matched());
+        }
+        return m;
     }
 
     private static FidelityAccumulator accumulator(Metrics m, FloatTensor sampleOutput) {

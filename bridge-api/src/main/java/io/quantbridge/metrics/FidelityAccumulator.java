@@ -32,6 +32,9 @@ public final class FidelityAccumulator {
     private long union;
     private long top1Agree;
     private long top1Rows;
+    /** Rows and agreeing rows by the reference's class (allocated with the first row). */
+    private long[] classRows;
+    private long[] classAgree;
 
     private FidelityAccumulator(int classes, double maskThreshold) {
         this.classes = classes;
@@ -94,8 +97,17 @@ public final class FidelityAccumulator {
                 if (a || b) uni++;
             }
         }
+        if (rows > 0 && classRows == null) {
+            classRows = new long[classes];
+            classAgree = new long[classes];
+        }
         for (int r = 0; r < rows; r++) {
-            if (Fidelity.argmax(ref, r * classes, classes) == Fidelity.argmax(cand, r * classes, classes)) top1Agree++;
+            int k = Fidelity.argmax(ref, r * classes, classes);
+            classRows[k]++;
+            if (k == Fidelity.argmax(cand, r * classes, classes)) {
+                top1Agree++;
+                classAgree[k]++;
+            }
         }
         top1Rows += rows;
         if (!Double.isFinite(cc)) nonFiniteSamples++;
@@ -137,6 +149,16 @@ public final class FidelityAccumulator {
         union += other.union;
         top1Agree += other.top1Agree;
         top1Rows += other.top1Rows;
+        if (other.classRows != null) {
+            if (classRows == null) {
+                classRows = new long[classes];
+                classAgree = new long[classes];
+            }
+            for (int k = 0; k < classes; k++) {
+                classRows[k] += other.classRows[k];
+                classAgree[k] += other.classAgree[k];
+            }
+        }
         nonFiniteSamples += other.nonFiniteSamples;
     }
 
@@ -189,10 +211,35 @@ public final class FidelityAccumulator {
         return (double) top1Agree / top1Rows;
     }
 
+    /** Classes listed one by one in {@link #toMap()} up to this many; beyond, only the worst. */
+    static final int PER_CLASS_LIMIT = 32;
+    /** How many of the worst classes {@link #toMap()} lists when there are more than {@link #PER_CLASS_LIMIT}. */
+    static final int WORST_CLASSES = 10;
+
+    /**
+     * Top-1 agreement by the reference's class: class index -> {@code rows} (rows the float model gave that class)
+     * and {@code agreement} (the share of them the candidate gave it too), for every class that had a row, in class
+     * order; empty when not configured or before any row.
+     */
+    public Map<Integer, Map<String, Object>> top1PerClass() {
+        Map<Integer, Map<String, Object>> m = new LinkedHashMap<>();
+        if (classRows == null) return m;
+        for (int k = 0; k < classes; k++) {
+            if (classRows[k] == 0) continue;
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("rows", classRows[k]);
+            e.put("agreement", (double) classAgree[k] / classRows[k]);
+            m.put(k, e);
+        }
+        return m;
+    }
+
     /**
      * For reports: {@code samples}, {@code cosine}, {@code cosine_min}, {@code cosine_mean}, {@code sqnr_db}, {@code max_abs}, then
      * {@code mask_iou} and {@code mask_threshold} when IoU is configured, {@code top1_agreement},
-     * {@code top1_rows} and {@code classes} when top-1 is. Non-finite values (SQNR +Infinity for identical
+     * {@code top1_rows}, {@code classes} and, per the reference's class, {@code top1_per_class} when top-1 is (when the
+     * rows fell into more than {@value #PER_CLASS_LIMIT} classes: {@code top1_classes_seen} and the
+     * {@value #WORST_CLASSES} classes with the most disagreeing rows, {@code top1_worst_classes}). Non-finite values (SQNR +Infinity for identical
      * outputs, NaN) stay doubles here; {@link io.quantbridge.util.Json} writes them as null.
      */
     public Map<String, Object> toMap() {
@@ -211,6 +258,25 @@ public final class FidelityAccumulator {
             m.put("top1_agreement", top1Agreement());
             m.put("top1_rows", top1Rows);
             m.put("classes", classes);
+            Map<Integer, Map<String, Object>> per = top1PerClass();
+            if (per.size() <= PER_CLASS_LIMIT) {
+                Map<String, Object> byName = new LinkedHashMap<>();
+                per.forEach((k, v) -> byName.put(Integer.toString(k), v));
+                m.put("top1_per_class", byName);
+            } else {
+                // the classes with the most disagreeing rows (ties: lower index), so that a class that collapses
+                // shows however many classes there are
+                java.util.List<Integer> order = new java.util.ArrayList<>(per.keySet());
+                order.sort((a, b) -> {
+                    long wa = classRows[a] - classAgree[a];
+                    long wb = classRows[b] - classAgree[b];
+                    return wa != wb ? Long.compare(wb, wa) : Integer.compare(a, b);
+                });
+                Map<String, Object> worst = new LinkedHashMap<>();
+                for (int k : order.subList(0, WORST_CLASSES)) worst.put(Integer.toString(k), per.get(k));
+                m.put("top1_classes_seen", per.size());
+                m.put("top1_worst_classes", worst);
+            }
         }
         if (nonFiniteSamples > 0) m.put("non_finite_samples", nonFiniteSamples);
         return m;

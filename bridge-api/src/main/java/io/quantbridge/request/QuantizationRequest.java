@@ -36,6 +36,7 @@ public final class QuantizationRequest {
     private final Double maskIouThreshold;
     private final boolean top1;
     private final List<io.quantbridge.eval.OutputSlice> outputSlices;
+    private final List<io.quantbridge.eval.BoxDecoder> boxes;
     private final int threads;
     private final boolean equalize;
     private final double equalizeAlpha;
@@ -68,6 +69,7 @@ public final class QuantizationRequest {
         this.maskIouThreshold = b.maskIouThreshold;
         this.top1 = b.top1;
         this.outputSlices = List.copyOf(b.outputSlices);
+        this.boxes = List.copyOf(b.boxes);
         this.threads = b.threads;
         this.equalize = b.equalize;
         this.equalizeAlpha = b.equalizeAlpha;
@@ -161,9 +163,11 @@ public final class QuantizationRequest {
     public boolean top1() { return top1; }
     /** Output slices that evaluation also judges on their own ({@code --slice}). */
     public List<io.quantbridge.eval.OutputSlice> outputSlices() { return outputSlices; }
+    /** Outputs that evaluation also decodes into boxes for box recall ({@code --boxes}). */
+    public List<io.quantbridge.eval.BoxDecoder> boxes() { return boxes; }
     /** What evaluation measures: the task metrics and output slices asked for. */
     public io.quantbridge.eval.FidelityEvaluation.Metrics fidelityMetrics() {
-        return new io.quantbridge.eval.FidelityEvaluation.Metrics(maskIouThreshold, top1, outputSlices);
+        return new io.quantbridge.eval.FidelityEvaluation.Metrics(maskIouThreshold, top1, outputSlices, boxes);
     }
     /** Worker threads for calibration and evaluation; 0 = one per core. */
     public int threads() { return threads; }
@@ -190,6 +194,7 @@ public final class QuantizationRequest {
         b.maskIouThreshold = maskIouThreshold;
         b.top1 = top1;
         b.outputSlices.addAll(outputSlices);
+        b.boxes.addAll(boxes);
         b.threads = threads;
         b.equalize = equalize;
         b.equalizeAlpha = equalizeAlpha;
@@ -231,6 +236,7 @@ public final class QuantizationRequest {
         private Double maskIouThreshold;
         private boolean top1;
         private final List<io.quantbridge.eval.OutputSlice> outputSlices = new ArrayList<>();
+        private final List<io.quantbridge.eval.BoxDecoder> boxes = new ArrayList<>();
         private int threads;
 
         public Builder model(Path model) { this.model = model; return this; }
@@ -290,6 +296,13 @@ public final class QuantizationRequest {
         public Builder top1(boolean v) { this.top1 = v; return this; }
 
         /** Also judge these output slices on their own (replaces earlier ones). */
+        /** Outputs to decode into boxes for box recall (replaces any given before). */
+        public Builder boxes(List<io.quantbridge.eval.BoxDecoder> decoders) {
+            this.boxes.clear();
+            this.boxes.addAll(decoders);
+            return this;
+        }
+
         public Builder outputSlices(List<io.quantbridge.eval.OutputSlice> slices) {
             this.outputSlices.clear();
             this.outputSlices.addAll(slices);

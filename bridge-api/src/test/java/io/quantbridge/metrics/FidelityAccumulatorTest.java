@@ -65,11 +65,40 @@ class FidelityAccumulatorTest {
         assertEquals(2.0 / 3.0, acc.top1Agreement(), 1e-15);
         Map<String, Object> m = acc.toMap();
         assertEquals(List.of("samples", "cosine", "cosine_min", "cosine_mean", "sqnr_db", "max_abs", "top1_agreement", "top1_rows",
-                "classes"), List.copyOf(m.keySet()));
+                "classes", "top1_per_class"), List.copyOf(m.keySet()));
         assertEquals(3L, m.get("top1_rows"));
+        // by the float model's class: class 0 had one row (agreed), class 1 two (one agreed)
+        assertEquals(Map.of("0", Map.of("rows", 1L, "agreement", 1.0), "1", Map.of("rows", 2L, "agreement", 0.5)),
+                m.get("top1_per_class"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> acc.add(new float[3], new float[3]));
         assertEquals("output length 3 is not a positive multiple of the 2 classes", e.getMessage());
+    }
+
+    @Test
+    void manyClassesListOnlyTheWorst() {
+        // 40 classes, one row each per sample: class k is predicted right unless k % 4 == 0 (then class k + 1);
+        // class 8 also gets two more rows, both wrong: it has the most disagreements
+        FidelityAccumulator acc = new FidelityAccumulator().withTop1(40);
+        for (int k = 0; k < 40; k++) {
+            float[] ref = new float[40];
+            float[] cand = new float[40];
+            ref[k] = 1;
+            cand[k % 4 == 0 ? k + 1 : k] = 1;
+            acc.add(ref, cand);
+            if (k == 8) {
+                acc.add(ref, cand);
+                acc.add(ref, cand);
+            }
+        }
+        Map<String, Object> m = acc.toMap();
+        assertEquals(40, m.get("top1_classes_seen"));
+        assertTrue(!m.containsKey("top1_per_class"));
+        @SuppressWarnings("unchecked")
+        Map<String, Map<String, Object>> worst = (Map<String, Map<String, Object>>) m.get("top1_worst_classes");
+        assertEquals(List.of("8", "0", "4", "12", "16", "20", "24", "28", "32", "36"), List.copyOf(worst.keySet()));
+        assertEquals(Map.of("rows", 3L, "agreement", 0.0), worst.get("8"));
+        assertEquals(40, acc.top1PerClass().size());
     }
 
     @Test
@@ -97,6 +126,7 @@ class FidelityAccumulatorTest {
         assertEquals(all.meanCosine(), a.meanCosine(), 1e-12);
         assertEquals(all.maskIou(), a.maskIou(), 0.0);
         assertEquals(all.top1Agreement(), a.top1Agreement(), 0.0);
+        assertEquals(all.top1PerClass(), a.top1PerClass());
         assertThrows(IllegalArgumentException.class, () -> a.merge(new FidelityAccumulator()));
     }
 

@@ -57,6 +57,13 @@ final class EvalCommand implements Callable<Integer> {
                     + " YOLOv8 output: output0:1:4:84=scores. Repeatable.")
     java.util.List<String> slices = new java.util.ArrayList<>();
 
+    @Option(names = "--boxes", paramLabel = "KIND[,key=value]...",
+            description = "Also decode an output into boxes and report box recall and precision against the float"
+                    + " model's boxes: mask[,threshold=0.3,box-score=0.6,min-side=3] (regions of a probability map, as"
+                    + " DBNet's post-processing finds text) or yolo[,score=0.25,nms=0.7,max=300] ([N, 4 + classes,"
+                    + " anchors]); output=NAME picks the output, match=IOU the matching IoU (0.5). Repeatable.")
+    List<String> boxes = new java.util.ArrayList<>();
+
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Worker threads (0 = cores).")
     int threads;
 
@@ -80,7 +87,8 @@ final class EvalCommand implements Callable<Integer> {
                     samples);
             fidelity = FidelityEvaluation.run(ref, cand, chosen, preprocessing.build(),
                     new FidelityEvaluation.Metrics(maskThreshold, top1,
-                            slices.stream().map(OutputSlice::parse).toList()),
+                            slices.stream().map(OutputSlice::parse).toList(),
+                            boxes.stream().map(io.quantbridge.eval.BoxDecoder::parse).toList()),
                     threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress);
         }
         Map<String, Object> result = new LinkedHashMap<>();

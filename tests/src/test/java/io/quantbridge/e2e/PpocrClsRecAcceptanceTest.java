@@ -268,6 +268,22 @@ class PpocrClsRecAcceptanceTest {
         double top1 = ((Number) fid.get("top1_agreement")).doubleValue();
         long samples = ((Number) fid.get("samples")).longValue();
         assertEquals(count(clsEval), samples);
+        // by orientation, as the float model reads it: both orientations occur, and the classes add up to the whole
+        Map<?, ?> perClass = (Map<?, ?>) fid.get("top1_per_class");
+        assertEquals(java.util.Set.of("0", "1"), perClass.keySet(), perClass.toString());
+        long rows = 0;
+        double agreeing = 0;
+        StringBuilder byClass = new StringBuilder();
+        for (Map.Entry<?, ?> c : perClass.entrySet()) {
+            Map<?, ?> v = (Map<?, ?>) c.getValue();
+            long k = ((Number) v.get("rows")).longValue();
+            double a = ((Number) v.get("agreement")).doubleValue();
+            rows += k;
+            agreeing += k * a;
+            byClass.append(String.format(" class %s %.4f of %d;", c.getKey(), a, k));
+        }
+        assertEquals(samples, rows);
+        assertEquals(top1 * samples, agreeing, 1e-9);
 
         // context: how often FP32 itself and int8 get the orientation right (the labels are known)
         int fpRight = 0;
@@ -284,8 +300,8 @@ class PpocrClsRecAcceptanceTest {
                 n++;
             }
         }
-        String line = String.format("cls %-10s top1_agreement=%.4f (%d samples) cosine=%.4f sqnr_db=%.1f; "
-                + "orientation right: fp32 %d/%d, int8 %d/%d; quantize %.1fs", run, top1, samples,
+        String line = String.format("cls %-10s top1_agreement=%.4f (%d samples;%s) cosine=%.4f sqnr_db=%.1f; "
+                + "orientation right: fp32 %d/%d, int8 %d/%d; quantize %.1fs", run, top1, samples, byClass,
                 ((Number) fid.get("cosine")).doubleValue(), ((Number) fid.get("sqnr_db")).doubleValue(), fpRight, n,
                 qRight, n, r.seconds());
         System.out.println(line);

@@ -71,7 +71,7 @@ class QuantizeOnnxEndToEndTest {
     void percentileQuantizationWritesArtifactsAndMeasuresFidelity() throws Exception {
         Path dir = out.resolve("pct");
         // evaluate on 6 held-out photos only, to keep the test short: cap the folder via a second folder
-        Run r = quantize(dir, "percentile");
+        Run r = quantize(dir, "percentile", "--boxes", "mask");
         assertEquals(0, r.code(), r.err());
         for (String f : new String[] {"model.int8.onnx", "calibration.json", "calibration.cache", "report.json"}) {
             assertTrue(Files.size(dir.resolve(f)) > 0, f);
@@ -103,6 +103,15 @@ class QuantizeOnnxEndToEndTest {
         assertTrue(cosine > 0.85, "cosine " + cosine);
         assertTrue(iou > 0.75, "mask IoU " + iou);
         assertTrue(sqnr > 5, "SQNR " + sqnr);
+        // box recall: the text boxes of the float model's map (DBNet's defaults) that the int8 map finds too
+        assertEquals(Map.of("kind", "mask", "output", "sigmoid_0.tmp_0", "threshold", 0.3, "box_score", 0.6,
+                "min_side", 3L, "match_iou", 0.5), fid.get("box_decoder"));
+        long found = ((Number) fid.get("boxes_reference")).longValue();
+        double recall = ((Number) fid.get("box_recall")).doubleValue();
+        assertTrue(found > 50, "boxes " + found);
+        assertTrue(recall > 0.6 && recall < 1, "box recall " + recall);
+        assertEquals(((Number) fid.get("boxes_matched")).doubleValue() / found, recall, 1e-12);
+        assertTrue(r.out().contains("boxes sigmoid_0.tmp_0: recall="), r.out());
 
         // the TensorRT cache lists the graph input and holds scale = amax / 127 of the portable table
         CalibrationTable table = PortableTableFormat.read(dir.resolve("calibration.json"));
@@ -508,5 +517,21 @@ class QuantizeOnnxEndToEndTest {
         assertEquals(0, e.code(), e.err());
         assertTrue(e.out().matches("(?s)fidelity sigmoid_0\\.tmp_0: cosine=0\\.9\\d+ .*mask_iou=0\\.[789]\\d+ .*"),
                 e.out());
+
+        // the float model against itself finds every box; a decoder that does not fit the output names it
+        List<String> self = new ArrayList<>(List.of("eval", "--model", model.toString(), "--candidate",
+                model.toString(), "--data", one.toString(), "--size", "320x320", "--mean", "0.485,0.456,0.406",
+                "--std", "0.229,0.224,0.225", "--quiet", "--boxes"));
+        self.add("mask,output=sigmoid_0.tmp_0");
+        Run same = cli(self);
+        assertEquals(0, same.code(), same.err());
+        assertTrue(same.out().matches("(?s).*boxes sigmoid_0\\.tmp_0: recall=1\\.0000 precision=1\\.0000 \\((\\d+) of "
+                + "\\1 float-model boxes matched at IoU 0\\.5, \\1 boxes found\\)\n.*"), same.out());
+        self.set(self.size() - 1, "yolo");
+        Run bad = cli(self);
+        assertEquals(1, bad.code(), bad.out());
+        assertTrue(bad.err().endsWith("quantbridge eval: --boxes yolo: output 'sigmoid_0.tmp_0' has shape [1, 1, 320,"
+                + " 320]; a dense detector head is [N, 4 + classes, anchors] or [N, anchors, 4 + classes] with at least"
+                + " one class\n"), bad.err());
     }
 }
