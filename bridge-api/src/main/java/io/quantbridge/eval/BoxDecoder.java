@@ -3,6 +3,7 @@ package io.quantbridge.eval;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -16,26 +17,36 @@ import java.util.Map;
  *   <li>{@code mask}: connected regions of a probability map above a threshold ({@link MaskBoxes}; DBNet text maps,
  *       segmentation maps);</li>
  *   <li>{@code yolo}: one candidate box per anchor, centre, size and class scores, then non-maximum suppression
- *       ({@link DenseBoxes}; YOLOv8-style {@code [N, 4 + classes, anchors]}).</li>
+ *       ({@link DenseBoxes}; YOLOv8-style {@code [N, 4 + classes, anchors]});</li>
+ *   <li>{@code anchors}: box offsets and score logits relative to a grid of SSD anchors ({@link AnchorBoxes};
+ *       MediaPipe's face, palm and pose detectors).</li>
  * </ul>
- * Keys every kind takes: {@code output=NAME} (default: the model's only output) and {@code match=IOU} (the IoU at
- * which a candidate box matches a reference box, default 0.5).
+ * Keys every kind takes: {@code output=NAME} (default: the model's only output, or for {@code anchors} the output
+ * that fits) and {@code match=IOU} (the IoU at which a candidate box matches a reference box, default 0.5).
  */
-public sealed interface BoxDecoder permits MaskBoxes, DenseBoxes {
+public sealed interface BoxDecoder permits MaskBoxes, DenseBoxes, AnchorBoxes {
     /** IoU at which a candidate box matches a reference box unless {@code match=} says otherwise. */
     double DEFAULT_MATCH_IOU = 0.5;
 
-    /** The output decoded; null for the model's only output. */
+    /** The output the box counts are reported under; null until {@link #resolve} names it. */
     String output();
 
-    /** A copy decoding {@code output}. */
-    BoxDecoder withOutput(String output);
+    /** Every output the decoder reads. */
+    default List<String> reads() {
+        return List.of(output());
+    }
 
     /** The IoU at which a candidate box matches a reference box. */
     double matchIou();
 
-    /** The boxes in one sample's output, in a deterministic order. */
-    List<Box> decode(FloatTensor output);
+    /**
+     * This decoder with what was left unsaid taken from the model (which output, the input size), checked against
+     * its outputs; errors name the option.
+     */
+    BoxDecoder resolve(List<TensorInfo> outputs, List<TensorInfo> inputs);
+
+    /** The boxes in one sample's outputs (by name), in a deterministic order. */
+    List<Box> decode(Map<String, FloatTensor> outputs);
 
     /** The kind and every parameter, for report.json. */
     Map<String, Object> describe();
@@ -66,19 +77,24 @@ public sealed interface BoxDecoder permits MaskBoxes, DenseBoxes {
             case "yolo" -> new DenseBoxes(output, match, number(spec, kv, "score", DenseBoxes.DEFAULT_SCORE),
                     number(spec, kv, "nms", DenseBoxes.DEFAULT_NMS_IOU),
                     (int) number(spec, kv, "max", DenseBoxes.DEFAULT_MAX_BOXES));
+            case "anchors" -> AnchorBoxes.parse(spec, output, match, kv);
             default -> throw new QuantbridgeException("--boxes " + spec + ": unknown kind '" + kind
-                    + "' (use mask or yolo)");
+                    + "' (use mask, yolo or anchors)");
         };
         if (!kv.isEmpty()) {
             throw new QuantbridgeException("--boxes " + spec + ": unknown key" + (kv.size() > 1 ? "s " : " ")
                     + String.join(", ", kv.keySet()) + " for " + kind + " (it takes " + String.join(", ",
-                    kind.equals("mask") ? List.of("threshold", "box-score", "min-side", "layout", "output", "match")
-                            : List.of("score", "nms", "max", "output", "match")) + ")");
+                    switch (kind) {
+                        case "mask" -> List.of("threshold", "box-score", "min-side", "layout", "output", "match");
+                        case "yolo" -> List.of("score", "nms", "max", "output", "match");
+                        default -> AnchorBoxes.KEYS;
+                    }) + ")");
         }
         return d;
     }
 
-    private static double number(String spec, Map<String, String> kv, String key, double fallback) {
+    /** {@code kv}'s number under {@code key} (removed from it), or {@code fallback}. */
+    static double number(String spec, Map<String, String> kv, String key, double fallback) {
         String v = kv.remove(key);
         if (v == null) return fallback;
         try {

@@ -3,6 +3,7 @@ package io.quantbridge.eval;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -31,11 +32,21 @@ public record DenseBoxes(String output, double matchIou, double score, double nm
     }
 
     @Override
+    public DenseBoxes resolve(List<TensorInfo> outputs, List<TensorInfo> inputs) {
+        return withOutput(DecoderOutputs.single("yolo", output, outputs));
+    }
+
+    @Override
+    public List<Box> decode(Map<String, FloatTensor> outputs) {
+        return decode(outputs.get(output));
+    }
+
+    /** A copy decoding {@code name}. */
     public DenseBoxes withOutput(String name) {
         return new DenseBoxes(name, matchIou, score, nmsIou, maxBoxes);
     }
 
-    @Override
+    /** The boxes in one sample's output, in a deterministic order. */
     public List<Box> decode(FloatTensor t) {
         long[] s = t.shape();
         if (s.length != 2 && s.length != 3) throw shapeError(s);
@@ -70,32 +81,13 @@ public record DenseBoxes(String output, double matchIou, double score, double nm
                 if (!Float.isFinite(cx) || !Float.isFinite(cy) || !Float.isFinite(w) || !Float.isFinite(h)) continue;
                 kept.add(new Box(img, best, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, bestScore));
             }
-            out.addAll(suppress(kept));
+            out.addAll(NonMaxSuppression.greedy(kept, nmsIou, maxBoxes));
         }
         return out;
     }
 
     private static int index(int base, boolean attrsFirst, int anchors, int attrs, int anchor, int attr) {
         return base + (attrsFirst ? attr * anchors + anchor : anchor * attrs + attr);
-    }
-
-    /** Greedy non-maximum suppression per class, highest score first (ties: anchor order), capped at maxBoxes. */
-    private List<Box> suppress(List<Box> boxes) {
-        List<Box> order = new ArrayList<>(boxes);
-        order.sort((x, y) -> Float.compare(y.score(), x.score())); // stable: ties keep anchor order
-        List<Box> result = new ArrayList<>();
-        for (Box b : order) {
-            boolean drop = false;
-            for (Box k : result) {
-                if (k.cls() == b.cls() && Box.iou(k, b) > nmsIou) {
-                    drop = true;
-                    break;
-                }
-            }
-            if (!drop) result.add(b);
-            if (result.size() == maxBoxes) break;
-        }
-        return result;
     }
 
     private QuantbridgeException shapeError(long[] s) {

@@ -75,7 +75,7 @@ public final class FidelityEvaluation {
                         + "' (its outputs: " + outputs + ")");
             }
         }
-        Map<String, BoxDecoder> boxes = boxDecoders(metrics.boxes(), outputs);
+        Map<String, BoxDecoder> boxes = boxDecoders(metrics.boxes(), reference.outputs(), reference.inputs());
         List<String> keys = new ArrayList<>(outputs);
         for (OutputSlice sl : metrics.slices()) {
             if (keys.contains(sl.label())) {
@@ -127,7 +127,7 @@ public final class FidelityEvaluation {
                         Map<String, BoxAccumulator> found = new LinkedHashMap<>();
                         for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {
                             BoxAccumulator a = new BoxAccumulator(b.getValue().matchIou());
-                            a.add(b.getValue().decode(ref.get(b.getKey())), b.getValue().decode(cand.get(b.getKey())));
+                            a.add(b.getValue().decode(ref), b.getValue().decode(cand));
                             found.put(b.getKey(), a);
                         }
                         synchronized (parts) {
@@ -173,23 +173,14 @@ public final class FidelityEvaluation {
         return result;
     }
 
-    /** The decoders by output name, each naming its output (the only one when it named none). */
-    private static Map<String, BoxDecoder> boxDecoders(List<BoxDecoder> decoders, List<String> outputs) {
+    /** The decoders, resolved against the models' outputs, by the output they report under. */
+    private static Map<String, BoxDecoder> boxDecoders(List<BoxDecoder> decoders, List<TensorInfo> outputs,
+                                                       List<TensorInfo> inputs) {
         Map<String, BoxDecoder> byOutput = new LinkedHashMap<>();
         for (BoxDecoder d : decoders) {
-            if (d.output() == null) {
-                if (outputs.size() != 1) {
-                    throw new QuantbridgeException("--boxes " + d.describe().get("kind") + ": the model has "
-                            + outputs.size() + " outputs " + outputs + "; say which with output=NAME");
-                }
-                d = d.withOutput(outputs.get(0));
-            }
-            if (!outputs.contains(d.output())) {
-                throw new QuantbridgeException("--boxes: the model has no output '" + d.output() + "' (its outputs: "
-                        + outputs + ")");
-            }
-            if (byOutput.put(d.output(), d) != null) {
-                throw new QuantbridgeException("--boxes: output '" + d.output() + "' is given twice");
+            BoxDecoder r = d.resolve(outputs, inputs);
+            if (byOutput.put(r.output(), r) != null) {
+                throw new QuantbridgeException("--boxes: output '" + r.output() + "' is given twice");
             }
         }
         return byOutput;

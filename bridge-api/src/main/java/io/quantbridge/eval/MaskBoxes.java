@@ -3,6 +3,7 @@ package io.quantbridge.eval;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -54,11 +55,21 @@ public record MaskBoxes(String output, double matchIou, double threshold, double
     }
 
     @Override
+    public MaskBoxes resolve(List<TensorInfo> outputs, List<TensorInfo> inputs) {
+        return withOutput(DecoderOutputs.single("mask", output, outputs));
+    }
+
+    @Override
+    public List<Box> decode(Map<String, FloatTensor> outputs) {
+        return decode(outputs.get(output));
+    }
+
+    /** A copy decoding {@code name}. */
     public MaskBoxes withOutput(String name) {
         return new MaskBoxes(name, matchIou, threshold, boxScore, minSide, layout);
     }
 
-    @Override
+    /** The boxes in one sample's output, in a deterministic order. */
     public List<Box> decode(FloatTensor t) {
         long[] s = t.shape();
         int n;

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
+import io.quantbridge.tensor.TensorInfo;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -25,7 +26,7 @@ class BoxDecoderTest {
 
     @Test
     void refusesWhatItCannotReadNamingTheOption() {
-        assertEquals("--boxes ssd: unknown kind 'ssd' (use mask or yolo)", message("ssd"));
+        assertEquals("--boxes ssd: unknown kind 'ssd' (use mask, yolo or anchors)", message("ssd"));
         assertEquals("--boxes mask,score=0.3: unknown key score for mask (it takes threshold, box-score, min-side,"
                 + " layout, output, match)", message("mask,score=0.3"));
         assertEquals("--boxes mask,threshold: 'threshold' is not key=value", message("mask,threshold"));
@@ -123,5 +124,69 @@ class BoxDecoderTest {
                 .decode(new FloatTensor(new long[] {1, 4, 100}, new float[400])));
         assertEquals("--boxes yolo: output 'out' has shape [1, 4, 100]; a dense detector head is [N, 4 + classes,"
                 + " anchors] or [N, anchors, 4 + classes] with at least one class", e.getMessage());
+    }
+
+    private static final List<TensorInfo> FACE_OUTPUTS = List.of(
+            new TensorInfo("regressors", "float", new long[] {1, 896, 16}),
+            new TensorInfo("classificators", "float", new long[] {1, 896, 1}));
+    private static final List<TensorInfo> FACE_INPUT = List.of(new TensorInfo("input", "float",
+            new long[] {1, 128, 128, 3}));
+
+    @Test
+    void anchorsFollowMediaPipesSsdGridsAndFindTheirOutputs() {
+        AnchorBoxes face = (AnchorBoxes) BoxDecoder.parse("anchors").resolve(FACE_OUTPUTS, FACE_INPUT);
+        assertEquals(new AnchorBoxes("regressors", "classificators", 0.5, new int[] {128, 128},
+                new int[] {8, 16, 16, 16}, 2, 0.5, 0.3), face);
+        float[] c = face.anchorCentres();
+        assertEquals(2 * 896, c.length); // 16 x 16 cells x 2 anchors, then 8 x 8 cells x 6
+        assertEquals(0.5f / 16, c[0]);
+        assertEquals(0.5f / 16, c[2]);                 // the second anchor of the first cell
+        assertEquals(1.5f / 16, c[4]);                 // the next cell to the right
+        assertEquals(0.5f / 8, c[2 * 512]);            // the stride-16 grid starts at anchor 512
+        assertEquals(0.5f / 8, c[2 * 517]);            // its first cell holds 6 anchors
+        assertEquals(1.5f / 8, c[2 * 518]);
+        // MediaPipe's pose detector: strides 8, 16, 32, 32, 32 on 224 x 224 give its 2254 anchors
+        AnchorBoxes pose = new AnchorBoxes(null, null, 0.5, new int[] {224, 224}, new int[] {8, 16, 32, 32, 32}, 2,
+                0.5, 0.3);
+        assertEquals(2 * 2254, pose.anchorCentres().length);
+
+        // named outputs that do not fit, and outputs it cannot pair, are refused naming the option
+        assertEquals("--boxes anchors: strides 8:16 with 2 anchors per layer make 640 anchors on 128x128, but output"
+                + " 'regressors' has 896", assertThrows(QuantbridgeException.class, () -> BoxDecoder
+                .parse("anchors,strides=8:16").resolve(FACE_OUTPUTS, FACE_INPUT)).getMessage());
+        assertEquals("--boxes anchors: the model has no output 'boxes' (its outputs: [regressors, classificators])",
+                assertThrows(QuantbridgeException.class, () -> BoxDecoder.parse("anchors,output=boxes")
+                        .resolve(FACE_OUTPUTS, FACE_INPUT)).getMessage());
+        List<TensorInfo> split = List.of(new TensorInfo("a", "float", new long[] {1, 512, 1}),
+                new TensorInfo("b", "float", new long[] {1, 384, 1}));
+        assertEquals("--boxes anchors: cannot tell which outputs hold the box offsets and the scores among [a float[1,"
+                + " 512, 1], b float[1, 384, 1]]; say with output=NAME,scores=NAME", assertThrows(
+                QuantbridgeException.class, () -> BoxDecoder.parse("anchors").resolve(split, FACE_INPUT))
+                .getMessage());
+        assertEquals("--boxes anchors,size=12y: size='12y' is not WxH", message("anchors,size=12y"));
+    }
+
+    @Test
+    void anchorBoxesAreOffsetsFromTheirAnchorInInputPixels() {
+        AnchorBoxes face = (AnchorBoxes) BoxDecoder.parse("anchors").resolve(FACE_OUTPUTS, FACE_INPUT);
+        float[] reg = new float[896 * 16];
+        float[] logits = new float[896];
+        java.util.Arrays.fill(logits, -5f);
+        logits[0] = 2f;   // anchor 0, centre (4, 4) pixels
+        reg[0] = 1;
+        reg[1] = 2;
+        reg[2] = 10;
+        reg[3] = 20;
+        logits[1] = 1f;   // anchor 1, the same place and box: suppressed by anchor 0
+        System.arraycopy(reg, 0, reg, 16, 4);
+        logits[600] = 0.1f; // sigmoid 0.525: kept
+        Map<String, FloatTensor> out = Map.of("regressors", new FloatTensor(new long[] {1, 896, 16}, reg),
+                "classificators", new FloatTensor(new long[] {1, 896, 1}, logits));
+        List<Box> boxes = face.decode(out);
+        assertEquals(2, boxes.size());
+        assertEquals(new Box(0, 0, 0, -4, 10, 16, (float) (1 / (1 + Math.exp(-2)))), boxes.get(0));
+        // anchor 600: stride-16 grid, cell 88 / 6 = 14 -> row 1, column 6: centre (104, 24)
+        assertEquals(new Box(0, 0, 104, 24, 104, 24, (float) (1 / (1 + Math.exp(-0.1)))), boxes.get(1));
+        assertEquals(List.of(), BoxDecoder.parse("anchors,score=0.9").resolve(FACE_OUTPUTS, FACE_INPUT).decode(out));
     }
 }
