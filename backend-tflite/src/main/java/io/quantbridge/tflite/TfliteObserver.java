@@ -127,7 +127,7 @@ final class TfliteObserver {
                             Map<String, FloatTensor> feed = loader.load(i);
                             final int sample = i;
                             session.runObserving(feed, indices, (idx, data, len) -> {
-                                stats.observe(names[idx], data, 0, len);
+                                stats.observe(names[idx], data, 0, len, sample);
                                 if (meanTensors.contains(idx)) {
                                     double[] s = channelSums(idx, data, len);
                                     if (s != null) sums.computeIfAbsent(idx, k -> new TreeMap<>()).put(sample, s);

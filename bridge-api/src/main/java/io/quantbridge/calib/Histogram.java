@@ -192,40 +192,39 @@ public final class Histogram {
 
     // ------------------------------------------------------------------------------------------------ adding
 
-    /** Adds every value of {@code data}. */
-    public void add(float[] data) {
-        add(data, 0, data.length);
+    /** Adds every value of {@code data}; returns their largest |x| (0 when there are none). */
+    public double add(float[] data) {
+        return add(data, 0, data.length);
     }
 
     /**
-     * Adds {@code data[offset .. offset+length)}.
+     * Adds {@code data[offset .. offset+length)}; returns their largest |x| (0 when there are none).
      *
      * @throws NonFiniteValueException if a value is NaN or infinite; the histogram is then unchanged
      */
-    public void add(float[] data, int offset, int length) {
+    public double add(float[] data, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, data.length);
-        if (length == 0) return;
+        if (length == 0) return 0;
         if (length <= CHUNK) {
-            addValues(data, null, offset, length);
-        } else {
-            addValues(null, FloatBuffer.wrap(data), offset, length);
+            return addValues(data, null, offset, length);
         }
+        return addValues(null, FloatBuffer.wrap(data), offset, length);
     }
 
     /**
-     * Adds the remaining values of {@code buffer} (from its position to its limit) without moving its position.
+     * Adds the remaining values of {@code buffer} (from its position to its limit) without moving its position;
+     * returns their largest |x| (0 when there are none).
      *
      * @throws NonFiniteValueException if a value is NaN or infinite; the histogram is then unchanged
      */
-    public void add(FloatBuffer buffer) {
+    public double add(FloatBuffer buffer) {
         int length = buffer.remaining();
-        if (length == 0) return;
+        if (length == 0) return 0;
         int position = buffer.position();
         if (buffer.hasArray() && length <= CHUNK) {
-            addValues(buffer.array(), null, buffer.arrayOffset() + position, length);
-        } else {
-            addValues(null, buffer, position, length);
+            return addValues(buffer.array(), null, buffer.arrayOffset() + position, length);
         }
+        return addValues(null, buffer, position, length);
     }
 
     /**
@@ -241,7 +240,7 @@ public final class Histogram {
      * after the bins were appended; if the batch doubles the width, the whole batch is uncounted and binned again; a
      * batch with a non-finite value uncounts everything it counted and throws.
      */
-    private void addValues(float[] array, FloatBuffer source, int start, int length) {
+    private double addValues(float[] array, FloatBuffer source, int start, int length) {
         float[] chunk = array != null ? array : SCRATCH.get();
         boolean counted = width != 0; // whether the chunks are counted as they are read
         int[] clamped = NO_CHUNKS;     // offsets of counted chunks with a value beyond the last bin
@@ -271,7 +270,7 @@ public final class Histogram {
             double batchAbs = Math.max(-(double) mn, (double) mx);
             if (binsToHold(batchAbs) <= binCount) { // the bins stay as they are: every count is final
                 record(mn, mx, length);
-                return;
+                return batchAbs;
             }
             if (binsNeeded(batchAbs, width) > cap()) { // the width will double
                 unbinRange(array, source, chunk, start, length);
@@ -283,7 +282,8 @@ public final class Histogram {
                 }
             }
         }
-        if (!prepare(mn, mx, length)) return;
+        double batchAbs = Math.max(-(double) mn, (double) mx);
+        if (!prepare(mn, mx, length)) return batchAbs;
         if (counted) {
             for (int i = 0; i < clampedCount; i++) {
                 int n = Math.min(CHUNK, length - clamped[i]);
@@ -295,6 +295,7 @@ public final class Histogram {
                 bin(chunk, read(array, source, chunk, start + done, n), n);
             }
         }
+        return batchAbs;
     }
 
     /** Where chunk {@code [index, index+n)} of the values is: in place in {@code array}, or copied into the scratch. */

@@ -161,4 +161,75 @@ class TensorStatisticsTest {
         }
         assertEquals(400_000, stats.histogram("t").total());
     }
+
+    /** One sample per call: {@code values[s]} is sample s's largest |x| (the rest of it small values). */
+    private static void observeSamples(TensorStatistics stats, String tensor, float[] values, int... order) {
+        for (int s : order) {
+            float[] data = {0.5f, -values[s], 0.25f};
+            stats.observe(tensor, FloatBuffer.wrap(data), s);
+        }
+    }
+
+    @Test
+    void aSampleThatAloneStretchesARangeIsNamedWhateverTheOrderOrWorker() {
+        float[] stretched = {3, 2, -40, 1, 3}; // sample 2 reaches 40, the others 3
+        float[] spread = {3, 2, 10, 1, 3};     // 10 is under 4 x 3
+        TensorStatistics one = new TensorStatistics(64);
+        observeSamples(one, "a", stretched, 0, 1, 2, 3, 4);
+        observeSamples(one, "b", spread, 0, 1, 2, 3, 4);
+        // two workers, samples in another order, merged
+        TensorStatistics w0 = new TensorStatistics(64);
+        TensorStatistics w1 = new TensorStatistics(64);
+        observeSamples(w0, "a", stretched, 4, 2);
+        observeSamples(w1, "a", stretched, 3, 1, 0);
+        observeSamples(w0, "b", spread, 1, 3);
+        observeSamples(w1, "b", spread, 4, 0, 2);
+        w1.merge(w0);
+        for (TensorStatistics stats : List.of(one, w1)) {
+            // max keeps 40: flagged; a clipping calibrator that stops at 11 is under 4 x 3: not
+            List<TensorRange> max = List.of(TensorRange.symmetric("a", 40, -40, 3), TensorRange.symmetric("b", 10,
+                    -10, 3));
+            assertEquals(List.of(new TensorStatistics.SampleOutlier("a", 2, 40, 3, 40)), stats.sampleOutliers(max));
+            assertEquals(List.of(), stats.sampleOutliers(List.of(TensorRange.symmetric("a", 11, -40, 3))));
+        }
+        // a tensor seen without sample indices, or non-zero in one sample only, names none
+        TensorStatistics plain = new TensorStatistics(64);
+        plain.observe("a", new float[] {40});
+        plain.observe("a", new float[] {3});
+        observeSamples(plain, "z", new float[] {0, 0, 40}, 0, 1, 2);
+        assertEquals(List.of(), plain.sampleOutliers(List.of(TensorRange.symmetric("a", 40, -40, 40))));
+    }
+
+    @Test
+    void outlierSamplesAreReportedPerSampleAndSaidInOneLine() {
+        List<TensorStatistics.SampleOutlier> found = List.of(
+                new TensorStatistics.SampleOutlier("t1", 2, 40, 4, 40),
+                new TensorStatistics.SampleOutlier("t2", 0, 100, 5, 50),
+                new TensorStatistics.SampleOutlier("t3", 2, 90, 3, 90));
+        List<java.util.Map<String, Object>> r = OutlierSamples.report(found, List.of("a.png", "b.png", "logo.png"));
+        assertEquals(2, r.size());
+        assertEquals("logo.png", r.get(0).get("sample"));
+        assertEquals(2, r.get(0).get("tensors"));
+        @SuppressWarnings("unchecked")
+        List<java.util.Map<String, Object>> largest = (List<java.util.Map<String, Object>>) r.get(0).get("largest");
+        assertEquals(List.of("t3", "t1"), largest.stream().map(m -> m.get("tensor")).toList());
+        assertEquals(30.0, largest.get(0).get("coarser"));
+        assertEquals("calibration sample logo.png alone sets the range of 2 tensors (and 1 more sample like it): t3"
+                + " reaches |x| 90.00 there and at most 3.000 in the other 2 samples, and its amax 90.00 makes its int8"
+                + " steps 30x coarser than they need. If the sample is not like the data the model will see, leave it"
+                + " out of --calib; entropy, which clips, follows it least (report.json calibration.outlier_samples)",
+                OutlierSamples.note(r, 3).orElseThrow());
+        assertTrue(OutlierSamples.note(List.of(), 3).isEmpty());
+    }
+
+    @Test
+    void addingReturnsTheLargestMagnitudeOfTheBatch() {
+        Histogram h = new Histogram(16);
+        assertEquals(0.0, h.add(new float[0]));
+        assertEquals(7.0, h.add(new float[] {1, -7, 3}));
+        float[] big = new float[20_000]; // beyond one chunk: read through the scratch
+        big[19_999] = -9;
+        assertEquals(9.0, h.add(FloatBuffer.wrap(big)));
+        assertEquals(2.0, h.add(new float[] {2, 0}));
+    }
 }

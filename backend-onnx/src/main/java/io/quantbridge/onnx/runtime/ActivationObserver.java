@@ -78,7 +78,7 @@ public final class ActivationObserver {
     public TensorStatistics observe(int count, SampleLoader loader, Progress progress) {
         List<TensorStatistics> perWorker = run(tensors, count, loader, progress, "calibrating",
                 () -> TensorStatistics.forSpec(spec), TensorStatistics::emptyLike,
-                (stats, sample, name, shape, data) -> stats.observe(name, data));
+                (stats, sample, name, shape, data) -> stats.observe(name, data, sample));
         TensorStatistics merged = perWorker.get(0);
         for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
         return merged;
@@ -121,7 +121,7 @@ public final class ActivationObserver {
                 () -> new Observation(TensorStatistics.forSpec(spec), new LinkedHashMap<>()),
                 first -> new Observation(first.tensors().emptyLike(), emptyLike(first.channels())),
                 (acc, sample, name, shape, data) -> {
-                    if (request.tensors().contains(name)) acc.tensors().observe(name, data);
+                    if (request.tensors().contains(name)) acc.tensors().observe(name, data, sample);
                     boolean histograms = request.channelHistograms().contains(name);
                     boolean means = request.channelMeans().contains(name);
                     if ((histograms || means) && shape.length >= 2 && shape[1] > 0) {

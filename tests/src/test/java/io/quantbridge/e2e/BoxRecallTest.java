@@ -1,0 +1,90 @@
+package io.quantbridge.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.util.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code --boxes anchors} on the real TFLite BlazeFace: the faces the float model finds on the two skimage portraits
+ * (astronaut.png, camera.png), and what one unusual calibration photo does to them.
+ */
+class BoxRecallTest {
+    @TempDir
+    Path tmp;
+
+    private QuantizeOnnxEndToEndTest.Run quantize(Path calib, Path eval, Path out) {
+        Path model = RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite");
+        return QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite", "--model", model.toString(),
+                "--calib", calib.toString(), "--eval", eval.toString(), "--calibrator", "max", "--scale", "1/127.5",
+                "--mean", "1", "--std", "1", "--boxes", "anchors", "--out", out.toString()));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> report(Path out) throws Exception {
+        return (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> boxes(Map<String, Object> report) {
+        return ((Map<String, Map<String, Object>>) report.get("fidelity")).get("regressors");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void blazefaceFindsTheSameFacesUnlessOneCalibrationPhotoStretchesItsRanges() throws Exception {
+        Path portraits = Files.createDirectories(tmp.resolve("portraits"));
+        for (String n : List.of("astronaut.png", "camera.png")) {
+            Files.createSymbolicLink(portraits.resolve(n), RealModels.photos().resolveSibling("skimage").resolve(n));
+        }
+        // every opencv photo: opencv-logo.png (flat coloured shapes) drives 40 tensors 4-35x beyond what the other
+        // 90 photos reach, the score logits to -16888 among them; the max calibrator follows it, and every logit
+        // near the decision threshold rounds to 0, a score of exactly 0.5: 80 boxes where the float model has 2
+        Path all = tmp.resolve("all");
+        QuantizeOnnxEndToEndTest.Run r = quantize(RealModels.photos(), portraits, all);
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> rep = report(all);
+        List<Map<String, Object>> outliers = (List<Map<String, Object>>) ((Map<String, Object>) rep
+                .get("calibration")).get("outlier_samples");
+        assertEquals("opencv-logo.png", outliers.get(0).get("sample"));
+        assertTrue(((Number) outliers.get(0).get("tensors")).intValue() >= 10, outliers.toString());
+        assertTrue(r.err().contains("calibration sample opencv-logo.png alone sets the range of "), r.err());
+        Map<String, Object> f = boxes(rep);
+        assertEquals(Map.of("kind", "anchors", "output", "regressors", "scores", "classificators", "size", "128x128",
+                "strides", List.of(8L, 16L, 16L, 16L), "per_layer", 2L, "score", 0.5, "nms_iou", 0.3, "match_iou", 0.5),
+                f.get("box_decoder"));
+        assertEquals(2L, f.get("boxes_reference"));
+        assertEquals(1.0, f.get("box_recall"));
+        assertTrue(((Number) f.get("box_precision")).doubleValue() < 0.5, f.toString());
+
+        // the same without it: the two faces and nothing else, boxes within a few pixels
+        Path calib = Files.createDirectories(tmp.resolve("calib"));
+        try (Stream<Path> s = Files.list(RealModels.photos())) {
+            for (Path p : s.filter(p -> p.toString().matches(".*\\.(jpg|png)")).toList()) {
+                if (!p.getFileName().toString().equals("opencv-logo.png")) {
+                    Files.createSymbolicLink(calib.resolve(p.getFileName()), p);
+                }
+            }
+        }
+        Path clean = tmp.resolve("clean");
+        QuantizeOnnxEndToEndTest.Run c = quantize(calib, portraits, clean);
+        assertEquals(0, c.code(), c.err());
+        Map<String, Object> cleanReport = report(clean);
+        assertFalse(((Map<String, Object>) cleanReport.get("calibration")).containsKey("outlier_samples"));
+        Map<String, Object> g = boxes(cleanReport);
+        assertEquals(1.0, g.get("box_recall"));
+        assertEquals(1.0, g.get("box_precision"));
+        double iou = ((Number) g.get("box_mean_iou")).doubleValue();
+        assertTrue(iou > 0.75, "mean IoU " + iou);
+        assertTrue(c.out().contains("boxes regressors: recall=1.0000 precision=1.0000 (2 of 2 float-model boxes"
+                + " matched at IoU 0.5, 2 boxes found)"), c.out());
+    }
+}
