@@ -14,7 +14,9 @@ import java.util.Map;
  * Boxes from an SSD head over a fixed grid of anchors, as MediaPipe's detectors write them (BlazeFace short range,
  * palm and pose detection): one output of box offsets {@code [N, anchors, >= 4]} (x and y of the centre relative to
  * the anchor's centre, width, height, all in input pixels; keypoints may follow and are ignored) and one of score
- * logits {@code [N, anchors, classes]}.
+ * logits {@code [N, anchors, classes]}. Either may be split over several outputs along the anchor axis, named in anchor
+ * order and joined with {@code +} (the ONNX BlazeFace writes one pair per stride:
+ * {@code output=Identity_2:0+Identity_3:0,scores=Identity:0+Identity_1:0}); the counts are reported under the first.
  *
  * <p>The anchors are those of MediaPipe's SSD anchor generator with fixed-size anchors: consecutive layers with the
  * same stride form one grid of {@code ceil(H / stride) x ceil(W / stride)} cells, each cell holding
@@ -96,7 +98,65 @@ public record AnchorBoxes(String output, String scores, double matchIou, int[] s
 
     @Override
     public List<String> reads() {
-        return List.of(output, scores);
+        List<String> all = new ArrayList<>(parts(output));
+        all.addAll(parts(scores));
+        return all;
+    }
+
+    @Override
+    public String reportedUnder() {
+        return parts(output).get(0);
+    }
+
+    /** The output names in {@code joined} ({@code a+b+c}), in order. */
+    private static List<String> parts(String joined) {
+        return List.of(joined.split("\\+", -1));
+    }
+
+    /** The anchors the outputs named by {@code joined} hold together, or -1 when one of them is dynamic. */
+    private static long anchorCount(String joined, List<TensorInfo> outputs) {
+        long total = 0;
+        for (String part : parts(joined)) {
+            TensorInfo t = outputs.stream().filter(o -> o.name().equals(part)).findFirst().orElseThrow();
+            long[] sh = t.shape();
+            if (sh.length < 2 || sh[sh.length - 2] <= 0) return -1;
+            total += sh[sh.length - 2];
+        }
+        return total;
+    }
+
+    /** The tensors named by {@code joined}, concatenated along their second-to-last (anchor) axis. */
+    private static FloatTensor joined(String joined, Map<String, FloatTensor> outputs) {
+        List<String> names = parts(joined);
+        if (names.size() == 1) return outputs.get(names.get(0));
+        List<FloatTensor> ts = names.stream().map(outputs::get).toList();
+        long[] first = ts.get(0).shape();
+        int rank = first.length;
+        if (rank < 2) return ts.get(0);
+        long outer = 1;
+        for (int d = 0; d < rank - 2; d++) outer *= first[d];
+        int inner = (int) first[rank - 1];
+        long anchors = 0;
+        for (FloatTensor t : ts) {
+            long[] sh = t.shape();
+            if (sh.length != rank || sh[rank - 1] != inner || t.size() != outer * sh[rank - 2] * inner) {
+                throw new QuantbridgeException("--boxes anchors: the outputs " + names + " cannot be joined along the"
+                        + " anchor axis: shapes " + ts.stream().map(x -> Arrays.toString(x.shape())).toList());
+            }
+            anchors += sh[rank - 2];
+        }
+        float[] out = new float[Math.toIntExact(outer * anchors * inner)];
+        int pos = 0;
+        for (long o = 0; o < outer; o++) {
+            for (FloatTensor t : ts) {
+                int block = (int) (t.shape()[rank - 2] * inner);
+                System.arraycopy(t.data(), (int) (o * block), out, pos, block);
+                pos += block;
+            }
+        }
+        long[] shape = first.clone();
+        shape[rank - 2] = anchors;
+        return new FloatTensor(shape, out);
     }
 
     /** The anchor centres, {x0, y0, x1, y1, ...} normalized to [0, 1], for an input of {@link #size}. */
@@ -128,8 +188,8 @@ public record AnchorBoxes(String output, String scores, double matchIou, int[] s
     @Override
     public AnchorBoxes resolve(List<TensorInfo> outputs, List<TensorInfo> inputs) {
         List<String> names = outputs.stream().map(TensorInfo::name).toList();
-        if (output != null) DecoderOutputs.check("anchors", output, names);
-        if (scores != null) DecoderOutputs.check("anchors", scores, names);
+        if (output != null) parts(output).forEach(o -> DecoderOutputs.check("anchors", o, names));
+        if (scores != null) parts(scores).forEach(o -> DecoderOutputs.check("anchors", o, names));
         String b = output;
         String s = scores;
         if (b == null || s == null) {
@@ -171,13 +231,13 @@ public record AnchorBoxes(String output, String scores, double matchIou, int[] s
         }
         AnchorBoxes r = new AnchorBoxes(b, s, matchIou, wh, strides, perLayer, score, nmsIou);
         int anchors = r.anchorCentres().length / 2;
-        for (TensorInfo t : outputs) {
-            long[] sh = t.shape();
-            if ((t.name().equals(b) || t.name().equals(s)) && sh.length >= 2 && sh[sh.length - 2] > 0
-                    && sh[sh.length - 2] != anchors) {
+        for (String joined : List.of(b, s)) {
+            long n = anchorCount(joined, outputs);
+            if (n >= 0 && n != anchors) {
                 throw new QuantbridgeException("--boxes anchors: strides " + stridesText() + " with " + perLayer
-                        + " anchors per layer make " + anchors + " anchors on " + wh[0] + "x" + wh[1] + ", but output '"
-                        + t.name() + "' has " + sh[sh.length - 2]);
+                        + " anchors per layer make " + anchors + " anchors on " + wh[0] + "x" + wh[1] + ", but output"
+                        + (parts(joined).size() > 1 ? "s '" : " '") + joined + "' " + (parts(joined).size() > 1
+                        ? "have " : "has ") + n);
             }
         }
         return r;
@@ -189,8 +249,8 @@ public record AnchorBoxes(String output, String scores, double matchIou, int[] s
 
     @Override
     public List<Box> decode(Map<String, FloatTensor> outputs) {
-        FloatTensor boxes = outputs.get(output);
-        FloatTensor logits = outputs.get(scores);
+        FloatTensor boxes = joined(output, outputs);
+        FloatTensor logits = joined(scores, outputs);
         float[] centres = anchorCentres();
         int anchors = centres.length / 2;
         long[] bs = boxes.shape();

@@ -31,6 +31,11 @@ public sealed interface BoxDecoder permits MaskBoxes, DenseBoxes, AnchorBoxes {
     /** The output the box counts are reported under; null until {@link #resolve} names it. */
     String output();
 
+    /** The output name the box counts are reported under: {@link #output()} unless it names several. */
+    default String reportedUnder() {
+        return output();
+    }
+
     /** Every output the decoder reads. */
     default List<String> reads() {
         return List.of(output());

@@ -179,8 +179,8 @@ public final class FidelityEvaluation {
         Map<String, BoxDecoder> byOutput = new LinkedHashMap<>();
         for (BoxDecoder d : decoders) {
             BoxDecoder r = d.resolve(outputs, inputs);
-            if (byOutput.put(r.output(), r) != null) {
-                throw new QuantbridgeException("--boxes: output '" + r.output() + "' is given twice");
+            if (byOutput.put(r.reportedUnder(), r) != null) {
+                throw new QuantbridgeException("--boxes: output '" + r.reportedUnder() + "' is given twice");
             }
         }
         return byOutput;
@@ -192,7 +192,7 @@ public final class FidelityEvaluation {
      */
     private static Map<String, Object> boxReport(BoxDecoder decoder, List<Map<String, BoxAccumulator>> parts,
                                                  List<SampleRef> samples) {
-        String name = decoder.output();
+        String name = decoder.reportedUnder();
         BoxAccumulator total = new BoxAccumulator(decoder.matchIou());
         int worst = -1;
         long worstWrong = 0;

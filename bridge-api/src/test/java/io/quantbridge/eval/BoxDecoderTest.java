@@ -2,6 +2,7 @@ package io.quantbridge.eval;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.metrics.Box;
@@ -188,5 +189,44 @@ class BoxDecoderTest {
         // anchor 600: stride-16 grid, cell 88 / 6 = 14 -> row 1, column 6: centre (104, 24)
         assertEquals(new Box(0, 0, 104, 24, 104, 24, (float) (1 / (1 + Math.exp(-0.1)))), boxes.get(1));
         assertEquals(List.of(), BoxDecoder.parse("anchors,score=0.9").resolve(FACE_OUTPUTS, FACE_INPUT).decode(out));
+    }
+
+    @Test
+    void anchorOutputsSplitPerStrideAreJoinedInAnchorOrder() {
+        // the ONNX BlazeFace: boxes and scores of the stride-8 anchors in one pair of outputs, stride 16 in another
+        float[] reg = new float[896 * 16];
+        float[] logits = new float[896];
+        java.util.Arrays.fill(logits, -5f);
+        logits[3] = 3f;
+        logits[700] = 2f;
+        for (int a : new int[] {3, 700}) {
+            reg[a * 16 + 2] = 12;
+            reg[a * 16 + 3] = 12;
+        }
+        Map<String, FloatTensor> whole = Map.of("regressors", new FloatTensor(new long[] {1, 896, 16}, reg),
+                "classificators", new FloatTensor(new long[] {1, 896, 1}, logits));
+        Map<String, FloatTensor> split = Map.of(
+                "r8", new FloatTensor(new long[] {1, 512, 16}, java.util.Arrays.copyOfRange(reg, 0, 512 * 16)),
+                "r16", new FloatTensor(new long[] {1, 384, 16}, java.util.Arrays.copyOfRange(reg, 512 * 16, 896 * 16)),
+                "s8", new FloatTensor(new long[] {1, 512, 1}, java.util.Arrays.copyOfRange(logits, 0, 512)),
+                "s16", new FloatTensor(new long[] {1, 384, 1}, java.util.Arrays.copyOfRange(logits, 512, 896)));
+        List<TensorInfo> outputs = List.of(new TensorInfo("s8", "float", new long[] {1, 512, 1}),
+                new TensorInfo("s16", "float", new long[] {1, 384, 1}),
+                new TensorInfo("r8", "float", new long[] {1, 512, 16}),
+                new TensorInfo("r16", "float", new long[] {1, 384, 16}));
+        BoxDecoder d = BoxDecoder.parse("anchors,output=r8+r16,scores=s8+s16").resolve(outputs, FACE_INPUT);
+        assertEquals("r8", d.reportedUnder());
+        assertEquals(List.of("r8", "r16", "s8", "s16"), d.reads());
+        List<Box> expected = BoxDecoder.parse("anchors").resolve(FACE_OUTPUTS, FACE_INPUT).decode(whole);
+        assertEquals(2, expected.size());
+        assertEquals(expected, d.decode(split));
+        // in the wrong order the anchors do not add up per grid, but the count does: the boxes land elsewhere
+        BoxDecoder swapped = BoxDecoder.parse("anchors,output=r16+r8,scores=s16+s8").resolve(outputs, FACE_INPUT);
+        assertEquals(2, swapped.decode(split).size());
+        assertTrue(!expected.equals(swapped.decode(split)));
+        assertEquals("--boxes anchors: strides 8:16:16 with 2 anchors per layer make 768 anchors on 128x128, but"
+                + " outputs 'r8+r16' have 896", assertThrows(QuantbridgeException.class, () -> BoxDecoder
+                .parse("anchors,strides=8:16:16,output=r8+r16,scores=s8+s16").resolve(outputs, FACE_INPUT))
+                .getMessage());
     }
 }
