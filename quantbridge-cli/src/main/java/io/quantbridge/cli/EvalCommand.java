@@ -5,7 +5,6 @@ import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
-import io.quantbridge.eval.OutputSlice;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Json;
 import java.nio.file.Path;
@@ -46,23 +45,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "Seed for choosing --samples.")
     long seed;
 
-    @Option(names = "--mask-threshold", paramLabel = "T", description = "Also report mask IoU at this threshold.")
-    Double maskThreshold;
-
-    @Option(names = "--top1", description = "Also report top-1 agreement over the last axis.")
-    boolean top1;
-
-    @Option(names = "--slice", paramLabel = "OUTPUT:AXIS:FROM:TO[=NAME]",
-            description = "Also judge indices FROM..TO-1 of an output's axis on their own, e.g. the class scores of a"
-                    + " YOLOv8 output: output0:1:4:84=scores. Repeatable.")
-    java.util.List<String> slices = new java.util.ArrayList<>();
-
-    @Option(names = "--boxes", paramLabel = "KIND[,key=value]...",
-            description = "Also decode an output into boxes and report box recall and precision against the float"
-                    + " model's boxes: mask[,threshold=0.3,box-score=0.6,min-side=3] (regions of a probability map, as"
-                    + " DBNet's post-processing finds text) or yolo[,score=0.25,nms=0.7,max=300] ([N, 4 + classes,"
-                    + " anchors]); output=NAME picks the output, match=IOU the matching IoU (0.5). Repeatable.")
-    List<String> boxes = new java.util.ArrayList<>();
+    @CommandLine.Mixin
+    FidelityOptions metrics = new FidelityOptions();
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Worker threads (0 = cores).")
     int threads;
@@ -86,9 +70,7 @@ final class EvalCommand implements Callable<Integer> {
             chosen = DataSplit.cap(SampleSource.discover(data, SampleSource.EVALUATION, ref.inputs()).samples(), seed,
                     samples);
             fidelity = FidelityEvaluation.run(ref, cand, chosen, preprocessing.build(),
-                    new FidelityEvaluation.Metrics(maskThreshold, top1,
-                            slices.stream().map(OutputSlice::parse).toList(),
-                            boxes.stream().map(io.quantbridge.eval.BoxDecoder::parse).toList()),
+                    metrics.metrics(),
                     threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress);
         }
         Map<String, Object> result = new LinkedHashMap<>();
@@ -97,7 +79,7 @@ final class EvalCommand implements Callable<Integer> {
         result.put("samples", chosen.size());
         result.put("fidelity", fidelity);
         if (out != null) AtomicFiles.writeString(out, Json.write(result));
-        QuantizeCommand.printFidelity(spec.commandLine().getOut(), fidelity);
+        FidelityPrinter.print(spec.commandLine().getOut(), fidelity);
         return 0;
     }
 }

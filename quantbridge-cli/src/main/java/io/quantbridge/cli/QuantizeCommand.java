@@ -3,8 +3,6 @@ package io.quantbridge.cli;
 import io.quantbridge.backend.BackendSelector;
 import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
-import io.quantbridge.eval.BoxDecoder;
-import io.quantbridge.eval.OutputSlice;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.IoType;
 import io.quantbridge.request.Precision;
@@ -152,24 +150,8 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Input/output type of the quantized model (default ${DEFAULT-VALUE}).")
     String io;
 
-    @Option(names = "--mask-threshold", paramLabel = "T",
-            description = "With --eval, also report text/segmentation mask IoU at this threshold.")
-    Double maskThreshold;
-
-    @Option(names = "--top1", description = "With --eval, also report top-1 agreement over the last axis.")
-    boolean top1;
-
-    @Option(names = "--slice", paramLabel = "OUTPUT:AXIS:FROM:TO[=NAME]",
-            description = "With --eval, also judge indices FROM..TO-1 of an output's axis on their own, e.g. the class"
-                    + " scores of a YOLOv8 output: output0:1:4:84=scores. Repeatable.")
-    List<String> slices = new java.util.ArrayList<>();
-
-    @Option(names = "--boxes", paramLabel = "KIND[,key=value]...",
-            description = "With --eval, also decode an output into boxes and report box recall and precision against the float"
-                    + " model's boxes: mask[,threshold=0.3,box-score=0.6,min-side=3] (regions of a probability map, as"
-                    + " DBNet's post-processing finds text) or yolo[,score=0.25,nms=0.7,max=300] ([N, 4 + classes,"
-                    + " anchors]); output=NAME picks the output, match=IOU the matching IoU (0.5). Repeatable.")
-    List<String> boxes = new java.util.ArrayList<>();
+    @CommandLine.Mixin
+    FidelityOptions fidelity = new FidelityOptions();
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
             description = "Worker threads for calibration and evaluation (default one per core).")
@@ -240,10 +222,10 @@ final class QuantizeCommand implements Callable<Integer> {
                 .reuseTable(table)
                 .ignoreTableMismatch(forceTable)
                 .tensorRtCacheVersion(trtCacheVersion)
-                .maskIouThreshold(maskThreshold)
-                .top1(top1)
-                .outputSlices(slices.stream().map(OutputSlice::parse).toList())
-                .boxes(boxes.stream().map(BoxDecoder::parse).toList())
+                .maskIouThreshold(fidelity.maskThreshold)
+                .top1(fidelity.top1)
+                .outputSlices(fidelity.outputSlices())
+                .boxes(fidelity.boxDecoders())
                 .threads(threads)
                 .build();
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);
@@ -269,7 +251,7 @@ final class QuantizeCommand implements Callable<Integer> {
             stdout.printf(Locale.ROOT, "%-18s %s (%,d bytes)%n", a.kind(), a.path(), a.bytes());
         }
         stdout.printf(Locale.ROOT, "%-18s %s%n", "report", reportFile);
-        printFidelity(stdout, report.get("fidelity"));
+        FidelityPrinter.print(stdout, report.get("fidelity"));
         return 0;
     }
 
@@ -305,73 +287,6 @@ final class QuantizeCommand implements Callable<Integer> {
             throw new io.quantbridge.QuantbridgeException(option + ": unknown value '" + text + "' (use "
                     + java.util.Arrays.stream(type.getEnumConstants()).map(c -> c.name().toLowerCase(Locale.ROOT))
                     .collect(java.util.stream.Collectors.joining(" or ")) + ")");
-        }
-    }
-
-    /** The box counts and the per-class top-1 agreement of one output, a line each, when they were measured. */
-    private static void printTaskDetails(PrintWriter out, Object output, Map<?, ?> m) {
-        if (m.get("boxes_reference") instanceof Number ref) {
-            StringBuilder sb = new StringBuilder(String.format(Locale.ROOT,
-                    "boxes %s: recall=%s precision=%s (%s of %d float-model boxes matched at IoU %s, %s boxes found)",
-                    output, fixed(m.get("box_recall")), fixed(m.get("box_precision")), m.get("boxes_matched"),
-                    ref.longValue(), m.get("box_match_iou"), m.get("boxes_candidate")));
-            if (m.get("box_worst_sample") != null) {
-                sb.append("; most missed or extra on ").append(m.get("box_worst_sample")).append(" (")
-                        .append(m.get("box_worst_sample_missed")).append(" missed, ")
-                        .append(m.get("box_worst_sample_extra")).append(" extra)");
-            }
-            out.println(sb);
-        }
-        Object per = m.get("top1_per_class") != null ? m.get("top1_per_class") : m.get("top1_worst_classes");
-        if (per instanceof Map<?, ?> classes && classes.size() > 1) {
-            StringBuilder sb = new StringBuilder("top-1 agreement by float-model class of " + output
-                    + (m.get("top1_per_class") != null ? ":" : " (the classes with the most disagreements, of "
-                    + m.get("top1_classes_seen") + "):"));
-            int shown = 0;
-            for (Map.Entry<?, ?> c : classes.entrySet()) {
-                if (shown++ == 10) {
-                    sb.append(" ... (all in report.json)");
-                    break;
-                }
-                Map<?, ?> v = (Map<?, ?>) c.getValue();
-                sb.append(' ').append(c.getKey()).append('=').append(fixed(v.get("agreement"))).append(" (")
-                        .append(v.get("rows")).append(')');
-            }
-            out.println(sb);
-        }
-    }
-
-    private static String fixed(Object v) {
-        return v instanceof Number n && Double.isFinite(n.doubleValue())
-                ? String.format(Locale.ROOT, "%.4f", n.doubleValue()) : "n/a";
-    }
-
-    static void printFidelity(PrintWriter out, Object fidelity) {
-        if (!(fidelity instanceof Map<?, ?> perOutput) || perOutput.isEmpty()) return;
-        for (Map.Entry<?, ?> e : perOutput.entrySet()) {
-            if (!(e.getValue() instanceof Map<?, ?> m)) continue;
-            StringBuilder sb = new StringBuilder("fidelity " + e.getKey() + ":");
-            for (String k : new String[] {"cosine", "sqnr_db", "max_abs", "mask_iou", "top1_agreement", "samples"}) {
-                Object v = m.get(k);
-                if (v instanceof Number n) {
-                    sb.append(' ').append(k).append('=').append(n instanceof Double || n instanceof Float
-                            ? String.format(Locale.ROOT, "%.4f", n.doubleValue()) : n.toString());
-                }
-            }
-            out.println(sb);
-            printTaskDetails(out, e.getKey(), m);
-            if (m.get("largest_error_share") instanceof Number share && share.doubleValue() >= 0.5
-                    && m.get("samples") instanceof Number n && n.longValue() >= 3) {
-                out.println(String.format(Locale.ROOT, "note: one of the %d samples holds %.0f%% of the squared error "
-                        + "of %s, so the pooled numbers mostly describe it: %s (its own cosine %.4f)", n.longValue(),
-                        100 * share.doubleValue(), e.getKey(), m.get("largest_error_sample"),
-                        ((Number) m.get("largest_error_sample_cosine")).doubleValue()));
-            }
-            if (m.get("non_finite_samples") instanceof Number bad) {
-                out.println("warning: " + e.getKey() + " of the quantized model holds NaN or infinity on " + bad + " of "
-                        + m.get("samples") + " samples (a value beyond its number format: for FP16, give --calib "
-                        + "so that such tensors stay float32)");
-            }
         }
     }
 }
