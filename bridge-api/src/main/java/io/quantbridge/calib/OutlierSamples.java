@@ -69,9 +69,10 @@ public final class OutlierSamples {
         return Optional.of(String.format(Locale.ROOT, "calibration sample %s alone sets the range of %d tensor%s%s:"
                 + " %s reaches |x| %.4g there and at most %.4g in the other %d samples, and its amax %.4g makes its int8"
                 + " steps %.0fx coarser than they need. If the sample is not like the data the model will see, leave it"
-                + " out of --calib; entropy, which clips, follows it least (report.json calibration.outlier_samples)",
+                + " out (--calib-exclude %s); entropy, which clips, follows it least (report.json"
+                + " calibration.outlier_samples)",
                 first.get("sample"), tensors, tensors == 1 ? "" : "s", others, t.get("tensor"), t.get("sample_amax"),
-                t.get("others_amax"), samples - 1, t.get("amax"), t.get("coarser")));
+                t.get("others_amax"), samples - 1, t.get("amax"), t.get("coarser"), first.get("sample")));
     }
 
     /**

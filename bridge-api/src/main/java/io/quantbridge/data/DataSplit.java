@@ -25,13 +25,66 @@ public final class DataSplit {
     private final List<SampleRef> calibration;
     private final List<SampleRef> evaluation;
     private final boolean separateEvaluation;
+    private final List<String> excluded;
 
     private DataSplit(long seed, List<SampleRef> calibration, List<SampleRef> evaluation, boolean separate) {
+        this(seed, calibration, evaluation, separate, List.of());
+    }
+
+    private DataSplit(long seed, List<SampleRef> calibration, List<SampleRef> evaluation, boolean separate,
+                      List<String> excluded) {
         this.seed = seed;
         this.calibration = List.copyOf(calibration);
         this.evaluation = List.copyOf(evaluation);
         this.separateEvaluation = separate;
+        this.excluded = List.copyOf(excluded);
     }
+
+    /**
+     * This split without the calibration samples whose id is one of {@code globs} or matches it ({@code *} and
+     * {@code ?} within a path segment, as file globs): the evaluation samples stay as they are, so that a run without
+     * a calibration sample is judged on the same held-out set.
+     *
+     * @throws QuantbridgeException naming the pattern when one matches no calibration sample (a typo would
+     *                              otherwise exclude nothing)
+     */
+    public DataSplit excludingCalibration(List<String> globs) {
+        if (globs.isEmpty()) return this;
+        List<SampleRef> kept = new ArrayList<>(calibration);
+        List<String> gone = new ArrayList<>(excluded);
+        for (String g : globs) {
+            java.nio.file.PathMatcher glob;
+            try {
+                glob = java.nio.file.FileSystems.getDefault().getPathMatcher("glob:" + g);
+            } catch (IllegalArgumentException e) { // e.g. an unclosed [: then only the id itself
+                glob = p -> false;
+            }
+            java.nio.file.PathMatcher m = glob;
+            // an id matches as itself too: stacked samples are named like calib.npy[07], a glob character class
+            List<SampleRef> hit = calibration.stream().filter(s -> s.id().equals(g) || matches(m, s.id())).toList();
+            if (hit.isEmpty()) {
+                throw new QuantbridgeException("--calib-exclude '" + g + "' matches none of the " + calibration.size()
+                        + " calibration samples (ids look like '" + (calibration.isEmpty() ? "" : calibration.get(0).id())
+                        + "')");
+            }
+            for (SampleRef s : hit) {
+                if (kept.remove(s)) gone.add(s.id());
+            }
+        }
+        Collections.sort(gone);
+        return new DataSplit(seed, kept, evaluation, separateEvaluation, gone);
+    }
+
+    private static boolean matches(java.nio.file.PathMatcher m, String id) {
+        try {
+            return m.matches(java.nio.file.Path.of(id));
+        } catch (java.nio.file.InvalidPathException e) {
+            return false;
+        }
+    }
+
+    /** Ids of the calibration samples {@link #excludingCalibration} left out, in id order. */
+    public List<String> excludedCalibration() { return excluded; }
 
     /**
      * Splits one data set: {@code calibrationCount} samples (0 = all, leaving none for evaluation) for calibration,
@@ -74,8 +127,8 @@ public final class DataSplit {
     public boolean separateEvaluation() { return separateEvaluation; }
 
     /**
-     * For reports: {@code seed}, {@code calibration} (ids), {@code evaluation} (ids) and {@code evaluation_source}
-     * ({@code "split"} or {@code "separate"}).
+     * For reports: {@code seed}, {@code calibration} (ids), {@code evaluation} (ids), {@code evaluation_source}
+     * ({@code "split"} or {@code "separate"}) and, when samples were left out, {@code calibration_excluded} (ids).
      */
     public Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -83,6 +136,7 @@ public final class DataSplit {
         m.put("calibration", calibration.stream().map(SampleRef::id).toList());
         m.put("evaluation", evaluation.stream().map(SampleRef::id).toList());
         m.put("evaluation_source", separateEvaluation ? "separate" : "split");
+        if (!excluded.isEmpty()) m.put("calibration_excluded", excluded);
         return m;
     }
 

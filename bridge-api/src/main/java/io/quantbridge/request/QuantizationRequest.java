@@ -29,6 +29,7 @@ public final class QuantizationRequest {
     private final Path outputDir;
     private final Preprocessing preprocessing;
     private final int maxSamples;
+    private final List<String> calibrationExcludes;
     private final long seed;
     private final Path reuseTable;
     private final boolean ignoreTableMismatch;
@@ -62,6 +63,7 @@ public final class QuantizationRequest {
         this.outputDir = b.outputDir;
         this.preprocessing = b.preprocessing;
         this.maxSamples = b.maxSamples;
+        this.calibrationExcludes = List.copyOf(b.calibrationExcludes);
         this.seed = b.seed;
         this.reuseTable = b.reuseTable;
         this.ignoreTableMismatch = b.ignoreTableMismatch;
@@ -111,6 +113,8 @@ public final class QuantizationRequest {
     public Preprocessing preprocessing() { return preprocessing; }
     /** At most this many calibration samples; 0 = all. */
     public int maxSamples() { return maxSamples; }
+    /** Globs of calibration sample ids to leave out after the split ({@code --calib-exclude}). */
+    public List<String> calibrationExcludes() { return calibrationExcludes; }
     public long seed() { return seed; }
     /** A calibration table (portable JSON) to reuse instead of calibrating. */
     public Optional<Path> reuseTable() { return Optional.ofNullable(reuseTable); }
@@ -187,6 +191,7 @@ public final class QuantizationRequest {
         b.outputDir = outputDir;
         b.preprocessing = preprocessing;
         b.maxSamples = maxSamples;
+        b.calibrationExcludes.addAll(calibrationExcludes);
         b.seed = seed;
         b.reuseTable = reuseTable;
         b.ignoreTableMismatch = ignoreTableMismatch;
@@ -221,6 +226,7 @@ public final class QuantizationRequest {
         private Path outputDir;
         private Preprocessing preprocessing = Preprocessing.defaults();
         private int maxSamples;
+        private final List<String> calibrationExcludes = new ArrayList<>();
         private long seed = 0;
         private Path reuseTable;
         private boolean ignoreTableMismatch;
@@ -324,6 +330,13 @@ public final class QuantizationRequest {
         }
         public Builder threads(int n) { this.threads = atLeast("--threads", n, 0); return this; }
         public Builder maxSamples(int n) { this.maxSamples = atLeast("--samples", n, 0); return this; }
+
+        /** Calibration samples to leave out, by id glob (replaces any given before). */
+        public Builder calibrationExcludes(List<String> globs) {
+            this.calibrationExcludes.clear();
+            this.calibrationExcludes.addAll(globs);
+            return this;
+        }
 
         /** {@code n}, or an error naming the option: "is negative" below 0, "(needs at least min)" otherwise. */
         private static int atLeast(String option, int n, int min) {

@@ -20,10 +20,16 @@ public final class RequestData {
     /**
      * The split of {@code --calib} / {@code --eval}: when both name the same folder, one seeded disjoint split of it
      * ({@code --samples} for calibration, the rest held out); otherwise each folder whole ({@code --samples} caps
-     * the calibration set). Null when the request has neither (FP16, or a reused table). A single {@code .npy} or
+     * the calibration set); then the calibration samples {@code --calib-exclude} names are left out (the evaluation set
+     * stays). Null when the request has neither (FP16, or a reused table). A single {@code .npy} or
      * {@code .npz} file may stack samples for these model inputs ({@link SampleSource#discover(Path, String, List)}).
      */
     public static DataSplit split(QuantizationRequest req, List<TensorInfo> modelInputs) {
+        DataSplit s = splitAll(req, modelInputs);
+        return s == null ? null : s.excludingCalibration(req.calibrationExcludes());
+    }
+
+    private static DataSplit splitAll(QuantizationRequest req, List<TensorInfo> modelInputs) {
         Path calib = req.calibrationData();
         Path eval = req.evaluationData().orElse(null);
         if (calib == null && eval == null) return null;

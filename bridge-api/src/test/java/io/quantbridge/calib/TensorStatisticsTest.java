@@ -217,7 +217,8 @@ class TensorStatisticsTest {
         assertEquals("calibration sample logo.png alone sets the range of 2 tensors (and 1 more sample like it): t3"
                 + " reaches |x| 90.00 there and at most 3.000 in the other 2 samples, and its amax 90.00 makes its int8"
                 + " steps 30x coarser than they need. If the sample is not like the data the model will see, leave it"
-                + " out of --calib; entropy, which clips, follows it least (report.json calibration.outlier_samples)",
+                + " out (--calib-exclude logo.png); entropy, which clips, follows it least (report.json"
+                + " calibration.outlier_samples)",
                 OutlierSamples.note(r, 3).orElseThrow());
         assertTrue(OutlierSamples.note(List.of(), 3).isEmpty());
     }

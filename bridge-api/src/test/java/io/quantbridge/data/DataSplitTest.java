@@ -101,4 +101,38 @@ class DataSplitTest {
         assertTrue(s.separateEvaluation());
         assertEquals("separate", s.toMap().get("evaluation_source"));
     }
+
+    @Test
+    void excludedCalibrationSamplesLeaveTheEvaluationSetAlone() {
+        DataSplit split = DataSplit.split(samples(20), 42, 8);
+        List<String> calib = ids(split.calibration());
+        String one = calib.get(3);
+        String prefix = calib.get(5).substring(0, 5); // img00 or img01: a glob that takes several
+        DataSplit without = split.excludingCalibration(List.of(one, prefix + "*.png"));
+        List<String> expected = new ArrayList<>(calib);
+        expected.removeIf(id -> id.equals(one) || id.startsWith(prefix));
+        assertEquals(expected, ids(without.calibration()));
+        assertEquals(ids(split.evaluation()), ids(without.evaluation()));
+        List<String> gone = new ArrayList<>(calib);
+        gone.removeAll(expected);
+        Collections.sort(gone);
+        assertEquals(gone, without.excludedCalibration());
+        assertEquals(gone, without.toMap().get("calibration_excluded"));
+        assertTrue(!split.toMap().containsKey("calibration_excluded"));
+        assertEquals(split, split.excludingCalibration(List.of()));
+        // ids of stacked samples hold brackets, which globs read as a class: the id itself matches too
+        List<SampleRef> stacked = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            stacked.add(new SampleRef("calib.npy[0" + i + "]", SampleRef.Kind.NPY, List.of(Path.of("calib.npy")),
+                    Path.of("calib.npy"), "calibration data"));
+        }
+        assertEquals(List.of("calib.npy[02]"), DataSplit.separate(stacked, List.of(), 1, 0, 0)
+                .excludingCalibration(List.of("calib.npy[02]")).excludedCalibration());
+        // a pattern that matches nothing is a mistake worth hearing about (it may name an evaluation sample)
+        String held = split.evaluation().get(0).id();
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> split.excludingCalibration(List.of(held)));
+        assertEquals("--calib-exclude '" + held + "' matches none of the 8 calibration samples (ids look like '"
+                + calib.get(0) + "')", e.getMessage());
+    }
 }

@@ -87,6 +87,11 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Calibrate on at most N samples (default all).")
     int samples;
 
+    @Option(names = "--calib-exclude", paramLabel = "GLOB",
+            description = "Leave out the calibration samples whose id matches (e.g. opencv-logo.png, 'frame_00*');"
+                    + " the evaluation samples stay as they are. Repeatable.")
+    List<String> calibExcludes = new ArrayList<>();
+
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0",
             description = "Seed of the calibration/evaluation split (default ${DEFAULT-VALUE}).")
     long seed;
@@ -218,6 +223,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .outputDir(out)
                 .preprocessing(preprocessing.build())
                 .maxSamples(samples)
+                .calibrationExcludes(calibExcludes)
                 .seed(seed)
                 .reuseTable(table)
                 .ignoreTableMismatch(forceTable)

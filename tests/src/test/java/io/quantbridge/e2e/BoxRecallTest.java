@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,11 +20,14 @@ class BoxRecallTest {
     @TempDir
     Path tmp;
 
-    private QuantizeOnnxEndToEndTest.Run quantize(Path calib, Path eval, Path out) {
+    private QuantizeOnnxEndToEndTest.Run quantize(Path eval, Path out, String... more) {
         Path model = RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite");
-        return QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite", "--model", model.toString(),
-                "--calib", calib.toString(), "--eval", eval.toString(), "--calibrator", "max", "--scale", "1/127.5",
-                "--mean", "1", "--std", "1", "--boxes", "anchors", "--out", out.toString()));
+        List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", "tflite", "--model",
+                model.toString(), "--calib", RealModels.photos().toString(), "--eval", eval.toString(), "--calibrator",
+                "max", "--scale", "1/127.5", "--mean", "1", "--std", "1", "--boxes", "anchors", "--out",
+                out.toString()));
+        args.addAll(List.of(more));
+        return QuantizeOnnxEndToEndTest.cli(args);
     }
 
     @SuppressWarnings("unchecked")
@@ -49,7 +51,7 @@ class BoxRecallTest {
         // 90 photos reach, the score logits to -16888 among them; the max calibrator follows it, and every logit
         // near the decision threshold rounds to 0, a score of exactly 0.5: 80 boxes where the float model has 2
         Path all = tmp.resolve("all");
-        QuantizeOnnxEndToEndTest.Run r = quantize(RealModels.photos(), portraits, all);
+        QuantizeOnnxEndToEndTest.Run r = quantize(portraits, all);
         assertEquals(0, r.code(), r.err());
         Map<String, Object> rep = report(all);
         List<Map<String, Object>> outliers = (List<Map<String, Object>>) ((Map<String, Object>) rep
@@ -57,6 +59,7 @@ class BoxRecallTest {
         assertEquals("opencv-logo.png", outliers.get(0).get("sample"));
         assertTrue(((Number) outliers.get(0).get("tensors")).intValue() >= 10, outliers.toString());
         assertTrue(r.err().contains("calibration sample opencv-logo.png alone sets the range of "), r.err());
+        assertTrue(r.err().contains("leave it out (--calib-exclude opencv-logo.png)"), r.err());
         Map<String, Object> f = boxes(rep);
         assertEquals(Map.of("kind", "anchors", "output", "regressors", "scores", "classificators", "size", "128x128",
                 "strides", List.of(8L, 16L, 16L, 16L), "per_layer", 2L, "score", 0.5, "nms_iou", 0.3, "match_iou", 0.5),
@@ -66,19 +69,14 @@ class BoxRecallTest {
         assertTrue(((Number) f.get("box_precision")).doubleValue() < 0.5, f.toString());
 
         // the same without it: the two faces and nothing else, boxes within a few pixels
-        Path calib = Files.createDirectories(tmp.resolve("calib"));
-        try (Stream<Path> s = Files.list(RealModels.photos())) {
-            for (Path p : s.filter(p -> p.toString().matches(".*\\.(jpg|png)")).toList()) {
-                if (!p.getFileName().toString().equals("opencv-logo.png")) {
-                    Files.createSymbolicLink(calib.resolve(p.getFileName()), p);
-                }
-            }
-        }
         Path clean = tmp.resolve("clean");
-        QuantizeOnnxEndToEndTest.Run c = quantize(calib, portraits, clean);
+        QuantizeOnnxEndToEndTest.Run c = quantize(portraits, clean, "--calib-exclude", "opencv-logo.png");
         assertEquals(0, c.code(), c.err());
         Map<String, Object> cleanReport = report(clean);
         assertFalse(((Map<String, Object>) cleanReport.get("calibration")).containsKey("outlier_samples"));
+        Map<String, Object> split = (Map<String, Object>) cleanReport.get("data_split");
+        assertEquals(List.of("opencv-logo.png"), split.get("calibration_excluded"));
+        assertEquals(90, ((List<?>) split.get("calibration")).size());
         Map<String, Object> g = boxes(cleanReport);
         assertEquals(1.0, g.get("box_recall"));
         assertEquals(1.0, g.get("box_precision"));
