@@ -77,15 +77,28 @@ public final class OutlierSamples {
 
     /**
      * Finds the samples that stretch {@code ranges} on their own, and when there are any puts them under
-     * {@code outlier_samples} in {@code calibration} (report.json's calibration section) and says so on
-     * {@code progress}. {@code ids} are the sample ids in the order the samples were observed.
+     * {@code outlier_samples} in {@code calibration} (report.json's calibration section; {@link #warning} says it in
+     * a line). {@code ids} are the sample ids in the order the samples were observed.
      */
     public static void record(TensorStatistics stats, List<io.quantbridge.table.TensorRange> ranges, List<String> ids,
-                              Map<String, Object> calibration, io.quantbridge.backend.Progress progress) {
+                              Map<String, Object> calibration) {
         List<Map<String, Object>> found = report(stats.sampleOutliers(ranges), ids);
         if (found.isEmpty()) return;
         calibration.put("outlier_samples", found);
-        note(found, ids.size()).ifPresent(progress::note);
+        calibration.put("outlier_samples_of", ids.size());
+    }
+
+    /**
+     * The line {@link #note} gives for a report's calibration section ({@code report.get("calibration")}), when
+     * {@link #record} found outliers.
+     */
+    @SuppressWarnings("unchecked")
+    public static Optional<String> warning(Object calibration) {
+        if (!(calibration instanceof Map<?, ?> c) || !(c.get("outlier_samples") instanceof List<?> found)
+                || !(c.get("outlier_samples_of") instanceof Number n)) {
+            return Optional.empty();
+        }
+        return note((List<Map<String, Object>>) found, n.intValue());
     }
 
     private static String id(List<String> ids, int sample) {

@@ -221,6 +221,12 @@ class TensorStatisticsTest {
                 + " calibration.outlier_samples)",
                 OutlierSamples.note(r, 3).orElseThrow());
         assertTrue(OutlierSamples.note(List.of(), 3).isEmpty());
+        // from report.json's calibration section, as the command line reads it back
+        java.util.Map<String, Object> calibration = new java.util.LinkedHashMap<>();
+        assertTrue(OutlierSamples.warning(calibration).isEmpty());
+        calibration.put("outlier_samples", r);
+        calibration.put("outlier_samples_of", 3);
+        assertEquals(OutlierSamples.note(r, 3), OutlierSamples.warning(calibration));
     }
 
     @Test

@@ -359,7 +359,7 @@ final class OnnxQuantization {
             data.put("conditioning", conditioningKey());
             table = new CalibrationTable(sha, spec, data, ordered);
             calibration.put("samples", calib.size());
-            OutlierSamples.record(stats, ordered, calib.stream().map(SampleRef::id).toList(), calibration, progress);
+            OutlierSamples.record(stats, ordered, calib.stream().map(SampleRef::id).toList(), calibration);
         }
         calibration.put("seconds", (System.nanoTime() - t0) / 1e9);
         calibration.put("tensors", table.tensors().size());
