@@ -32,12 +32,22 @@ public final class FidelityEvaluation {
      * Which task metrics to add to cosine, SQNR and max abs error, and which output slices to judge on their own as
      * well (reported under their labels, with the same metrics).
      */
-    public record Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices, List<BoxDecoder> boxes) {
+    public record Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices, List<BoxDecoder> boxes,
+                          List<String> labels) {
         public static final Metrics BASIC = new Metrics(null, false);
 
+        /**
+         * @param labels class names by class index ({@code --labels}), added as {@code label} to the per-class entries
+         *               of top-1 and box counts; empty for none
+         */
         public Metrics {
             slices = List.copyOf(slices);
             boxes = List.copyOf(boxes);
+            labels = List.copyOf(labels);
+        }
+
+        public Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices, List<BoxDecoder> boxes) {
+            this(maskIouThreshold, top1, slices, boxes, List.of());
         }
 
         public Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices) {
@@ -170,7 +180,31 @@ public final class FidelityEvaluation {
         for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {
             result.get(b.getKey()).putAll(boxReport(b.getValue(), boxParts, samples));
         }
+        if (!metrics.labels().isEmpty()) {
+            for (Map<String, Object> m : result.values()) {
+                for (String key : List.of("top1_per_class", "top1_worst_classes", "box_per_class")) {
+                    label(m.get(key), metrics.labels());
+                }
+            }
+        }
         return result;
+    }
+
+    /** Adds {@code label} to each per-class entry (keyed by class index) that has a name. */
+    @SuppressWarnings("unchecked")
+    private static void label(Object perClass, List<String> labels) {
+        if (!(perClass instanceof Map<?, ?> classes)) return;
+        for (Map.Entry<?, ?> e : classes.entrySet()) {
+            int k = Integer.parseInt(e.getKey().toString());
+            if (k < labels.size() && e.getValue() instanceof Map<?, ?> v) {
+                Map<String, Object> entry = (Map<String, Object>) v;
+                Map<String, Object> named = new LinkedHashMap<>();
+                named.put("label", labels.get(k));
+                named.putAll(entry);
+                entry.clear();
+                entry.putAll(named);
+            }
+        }
     }
 
     /** The decoders, resolved against the models' outputs, by the output they report under. */

@@ -38,6 +38,7 @@ public final class QuantizationRequest {
     private final boolean top1;
     private final List<io.quantbridge.eval.OutputSlice> outputSlices;
     private final List<io.quantbridge.eval.BoxDecoder> boxes;
+    private final List<String> classLabels;
     private final int threads;
     private final boolean equalize;
     private final double equalizeAlpha;
@@ -72,6 +73,7 @@ public final class QuantizationRequest {
         this.top1 = b.top1;
         this.outputSlices = List.copyOf(b.outputSlices);
         this.boxes = List.copyOf(b.boxes);
+        this.classLabels = List.copyOf(b.classLabels);
         this.threads = b.threads;
         this.equalize = b.equalize;
         this.equalizeAlpha = b.equalizeAlpha;
@@ -169,9 +171,12 @@ public final class QuantizationRequest {
     public List<io.quantbridge.eval.OutputSlice> outputSlices() { return outputSlices; }
     /** Outputs that evaluation also decodes into boxes for box recall ({@code --boxes}). */
     public List<io.quantbridge.eval.BoxDecoder> boxes() { return boxes; }
+    /** Class names by class index for per-class fidelity entries ({@code --labels}); empty for none. */
+    public List<String> classLabels() { return classLabels; }
     /** What evaluation measures: the task metrics and output slices asked for. */
     public io.quantbridge.eval.FidelityEvaluation.Metrics fidelityMetrics() {
-        return new io.quantbridge.eval.FidelityEvaluation.Metrics(maskIouThreshold, top1, outputSlices, boxes);
+        return new io.quantbridge.eval.FidelityEvaluation.Metrics(maskIouThreshold, top1, outputSlices, boxes,
+                classLabels);
     }
     /** Worker threads for calibration and evaluation; 0 = one per core. */
     public int threads() { return threads; }
@@ -200,6 +205,7 @@ public final class QuantizationRequest {
         b.top1 = top1;
         b.outputSlices.addAll(outputSlices);
         b.boxes.addAll(boxes);
+        b.classLabels.addAll(classLabels);
         b.threads = threads;
         b.equalize = equalize;
         b.equalizeAlpha = equalizeAlpha;
@@ -243,6 +249,7 @@ public final class QuantizationRequest {
         private boolean top1;
         private final List<io.quantbridge.eval.OutputSlice> outputSlices = new ArrayList<>();
         private final List<io.quantbridge.eval.BoxDecoder> boxes = new ArrayList<>();
+        private final List<String> classLabels = new ArrayList<>();
         private int threads;
 
         public Builder model(Path model) { this.model = model; return this; }
@@ -302,6 +309,13 @@ public final class QuantizationRequest {
         public Builder top1(boolean v) { this.top1 = v; return this; }
 
         /** Also judge these output slices on their own (replaces earlier ones). */
+        /** Class names by class index for per-class fidelity entries (replaces any given before). */
+        public Builder classLabels(List<String> names) {
+            this.classLabels.clear();
+            this.classLabels.addAll(names);
+            return this;
+        }
+
         /** Outputs to decode into boxes for box recall (replaces any given before). */
         public Builder boxes(List<io.quantbridge.eval.BoxDecoder> decoders) {
             this.boxes.clear();

@@ -31,6 +31,25 @@ final class FidelityOptions {
                     + " (quantize: with --eval). Repeatable.")
     List<String> boxes = new ArrayList<>();
 
+    @Option(names = "--labels", paramLabel = "FILE",
+            description = "Class names, one per line (line 1 is class 0), for the per-class entries of --top1 and"
+                    + " --boxes.")
+    java.nio.file.Path labels;
+
+    /** The names in {@code --labels}, or none. */
+    List<String> labelNames() {
+        if (labels == null) return List.of();
+        List<String> lines;
+        try {
+            lines = new ArrayList<>(java.nio.file.Files.readAllLines(labels, java.nio.charset.StandardCharsets.UTF_8));
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            throw new io.quantbridge.QuantbridgeException("--labels " + labels + ": cannot read it (" + e + ")");
+        }
+        while (!lines.isEmpty() && lines.get(lines.size() - 1).isBlank()) lines.remove(lines.size() - 1);
+        if (lines.isEmpty()) throw new io.quantbridge.QuantbridgeException("--labels " + labels + " holds no names");
+        return lines.stream().map(String::strip).toList();
+    }
+
     List<OutputSlice> outputSlices() {
         return slices.stream().map(OutputSlice::parse).toList();
     }
@@ -40,6 +59,6 @@ final class FidelityOptions {
     }
 
     FidelityEvaluation.Metrics metrics() {
-        return new FidelityEvaluation.Metrics(maskThreshold, top1, outputSlices(), boxDecoders());
+        return new FidelityEvaluation.Metrics(maskThreshold, top1, outputSlices(), boxDecoders(), labelNames());
     }
 }

@@ -21,6 +21,26 @@ final class FidelityPrinter {
                         .append(m.get("box_worst_sample_extra")).append(" extra)");
             }
             out.println(sb);
+            if (m.get("box_per_class") instanceof Map<?, ?> classes) {
+                // the classes with the most float-model boxes missed first (ties: class order)
+                java.util.List<Map.Entry<?, ?>> order = new java.util.ArrayList<>(classes.entrySet());
+                order.sort(java.util.Comparator.comparingLong((Map.Entry<?, ?> c) -> {
+                    Map<?, ?> v = (Map<?, ?>) c.getValue();
+                    return ((Number) v.get("matched")).longValue() - ((Number) v.get("reference")).longValue();
+                }));
+                StringBuilder pc = new StringBuilder("box recall by float-model class of " + output + ":");
+                int shown = 0;
+                for (Map.Entry<?, ?> c : order) {
+                    if (shown++ == 10) {
+                        pc.append(" ... (all in report.json)");
+                        break;
+                    }
+                    Map<?, ?> v = (Map<?, ?>) c.getValue();
+                    pc.append(' ').append(name(c)).append('=').append(v.get("matched")).append('/')
+                            .append(v.get("reference")).append(" (").append(v.get("candidate")).append(" found)");
+                }
+                out.println(pc);
+            }
         }
         Object per = m.get("top1_per_class") != null ? m.get("top1_per_class") : m.get("top1_worst_classes");
         if (per instanceof Map<?, ?> classes && classes.size() > 1) {
@@ -34,11 +54,17 @@ final class FidelityPrinter {
                     break;
                 }
                 Map<?, ?> v = (Map<?, ?>) c.getValue();
-                sb.append(' ').append(c.getKey()).append('=').append(fixed(v.get("agreement"))).append(" (")
+                sb.append(' ').append(name(c)).append('=').append(fixed(v.get("agreement"))).append(" (")
                         .append(v.get("rows")).append(')');
             }
             out.println(sb);
         }
+    }
+
+    /** A per-class entry's name: its label from --labels, else its class index. */
+    private static String name(Map.Entry<?, ?> perClass) {
+        return perClass.getValue() instanceof Map<?, ?> v && v.get("label") != null ? v.get("label").toString()
+                : perClass.getKey().toString();
     }
 
     private static String fixed(Object v) {

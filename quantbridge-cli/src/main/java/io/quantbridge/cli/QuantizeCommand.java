@@ -233,6 +233,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .top1(fidelity.top1)
                 .outputSlices(fidelity.outputSlices())
                 .boxes(fidelity.boxDecoders())
+                .classLabels(fidelity.labelNames())
                 .threads(threads)
                 .build();
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);

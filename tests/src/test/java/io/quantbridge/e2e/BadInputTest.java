@@ -107,6 +107,29 @@ class BadInputTest {
         }
     }
 
+    @Test
+    void evaluationAndDataOptionsThatCannotBeMetNameThemselves() throws Exception {
+        Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Path calib = Files.createDirectories(tmp.resolve("calib-options"));
+        NpyFile.write(calib.resolve("a.npy"), random(new long[] {1, 3, 48, 192}, 5));
+        NpyFile.write(calib.resolve("b.npy"), random(new long[] {1, 3, 48, 192}, 6));
+        Path missing = tmp.resolve("no-such-labels.txt");
+        Path out = tmp.resolve("out-options");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", model.toString(), "--calib", calib.toString(), "--top1", "--labels", missing.toString(),
+                "--quiet", "--out", out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().startsWith("quantbridge quantize: --labels " + missing + ": cannot read it ("), r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+
+        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
+                "--calib", calib.toString(), "--calib-exclude", "c.npy", "--quiet", "--out", out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: --calib-exclude 'c.npy' matches none of the 2 calibration samples (ids look"
+                + " like 'a.npy')\n", r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+    }
+
     /** A model with nothing int8 can quantize is refused before calibration: no float copy named model.int8.onnx. */
     /** A corrupt file among the evaluation samples fails the run before calibration, not after it. */
     @Test

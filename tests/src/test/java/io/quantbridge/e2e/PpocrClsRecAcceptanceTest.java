@@ -260,7 +260,9 @@ class PpocrClsRecAcceptanceTest {
         Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
         String run = calibrator + String.join("", more).replace("--", " ");
         Path out = tmp.resolve("cls-" + run.replace(' ', '-'));
-        List<String> args = new ArrayList<>(List.of("--top1"));
+        Path labels = tmp.resolve("cls-labels.txt");
+        Files.writeString(labels, "upright\nrotated by 180 degrees\n\n");
+        List<String> args = new ArrayList<>(List.of("--top1", "--labels", labels.toString()));
         args.addAll(List.of(more));
         Run r = quantize(model, clsCalib, clsEval, CLS_W, calibrator, out, args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
@@ -271,6 +273,10 @@ class PpocrClsRecAcceptanceTest {
         // by orientation, as the float model reads it: both orientations occur, and the classes add up to the whole
         Map<?, ?> perClass = (Map<?, ?>) fid.get("top1_per_class");
         assertEquals(java.util.Set.of("0", "1"), perClass.keySet(), perClass.toString());
+        assertEquals("upright", ((Map<?, ?>) perClass.get("0")).get("label"));
+        assertEquals("rotated by 180 degrees", ((Map<?, ?>) perClass.get("1")).get("label"));
+        assertTrue(r.out().matches("(?s).*top-1 agreement by float-model class of save_infer_model/scale_0\\.tmp_1:"
+                + " upright=0\\.\\d{4} \\(\\d+\\) rotated by 180 degrees=.*"), r.out());
         long rows = 0;
         double agreeing = 0;
         StringBuilder byClass = new StringBuilder();
