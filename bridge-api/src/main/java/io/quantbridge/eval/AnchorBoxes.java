@@ -17,6 +17,8 @@ import java.util.Map;
  * logits {@code [N, anchors, classes]}. Either may be split over several outputs along the anchor axis, named in anchor
  * order and joined with {@code +} (the ONNX BlazeFace writes one pair per stride:
  * {@code output=Identity_2:0+Identity_3:0,scores=Identity:0+Identity_1:0}); the counts are reported under the first.
+ * Such a head is also found by shape when every output belongs to it, and joined in the model's output order (name the
+ * parts when that is not the anchor order: the anchor count cannot tell).
  *
  * <p>The anchors are those of MediaPipe's SSD anchor generator with fixed-size anchors: consecutive layers with the
  * same stride form one grid of {@code ceil(H / stride) x ceil(W / stride)} cells, each cell holding
@@ -209,12 +211,17 @@ public record AnchorBoxes(String output, String scores, double matchIou, int[] s
                     }
                 }
             }
-            if (pairs.size() != 1) {
+            String[] split = pairs.size() != 1 && b == null && s == null ? splitHead(outputs) : null;
+            if (split != null) {
+                b = split[0];
+                s = split[1];
+            } else if (pairs.size() != 1) {
                 throw new QuantbridgeException("--boxes anchors: cannot tell which outputs hold the box offsets and the"
                         + " scores among " + outputs + "; say with output=NAME,scores=NAME");
+            } else {
+                b = pairs.get(0)[0];
+                s = pairs.get(0)[1];
             }
-            b = pairs.get(0)[0];
-            s = pairs.get(0)[1];
         }
         int[] wh = size;
         if (wh == null) {
@@ -241,6 +248,32 @@ public record AnchorBoxes(String output, String scores, double matchIou, int[] s
             }
         }
         return r;
+    }
+
+    /**
+     * A head split per stride, found by shape: every rank-3 output is box offsets (the same last dimension, at least
+     * 4) or scores (a smaller one), and the two lists, in the model's output order, hold the same anchor counts part
+     * by part. Joined in that order ({@code a+b}); null when the outputs are not like that.
+     */
+    private static String[] splitHead(List<TensorInfo> outputs) {
+        long boxWidth = outputs.stream().mapToLong(t -> t.shape()[t.shape().length - 1]).max().orElse(0);
+        if (boxWidth < 4) return null;
+        List<TensorInfo> boxes = new ArrayList<>();
+        List<TensorInfo> scores = new ArrayList<>();
+        for (TensorInfo t : outputs) {
+            long[] sh = t.shape();
+            if (sh.length != 3 || sh[1] <= 0 || sh[2] <= 0) return null;
+            (sh[2] == boxWidth ? boxes : scores).add(t);
+        }
+        if (boxes.size() < 2 || boxes.size() != scores.size()) return null;
+        long scoreWidth = scores.get(0).shape()[2];
+        for (int i = 0; i < boxes.size(); i++) {
+            if (boxes.get(i).shape()[1] != scores.get(i).shape()[1] || scores.get(i).shape()[2] != scoreWidth) {
+                return null;
+            }
+        }
+        return new String[] {String.join("+", boxes.stream().map(TensorInfo::name).toList()),
+                String.join("+", scores.stream().map(TensorInfo::name).toList())};
     }
 
     private String stridesText() {

@@ -215,6 +215,7 @@ class BoxDecoderTest {
                 new TensorInfo("r8", "float", new long[] {1, 512, 16}),
                 new TensorInfo("r16", "float", new long[] {1, 384, 16}));
         BoxDecoder d = BoxDecoder.parse("anchors,output=r8+r16,scores=s8+s16").resolve(outputs, FACE_INPUT);
+        assertEquals(d, BoxDecoder.parse("anchors").resolve(outputs, FACE_INPUT)); // found by shape, in output order
         assertEquals("r8", d.reportedUnder());
         assertEquals(List.of("r8", "r16", "s8", "s16"), d.reads());
         List<Box> expected = BoxDecoder.parse("anchors").resolve(FACE_OUTPUTS, FACE_INPUT).decode(whole);
