@@ -21,7 +21,17 @@ public final class BoxAccumulator {
     /** Per class: reference boxes, candidate boxes, matched pairs. */
     private final TreeMap<Integer, long[]> counts = new TreeMap<>();
     private final TreeMap<Integer, double[]> iouSums = new TreeMap<>();
+    /** By the reference box's size ({@link #SIZES}): reference boxes, matched ones. */
+    private final long[][] bySize = new long[3][2];
     private long samples;
+
+    /** COCO's area ranges, in squared output units: small below 32^2, medium below 96^2, large from there. */
+    static final String[] SIZES = {"small", "medium", "large"};
+
+    private static int size(Box b) {
+        double a = b.area();
+        return a < 32 * 32 ? 0 : a < 96 * 96 ? 1 : 2;
+    }
 
     public BoxAccumulator(double matchIou) {
         if (!(matchIou > 0 && matchIou <= 1)) {
@@ -37,7 +47,10 @@ public final class BoxAccumulator {
     /** Matches one sample's boxes. */
     public void add(List<Box> reference, List<Box> candidate) {
         samples++;
-        for (Box r : reference) counts(r.cls())[0]++;
+        for (Box r : reference) {
+            counts(r.cls())[0]++;
+            bySize[size(r)][0]++;
+        }
         for (Box c : candidate) counts(c.cls())[1]++;
         record Pair(int r, int c, double iou) { }
         List<Pair> pairs = new ArrayList<>();
@@ -60,6 +73,7 @@ public final class BoxAccumulator {
             candTaken[p.c] = true;
             int cls = reference.get(p.r).cls();
             counts(cls)[2]++;
+            bySize[size(reference.get(p.r))][1]++;
             iouSums.computeIfAbsent(cls, k -> new double[1])[0] += p.iou;
         }
     }
@@ -78,6 +92,10 @@ public final class BoxAccumulator {
             for (int i = 0; i < 3; i++) mine[i] += v[i];
         });
         other.iouSums.forEach((k, v) -> iouSums.computeIfAbsent(k, x -> new double[1])[0] += v[0]);
+        for (int i = 0; i < bySize.length; i++) {
+            bySize[i][0] += other.bySize[i][0];
+            bySize[i][1] += other.bySize[i][1];
+        }
         samples += other.samples;
     }
 
@@ -124,7 +142,9 @@ public final class BoxAccumulator {
 
     /**
      * For reports: {@code box_recall}, {@code box_precision}, {@code box_f1}, {@code box_mean_iou},
-     * {@code boxes_reference}, {@code boxes_candidate}, {@code boxes_matched}, {@code box_match_iou}, and
+     * {@code boxes_reference}, {@code boxes_candidate}, {@code boxes_matched}, {@code box_match_iou},
+     * {@code box_recall_by_size} (small, medium, large reference boxes by COCO's area ranges in output units: how many,
+     * how many matched, recall), and
      * {@code box_per_class} (class index -> reference, candidate, matched, recall, precision) when boxes of more than
      * one class were seen.
      */
@@ -138,6 +158,15 @@ public final class BoxAccumulator {
         m.put("boxes_candidate", candidateBoxes());
         m.put("boxes_matched", matched());
         m.put("box_match_iou", matchIou);
+        Map<String, Object> sizes = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < SIZES.length; i++) {
+            Map<String, Object> e = new java.util.LinkedHashMap<>();
+            e.put("reference", bySize[i][0]);
+            e.put("matched", bySize[i][1]);
+            e.put("recall", bySize[i][0] == 0 ? Double.NaN : (double) bySize[i][1] / bySize[i][0]);
+            sizes.put(SIZES[i], e);
+        }
+        m.put("box_recall_by_size", sizes);
         if (counts.size() > 1) {
             Map<String, Object> per = new java.util.LinkedHashMap<>();
             counts.forEach((cls, c) -> {

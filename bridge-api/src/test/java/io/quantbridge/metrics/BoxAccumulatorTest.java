@@ -38,7 +38,12 @@ class BoxAccumulatorTest {
         assertEquals((1 + 10.0 / 11) / 2, a.meanIou(), 1e-12);
         Map<String, Object> m = a.toMap();
         assertEquals(List.of("box_recall", "box_precision", "box_f1", "box_mean_iou", "boxes_reference",
-                "boxes_candidate", "boxes_matched", "box_match_iou", "box_per_class"), List.copyOf(m.keySet()));
+                "boxes_candidate", "boxes_matched", "box_match_iou", "box_recall_by_size", "box_per_class"),
+                List.copyOf(m.keySet()));
+        @SuppressWarnings("unchecked")
+        Map<String, Map<String, Object>> sizes = (Map<String, Map<String, Object>>) m.get("box_recall_by_size");
+        assertEquals(Map.of("reference", 4L, "matched", 2L, "recall", 0.5), sizes.get("small")); // all 10x10
+        assertEquals(0L, sizes.get("large").get("reference"));
         @SuppressWarnings("unchecked")
         Map<String, Map<String, Object>> per = (Map<String, Map<String, Object>>) m.get("box_per_class");
         assertEquals(Map.of("reference", 3L, "candidate", 2L, "matched", 1L, "recall", 1.0 / 3, "precision", 0.5),
@@ -66,6 +71,15 @@ class BoxAccumulatorTest {
         assertEquals(0.5, one.recall());
         assertEquals(0.5, one.precision());
         assertEquals(1.0, one.meanIou());
+        // sizes by COCO's area ranges: 31 x 33 is small (1023), 32 x 32 medium, 96 x 96 large
+        BoxAccumulator sized = new BoxAccumulator(0.5);
+        sized.add(List.of(box(0, 0, 0, 31, 33), box(0, 100, 0, 132, 32), box(0, 200, 0, 296, 96)),
+                List.of(box(0, 200, 0, 296, 96)));
+        @SuppressWarnings("unchecked")
+        Map<String, Map<String, Object>> sizes = (Map<String, Map<String, Object>>) sized.toMap()
+                .get("box_recall_by_size");
+        assertEquals(List.of(1L, 1L, 1L), sizes.values().stream().map(v -> v.get("reference")).toList());
+        assertEquals(List.of(0L, 0L, 1L), sizes.values().stream().map(v -> v.get("matched")).toList());
         // a looser match IoU counts a shifted box that 0.5 does not
         BoxAccumulator loose = new BoxAccumulator(0.3);
         loose.add(List.of(box(0, 0, 0, 10, 10)), List.of(box(0, 5, 0, 15, 10)));

@@ -15,6 +15,16 @@ final class FidelityPrinter {
                     "boxes %s: recall=%s precision=%s (%s of %d float-model boxes matched at IoU %s, %s boxes found)",
                     output, fixed(m.get("box_recall")), fixed(m.get("box_precision")), m.get("boxes_matched"),
                     ref.longValue(), m.get("box_match_iou"), m.get("boxes_candidate")));
+            if (m.get("box_recall_by_size") instanceof Map<?, ?> sizes) {
+                StringBuilder by = new StringBuilder();
+                for (Map.Entry<?, ?> e : sizes.entrySet()) {
+                    Map<?, ?> v = (Map<?, ?>) e.getValue();
+                    if (((Number) v.get("reference")).longValue() == 0) continue;
+                    by.append(by.length() == 0 ? "; by size " : ", ").append(e.getKey()).append(' ')
+                            .append(v.get("matched")).append('/').append(v.get("reference"));
+                }
+                sb.append(by);
+            }
             if (m.get("box_worst_sample") != null) {
                 sb.append("; most missed or extra on ").append(m.get("box_worst_sample")).append(" (")
                         .append(m.get("box_worst_sample_missed")).append(" missed, ")
