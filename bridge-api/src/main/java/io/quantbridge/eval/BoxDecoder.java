@@ -24,7 +24,7 @@ import java.util.Map;
  * Keys every kind takes: {@code output=NAME} (default: the model's only output, or for {@code anchors} the output
  * that fits) and {@code match=IOU} (the IoU at which a candidate box matches a reference box, default 0.5).
  */
-public sealed interface BoxDecoder permits MaskBoxes, DenseBoxes, AnchorBoxes {
+public sealed interface BoxDecoder permits SingleOutputDecoder, AnchorBoxes {
     /** IoU at which a candidate box matches a reference box unless {@code match=} says otherwise. */
     double DEFAULT_MATCH_IOU = 0.5;
 

@@ -3,7 +3,6 @@ package io.quantbridge.eval;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
-import io.quantbridge.tensor.TensorInfo;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -20,7 +19,7 @@ import java.util.Map;
  * the output's units (input pixels).
  */
 public record DenseBoxes(String output, double matchIou, double score, double nmsIou, int maxBoxes)
-        implements BoxDecoder {
+        implements SingleOutputDecoder {
     public static final double DEFAULT_SCORE = 0.25;
     public static final double DEFAULT_NMS_IOU = 0.7;
     public static final int DEFAULT_MAX_BOXES = 300;
@@ -32,21 +31,16 @@ public record DenseBoxes(String output, double matchIou, double score, double nm
     }
 
     @Override
-    public DenseBoxes resolve(List<TensorInfo> outputs, List<TensorInfo> inputs) {
-        return withOutput(DecoderOutputs.single("yolo", output, outputs));
+    public String kind() {
+        return "yolo";
     }
 
     @Override
-    public List<Box> decode(Map<String, FloatTensor> outputs) {
-        return decode(outputs.get(output));
-    }
-
-    /** A copy decoding {@code name}. */
     public DenseBoxes withOutput(String name) {
         return new DenseBoxes(name, matchIou, score, nmsIou, maxBoxes);
     }
 
-    /** The boxes in one sample's output, in a deterministic order. */
+    @Override
     public List<Box> decode(FloatTensor t) {
         long[] s = t.shape();
         if (s.length != 2 && s.length != 3) throw shapeError(s);
@@ -99,7 +93,7 @@ public record DenseBoxes(String output, double matchIou, double score, double nm
     @Override
     public Map<String, Object> describe() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("kind", "yolo");
+        m.put("kind", kind());
         if (output != null) m.put("output", output);
         m.put("score", score);
         m.put("nms_iou", nmsIou);

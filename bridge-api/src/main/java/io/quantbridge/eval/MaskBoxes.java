@@ -3,7 +3,6 @@ package io.quantbridge.eval;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
-import io.quantbridge.tensor.TensorInfo;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -23,7 +22,7 @@ import java.util.Map;
  * is NHWC when the last dimension is 1 and the second is not, NCHW otherwise, unless {@code layout=} says.
  */
 public record MaskBoxes(String output, double matchIou, double threshold, double boxScore, int minSide,
-                        Layout layout) implements BoxDecoder {
+                        Layout layout) implements SingleOutputDecoder {
     public static final double DEFAULT_THRESHOLD = 0.3;
     public static final double DEFAULT_BOX_SCORE = 0.6;
     public static final int DEFAULT_MIN_SIDE = 3;
@@ -55,21 +54,16 @@ public record MaskBoxes(String output, double matchIou, double threshold, double
     }
 
     @Override
-    public MaskBoxes resolve(List<TensorInfo> outputs, List<TensorInfo> inputs) {
-        return withOutput(DecoderOutputs.single("mask", output, outputs));
+    public String kind() {
+        return "mask";
     }
 
     @Override
-    public List<Box> decode(Map<String, FloatTensor> outputs) {
-        return decode(outputs.get(output));
-    }
-
-    /** A copy decoding {@code name}. */
     public MaskBoxes withOutput(String name) {
         return new MaskBoxes(name, matchIou, threshold, boxScore, minSide, layout);
     }
 
-    /** The boxes in one sample's output, in a deterministic order. */
+    @Override
     public List<Box> decode(FloatTensor t) {
         long[] s = t.shape();
         int n;
@@ -158,7 +152,7 @@ public record MaskBoxes(String output, double matchIou, double threshold, double
     @Override
     public Map<String, Object> describe() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("kind", "mask");
+        m.put("kind", kind());
         if (output != null) m.put("output", output);
         m.put("threshold", threshold);
         m.put("box_score", boxScore);
