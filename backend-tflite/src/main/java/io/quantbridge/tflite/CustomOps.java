@@ -6,7 +6,7 @@ import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteOk;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.List;
+import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.tensorflowlite.MutableOpResolver;
@@ -23,14 +23,59 @@ import org.bytedeco.tensorflowlite.TfLiteTensor;
  * <p>{@code Convolution2DTransposeBias} (MediaPipe, e.g. selfie segmentation): a float transposed convolution with
  * bias. Inputs: data [N,H,W,Cin], weights [Cout,kh,kw,Cin], bias [Cout]; custom options: three little-endian int32
  * (padding 1=SAME 2=VALID, stride_w, stride_h). Output [N, H*stride_h, W*stride_w, Cout] for SAME padding.
+ *
+ * <p>MediaPipe's attention-mesh operators, version 2 (the face landmark model with attention:
+ * {@link MediaPipeTransforms}): {@code Landmarks2TransformMatrix} (landmarks [1, N, 3] to a crop matrix [1, 4, 4];
+ * FlexBuffers options), {@code TransformTensorBilinear} (a feature map [1, H, W, C] and a matrix to the crop
+ * [1, h, w, C] of the output's static shape) and {@code TransformLandmarks} (landmarks [1, N, 2 or 3] and a matrix).
+ *
+ * <p>A kernel that refuses its node says why through {@link #takeError()}, which the session adds to its message.
  */
 final class CustomOps {
     static final String TRANSPOSE_CONV_BIAS = "Convolution2DTransposeBias";
+    static final String LANDMARKS_TO_MATRIX = "Landmarks2TransformMatrix";
+    static final String TRANSFORM_TENSOR = "TransformTensorBilinear";
+    static final String TRANSFORM_LANDMARKS = "TransformLandmarks";
 
-    /** Custom codes this runtime can execute (float only). */
-    static final List<String> SUPPORTED = List.of(TRANSPOSE_CONV_BIAS);
+    /** Custom codes this runtime can execute (float only), with the operator version each is implemented for. */
+    static final Map<String, Integer> SUPPORTED = orderedMap(TRANSPOSE_CONV_BIAS, 1, LANDMARKS_TO_MATRIX, 2,
+            TRANSFORM_TENSOR, 2, TRANSFORM_LANDMARKS, 2);
+
+    private static final ThreadLocal<String> ERROR = new ThreadLocal<>();
 
     private CustomOps() { }
+
+    private static Map<String, Integer> orderedMap(Object... kv) {
+        Map<String, Integer> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], (Integer) kv[i + 1]);
+        return java.util.Collections.unmodifiableMap(m);
+    }
+
+    /** Why a custom kernel last refused its node on this thread (cleared), or null. */
+    static String takeError() {
+        String e = ERROR.get();
+        ERROR.remove();
+        return e;
+    }
+
+    private static int refuse(String op, String why) {
+        ERROR.set(op + ": " + why);
+        return kTfLiteError;
+    }
+
+    /**
+     * Checks the options of a custom operator before the interpreter sees them; returns why they are unusable, or
+     * null.
+     */
+    static String checkOptions(String code, byte[] options) {
+        if (!LANDMARKS_TO_MATRIX.equals(code)) return null;
+        try {
+            MediaPipeTransforms.CropOptions.parse(options);
+            return null;
+        } catch (RuntimeException e) {
+            return e.getMessage();
+        }
+    }
 
     // kept reachable for as long as the class lives: native code holds these function pointers
     private static final TransposeConvBiasPrepare PREPARE = new TransposeConvBiasPrepare();
@@ -38,8 +83,183 @@ final class CustomOps {
     private static final TfLiteRegistration TRANSPOSE_CONV_BIAS_REGISTRATION = new TfLiteRegistration()
             .prepare(PREPARE).invoke(INVOKE);
 
+    private static final LandmarksToMatrixPrepare L2M_PREPARE = new LandmarksToMatrixPrepare();
+    private static final LandmarksToMatrixInvoke L2M_INVOKE = new LandmarksToMatrixInvoke();
+    private static final TfLiteRegistration LANDMARKS_TO_MATRIX_REGISTRATION = new TfLiteRegistration()
+            .prepare(L2M_PREPARE).invoke(L2M_INVOKE);
+    private static final TransformTensorPrepare TT_PREPARE = new TransformTensorPrepare();
+    private static final TransformTensorInvoke TT_INVOKE = new TransformTensorInvoke();
+    private static final TfLiteRegistration TRANSFORM_TENSOR_REGISTRATION = new TfLiteRegistration()
+            .prepare(TT_PREPARE).invoke(TT_INVOKE);
+    private static final TransformLandmarksPrepare TL_PREPARE = new TransformLandmarksPrepare();
+    private static final TransformLandmarksInvoke TL_INVOKE = new TransformLandmarksInvoke();
+    private static final TfLiteRegistration TRANSFORM_LANDMARKS_REGISTRATION = new TfLiteRegistration()
+            .prepare(TL_PREPARE).invoke(TL_INVOKE);
+
     static void register(MutableOpResolver resolver) {
         resolver.AddCustom(TRANSPOSE_CONV_BIAS, TRANSPOSE_CONV_BIAS_REGISTRATION, 1);
+        resolver.AddCustom(LANDMARKS_TO_MATRIX, LANDMARKS_TO_MATRIX_REGISTRATION, 2);
+        resolver.AddCustom(TRANSFORM_TENSOR, TRANSFORM_TENSOR_REGISTRATION, 2);
+        resolver.AddCustom(TRANSFORM_LANDMARKS, TRANSFORM_LANDMARKS_REGISTRATION, 2);
+    }
+
+    private static byte[] optionBytes(TfLiteNode node) {
+        int size = node.custom_initial_data_size();
+        if (size <= 0 || node.custom_initial_data() == null) return new byte[0];
+        byte[] b = new byte[size];
+        new BytePointer(node.custom_initial_data()).capacity(size).get(b);
+        return b;
+    }
+
+    private static int count(int[] dims) {
+        int n = 1;
+        for (int d : dims) n *= d;
+        return n;
+    }
+
+    private static int resize(TfLiteContext ctx, TfLiteTensor out, int... want) {
+        if (java.util.Arrays.equals(want, dims(out))) return kTfLiteOk;
+        TfLiteIntArray shape = org.bytedeco.tensorflowlite.global.tensorflowlite.TfLiteIntArrayCreate(want.length);
+        for (int i = 0; i < want.length; i++) shape.data(i, want[i]);
+        return ctx.ResizeTensor().call(ctx, out, shape);
+    }
+
+    /** Null when every tensor is float32, else the refusal. */
+    private static String notFloat(TfLiteTensor... tensors) {
+        for (TfLiteTensor t : tensors) if (t.type() != kTfLiteFloat32) return "takes float32 tensors only";
+        return null;
+    }
+
+    static final class LandmarksToMatrixPrepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
+        @Override
+        public int call(TfLiteContext ctx, TfLiteNode node) {
+            try {
+                if (node.inputs().size() != 1 || node.outputs().size() != 1) {
+                    return refuse(LANDMARKS_TO_MATRIX, "takes one input and one output");
+                }
+                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
+                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                String why = notFloat(in, out);
+                if (why != null) return refuse(LANDMARKS_TO_MATRIX, why);
+                int[] d = dims(in);
+                if (d.length != 3 || d[0] != 1 || d[2] != 3) {
+                    return refuse(LANDMARKS_TO_MATRIX, "landmarks " + java.util.Arrays.toString(d)
+                            + " (it takes [1, N, 3])");
+                }
+                MediaPipeTransforms.CropOptions o = MediaPipeTransforms.CropOptions.parse(optionBytes(node));
+                if (o.largestIndex() >= d[1]) {
+                    return refuse(LANDMARKS_TO_MATRIX, "landmark " + o.largestIndex() + " of " + d[1]);
+                }
+                return resize(ctx, out, 1, 4, 4);
+            } catch (Throwable t) {
+                return refuse(LANDMARKS_TO_MATRIX, String.valueOf(t.getMessage()));
+            }
+        }
+    }
+
+    static final class LandmarksToMatrixInvoke extends TfLiteRegistration.Invoke_TfLiteContext_TfLiteNode {
+        @Override
+        public int call(TfLiteContext ctx, TfLiteNode node) {
+            try {
+                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
+                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                MediaPipeTransforms.CropOptions o = MediaPipeTransforms.CropOptions.parse(optionBytes(node));
+                float[] m = MediaPipeTransforms.cropMatrix(floats(in, count(dims(in))), o);
+                out.data().f().capacity(16).put(m);
+                return kTfLiteOk;
+            } catch (Throwable t) {
+                return refuse(LANDMARKS_TO_MATRIX, String.valueOf(t.getMessage()));
+            }
+        }
+    }
+
+    static final class TransformTensorPrepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
+        @Override
+        public int call(TfLiteContext ctx, TfLiteNode node) {
+            try {
+                if (node.inputs().size() != 2 || node.outputs().size() != 1) {
+                    return refuse(TRANSFORM_TENSOR, "takes two inputs and one output");
+                }
+                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
+                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
+                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                String why = notFloat(in, m, out);
+                if (why != null) return refuse(TRANSFORM_TENSOR, why);
+                int[] d = dims(in);
+                int[] o = dims(out);
+                if (d.length != 4 || d[0] != 1 || count(dims(m)) != 16 || o.length != 4 || o[0] != 1
+                        || o[3] != d[3]) {
+                    return refuse(TRANSFORM_TENSOR, "input " + java.util.Arrays.toString(d) + ", matrix "
+                            + java.util.Arrays.toString(dims(m)) + ", output " + java.util.Arrays.toString(o)
+                            + " (it takes [1, H, W, C] and a 4x4 matrix to [1, h, w, C])");
+                }
+                return kTfLiteOk;
+            } catch (Throwable t) {
+                return refuse(TRANSFORM_TENSOR, String.valueOf(t.getMessage()));
+            }
+        }
+    }
+
+    static final class TransformTensorInvoke extends TfLiteRegistration.Invoke_TfLiteContext_TfLiteNode {
+        @Override
+        public int call(TfLiteContext ctx, TfLiteNode node) {
+            try {
+                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
+                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
+                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                int[] d = dims(in);
+                int[] o = dims(out);
+                float[] y = new float[count(o)];
+                MediaPipeTransforms.cropBilinear(floats(in, count(d)), d[1], d[2], d[3], floats(m, 16), y, o[1],
+                        o[2]);
+                out.data().f().capacity(y.length).put(y);
+                return kTfLiteOk;
+            } catch (Throwable t) {
+                return refuse(TRANSFORM_TENSOR, String.valueOf(t.getMessage()));
+            }
+        }
+    }
+
+    static final class TransformLandmarksPrepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
+        @Override
+        public int call(TfLiteContext ctx, TfLiteNode node) {
+            try {
+                if (node.inputs().size() != 2 || node.outputs().size() != 1) {
+                    return refuse(TRANSFORM_LANDMARKS, "takes two inputs and one output");
+                }
+                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
+                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
+                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                String why = notFloat(in, m, out);
+                if (why != null) return refuse(TRANSFORM_LANDMARKS, why);
+                int[] d = dims(in);
+                if (d.length != 3 || d[0] != 1 || (d[2] != 2 && d[2] != 3) || count(dims(m)) != 16) {
+                    return refuse(TRANSFORM_LANDMARKS, "landmarks " + java.util.Arrays.toString(d) + ", matrix "
+                            + java.util.Arrays.toString(dims(m)) + " (it takes [1, N, 2 or 3] and a 4x4 matrix)");
+                }
+                return resize(ctx, out, d);
+            } catch (Throwable t) {
+                return refuse(TRANSFORM_LANDMARKS, String.valueOf(t.getMessage()));
+            }
+        }
+    }
+
+    static final class TransformLandmarksInvoke extends TfLiteRegistration.Invoke_TfLiteContext_TfLiteNode {
+        @Override
+        public int call(TfLiteContext ctx, TfLiteNode node) {
+            try {
+                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
+                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
+                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                int[] d = dims(in);
+                float[] y = new float[count(d)];
+                MediaPipeTransforms.mapLandmarks(floats(in, y.length), d[1], d[2], floats(m, 16), y);
+                out.data().f().capacity(y.length).put(y);
+                return kTfLiteOk;
+            } catch (Throwable t) {
+                return refuse(TRANSFORM_LANDMARKS, String.valueOf(t.getMessage()));
+            }
+        }
     }
 
     private static TfLiteTensor tensor(TfLiteContext ctx, int index) {

@@ -107,8 +107,9 @@ public final class TfliteSession implements ModelSession {
         }
         if (interpreter.AllocateTensors() != kTfLiteOk) {
             release();
+            String why = CustomOps.takeError();
             throw new QuantbridgeException("model " + label + ": the TFLite interpreter cannot prepare it"
-                    + " (AllocateTensors failed; TFLite's own message is on stderr)");
+                    + (why != null ? ": " + why : " (AllocateTensors failed; TFLite's own message is on stderr)"));
         }
     }
 
@@ -138,14 +139,37 @@ public final class TfliteSession implements ModelSession {
 
     /** Refuses custom operators this runtime does not implement before the native builder sees them. */
     private static void checkOperators(TfliteModel model, String label) {
+        int index = 0;
         for (var op : model.operators()) {
             var code = model.opCode(op);
-            if (TfliteModel.builtinCode(code) == org.tensorflow.lite.schema.BuiltinOperator.CUSTOM
-                    && !CustomOps.SUPPORTED.contains(code.getCustomCode())) {
+            int at = index++;
+            if (TfliteModel.builtinCode(code) != org.tensorflow.lite.schema.BuiltinOperator.CUSTOM) continue;
+            Integer version = CustomOps.SUPPORTED.get(code.getCustomCode());
+            if (version == null) {
                 throw new QuantbridgeException("model " + label + ": custom operator '" + code.getCustomCode()
-                        + "' is not available in this TFLite runtime (available: " + CustomOps.SUPPORTED + ")");
+                        + "' is not available in this TFLite runtime (available: " + available() + ")");
+            }
+            if (code.getVersion() != version) {
+                throw new QuantbridgeException("model " + label + ": custom operator '" + code.getCustomCode()
+                        + "' version " + code.getVersion() + " is not available in this TFLite runtime (available: "
+                        + available() + ")");
+            }
+            int[] raw = op.getCustomOptions();
+            byte[] options = new byte[raw == null ? 0 : raw.length];
+            for (int i = 0; i < options.length; i++) options[i] = (byte) raw[i];
+            String why = CustomOps.checkOptions(code.getCustomCode(), options);
+            if (why != null) {
+                throw new QuantbridgeException("model " + label + ": operator " + at + " (" + code.getCustomCode()
+                        + "): its options are unusable: " + why);
             }
         }
+    }
+
+    private static String available() {
+        StringBuilder b = new StringBuilder();
+        CustomOps.SUPPORTED.forEach((name, v) -> b.append(b.length() == 0 ? "" : ", ").append(name).append(" v")
+                .append(v));
+        return b.toString();
     }
 
     /**
@@ -291,15 +315,18 @@ public final class TfliteSession implements ModelSession {
             }
         }
         if (resized && interpreter.AllocateTensors() != kTfLiteOk) {
+            String why = CustomOps.takeError();
             throw new QuantbridgeException(label + ": the interpreter cannot allocate tensors for the new input"
-                    + " shapes " + shapesOf(feed));
+                    + " shapes " + shapesOf(feed) + (why != null ? ": " + why : ""));
         }
         for (int i = 0; i < inputIndices.length; i++) {
             write(inputIndices[i], inputs.get(i), feed.get(inputs.get(i).name()));
         }
+        CustomOps.takeError();
         if (interpreter.Invoke() != kTfLiteOk) {
+            String why = CustomOps.takeError();
             throw new QuantbridgeException(label + ": the TFLite interpreter failed to run the model (inputs "
-                    + shapesOf(feed) + "; TFLite's own message is on stderr)");
+                    + shapesOf(feed) + (why != null ? "): " + why : "; TFLite's own message is on stderr)"));
         }
     }
 
