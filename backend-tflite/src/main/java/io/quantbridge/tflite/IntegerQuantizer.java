@@ -239,6 +239,7 @@ final class IntegerQuantizer {
             reasons[i] = floatReason(ops[i]);
             quantized[i] = reasons[i] == null && hasFloat(ops[i]);
         }
+        keepFloatIslands(ops, reasons, quantized, g);
         Set<OperatorT> int8Ops = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         for (int i = 0; i < ops.length; i++) if (quantized[i]) int8Ops.add(ops[i]);
         GraphRewrites.Counts counts = rewrites.withSaturatedInputs(
@@ -302,6 +303,58 @@ final class IntegerQuantizer {
         m.compact();
         return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, counts,
                 biasCorrected, gptqRounded);
+    }
+
+    /**
+     * Keeps in float every op without weights that reads only from float ops (besides constants) and feeds only float
+     * ops: in int8 it would only add a QUANTIZE and a DEQUANTIZE and round what passes through. MediaPipe's attention mesh scales
+     * the crop matrix of its custom Landmarks2TransformMatrix with a MUL before TransformLandmarks maps points
+     * through it; an int8 matrix (translations near 100 and scales near 0.3 on one scale) moved the refined eye
+     * points by 6-12 px. Runs to a fixed point, so chains of such ops stay float too.
+     */
+    private void keepFloatIslands(OperatorT[] ops, String[] reasons, boolean[] quantized, SubGraphT g) {
+        Map<Integer, Integer> producer = new HashMap<>();
+        Map<Integer, List<Integer>> consumers = new HashMap<>();
+        for (int i = 0; i < ops.length; i++) {
+            for (int o : ops[i].getOutputs()) producer.put(o, i);
+            for (int t : ops[i].getInputs()) if (t >= 0) consumers.computeIfAbsent(t, k -> new ArrayList<>()).add(i);
+        }
+        Set<Integer> graphOutputs = new HashSet<>();
+        for (int o : g.getOutputs()) graphOutputs.add(o);
+        boolean changed = true;
+        while (changed) {
+            changed = false;
+            for (int i = 0; i < ops.length; i++) {
+                if (!quantized[i] || !islandMember(ops[i], reasons, producer, consumers, graphOutputs)) continue;
+                quantized[i] = false;
+                reasons[i] = "reads only from float ops and feeds only float ops: in int8 it would add a QUANTIZE"
+                        + " and a DEQUANTIZE and round what passes through";
+                changed = true;
+            }
+        }
+    }
+
+    private boolean islandMember(OperatorT op, String[] reasons, Map<Integer, Integer> producer,
+                                 Map<Integer, List<Integer>> consumers, Set<Integer> graphOutputs) {
+        // convolutions and fully connected layers stay int8 whatever surrounds them: that is where int8 pays
+        if (isWeighted(m.builtinCode(op))) return false;
+        boolean reads = false;
+        for (int t : op.getInputs()) {
+            if (!isFloatActivation(t)) continue;
+            Integer p = producer.get(t);
+            if (p == null || reasons[p] == null) return false;
+            reads = true;
+        }
+        if (!reads) return false;
+        boolean feeds = false;
+        for (int o : op.getOutputs()) {
+            if (graphOutputs.contains(o) && options.io() == IoType.INT8) return false;
+            for (int c : consumers.getOrDefault(o, List.of())) {
+                if (reasons[c] == null) return false;
+                feeds = true;
+            }
+        }
+        return feeds;
     }
 
     /** The --exclude pattern that keeps {@code op} in float, or null. */
