@@ -124,23 +124,31 @@ final class CustomOps {
         return ctx.ResizeTensor().call(ctx, out, shape);
     }
 
-    /** Null when every tensor is float32, else the refusal. */
-    private static String notFloat(TfLiteTensor... tensors) {
-        for (TfLiteTensor t : tensors) if (t.type() != kTfLiteFloat32) return "takes float32 tensors only";
-        return null;
+    /**
+     * The node's inputs, then its output, all float32; otherwise an {@link IllegalArgumentException} saying what is
+     * wrong, which the kernels' catch turns into their refusal.
+     */
+    private static TfLiteTensor[] floatIo(TfLiteContext ctx, TfLiteNode node, int inputs) {
+        if (node.inputs().size() != inputs || node.outputs().size() != 1) {
+            throw new IllegalArgumentException("takes " + inputs + " input" + (inputs > 1 ? "s" : "")
+                    + " and one output");
+        }
+        TfLiteTensor[] t = new TfLiteTensor[inputs + 1];
+        for (int i = 0; i < inputs; i++) t[i] = tensor(ctx, node.inputs().data(i));
+        t[inputs] = tensor(ctx, node.outputs().data(0));
+        for (TfLiteTensor x : t) {
+            if (x.type() != kTfLiteFloat32) throw new IllegalArgumentException("takes float32 tensors only");
+        }
+        return t;
     }
 
     static final class LandmarksToMatrixPrepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
         @Override
         public int call(TfLiteContext ctx, TfLiteNode node) {
             try {
-                if (node.inputs().size() != 1 || node.outputs().size() != 1) {
-                    return refuse(LANDMARKS_TO_MATRIX, "takes one input and one output");
-                }
-                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
-                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
-                String why = notFloat(in, out);
-                if (why != null) return refuse(LANDMARKS_TO_MATRIX, why);
+                TfLiteTensor[] io = floatIo(ctx, node, 1);
+                TfLiteTensor in = io[0];
+                TfLiteTensor out = io[1];
                 int[] d = dims(in);
                 if (d.length != 3 || d[0] != 1 || d[2] != 3) {
                     return refuse(LANDMARKS_TO_MATRIX, "landmarks " + java.util.Arrays.toString(d)
@@ -177,14 +185,10 @@ final class CustomOps {
         @Override
         public int call(TfLiteContext ctx, TfLiteNode node) {
             try {
-                if (node.inputs().size() != 2 || node.outputs().size() != 1) {
-                    return refuse(TRANSFORM_TENSOR, "takes two inputs and one output");
-                }
-                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
-                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
-                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
-                String why = notFloat(in, m, out);
-                if (why != null) return refuse(TRANSFORM_TENSOR, why);
+                TfLiteTensor[] io = floatIo(ctx, node, 2);
+                TfLiteTensor in = io[0];
+                TfLiteTensor m = io[1];
+                TfLiteTensor out = io[2];
                 int[] d = dims(in);
                 int[] o = dims(out);
                 if (d.length != 4 || d[0] != 1 || count(dims(m)) != 16 || o.length != 4 || o[0] != 1
@@ -204,9 +208,10 @@ final class CustomOps {
         @Override
         public int call(TfLiteContext ctx, TfLiteNode node) {
             try {
-                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
-                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
-                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                TfLiteTensor[] io = floatIo(ctx, node, 2);
+                TfLiteTensor in = io[0];
+                TfLiteTensor m = io[1];
+                TfLiteTensor out = io[2];
                 int[] d = dims(in);
                 int[] o = dims(out);
                 float[] y = new float[count(o)];
@@ -224,14 +229,10 @@ final class CustomOps {
         @Override
         public int call(TfLiteContext ctx, TfLiteNode node) {
             try {
-                if (node.inputs().size() != 2 || node.outputs().size() != 1) {
-                    return refuse(TRANSFORM_LANDMARKS, "takes two inputs and one output");
-                }
-                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
-                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
-                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
-                String why = notFloat(in, m, out);
-                if (why != null) return refuse(TRANSFORM_LANDMARKS, why);
+                TfLiteTensor[] io = floatIo(ctx, node, 2);
+                TfLiteTensor in = io[0];
+                TfLiteTensor m = io[1];
+                TfLiteTensor out = io[2];
                 int[] d = dims(in);
                 if (d.length != 3 || d[0] != 1 || (d[2] != 2 && d[2] != 3) || count(dims(m)) != 16) {
                     return refuse(TRANSFORM_LANDMARKS, "landmarks " + java.util.Arrays.toString(d) + ", matrix "
@@ -248,9 +249,10 @@ final class CustomOps {
         @Override
         public int call(TfLiteContext ctx, TfLiteNode node) {
             try {
-                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
-                TfLiteTensor m = tensor(ctx, node.inputs().data(1));
-                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
+                TfLiteTensor[] io = floatIo(ctx, node, 2);
+                TfLiteTensor in = io[0];
+                TfLiteTensor m = io[1];
+                TfLiteTensor out = io[2];
                 int[] d = dims(in);
                 float[] y = new float[count(d)];
                 MediaPipeTransforms.mapLandmarks(floats(in, y.length), d[1], d[2], floats(m, 16), y);
