@@ -78,23 +78,18 @@ final class CustomOps {
     }
 
     // kept reachable for as long as the class lives: native code holds these function pointers
+    private static final java.util.List<Object> CALLBACKS = new java.util.ArrayList<>();
     private static final TransposeConvBiasPrepare PREPARE = new TransposeConvBiasPrepare();
     private static final TransposeConvBiasInvoke INVOKE = new TransposeConvBiasInvoke();
     private static final TfLiteRegistration TRANSPOSE_CONV_BIAS_REGISTRATION = new TfLiteRegistration()
             .prepare(PREPARE).invoke(INVOKE);
 
-    private static final LandmarksToMatrixPrepare L2M_PREPARE = new LandmarksToMatrixPrepare();
-    private static final LandmarksToMatrixInvoke L2M_INVOKE = new LandmarksToMatrixInvoke();
-    private static final TfLiteRegistration LANDMARKS_TO_MATRIX_REGISTRATION = new TfLiteRegistration()
-            .prepare(L2M_PREPARE).invoke(L2M_INVOKE);
-    private static final TransformTensorPrepare TT_PREPARE = new TransformTensorPrepare();
-    private static final TransformTensorInvoke TT_INVOKE = new TransformTensorInvoke();
-    private static final TfLiteRegistration TRANSFORM_TENSOR_REGISTRATION = new TfLiteRegistration()
-            .prepare(TT_PREPARE).invoke(TT_INVOKE);
-    private static final TransformLandmarksPrepare TL_PREPARE = new TransformLandmarksPrepare();
-    private static final TransformLandmarksInvoke TL_INVOKE = new TransformLandmarksInvoke();
-    private static final TfLiteRegistration TRANSFORM_LANDMARKS_REGISTRATION = new TfLiteRegistration()
-            .prepare(TL_PREPARE).invoke(TL_INVOKE);
+    private static final TfLiteRegistration LANDMARKS_TO_MATRIX_REGISTRATION = registration(LANDMARKS_TO_MATRIX,
+            CustomOps::prepareLandmarksToMatrix, CustomOps::landmarksToMatrix);
+    private static final TfLiteRegistration TRANSFORM_TENSOR_REGISTRATION = registration(TRANSFORM_TENSOR,
+            CustomOps::prepareTransformTensor, CustomOps::transformTensor);
+    private static final TfLiteRegistration TRANSFORM_LANDMARKS_REGISTRATION = registration(TRANSFORM_LANDMARKS,
+            CustomOps::prepareTransformLandmarks, CustomOps::transformLandmarks);
 
     static void register(MutableOpResolver resolver) {
         resolver.AddCustom(TRANSPOSE_CONV_BIAS, TRANSPOSE_CONV_BIAS_REGISTRATION, 1);
@@ -142,126 +137,120 @@ final class CustomOps {
         return t;
     }
 
-    static final class LandmarksToMatrixPrepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
-        @Override
-        public int call(TfLiteContext ctx, TfLiteNode node) {
-            try {
-                TfLiteTensor[] io = floatIo(ctx, node, 1);
-                TfLiteTensor in = io[0];
-                TfLiteTensor out = io[1];
-                int[] d = dims(in);
-                if (d.length != 3 || d[0] != 1 || d[2] != 3) {
-                    return refuse(LANDMARKS_TO_MATRIX, "landmarks " + java.util.Arrays.toString(d)
-                            + " (it takes [1, N, 3])");
-                }
-                MediaPipeTransforms.CropOptions o = MediaPipeTransforms.CropOptions.parse(optionBytes(node));
-                if (o.largestIndex() >= d[1]) {
-                    return refuse(LANDMARKS_TO_MATRIX, "landmark " + o.largestIndex() + " of " + d[1]);
-                }
-                return resize(ctx, out, 1, 4, 4);
-            } catch (Throwable t) {
-                return refuse(LANDMARKS_TO_MATRIX, String.valueOf(t.getMessage()));
-            }
+    /** What a kernel does with its node: {@code kTfLiteOk}, or throws with the reason it refuses the node. */
+    @FunctionalInterface
+    private interface Kernel {
+        int run(TfLiteContext ctx, TfLiteNode node);
+    }
+
+    /** A registration whose callbacks run {@code prepare} and {@code invoke}; a throw becomes the op's refusal. */
+    private static TfLiteRegistration registration(String op, Kernel prepare, Kernel invoke) {
+        Prepare p = new Prepare(op, prepare);
+        Invoke i = new Invoke(op, invoke);
+        CALLBACKS.add(p);
+        CALLBACKS.add(i);
+        return new TfLiteRegistration().prepare(p).invoke(i);
+    }
+
+    private static int guarded(String op, Kernel k, TfLiteContext ctx, TfLiteNode node) {
+        try {
+            return k.run(ctx, node);
+        } catch (Throwable t) {
+            return refuse(op, String.valueOf(t.getMessage()));
         }
     }
 
-    static final class LandmarksToMatrixInvoke extends TfLiteRegistration.Invoke_TfLiteContext_TfLiteNode {
+    private static final class Prepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
+        private final String op;
+        private final Kernel kernel;
+
+        Prepare(String op, Kernel kernel) {
+            this.op = op;
+            this.kernel = kernel;
+        }
+
         @Override
         public int call(TfLiteContext ctx, TfLiteNode node) {
-            try {
-                TfLiteTensor in = tensor(ctx, node.inputs().data(0));
-                TfLiteTensor out = tensor(ctx, node.outputs().data(0));
-                MediaPipeTransforms.CropOptions o = MediaPipeTransforms.CropOptions.parse(optionBytes(node));
-                float[] m = MediaPipeTransforms.cropMatrix(floats(in, count(dims(in))), o);
-                out.data().f().capacity(16).put(m);
-                return kTfLiteOk;
-            } catch (Throwable t) {
-                return refuse(LANDMARKS_TO_MATRIX, String.valueOf(t.getMessage()));
-            }
+            return guarded(op, kernel, ctx, node);
         }
     }
 
-    static final class TransformTensorPrepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
+    private static final class Invoke extends TfLiteRegistration.Invoke_TfLiteContext_TfLiteNode {
+        private final String op;
+        private final Kernel kernel;
+
+        Invoke(String op, Kernel kernel) {
+            this.op = op;
+            this.kernel = kernel;
+        }
+
         @Override
         public int call(TfLiteContext ctx, TfLiteNode node) {
-            try {
-                TfLiteTensor[] io = floatIo(ctx, node, 2);
-                TfLiteTensor in = io[0];
-                TfLiteTensor m = io[1];
-                TfLiteTensor out = io[2];
-                int[] d = dims(in);
-                int[] o = dims(out);
-                if (d.length != 4 || d[0] != 1 || count(dims(m)) != 16 || o.length != 4 || o[0] != 1
-                        || o[3] != d[3]) {
-                    return refuse(TRANSFORM_TENSOR, "input " + java.util.Arrays.toString(d) + ", matrix "
-                            + java.util.Arrays.toString(dims(m)) + ", output " + java.util.Arrays.toString(o)
-                            + " (it takes [1, H, W, C] and a 4x4 matrix to [1, h, w, C])");
-                }
-                return kTfLiteOk;
-            } catch (Throwable t) {
-                return refuse(TRANSFORM_TENSOR, String.valueOf(t.getMessage()));
-            }
+            return guarded(op, kernel, ctx, node);
         }
     }
 
-    static final class TransformTensorInvoke extends TfLiteRegistration.Invoke_TfLiteContext_TfLiteNode {
-        @Override
-        public int call(TfLiteContext ctx, TfLiteNode node) {
-            try {
-                TfLiteTensor[] io = floatIo(ctx, node, 2);
-                TfLiteTensor in = io[0];
-                TfLiteTensor m = io[1];
-                TfLiteTensor out = io[2];
-                int[] d = dims(in);
-                int[] o = dims(out);
-                float[] y = new float[count(o)];
-                MediaPipeTransforms.cropBilinear(floats(in, count(d)), d[1], d[2], d[3], floats(m, 16), y, o[1],
-                        o[2]);
-                out.data().f().capacity(y.length).put(y);
-                return kTfLiteOk;
-            } catch (Throwable t) {
-                return refuse(TRANSFORM_TENSOR, String.valueOf(t.getMessage()));
-            }
-        }
+    private static String shape(int[] dims) {
+        return java.util.Arrays.toString(dims);
     }
 
-    static final class TransformLandmarksPrepare extends TfLiteRegistration.Prepare_TfLiteContext_TfLiteNode {
-        @Override
-        public int call(TfLiteContext ctx, TfLiteNode node) {
-            try {
-                TfLiteTensor[] io = floatIo(ctx, node, 2);
-                TfLiteTensor in = io[0];
-                TfLiteTensor m = io[1];
-                TfLiteTensor out = io[2];
-                int[] d = dims(in);
-                if (d.length != 3 || d[0] != 1 || (d[2] != 2 && d[2] != 3) || count(dims(m)) != 16) {
-                    return refuse(TRANSFORM_LANDMARKS, "landmarks " + java.util.Arrays.toString(d) + ", matrix "
-                            + java.util.Arrays.toString(dims(m)) + " (it takes [1, N, 2 or 3] and a 4x4 matrix)");
-                }
-                return resize(ctx, out, d);
-            } catch (Throwable t) {
-                return refuse(TRANSFORM_LANDMARKS, String.valueOf(t.getMessage()));
-            }
+    private static int prepareLandmarksToMatrix(TfLiteContext ctx, TfLiteNode node) {
+        TfLiteTensor[] io = floatIo(ctx, node, 1);
+        int[] d = dims(io[0]);
+        if (d.length != 3 || d[0] != 1 || d[2] != 3) {
+            throw new IllegalArgumentException("landmarks " + shape(d) + " (it takes [1, N, 3])");
         }
+        MediaPipeTransforms.CropOptions o = MediaPipeTransforms.CropOptions.parse(optionBytes(node));
+        if (o.largestIndex() >= d[1]) throw new IllegalArgumentException("landmark " + o.largestIndex() + " of " + d[1]);
+        return resize(ctx, io[1], 1, 4, 4);
     }
 
-    static final class TransformLandmarksInvoke extends TfLiteRegistration.Invoke_TfLiteContext_TfLiteNode {
-        @Override
-        public int call(TfLiteContext ctx, TfLiteNode node) {
-            try {
-                TfLiteTensor[] io = floatIo(ctx, node, 2);
-                TfLiteTensor in = io[0];
-                TfLiteTensor m = io[1];
-                TfLiteTensor out = io[2];
-                int[] d = dims(in);
-                float[] y = new float[count(d)];
-                MediaPipeTransforms.mapLandmarks(floats(in, y.length), d[1], d[2], floats(m, 16), y);
-                out.data().f().capacity(y.length).put(y);
-                return kTfLiteOk;
-            } catch (Throwable t) {
-                return refuse(TRANSFORM_LANDMARKS, String.valueOf(t.getMessage()));
-            }
+    private static int landmarksToMatrix(TfLiteContext ctx, TfLiteNode node) {
+        TfLiteTensor[] io = floatIo(ctx, node, 1);
+        MediaPipeTransforms.CropOptions o = MediaPipeTransforms.CropOptions.parse(optionBytes(node));
+        float[] m = MediaPipeTransforms.cropMatrix(floats(io[0], count(dims(io[0]))), o);
+        io[1].data().f().capacity(16).put(m);
+        return kTfLiteOk;
+    }
+
+    private static int prepareTransformTensor(TfLiteContext ctx, TfLiteNode node) {
+        TfLiteTensor[] io = floatIo(ctx, node, 2);
+        int[] d = dims(io[0]);
+        int[] o = dims(io[2]);
+        if (d.length != 4 || d[0] != 1 || count(dims(io[1])) != 16 || o.length != 4 || o[0] != 1 || o[3] != d[3]) {
+            throw new IllegalArgumentException("input " + shape(d) + ", matrix " + shape(dims(io[1])) + ", output "
+                    + shape(o) + " (it takes [1, H, W, C] and a 4x4 matrix to [1, h, w, C])");
         }
+        return kTfLiteOk;
+    }
+
+    private static int transformTensor(TfLiteContext ctx, TfLiteNode node) {
+        TfLiteTensor[] io = floatIo(ctx, node, 2);
+        int[] d = dims(io[0]);
+        int[] o = dims(io[2]);
+        float[] y = new float[count(o)];
+        MediaPipeTransforms.cropBilinear(floats(io[0], count(d)), d[1], d[2], d[3], floats(io[1], 16), y, o[1], o[2]);
+        io[2].data().f().capacity(y.length).put(y);
+        return kTfLiteOk;
+    }
+
+    private static int prepareTransformLandmarks(TfLiteContext ctx, TfLiteNode node) {
+        TfLiteTensor[] io = floatIo(ctx, node, 2);
+        int[] d = dims(io[0]);
+        if (d.length != 3 || d[0] != 1 || (d[2] != 2 && d[2] != 3) || count(dims(io[1])) != 16) {
+            throw new IllegalArgumentException("landmarks " + shape(d) + ", matrix " + shape(dims(io[1]))
+                    + " (it takes [1, N, 2 or 3] and a 4x4 matrix)");
+        }
+        return resize(ctx, io[2], d);
+    }
+
+    private static int transformLandmarks(TfLiteContext ctx, TfLiteNode node) {
+        TfLiteTensor[] io = floatIo(ctx, node, 2);
+        int[] d = dims(io[0]);
+        float[] y = new float[count(d)];
+        MediaPipeTransforms.mapLandmarks(floats(io[0], y.length), d[1], d[2], floats(io[1], 16), y);
+        io[2].data().f().capacity(y.length).put(y);
+        return kTfLiteOk;
     }
 
     private static TfLiteTensor tensor(TfLiteContext ctx, int index) {

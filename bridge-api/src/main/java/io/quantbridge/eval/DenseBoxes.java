@@ -5,7 +5,6 @@ import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -92,9 +91,7 @@ public record DenseBoxes(String output, double matchIou, double score, double nm
 
     @Override
     public Map<String, Object> describe() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("kind", kind());
-        if (output != null) m.put("output", output);
+        Map<String, Object> m = describeKindAndOutput();
         m.put("score", score);
         m.put("nms_iou", nmsIou);
         m.put("max_boxes", maxBoxes);

@@ -5,7 +5,6 @@ import io.quantbridge.metrics.Box;
 import io.quantbridge.tensor.FloatTensor;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -151,9 +150,7 @@ public record MaskBoxes(String output, double matchIou, double threshold, double
 
     @Override
     public Map<String, Object> describe() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("kind", kind());
-        if (output != null) m.put("output", output);
+        Map<String, Object> m = describeKindAndOutput();
         m.put("threshold", threshold);
         m.put("box_score", boxScore);
         m.put("min_side", minSide);

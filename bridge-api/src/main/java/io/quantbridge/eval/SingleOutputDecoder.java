@@ -17,6 +17,14 @@ sealed interface SingleOutputDecoder extends BoxDecoder permits MaskBoxes, Dense
     /** The boxes in one sample's output, in a deterministic order. */
     List<Box> decode(FloatTensor output);
 
+    /** The start of {@link #describe()}: the kind, then the output when one is named. */
+    default Map<String, Object> describeKindAndOutput() {
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("kind", kind());
+        if (output() != null) m.put("output", output());
+        return m;
+    }
+
     @Override
     default BoxDecoder resolve(List<TensorInfo> outputs, List<TensorInfo> inputs) {
         return withOutput(DecoderOutputs.single(kind(), output(), outputs));
