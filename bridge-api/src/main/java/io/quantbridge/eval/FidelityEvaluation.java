@@ -23,16 +23,17 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Compares a candidate model (quantized) with its reference (float) on held-out samples: every output of the
  * reference is matched by name in the candidate and pooled over all samples ({@link FidelityAccumulator}), and so is
- * every requested {@link OutputSlice}; outputs with a {@link BoxDecoder} also get box recall against the reference's
+ * every requested {@link OutputView} (slices, sigmoids); outputs with a {@link BoxDecoder} also get box recall against the reference's
  * boxes.
  * Sessions must allow concurrent {@code run} calls when {@code threads > 1}.
  */
 public final class FidelityEvaluation {
     /**
-     * Which task metrics to add to cosine, SQNR and max abs error, and which output slices to judge on their own as
-     * well (reported under their labels, with the same metrics).
+     * Which task metrics to add to cosine, SQNR and max abs error, and which views of the outputs (slices,
+     * sigmoids) to judge on their own as well (reported under their labels, with the same metrics; a view may be
+     * computed from a view listed before it).
      */
-    public record Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices, List<BoxDecoder> boxes,
+    public record Metrics(Double maskIouThreshold, boolean top1, List<OutputView> views, List<BoxDecoder> boxes,
                           List<String> labels) {
         public static final Metrics BASIC = new Metrics(null, false);
 
@@ -41,17 +42,18 @@ public final class FidelityEvaluation {
          *               of top-1 and box counts; empty for none
          */
         public Metrics {
-            slices = List.copyOf(slices);
+            views = List.copyOf(views);
             boxes = List.copyOf(boxes);
             labels = List.copyOf(labels);
         }
 
-        public Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices, List<BoxDecoder> boxes) {
-            this(maskIouThreshold, top1, slices, boxes, List.of());
+        public Metrics(Double maskIouThreshold, boolean top1, List<? extends OutputView> views,
+                       List<BoxDecoder> boxes) {
+            this(maskIouThreshold, top1, List.copyOf(views), boxes, List.of());
         }
 
-        public Metrics(Double maskIouThreshold, boolean top1, List<OutputSlice> slices) {
-            this(maskIouThreshold, top1, slices, List.of());
+        public Metrics(Double maskIouThreshold, boolean top1, List<? extends OutputView> views) {
+            this(maskIouThreshold, top1, views, List.of());
         }
 
         public Metrics(Double maskIouThreshold, boolean top1) {
@@ -79,19 +81,18 @@ public final class FidelityEvaluation {
                         + candidate.outputs().stream().map(TensorInfo::name).toList() + ")");
             }
         }
-        for (OutputSlice sl : metrics.slices()) {
-            if (!outputs.contains(sl.output())) {
-                throw new QuantbridgeException("--slice " + sl.label() + ": the model has no output '" + sl.output()
-                        + "' (its outputs: " + outputs + ")");
-            }
-        }
         Map<String, BoxDecoder> boxes = boxDecoders(metrics.boxes(), reference.outputs(), reference.inputs());
         List<String> keys = new ArrayList<>(outputs);
-        for (OutputSlice sl : metrics.slices()) {
-            if (keys.contains(sl.label())) {
-                throw new QuantbridgeException("--slice: the label '" + sl.label() + "' is taken; give another");
+        for (OutputView v : metrics.views()) {
+            if (!keys.contains(v.output())) {
+                throw new QuantbridgeException(v.option() + " " + v.label() + ": the model has no output '"
+                        + v.output() + "' (its outputs: " + outputs + (keys.size() > outputs.size()
+                        ? "; views given before it: " + keys.subList(outputs.size(), keys.size()) : "") + ")");
             }
-            keys.add(sl.label());
+            if (keys.contains(v.label())) {
+                throw new QuantbridgeException(v.option() + ": the label '" + v.label() + "' is taken; give another");
+            }
+            keys.add(v.label());
         }
         List<TensorInfo> inputs = reference.inputs();
         int n = Math.max(1, Math.min(threads, samples.size()));
@@ -127,12 +128,18 @@ public final class FidelityEvaluation {
                                         + " elements in the reference but " + c.size() + " in the candidate, on "
                                         + samples.get(i).id());
                             }
-                            acc.computeIfAbsent(name, k -> accumulator(metrics, r)).add(r.data(), c.data());
+                            acc.computeIfAbsent(name, k -> accumulator(metrics, null, r)).add(r.data(), c.data());
                         }
-                        for (OutputSlice sl : metrics.slices()) {
-                            FloatTensor r = sl.of(ref.get(sl.output()));
-                            FloatTensor c = sl.of(cand.get(sl.output()));
-                            acc.computeIfAbsent(sl.label(), k -> accumulator(metrics, r)).add(r.data(), c.data());
+                        if (!metrics.views().isEmpty()) {
+                            ref = new LinkedHashMap<>(ref);
+                            cand = new LinkedHashMap<>(cand);
+                        }
+                        for (OutputView v : metrics.views()) {
+                            FloatTensor r = v.of(ref.get(v.output()));
+                            FloatTensor c = v.of(cand.get(v.output()));
+                            ref.put(v.label(), r);
+                            cand.put(v.label(), c);
+                            acc.computeIfAbsent(v.label(), k -> accumulator(metrics, v, r)).add(r.data(), c.data());
                         }
                         Map<String, BoxAccumulator> found = new LinkedHashMap<>();
                         for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {
@@ -251,13 +258,16 @@ public final class FidelityEvaluation {
         return m;
     }
 
-    private static FidelityAccumulator accumulator(Metrics m, FloatTensor sampleOutput) {
+    /** The accumulator of one output, or of a view of one ({@code view} null for the output itself). */
+    private static FidelityAccumulator accumulator(Metrics m, OutputView view, FloatTensor sampleOutput) {
         FidelityAccumulator a = new FidelityAccumulator();
         if (m.top1()) {
             long[] s = sampleOutput.shape();
             a = a.withTop1((int) (s.length == 0 ? 1 : s[s.length - 1]));
         }
-        if (m.maskIouThreshold() != null) a = a.withMaskIou(m.maskIouThreshold());
+        Double mask = m.maskIouThreshold() != null ? m.maskIouThreshold()
+                : view != null ? view.defaultMaskThreshold() : null;
+        if (mask != null) a = a.withMaskIou(mask);
         return a;
     }
 }

@@ -12,7 +12,7 @@ import java.util.Arrays;
  *
  * @param label the name the slice's metrics are reported under
  */
-public record OutputSlice(String output, int axis, int from, int to, String label) {
+public record OutputSlice(String output, int axis, int from, int to, String label) implements OutputView {
     public OutputSlice {
         if (output == null || output.isEmpty()) throw new QuantbridgeException("--slice: no output name");
         if (axis < 0 || from < 0 || to <= from) {
@@ -50,7 +50,13 @@ public record OutputSlice(String output, int axis, int from, int to, String labe
         }
     }
 
+    @Override
+    public String option() {
+        return "--slice";
+    }
+
     /** The slice of {@code t} (an output of this slice's model), or an error naming the option when it does not fit. */
+    @Override
     public FloatTensor of(FloatTensor t) {
         long[] s = t.shape();
         if (axis >= s.length || to > s[axis]) {

@@ -36,7 +36,7 @@ public final class QuantizationRequest {
     private final String tensorRtCacheVersion;
     private final Double maskIouThreshold;
     private final boolean top1;
-    private final List<io.quantbridge.eval.OutputSlice> outputSlices;
+    private final List<io.quantbridge.eval.OutputView> outputViews;
     private final List<io.quantbridge.eval.BoxDecoder> boxes;
     private final List<String> classLabels;
     private final int threads;
@@ -71,7 +71,7 @@ public final class QuantizationRequest {
         this.tensorRtCacheVersion = b.tensorRtCacheVersion;
         this.maskIouThreshold = b.maskIouThreshold;
         this.top1 = b.top1;
-        this.outputSlices = List.copyOf(b.outputSlices);
+        this.outputViews = List.copyOf(b.outputViews);
         this.boxes = List.copyOf(b.boxes);
         this.classLabels = List.copyOf(b.classLabels);
         this.threads = b.threads;
@@ -167,15 +167,15 @@ public final class QuantizationRequest {
     public Optional<Double> maskIouThreshold() { return Optional.ofNullable(maskIouThreshold); }
     /** Evaluation also reports top-1 agreement over the last axis (classifiers). */
     public boolean top1() { return top1; }
-    /** Output slices that evaluation also judges on their own ({@code --slice}). */
-    public List<io.quantbridge.eval.OutputSlice> outputSlices() { return outputSlices; }
+    /** Views of the outputs (slices, sigmoids) that evaluation also judges on their own: {@code --slice}, {@code --sigmoid}. */
+    public List<io.quantbridge.eval.OutputView> outputViews() { return outputViews; }
     /** Outputs that evaluation also decodes into boxes for box recall ({@code --boxes}). */
     public List<io.quantbridge.eval.BoxDecoder> boxes() { return boxes; }
     /** Class names by class index for per-class fidelity entries ({@code --labels}); empty for none. */
     public List<String> classLabels() { return classLabels; }
-    /** What evaluation measures: the task metrics and output slices asked for. */
+    /** What evaluation measures: the task metrics and output views asked for. */
     public io.quantbridge.eval.FidelityEvaluation.Metrics fidelityMetrics() {
-        return new io.quantbridge.eval.FidelityEvaluation.Metrics(maskIouThreshold, top1, outputSlices, boxes,
+        return new io.quantbridge.eval.FidelityEvaluation.Metrics(maskIouThreshold, top1, outputViews, boxes,
                 classLabels);
     }
     /** Worker threads for calibration and evaluation; 0 = one per core. */
@@ -203,7 +203,7 @@ public final class QuantizationRequest {
         b.tensorRtCacheVersion = tensorRtCacheVersion;
         b.maskIouThreshold = maskIouThreshold;
         b.top1 = top1;
-        b.outputSlices.addAll(outputSlices);
+        b.outputViews.addAll(outputViews);
         b.boxes.addAll(boxes);
         b.classLabels.addAll(classLabels);
         b.threads = threads;
@@ -247,7 +247,7 @@ public final class QuantizationRequest {
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;
-        private final List<io.quantbridge.eval.OutputSlice> outputSlices = new ArrayList<>();
+        private final List<io.quantbridge.eval.OutputView> outputViews = new ArrayList<>();
         private final List<io.quantbridge.eval.BoxDecoder> boxes = new ArrayList<>();
         private final List<String> classLabels = new ArrayList<>();
         private int threads;
@@ -308,7 +308,6 @@ public final class QuantizationRequest {
 
         public Builder top1(boolean v) { this.top1 = v; return this; }
 
-        /** Also judge these output slices on their own (replaces earlier ones). */
         /** Class names by class index for per-class fidelity entries (replaces any given before). */
         public Builder classLabels(List<String> names) {
             this.classLabels.clear();
@@ -323,9 +322,12 @@ public final class QuantizationRequest {
             return this;
         }
 
-        public Builder outputSlices(List<io.quantbridge.eval.OutputSlice> slices) {
-            this.outputSlices.clear();
-            this.outputSlices.addAll(slices);
+        /**
+         * Also judge these views of the outputs on their own, in this order (slices, sigmoids; replaces earlier ones).
+         */
+        public Builder outputViews(List<? extends io.quantbridge.eval.OutputView> views) {
+            this.outputViews.clear();
+            this.outputViews.addAll(views);
             return this;
         }
 

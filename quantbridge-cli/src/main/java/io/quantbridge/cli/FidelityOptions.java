@@ -2,7 +2,9 @@ package io.quantbridge.cli;
 
 import io.quantbridge.eval.BoxDecoder;
 import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.eval.OutputSigmoid;
 import io.quantbridge.eval.OutputSlice;
+import io.quantbridge.eval.OutputView;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -21,6 +23,12 @@ final class FidelityOptions {
             description = "Also judge indices FROM..TO-1 of an output's axis on their own, e.g. the class scores of a"
                     + " YOLOv8 output: output0:1:4:84=scores (quantize: with --eval). Repeatable.")
     List<String> slices = new ArrayList<>();
+
+    @Option(names = "--sigmoid", paramLabel = "OUTPUT[=NAME]",
+            description = "Also judge the sigmoid of an output (or of a --slice NAME) that holds logits: the"
+                    + " probabilities an application reads, with their mask IoU at --mask-threshold (0.5 when not"
+                    + " given), e.g. a segmentation map: Identity_2=segmentation (quantize: with --eval). Repeatable.")
+    List<String> sigmoids = new ArrayList<>();
 
     @Option(names = "--boxes", paramLabel = "KIND[,key=value]...",
             description = "Also decode an output into boxes and report box recall and precision against the float"
@@ -50,8 +58,12 @@ final class FidelityOptions {
         return lines.stream().map(String::strip).toList();
     }
 
-    List<OutputSlice> outputSlices() {
-        return slices.stream().map(OutputSlice::parse).toList();
+    /** The --slice views, then the --sigmoid ones (which may name a slice). */
+    List<OutputView> outputViews() {
+        List<OutputView> views = new ArrayList<>();
+        slices.stream().map(OutputSlice::parse).forEach(views::add);
+        sigmoids.stream().map(OutputSigmoid::parse).forEach(views::add);
+        return views;
     }
 
     List<BoxDecoder> boxDecoders() {
@@ -59,6 +71,6 @@ final class FidelityOptions {
     }
 
     FidelityEvaluation.Metrics metrics() {
-        return new FidelityEvaluation.Metrics(maskThreshold, top1, outputSlices(), boxDecoders(), labelNames());
+        return new FidelityEvaluation.Metrics(maskThreshold, top1, outputViews(), boxDecoders(), labelNames());
     }
 }

@@ -231,7 +231,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .tensorRtCacheVersion(trtCacheVersion)
                 .maskIouThreshold(fidelity.maskThreshold)
                 .top1(fidelity.top1)
-                .outputSlices(fidelity.outputSlices())
+                .outputViews(fidelity.outputViews())
                 .boxes(fidelity.boxDecoders())
                 .classLabels(fidelity.labelNames())
                 .threads(threads)
