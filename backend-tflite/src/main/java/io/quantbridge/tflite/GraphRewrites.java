@@ -22,6 +22,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE_CONV;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -81,15 +82,17 @@ final class GraphRewrites {
 
     /** What was rewritten. */
     record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
-                  int saturatedInputs, int leakyReluSplit, int customToBuiltin, int hardSwishFloors, int preluSplit) {
-        Counts withSaturatedInputs(int n) {
-            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, n, leakyReluSplit,
-                    customToBuiltin, hardSwishFloors, preluSplit);
+                  int saturatedInputs, int leakyReluSplit, int customToBuiltin, int hardSwishFloors, int preluSplit,
+                  int addInputsNarrowed) {
+        /** With the range cuts made once the int8 ops are known. */
+        Counts withRangeCuts(int saturated, int addInputs) {
+            return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, saturated,
+                    leakyReluSplit, customToBuiltin, hardSwishFloors, preluSplit, addInputs);
         }
 
         Counts withCustomToBuiltin(int n) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, saturatedInputs,
-                    leakyReluSplit, n, hardSwishFloors, preluSplit);
+                    leakyReluSplit, n, hardSwishFloors, preluSplit, addInputsNarrowed);
         }
 
         Map<String, Object> toMap() {
@@ -97,6 +100,7 @@ final class GraphRewrites {
             m.put("constant_clamps_to_int8_range", clampsToRange);
             m.put("saturating_inputs_narrowed", saturatedInputs);
             m.put("hard_swish_inputs_floored", hardSwishFloors);
+            m.put("add_inputs_narrowed", addInputsNarrowed);
             m.put("fused_activations", fusedActivations);
             m.put("global_average_pool_to_mean", globalPoolsToMean);
             m.put("hard_swish_to_dwconv_mul", hardSwishSplit);
@@ -129,7 +133,7 @@ final class GraphRewrites {
             leaky = EdgeTpuRewrites.splitLeakyRelu(m, ranges, keep);
             prelu = EdgeTpuRewrites.splitPrelu(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors, prelu);
+        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors, prelu, 0);
     }
 
     /** HARD_SWISH(x) = x * relu6(x + 3) / 6 is 0 for every x <= -3. */
@@ -219,6 +223,73 @@ final class GraphRewrites {
             // both ends clamped into the bound (a range wholly beyond it shrinks to its edge; 0 is added later)
             ranges.put(t, new double[] {Math.min(Math.max(r[0], bound[0]), bound[1]),
                     Math.max(Math.min(r[1], bound[1]), bound[0])});
+            narrowed++;
+        }
+        return narrowed;
+    }
+
+    /**
+     * An int8 ADD saturates its output at the ends of the output's int8 range (its fused RELU / RELU6 clamps within
+     * it), so an input {@code a} whose partner {@code b} spans [bLo, bHi] and whose output spans [oLo, oHi] (each
+     * widened to include 0, as int8 ranges are) gives the same int8 output for every {@code a} below
+     * {@code oLo - bHi}, and for every {@code a} above {@code oHi - bLo}. A tensor read only by ADD ops that become
+     * int8, and not a graph output, gets its calibrated range intersected with that span (the union of the spans where
+     * several ADDs read it), with two int8 steps of each partner and output as margin for their zero points' rounding.
+     * An ADD whose partner could be cut too (read only by ADDs itself) leaves both alone: each span assumes the
+     * other's range. Conv outputs before an ADD with RELU6 reach far below what the RELU6 passes: pose-lite's
+     * segmentation branch adds 1x1 conv outputs down to -58 to a skip path in [0, 6], where every value under -6
+     * gives 0; cut to [-6.1, 6.1] their int8 step is 5x finer.
+     */
+    static int narrowAddInputs(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> int8) {
+        SubGraphT g = m.main();
+        int n = g.getTensors().length;
+        int[] readers = new int[n];
+        int[] addReaders = new int[n];
+        List<OperatorT> adds = new ArrayList<>();
+        for (OperatorT op : g.getOperators()) {
+            boolean add = m.builtinCode(op) == ADD && int8.test(op) && op.getInputs().length == 2
+                    && op.getOutputs().length == 1;
+            if (add) adds.add(op);
+            for (int i : op.getInputs()) {
+                if (i < 0) continue;
+                readers[i]++;
+                if (add) addReaders[i]++;
+            }
+        }
+        for (int o : g.getOutputs()) readers[o]++;
+        java.util.function.IntPredicate candidate = t -> readers[t] > 0 && addReaders[t] == readers[t]
+                && !m.isConstant(t) && m.tensor(t).getType() == TensorType.FLOAT32 && ranges.get(t) != null;
+        Map<Integer, double[]> spans = new HashMap<>();
+        java.util.Set<Integer> blocked = new java.util.HashSet<>();
+        for (OperatorT op : adds) {
+            int[] in = op.getInputs();
+            double[] out = ranges.get(op.getOutputs()[0]);
+            for (int k = 0; k < 2; k++) {
+                int a = in[k];
+                int b = in[1 - k];
+                if (a < 0 || !candidate.test(a)) continue;
+                double[] rb = b < 0 ? null : ranges.get(b);
+                if (out == null || rb == null || a == b || candidate.test(b)) {
+                    blocked.add(a);
+                    continue;
+                }
+                double bLo = Math.min(rb[0], 0);
+                double bHi = Math.max(rb[1], 0);
+                double oLo = Math.min(out[0], 0);
+                double oHi = Math.max(out[1], 0);
+                double margin = 2 * ((bHi - bLo) + (oHi - oLo)) / 255;
+                double[] span = {oLo - bHi - margin, oHi - bLo + margin};
+                spans.merge(a, span, (x, y) -> new double[] {Math.min(x[0], y[0]), Math.max(x[1], y[1])});
+            }
+        }
+        int narrowed = 0;
+        for (Map.Entry<Integer, double[]> e : spans.entrySet()) {
+            if (blocked.contains(e.getKey())) continue;
+            double[] r = ranges.get(e.getKey());
+            double[] span = e.getValue();
+            if (r[0] >= span[0] && r[1] <= span[1]) continue;
+            ranges.put(e.getKey(), new double[] {Math.min(Math.max(r[0], span[0]), span[1]),
+                    Math.max(Math.min(r[1], span[1]), span[0])});
             narrowed++;
         }
         return narrowed;

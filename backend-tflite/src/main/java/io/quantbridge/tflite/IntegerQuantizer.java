@@ -242,8 +242,9 @@ final class IntegerQuantizer {
         keepFloatIslands(ops, reasons, quantized, g);
         Set<OperatorT> int8Ops = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         for (int i = 0; i < ops.length; i++) if (quantized[i]) int8Ops.add(ops[i]);
-        GraphRewrites.Counts counts = rewrites.withSaturatedInputs(
-                GraphRewrites.narrowSaturatingInputs(m, ranges, int8Ops::contains));
+        int saturated = GraphRewrites.narrowSaturatingInputs(m, ranges, int8Ops::contains);
+        GraphRewrites.Counts counts = rewrites.withRangeCuts(saturated,
+                GraphRewrites.narrowAddInputs(m, ranges, int8Ops::contains));
         boolean[] int8Home = new boolean[originalTensorCount];
         for (int i = 0; i < ops.length; i++) {
             if (!quantized[i]) continue;
