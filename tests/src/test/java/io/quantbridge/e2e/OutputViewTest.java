@@ -21,17 +21,29 @@ class OutputViewTest {
     @TempDir
     Path tmp;
 
+    private static Path blazeface() {
+        return RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite");
+    }
+
+    /** Quantizes blazeface to int8 on {@code samples} photos, evaluated on the rest, with the given views. */
+    private static QuantizeOnnxEndToEndTest.Run quantize(Path out, int samples, String... views) {
+        List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", "tflite", "--model",
+                blazeface().toString(), "--calib", RealModels.photos().toString(), "--eval",
+                RealModels.photos().toString(), "--samples", Integer.toString(samples), "--seed", "1", "--scale",
+                "1/127.5", "--mean", "1", "--std", "1", "--out", out.toString(), "--quiet"));
+        args.addAll(List.of(views));
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(args);
+        assertEquals(0, r.code(), r.err());
+        return r;
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void slicesOfAnOutputAreReportedBesideIt() throws Exception {
-        Path model = RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite");
+        Path model = blazeface();
         Path out = tmp.resolve("q");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite",
-                "--model", model.toString(), "--calib", RealModels.photos().toString(), "--eval",
-                RealModels.photos().toString(), "--samples", "16", "--seed", "1", "--scale", "1/127.5", "--mean", "1",
-                "--std", "1", "--slice", "regressors:2:0:4=boxes", "--slice", "regressors:2:0:16", "--out",
-                out.toString(), "--quiet"));
-        assertEquals(0, r.code(), r.err());
+        QuantizeOnnxEndToEndTest.Run r = quantize(out, 16, "--slice", "regressors:2:0:4=boxes", "--slice",
+                "regressors:2:0:16");
         Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
         Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) report.get("fidelity");
         assertEquals(List.of("regressors", "classificators", "boxes", "regressors[0:16 on axis 2]"),
@@ -60,14 +72,10 @@ class OutputViewTest {
     @Test
     @SuppressWarnings("unchecked")
     void sigmoidsJudgeLogitsAsTheProbabilitiesAnApplicationReads() throws Exception {
-        Path model = RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite");
+        Path model = blazeface();
         Path out = tmp.resolve("q");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite",
-                "--model", model.toString(), "--calib", RealModels.photos().toString(), "--eval",
-                RealModels.photos().toString(), "--samples", "64", "--seed", "1", "--scale", "1/127.5", "--mean", "1",
-                "--std", "1", "--sigmoid", "classificators=scores", "--slice", "regressors:2:0:4=boxes", "--sigmoid",
-                "boxes", "--out", out.toString(), "--quiet"));
-        assertEquals(0, r.code(), r.err());
+        QuantizeOnnxEndToEndTest.Run r = quantize(out, 64, "--sigmoid", "classificators=scores", "--slice",
+                "regressors:2:0:4=boxes", "--sigmoid", "boxes");
         Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
         Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) report.get("fidelity");
         // slices first, then sigmoids, which may take a slice
