@@ -48,6 +48,46 @@ class TfliteModelTest {
         assertTrue(e.getMessage().contains("corrupt") || e.getMessage().contains("not a valid"), e.getMessage());
     }
 
+    /**
+     * Both defects crashed the JVM inside TFLite 2.20 (a DEQUANTIZE output claiming another shape: XNNPACK read past
+     * the float16 weights; an operator reading a later operator's output: the graph partitioner read past its
+     * arrays). They are refused while parsing, before any native code sees the model.
+     */
+    @Test
+    void modelsTheNativeInterpreterWouldCrashOnAreRefusedWhileParsing() {
+        Path blazeface = RealData.model("blazeface-tflite", "face_detection_short_range.tflite");
+        TfliteModel m = TfliteModel.load(blazeface);
+        var ops = m.operators();
+        int dq = -1;
+        for (int k = 0; k < ops.size() && dq < 0; k++) {
+            if (m.opName(ops.get(k)).equals("DEQUANTIZE") && m.isConstant(ops.get(k).getInputs()[0])) dq = k;
+        }
+        var out = m.tensor(ops.get(dq).getOutputs()[0]);
+        int[] claimed = out.getShape().clone();
+        claimed[claimed.length - 1] = 52481;
+        out.setShape(claimed);
+        String in = m.tensor(ops.get(dq).getInputs()[0]).getName();
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(m.toBytes(), "reshaped.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model reshaped.tflite is corrupt: operator " + dq + " (DEQUANTIZE) gives constant '" + in
+                + "' of shape " + Arrays.toString(m.tensor(ops.get(dq).getInputs()[0]).getShape()) + " the shape "
+                + Arrays.toString(claimed) + " in '" + out.getName() + "'", e.getMessage());
+
+        TfliteModel n = TfliteModel.load(blazeface);
+        var first = n.operators().get(n.operators().size() - 2);
+        int reader = -1;
+        for (int k = 0; k < n.operators().size() && reader < 0; k++) {
+            if (!n.isConstant(n.operators().get(k).getInputs()[0])) reader = k; // reads an activation
+        }
+        int later = first.getOutputs()[0];
+        n.operators().get(reader).getInputs()[0] = later;
+        e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(n.toBytes(), "reordered.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model reordered.tflite is corrupt: operator " + reader + " ("
+                + n.opName(n.operators().get(reader)) + ") reads tensor '" + n.tensor(later).getName()
+                + "' before any operator writes it", e.getMessage());
+    }
+
     @Test
     void float16WeightsBecomeFloat32AndTheDequantizeOpsGo() {
         TfliteModel m = TfliteModel.load(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"));
