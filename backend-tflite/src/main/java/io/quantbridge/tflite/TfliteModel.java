@@ -135,7 +135,8 @@ public final class TfliteModel {
      * wrote ({@code PartitionGraphIntoIndependentNodeSubsets} reads past its arrays), and a DEQUANTIZE whose output
      * claims another shape than its constant input (XNNPACK packs float16 weights with the output's shape and reads
      * past the buffer). A tensor is ready when it is a graph input, constant, a variable, holds no elements, or an
-     * earlier operator wrote it.
+     * earlier operator wrote it. A constant whose buffer is shorter than its shape needs, which TFLite refuses with a
+     * message on stderr only, is refused here naming the tensor.
      */
     private void checkDataFlow(SubGraphT g) {
         TensorT[] ts = g.getTensors();
@@ -144,6 +145,16 @@ public final class TfliteModel {
         for (int i = 0; i < ts.length; i++) {
             TensorT t = ts[i];
             if (t.getIsVariable() || hasData(t) || elements(t.getShape()) == 0) ready[i] = true;
+            int bits = elementBits(t.getType());
+            if (hasData(t) && t.getSparsity() == null && bits > 0) {
+                long needed = (elements(t.getShape()) * bits + 7) / 8;
+                int held = buffers()[(int) t.getBuffer()].getData().length;
+                if (held < needed) {
+                    throw corrupt("constant '" + t.getName() + "' (" + typeName(t.getType()) + " "
+                            + Arrays.toString(t.getShape()) + ") needs " + needed + " bytes but its buffer holds "
+                            + held);
+                }
+            }
         }
         OperatorT[] ops = g.getOperators();
         for (int k = 0; k < ops.length; k++) {
@@ -173,9 +184,27 @@ public final class TfliteModel {
         return d != null && d.length > 0;
     }
 
+    /** Bits per element of a fixed-size tensor type; 0 for strings, resources and variants. */
+    static int elementBits(byte type) {
+        return switch (type) {
+            case TensorType.INT4 -> 4;
+            case TensorType.BOOL, TensorType.INT8, TensorType.UINT8 -> 8;
+            case TensorType.FLOAT16, TensorType.INT16, TensorType.UINT16 -> 16;
+            case TensorType.FLOAT32, TensorType.INT32, TensorType.UINT32 -> 32;
+            case TensorType.INT64, TensorType.UINT64, TensorType.FLOAT64, TensorType.COMPLEX64 -> 64;
+            case TensorType.COMPLEX128 -> 128;
+            default -> 0;
+        };
+    }
+
+    /** Elements of a shape (negative dimensions count as 0), saturating far below overflow of bits or bytes. */
     private static long elements(int[] shape) {
+        long cap = Long.MAX_VALUE / 256;
         long n = 1;
-        for (int d : shape == null ? new int[0] : shape) n *= Math.max(d, 0);
+        for (int d : shape == null ? new int[0] : shape) {
+            if (d <= 0) return 0;
+            n = n > cap / d ? cap : n * d;
+        }
         return n;
     }
 

@@ -22,6 +22,7 @@ import io.quantbridge.table.CalibrationTable;
 import io.quantbridge.table.PortableTableFormat;
 import io.quantbridge.table.TensorRange;
 import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Hashing;
 import java.io.File;
 import java.io.IOException;
@@ -177,6 +178,22 @@ final class TfliteQuantization {
 
 
 
+    /**
+     * Loads a rewritten model in the interpreter before anything is saved, and returns how XNNPACK took it: a model
+     * the interpreter refuses is not written (neither are the files that would go with it), so a failed run leaves
+     * no unusable artifact behind. Mutated models (an activation declared INT16 that the float interpreter ran
+     * anyway) reached this point.
+     */
+    private TfliteSession.Delegation loadsInTheInterpreter(byte[] bytes, Path destination, String what) {
+        try (TfliteSession s = TfliteSession.open(bytes, destination.toString(), TfliteSession.Options.defaults(1))) {
+            s.outputs();
+            return s.delegation();
+        } catch (QuantbridgeException e) {
+            throw new QuantbridgeException("the " + what + " made from " + req.model() + " does not load in the"
+                    + " TFLite interpreter, so nothing was written: " + e.getMessage(), e);
+        }
+    }
+
     private Path fp16(TfliteModel prepared) {
         progress.begin("converting weights to FP16", 0);
         OpExcludes excludes = new OpExcludes(req.excludes());
@@ -184,7 +201,9 @@ final class TfliteQuantization {
                 .size();
         int converted = Fp16Weights.convert(prepared);
         Path out = req.outputDir().resolve(FP16_MODEL);
-        prepared.save(out);
+        byte[] bytes = prepared.toBytes();
+        loadsInTheInterpreter(bytes, out, "FP16 model");
+        AtomicFiles.write(out, bytes);
         addArtifact("model", out);
         report.put("fp16", Map.of("converted_constants", converted, "custom_transpose_conv_to_builtin", builtin));
         progress.end();
@@ -220,14 +239,11 @@ final class TfliteQuantization {
                     .map(k -> k.name() + ": " + k.reason()).toList() + ")"));
         }
         Path out = req.outputDir().resolve(DYNAMIC_MODEL);
-        result.model().save(out);
+        byte[] bytes = result.model().toBytes();
+        TfliteSession.Delegation delegation = loadsInTheInterpreter(bytes, out, "dynamic-range model");
+        AtomicFiles.write(out, bytes);
         addArtifact("model", out);
         progress.end();
-        TfliteSession.Delegation delegation;
-        try (TfliteSession s = TfliteSession.open(out, 1)) {
-            s.outputs();
-            delegation = s.delegation();
-        }
         report.put("xnnpack", delegation.toMap());
         progress.note("dynamic-range model in the interpreter: XNNPACK " + delegation);
         Map<String, Object> d = result.toMap();
@@ -350,19 +366,14 @@ final class TfliteQuantization {
         EdgeTpu.Report edge = EdgeTpu.analyze(out);
         if (edgeTpu) checkEdgeTpu(edge, result);
         Path modelOut = req.outputDir().resolve(INT8_MODEL);
-        out.save(modelOut);
+        byte[] bytes = out.toBytes();
+        TfliteSession.Delegation delegation = loadsInTheInterpreter(bytes, modelOut, "full-integer model");
+        AtomicFiles.write(modelOut, bytes);
         addArtifact("model", modelOut);
         Path tableOut = req.outputDir().resolve(TABLE);
         PortableTableFormat.write(tableOut, table);
         addArtifact("calibration table", tableOut);
         progress.end();
-
-        // the written model must load and run before anything else trusts it
-        TfliteSession.Delegation delegation;
-        try (TfliteSession s = TfliteSession.open(modelOut, 1)) {
-            s.outputs();
-            delegation = s.delegation();
-        }
         report.put("xnnpack", delegation.toMap());
         progress.note("int8 model in the interpreter: XNNPACK " + delegation);
         report.put("quantized_nodes", result.quantizedOps());

@@ -86,6 +86,18 @@ class TfliteModelTest {
         assertEquals("model reordered.tflite is corrupt: operator " + reader + " ("
                 + n.opName(n.operators().get(reader)) + ") reads tensor '" + n.tensor(later).getName()
                 + "' before any operator writes it", e.getMessage());
+
+        // TFLite refuses this one itself, with its message on stderr only; here it names the tensor
+        TfliteModel s = TfliteModel.load(blazeface);
+        int w = s.operators().get(dq).getInputs()[0];
+        var buffer = s.buffers()[(int) s.tensor(w).getBuffer()];
+        int held = buffer.getData().length;
+        buffer.setData(Arrays.copyOf(buffer.getData(), held - 1));
+        e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(s.toBytes(), "short.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model short.tflite is corrupt: constant '" + s.tensor(w).getName() + "' (FLOAT16 "
+                + Arrays.toString(s.tensor(w).getShape()) + ") needs " + held + " bytes but its buffer holds "
+                + (held - 1), e.getMessage());
     }
 
     @Test

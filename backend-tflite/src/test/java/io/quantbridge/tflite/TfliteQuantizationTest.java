@@ -395,6 +395,31 @@ class TfliteQuantizationTest {
         assertTrue(text.contains("  mapping:        all 85 ops"), text);
     }
 
+    /**
+     * A float model with one activation declared INT64 (a mutated blazeface: the float interpreter runs it, since
+     * XNNPACK takes the ADD before anything checks that type) calibrates, and the writer's int8 model then fails in
+     * the interpreter. Nothing is written: no model, no calibration table.
+     */
+    @Test
+    void aRewrittenModelTheInterpreterRefusesIsNotWritten() throws Exception {
+        TfliteModel m = TfliteModel.load(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"));
+        TensorT t = null;
+        for (TensorT x : m.main().getTensors()) if (x.getName().equals("add_12__xeno_compat__1")) t = x;
+        t.setType(TensorType.INT64);
+        Path model = tmp.resolve("int64-activation.tflite");
+        m.save(model);
+        Path out = tmp.resolve("out");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, out).calibrationData(RealData.data("opencv")).maxSamples(4)
+                        .preprocessing(MINUS_ONE_TO_ONE).build(), Progress.NONE));
+        assertEquals("the full-integer model made from " + model + " does not load in the TFLite interpreter, so"
+                + " nothing was written: model " + out.resolve(TfliteQuantization.INT8_MODEL) + ": the TFLite"
+                + " interpreter cannot prepare it (AllocateTensors failed; TFLite's own message is on stderr)",
+                e.getMessage());
+        assertFalse(Files.exists(out.resolve(TfliteQuantization.INT8_MODEL)));
+        assertFalse(Files.exists(out.resolve(TfliteQuantization.TABLE)));
+    }
+
     @Test
     void int8InputsAndOutputsAndFp16Weights() {
         Path model = RealData.model("wakeword-embed", "embedding_model.tflite");
