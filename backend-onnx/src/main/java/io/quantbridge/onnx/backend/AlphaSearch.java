@@ -76,7 +76,7 @@ final class AlphaSearch {
             Conditioning.Outcome o = Conditioning.condition(plan, opts, needs.withAlpha(alpha), channels, ranges,
                     samples);
             long t2 = System.nanoTime();
-            TensorStatistics stats = new ActivationObserver(o.plan().preparedModel().proto(), observed, spec, threads)
+            TensorStatistics stats = new ActivationObserver(o.plan().preparedModel(), observed, spec, threads)
                     .observe(samples, loader, progress);
             conditioningSeconds += (t2 - t1) / 1e9;
             passSeconds += (System.nanoTime() - t2) / 1e9;

@@ -122,7 +122,7 @@ public final class CalibrationPass {
         Set<String> all = new LinkedHashSet<>(observed);
         all.addAll(channelHistograms);
         long t0 = System.nanoTime();
-        ActivationObserver.Observation seen = new ActivationObserver(plan.preparedModel().proto(), all, spec, threads)
+        ActivationObserver.Observation seen = new ActivationObserver(plan.preparedModel(), all, spec, threads)
                 .observe(samples, loader, new ActivationObserver.Request(perTensor, needs.channelMeans(),
                         channelHistograms, Conditioning.CHANNEL_BINS, Conditioning.CHANNEL_MAX_BINS), "calibrating",
                         progress);
@@ -157,7 +157,7 @@ public final class CalibrationPass {
         Conditioning.Outcome outcome = Conditioning.apply(plan, opts, spec, settings, samples, loader, threads,
                 progress);
         long t1 = System.nanoTime();
-        TensorStatistics stats = new ActivationObserver(outcome.plan().preparedModel().proto(), observed, spec,
+        TensorStatistics stats = new ActivationObserver(outcome.plan().preparedModel(), observed, spec,
                 threads).observe(samples, loader, progress);
         return new Result(outcome.plan(), stats, outcome.report(), (System.nanoTime() - t1) / 1e9, (t1 - t0) / 1e9,
                 outcome.biasCorrections());

@@ -145,7 +145,7 @@ public final class Conditioning {
         tensors.addAll(needs.channelMeans());
         ActivationObserver.Request request = new ActivationObserver.Request(Set.of(), needs.channelMeans(),
                 needs.channelHistograms(), RANGE_BINS, RANGE_MAX_BINS);
-        return new ActivationObserver(plan.preparedModel().proto(), tensors, spec, threads)
+        return new ActivationObserver(plan.preparedModel(), tensors, spec, threads)
                 .observe(samples, loader, request, "channel statistics", progress).channels();
     }
 

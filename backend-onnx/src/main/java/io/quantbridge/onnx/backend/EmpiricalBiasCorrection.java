@@ -125,7 +125,7 @@ final class EmpiricalBiasCorrection {
     private static Map<String, ChannelStats> means(OnnxModel model, Set<String> tensors, int count,
                                                    ActivationObserver.SampleLoader loader, int threads) {
         ActivationObserver.Request request = new ActivationObserver.Request(Set.of(), tensors, Set.of(), 0, 0);
-        return new ActivationObserver(model.proto(), tensors, ANY, Math.min(threads, count))
+        return new ActivationObserver(model, tensors, ANY, Math.min(threads, count))
                 .observe(count, loader, request, "channel means", Progress.NONE).channels();
     }
 }

@@ -261,7 +261,7 @@ final class OnnxQuantization {
         List<SampleRef> calib = split.calibration();
         List<TensorInfo> inputs = folded.inputs();
         Preprocessing pre = req.preprocessing();
-        TensorStatistics stats = new ActivationObserver(folded.proto(), tensors,
+        TensorStatistics stats = new ActivationObserver(folded, tensors,
                 CalibratorSpec.of(CalibrationMethod.MAX), threads).observe(calib.size(),
                 i -> SampleSource.load(calib.get(i), inputs, pre),
                 new ActivationObserver.Request(tensors, Set.of(), Set.of(), 0, 0), "float16 range check", progress)

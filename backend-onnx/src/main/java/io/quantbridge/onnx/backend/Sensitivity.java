@@ -107,7 +107,7 @@ public final class Sensitivity implements AutoCloseable {
     public TensorStatistics observe(List<SampleRef> calibration, CalibratorSpec histogramSpec, Progress progress) {
         List<TensorInfo> inputs = fullPlan.preparedModel().inputs();
         Set<String> observed = new LinkedHashSet<>(fullPlan.activationTensors());
-        ActivationObserver observer = new ActivationObserver(fullPlan.preparedModel().proto(), observed, histogramSpec,
+        ActivationObserver observer = new ActivationObserver(fullPlan.preparedModel(), observed, histogramSpec,
                 threads);
         stats = observer.observe(calibration.size(), i -> SampleSource.load(calibration.get(i), inputs, pre), progress);
         return stats;

@@ -5,6 +5,7 @@ import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.Histogram;
 import io.quantbridge.calib.TensorStatistics;
+import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.util.Futures;
@@ -42,6 +43,7 @@ public final class ActivationObserver {
     }
 
     private final Onnx.ModelProto model;
+    private final String modelLabel;
     private final Set<String> tensors;
     private final int workers;
     private final CalibratorSpec spec;
@@ -53,8 +55,19 @@ public final class ActivationObserver {
      * @param workers threads; 0 = the number of available processors
      */
     public ActivationObserver(Onnx.ModelProto model, Set<String> tensors, CalibratorSpec spec, int workers) {
+        this(model, "model", tensors, spec, workers);
+    }
+
+    /** As {@link #ActivationObserver(Onnx.ModelProto, Set, CalibratorSpec, int)}; errors name the model's file. */
+    public ActivationObserver(OnnxModel model, Set<String> tensors, CalibratorSpec spec, int workers) {
+        this(model.proto(), model.label(), tensors, spec, workers);
+    }
+
+    private ActivationObserver(Onnx.ModelProto model, String label, Set<String> tensors, CalibratorSpec spec,
+                               int workers) {
         this.spec = spec;
         this.model = model;
+        this.modelLabel = label;
         this.tensors = new LinkedHashSet<>(tensors);
         this.workers = workers > 0 ? workers : Runtime.getRuntime().availableProcessors();
     }
@@ -307,7 +320,8 @@ public final class ActivationObserver {
             t.setDaemon(true);
             return t;
         });
-        try (OrtModelSession session = OrtModelSession.open(bytes, "model (with its observed tensors as outputs, for calibration)", 1)) {
+        try (OrtModelSession session = OrtModelSession.open(bytes,
+                modelLabel + " (with its observed tensors as outputs, for calibration)", 1)) {
             // sample 0 alone first: it fixes every histogram's bin width, the workers start from empty copies with
             // those widths, and equal widths merge exactly, so the result is the same for any number of workers
             A first = fresh.get();
