@@ -47,7 +47,6 @@ final class OpenVinoQuantization {
     static final String INT8_BLOB = "model.int8.blob";
     static final String FP16_BLOB = "model.fp16.blob";
 
-    static final String SIDECAR_SUFFIX = ".json";
 
     private final QuantizationRequest req;
     /** The request's preprocessing fitted to the model input (layout, gray): what images become. */
@@ -170,7 +169,7 @@ final class OpenVinoQuantization {
             }
         }
 
-        Path sidecar = blob.resolveSibling(blob.getFileName() + SIDECAR_SUFFIX);
+        Path sidecar = BlobSidecar.of(blob);
         AtomicFiles.writeString(sidecar, Json.write(sidecar(blob, converted, ov)));
         artifacts.add(Artifact.of("openvino compiled model", blob));
         artifacts.add(Artifact.of("openvino sidecar", sidecar));

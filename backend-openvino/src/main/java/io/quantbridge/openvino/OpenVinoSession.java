@@ -275,6 +275,7 @@ public final class OpenVinoSession implements ModelSession {
         } catch (IOException e) {
             throw new QuantbridgeException("model " + model + " cannot be read: " + e.getMessage(), e);
         }
+        BlobSidecar.check(model, blob, rt.version);
         long own = rt.newCore();
         long c;
         try {

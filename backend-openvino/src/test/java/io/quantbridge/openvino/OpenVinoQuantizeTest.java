@@ -190,6 +190,42 @@ class OpenVinoQuantizeTest {
         String onnx = new OpenVinoBackend().inspect(out.resolve("model.int8.onnx"));
         assertTrue(onnx.contains("quantization: explicit Q/DQ ("), onnx);
         assertTrue(onnx.contains("convolution/matmul layers in int8: "), onnx);
+        blobsThatDisagreeWithTheirSidecarAreRefusedBeforeImport(blob, (String) side.get("sha256"));
+    }
+
+    /** OpenVINO imports a blob with changed weight bytes and runs it; the sidecar's SHA-256 is what catches it. */
+    private void blobsThatDisagreeWithTheirSidecarAreRefusedBeforeImport(Path blob, String sha) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("tampered"));
+        Path copy = dir.resolve("model.int8.blob");
+        Path side = dir.resolve("model.int8.blob.json");
+        byte[] bytes = Files.readAllBytes(blob);
+        bytes[bytes.length / 2] ^= 0x10;
+        Files.write(copy, bytes);
+        String json = Files.readString(blob.resolveSibling("model.int8.blob.json"));
+        Files.writeString(side, json);
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend().open(copy));
+        assertEquals("openvino: compiled model " + copy + " has SHA-256 " + Hashing.sha256(bytes) + " but its sidecar"
+                + " model.int8.blob.json records " + sha + ": the file changed after it was exported (OpenVINO would"
+                + " run it without noticing); export it again", e.getMessage());
+
+        Files.copy(blob, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        String version = OpenVinoRuntime.get().version;
+        Files.writeString(side, json.replace("\"" + version + "\"", "\"2023.0.0-0000\""));
+        e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend().open(copy));
+        assertEquals("openvino: compiled model " + copy + " was exported by OpenVINO 2023.0.0-0000 (its sidecar"
+                + " model.int8.blob.json), and this runtime is OpenVINO " + version + ": exported models load only in"
+                + " the version that wrote them; export it again with this one", e.getMessage());
+
+        Files.writeString(side, json.substring(0, json.length() / 2));
+        e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend().open(copy));
+        assertTrue(e.getMessage().startsWith("openvino: the sidecar " + side + " of compiled model " + copy
+                + " is unreadable ("), e.getMessage());
+        assertTrue(e.getMessage().endsWith("); restore it, or delete it to import the blob unchecked"), e.getMessage());
+
+        Files.delete(side); // without a sidecar the blob is imported as it is
+        try (OpenVinoSession s = (OpenVinoSession) new OpenVinoBackend().open(copy)) {
+            assertArrayEquals(new long[] {1, 3, 320, 320}, s.inputs().get(0).shape());
+        }
     }
 
     @Test
