@@ -24,6 +24,8 @@ import java.util.Optional;
 final class OpenVinoRuntime {
     static final String JNI_PROPERTY = "quantbridge.openvino.jni";
     static final String JNI_LIBRARY = "libquantbridge_openvino.so";
+    /** The temporary folder a bridge found inside a jar is copied to, to be loaded from there. */
+    private static final String EXTRACTED_PREFIX = "quantbridge-openvino";
     static final String FETCH = "run scripts/fetch-openvino.sh";
     static final String REBUILD = "run scripts/fetch-openvino.sh, then rebuild backend-openvino "
             + "(./mvnw -pl backend-openvino install): native/build.sh compiles the bridge when the headers are there";
@@ -88,6 +90,8 @@ final class OpenVinoRuntime {
             System.load(bridge.toAbsolutePath().toString());
         } catch (UnsatisfiedLinkError | SecurityException e) {
             throw new Unavailable("cannot load the JNI bridge " + bridge + ": " + e.getMessage(), REBUILD, e);
+        } finally {
+            removeExtracted(bridge);
         }
         try {
             OvNative.load(lib.get().toAbsolutePath().toString());
@@ -134,11 +138,9 @@ final class OpenVinoRuntime {
                 }
             }
             try (InputStream in = url.openStream()) {
-                Path dir = Files.createTempDirectory("quantbridge-openvino");
+                Path dir = Files.createTempDirectory(EXTRACTED_PREFIX);
                 Path p = dir.resolve(JNI_LIBRARY);
                 Files.copy(in, p, StandardCopyOption.REPLACE_EXISTING);
-                p.toFile().deleteOnExit();
-                dir.toFile().deleteOnExit();
                 return Optional.of(p);
             } catch (IOException e) {
                 throw new Unavailable("cannot extract the JNI bridge from " + url + ": " + e.getMessage(),
@@ -155,6 +157,25 @@ final class OpenVinoRuntime {
             // no code source to look beside
         }
         return Optional.empty();
+    }
+
+    /**
+     * Deletes a bridge extracted from the jar, and its folder, once it is loaded (or failed to load): a loaded library
+     * stays mapped, and nothing is left in the temporary folder however the JVM ends (deleteOnExit needs an orderly
+     * exit, and the command line halts on Ctrl-C).
+     */
+    static void removeExtracted(Path bridge) {
+        Path dir = bridge.getParent();
+        if (dir == null || !dir.getFileName().toString().startsWith(EXTRACTED_PREFIX)
+                || !dir.getParent().equals(Path.of(System.getProperty("java.io.tmpdir")))) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(bridge);
+            Files.deleteIfExists(dir);
+        } catch (IOException ignored) {
+            // left for the system's own cleaning of its temporary folder
+        }
     }
 
     /** A core property of a device, or null when OpenVINO does not know it. */

@@ -160,4 +160,19 @@ class OpenVinoBackendTest {
                 text);
         assertTrue(text.contains("`bench --backend openvino --size WxH` runs the model at its own size"), text);
     }
+
+    /** A bridge copied out of the jar is deleted once loaded; one the user pointed at, or a build's, never. */
+    @Test
+    void anExtractedBridgeLeavesNothingInTheTemporaryFolder(@TempDir Path elsewhere) throws Exception {
+        Path dir = Files.createTempDirectory("quantbridge-openvino");
+        Path lib = Files.writeString(dir.resolve(OpenVinoRuntime.JNI_LIBRARY), "x");
+        OpenVinoRuntime.removeExtracted(lib);
+        assertFalse(Files.exists(lib));
+        assertFalse(Files.exists(dir));
+
+        Path own = Files.writeString(Files.createDirectories(elsewhere.resolve("quantbridge-openvino1"))
+                .resolve(OpenVinoRuntime.JNI_LIBRARY), "x");
+        OpenVinoRuntime.removeExtracted(own);
+        assertTrue(Files.exists(own));
+    }
 }
