@@ -9,6 +9,7 @@ import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.runtime.OrtModelSession;
+import io.quantbridge.onnx.runtime.OrtRuntime;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
@@ -62,7 +63,7 @@ public final class OnnxBackend implements Backend {
         BackendStatus s = status;
         if (s == null) {
             try {
-                OrtEnvironment.getEnvironment();
+                OrtRuntime.environment();
                 s = BackendStatus.ready("ONNX Runtime " + OrtEnvironment.class.getPackage().getImplementationVersion()
                         + " on CPU");
             } catch (Throwable t) { // UnsatisfiedLinkError and friends: report, never crash

@@ -1,6 +1,5 @@
 package io.quantbridge.onnx.backend;
 
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.quantbridge.QuantbridgeException;
@@ -9,6 +8,7 @@ import io.quantbridge.onnx.QdqOptions;
 import io.quantbridge.onnx.SubgraphInfo;
 import io.quantbridge.onnx.Tensors;
 import io.quantbridge.onnx.proto.Onnx;
+import io.quantbridge.onnx.runtime.OrtRuntime;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.CpuInfo;
 import java.io.IOException;
@@ -54,7 +54,7 @@ final class OnnxInspector {
                 so.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR); // no layout warning
                 so.setIntraOpNumThreads(1);
                 so.setOptimizedModelFilePath(tmp.toString());
-                OrtEnvironment.getEnvironment().createSession(file.toString(), so).close();
+                OrtRuntime.environment().createSession(file.toString(), so).close();
             }
             Map<String, Integer> int8 = new TreeMap<>();
             Map<String, Integer> fp = new TreeMap<>();
@@ -64,7 +64,7 @@ final class OnnxInspector {
             }
             int i = int8.values().stream().mapToInt(Integer::intValue).sum();
             int f = fp.values().stream().mapToInt(Integer::intValue).sum();
-            String view = "ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + " (CPU), as optimized: "
+            String view = "ONNX Runtime " + OrtRuntime.environment().getVersion() + " (CPU), as optimized: "
                     + "conv/matmul layers in int8: " + i + " of " + (i + f) + (int8.isEmpty() ? "" : " " + int8)
                     + (fp.isEmpty() ? "" : ", float: " + fp) + "\n";
             int largest = i > 0 && CpuInfo.x86WithoutInt8Dot() ? largestWeightCode(OnnxModel.load(file)) : 0;

@@ -60,7 +60,7 @@ public final class OrtModelSession implements ModelSession {
         // the options are copied into the session: closed here, or each session leaked a native SessionOptions
         try (OrtSession.SessionOptions options = options(threads, asWritten)) {
             return new OrtModelSession(model.toString(),
-                    OrtEnvironment.getEnvironment().createSession(model.toString(), options));
+                    OrtRuntime.environment().createSession(model.toString(), options));
         } catch (OrtException e) {
             throw new QuantbridgeException("model " + model + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
         }
@@ -74,7 +74,7 @@ public final class OrtModelSession implements ModelSession {
     /** {@link #open(byte[], String, int)}, as written ({@link #open(Path, int, boolean)}). */
     public static OrtModelSession open(byte[] model, String label, int threads, boolean asWritten) {
         try (OrtSession.SessionOptions options = options(threads, asWritten)) {
-            return new OrtModelSession(label, OrtEnvironment.getEnvironment().createSession(model, options));
+            return new OrtModelSession(label, OrtRuntime.environment().createSession(model, options));
         } catch (OrtException e) {
             throw new QuantbridgeException(label + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
         }
@@ -150,7 +150,7 @@ public final class OrtModelSession implements ModelSession {
     /** The input tensors of a feed, checked against the model's inputs (closed by the caller). */
     private Map<String, OnnxTensor> inputTensors(Map<String, FloatTensor> feed) {
         Map<String, OnnxTensor> tensors = new HashMap<>();
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtEnvironment env = OrtRuntime.environment();
         try {
             for (TensorInfo in : inputs) {
                 FloatTensor t = feed.get(in.name());
@@ -307,7 +307,7 @@ public final class OrtModelSession implements ModelSession {
 
         private void allocate(Map<String, long[]> outputs, Map<String, List<Long>> inputs, Set<String> requested)
                 throws OrtException {
-            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            OrtEnvironment env = OrtRuntime.environment();
             for (Map.Entry<String, long[]> e : outputs.entrySet()) {
                 int n = Math.toIntExact(FloatTensor.elementCount(e.getValue()));
                 java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocateDirect(n * Float.BYTES)
