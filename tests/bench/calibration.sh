@@ -9,5 +9,6 @@ scripts/fetch-models.sh
 ./mvnw -q -B -DskipTests install
 ./mvnw -q -B -o -pl tests test-compile
 mkdir -p docs/benchmarks
+export ORT_DISABLE_TELEMETRY="${ORT_DISABLE_TELEMETRY:-1}"  # ONNX Runtime 1.29 uploads telemetry from Linux otherwise
 exec java -Xmx8g -cp "tests/target/test-classes:quantbridge-cli/target/quantbridge-cli.jar:quantbridge-cli/target/lib/*" \
   io.quantbridge.bench.CalibrationBench "${1:-640}" "${2:-64}" "${3:-docs/benchmarks/calibration.json}"

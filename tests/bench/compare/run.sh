@@ -16,6 +16,9 @@
 # (ulimit -v, COMPARE_MEM_CAP_GB, default 12) so that one that runs out of memory is a recorded result, not a dead
 # machine. A benchmark, not a test: CI does not run it.
 set -uo pipefail
+# ONNX Runtime 1.29 (measured on the Java side) starts a telemetry uploader on Linux unless this is set before it
+# loads; the Python peers get it too
+export ORT_DISABLE_TELEMETRY="${ORT_DISABLE_TELEMETRY:-1}"
 main() { # the whole script is parsed before it runs, so editing it mid-run cannot derail a run
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 here="$root/tests/bench/compare"

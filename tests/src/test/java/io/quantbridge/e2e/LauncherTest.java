@@ -20,6 +20,11 @@ class LauncherTest {
     private record Result(int code, String out, String err) { }
 
     private static Result run(Path javaHome, String... args) throws Exception {
+        return run(javaHome, Map.of(), args);
+    }
+
+    /** {@code env}: variables to set, and those mapped to "" to remove. */
+    private static Result run(Path javaHome, Map<String, String> changes, String... args) throws Exception {
         Path launcher = RealModels.root().resolve("bin/quantbridge");
         assumeTrue(Files.isRegularFile(RealModels.root().resolve("quantbridge-cli/target/quantbridge-cli.jar")),
                 "the CLI jar is not built");
@@ -29,6 +34,10 @@ class LauncherTest {
         env.put("QUANTBRIDGE_NO_BUILD", "1");
         env.put("QUANTBRIDGE_JAVA_OPTS", "-Xmx1g");
         env.put("PATH", javaHome.resolve("bin") + ":" + env.getOrDefault("PATH", ""));
+        changes.forEach((k, v) -> {
+            if (v.isEmpty()) env.remove(k);
+            else env.put(k, v);
+        });
         Path out = Files.createTempFile("launcher", ".out");
         Path err = Files.createTempFile("launcher", ".err");
         try {
@@ -80,5 +89,21 @@ class LauncherTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("onnx") && r.out().contains("selected:"), r.out());
         assertFalse(r.err().contains("Unrecognized option"), r.err());
+    }
+
+    /**
+     * ONNX Runtime 1.29 starts a telemetry uploader on Linux that writes a device id and an event database under
+     * {@code ~/.cache/Microsoft} (and looks up its upload host) unless ORT_DISABLE_TELEMETRY=1 is set before it loads.
+     */
+    @Test
+    void theLauncherStopsOnnxRuntimesTelemetry(@org.junit.jupiter.api.io.TempDir Path home) throws Exception {
+        Result r = run(Path.of(System.getProperty("java.home")), Map.of("HOME", home.toString(),
+                "ORT_DISABLE_TELEMETRY", ""), "backends");
+        assertEquals(0, r.code(), r.err());
+        String onnx = r.out().lines().filter(l -> l.startsWith("onnx ")).findFirst().orElseThrow();
+        assertTrue(onnx.matches("onnx +10 +usable +ONNX Runtime [0-9.]+ on CPU"), onnx);
+        try (Stream<Path> files = Files.walk(home)) {
+            assertEquals(List.of(home), files.toList(), "ONNX Runtime wrote into HOME");
+        }
     }
 }

@@ -64,8 +64,9 @@ public final class OnnxBackend implements Backend {
         if (s == null) {
             try {
                 OrtRuntime.environment();
+                String telemetry = OrtRuntime.telemetryNote();
                 s = BackendStatus.ready("ONNX Runtime " + OrtEnvironment.class.getPackage().getImplementationVersion()
-                        + " on CPU");
+                        + " on CPU" + (telemetry == null ? "" : "; " + telemetry));
             } catch (Throwable t) { // UnsatisfiedLinkError and friends: report, never crash
                 s = BackendStatus.unusable("ONNX Runtime's native library failed to load: " + t.getMessage(),
                         "use a Linux, macOS or Windows x86-64/arm64 machine with glibc (ONNX Runtime's Java jar "
