@@ -15,7 +15,8 @@ import java.util.Map;
  * The check of an exported compiled model against the sidecar JSON that {@code quantize --backend openvino} writes
  * beside it ({@code model.int8.blob.json}), before the blob reaches {@code ov_core_import_model}. OpenVINO's blobs
  * carry no checksum: a blob with a few bytes changed in its weights imports and runs, and computes something else
- * (measured: 8 random bytes changed in blazeface's blob, 3 of 9 such blobs imported, the int8 model's outputs moved).
+ * (measured: of 47 blazeface blobs with 8 random bytes changed, 13 imported and ran, regressors' cosine against the
+ * float model 0.954-0.997 where the intact blob gives 0.9995).
  * A blob without a sidecar is imported unchecked.
  */
 final class BlobSidecar {
