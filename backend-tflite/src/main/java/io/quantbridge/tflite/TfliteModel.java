@@ -16,6 +16,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import org.tensorflow.lite.schema.BufferT;
 import org.tensorflow.lite.schema.BuiltinOperator;
 import org.tensorflow.lite.schema.MetadataT;
@@ -135,8 +136,9 @@ public final class TfliteModel {
      * wrote ({@code PartitionGraphIntoIndependentNodeSubsets} reads past its arrays), and a DEQUANTIZE whose output
      * claims another shape than its constant input (XNNPACK packs float16 weights with the output's shape and reads
      * past the buffer). A tensor is ready when it is a graph input, constant, a variable, holds no elements, or an
-     * earlier operator wrote it. A constant whose buffer is shorter than its shape needs, which TFLite refuses with a
-     * message on stderr only, is refused here naming the tensor.
+     * earlier operator wrote it. An element-wise operator whose declared output shape is not its input's
+     * ({@link #SAME_SHAPE_OUT}) is refused for the same reason. A constant whose buffer is shorter than its shape
+     * needs, which TFLite refuses with a message on stderr only, is refused here naming the tensor.
      */
     private void checkDataFlow(SubGraphT g) {
         TensorT[] ts = g.getTensors();
@@ -175,9 +177,37 @@ public final class TfliteModel {
                             + " in '" + out.getName() + "'");
                 }
             }
+            int code = builtinCode(op);
+            if (SAME_SHAPE_OUT.contains(code) && op.getInputs().length > 0 && op.getOutputs().length > 0
+                    && op.getInputs()[0] >= 0 && op.getOutputs()[0] >= 0) {
+                TensorT in = ts[op.getInputs()[0]];
+                TensorT out = ts[op.getOutputs()[0]];
+                int[] a = in.getShape();
+                int[] b = out.getShape();
+                if (a != null && b != null && a.length > 0 && b.length > 0 && !Arrays.equals(a, b)) {
+                    throw corrupt("operator " + k + " (" + opName(op) + ") writes '" + out.getName() + "' "
+                            + Arrays.toString(b) + " from '" + in.getName() + "' " + Arrays.toString(a) + ", but "
+                            + opName(op) + " keeps its input's shape");
+                }
+            }
             for (int o : op.getOutputs()) ready[o] = true;
         }
     }
+
+    /**
+     * Element-wise operators whose output has their first input's shape. The interpreter resizes their outputs when
+     * it prepares them, but XNNPACK plans with the shapes the file declares: a RELU declared [1, 1, 1, 24] reading a
+     * [96] tensor crashed the JVM in {@code xnn_subgraph_fusion} (TFLite 2.20).
+     */
+    private static final Set<Integer> SAME_SHAPE_OUT = Set.of(BuiltinOperator.RELU, BuiltinOperator.RELU6,
+            BuiltinOperator.RELU_N1_TO_1, BuiltinOperator.RELU_0_TO_1, BuiltinOperator.LEAKY_RELU,
+            BuiltinOperator.ELU, BuiltinOperator.GELU, BuiltinOperator.HARD_SWISH, BuiltinOperator.LOGISTIC,
+            BuiltinOperator.TANH, BuiltinOperator.SOFTMAX, BuiltinOperator.LOG_SOFTMAX,
+            BuiltinOperator.L2_NORMALIZATION, BuiltinOperator.LOCAL_RESPONSE_NORMALIZATION, BuiltinOperator.ABS,
+            BuiltinOperator.NEG, BuiltinOperator.EXP, BuiltinOperator.LOG, BuiltinOperator.SQRT,
+            BuiltinOperator.RSQRT, BuiltinOperator.SQUARE, BuiltinOperator.SIN, BuiltinOperator.COS,
+            BuiltinOperator.FLOOR, BuiltinOperator.CEIL, BuiltinOperator.ROUND, BuiltinOperator.SIGN,
+            BuiltinOperator.QUANTIZE, BuiltinOperator.CAST);
 
     private boolean hasData(TensorT t) {
         int[] d = buffers()[(int) t.getBuffer()].getData();

@@ -98,6 +98,30 @@ class TfliteModelTest {
         assertEquals("model short.tflite is corrupt: constant '" + s.tensor(w).getName() + "' (FLOAT16 "
                 + Arrays.toString(s.tensor(w).getShape()) + ") needs " + held + " bytes but its buffer holds "
                 + (held - 1), e.getMessage());
+
+        // a RELU rewired to a dequantized bias: the interpreter would resize its output, XNNPACK crashed planning it
+        TfliteModel r = TfliteModel.load(blazeface);
+        var rops = r.operators();
+        int relu = -1;
+        for (int k = 0; k < rops.size() && relu < 0; k++) if (r.opName(rops.get(k)).equals("RELU")) relu = k;
+        int bias = -1;
+        int[] reluOut = r.tensor(rops.get(relu).getOutputs()[0]).getShape();
+        for (int k = 0; k < relu && bias < 0; k++) {
+            int o = rops.get(k).getOutputs()[0];
+            if (r.opName(rops.get(k)).equals("DEQUANTIZE") && r.tensor(o).getShape().length == 1
+                    && !Arrays.equals(r.tensor(o).getShape(), reluOut)) {
+                bias = o;
+            }
+        }
+        String was = r.tensor(rops.get(relu).getInputs()[0]).getName();
+        rops.get(relu).getInputs()[0] = bias;
+        int at = relu;
+        e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(r.toBytes(), "rewired.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model rewired.tflite is corrupt: operator " + at + " (RELU) writes '"
+                + r.tensor(rops.get(at).getOutputs()[0]).getName() + "' " + Arrays.toString(reluOut) + " from '"
+                + r.tensor(bias).getName() + "' " + Arrays.toString(r.tensor(bias).getShape())
+                + ", but RELU keeps its input's shape", e.getMessage(), was);
     }
 
     @Test
