@@ -265,6 +265,21 @@ public final class OnnxModel {
         return new OnnxModel(proto.toBuilder().setGraph(g).build(), label);
     }
 
+    /** An external-data offset or length: a count of bytes. */
+    private long externalNumber(TensorProto t, StringStringEntryProto e) {
+        long v;
+        try {
+            v = Long.parseLong(e.getValue().strip());
+        } catch (NumberFormatException x) {
+            v = -1;
+        }
+        if (v < 0) {
+            throw new QuantbridgeException(label + ": external data of tensor " + t.getName() + " has " + e.getKey()
+                    + " '" + e.getValue() + "', not a count of bytes");
+        }
+        return v;
+    }
+
     private TensorProto readExternal(TensorProto t, Path dir) {
         String location = null;
         long offset = 0;
@@ -272,8 +287,8 @@ public final class OnnxModel {
         for (StringStringEntryProto e : t.getExternalDataList()) {
             switch (e.getKey()) {
                 case "location" -> location = e.getValue();
-                case "offset" -> offset = Long.parseLong(e.getValue());
-                case "length" -> length = Long.parseLong(e.getValue());
+                case "offset" -> offset = externalNumber(t, e);
+                case "length" -> length = externalNumber(t, e);
                 default -> { }
             }
         }

@@ -133,6 +133,23 @@ class OnnxModelTest {
         Map<String, float[]> out = Ort.run(m, Map.of("x", new Ort.Input(new float[] {1, 1, 1, 1}, new long[] {4})));
         assertArrayEquals(new float[] {2.5f, -1f, 4.25f, 1f}, out.get("y"));
 
+        for (String[] bad : new String[][] {{"offset", "-8"}, {"length", "16 bytes"}}) {
+            TensorProto t = ext.toBuilder().setExternalData(bad[0].equals("offset") ? 1 : 2,
+                    StringStringEntryProto.newBuilder().setKey(bad[0]).setValue(bad[1])).build();
+            Path p = tmp.resolve("m/bad-" + bad[0] + ".onnx");
+            Files.write(p, mp.toBuilder().setGraph(g.toBuilder().setInitializer(0, t)).build().toByteArray());
+            QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> OnnxModel.load(p));
+            assertEquals(p + ": external data of tensor w has " + bad[0] + " '" + bad[1] + "', not a count"
+                    + " of bytes", e.getMessage());
+        }
+        TensorProto outside = ext.toBuilder().setExternalData(0, StringStringEntryProto.newBuilder().setKey("location")
+                .setValue("../../etc/passwd")).build();
+        Path escaping = tmp.resolve("m/escaping.onnx");
+        Files.write(escaping, mp.toBuilder().setGraph(g.toBuilder().setInitializer(0, outside)).build().toByteArray());
+        QuantbridgeException esc = assertThrows(QuantbridgeException.class, () -> OnnxModel.load(escaping));
+        assertTrue(esc.getMessage().endsWith(": external data file ../../etc/passwd of tensor w lies outside the"
+                + " model's folder " + tmp.resolve("m")), esc.getMessage());
+
         Files.delete(tmp.resolve("m/data/weights.bin"));
         QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> OnnxModel.load(model));
         assertTrue(e.getMessage().contains("weights.bin") && e.getMessage().contains("not found"), e.getMessage());
