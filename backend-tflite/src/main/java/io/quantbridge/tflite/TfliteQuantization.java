@@ -88,6 +88,10 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--gptq: it rounds on per-channel weight scales, and "
                     + (edgeTpu ? "--target edgetpu" : "--per-tensor") + " asks for per-tensor ones");
         }
+        if (req.center()) {
+            throw new QuantbridgeException("--center: the tflite backend's int8 activations are asymmetric (a zero "
+                    + "point per tensor), so one-sided tensors already use all their codes");
+        }
         if (req.equalizeAlpha() != QuantizationRequest.DEFAULT_EQUALIZE_ALPHA
                 || !req.equalizeAlphaCandidates().isEmpty()) {
             throw new QuantbridgeException("--equalize-alpha: the tflite backend equalizes only a conv and the "

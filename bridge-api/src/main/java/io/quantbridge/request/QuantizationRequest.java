@@ -44,6 +44,7 @@ public final class QuantizationRequest {
     private final double equalizeAlpha;
     private final List<Double> equalizeAlphaCandidates;
     private final boolean biasCorrection;
+    private final boolean center;
     private final int floatLayers;
     private final int sensitivitySamples;
     private final int empiricalBiasSamples;
@@ -79,6 +80,7 @@ public final class QuantizationRequest {
         this.equalizeAlpha = b.equalizeAlpha;
         this.equalizeAlphaCandidates = List.copyOf(b.equalizeAlphaCandidates);
         this.biasCorrection = b.biasCorrection;
+        this.center = b.center;
         this.floatLayers = b.floatLayers;
         this.sensitivitySamples = b.sensitivitySamples;
         this.empiricalBiasSamples = b.empiricalBiasSamples;
@@ -142,6 +144,13 @@ public final class QuantizationRequest {
     public List<Double> equalizeAlphaCandidates() { return equalizeAlphaCandidates; }
     /** Int8: correct conv biases for the mean shift that weight rounding causes. Default true. */
     public boolean biasCorrection() { return biasCorrection; }
+    /**
+     * Int8 on the ONNX-based backends, with equalization: also shift the channels of one-sided activations (a
+     * producer's bias takes the shift, and the bias of each reading conv, which must pad nothing, takes it back) so
+     * that symmetric int8 spends its codes on the values they take. Default false: it helps some calibrators and
+     * not others (see the README).
+     */
+    public boolean center() { return center; }
     /**
      * Int8: keep up to this many quantized nodes in float, those whose int8 costs the most output fidelity on
      * {@link #sensitivitySamples()} calibration samples (sensitivity analysis). Default 0: none.
@@ -211,6 +220,7 @@ public final class QuantizationRequest {
         b.equalizeAlpha = equalizeAlpha;
         b.equalizeAlphaCandidates = new ArrayList<>(equalizeAlphaCandidates);
         b.biasCorrection = biasCorrection;
+        b.center = center;
         b.floatLayers = floatLayers;
         b.sensitivitySamples = sensitivitySamples;
         b.empiricalBiasSamples = empiricalBiasSamples;
@@ -240,6 +250,7 @@ public final class QuantizationRequest {
         private double equalizeAlpha = DEFAULT_EQUALIZE_ALPHA;
         private List<Double> equalizeAlphaCandidates = new ArrayList<>();
         private boolean biasCorrection = true;
+        private boolean center;
         private int floatLayers;
         private int sensitivitySamples = 64;
         private int empiricalBiasSamples;
@@ -271,6 +282,8 @@ public final class QuantizationRequest {
         public Builder ignoreTableMismatch(boolean v) { this.ignoreTableMismatch = v; return this; }
         public Builder equalize(boolean v) { this.equalize = v; return this; }
         public Builder biasCorrection(boolean v) { this.biasCorrection = v; return this; }
+        /** See {@link QuantizationRequest#center()}. */
+        public Builder center(boolean v) { this.center = v; return this; }
 
         public Builder equalizeAlpha(double alpha) {
             if (!(alpha >= 0 && alpha <= 1)) {
@@ -394,6 +407,10 @@ public final class QuantizationRequest {
             if ((equalizeAlpha != DEFAULT_EQUALIZE_ALPHA || !equalizeAlphaCandidates.isEmpty())
                     && (!equalize || precision != Precision.INT8)) {
                 throw new QuantbridgeException("--equalize-alpha: only int8 with equalization uses it (this run is "
+                        + precision.id() + (equalize ? "" : " with --no-equalize") + ")");
+            }
+            if (center && (!equalize || precision != Precision.INT8)) {
+                throw new QuantbridgeException("--center: only int8 with equalization shifts channels (this run is "
                         + precision.id() + (equalize ? "" : " with --no-equalize") + ")");
             }
             if (!equalizeAlphaCandidates.isEmpty() && equalizeAlpha != DEFAULT_EQUALIZE_ALPHA) {

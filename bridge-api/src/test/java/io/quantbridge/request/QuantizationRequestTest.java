@@ -87,6 +87,18 @@ class QuantizationRequestTest {
     }
 
     @Test
+    void centeringIsOffByDefaultAndOnlyForInt8WithEqualization() {
+        assertEquals(false, builder().build().center());
+        assertEquals(true, builder().center(true).build().toBuilder().build().center());
+        assertEquals("--center: only int8 with equalization shifts channels (this run is int8 with --no-equalize)",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().equalize(false).center(true).build()).getMessage());
+        assertEquals("--center: only int8 with equalization shifts channels (this run is fp16)",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().precision(Precision.FP16).center(true).build()).getMessage());
+    }
+
+    @Test
     void equalizeAlphaSearchTakesTwoOrMoreStrengthsInAscendingOrder() {
         assertEquals(List.of(), builder().build().equalizeAlphaCandidates());
         assertEquals(List.of(0.0, 0.5, 1.0), builder().equalizeAlphaSearch(List.of(1.0, -0.0, 0.5, 1.0)).build()

@@ -51,10 +51,19 @@ public final class ActivationEqualizer {
      * afterwards).
      */
     public record Site(String tensor, String producer, String producerKind, List<Reader> readers, int channels,
-                       List<String> rescaled) {
+                       List<String> rescaled, boolean centerable) {
         public Site {
             readers = List.copyOf(readers);
             rescaled = List.copyOf(rescaled);
+        }
+
+        /**
+         * Whether the tensor can also be shifted per channel ({@link #apply(OnnxModel, List, Map, double, Map)}):
+         * the producer writes it directly (no Relu between) and every reader is a Conv without padding, whose bias
+         * then takes the shift back exactly.
+         */
+        public boolean centerable() {
+            return centerable;
         }
 
         /** Whether every reader is a depthwise conv (the weights then absorb any scale without loss). */
@@ -111,6 +120,8 @@ public final class ActivationEqualizer {
             NodeProto p = producer.get(t);
             if (p == null) continue;
             List<String> rescaled = new ArrayList<>(List.of(t));
+            boolean centerable = !p.getOpType().equals("Relu");
+            for (NodeProto c : cs) centerable &= c.getOpType().equals("Conv") && padFree(c);
             if (p.getOpType().equals("Relu")) {
                 // Relu(x / s) = Relu(x) / s for s > 0: the scale goes to the node before it, if only the Relu reads it
                 String in = p.getInput(0);
@@ -122,9 +133,18 @@ public final class ActivationEqualizer {
             String kind = producerKind(p, channels, inits, producer, consumers);
             if (kind == null) continue;
             if (kind.equals("affine")) rescaled.add(affine(p, inits, producer, consumers, channels).mul().getOutput(0));
-            out.add(new Site(t, p.getName(), kind, readers, channels, rescaled));
+            out.add(new Site(t, p.getName(), kind, readers, channels, rescaled, centerable));
         }
         return out;
+    }
+
+    /** A conv that pads nothing: a shift of its input is then a constant change of its output. */
+    private static boolean padFree(NodeProto c) {
+        String autoPad = Attributes.getString(c, "auto_pad", "NOTSET");
+        if (autoPad.equals("VALID")) return true;
+        if (!autoPad.equals("NOTSET")) return false;
+        for (long v : Attributes.getInts(c, "pads").orElse(new long[0])) if (v != 0) return false;
+        return true;
     }
 
     /** Input channels of a conv reading {@code t} as data, full (group 1) or depthwise; -1 for anything else. */
@@ -229,8 +249,12 @@ public final class ActivationEqualizer {
 
     // ------------------------------------------------------------------------------------------------------ apply
 
-    /** The rescaled model and the scale applied to each tensor's channels. */
-    public record Result(OnnxModel model, Map<String, float[]> scales) { }
+    /** The rescaled model, the scale applied to each tensor's channels and the shifts applied before them. */
+    public record Result(OnnxModel model, Map<String, float[]> scales, Map<String, float[]> shifts) {
+        public Result(OnnxModel model, Map<String, float[]> scales) {
+            this(model, scales, Map.of());
+        }
+    }
 
     /**
      * Rescales the channels of every site that has a range per channel in {@code channelAbsMax}.
@@ -238,6 +262,20 @@ public final class ActivationEqualizer {
      * @param alpha migration strength for full-conv consumers, in [0, 1]
      */
     public static Result apply(OnnxModel prepared, List<Site> sites, Map<String, float[]> channelAbsMax, double alpha) {
+        return apply(prepared, sites, channelAbsMax, alpha, Map.of());
+    }
+
+    /**
+     * Rescales as {@link #apply(OnnxModel, List, Map, double)} does, and first shifts the channels of the
+     * {@link Site#centerable() centerable} sites in {@code shifts}: channel {@code c} becomes
+     * {@code (x[c] - t[c]) / s[c]}. The producer's additive term takes {@code -t} and each reader's bias takes
+     * {@code sum over its weights of W[o, c, ...] * t[c]} back, so the float model computes what it did. Symmetric
+     * int8 (TensorRT's activations) spends half its codes on negative values that a one-sided tensor never takes, such
+     * as a hard swish output (at least -0.375) scaled by PP-LCNet's affine block: centred, the same range takes half
+     * the step. {@code channelAbsMax} then holds the ranges of the shifted channels (their half-widths).
+     */
+    public static Result apply(OnnxModel prepared, List<Site> sites, Map<String, float[]> channelAbsMax, double alpha,
+                               Map<String, float[]> shifts) {
         if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("alpha must be in [0, 1]: " + alpha);
         GraphProto g = prepared.graph();
         Map<String, NodeProto> byName = new HashMap<>();
@@ -255,6 +293,7 @@ public final class ActivationEqualizer {
         Weights w = new Weights(prepared.initializers(), uses);
         Map<String, NodeProto> renamed = new HashMap<>(); // node name -> node with new initializer inputs
         Map<String, float[]> applied = new LinkedHashMap<>();
+        Map<String, float[]> shifted = new LinkedHashMap<>();
             for (Site site : sites) {
                 float[] r = channelAbsMax.get(site.tensor());
                 if (r == null || r.length != site.channels()) continue;
@@ -271,9 +310,15 @@ public final class ActivationEqualizer {
                 }
                 float[] s = scales(r, site.depthwise() ? null : wmax, alpha);
                 if (s == null) continue;
-                // readers: multiply input channel c of the weights
+                float[] t = site.centerable() ? shifts.get(site.tensor()) : null;
+                if (t != null && t.length != site.channels()) t = null;
+                // readers: multiply input channel c of the weights (and take a shift back in the bias)
                 for (int i = 0; i < readers.size(); i++) {
                     NodeProto c = readers.get(i);
+                    if (t != null) {
+                        c = takeShiftBack(c, site.readers().get(i).depthwise(), t, w, site.tensor());
+                        readers.set(i, c);
+                    }
                     String wName = c.getInput(1);
                     float[] ncw = w.values(wName).clone();
                     long[] cd = w.dims(wName);
@@ -292,8 +337,9 @@ public final class ActivationEqualizer {
                     }
                     renamed.put(c.getName(), w.replaceInput(c, 1, ncw, cd, site.tensor()));
                 }
-                renamed.put(p.getName(), rescaleProducer(p, site, s, w, producer, consumers, renamed));
+                renamed.put(p.getName(), rescaleProducer(p, site, s, t, w, producer, consumers, renamed));
                 applied.put(site.tensor(), s);
+                if (t != null) shifted.put(site.tensor(), t);
             }
         GraphProto.Builder gb = g.toBuilder();
         for (int i = 0; i < gb.getNodeCount(); i++) {
@@ -302,20 +348,51 @@ public final class ActivationEqualizer {
         }
         gb.clearInitializer();
         gb.addAllInitializer(w.all());
-        return new Result(prepared.withProto(prepared.proto().toBuilder().setGraph(gb).build()), applied);
+        return new Result(prepared.withProto(prepared.proto().toBuilder().setGraph(gb).build()), applied, shifted);
     }
 
-    private static NodeProto rescaleProducer(NodeProto p, Site site, float[] s, Weights w,
+    /**
+     * A reader of a shifted tensor with {@code sum over k of W[o, c, k] * t[c]} added to the bias of output
+     * {@code o} (full conv), or {@code sum over k of W[c, k] * t[c]} to that of channel {@code c} (depthwise); a
+     * reader without a bias gets one.
+     */
+    private static NodeProto takeShiftBack(NodeProto c, boolean depthwise, float[] t, Weights w, String site) {
+        float[] wv = w.values(c.getInput(1));
+        long[] wd = w.dims(c.getInput(1));
+        int out = (int) wd[0];
+        int per = wv.length / out;
+        double[] add = new double[out];
+        if (depthwise) {
+            for (int o = 0; o < out; o++) for (int k = 0; k < per; k++) add[o] += (double) wv[o * per + k] * t[o];
+        } else {
+            int spatial = per / (int) wd[1];
+            for (int o = 0; o < out; o++) {
+                for (int ch = 0; ch < wd[1]; ch++) {
+                    double sum = 0;
+                    for (int k = 0; k < spatial; k++) sum += wv[o * per + ch * spatial + k];
+                    add[o] += sum * t[ch];
+                }
+            }
+        }
+        boolean hasBias = c.getInputCount() > 2 && !c.getInput(2).isEmpty();
+        float[] b = hasBias ? w.values(c.getInput(2)).clone() : new float[out];
+        for (int o = 0; o < out; o++) b[o] = (float) (b[o] + add[o]);
+        if (hasBias) return w.replaceInput(c, 2, b, new long[] {out}, site);
+        return w.addBias(c, c.getName() + "_bias", b, new long[] {out});
+    }
+
+    private static NodeProto rescaleProducer(NodeProto p, Site site, float[] s, float[] t, Weights w,
                                              Map<String, NodeProto> producer, Map<String, List<NodeProto>> consumers,
                                              Map<String, NodeProto> renamed) {
         int ch = s.length;
+        float[] shift = t == null ? new float[ch] : t;
         switch (site.producerKind()) {
             case "BatchNormalization" -> {
                 float[] scale = w.values(p.getInput(1)).clone();
                 float[] bias = w.values(p.getInput(2)).clone();
                 for (int c = 0; c < ch; c++) {
                     scale[c] /= s[c];
-                    bias[c] /= s[c];
+                    bias[c] = (bias[c] - shift[c]) / s[c];
                 }
                 NodeProto q = w.replaceInput(p, 1, scale, new long[] {ch}, site.tensor());
                 return w.replaceInput(q, 2, bias, new long[] {ch}, site.tensor());
@@ -332,8 +409,12 @@ public final class ActivationEqualizer {
                 NodeProto q = w.replaceInput(p, 1, pw, pd, site.tensor());
                 if (q.getInputCount() > 2 && !q.getInput(2).isEmpty()) {
                     float[] b = w.values(q.getInput(2)).clone();
-                    for (int c = 0; c < ch; c++) b[c] /= s[c];
+                    for (int c = 0; c < ch; c++) b[c] = (b[c] - shift[c]) / s[c];
                     q = w.replaceInput(q, 2, b, new long[] {ch}, site.tensor());
+                } else if (t != null) {
+                    float[] b = new float[ch];
+                    for (int c = 0; c < ch; c++) b[c] = -shift[c] / s[c];
+                    q = w.addBias(q, q.getName() + "_bias", b, new long[] {ch});
                 }
                 return q;
             }
@@ -346,7 +427,7 @@ public final class ActivationEqualizer {
                 float[] b = perChannelValues(w.values(p.getInput(af.bIndex())), ch);
                 for (int c = 0; c < ch; c++) {
                     a[c] /= s[c];
-                    b[c] /= s[c];
+                    b[c] = (b[c] - shift[c]) / s[c];
                 }
                 renamed.put(mul.getName(), w.replaceInput(mul, af.aIndex(), a, shape, site.tensor()));
                 return w.replaceInput(p, af.bIndex(), b, shape, site.tensor());
@@ -444,6 +525,17 @@ public final class ActivationEqualizer {
             uses.merge(old, -1, Integer::sum);
             uses.put(fresh, 1);
             return n.toBuilder().setInput(index, fresh).build();
+        }
+
+        /** A conv without a bias given a new initializer (a fresh name from {@code base}) as its bias, input 2. */
+        NodeProto addBias(NodeProto n, String base, float[] values, long[] dims) {
+            String fresh = base;
+            int k = 1;
+            while (protos.containsKey(fresh)) fresh = base + "_" + (++k);
+            protos.put(fresh, Tensors.floatTensor(fresh, dims, values));
+            uses.put(fresh, 1);
+            return n.getInputCount() > 2 ? n.toBuilder().setInput(2, fresh).build()
+                    : n.toBuilder().addInput(fresh).build();
         }
 
         List<TensorProto> all() {

@@ -107,6 +107,75 @@ class ConditioningTransformsTest {
         }
     }
 
+    /**
+     * Centring: the one-sided tensors that only pad-free convs read (PP-LCNetV3's affine blocks after a hard swish,
+     * read by pointwise convs) are shifted to a symmetric range per channel and the float output does not move.
+     */
+    @Test
+    void detectorCentresItsOneSidedPointwiseInputsWithoutChangingItsOutput() throws Exception {
+        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.DET)), QdqOptions.defaults());
+        OnnxModel prepared = plan.preparedModel();
+        List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(prepared, plan.activationTensors(),
+                plan.sharedScaleGroups());
+        List<ActivationEqualizer.Site> centerable = sites.stream().filter(ActivationEqualizer.Site::centerable)
+                .toList();
+        assertEquals(Map.of("affine", CENTERABLE_AFFINE, "Conv", CENTERABLE_CONV), centerable.stream().collect(
+                Collectors.groupingBy(ActivationEqualizer.Site::producerKind, Collectors.counting())));
+
+        Map<String, Ort.Input> feed = Map.of("x", Photos.tensor("imageTextR.png", 160, 160, Photos.IMAGENET_MEAN,
+                Photos.IMAGENET_STD));
+        List<String> outs = new ArrayList<>(sites.stream().map(ActivationEqualizer.Site::tensor).toList());
+        outs.add("sigmoid_0.tmp_0");
+        Map<String, float[]> before = Ort.run(prepared.withOutputs(outs), feed);
+        Map<String, float[]> half = new HashMap<>();
+        Map<String, float[]> shifts = new HashMap<>();
+        for (ActivationEqualizer.Site site : sites) {
+            float[][] mm = channelMinMax(before.get(site.tensor()), site.channels());
+            float[] h = new float[site.channels()];
+            float[] t = new float[site.channels()];
+            for (int c = 0; c < h.length; c++) {
+                t[c] = (mm[0][c] + mm[1][c]) / 2;
+                h[c] = site.centerable() ? (mm[1][c] - mm[0][c]) / 2 : Math.max(-mm[0][c], mm[1][c]);
+            }
+            half.put(site.tensor(), h);
+            shifts.put(site.tensor(), t); // offered for every site: only the centerable ones take it
+        }
+        ActivationEqualizer.Result eq = ActivationEqualizer.apply(prepared, sites, half, 1.0, shifts);
+        assertEquals(centerable.stream().map(ActivationEqualizer.Site::tensor).toList(),
+                List.copyOf(eq.shifts().keySet()));
+        Map<String, float[]> after = Ort.run(eq.model().withOutputs(outs), feed);
+        float[] y0 = before.get("sigmoid_0.tmp_0");
+        float[] y1 = after.get("sigmoid_0.tmp_0");
+        assertTrue(Ort.maxAbsDiff(y0, y1) < 2e-4, "output moved by " + Ort.maxAbsDiff(y0, y1));
+        for (ActivationEqualizer.Site site : centerable) {
+            float[][] mm = channelMinMax(after.get(site.tensor()), site.channels());
+            float[] sc = eq.scales().get(site.tensor());
+            float[] h = half.get(site.tensor());
+            for (int c = 0; c < sc.length; c++) {
+                float want = h[c] / sc[c];
+                assertEquals(-want, mm[0][c], 1e-3 * Math.max(1, want), site.tensor() + " channel " + c + " min");
+                assertEquals(want, mm[1][c], 1e-3 * Math.max(1, want), site.tensor() + " channel " + c + " max");
+            }
+        }
+    }
+
+    private static final long CENTERABLE_AFFINE = 13;
+    private static final long CENTERABLE_CONV = 4;
+
+    private static float[][] channelMinMax(float[] data, int channels) {
+        int inner = data.length / channels;
+        float[][] mm = new float[2][channels];
+        for (int c = 0; c < channels; c++) {
+            mm[0][c] = Float.POSITIVE_INFINITY;
+            mm[1][c] = Float.NEGATIVE_INFINITY;
+            for (int k = 0; k < inner; k++) {
+                mm[0][c] = Math.min(mm[0][c], data[c * inner + k]);
+                mm[1][c] = Math.max(mm[1][c], data[c * inner + k]);
+            }
+        }
+        return mm;
+    }
+
     @Test
     void aSharedReaderOrAGraphOutputIsNotASite() {
         OnnxModel m = TinyModels.convModel();

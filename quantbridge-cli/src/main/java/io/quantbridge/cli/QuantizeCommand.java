@@ -122,6 +122,11 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "whose int8 model scores best on the calibration samples.")
     String equalizeAlpha;
 
+    @Option(names = "--center",
+            description = "Int8, ONNX-based backends: also shift one-sided activation channels (taken back exactly by "
+                    + "the biases around them) so that symmetric int8 covers only the values they take.")
+    boolean center;
+
     @Option(names = "--no-bias-correction",
             description = "Int8: do not correct conv biases for the mean shift of int8 weight rounding.")
     boolean noBiasCorrection;
@@ -214,6 +219,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .equalizeAlpha(alphas.size() == 1 ? alphas.get(0) : QuantizationRequest.DEFAULT_EQUALIZE_ALPHA)
                 .equalizeAlphaSearch(alphas.size() == 1 ? List.of() : alphas)
                 .biasCorrection(!noBiasCorrection)
+                .center(center)
                 .floatLayers(floatLayers)
                 .sensitivitySamples(sensitivitySamples)
                 .empiricalBiasSamples(empiricalBiasSamples)

@@ -106,7 +106,7 @@ public final class CalibrationPass {
     public static Result run(QdqPlan plan, QdqOptions opts, CalibratorSpec spec, Conditioning.Settings settings,
                              Set<String> observed, int samples, ActivationObserver.SampleLoader loader, int threads,
                              Progress progress) {
-        if (settings.biasCorrection()) {
+        if (settings.biasCorrection() || settings.center()) { // a shift is no rescaling of histograms
             return twoPasses(plan, opts, spec, settings, observed, samples, loader, threads, progress);
         }
         Conditioning.Needs needs = Conditioning.needs(plan, settings);

@@ -38,16 +38,21 @@ public final class Conditioning {
      * What to do: equalize (with this migration strength for convs that mix channels, SmoothQuant's alpha; see
      * {@link QuantizationRequest#equalizeAlpha()}) and bias-correct, each or both.
      */
-    public record Settings(boolean equalize, double alpha, boolean biasCorrection) {
+    public record Settings(boolean equalize, double alpha, boolean biasCorrection, boolean center) {
         /** Both, with the default strength. */
         public static final Settings DEFAULT = new Settings(true, QuantizationRequest.DEFAULT_EQUALIZE_ALPHA, true);
 
         public Settings {
             if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("alpha must be in [0, 1]: " + alpha);
+            center &= equalize;
+        }
+
+        public Settings(boolean equalize, double alpha, boolean biasCorrection) {
+            this(equalize, alpha, biasCorrection, false);
         }
 
         public static Settings of(QuantizationRequest req) {
-            return new Settings(req.equalize(), req.equalizeAlpha(), req.biasCorrection());
+            return new Settings(req.equalize(), req.equalizeAlpha(), req.biasCorrection(), req.center());
         }
 
         public boolean any() {
@@ -55,7 +60,7 @@ public final class Conditioning {
         }
 
         public Settings withAlpha(double a) {
-            return new Settings(equalize, a, biasCorrection);
+            return new Settings(equalize, a, biasCorrection, center);
         }
     }
     /**
@@ -184,6 +189,45 @@ public final class Conditioning {
         return ranges;
     }
 
+    /**
+     * The per-channel shifts that centre each centerable site's calibrated range: channel {@code c} spans
+     * {@code [max(min, -r), min(max, r)]} (its signed extremes within its clipped range {@code r}) and is shifted by
+     * the middle; {@code eqRanges} gets the half-widths, the ranges of the shifted channels. Sites whose channels are
+     * already about symmetric (no channel would lose a quarter of its range) are left alone.
+     */
+    static Map<String, float[]> centering(Needs needs, Map<String, ChannelStats> stats, Map<String, float[]> ranges,
+                                          Map<String, float[]> eqRanges) {
+        Map<String, float[]> shifts = new HashMap<>();
+        for (ActivationEqualizer.Site site : needs.sites()) {
+            ChannelStats cs = stats.get(site.tensor());
+            float[] r = ranges.get(site.tensor());
+            if (!site.centerable() || cs == null || r == null || cs.histograms().isEmpty()) continue;
+            float[] t = new float[r.length];
+            float[] half = new float[r.length];
+            boolean worth = false;
+            for (int c = 0; c < r.length; c++) {
+                Histogram h = cs.histogram(c);
+                if (h == null || h.isEmpty() || !(r[c] > 0)) {
+                    half[c] = r[c];
+                    continue;
+                }
+                double lo = Math.max(h.min(), -r[c]);
+                double hi = Math.min(h.max(), r[c]);
+                if (!(hi >= lo)) {
+                    half[c] = r[c];
+                    continue;
+                }
+                t[c] = (float) ((lo + hi) / 2);
+                half[c] = (float) ((hi - lo) / 2);
+                if (half[c] < 0.75 * r[c]) worth = true;
+            }
+            if (!worth) continue;
+            shifts.put(site.tensor(), t);
+            eqRanges.put(site.tensor(), half);
+        }
+        return shifts;
+    }
+
     /** {@link #condition(QdqPlan, QdqOptions, Needs, Map, int)} with the sites' ranges already computed. */
     static Outcome condition(QdqPlan plan, QdqOptions opts, Needs needs, Map<String, ChannelStats> stats,
                              Map<String, float[]> ranges, int samples) {
@@ -196,12 +240,22 @@ public final class Conditioning {
 
         OnnxModel model = plan.preparedModel();
         Map<String, float[]> scales = Map.of();
+        Map<String, float[]> shifts = Map.of();
         if (settings.equalize()) {
-            ActivationEqualizer.Result eq = ActivationEqualizer.apply(model, needs.sites(), ranges, settings.alpha());
+            Map<String, float[]> eqRanges = ranges;
+            Map<String, float[]> wanted = Map.of();
+            if (settings.center()) {
+                eqRanges = new HashMap<>(ranges);
+                wanted = centering(needs, stats, ranges, eqRanges);
+            }
+            ActivationEqualizer.Result eq = ActivationEqualizer.apply(model, needs.sites(), eqRanges,
+                    settings.alpha(), wanted);
             model = eq.model();
             scales = eq.scales();
+            shifts = eq.shifts();
             report.put("equalized_tensors", scales.size());
             report.put("alpha", settings.alpha());
+            if (settings.center()) report.put("centered_tensors", shifts.size());
         }
         QdqPlan conditioned = QdqQuantizer.plan(model, opts);
         Map<String, float[]> corrections = Map.of();
@@ -212,6 +266,8 @@ public final class Conditioning {
                 if (cs == null) continue;
                 float[] m = cs.mean();
                 float[] s = scales.get(t);
+                float[] sh = shifts.get(t);
+                if (sh != null) for (int c = 0; c < m.length; c++) m[c] -= sh[c];
                 if (s != null) for (int c = 0; c < m.length; c++) m[c] /= s[c];
                 means.put(t, m);
             }

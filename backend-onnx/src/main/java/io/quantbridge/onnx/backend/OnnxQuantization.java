@@ -497,6 +497,7 @@ final class OnnxQuantization {
             m.put("alpha", alpha);
         }
         m.put("bias_correction", req.biasCorrection());
+        if (req.center()) m.put("center", true); // recorded when on, as alpha
         return m;
     }
 
