@@ -93,6 +93,10 @@ class MainTest {
                 "--no-equalize");
         assertEquals("quantbridge quantize: --equalize-alpha: only int8 with equalization uses it (this run is int8 "
                 + "with --no-equalize)\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--center",
+                "--no-equalize");
+        assertEquals("quantbridge quantize: --center: only int8 with equalization shifts channels (this run is int8 "
+                + "with --no-equalize)\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--out", tmp.toString());
         assertEquals("quantbridge quantize: --calib is required for int8 (or reuse a table with --table)\n", r.err());
         assertFalse(r.err().contains("\tat "), "no stack trace without --verbose");
