@@ -1,6 +1,12 @@
 package io.quantbridge.cli;
 
+import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
+import io.quantbridge.data.Preprocessing;
+import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.backend.LayerErrors;
+import io.quantbridge.tensor.TensorInfo;
+import java.nio.file.Files;
 import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
@@ -48,6 +54,12 @@ final class EvalCommand implements Callable<Integer> {
     @CommandLine.Mixin
     FidelityOptions metrics = new FidelityOptions();
 
+    @Option(names = "--layers", paramLabel = "N", defaultValue = "0",
+            description = "Also compare every intermediate tensor by name (ONNX models, run in ONNX Runtime) and "
+                    + "list the N nodes that add the most error; --model must be the float model the candidate was "
+                    + "written from (model.fp32.onnx beside a quantbridge int8 model).")
+    int layers;
+
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Worker threads (0 = cores).")
     int threads;
 
@@ -62,6 +74,14 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (layers < 0) throw new QuantbridgeException("--layers must be 0 or more: " + layers);
+        if (layers > 0) {
+            for (Path p : List.of(model, candidate)) {
+                if (!p.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) {
+                    throw new QuantbridgeException("--layers compares ONNX models, and " + p + " is not one");
+                }
+            }
+        }
         SampleSource.discover(data, SampleSource.EVALUATION); // a wrong path fails before any model is loaded
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
         Map<String, Map<String, Object>> fidelity;
@@ -78,8 +98,33 @@ final class EvalCommand implements Callable<Integer> {
         result.put("candidate", candidate.toString());
         result.put("samples", chosen.size());
         result.put("fidelity", fidelity);
+        LayerErrors.Result layerErrors = null;
+        if (layers > 0) {
+            layerErrors = layerErrors(chosen, progress);
+            result.put("layers", layerErrors.toMap(layers));
+        }
         if (out != null) AtomicFiles.writeString(out, Json.write(result));
         FidelityPrinter.print(spec.commandLine().getOut(), fidelity);
+        if (layerErrors != null) LayerPrinter.print(spec.commandLine().getOut(), layerErrors, layers);
         return 0;
+    }
+
+    private LayerErrors.Result layerErrors(List<SampleRef> chosen, ConsoleProgress progress) {
+        Path fp32 = candidate.toAbsolutePath().resolveSibling("model.fp32.onnx");
+        try {
+            if (Files.isRegularFile(fp32) && !Files.isSameFile(fp32, model)) {
+                spec.commandLine().getErr().println("note: " + fp32 + " is the float model " + candidate.getFileName()
+                        + " was written from; layers are compared by name against --model " + model + ", whose"
+                        + " equalized channels differ from it by their scales");
+            }
+        } catch (java.io.IOException e) {
+            throw new QuantbridgeException("cannot read " + fp32 + ": " + e.getMessage(), e);
+        }
+        OnnxModel ref = OnnxModel.load(model);
+        OnnxModel cand = OnnxModel.load(candidate);
+        List<TensorInfo> inputs = ref.inputs();
+        Preprocessing pre = preprocessing.build();
+        return LayerErrors.compare(ref, cand, chosen.size(), i -> SampleSource.load(chosen.get(i), inputs, pre),
+                threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress);
     }
 }
