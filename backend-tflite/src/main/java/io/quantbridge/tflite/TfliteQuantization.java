@@ -88,6 +88,10 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--gptq: it rounds on per-channel weight scales, and "
                     + (edgeTpu ? "--target edgetpu" : "--per-tensor") + " asks for per-tensor ones");
         }
+        if (req.layerErrors() > 0) {
+            throw new QuantbridgeException("--layers: the layer-by-layer comparison runs ONNX models in ONNX Runtime; "
+                    + "the tflite backend does not offer it");
+        }
         if (req.center()) {
             throw new QuantbridgeException("--center: the tflite backend's int8 activations are asymmetric (a zero "
                     + "point per tensor), so one-sided tensors already use all their codes");

@@ -49,6 +49,7 @@ public final class QuantizationRequest {
     private final int sensitivitySamples;
     private final int empiricalBiasSamples;
     private final int gptqSamples;
+    private final int layerErrors;
     private final Boolean reduceRange;
 
     private QuantizationRequest(Builder b) {
@@ -81,6 +82,7 @@ public final class QuantizationRequest {
         this.equalizeAlphaCandidates = List.copyOf(b.equalizeAlphaCandidates);
         this.biasCorrection = b.biasCorrection;
         this.center = b.center;
+        this.layerErrors = b.layerErrors;
         this.floatLayers = b.floatLayers;
         this.sensitivitySamples = b.sensitivitySamples;
         this.empiricalBiasSamples = b.empiricalBiasSamples;
@@ -152,6 +154,12 @@ public final class QuantizationRequest {
      */
     public boolean center() { return center; }
     /**
+     * Int8 on the ONNX-based backends, with evaluation data: also compare every tensor of the int8 model with the
+     * float model it stands for on the evaluation samples and report the {@code N} int8 roundings that add the
+     * most error ({@code layers} in report.json). Default 0: off.
+     */
+    public int layerErrors() { return layerErrors; }
+    /**
      * Int8: keep up to this many quantized nodes in float, those whose int8 costs the most output fidelity on
      * {@link #sensitivitySamples()} calibration samples (sensitivity analysis). Default 0: none.
      */
@@ -221,6 +229,7 @@ public final class QuantizationRequest {
         b.equalizeAlphaCandidates = new ArrayList<>(equalizeAlphaCandidates);
         b.biasCorrection = biasCorrection;
         b.center = center;
+        b.layerErrors = layerErrors;
         b.floatLayers = floatLayers;
         b.sensitivitySamples = sensitivitySamples;
         b.empiricalBiasSamples = empiricalBiasSamples;
@@ -251,6 +260,7 @@ public final class QuantizationRequest {
         private List<Double> equalizeAlphaCandidates = new ArrayList<>();
         private boolean biasCorrection = true;
         private boolean center;
+        private int layerErrors;
         private int floatLayers;
         private int sensitivitySamples = 64;
         private int empiricalBiasSamples;
@@ -284,6 +294,11 @@ public final class QuantizationRequest {
         public Builder biasCorrection(boolean v) { this.biasCorrection = v; return this; }
         /** See {@link QuantizationRequest#center()}. */
         public Builder center(boolean v) { this.center = v; return this; }
+        /** See {@link QuantizationRequest#layerErrors()}. */
+        public Builder layerErrors(int n) {
+            this.layerErrors = atLeast("--layers", n, 0);
+            return this;
+        }
 
         public Builder equalizeAlpha(double alpha) {
             if (!(alpha >= 0 && alpha <= 1)) {
@@ -408,6 +423,11 @@ public final class QuantizationRequest {
                     && (!equalize || precision != Precision.INT8)) {
                 throw new QuantbridgeException("--equalize-alpha: only int8 with equalization uses it (this run is "
                         + precision.id() + (equalize ? "" : " with --no-equalize") + ")");
+            }
+            if (layerErrors > 0 && (precision != Precision.INT8 || evaluationData == null)) {
+                throw new QuantbridgeException("--layers: it compares the int8 model with its float model on the "
+                        + "evaluation samples; it needs --precision int8 (this run is " + precision.id() + ")"
+                        + (evaluationData == null ? " and --eval" : ""));
             }
             if (center && (!equalize || precision != Precision.INT8)) {
                 throw new QuantbridgeException("--center: only int8 with equalization shifts channels (this run is "

@@ -99,6 +99,21 @@ class QuantizationRequestTest {
     }
 
     @Test
+    void layerErrorsNeedInt8AndEvaluationData() {
+        assertEquals(0, builder().build().layerErrors());
+        assertEquals(7, builder().evaluationData(Path.of("eval")).layerErrors(7).build().toBuilder().build()
+                .layerErrors());
+        assertEquals("--layers: it compares the int8 model with its float model on the evaluation samples; it needs"
+                + " --precision int8 (this run is int8) and --eval",
+                assertThrows(QuantbridgeException.class, () -> builder().layerErrors(5).build()).getMessage());
+        assertEquals("--layers: it compares the int8 model with its float model on the evaluation samples; it needs"
+                + " --precision int8 (this run is fp16)",
+                assertThrows(QuantbridgeException.class, () -> builder().evaluationData(Path.of("eval"))
+                        .precision(Precision.FP16).layerErrors(5).build()).getMessage());
+        assertThrows(QuantbridgeException.class, () -> builder().layerErrors(-1));
+    }
+
+    @Test
     void equalizeAlphaSearchTakesTwoOrMoreStrengthsInAscendingOrder() {
         assertEquals(List.of(), builder().build().equalizeAlphaCandidates());
         assertEquals(List.of(0.0, 0.5, 1.0), builder().equalizeAlphaSearch(List.of(1.0, -0.0, 0.5, 1.0)).build()

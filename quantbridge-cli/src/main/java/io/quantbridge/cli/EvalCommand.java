@@ -98,14 +98,10 @@ final class EvalCommand implements Callable<Integer> {
         result.put("candidate", candidate.toString());
         result.put("samples", chosen.size());
         result.put("fidelity", fidelity);
-        LayerErrors.Result layerErrors = null;
-        if (layers > 0) {
-            layerErrors = layerErrors(chosen, progress);
-            result.put("layers", layerErrors.toMap(layers));
-        }
+        if (layers > 0) result.put("layers", layerErrors(chosen, progress).toMap(layers));
         if (out != null) AtomicFiles.writeString(out, Json.write(result));
         FidelityPrinter.print(spec.commandLine().getOut(), fidelity);
-        if (layerErrors != null) LayerPrinter.print(spec.commandLine().getOut(), layerErrors, layers);
+        LayerPrinter.print(spec.commandLine().getOut(), result.get("layers"));
         return 0;
     }
 

@@ -146,6 +146,13 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "(about half an int8 forward pass per conv and sample). Default 0: off.")
     int empiricalBiasSamples;
 
+    @Option(names = "--layers", paramLabel = "N", defaultValue = "0",
+            description = "Int8, ONNX-based backends, with --eval: also compare every tensor of the int8 model with "
+                    + "the float function it stands for (the input model on the conditioned channels) on the "
+                    + "evaluation samples, in ONNX Runtime, and list the N int8 roundings that add the most error "
+                    + "(report.json layers). Default 0: off.")
+    int layers;
+
     @Option(names = "--gptq", paramLabel = "K", defaultValue = "0",
             description = "Int8 (every backend) and dynamic (tflite, with --calib): round each quantized conv's "
                     + "weights with GPTQ (Hessian-aware, from its input patches on K calibration samples) instead of "
@@ -223,6 +230,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .floatLayers(floatLayers)
                 .sensitivitySamples(sensitivitySamples)
                 .empiricalBiasSamples(empiricalBiasSamples)
+                .layerErrors(layers)
                 .gptqSamples(gptqSamples)
                 .excludes(excludes)
                 .target(target)
@@ -267,6 +275,7 @@ final class QuantizeCommand implements Callable<Integer> {
         stdout.printf(Locale.ROOT, "%-18s %s%n", "report", reportFile);
         OutlierSamples.warning(report.get("calibration")).ifPresent(w -> stdout.println("warning: " + w));
         FidelityPrinter.print(stdout, report.get("fidelity"));
+        LayerPrinter.print(stdout, report.get("layers"));
         return 0;
     }
 

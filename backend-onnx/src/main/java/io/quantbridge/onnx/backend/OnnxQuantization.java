@@ -64,6 +64,8 @@ final class OnnxQuantization {
     private final Progress progress;
     private final Map<String, Object> report = new LinkedHashMap<>();
     private final List<Artifact> artifacts = new ArrayList<>();
+    /** With --layers: the float function the int8 model stands for, on its channels (set by the int8 path). */
+    private OnnxModel layerReference;
     private final int threads;
     /** Equalization's migration strength: the request's, or the one its search chose. */
     private double alpha;
@@ -125,6 +127,13 @@ final class OnnxQuantization {
         List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
         if (!evalSet.isEmpty()) {
             report.put("fidelity", fidelity(modelFile, candidate, evalSet));
+            if (layerReference != null) {
+                List<TensorInfo> inputs = layerReference.inputs();
+                Preprocessing pre = req.preprocessing();
+                report.put("layers", LayerErrors.compare(layerReference, OnnxModel.load(candidate), evalSet.size(),
+                        i -> SampleSource.load(evalSet.get(i), inputs, pre), threads, progress)
+                        .toMap(req.layerErrors()));
+            }
         } else {
             report.put("fidelity", Map.of());
         }
@@ -385,6 +394,9 @@ final class OnnxQuantization {
         }
         // the function the original model computes, on conditioned channels: what the empirical correction aims at
         OnnxModel reference = BiasCorrection.revert(plan.preparedModel(), biasCorrections, biasCorrections.keySet());
+        // --layers compares with it too: model.fp32.onnx carries the bias corrections and the rounded GPTQ weights,
+        // so against it the int8 model's mean shifts, which the corrections cancel, would count as error
+        if (req.layerErrors() > 0) layerReference = reference;
         if (req.gptqSamples() > 0) {
             GptqRounding.Outcome g = GptqRounding.run(plan, biasCorrections, req.biasCorrection(),
                     load(split, req.gptqSamples(), "--gptq", "GPTQ",
