@@ -67,6 +67,12 @@ final class OpenVinoQuantization {
             throw new QuantbridgeException("openvino: --target " + req.target().get()
                     + " is not supported (targets: cpu)");
         }
+        if (req.layerErrors() > 0) {
+            // the onnx backend calibrates here without the evaluation data (fidelity is measured in OpenVINO), and the
+            // layer comparison runs in ONNX Runtime: it belongs to the onnx backend's run of the same Q/DQ model
+            throw new QuantbridgeException("openvino: --layers is not offered here (it compares in ONNX Runtime); "
+                    + "--backend onnx --target openvino with the same options writes the same Q/DQ model and reports it");
+        }
         if (req.io() == IoType.INT8) {
             throw new QuantbridgeException("openvino: --io int8 is not supported: OpenVINO's compiled models keep "
                     + "float inputs and outputs (the int8 layers quantize inside)");

@@ -289,6 +289,10 @@ class OpenVinoQuantizeTest {
         assertEquals("openvino: --io int8 is not supported: OpenVINO's compiled models keep float inputs and outputs "
                 + "(the int8 layers quantize inside)", e.getMessage());
         e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend()
+                .quantize(request(out, Precision.INT8).evaluationData(tmp).layerErrors(3).build(), Progress.NONE));
+        assertEquals("openvino: --layers is not offered here (it compares in ONNX Runtime); --backend onnx --target "
+                + "openvino with the same options writes the same Q/DQ model and reports it", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend()
                 .quantize(request(out, Precision.INT8).model(tmp.resolve("none.onnx")).build(), Progress.NONE));
         assertEquals("model " + tmp.resolve("none.onnx") + " does not exist", e.getMessage());
         assertTrue(Files.notExists(out), "nothing written");
