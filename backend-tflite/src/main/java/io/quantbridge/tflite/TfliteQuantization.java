@@ -41,6 +41,7 @@ import org.tensorflow.lite.schema.TensorT;
 /** One run of the tflite backend: data, calibration in the interpreter, full-integer (or FP16) rewrite, report. */
 final class TfliteQuantization {
     static final String INT8_MODEL = "model.int8.tflite";
+    static final String FLOAT_MODEL = "model.fp32.tflite";
     static final String FP16_MODEL = "model.fp16.tflite";
     static final String DYNAMIC_MODEL = "model.dynamic.tflite";
     static final String TABLE = "calibration.json";
@@ -87,10 +88,6 @@ final class TfliteQuantization {
         if (req.gptqSamples() > 0 && (edgeTpu || !req.perChannel())) {
             throw new QuantbridgeException("--gptq: it rounds on per-channel weight scales, and "
                     + (edgeTpu ? "--target edgetpu" : "--per-tensor") + " asks for per-tensor ones");
-        }
-        if (req.layerErrors() > 0) {
-            throw new QuantbridgeException("--layers: the layer-by-layer comparison runs ONNX models in ONNX Runtime; "
-                    + "the tflite backend does not offer it");
         }
         if (req.center()) {
             throw new QuantbridgeException("--center: the tflite backend's int8 activations are asymmetric (a zero "
@@ -168,6 +165,14 @@ final class TfliteQuantization {
 
         List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
         report.put("fidelity", evalSet.isEmpty() ? Map.of() : fidelity(modelFile, candidate, evalSet));
+        if (req.layerErrors() > 0 && !evalSet.isEmpty()) {
+            // the reference is the float model the int8 one was written from: the input model with its channels
+            // equalized (bias corrections live in the int32 biases only, so it is the input model's function)
+            List<TensorInfo> feedInputs = concreteBatch(prepared.inputs());
+            report.put("layers", TfliteLayerErrors.compare(prepared, TfliteModel.load(candidate), evalSet.size(),
+                    i -> SampleSource.load(evalSet.get(i), feedInputs, pre), Math.max(1, threads), progress)
+                    .toMap(req.layerErrors()));
+        }
         report.put("artifacts", artifacts.stream().map(Artifact::toMap).toList());
         return new QuantizationResult("tflite", artifacts, table, report);
     }
@@ -381,6 +386,13 @@ final class TfliteQuantization {
         Path tableOut = req.outputDir().resolve(TABLE);
         PortableTableFormat.write(tableOut, table);
         addArtifact("calibration table", tableOut);
+        if (((Number) equalization.get("pairs")).intValue() > 0) {
+            // the float model the int8 one was written from (what the table's ranges describe, and the reference for
+            // eval --layers: its equalized channels differ from the input model's by their scales)
+            Path floatOut = req.outputDir().resolve(FLOAT_MODEL);
+            AtomicFiles.write(floatOut, prepared.toBytes());
+            addArtifact("equalized float model", floatOut);
+        }
         progress.end();
         report.put("xnnpack", delegation.toMap());
         progress.note("int8 model in the interpreter: XNNPACK " + delegation);

@@ -4,7 +4,10 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.onnx.OnnxModel;
-import io.quantbridge.onnx.backend.LayerErrors;
+import io.quantbridge.metrics.LayerErrors;
+import io.quantbridge.onnx.backend.OnnxLayerErrors;
+import io.quantbridge.tflite.TfliteLayerErrors;
+import io.quantbridge.tflite.TfliteModel;
 import io.quantbridge.tensor.TensorInfo;
 import java.nio.file.Files;
 import io.quantbridge.data.DataSplit;
@@ -55,9 +58,10 @@ final class EvalCommand implements Callable<Integer> {
     FidelityOptions metrics = new FidelityOptions();
 
     @Option(names = "--layers", paramLabel = "N", defaultValue = "0",
-            description = "Also compare every intermediate tensor by name (ONNX models, run in ONNX Runtime) and "
-                    + "list the N nodes that add the most error; --model must be the float model the candidate was "
-                    + "written from (model.fp32.onnx beside a quantbridge int8 model).")
+            description = "Also compare every intermediate tensor by name (two ONNX models, run in ONNX Runtime,"
+                    + " or two .tflite models, run in the TFLite interpreter) and list the N int8 roundings that add"
+                    + " the most error; --model must be the float model the candidate was written from"
+                    + " (model.fp32.onnx / model.fp32.tflite beside a quantbridge int8 model).")
     int layers;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "Worker threads (0 = cores).")
@@ -75,13 +79,7 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (layers < 0) throw new QuantbridgeException("--layers must be 0 or more: " + layers);
-        if (layers > 0) {
-            for (Path p : List.of(model, candidate)) {
-                if (!p.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) {
-                    throw new QuantbridgeException("--layers compares ONNX models, and " + p + " is not one");
-                }
-            }
-        }
+        if (layers > 0) layerKind(); // a pair that cannot be compared fails before any model is run
         SampleSource.discover(data, SampleSource.EVALUATION); // a wrong path fails before any model is loaded
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
         Map<String, Map<String, Object>> fidelity;
@@ -105,8 +103,25 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** "onnx" or "tflite": what both --model and --candidate are, for --layers. */
+    private String layerKind() {
+        String a = extension(model);
+        String b = extension(candidate);
+        if (!a.equals(b) || !(a.equals("onnx") || a.equals("tflite"))) {
+            throw new QuantbridgeException("--layers compares two ONNX models or two .tflite models by tensor name, and"
+                    + " got " + model.getFileName() + " and " + candidate.getFileName());
+        }
+        return a;
+    }
+
+    private static String extension(Path p) {
+        String n = p.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        return n.endsWith(".onnx") ? "onnx" : n.endsWith(".tflite") ? "tflite" : n;
+    }
+
     private LayerErrors.Result layerErrors(List<SampleRef> chosen, ConsoleProgress progress) {
-        Path fp32 = candidate.toAbsolutePath().resolveSibling("model.fp32.onnx");
+        String kind = layerKind();
+        Path fp32 = candidate.toAbsolutePath().resolveSibling("model.fp32." + kind);
         try {
             if (Files.isRegularFile(fp32) && !Files.isSameFile(fp32, model)) {
                 spec.commandLine().getErr().println("note: " + fp32 + " is the float model " + candidate.getFileName()
@@ -116,11 +131,18 @@ final class EvalCommand implements Callable<Integer> {
         } catch (java.io.IOException e) {
             throw new QuantbridgeException("cannot read " + fp32 + ": " + e.getMessage(), e);
         }
+        Preprocessing pre = preprocessing.build();
+        int t = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+        if (kind.equals("tflite")) {
+            TfliteModel ref = TfliteModel.load(model);
+            List<TensorInfo> inputs = ref.inputs();
+            return TfliteLayerErrors.compare(ref, TfliteModel.load(candidate), chosen.size(),
+                    i -> SampleSource.load(chosen.get(i), inputs, pre), t, progress);
+        }
         OnnxModel ref = OnnxModel.load(model);
         OnnxModel cand = OnnxModel.load(candidate);
         List<TensorInfo> inputs = ref.inputs();
-        Preprocessing pre = preprocessing.build();
-        return LayerErrors.compare(ref, cand, chosen.size(), i -> SampleSource.load(chosen.get(i), inputs, pre),
-                threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress);
+        return OnnxLayerErrors.compare(ref, cand, chosen.size(), i -> SampleSource.load(chosen.get(i), inputs, pre),
+                t, progress);
     }
 }

@@ -147,10 +147,10 @@ final class QuantizeCommand implements Callable<Integer> {
     int empiricalBiasSamples;
 
     @Option(names = "--layers", paramLabel = "N", defaultValue = "0",
-            description = "Int8, ONNX-based backends, with --eval: also compare every tensor of the int8 model with "
-                    + "the float function it stands for (the input model on the conditioned channels) on the "
-                    + "evaluation samples, in ONNX Runtime, and list the N int8 roundings that add the most error "
-                    + "(report.json layers). Default 0: off.")
+            description = "Int8, with --eval (onnx, tensorrt and tflite backends): also compare every tensor of "
+                    + "the int8 model with the float function it stands for (the input model on the conditioned "
+                    + "channels) on the evaluation samples, in ONNX Runtime or the TFLite interpreter, and list the N "
+                    + "int8 roundings that add the most error (report.json layers). Default 0: off.")
     int layers;
 
     @Option(names = "--gptq", paramLabel = "K", defaultValue = "0",

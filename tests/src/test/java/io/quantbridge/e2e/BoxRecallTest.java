@@ -85,6 +85,26 @@ class BoxRecallTest {
         assertTrue(iou > 0.75, "mean IoU " + iou);
         assertTrue(c.out().contains("boxes regressors: recall=1.0000 precision=1.0000 (2 of 2 float-model boxes"
                 + " matched at IoU 0.5, 2 boxes found)"), c.out());
+
+        // eval --layers on the two .tflite models: every tensor compared by name in the interpreter
+        Path fp32 = clean.resolve("model.fp32.tflite");
+        Path input = RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite");
+        Path reference = Files.isRegularFile(fp32) ? fp32 : input;
+        List<String> eval = new java.util.ArrayList<>(List.of("eval", "--model", reference.toString(), "--candidate",
+                clean.resolve("model.int8.tflite").toString(), "--data", portraits.toString(), "--scale", "1/127.5",
+                "--mean", "1", "--std", "1", "--quiet", "--layers", "3"));
+        QuantizeOnnxEndToEndTest.Run l = QuantizeOnnxEndToEndTest.cli(eval);
+        assertEquals(0, l.code(), l.err());
+        assertTrue(l.out().matches("(?s).*layers: \\d+ tensors compared by name on 2 samples \\(0 without a namesake "
+                + "in the reference\\); the 3 int8 roundings that add the most error.*"), l.out());
+        assertTrue(l.out().contains("  1. added "), l.out());
+        if (reference == fp32) { // equalized channels: against the input model, eval says what to compare with
+            eval.set(eval.indexOf("--model") + 1, input.toString());
+            QuantizeOnnxEndToEndTest.Run o = QuantizeOnnxEndToEndTest.cli(eval);
+            assertEquals(0, o.code(), o.err());
+            assertTrue(o.err().startsWith("note: " + fp32.toAbsolutePath() + " is the float model model.int8.tflite"
+                    + " was written from"), o.err());
+        }
     }
 
     @Test

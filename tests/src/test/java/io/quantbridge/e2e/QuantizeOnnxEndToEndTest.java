@@ -629,11 +629,12 @@ class QuantizeOnnxEndToEndTest {
         assertEquals(((Number) qfid.get("sqnr_db")).doubleValue(), ((Number) qout.get("sqnr_db")).doubleValue(), 0.5);
         assertEquals(((Number) qfid.get("samples")).intValue(), ((Number) ql.get("samples")).intValue());
 
-        // a .tflite is not compared layer by layer
+        // an ONNX model is not compared with a .tflite one
         List<String> tflite = new ArrayList<>(self);
         tflite.set(tflite.indexOf("--candidate") + 1, RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite").toString());
         Run refused = cli(tflite);
         assertEquals(1, refused.code(), refused.out());
-        assertTrue(refused.err().contains("--layers compares ONNX models, and "), refused.err());
+        assertTrue(refused.err().contains("--layers compares two ONNX models or two .tflite models by tensor name, and"
+                + " got model.fp32.onnx and face_detection_short_range.tflite"), refused.err());
     }
 }

@@ -130,7 +130,7 @@ final class OnnxQuantization {
             if (layerReference != null) {
                 List<TensorInfo> inputs = layerReference.inputs();
                 Preprocessing pre = req.preprocessing();
-                report.put("layers", LayerErrors.compare(layerReference, OnnxModel.load(candidate), evalSet.size(),
+                report.put("layers", OnnxLayerErrors.compare(layerReference, OnnxModel.load(candidate), evalSet.size(),
                         i -> SampleSource.load(evalSet.get(i), inputs, pre), threads, progress)
                         .toMap(req.layerErrors()));
             }
