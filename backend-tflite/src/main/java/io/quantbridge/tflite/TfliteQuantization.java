@@ -81,6 +81,9 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--empirical-bias-correction: only the ONNX-based backends (onnx, tensorrt, "
                     + "openvino) have it");
         }
+        if (req.refitSamples() > 0) {
+            throw new QuantbridgeException("--refit: only the ONNX-based backends (onnx, tensorrt, openvino) have it");
+        }
         if (req.gptqSamples() > 0 && req.reuseTable().isPresent()) {
             throw new QuantbridgeException("--gptq: it gathers its statistics in the calibration pass, which a reused"
                     + " --table skips; calibrate again");

@@ -49,6 +49,7 @@ public final class QuantizationRequest {
     private final int sensitivitySamples;
     private final int empiricalBiasSamples;
     private final int gptqSamples;
+    private final int refitSamples;
     private final int layerErrors;
     private final Boolean reduceRange;
 
@@ -87,6 +88,7 @@ public final class QuantizationRequest {
         this.sensitivitySamples = b.sensitivitySamples;
         this.empiricalBiasSamples = b.empiricalBiasSamples;
         this.gptqSamples = b.gptqSamples;
+        this.refitSamples = b.refitSamples;
     }
 
     /** The migration strength equalization uses unless asked otherwise ({@link #equalizeAlpha()}). */
@@ -178,6 +180,12 @@ public final class QuantizationRequest {
      * backend, dynamic on tflite); 0: off.
      */
     public int gptqSamples() { return gptqSamples; }
+
+    /**
+     * Int8, ONNX-based backends: calibration samples on which each quantized conv, in graph order, is refitted to the
+     * inputs the int8 model gives it (weights and bias by ridge regression toward the float conv's output); 0: off.
+     */
+    public int refitSamples() { return refitSamples; }
     /** The version written in the TensorRT cache header, e.g. {@code 100900} for TensorRT 10.9.0. */
     public String tensorRtCacheVersion() { return tensorRtCacheVersion; }
     /** Evaluation also reports mask IoU at this threshold (segmentation and detection maps). */
@@ -234,6 +242,7 @@ public final class QuantizationRequest {
         b.sensitivitySamples = sensitivitySamples;
         b.empiricalBiasSamples = empiricalBiasSamples;
         b.gptqSamples = gptqSamples;
+        b.refitSamples = refitSamples;
         return b;
     }
 
@@ -265,6 +274,7 @@ public final class QuantizationRequest {
         private int sensitivitySamples = 64;
         private int empiricalBiasSamples;
         private int gptqSamples;
+        private int refitSamples;
         private String tensorRtCacheVersion = "100900";
         private Double maskIouThreshold;
         private boolean top1;
@@ -372,6 +382,10 @@ public final class QuantizationRequest {
             this.gptqSamples = atLeast("--gptq", n, 0);
             return this;
         }
+        public Builder refitSamples(int n) {
+            this.refitSamples = atLeast("--refit", n, 0);
+            return this;
+        }
         public Builder threads(int n) { this.threads = atLeast("--threads", n, 0); return this; }
         public Builder maxSamples(int n) { this.maxSamples = atLeast("--samples", n, 0); return this; }
 
@@ -414,6 +428,15 @@ public final class QuantizationRequest {
             if (gptqSamples > 0 && precision != Precision.INT8 && precision != Precision.DYNAMIC) {
                 throw new QuantbridgeException("--gptq: only --precision int8 and dynamic round weights to int8 (this "
                         + "run is " + precision.id() + ")");
+            }
+            if (refitSamples > 0 && precision != Precision.INT8) {
+                throw new QuantbridgeException("--refit: only --precision int8 has int8 inputs to refit convs to (this "
+                        + "run is " + precision.id() + ")");
+            }
+            if (refitSamples > 0 && gptqSamples > 0) {
+                throw new QuantbridgeException("--refit and --gptq both set the int8 weights of the convs (refit fits "
+                        + "them to the int8 model's inputs and rounds to nearest; GPTQ rounds the float weights): "
+                        + "choose one");
             }
             if (gptqSamples > 0 && precision == Precision.DYNAMIC && calibrationData == null) {
                 throw new QuantbridgeException("--gptq: GPTQ rounds from the input statistics of calibration samples;"

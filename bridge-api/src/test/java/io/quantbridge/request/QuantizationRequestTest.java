@@ -68,6 +68,19 @@ class QuantizationRequestTest {
     }
 
     @Test
+    void refitIsOffByDefaultNeedsInt8AndExcludesGptq() {
+        assertInt8SampleOption("--refit", QuantizationRequest.Builder::refitSamples, QuantizationRequest::refitSamples,
+                "only --precision int8 has int8 inputs to refit convs to");
+        assertEquals("--refit: only --precision int8 has int8 inputs to refit convs to (this run is dynamic)",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().precision(Precision.DYNAMIC).refitSamples(4).build()).getMessage());
+        assertEquals("--refit and --gptq both set the int8 weights of the convs (refit fits them to the int8 model's "
+                + "inputs and rounds to nearest; GPTQ rounds the float weights): choose one",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().refitSamples(4).gptqSamples(4).build()).getMessage());
+    }
+
+    @Test
     void equalizeAlphaIsAStrengthInZeroToOneForInt8WithEqualization() {
         assertEquals(0.5, builder().build().equalizeAlpha());
         assertEquals(1.0, builder().equalizeAlpha(1).build().toBuilder().build().equalizeAlpha());

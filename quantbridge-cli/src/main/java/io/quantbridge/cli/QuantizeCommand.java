@@ -159,6 +159,13 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "to the nearest int8 step; the scales stay. Default 0: off.")
     int gptqSamples;
 
+    @Option(names = "--refit", paramLabel = "K", defaultValue = "0",
+            description = "Int8, ONNX-based backends: refit each quantized conv, in graph order, to the inputs the "
+                    + "int8 model gives it on K calibration samples (weights and bias by ridge regression toward the "
+                    + "float conv's output, then rounded; a float and an int8 partial forward pass per conv and "
+                    + "sample). Default 0: off.")
+    int refitSamples;
+
     @Option(names = "--target", paramLabel = "NAME", description = "What the model is for: onnx tensorrt (default), "
             + "openvino or onnxruntime (a layout ONNX Runtime's CPU int8 kernels fuse); tflite cpu or edgetpu; "
             + "tensorrt and openvino: their devices.")
@@ -232,6 +239,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .empiricalBiasSamples(empiricalBiasSamples)
                 .layerErrors(layers)
                 .gptqSamples(gptqSamples)
+                .refitSamples(refitSamples)
                 .excludes(excludes)
                 .target(target)
                 .io(IoType.parse(io))

@@ -408,6 +408,16 @@ final class OnnxQuantization {
                     + "x%.2f of nearest rounding (%.1f s)", g.report().get("rounded_nodes"),
                     g.report().get("samples"), g.report().get("output_error_ratio"), g.report().get("seconds")));
         }
+        if (req.refitSamples() > 0) {
+            WeightRefit.Outcome rf = WeightRefit.run(plan, table.tensors(), reference, load(split,
+                    req.refitSamples(), "--refit", "refit", plan.preparedModel().inputs()), layout(), threads,
+                    progress);
+            report.put("refit", rf.report());
+            plan = rf.plan();
+            progress.note(String.format(java.util.Locale.ROOT, "refit: %s convs on %d samples, output error x%.2f "
+                    + "(%.1f s)", rf.report().get("refitted_nodes"), rf.report().get("samples"),
+                    rf.report().get("output_error_ratio"), rf.report().get("seconds")));
+        }
         if (req.empiricalBiasSamples() > 0) {
             plan = empiricalBiasCorrection(plan, table, reference, split);
         }
@@ -418,7 +428,8 @@ final class OnnxQuantization {
         Set<String> cacheTensors = CalibrationPass.observedTensors(plan);
 
         progress.begin("writing Q/DQ model", 0);
-        if (req.equalize() || req.biasCorrection() || req.empiricalBiasSamples() > 0 || req.gptqSamples() > 0) {
+        if (req.equalize() || req.biasCorrection() || req.empiricalBiasSamples() > 0 || req.gptqSamples() > 0
+                || req.refitSamples() > 0) {
             // the float model the table and the TensorRT cache describe (channels rescaled, biases corrected)
             Path floatOut = req.outputDir().resolve(FLOAT_MODEL);
             prepared.save(floatOut);

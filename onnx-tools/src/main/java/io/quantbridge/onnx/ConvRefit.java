@@ -1,0 +1,296 @@
+package io.quantbridge.onnx;
+
+import io.quantbridge.onnx.proto.Onnx.NodeProto;
+import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import io.quantbridge.weights.LeastSquares;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Refits one int8 Conv to the inputs the int8 model gives it: the weights and bias that, fed the int8 model's input
+ * patches {@code a}, best reproduce what the float conv computes from the float model's patches {@code x} at the same
+ * positions, {@code t = W x + b}. Ridge regression toward the float weights:
+ * <pre>  min over (W', b') of  sum |W' a + b' - t|^2 + lambda |W' - W|^2,   lambda = ridge * mean_i sum a_i^2</pre>
+ * (the bias is not penalized). The weights are then rounded to the nearest int8 step, with the scales the Q/DQ
+ * writer takes from them, and the bias is solved again for the rounded weights, so it also cancels the mean shift of
+ * that rounding (on ppocr-det at 640x640, keeping the fitted bias instead lost 0.002 of held-out cosine). Without the ridge term this overfits the samples (on ppocr-det, 32 samples of 512 positions: ridge
+ * 0.1 left held-out cosine where the analytic bias correction has it; 1 gained 0.002, 3 0.001).
+ *
+ * <p>The error that int8 inputs bring is partly linear in the input (clipping at the calibrated range, a rounding
+ * grid that is coarse against a channel's spread, the mean shift of a skewed distribution): a refitted conv undoes
+ * that part, where GPTQ ({@link Gptq}) sees float inputs only and where the empirical bias correction undoes only
+ * the mean.
+ *
+ * <p>{@link Statistics} accumulates, per group, {@code sum a a^T} and {@code sum a t^T} over positions drawn at
+ * random (seeded) from each pair of tensors, with {@code a} extended by a constant 1 for the bias.
+ */
+public final class ConvRefit {
+    /** Output positions sampled per sample (all of them when the conv has fewer). */
+    public static final int DEFAULT_POSITIONS = 512;
+    /** Ridge strength, relative to the mean input energy per weight. */
+    public static final double DEFAULT_RIDGE = 1.0;
+
+    private ConvRefit() { }
+
+    /** Why a conv cannot be refitted, or null when it can (the convs {@link Gptq} can round). */
+    public static String unsupported(NodeProto n, TensorProto w) {
+        return Gptq.unsupported(n, w);
+    }
+
+    /** The refitted conv: float weights holding int8 values ({@code code * scale}), bias, and the fit's errors. */
+    public record Fit(float[] weights, float[] bias, double errorBefore, double errorAfter, double targetPower) { }
+
+    /** What one conv's refit accumulates. Not thread-safe. */
+    public static final class Statistics {
+        private final NodeProto node;
+        private final long[] weightDims;
+        private final int group;
+        private final int cinPerGroup;
+        private final int kh;
+        private final int kw;
+        private final int outPerGroup;
+        private final int[] strides;
+        private final int[] pads;
+        private final int[] dilations;
+        private final int d;          // patch values per group
+        private final int n;          // d + 1 (the constant for the bias)
+        private final double[] w;     // float weights [O, d]
+        private final double[] b;     // float bias [O]
+        private final double[][] aa;  // per group: sum a a^T, upper triangle, n x n
+        private final double[][] at;  // per group: sum a t^T, n x outPerGroup
+        private final double[] tt;    // per group: sum |t|^2
+        private final SplittableRandom random;
+        private long positions;
+
+        /**
+         * @param conv the conv, in the float model
+         * @param w    its float weights [O, C/g, kh, kw]
+         * @param bias its float bias, or null when it has none
+         */
+        public Statistics(NodeProto conv, TensorProto w, float[] bias, long seed) {
+            String why = unsupported(conv, w);
+            if (why != null) throw new IllegalArgumentException(conv.getName() + ": " + why);
+            this.node = conv;
+            this.weightDims = Tensors.dims(w);
+            this.group = (int) Attributes.getInt(conv, "group", 1);
+            this.cinPerGroup = (int) weightDims[1];
+            this.kh = (int) weightDims[2];
+            this.kw = (int) weightDims[3];
+            int cout = (int) weightDims[0];
+            this.outPerGroup = cout / group;
+            this.strides = ints(conv, "strides", 2, 1);
+            this.dilations = ints(conv, "dilations", 2, 1);
+            int[] p = ints(conv, "pads", 4, 0);
+            this.pads = Attributes.getString(conv, "auto_pad", "NOTSET").equals("VALID") ? new int[4] : p;
+            this.d = cinPerGroup * kh * kw;
+            this.n = d + 1;
+            float[] wf = Tensors.toFloats(w);
+            this.w = new double[wf.length];
+            for (int i = 0; i < wf.length; i++) this.w[i] = wf[i];
+            this.b = new double[cout];
+            if (bias != null) {
+                if (bias.length != cout) {
+                    throw new IllegalArgumentException(conv.getName() + ": bias of " + bias.length + " values for " + cout
+                            + " output channels");
+                }
+                for (int o = 0; o < cout; o++) this.b[o] = bias[o];
+            }
+            this.aa = new double[group][n * n];
+            this.at = new double[group][n * outPerGroup];
+            this.tt = new double[group];
+            this.random = new SplittableRandom(seed);
+        }
+
+        private static int[] ints(NodeProto n, String name, int len, int dflt) {
+            long[] v = Attributes.getInts(n, name).orElse(null);
+            int[] r = new int[len];
+            Arrays.fill(r, dflt);
+            if (v != null) for (int i = 0; i < Math.min(len, v.length); i++) r[i] = (int) v[i];
+            return r;
+        }
+
+        public String node() {
+            return node.getName();
+        }
+
+        /** Positions added so far. */
+        public long positions() {
+            return positions;
+        }
+
+        /**
+         * Adds {@code count} output positions (all of them when there are fewer), drawn from the first batch entry of
+         * the int8 model's input {@code quantized} and the float model's {@code reference}, both NCHW of {@code shape}.
+         */
+        public void add(long[] shape, float[] quantized, float[] reference, int count) {
+            if (shape.length != 4 || shape[1] != (long) cinPerGroup * group) {
+                throw new IllegalArgumentException(node.getName() + ": input " + Arrays.toString(shape)
+                        + " does not match " + group * cinPerGroup + " channels");
+            }
+            int c = (int) shape[1];
+            int h = (int) shape[2];
+            int wd = (int) shape[3];
+            if (quantized.length < (long) c * h * wd || reference.length < (long) c * h * wd) {
+                throw new IllegalArgumentException(node.getName() + ": input of " + Math.min(quantized.length,
+                        reference.length) + " values for shape " + Arrays.toString(shape));
+            }
+            int oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1;
+            int ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1;
+            if (oh <= 0 || ow <= 0) return;
+            long all = (long) oh * ow;
+            int take = (int) Math.min(count, all);
+            double[] a = new double[n];
+            double[] x = new double[d];
+            double[] t = new double[outPerGroup];
+            for (int s = 0; s < take; s++) {
+                int pos = take == all ? s : random.nextInt((int) all);
+                int oy = pos / ow;
+                int ox = pos % ow;
+                for (int g = 0; g < group; g++) {
+                    int i = 0;
+                    for (int ci = 0; ci < cinPerGroup; ci++) {
+                        int base = (g * cinPerGroup + ci) * h * wd;
+                        for (int ky = 0; ky < kh; ky++) {
+                            int y = oy * strides[0] - pads[0] + ky * dilations[0];
+                            for (int kx = 0; kx < kw; kx++) {
+                                int xx = ox * strides[1] - pads[1] + kx * dilations[1];
+                                boolean in = y >= 0 && y < h && xx >= 0 && xx < wd;
+                                a[i] = in ? quantized[base + y * wd + xx] : 0.0;
+                                x[i] = in ? reference[base + y * wd + xx] : 0.0;
+                                i++;
+                            }
+                        }
+                    }
+                    a[d] = 1.0;
+                    accumulate(g, a, x, t);
+                }
+            }
+            positions += take;
+        }
+
+        private void accumulate(int g, double[] a, double[] x, double[] t) {
+            double p = 0;
+            for (int o = 0; o < outPerGroup; o++) {
+                int row = (g * outPerGroup + o) * d;
+                double s = b[g * outPerGroup + o];
+                for (int i = 0; i < d; i++) s += w[row + i] * x[i];
+                t[o] = s;
+                p += s * s;
+            }
+            tt[g] += p;
+            double[] m = aa[g];
+            double[] r = at[g];
+            for (int i = 0; i < n; i++) {
+                double ai = a[i];
+                if (ai == 0) continue;
+                int mi = i * n;
+                for (int j = i; j < n; j++) m[mi + j] += ai * a[j];
+                int ri = i * outPerGroup;
+                for (int o = 0; o < outPerGroup; o++) r[ri + o] += ai * t[o];
+            }
+        }
+
+        /**
+         * The refit: ridge regression at {@code ridge}, weights rounded as the Q/DQ writer rounds them
+         * ({@code perChannel}, codes in {@code [-weightMax, weightMax]}), bias solved for the rounded weights.
+         *
+         * @param current     the conv's weights as the model holds them now (before the writer rounds them)
+         * @param currentBias its bias now, or null when it has none
+         */
+        public Fit fit(double ridge, boolean perChannel, int weightMax, TensorProto current, float[] currentBias) {
+            if (positions == 0) throw new IllegalStateException(node.getName() + ": no positions added");
+            int cout = outPerGroup * group;
+            double[] fitted = new double[cout * d];
+            for (int g = 0; g < group; g++) {
+                double[] h = full(aa[g]);
+                double mean = 0;
+                for (int i = 0; i < d; i++) mean += h[i * n + i];
+                mean /= d;
+                double lambda = ridge * (mean > 0 ? mean : 1.0);
+                double[] rhs = at[g].clone();
+                for (int i = 0; i < d; i++) {
+                    h[i * n + i] += lambda;
+                    for (int o = 0; o < outPerGroup; o++) {
+                        rhs[i * outPerGroup + o] += lambda * w[(g * outPerGroup + o) * d + i];
+                    }
+                }
+                double[] sol = LeastSquares.solve(h, n, rhs, outPerGroup);
+                for (int o = 0; o < outPerGroup; o++) {
+                    for (int i = 0; i < d; i++) fitted[(g * outPerGroup + o) * d + i] = sol[i * outPerGroup + o];
+                }
+            }
+            float[] rounded = dequantized(fitted, perChannel, weightMax);
+            float[] bias = new float[cout];
+            for (int g = 0; g < group; g++) {
+                double[] m = aa[g];
+                double count = m[d * n + d];
+                for (int o = 0; o < outPerGroup; o++) {
+                    int oc = g * outPerGroup + o;
+                    // d/db of the squared error: sum (w a + b - t) = 0, with sum a_i = m[i][d] and sum t = at[d][o]
+                    double s = at[g][d * outPerGroup + o];
+                    for (int i = 0; i < d; i++) s -= rounded[oc * d + i] * m[i * n + d];
+                    bias[oc] = (float) (s / count);
+                }
+            }
+            float[] now = Tensors.toFloats(current);
+            if (now.length != fitted.length) {
+                throw new IllegalArgumentException(node.getName() + ": current weights of " + now.length
+                        + " values, " + fitted.length + " expected");
+            }
+            double[] cur = new double[now.length];
+            for (int i = 0; i < cur.length; i++) cur[i] = now[i];
+            float[] curRounded = dequantized(cur, perChannel, weightMax);
+            double before = error(curRounded, currentBias == null ? new float[cout] : currentBias);
+            double after = error(rounded, bias);
+            double power = 0;
+            for (double v : tt) power += v;
+            return new Fit(rounded, bias, before, after, power);
+        }
+
+        /** {@code sum |w a + b - t|^2} over the positions added, from the accumulated moments. */
+        private double error(float[] weights, float[] bias) {
+            double e = 0;
+            double[] v = new double[n];
+            for (int g = 0; g < group; g++) {
+                double[] m = aa[g];
+                double[] r = at[g];
+                e += tt[g];
+                for (int o = 0; o < outPerGroup; o++) {
+                    int oc = g * outPerGroup + o;
+                    for (int i = 0; i < d; i++) v[i] = weights[oc * d + i];
+                    v[d] = bias[oc];
+                    double quad = 0;
+                    double lin = 0;
+                    for (int i = 0; i < n; i++) {
+                        double vi = v[i];
+                        if (vi == 0) continue;
+                        lin += vi * r[i * outPerGroup + o];
+                        quad += vi * vi * m[i * n + i];
+                        double s = 0;
+                        for (int j = i + 1; j < n; j++) s += m[i * n + j] * v[j];
+                        quad += 2 * vi * s;
+                    }
+                    e += quad - 2 * lin;
+                }
+            }
+            return Math.max(0, e);
+        }
+
+        private double[] full(double[] upper) {
+            double[] f = upper.clone();
+            for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) f[j * n + i] = f[i * n + j];
+            return f;
+        }
+
+        /** {@code code * scale} of these weights [O, d] as the Q/DQ writer quantizes them. */
+        private float[] dequantized(double[] weights, boolean perChannel, int weightMax) {
+            float[] f = new float[weights.length];
+            for (int i = 0; i < f.length; i++) f[i] = (float) weights[i];
+            TensorProto t = Tensors.floatTensor("w", weightDims, f);
+            QdqQuantizer.QuantizedWeight q = QdqQuantizer.quantizeWeight(t, perChannel ? 0 : -1, weightMax);
+            float[] out = new float[f.length];
+            for (int i = 0; i < f.length; i++) out[i] = q.values()[i] * q.scales()[perChannel ? i / d : 0];
+            return out;
+        }
+    }
+}
