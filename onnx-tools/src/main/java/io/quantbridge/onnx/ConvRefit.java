@@ -44,14 +44,9 @@ public final class ConvRefit {
     public static final class Statistics {
         private final NodeProto node;
         private final long[] weightDims;
+        private final ConvGeometry geometry;
         private final int group;
-        private final int cinPerGroup;
-        private final int kh;
-        private final int kw;
         private final int outPerGroup;
-        private final int[] strides;
-        private final int[] pads;
-        private final int[] dilations;
         private final int d;          // patch values per group
         private final int n;          // d + 1 (the constant for the bias)
         private final double[] w;     // float weights [O, d]
@@ -72,17 +67,11 @@ public final class ConvRefit {
             if (why != null) throw new IllegalArgumentException(conv.getName() + ": " + why);
             this.node = conv;
             this.weightDims = Tensors.dims(w);
-            this.group = (int) Attributes.getInt(conv, "group", 1);
-            this.cinPerGroup = (int) weightDims[1];
-            this.kh = (int) weightDims[2];
-            this.kw = (int) weightDims[3];
+            this.geometry = ConvGeometry.of(conv, weightDims);
+            this.group = geometry.group;
             int cout = (int) weightDims[0];
             this.outPerGroup = cout / group;
-            this.strides = ints(conv, "strides", 2, 1);
-            this.dilations = ints(conv, "dilations", 2, 1);
-            int[] p = ints(conv, "pads", 4, 0);
-            this.pads = Attributes.getString(conv, "auto_pad", "NOTSET").equals("VALID") ? new int[4] : p;
-            this.d = cinPerGroup * kh * kw;
+            this.d = geometry.patch;
             this.n = d + 1;
             float[] wf = Tensors.toFloats(w);
             this.w = new double[wf.length];
@@ -101,14 +90,6 @@ public final class ConvRefit {
             this.random = new SplittableRandom(seed);
         }
 
-        private static int[] ints(NodeProto n, String name, int len, int dflt) {
-            long[] v = Attributes.getInts(n, name).orElse(null);
-            int[] r = new int[len];
-            Arrays.fill(r, dflt);
-            if (v != null) for (int i = 0; i < Math.min(len, v.length); i++) r[i] = (int) v[i];
-            return r;
-        }
-
         public String node() {
             return node.getName();
         }
@@ -123,9 +104,9 @@ public final class ConvRefit {
          * the int8 model's input {@code quantized} and the float model's {@code reference}, both NCHW of {@code shape}.
          */
         public void add(long[] shape, float[] quantized, float[] reference, int count) {
-            if (shape.length != 4 || shape[1] != (long) cinPerGroup * group) {
+            if (shape.length != 4 || shape[1] != geometry.inputChannels()) {
                 throw new IllegalArgumentException(node.getName() + ": input " + Arrays.toString(shape)
-                        + " does not match " + group * cinPerGroup + " channels");
+                        + " does not match " + geometry.inputChannels() + " channels");
             }
             int c = (int) shape[1];
             int h = (int) shape[2];
@@ -134,8 +115,8 @@ public final class ConvRefit {
                 throw new IllegalArgumentException(node.getName() + ": input of " + Math.min(quantized.length,
                         reference.length) + " values for shape " + Arrays.toString(shape));
             }
-            int oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1;
-            int ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1;
+            int oh = geometry.outHeight(h);
+            int ow = geometry.outWidth(wd);
             if (oh <= 0 || ow <= 0) return;
             long all = (long) oh * ow;
             int take = (int) Math.min(count, all);
@@ -147,20 +128,8 @@ public final class ConvRefit {
                 int oy = pos / ow;
                 int ox = pos % ow;
                 for (int g = 0; g < group; g++) {
-                    int i = 0;
-                    for (int ci = 0; ci < cinPerGroup; ci++) {
-                        int base = (g * cinPerGroup + ci) * h * wd;
-                        for (int ky = 0; ky < kh; ky++) {
-                            int y = oy * strides[0] - pads[0] + ky * dilations[0];
-                            for (int kx = 0; kx < kw; kx++) {
-                                int xx = ox * strides[1] - pads[1] + kx * dilations[1];
-                                boolean in = y >= 0 && y < h && xx >= 0 && xx < wd;
-                                a[i] = in ? quantized[base + y * wd + xx] : 0.0;
-                                x[i] = in ? reference[base + y * wd + xx] : 0.0;
-                                i++;
-                            }
-                        }
-                    }
+                    geometry.patch(quantized, 0, c, h, wd, g, oy, ox, a);
+                    geometry.patch(reference, 0, c, h, wd, g, oy, ox, x);
                     a[d] = 1.0;
                     accumulate(g, a, x, t);
                 }

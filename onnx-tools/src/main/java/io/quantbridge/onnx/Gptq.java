@@ -53,40 +53,20 @@ public final class Gptq {
      * then kernel column. Not thread-safe.
      */
     public static final class Patches {
+        private final ConvGeometry geometry;
         private final int group;
-        private final int cinPerGroup;
-        private final int kh;
-        private final int kw;
-        private final int[] strides;
-        private final int[] pads;
-        private final int[] dilations;
         private final int d;
         private final HessianRounding.Moments[] moments;
         private final SplittableRandom random;
         private long count;
 
         public Patches(NodeProto n, TensorProto w, long seed) {
-            long[] wd = Tensors.dims(w);
-            this.group = (int) Attributes.getInt(n, "group", 1);
-            this.cinPerGroup = (int) wd[1];
-            this.kh = (int) wd[2];
-            this.kw = (int) wd[3];
-            this.strides = ints(n, "strides", 2, 1);
-            this.dilations = ints(n, "dilations", 2, 1);
-            int[] p = ints(n, "pads", 4, 0);
-            this.pads = Attributes.getString(n, "auto_pad", "NOTSET").equals("VALID") ? new int[4] : p;
-            this.d = cinPerGroup * kh * kw;
+            this.geometry = ConvGeometry.of(n, Tensors.dims(w));
+            this.group = geometry.group;
+            this.d = geometry.patch;
             this.moments = new HessianRounding.Moments[group];
             for (int g = 0; g < group; g++) moments[g] = new HessianRounding.Moments(d);
             this.random = new SplittableRandom(seed);
-        }
-
-        private static int[] ints(NodeProto n, String name, int len, int dflt) {
-            long[] v = Attributes.getInts(n, name).orElse(null);
-            int[] r = new int[len];
-            Arrays.fill(r, dflt);
-            if (v != null) for (int i = 0; i < Math.min(len, v.length); i++) r[i] = (int) v[i];
-            return r;
         }
 
         public int patchSize() {
@@ -99,16 +79,16 @@ public final class Gptq {
 
         /** Adds {@code positions} output positions of every group, drawn from this NCHW input tensor. */
         public void add(long[] shape, float[] data, int positions) {
-            if (shape.length != 4 || shape[1] != (long) cinPerGroup * group) {
+            if (shape.length != 4 || shape[1] != geometry.inputChannels()) {
                 throw new IllegalArgumentException("input " + Arrays.toString(shape) + " does not match "
-                        + group * cinPerGroup + " channels");
+                        + geometry.inputChannels() + " channels");
             }
             int batch = (int) shape[0];
             int c = (int) shape[1];
             int h = (int) shape[2];
             int wd = (int) shape[3];
-            int oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1;
-            int ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1;
+            int oh = geometry.outHeight(h);
+            int ow = geometry.outWidth(wd);
             if (oh <= 0 || ow <= 0) return;
             double[] x = new double[d];
             for (int s = 0; s < positions; s++) {
@@ -116,17 +96,7 @@ public final class Gptq {
                 int oy = random.nextInt(oh);
                 int ox = random.nextInt(ow);
                 for (int g = 0; g < group; g++) {
-                    int i = 0;
-                    for (int ci = 0; ci < cinPerGroup; ci++) {
-                        int base = (b * c + g * cinPerGroup + ci) * h * wd;
-                        for (int ky = 0; ky < kh; ky++) {
-                            int y = oy * strides[0] - pads[0] + ky * dilations[0];
-                            for (int kx = 0; kx < kw; kx++) {
-                                int xx = ox * strides[1] - pads[1] + kx * dilations[1];
-                                x[i++] = y >= 0 && y < h && xx >= 0 && xx < wd ? data[base + y * wd + xx] : 0.0;
-                            }
-                        }
-                    }
+                    geometry.patch(data, b, c, h, wd, g, oy, ox, x);
                     moments[g].add(x);
                 }
             }

@@ -197,44 +197,13 @@ class QuantizeOnnxEndToEndTest {
     void gptqRoundsEveryQuantizedConvOnTheSameScales() throws Exception {
         Path first = out.resolve("pct");
         Path dir = out.resolve("gptq");
-        Run r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(), "--gptq", "12");
-        assertEquals(0, r.code(), r.err());
-        assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
-                Files.readAllBytes(dir.resolve("calibration.cache")));
-        Map<?, ?> g = (Map<?, ?>) report(dir).get("gptq");
-        assertEquals(12L, g.get("samples"));
-        assertEquals(Map.of("p2o.ConvTranspose.0", "ConvTranspose (only Conv)",
-                "p2o.ConvTranspose.2", "ConvTranspose (only Conv)"), g.get("skipped"));
+        Map<?, ?> g = convStepOnTheFirstTable(dir, "--gptq", 12, "gptq");
         double ratio = ((Number) g.get("output_error_ratio")).doubleValue();
         assertTrue(ratio < 0.2, "output error ratio " + ratio);
 
-        OnnxModel int8 = OnnxModel.load(dir.resolve("model.int8.onnx"));
-        OnnxModel fp32 = OnnxModel.load(dir.resolve("model.fp32.onnx"));
-        OnnxModel plainInt8 = OnnxModel.load(first.resolve("model.int8.onnx"));
-        Map<String, io.quantbridge.onnx.proto.Onnx.NodeProto> producers = new java.util.HashMap<>();
-        for (var n : int8.nodes()) for (String o : n.getOutputList()) producers.put(o, n);
-        Map<String, io.quantbridge.onnx.proto.Onnx.NodeProto> floatNodes = new java.util.HashMap<>();
-        for (var n : fp32.nodes()) floatNodes.put(n.getName(), n);
-        int rounded = 0;
-        int changedCodes = 0;
-        for (var n : int8.nodes()) {
-            if (!n.getOpType().equals("Conv") || !n.getInput(1).endsWith("_dequantized")) continue;
-            rounded++;
-            var dq = producers.get(n.getInput(1));
-            var codes = int8.initializers().get(dq.getInput(0));
-            var w = fp32.initializers().get(floatNodes.get(n.getName()).getInput(1));
-            float[] scales = io.quantbridge.onnx.Tensors.toFloats(int8.initializers().get(dq.getInput(1)));
-            float[] fw = io.quantbridge.onnx.Tensors.toFloats(w);
-            byte[] q = codes.getRawData().toByteArray();
-            int per = fw.length / scales.length;
-            for (int i = 0; i < fw.length; i++) {
-                assertEquals(fw[i], q[i] * scales[i / per], Math.abs(fw[i]) * 1e-6f, n.getName() + "[" + i + "]");
-            }
-            float[] plainScales = io.quantbridge.onnx.Tensors.toFloats(plainInt8.initializers().get(dq.getInput(1)));
-            assertArrayEquals(plainScales, scales, n.getName());
-            byte[] plain = plainInt8.initializers().get(dq.getInput(0)).getRawData().toByteArray();
-            for (int i = 0; i < q.length; i++) if (q[i] != plain[i]) changedCodes++;
-        }
+        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, true);
+        int rounded = counts[0];
+        int changedCodes = counts[1];
         assertEquals((long) rounded, g.get("rounded_nodes"));
         assertTrue(changedCodes > 0, "GPTQ changed no weight");
         double plainCos = heldOutCosine(first);
@@ -255,30 +224,62 @@ class QuantizeOnnxEndToEndTest {
     void refitFitsEveryQuantizedConvToItsInt8InputsAndRaisesHeldOutFidelity() throws Exception {
         Path first = out.resolve("pct");
         Path dir = out.resolve("refit");
-        Run r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(), "--refit", "6");
-        assertEquals(0, r.code(), r.err());
-        assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
-                Files.readAllBytes(dir.resolve("calibration.cache")));
-        Map<?, ?> g = (Map<?, ?>) report(dir).get("refit");
-        assertEquals(6L, g.get("samples"));
-        assertEquals(Map.of("p2o.ConvTranspose.0", "ConvTranspose (only Conv)",
-                "p2o.ConvTranspose.2", "ConvTranspose (only Conv)"), g.get("skipped"));
+        Map<?, ?> g = convStepOnTheFirstTable(dir, "--refit", 6, "refit");
         double before = ((Number) g.get("relative_error_before")).doubleValue();
         double after = ((Number) g.get("relative_error_after")).doubleValue();
         assertTrue(after < before, "relative error of the conv outputs " + before + " -> " + after);
 
+        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, false);
+        int refitted = counts[0];
+        int changedCodes = counts[1];
+        assertEquals((long) refitted, g.get("refitted_nodes"));
+        assertTrue(changedCodes > 0, "the refit changed no weight");
+        double plainCos = heldOutCosine(first);
+        double refit = heldOutCosine(dir);
+        System.out.println("refit, det 320x320, 6 calibration photos: held-out cosine " + plainCos + " -> " + refit
+                + ", conv output error " + before + " -> " + after + ", " + changedCodes + " codes changed");
+        assertTrue(refit > plainCos, "held-out cosine " + plainCos + " -> " + refit);
+    }
+
+    /**
+     * Quantizes into {@code dir} on the first run's table with {@code option K} (a step that changes every quantized
+     * Conv's weights and skips the two ConvTransposes): the run succeeds, the TensorRT cache is the table run's, and the
+     * report section {@code key} names K samples and the skipped ConvTransposes. Returns that section.
+     */
+    private static Map<?, ?> convStepOnTheFirstTable(Path dir, String option, int k, String key) throws Exception {
+        Path first = out.resolve("pct");
+        Run r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(), option,
+                String.valueOf(k));
+        assertEquals(0, r.code(), r.err());
+        assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
+                Files.readAllBytes(dir.resolve("calibration.cache")));
+        Map<?, ?> section = (Map<?, ?>) report(dir).get(key);
+        assertEquals((long) k, section.get("samples"));
+        assertEquals(Map.of("p2o.ConvTranspose.0", "ConvTranspose (only Conv)",
+                "p2o.ConvTranspose.2", "ConvTranspose (only Conv)"), section.get("skipped"));
+        return section;
+    }
+
+    /**
+     * Every quantized Conv of {@code dir}'s Q/DQ model holds exactly its calibrated float model's weights requantized
+     * (so TensorRT's own weight quantization of model.fp32.onnx gives the same codes) and the float model's bias; with
+     * {@code sameScales}, its scales are those of {@code plain}'s model. Returns {convs, codes that differ from
+     * {@code plain}'s}.
+     */
+    private static int[] assertInt8WeightsAreTheFloatModelsRequantized(Path dir, Path plain, boolean sameScales)
+            throws Exception {
         OnnxModel int8 = OnnxModel.load(dir.resolve("model.int8.onnx"));
         OnnxModel fp32 = OnnxModel.load(dir.resolve("model.fp32.onnx"));
-        OnnxModel plainInt8 = OnnxModel.load(first.resolve("model.int8.onnx"));
+        OnnxModel plainInt8 = OnnxModel.load(plain.resolve("model.int8.onnx"));
         Map<String, io.quantbridge.onnx.proto.Onnx.NodeProto> producers = new java.util.HashMap<>();
         for (var n : int8.nodes()) for (String o : n.getOutputList()) producers.put(o, n);
         Map<String, io.quantbridge.onnx.proto.Onnx.NodeProto> floatNodes = new java.util.HashMap<>();
         for (var n : fp32.nodes()) floatNodes.put(n.getName(), n);
-        int refitted = 0;
+        int convs = 0;
         int changedCodes = 0;
         for (var n : int8.nodes()) {
             if (!n.getOpType().equals("Conv") || !n.getInput(1).endsWith("_dequantized")) continue;
-            refitted++;
+            convs++;
             var dq = producers.get(n.getInput(1));
             var fn = floatNodes.get(n.getName());
             float[] fw = io.quantbridge.onnx.Tensors.toFloats(fp32.initializers().get(fn.getInput(1)));
@@ -288,18 +289,18 @@ class QuantizeOnnxEndToEndTest {
             for (int i = 0; i < fw.length; i++) {
                 assertEquals(fw[i], q[i] * scales[i / per], Math.abs(fw[i]) * 1e-6f, n.getName() + "[" + i + "]");
             }
-            assertArrayEquals(io.quantbridge.onnx.Tensors.toFloats(fp32.initializers().get(fn.getInput(2))),
-                    io.quantbridge.onnx.Tensors.toFloats(int8.initializers().get(n.getInput(2))), n.getName());
-            byte[] plain = plainInt8.initializers().get(dq.getInput(0)).getRawData().toByteArray();
-            for (int i = 0; i < q.length; i++) if (q[i] != plain[i]) changedCodes++;
+            if (n.getInputCount() > 2) {
+                assertArrayEquals(io.quantbridge.onnx.Tensors.toFloats(fp32.initializers().get(fn.getInput(2))),
+                        io.quantbridge.onnx.Tensors.toFloats(int8.initializers().get(n.getInput(2))), n.getName());
+            }
+            if (sameScales) {
+                assertArrayEquals(io.quantbridge.onnx.Tensors.toFloats(plainInt8.initializers().get(dq.getInput(1))),
+                        scales, n.getName());
+            }
+            byte[] before = plainInt8.initializers().get(dq.getInput(0)).getRawData().toByteArray();
+            for (int i = 0; i < q.length; i++) if (q[i] != before[i]) changedCodes++;
         }
-        assertEquals((long) refitted, g.get("refitted_nodes"));
-        assertTrue(changedCodes > 0, "the refit changed no weight");
-        double plainCos = heldOutCosine(first);
-        double refit = heldOutCosine(dir);
-        System.out.println("refit, det 320x320, 6 calibration photos: held-out cosine " + plainCos + " -> " + refit
-                + ", conv output error " + before + " -> " + after + ", " + changedCodes + " codes changed");
-        assertTrue(refit > plainCos, "held-out cosine " + plainCos + " -> " + refit);
+        return new int[] {convs, changedCodes};
     }
 
     private static double heldOutCosine(Path dir) throws Exception {
