@@ -4,11 +4,17 @@ import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import java.util.Arrays;
 
 /**
- * The geometry of a 2-D Conv (groups, kernel, strides, pads, dilations) and its input patches, in the weight's order:
- * channel, then kernel row, then kernel column. Shared by the statistics that sample conv input patches ({@link Gptq},
- * {@link ConvRefit}).
+ * The geometry of a 2-D Conv or ConvTranspose (groups, kernel, strides, pads, dilations) and the input patch that
+ * each output position reads, in the order of a Conv's weight: input channel, then kernel row, then kernel column.
+ * Shared by the statistics that sample conv input patches ({@link Gptq}, {@link ConvRefit}).
+ *
+ * <p>For a ConvTranspose (weights [C, O/g, kh, kw]) output {@code (oy, ox)} reads input row {@code iy} through kernel
+ * row {@code ky} where {@code iy * stride - pad + ky * dilation = oy}; its patch holds that input value at
+ * {@code (c, ky, kx)} and 0 where no input row or column meets the kernel position, so that output channel {@code o}
+ * is {@code bias[o] + sum W[c, o, ky, kx] * patch[c, ky, kx]}, the same dot product as a Conv's.
  */
 final class ConvGeometry {
+    final boolean transposed;
     final int group;
     final int cinPerGroup;
     final int kh;
@@ -18,20 +24,23 @@ final class ConvGeometry {
     private final int[] strides;
     private final int[] pads;
     private final int[] dilations;
+    private final int[] outputPadding;
 
     private ConvGeometry(NodeProto n, long[] weightDims) {
+        this.transposed = n.getOpType().equals("ConvTranspose");
         this.group = (int) Attributes.getInt(n, "group", 1);
-        this.cinPerGroup = (int) weightDims[1];
+        this.cinPerGroup = (int) (transposed ? weightDims[0] / group : weightDims[1]);
         this.kh = (int) weightDims[2];
         this.kw = (int) weightDims[3];
         this.patch = cinPerGroup * kh * kw;
         this.strides = ints(n, "strides", 2, 1);
         this.dilations = ints(n, "dilations", 2, 1);
+        this.outputPadding = ints(n, "output_padding", 2, 0);
         int[] p = ints(n, "pads", 4, 0);
         this.pads = Attributes.getString(n, "auto_pad", "NOTSET").equals("VALID") ? new int[4] : p;
     }
 
-    /** The geometry of conv {@code n} with weights of dimensions [O, C/g, kh, kw]. */
+    /** The geometry of conv {@code n} with weights [O, C/g, kh, kw] (Conv) or [C, O/g, kh, kw] (ConvTranspose). */
     static ConvGeometry of(NodeProto n, long[] weightDims) {
         return new ConvGeometry(n, weightDims);
     }
@@ -51,12 +60,20 @@ final class ConvGeometry {
 
     /** Output rows for {@code h} input rows (0 or less: none). */
     int outHeight(int h) {
-        return (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1;
+        return outSize(h, 0);
     }
 
     /** Output columns for {@code w} input columns (0 or less: none). */
     int outWidth(int w) {
-        return (w + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1;
+        return outSize(w, 1);
+    }
+
+    private int outSize(int in, int axis) {
+        int k = axis == 0 ? kh : kw;
+        int span = dilations[axis] * (k - 1) + 1;
+        int padding = pads[axis] + pads[axis + 2];
+        if (transposed) return strides[axis] * (in - 1) + outputPadding[axis] + span - padding;
+        return (in + padding - span) / strides[axis] + 1;
     }
 
     /**
@@ -68,13 +85,24 @@ final class ConvGeometry {
         for (int ci = 0; ci < cinPerGroup; ci++) {
             int base = (b * c + g * cinPerGroup + ci) * h * w;
             for (int ky = 0; ky < kh; ky++) {
-                int y = oy * strides[0] - pads[0] + ky * dilations[0];
-                boolean rowIn = y >= 0 && y < h;
+                int y = source(oy, ky, 0, h);
                 for (int kx = 0; kx < kw; kx++) {
-                    int x = ox * strides[1] - pads[1] + kx * dilations[1];
-                    out[i++] = rowIn && x >= 0 && x < w ? data[base + y * w + x] : 0.0;
+                    int x = y < 0 ? -1 : source(ox, kx, 1, w);
+                    out[i++] = x >= 0 ? data[base + y * w + x] : 0.0;
                 }
             }
         }
+    }
+
+    /** The input row (axis 0) or column (axis 1) that output {@code o} reads through kernel tap {@code k}; -1: none. */
+    private int source(int o, int k, int axis, int size) {
+        if (!transposed) {
+            int i = o * strides[axis] - pads[axis] + k * dilations[axis];
+            return i < size ? i : -1;
+        }
+        int t = o + pads[axis] - k * dilations[axis];
+        if (t < 0 || t % strides[axis] != 0) return -1;
+        int i = t / strides[axis];
+        return i < size ? i : -1;
     }
 }

@@ -32,12 +32,29 @@ public final class ConvRefit {
 
     private ConvRefit() { }
 
-    /** Why a conv cannot be refitted, or null when it can (the convs {@link Gptq} can round). */
+    /**
+     * Why a conv cannot be refitted, or null when it can: the Convs {@link Gptq} can round, and 2-D ConvTransposes
+     * with float weights [C, O, kh, kw], group 1 (the per-channel weight scales of a grouped ConvTranspose are shared
+     * between its groups), explicit or VALID padding and no {@code output_shape}.
+     */
     public static String unsupported(NodeProto n, TensorProto w) {
-        return Gptq.unsupported(n, w);
+        if (!n.getOpType().equals("ConvTranspose")) return Gptq.unsupported(n, w);
+        if (w == null || w.getDataType() != DataTypes.FLOAT) return "weight is not a float initializer";
+        long[] d = Tensors.dims(w);
+        if (d.length != 4) return "not a 2-D transposed convolution";
+        if (Attributes.getInt(n, "group", 1) != 1) return "grouped ConvTranspose";
+        if (Attributes.getInts(n, "output_shape").isPresent()) return "output_shape given";
+        String autoPad = Attributes.getString(n, "auto_pad", "NOTSET");
+        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) return "auto_pad " + autoPad;
+        long patch = d[0] * d[2] * d[3];
+        if (patch > Gptq.MAX_PATCH) return "input patch of " + patch + " values (at most " + Gptq.MAX_PATCH + ")";
+        return null;
     }
 
-    /** The refitted conv: float weights holding int8 values ({@code code * scale}), bias, and the fit's errors. */
+    /**
+     * The refitted conv: float weights holding int8 values ({@code code * scale}) in the layout of the conv's weight
+     * tensor, bias, and the fit's errors.
+     */
     public record Fit(float[] weights, float[] bias, double errorBefore, double errorAfter, double targetPower) { }
 
     /** What one conv's refit accumulates. Not thread-safe. */
@@ -49,7 +66,8 @@ public final class ConvRefit {
         private final int outPerGroup;
         private final int d;          // patch values per group
         private final int n;          // d + 1 (the constant for the bias)
-        private final double[] w;     // float weights [O, d]
+        private final int cout;
+        private final double[] w;     // float weights [O, d] (a ConvTranspose's transposed to that order)
         private final double[] b;     // float bias [O]
         private final double[][] aa;  // per group: sum a a^T, upper triangle, n x n
         private final double[][] at;  // per group: sum a t^T, n x outPerGroup
@@ -58,8 +76,8 @@ public final class ConvRefit {
         private long positions;
 
         /**
-         * @param conv the conv, in the float model
-         * @param w    its float weights [O, C/g, kh, kw]
+         * @param conv the Conv or ConvTranspose, in the float model
+         * @param w    its float weights [O, C/g, kh, kw] (ConvTranspose: [C, O, kh, kw])
          * @param bias its float bias, or null when it has none
          */
         public Statistics(NodeProto conv, TensorProto w, float[] bias, long seed) {
@@ -69,11 +87,11 @@ public final class ConvRefit {
             this.weightDims = Tensors.dims(w);
             this.geometry = ConvGeometry.of(conv, weightDims);
             this.group = geometry.group;
-            int cout = (int) weightDims[0];
+            this.cout = (int) (geometry.transposed ? weightDims[1] : weightDims[0]);
             this.outPerGroup = cout / group;
             this.d = geometry.patch;
             this.n = d + 1;
-            float[] wf = Tensors.toFloats(w);
+            float[] wf = rowsPerOutput(Tensors.toFloats(w));
             this.w = new double[wf.length];
             for (int i = 0; i < wf.length; i++) this.w[i] = wf[i];
             this.b = new double[cout];
@@ -168,7 +186,6 @@ public final class ConvRefit {
          */
         public Fit fit(double ridge, boolean perChannel, int weightMax, TensorProto current, float[] currentBias) {
             if (positions == 0) throw new IllegalStateException(node.getName() + ": no positions added");
-            int cout = outPerGroup * group;
             double[] fitted = new double[cout * d];
             for (int g = 0; g < group; g++) {
                 double[] h = full(aa[g]);
@@ -202,10 +219,11 @@ public final class ConvRefit {
                 }
             }
             float[] now = Tensors.toFloats(current);
-            if (now.length != fitted.length) {
-                throw new IllegalArgumentException(node.getName() + ": current weights of " + now.length
-                        + " values, " + fitted.length + " expected");
+            if (now.length != fitted.length || !Arrays.equals(Tensors.dims(current), weightDims)) {
+                throw new IllegalArgumentException(node.getName() + ": current weights "
+                        + Arrays.toString(Tensors.dims(current)) + ", " + Arrays.toString(weightDims) + " expected");
             }
+            now = rowsPerOutput(now);
             double[] cur = new double[now.length];
             for (int i = 0; i < cur.length; i++) cur[i] = now[i];
             float[] curRounded = dequantized(cur, perChannel, weightMax);
@@ -213,7 +231,19 @@ public final class ConvRefit {
             double after = error(rounded, bias);
             double power = 0;
             for (double v : tt) power += v;
-            return new Fit(rounded, bias, before, after, power);
+            return new Fit(tensorLayout(rounded), bias, before, after, power);
+        }
+
+        /** Weights in the tensor's layout as rows per output channel [O, d]: a ConvTranspose's [C, O, k] transposed. */
+        private float[] rowsPerOutput(float[] v) {
+            return geometry.transposed ? swapLeading(v, (int) weightDims[0], cout, (int) (weightDims[2] * weightDims[3]))
+                    : v;
+        }
+
+        /** The inverse of {@link #rowsPerOutput}. */
+        private float[] tensorLayout(float[] rows) {
+            return geometry.transposed ? swapLeading(rows, cout, (int) weightDims[0],
+                    (int) (weightDims[2] * weightDims[3])) : rows;
         }
 
         /** {@code sum |w a + b - t|^2} over the positions added, from the accumulated moments. */
@@ -251,15 +281,30 @@ public final class ConvRefit {
             return f;
         }
 
-        /** {@code code * scale} of these weights [O, d] as the Q/DQ writer quantizes them. */
+        /**
+         * {@code code * scale} of these weights [O, d] as the Q/DQ writer quantizes them (per output channel: axis 0
+         * of a Conv's weight, axis 1 of a ConvTranspose's), as rows [O, d].
+         */
         private float[] dequantized(double[] weights, boolean perChannel, int weightMax) {
             float[] f = new float[weights.length];
             for (int i = 0; i < f.length; i++) f[i] = (float) weights[i];
-            TensorProto t = Tensors.floatTensor("w", weightDims, f);
-            QdqQuantizer.QuantizedWeight q = QdqQuantizer.quantizeWeight(t, perChannel ? 0 : -1, weightMax);
+            TensorProto t = Tensors.floatTensor("w", weightDims, tensorLayout(f));
+            QdqQuantizer.QuantizedWeight q = QdqQuantizer.quantizeWeight(t,
+                    perChannel ? (geometry.transposed ? 1 : 0) : -1, weightMax);
             float[] out = new float[f.length];
-            for (int i = 0; i < f.length; i++) out[i] = q.values()[i] * q.scales()[perChannel ? i / d : 0];
+            for (int i = 0; i < f.length; i++) out[i] = q.values()[i];
+            out = rowsPerOutput(out);
+            for (int i = 0; i < f.length; i++) out[i] *= q.scales()[perChannel ? i / d : 0];
             return out;
         }
+    }
+
+    /** {@code v} of dimensions [a, b, k] as [b, a, k]. */
+    static float[] swapLeading(float[] v, int a, int b, int k) {
+        float[] out = new float[v.length];
+        for (int i = 0; i < a; i++) {
+            for (int j = 0; j < b; j++) System.arraycopy(v, (i * b + j) * k, out, (j * a + i) * k, k);
+        }
+        return out;
     }
 }

@@ -197,11 +197,12 @@ class QuantizeOnnxEndToEndTest {
     void gptqRoundsEveryQuantizedConvOnTheSameScales() throws Exception {
         Path first = out.resolve("pct");
         Path dir = out.resolve("gptq");
-        Map<?, ?> g = convStepOnTheFirstTable(dir, "--gptq", 12, "gptq");
+        Map<?, ?> g = convStepOnTheFirstTable(dir, "--gptq", 12, "gptq", Map.of("p2o.ConvTranspose.0",
+                "ConvTranspose (only Conv)", "p2o.ConvTranspose.2", "ConvTranspose (only Conv)"));
         double ratio = ((Number) g.get("output_error_ratio")).doubleValue();
         assertTrue(ratio < 0.2, "output error ratio " + ratio);
 
-        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, true);
+        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, true, false);
         int rounded = counts[0];
         int changedCodes = counts[1];
         assertEquals((long) rounded, g.get("rounded_nodes"));
@@ -214,8 +215,7 @@ class QuantizeOnnxEndToEndTest {
     }
 
     /**
-     * {@code --refit 6} on the first run's table: every quantized Conv is refitted (the two ConvTransposes are skipped
-     * and named), the ranges and TensorRT cache stay the table's, the Q/DQ model's int8 weights are exactly the
+     * {@code --refit 6} on the first run's table: every quantized Conv and ConvTranspose is refitted, the ranges and TensorRT cache stay the table's, the Q/DQ model's int8 weights are exactly the
      * calibrated float model's weights requantized and its biases are the float model's, the fit lowers the conv
      * outputs' error against the float convs on the calibration samples, and held-out fidelity rises.
      */
@@ -224,12 +224,12 @@ class QuantizeOnnxEndToEndTest {
     void refitFitsEveryQuantizedConvToItsInt8InputsAndRaisesHeldOutFidelity() throws Exception {
         Path first = out.resolve("pct");
         Path dir = out.resolve("refit");
-        Map<?, ?> g = convStepOnTheFirstTable(dir, "--refit", 6, "refit");
+        Map<?, ?> g = convStepOnTheFirstTable(dir, "--refit", 6, "refit", Map.of());
         double before = ((Number) g.get("relative_error_before")).doubleValue();
         double after = ((Number) g.get("relative_error_after")).doubleValue();
         assertTrue(after < before, "relative error of the conv outputs " + before + " -> " + after);
 
-        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, false);
+        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, false, true);
         int refitted = counts[0];
         int changedCodes = counts[1];
         assertEquals((long) refitted, g.get("refitted_nodes"));
@@ -242,11 +242,12 @@ class QuantizeOnnxEndToEndTest {
     }
 
     /**
-     * Quantizes into {@code dir} on the first run's table with {@code option K} (a step that changes every quantized
-     * Conv's weights and skips the two ConvTransposes): the run succeeds, the TensorRT cache is the table run's, and the
-     * report section {@code key} names K samples and the skipped ConvTransposes. Returns that section.
+     * Quantizes into {@code dir} on the first run's table with {@code option K} (a step that changes the quantized
+     * convs' weights): the run succeeds, the TensorRT cache is the table run's, and the report section {@code key}
+     * names K samples and the nodes {@code skipped}, with why. Returns that section.
      */
-    private static Map<?, ?> convStepOnTheFirstTable(Path dir, String option, int k, String key) throws Exception {
+    private static Map<?, ?> convStepOnTheFirstTable(Path dir, String option, int k, String key, Map<String, String> skipped)
+            throws Exception {
         Path first = out.resolve("pct");
         Run r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(), option,
                 String.valueOf(k));
@@ -255,19 +256,18 @@ class QuantizeOnnxEndToEndTest {
                 Files.readAllBytes(dir.resolve("calibration.cache")));
         Map<?, ?> section = (Map<?, ?>) report(dir).get(key);
         assertEquals((long) k, section.get("samples"));
-        assertEquals(Map.of("p2o.ConvTranspose.0", "ConvTranspose (only Conv)",
-                "p2o.ConvTranspose.2", "ConvTranspose (only Conv)"), section.get("skipped"));
+        assertEquals(skipped, section.get("skipped"));
         return section;
     }
 
     /**
-     * Every quantized Conv of {@code dir}'s Q/DQ model holds exactly its calibrated float model's weights requantized
-     * (so TensorRT's own weight quantization of model.fp32.onnx gives the same codes) and the float model's bias; with
-     * {@code sameScales}, its scales are those of {@code plain}'s model. Returns {convs, codes that differ from
-     * {@code plain}'s}.
+     * Every quantized Conv (and ConvTranspose, {@code withTransposed}) of {@code dir}'s Q/DQ model holds exactly its
+     * calibrated float model's weights requantized (so TensorRT's own weight quantization of model.fp32.onnx gives the
+     * same codes) and the float model's bias; with {@code sameScales}, its scales are those of {@code plain}'s model.
+     * Returns {convs, codes that differ from {@code plain}'s}.
      */
-    private static int[] assertInt8WeightsAreTheFloatModelsRequantized(Path dir, Path plain, boolean sameScales)
-            throws Exception {
+    private static int[] assertInt8WeightsAreTheFloatModelsRequantized(Path dir, Path plain, boolean sameScales,
+                                                                       boolean withTransposed) throws Exception {
         OnnxModel int8 = OnnxModel.load(dir.resolve("model.int8.onnx"));
         OnnxModel fp32 = OnnxModel.load(dir.resolve("model.fp32.onnx"));
         OnnxModel plainInt8 = OnnxModel.load(plain.resolve("model.int8.onnx"));
@@ -278,17 +278,24 @@ class QuantizeOnnxEndToEndTest {
         int convs = 0;
         int changedCodes = 0;
         for (var n : int8.nodes()) {
-            if (!n.getOpType().equals("Conv") || !n.getInput(1).endsWith("_dequantized")) continue;
+            boolean transposed = n.getOpType().equals("ConvTranspose");
+            if (!(n.getOpType().equals("Conv") || transposed && withTransposed)
+                    || !n.getInput(1).endsWith("_dequantized")) continue;
             convs++;
             var dq = producers.get(n.getInput(1));
             var fn = floatNodes.get(n.getName());
             float[] fw = io.quantbridge.onnx.Tensors.toFloats(fp32.initializers().get(fn.getInput(1)));
             float[] scales = io.quantbridge.onnx.Tensors.toFloats(int8.initializers().get(dq.getInput(1)));
             byte[] q = int8.initializers().get(dq.getInput(0)).getRawData().toByteArray();
+            long[] dims = io.quantbridge.onnx.Tensors.dims(fp32.initializers().get(fn.getInput(1)));
             int per = fw.length / scales.length;
+            int kernel = (int) (dims[2] * dims[3]);
             for (int i = 0; i < fw.length; i++) {
-                assertEquals(fw[i], q[i] * scales[i / per], Math.abs(fw[i]) * 1e-6f, n.getName() + "[" + i + "]");
+                // per output channel: axis 0 of a Conv's weight, axis 1 of a ConvTranspose's [C, O, kh, kw]
+                int c = scales.length == 1 ? 0 : transposed ? (i / kernel) % scales.length : i / per;
+                assertEquals(fw[i], q[i] * scales[c], Math.abs(fw[i]) * 1e-6f, n.getName() + "[" + i + "]");
             }
+            assertEquals(n.getInputCount() > 2, fn.getInputCount() > 2, n.getName() + " bias");
             if (n.getInputCount() > 2) {
                 assertArrayEquals(io.quantbridge.onnx.Tensors.toFloats(fp32.initializers().get(fn.getInput(2))),
                         io.quantbridge.onnx.Tensors.toFloats(int8.initializers().get(n.getInput(2))), n.getName());

@@ -22,9 +22,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code --refit K}: each quantized Conv, in graph order, gets the weights and bias that best reproduce the float
- * conv's output from the inputs the int8 model gives it ({@link ConvRefit}), measured on K calibration samples with
- * every earlier conv already refitted.
+ * {@code --refit K}: each quantized Conv and ConvTranspose, in graph order, gets the weights and bias that best
+ * reproduce the float conv's output from the inputs the int8 model gives it ({@link ConvRefit}), measured on K
+ * calibration samples with every earlier conv already refitted.
  *
  * <p>Like the empirical bias correction, and for the same reason, one conv at a time: what a conv receives depends on
  * every conv before it. Each step runs the part of the float model (the conditioned model without the analytic bias
