@@ -202,11 +202,7 @@ class QuantizeOnnxEndToEndTest {
         double ratio = ((Number) g.get("output_error_ratio")).doubleValue();
         assertTrue(ratio < 0.2, "output error ratio " + ratio);
 
-        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, true, false);
-        int rounded = counts[0];
-        int changedCodes = counts[1];
-        assertEquals((long) rounded, g.get("rounded_nodes"));
-        assertTrue(changedCodes > 0, "GPTQ changed no weight");
+        int changedCodes = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, true, false, g, "rounded_nodes");
         double plainCos = heldOutCosine(first);
         double gptq = heldOutCosine(dir);
         System.out.println("gptq, det 320x320, 12 calibration photos: held-out cosine " + plainCos + " -> " + gptq
@@ -215,9 +211,10 @@ class QuantizeOnnxEndToEndTest {
     }
 
     /**
-     * {@code --refit 6} on the first run's table: every quantized Conv and ConvTranspose is refitted, the ranges and TensorRT cache stay the table's, the Q/DQ model's int8 weights are exactly the
-     * calibrated float model's weights requantized and its biases are the float model's, the fit lowers the conv
-     * outputs' error against the float convs on the calibration samples, and held-out fidelity rises.
+     * {@code --refit 6} on the first run's table: every quantized Conv and ConvTranspose is refitted, the ranges and
+     * TensorRT cache stay the table's, the Q/DQ model's int8 weights are exactly the calibrated float model's weights
+     * requantized and its biases are the float model's, the fit lowers the conv outputs' error against the float convs
+     * on the calibration samples, and held-out fidelity rises.
      */
     @Test
     @Order(3)
@@ -229,11 +226,7 @@ class QuantizeOnnxEndToEndTest {
         double after = ((Number) g.get("relative_error_after")).doubleValue();
         assertTrue(after < before, "relative error of the conv outputs " + before + " -> " + after);
 
-        int[] counts = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, false, true);
-        int refitted = counts[0];
-        int changedCodes = counts[1];
-        assertEquals((long) refitted, g.get("refitted_nodes"));
-        assertTrue(changedCodes > 0, "the refit changed no weight");
+        int changedCodes = assertInt8WeightsAreTheFloatModelsRequantized(dir, first, false, true, g, "refitted_nodes");
         double plainCos = heldOutCosine(first);
         double refit = heldOutCosine(dir);
         System.out.println("refit, det 320x320, 6 calibration photos: held-out cosine " + plainCos + " -> " + refit
@@ -264,10 +257,11 @@ class QuantizeOnnxEndToEndTest {
      * Every quantized Conv (and ConvTranspose, {@code withTransposed}) of {@code dir}'s Q/DQ model holds exactly its
      * calibrated float model's weights requantized (so TensorRT's own weight quantization of model.fp32.onnx gives the
      * same codes) and the float model's bias; with {@code sameScales}, its scales are those of {@code plain}'s model.
-     * Returns {convs, codes that differ from {@code plain}'s}.
+     * Those convs are the report section's {@code countKey}, and some of their codes differ from {@code plain}'s.
+     * Returns how many codes differ.
      */
-    private static int[] assertInt8WeightsAreTheFloatModelsRequantized(Path dir, Path plain, boolean sameScales,
-                                                                       boolean withTransposed) throws Exception {
+    private static int assertInt8WeightsAreTheFloatModelsRequantized(Path dir, Path plain, boolean sameScales,
+            boolean withTransposed, Map<?, ?> section, String countKey) throws Exception {
         OnnxModel int8 = OnnxModel.load(dir.resolve("model.int8.onnx"));
         OnnxModel fp32 = OnnxModel.load(dir.resolve("model.fp32.onnx"));
         OnnxModel plainInt8 = OnnxModel.load(plain.resolve("model.int8.onnx"));
@@ -307,7 +301,9 @@ class QuantizeOnnxEndToEndTest {
             byte[] before = plainInt8.initializers().get(dq.getInput(0)).getRawData().toByteArray();
             for (int i = 0; i < q.length; i++) if (q[i] != before[i]) changedCodes++;
         }
-        return new int[] {convs, changedCodes};
+        assertEquals((long) convs, section.get(countKey), countKey);
+        assertTrue(changedCodes > 0, "no int8 weight changed (" + countKey + " " + convs + ")");
+        return changedCodes;
     }
 
     private static double heldOutCosine(Path dir) throws Exception {
