@@ -73,6 +73,10 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--float-layers: the tflite backend has no float-layer search (the ONNX-based "
                     + "backends have); keep ops float with --exclude");
         }
+        if (!req.keepFloat().isEmpty()) {
+            throw new QuantbridgeException("--keep-float: the tflite backend keeps ops float with --exclude (--keep-float "
+                    + "is for the ONNX-based backends)");
+        }
         if (req.reduceRange().isPresent()) {
             throw new QuantbridgeException("--reduce-range: only the ONNX-based backends (onnx, tensorrt, openvino) have"
                     + " it; TFLite's int8 kernels take full-range weights on every CPU");

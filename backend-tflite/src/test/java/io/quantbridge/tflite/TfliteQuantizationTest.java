@@ -208,6 +208,11 @@ class TfliteQuantizationTest {
         assertEquals("--float-layers: the tflite backend has no float-layer search (the ONNX-based backends have); "
                 + "keep ops float with --exclude", e.getMessage());
         e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("keep-float")).calibrationData(RealData.data("opencv")).maxSamples(4)
+                        .keepFloat(List.of("conv")).build(), Progress.NONE));
+        assertEquals("--keep-float: the tflite backend keeps ops float with --exclude (--keep-float is for the "
+                + "ONNX-based backends)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
                 request(model, tmp.resolve("alpha")).calibrationData(RealData.data("opencv")).maxSamples(4)
                         .equalizeAlpha(1).build(), Progress.NONE));
         assertEquals("--equalize-alpha: the tflite backend equalizes only a conv and the depthwise conv that alone "

@@ -46,6 +46,7 @@ public final class QuantizationRequest {
     private final boolean biasCorrection;
     private final boolean center;
     private final int floatLayers;
+    private final List<String> keepFloat;
     private final int sensitivitySamples;
     private final int empiricalBiasSamples;
     private final int gptqSamples;
@@ -85,6 +86,7 @@ public final class QuantizationRequest {
         this.center = b.center;
         this.layerErrors = b.layerErrors;
         this.floatLayers = b.floatLayers;
+        this.keepFloat = List.copyOf(b.keepFloat);
         this.sensitivitySamples = b.sensitivitySamples;
         this.empiricalBiasSamples = b.empiricalBiasSamples;
         this.gptqSamples = b.gptqSamples;
@@ -166,6 +168,13 @@ public final class QuantizationRequest {
      * {@link #sensitivitySamples()} calibration samples (sensitivity analysis). Default 0: none.
      */
     public int floatLayers() { return floatLayers; }
+    /**
+     * Int8, ONNX-based backends: quantized nodes to keep in float by name, as {@link #floatLayers()} keeps the nodes it
+     * chooses: the model is conditioned and calibrated with them quantized, and they go float afterwards, their bias
+     * corrections undone. Passing a search's {@code float_layers.chosen} back here writes what that run wrote, without
+     * the search. {@link #excludes()} differs: excluded nodes stay float from the start. Default: none.
+     */
+    public List<String> keepFloat() { return keepFloat; }
     /** How many calibration samples the float-layer search scores variants on (spread over the set; all of them when there are fewer). Default 64. */
     public int sensitivitySamples() { return sensitivitySamples; }
     /**
@@ -239,6 +248,7 @@ public final class QuantizationRequest {
         b.center = center;
         b.layerErrors = layerErrors;
         b.floatLayers = floatLayers;
+        b.keepFloat.addAll(keepFloat);
         b.sensitivitySamples = sensitivitySamples;
         b.empiricalBiasSamples = empiricalBiasSamples;
         b.gptqSamples = gptqSamples;
@@ -271,6 +281,7 @@ public final class QuantizationRequest {
         private boolean center;
         private int layerErrors;
         private int floatLayers;
+        private final List<String> keepFloat = new ArrayList<>();
         private int sensitivitySamples = 64;
         private int empiricalBiasSamples;
         private int gptqSamples;
@@ -370,6 +381,15 @@ public final class QuantizationRequest {
         }
 
         public Builder floatLayers(int n) { this.floatLayers = atLeast("--float-layers", n, 0); return this; }
+        /** Quantized nodes to keep in float by name (replaces any given before); see {@link #keepFloat()}. */
+        public Builder keepFloat(List<String> nodes) {
+            this.keepFloat.clear();
+            for (String n : nodes) {
+                if (n == null || n.isBlank()) throw new QuantbridgeException("--keep-float: empty node name");
+                if (!this.keepFloat.contains(n)) this.keepFloat.add(n);
+            }
+            return this;
+        }
         public Builder sensitivitySamples(int n) {
             this.sensitivitySamples = atLeast("--sensitivity-samples", n, 1);
             return this;
@@ -420,6 +440,14 @@ public final class QuantizationRequest {
             if (floatLayers > 0 && precision != Precision.INT8) {
                 throw new QuantbridgeException("--float-layers: only --precision int8 keeps chosen layers in float (this "
                         + "run is " + precision.id() + ")");
+            }
+            if (!keepFloat.isEmpty() && precision != Precision.INT8) {
+                throw new QuantbridgeException("--keep-float: only --precision int8 keeps quantized nodes in float (this "
+                        + "run is " + precision.id() + ")");
+            }
+            if (!keepFloat.isEmpty() && floatLayers > 0) {
+                throw new QuantbridgeException("--keep-float and --float-layers both choose the nodes kept in float "
+                        + "(--keep-float names them, --float-layers searches): choose one");
             }
             if (empiricalBiasSamples > 0 && precision != Precision.INT8) {
                 throw new QuantbridgeException("--empirical-bias-correction: only --precision int8 has biases to "

@@ -37,6 +37,21 @@ class QuantizationRequestTest {
                 assertThrows(QuantbridgeException.class, () -> b.sensitivitySamples(0)).getMessage());
     }
 
+    @Test
+    void keepFloatNamesNodesOnceNeedsInt8AndExcludesTheSearch() {
+        assertEquals(List.of(), builder().build().keepFloat());
+        QuantizationRequest r = builder().keepFloat(List.of("conv1", "conv2", "conv1")).build().toBuilder().build();
+        assertEquals(List.of("conv1", "conv2"), r.keepFloat());
+        assertEquals("--keep-float: empty node name",
+                assertThrows(QuantbridgeException.class, () -> builder().keepFloat(List.of(" "))).getMessage());
+        assertEquals("--keep-float: only --precision int8 keeps quantized nodes in float (this run is fp16)",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().precision(Precision.FP16).keepFloat(List.of("conv1")).build()).getMessage());
+        assertEquals("--keep-float and --float-layers both choose the nodes kept in float (--keep-float names them, "
+                + "--float-layers searches): choose one", assertThrows(QuantbridgeException.class,
+                        () -> builder().floatLayers(2).keepFloat(List.of("conv1")).build()).getMessage());
+    }
+
     /**
      * A sample count for a step after calibration: 0 (off) by default, kept by toBuilder, negative refused, and
      * refused for fp16 with {@code fp16Refusal}.

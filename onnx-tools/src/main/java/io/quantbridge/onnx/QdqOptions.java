@@ -99,7 +99,7 @@ public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8
 
     /** Why the node stays float by these options ({@code floatNodes}, then {@code excludes}), if it does. */
     public Optional<String> exclusionReason(String nodeName, String opType) {
-        if (floatNodes.contains(nodeName)) return Optional.of("kept in float by the float-layer search");
+        if (floatNodes.contains(nodeName)) return Optional.of("kept in float after calibration (--float-layers or --keep-float)");
         return excludedBy(nodeName, opType).map(p -> "excluded by pattern '" + p + "'");
     }
 

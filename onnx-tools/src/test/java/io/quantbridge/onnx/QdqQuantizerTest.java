@@ -274,7 +274,7 @@ class QdqQuantizerTest {
         // name no node, so only conv2 stays float
         QdqOptions opts = QdqOptions.defaults().withFloatNodes(NAMES);
         Planned p = planConvModel(opts);
-        assertEquals("kept in float by the float-layer search", p.decisions().get("conv2").reason());
+        assertEquals("kept in float after calibration (--float-layers or --keep-float)", p.decisions().get("conv2").reason());
         for (String n : List.of("conv1", "conv3", "conv4", "fc")) assertTrue(p.decisions().get(n).quantized(), n);
         assertEquals(NAMES, List.copyOf(opts.withStrict(true).floatNodes()), "the with-methods keep the float nodes");
         for (String in : node(p.qdq(), "conv2").getInputList()) {

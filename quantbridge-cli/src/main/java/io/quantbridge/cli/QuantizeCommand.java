@@ -136,6 +136,13 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "most output cosine on calibration samples (a node joins only if it helps). Default 0.")
     int floatLayers;
 
+    @Option(names = "--keep-float", paramLabel = "NODE", split = ",",
+            description = "Int8, ONNX-based backends: keep these quantized nodes in float (repeatable or comma-separated), "
+                    + "calibrated as --float-layers keeps the nodes it chooses: pass its float_layers.chosen from "
+                    + "report.json to write that model again without the search. --exclude keeps nodes float from the "
+                    + "start instead.")
+    List<String> keepFloat = new ArrayList<>();
+
     @Option(names = "--sensitivity-samples", paramLabel = "K", defaultValue = "64",
             description = "Calibration samples that --float-layers scores each variant on (default ${DEFAULT-VALUE}).")
     int sensitivitySamples;
@@ -235,6 +242,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .biasCorrection(!noBiasCorrection)
                 .center(center)
                 .floatLayers(floatLayers)
+                .keepFloat(keepFloat)
                 .sensitivitySamples(sensitivitySamples)
                 .empiricalBiasSamples(empiricalBiasSamples)
                 .layerErrors(layers)

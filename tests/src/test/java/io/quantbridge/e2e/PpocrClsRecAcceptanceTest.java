@@ -1,6 +1,7 @@
 package io.quantbridge.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.cli.Main;
@@ -232,7 +233,7 @@ class PpocrClsRecAcceptanceTest {
             reasons.put(((Map<?, ?>) e).get("node"), ((Map<?, ?>) e).get("reason"));
         }
         for (Object n : chosen) {
-            assertEquals("kept in float by the float-layer search", reasons.get(n), "decision of " + n);
+            assertEquals("kept in float after calibration (--float-layers or --keep-float)", reasons.get(n), "decision of " + n);
         }
         int q0 = ((Number) Json.parseObject(Files.readString(plain.resolve("report.json"))).get("quantized_nodes"))
                 .intValue();
@@ -250,6 +251,24 @@ class PpocrClsRecAcceptanceTest {
         summary.append(line).append('\n');
         // top-1 is not asserted: the search scores cosine, and the near-tie crops flip either way
         assertTrue(cos3 > cos0, line);
+
+        // the choice passed back by name writes the same files without the search
+        Path kept = tmp.resolve("cls-keep-float");
+        Run rk = quantize(model, clsCalib, clsEval, CLS_W, "mse", kept, "--top1", "--keep-float",
+                chosen.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(",")));
+        assertEquals(0, rk.code(), rk.err());
+        for (String f : List.of("model.int8.onnx", "model.fp32.onnx", "calibration.json", "calibration.cache")) {
+            assertEquals(-1L, Files.mismatch(fl.resolve(f), kept.resolve(f)), f + " differs from the search's");
+        }
+        Map<String, Object> keptReport = Json.parseObject(Files.readString(kept.resolve("report.json")));
+        assertEquals(Map.of("given", chosen), keptReport.get("float_layers"));
+        assertEquals(cos3, ((Number) fidelity(kept, out).get("cosine")).doubleValue());
+        assertTrue(rk.seconds() < r3.seconds(), "--keep-float " + rk.seconds() + " s, the search " + r3.seconds() + " s");
+        Run bad = quantize(model, clsCalib, clsEval, CLS_W, "mse", tmp.resolve("cls-keep-none"), "--keep-float",
+                "no-such-node");
+        assertEquals(1, bad.code(), bad.err());
+        assertTrue(bad.err().contains("--keep-float: the model has no node named 'no-such-node'"), bad.err());
+        assertFalse(Files.exists(tmp.resolve("cls-keep-none").resolve("model.int8.onnx")));
     }
 
     /** Top-1 agreement and cosine against FP32 on the evaluation crops, and where the run wrote its output. */

@@ -1,5 +1,6 @@
 package io.quantbridge.onnx.backend;
 
+import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
@@ -123,6 +124,28 @@ final class FloatLayerSearch {
         List<SampleRef> out = new ArrayList<>(k);
         for (int i = 0; i < k; i++) out.add(samples.get((int) ((long) i * n / k)));
         return out;
+    }
+
+    /**
+     * {@code --keep-float}: the named nodes, each checked to be one the conditioned plan quantizes.
+     *
+     * @throws QuantbridgeException naming a node that the model lacks or does not quantize, and why
+     */
+    static List<String> given(QdqPlan conditioned, List<String> names) {
+        Map<String, NodeDecision> byName = new LinkedHashMap<>();
+        for (NodeDecision d : conditioned.decisions()) byName.put(d.node(), d);
+        for (String n : names) {
+            NodeDecision d = byName.get(n);
+            if (d == null) {
+                throw new QuantbridgeException("--keep-float: the model has no node named '" + n + "' (the names "
+                        + "report.json's float_layers ranking uses)");
+            }
+            if (!d.quantized()) {
+                throw new QuantbridgeException("--keep-float: node '" + n + "' (" + d.opType() + ") is not quantized "
+                        + "in this run (" + d.reason() + ")");
+            }
+        }
+        return List.copyOf(names);
     }
 
     /** The conditioned model with {@code keepFloat} in float and their bias corrections undone, planned with opts. */

@@ -391,6 +391,12 @@ final class OnnxQuantization {
             progress.note(fl.chosen().isEmpty() ? "float-layer search: no node gains by staying float"
                     : String.format(java.util.Locale.ROOT, "float-layer search: %s stay float (cosine %.4f -> %.4f "
                             + "on %d calibration samples)", fl.chosen(), fl.baseline(), fl.result(), fl.samples()));
+        } else if (!req.keepFloat().isEmpty()) {
+            List<String> keep = FloatLayerSearch.given(plan, req.keepFloat());
+            report.put("float_layers", Map.of("given", keep));
+            plan = FloatLayerSearch.plan(plan, opts, biasCorrections, keep);
+            biasCorrections = new LinkedHashMap<>(biasCorrections);
+            biasCorrections.keySet().removeAll(keep);
         }
         // the function the original model computes, on conditioned channels: what the empirical correction aims at
         OnnxModel reference = BiasCorrection.revert(plan.preparedModel(), biasCorrections, biasCorrections.keySet());
