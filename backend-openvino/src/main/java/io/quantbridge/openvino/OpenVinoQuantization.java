@@ -21,8 +21,8 @@ import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Hashing;
+import io.quantbridge.util.InputFiles;
 import io.quantbridge.util.Json;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -77,9 +77,7 @@ final class OpenVinoQuantization {
             throw new QuantbridgeException("openvino: --io int8 is not supported: OpenVINO's compiled models keep "
                     + "float inputs and outputs (the int8 layers quantize inside)");
         }
-        if (!Files.isRegularFile(req.model())) {
-            throw new QuantbridgeException("model " + req.model() + " does not exist");
-        }
+        InputFiles.require(req.model(), "model");
         if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
             throw new QuantbridgeException("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
         }

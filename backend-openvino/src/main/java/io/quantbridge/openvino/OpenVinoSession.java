@@ -5,6 +5,7 @@ import io.quantbridge.backend.ModelSession;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.InputFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -157,9 +158,7 @@ public final class OpenVinoSession implements ModelSession {
     public static OpenVinoSession open(Path model, Options options) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(options, "options");
-        if (!Files.isRegularFile(model)) {
-            throw new QuantbridgeException("model " + model + " does not exist");
-        }
+        InputFiles.require(model, "model");
         String name = model.getFileName().toString().toLowerCase(Locale.ROOT);
         OpenVinoRuntime rt = OpenVinoRuntime.get();
         if (name.endsWith(".blob")) {

@@ -2,7 +2,7 @@ package io.quantbridge.tensorrt;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.util.Hashing;
-import java.nio.file.Files;
+import io.quantbridge.util.InputFiles;
 import java.nio.file.Path;
 
 /**
@@ -16,7 +16,7 @@ public final class EngineCompatibility {
 
     /** Reads {@code plan}'s sidecar and checks it against {@code current}; returns the metadata when it fits. */
     public static EngineMetadata check(Path plan, DeviceInfo current) {
-        if (!Files.isRegularFile(plan)) throw new QuantbridgeException("engine " + plan + " does not exist");
+        InputFiles.require(plan, "engine");
         EngineMetadata meta = EngineMetadata.readFor(plan);
         String sha = Hashing.sha256(plan);
         if (!sha.equals(meta.planSha256())) {

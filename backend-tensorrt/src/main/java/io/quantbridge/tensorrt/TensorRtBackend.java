@@ -10,6 +10,7 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.util.InputFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumSet;
@@ -88,7 +89,7 @@ public final class TensorRtBackend implements Backend {
     /** The engine's sidecar metadata, and whether it fits this machine (when a GPU and TensorRT are here). */
     @Override
     public String inspect(Path model) {
-        if (!Files.isRegularFile(model)) throw new QuantbridgeException("engine " + model + " does not exist");
+        InputFiles.require(model, "engine");
         EngineMetadata meta = EngineMetadata.readFor(model);
         StringBuilder sb = new StringBuilder();
         sb.append(model.getFileName()).append(": TensorRT engine, ").append(sizeOf(model)).append(" bytes\n");

@@ -20,6 +20,7 @@ import io.quantbridge.table.TensorRtCache;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Hashing;
+import io.quantbridge.util.InputFiles;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,9 +66,7 @@ final class TensorRtQuantization {
     }
 
     QuantizationResult run() {
-        if (!Files.isRegularFile(req.model())) {
-            throw new QuantbridgeException("model " + req.model() + " does not exist");
-        }
+        InputFiles.require(req.model(), "model");
         if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
             throw new QuantbridgeException("tensorrt: quantize takes an ONNX model, not " + req.model().getFileName());
         }

@@ -4,6 +4,7 @@ import com.google.flatbuffers.FlatBufferBuilder;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.InputFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -50,9 +51,7 @@ public final class TfliteModel {
 
     /** Reads a model file; every problem is a {@link QuantbridgeException} naming the file. */
     public static TfliteModel load(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new QuantbridgeException("model " + file + " does not exist");
-        }
+        InputFiles.require(file, "model");
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);

@@ -14,6 +14,7 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.InputFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -119,9 +120,7 @@ public final class TfliteSession implements ModelSession {
     }
 
     public static TfliteSession open(Path file, Options options) {
-        if (!Files.isRegularFile(file)) {
-            throw new QuantbridgeException("model " + file + " does not exist");
-        }
+        InputFiles.require(file, "model");
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);

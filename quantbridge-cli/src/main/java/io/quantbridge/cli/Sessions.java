@@ -4,7 +4,7 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.Backend;
 import io.quantbridge.backend.BackendSelector;
 import io.quantbridge.backend.ModelSession;
-import java.nio.file.Files;
+import io.quantbridge.util.InputFiles;
 import java.nio.file.Path;
 
 /** Finds the backend that runs a model file: the one named with --backend, else the first usable one that reads it. */
@@ -12,9 +12,7 @@ final class Sessions {
     private Sessions() { }
 
     static Backend backendFor(Path model, String explicit) {
-        if (!Files.isRegularFile(model)) {
-            throw new QuantbridgeException("model " + model + " does not exist");
-        }
+        InputFiles.require(model, "model");
         BackendSelector selector = BackendSelector.fromEnvironment();
         if (explicit != null) {
             Backend b = selector.select(explicit).backend();

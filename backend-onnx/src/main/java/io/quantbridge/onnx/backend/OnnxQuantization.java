@@ -40,6 +40,7 @@ import io.quantbridge.table.TensorRtCache;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.Hashing;
+import io.quantbridge.util.InputFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,9 +82,7 @@ final class OnnxQuantization {
 
     QuantizationResult run() {
         Path modelFile = req.model();
-        if (!Files.isRegularFile(modelFile)) {
-            throw new QuantbridgeException("model " + modelFile + " does not exist");
-        }
+        InputFiles.require(modelFile, "model");
         target = target(req);
         String sha = Hashing.sha256(modelFile);
         OnnxModel model = OnnxModel.load(modelFile);

@@ -11,8 +11,8 @@ import io.quantbridge.backend.ModelSession;
 import io.quantbridge.onnx.Float16;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
+import io.quantbridge.util.InputFiles;
 import java.nio.FloatBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -54,9 +54,7 @@ public final class OrtModelSession implements ModelSession {
      * numbers would describe this CPU rather than the model.
      */
     public static OrtModelSession open(Path model, int threads, boolean asWritten) {
-        if (!Files.isRegularFile(model)) {
-            throw new QuantbridgeException("model " + model + " does not exist");
-        }
+        InputFiles.require(model, "model");
         // the options are copied into the session: closed here, or each session leaked a native SessionOptions
         try (OrtSession.SessionOptions options = options(threads, asWritten)) {
             return new OrtModelSession(model.toString(),
