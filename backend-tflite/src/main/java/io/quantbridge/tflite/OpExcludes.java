@@ -1,7 +1,10 @@
 package io.quantbridge.tflite;
 
+import io.quantbridge.QuantbridgeException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.tensorflow.lite.schema.OperatorT;
@@ -36,6 +39,32 @@ final class OpExcludes {
 
     /** {@link #match(String, String)} for an op of {@code m}. */
     String match(TfliteModel m, OperatorT op) {
-        return match(m.opName(op), op.getOutputs().length == 0 ? "" : m.tensor(op.getOutputs()[0]).getName());
+        return match(m.opName(op), outputName(m, op));
+    }
+
+    private static String outputName(TfliteModel m, OperatorT op) {
+        return op.getOutputs().length == 0 ? "" : m.tensor(op.getOutputs()[0]).getName();
+    }
+
+    /**
+     * Refuses patterns that match no op of {@code m} (a misspelt name would quantize what the user meant to keep),
+     * naming them and the model's ops.
+     */
+    void requireAllMatch(TfliteModel m, String modelName) {
+        List<String> unmatched = new ArrayList<>();
+        for (int k = 0; k < given.size(); k++) {
+            String g = given.get(k);
+            Pattern p = patterns.get(k);
+            if (m.operators().stream().noneMatch(op -> g.equals(m.opName(op)) || p.matcher(outputName(m, op)).matches())) {
+                unmatched.add("'" + g + "'");
+            }
+        }
+        if (unmatched.isEmpty()) return;
+        Set<String> ops = new TreeSet<>();
+        for (OperatorT op : m.operators()) ops.add(m.opName(op));
+        throw new QuantbridgeException("--exclude " + String.join(", ", unmatched) + (unmatched.size() == 1 ? " matches"
+                : " match") + " no operator of " + modelName + ": a pattern is an operator (the model has "
+                + String.join(", ", ops) + ") or a regular expression that matches the whole name of an operator's "
+                + "first output tensor");
     }
 }

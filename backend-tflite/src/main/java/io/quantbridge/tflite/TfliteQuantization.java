@@ -24,6 +24,7 @@ import io.quantbridge.table.TensorRange;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.Hashing;
+import io.quantbridge.util.InputFiles;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -110,15 +111,14 @@ final class TfliteQuantization {
 
     QuantizationResult run() {
         Path modelFile = req.model();
-        if (!Files.isRegularFile(modelFile)) {
-            throw new QuantbridgeException("model " + modelFile + " does not exist");
-        }
+        InputFiles.require(modelFile, "model");
         String sha = Hashing.sha256(modelFile);
         TfliteModel original = TfliteModel.load(modelFile);
         if (original.isQuantized()) {
             throw new QuantbridgeException("model " + modelFile + " is already quantized (it has int8/uint8 tensors"
                     + " with quantization parameters); give the float model");
         }
+        new OpExcludes(req.excludes()).requireAllMatch(original, modelFile.getFileName().toString());
         if (edgeTpu && req.precision() != Precision.INT8) {
             throw new QuantbridgeException("--target edgetpu needs --precision int8: the Edge TPU runs only"
                     + " full-integer models");

@@ -1,5 +1,7 @@
 package io.quantbridge.onnx;
 
+import io.quantbridge.onnx.proto.Onnx.NodeProto;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -106,13 +108,30 @@ public record QdqOptions(boolean perChannel, List<String> excludes, boolean int8
     /** The first exclude pattern that matches the node, if any. */
     public Optional<String> excludedBy(String nodeName, String opType) {
         for (String p : excludes) {
-            if (p.equals(nodeName) || p.equals(opType)) return Optional.of(p);
-            try {
-                if (Pattern.compile(p).matcher(nodeName).matches()) return Optional.of(p);
-            } catch (PatternSyntaxException e) {
-                // not a regular expression: only the exact matches above apply
-            }
+            if (matches(p, nodeName, opType)) return Optional.of(p);
         }
         return Optional.empty();
+    }
+
+    /**
+     * The exclude patterns that match none of {@code nodes}, in the order given: a pattern that keeps nothing float
+     * is most likely a misspelt name, which would otherwise quantize what the user meant to keep.
+     */
+    public List<String> unmatchedExcludes(Collection<NodeProto> nodes) {
+        List<String> unmatched = new ArrayList<>();
+        for (String p : excludes) {
+            if (nodes.stream().noneMatch(n -> matches(p, n.getName(), n.getOpType()))) unmatched.add(p);
+        }
+        return unmatched;
+    }
+
+    /** A pattern matches a node whose name or op type equals it, or whose name it matches as a regular expression. */
+    private static boolean matches(String pattern, String nodeName, String opType) {
+        if (pattern.equals(nodeName) || pattern.equals(opType)) return true;
+        try {
+            return Pattern.compile(pattern).matcher(nodeName).matches();
+        } catch (PatternSyntaxException e) {
+            return false; // not a regular expression: only the exact matches above apply
+        }
     }
 }

@@ -297,6 +297,9 @@ class QdqQuantizerTest {
             for (String in : node.getInputList()) assertFalse(in.endsWith("_dequantized"), n + " reads " + in);
         }
         Ort.run(q, Map.of("x", Ort.random(3, 1, 3, 16, 16)));
+        // patterns that keep nothing float are found, in the order given: wrong case, a partial regex, a bad regex
+        QdqOptions typos = QdqOptions.defaults().withExcludes(List.of("conv2", "matmul", "conv", "conv[", "Relu"));
+        assertEquals(List.of("matmul", "conv", "conv["), typos.unmatchedExcludes(TinyModels.convModel().nodes()));
     }
 
     @Test

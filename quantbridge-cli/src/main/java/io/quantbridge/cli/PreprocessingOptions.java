@@ -30,12 +30,19 @@ final class PreprocessingOptions {
         Preprocessing.Builder b = Preprocessing.builder();
         if (size != null) {
             String[] wh = size.toLowerCase(java.util.Locale.ROOT).split("x");
+            int w;
+            int h;
             try {
                 if (wh.length != 2) throw new NumberFormatException();
-                b.size(Integer.parseInt(wh[0].trim()), Integer.parseInt(wh[1].trim()));
+                w = Integer.parseInt(wh[0].trim());
+                h = Integer.parseInt(wh[1].trim());
             } catch (NumberFormatException e) {
                 throw new QuantbridgeException("--size: '" + size + "' is not WxH, e.g. 640x640");
             }
+            if (w < 1 || h < 1) {
+                throw new QuantbridgeException("--size: '" + size + "': width and height must be at least 1");
+            }
+            b.size(w, h);
         }
         if (scale != null) b.scale(parseFraction("--scale", scale));
         if (mean != null) b.mean(mean);

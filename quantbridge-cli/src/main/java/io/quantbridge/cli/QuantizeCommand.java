@@ -98,8 +98,9 @@ final class QuantizeCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--exclude", paramLabel = "PATTERN",
-            description = "Keep nodes in float: a node name, an op type, or a regular expression over node names. "
-                    + "Repeatable.")
+            description = "Keep nodes in float: a node name, an op type, or a regular expression over node names "
+                    + "(tflite: an operator, or a regular expression over an operator's first output). A pattern "
+                    + "that matches nothing is an error. Repeatable.")
     List<String> excludes = new ArrayList<>();
 
     @Option(names = "--per-tensor", description = "Per-tensor weight scales instead of per-channel.")

@@ -197,4 +197,54 @@ class BadInputTest {
                 + "would be the float model: 2 node(s) of other kinds [Relu, Sigmoid]\n", r.err());
         assertFalse(Files.exists(out), "a refused run left " + out);
     }
+
+    @Test
+    void anExcludePatternThatMatchesNothingIsRefusedOnEveryPath() throws Exception {
+        Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        String ops = "Add, BatchNormalization, Cast, Clip, Concat, Constant, Conv, Div, GlobalAveragePool, HardSigmoid, "
+                + "Identity, MatMul, MaxPool, Mul, Relu, Reshape, Shape, Slice, Softmax";
+        for (String precision : List.of("int8", "fp16")) {
+            Path out = tmp.resolve("out-exclude-" + precision);
+            // 'Conv' keeps every conv float; 'conv' (case) and a name that is not there keep nothing
+            QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                    "--model", cls.toString(), "--calib", RealModels.photos().toString(), "--samples", "2", "--size",
+                    "192x48", "--precision", precision, "--exclude", "Conv", "--exclude", "conv", "--exclude",
+                    "p2o.Conv.99", "--quiet", "--out", out.toString()));
+            assertEquals(1, r.code(), r.err());
+            assertEquals("quantbridge quantize: --exclude 'conv', 'p2o.Conv.99' match no node of "
+                    + "ch_ppocr_mobile_v2.0_cls_infer.onnx: a pattern is a node name, an op type (the model has " + ops
+                    + ") or a regular expression that matches whole node names\n", r.err());
+            assertFalse(Files.exists(out), "a refused run left " + out);
+        }
+        // a regular expression counts when it matches whole names (the classifier's convs are Conv@0, Conv@1, ...)
+        Path out = tmp.resolve("out-exclude-regex");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", cls.toString(), "--calib", RealModels.photos().toString(), "--samples", "2", "--size",
+                "192x48", "--exclude", "Conv@[0-2]", "--quiet", "--out", out.toString()));
+        assertEquals(0, r.code(), r.err());
+        String report = Files.readString(out.resolve("report.json"));
+        assertTrue(report.contains("excluded by pattern 'Conv@[0-2]'"), report);
+
+        Path pose = RealModels.root().resolve(".cache/models/pose-lite/pose_landmark_lite.tflite");
+        assumeTrue(Files.isRegularFile(pose), "models not fetched: run scripts/fetch-models.sh");
+        Path outTflite = tmp.resolve("out-exclude-tflite");
+        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite", "--model", pose.toString(),
+                "--precision", "dynamic", "--exclude", "CONV2D", "--quiet", "--out", outTflite.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: --exclude 'CONV2D' matches no operator of pose_landmark_lite.tflite: a "
+                + "pattern is an operator (the model has ADD, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE, LOGISTIC, "
+                + "MAX_POOL_2D, PAD, RESHAPE, RESIZE_BILINEAR) or a regular expression that matches the whole name of "
+                + "an operator's first output tensor\n", r.err());
+        assertFalse(Files.exists(outTflite), "a refused run left " + outTflite);
+    }
+
+    @Test
+    void aFolderGivenAsTheModelIsNamedAsSuch() throws Exception {
+        Path folder = Files.createDirectories(tmp.resolve("model.onnx"));
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", folder.toString(), "--calib", RealModels.photos().toString(), "--quiet", "--out",
+                tmp.resolve("out-folder").toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: model " + folder + " is a folder, not a file\n", r.err());
+    }
 }

@@ -159,6 +159,20 @@ final class OnnxQuantization {
     }
 
     /**
+     * Refuses {@code --exclude} patterns that keep no node float (a misspelt name would quantize what the user meant to
+     * keep), naming them and the model's op types.
+     */
+    private void requireExcludesMatch(List<String> unmatched, OnnxModel model) {
+        if (unmatched.isEmpty()) return;
+        java.util.TreeSet<String> ops = new java.util.TreeSet<>();
+        for (Onnx.NodeProto n : model.nodes()) ops.add(n.getOpType());
+        throw new QuantbridgeException("--exclude " + unmatched.stream().map(p -> "'" + p + "'")
+                .collect(java.util.stream.Collectors.joining(", ")) + (unmatched.size() == 1 ? " matches" : " match")
+                + " no node of " + req.model().getFileName() + ": a pattern is a node name, an op type (the model has "
+                + String.join(", ", ops) + ") or a regular expression that matches whole node names");
+    }
+
+    /**
      * Why int8 would write the float model unchanged: the kinds of the main graph's nodes, what the excludes kept,
      * and the subgraphs (which stay float).
      */
@@ -219,6 +233,7 @@ final class OnnxQuantization {
         // it loads the model: the tensor between a conv and its BatchNormalization does not exist at run time, and it
         // can be far larger than either (ppocr-det's conv2d_497.tmp_0 reaches 112,218 on ellipses.jpg, beyond
         // float16, where the BatchNormalization after it brings it back down)
+        requireExcludesMatch(QdqOptions.defaults().withExcludes(req.excludes()).unmatchedExcludes(model.nodes()), model);
         ConvFolding.Result folding = ConvFolding.apply(model.foldConstants());
         OnnxModel folded = folding.model();
         Map<String, Double> ranges = float32Ranges(folded, split);
@@ -286,6 +301,10 @@ final class OnnxQuantization {
                 .withWeightMax(reduceRange() ? QdqOptions.REDUCED_RANGE : QdqOptions.FULL_RANGE);
         long t0 = System.nanoTime();
         QdqPlan plan = QdqQuantizer.plan(model, opts);
+        // names as the model gives them, or as the plan gives nodes without one (what report.json lists)
+        List<Onnx.NodeProto> named = new ArrayList<>(model.nodes());
+        named.addAll(plan.preparedModel().nodes());
+        requireExcludesMatch(opts.unmatchedExcludes(named), model);
         if (plan.quantizedNodes().isEmpty()) {
             throw new QuantbridgeException(nothingToQuantize(plan));
         }
