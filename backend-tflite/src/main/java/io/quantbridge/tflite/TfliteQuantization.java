@@ -128,12 +128,7 @@ final class TfliteQuantization {
         int densified = SparseTensors.densify(original);
         TfliteModel prepared = original.copy();
         int fp16Dropped = prepared.dequantizeFloat16Weights();
-        try {
-            Files.createDirectories(req.outputDir());
-        } catch (IOException e) {
-            throw new QuantbridgeException("--out " + req.outputDir() + ": cannot create the folder: " + e.getMessage(),
-                    e);
-        }
+        InputFiles.createFolder(req.outputDir(), "--out");
         pre = preprocessingFor(prepared.inputs());
         report.put("backend", "tflite");
         report.put("precision", req.precision().id());

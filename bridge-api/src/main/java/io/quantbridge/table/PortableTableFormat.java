@@ -99,6 +99,11 @@ public final class PortableTableFormat {
      */
     public static CalibrationTable parse(String text, String source) {
         String where = "calibration table " + source;
+        if (text.startsWith("TRT-")) {
+            throw new QuantbridgeException(where + " is a TensorRT calibration cache (" + text.lines().findFirst()
+                    .orElse("") + "), which holds scales only: give the portable table written beside it, "
+                    + "calibration.json");
+        }
         Object parsed;
         try {
             parsed = Json.parse(text);

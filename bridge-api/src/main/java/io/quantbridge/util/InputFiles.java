@@ -4,7 +4,10 @@ import io.quantbridge.QuantbridgeException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Checks a file the user names before anything reads it, so that the error says what is wrong with the path. */
+/**
+ * Checks paths the user names before anything reads or writes them, so that the error says what is wrong with the
+ * path.
+ */
 public final class InputFiles {
     private InputFiles() { }
 
@@ -23,5 +26,22 @@ public final class InputFiles {
             throw new QuantbridgeException(what + " " + file + " is not readable (check its permissions)");
         }
         return file;
+    }
+
+    /**
+     * Creates the output folder {@code dir} (and its parents) if needed; a {@link QuantbridgeException} naming
+     * {@code option} if it is a file or cannot be created.
+     */
+    public static Path createFolder(Path dir, String option) {
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new QuantbridgeException(option + " " + dir + " is a file, not a folder");
+        }
+        try {
+            return Files.createDirectories(dir);
+        } catch (java.nio.file.FileAlreadyExistsException e) {
+            throw new QuantbridgeException(option + " " + dir + ": " + e.getFile() + " is a file, not a folder", e);
+        } catch (java.io.IOException e) {
+            throw new QuantbridgeException(option + " " + dir + ": cannot create the folder: " + e.getMessage(), e);
+        }
     }
 }

@@ -184,6 +184,10 @@ class PortableTableFormatTest {
     void badJsonFormatAndCalibrator() {
         assertTrue(error("{\"model\": ").startsWith("calibration table " + file() + ": invalid JSON at line 1"));
         assertEquals("calibration table " + file() + ": expected a JSON object at the top level", error("[1, 2]"));
+        // the cache written beside the table, given in its place
+        assertEquals("calibration table " + file() + " is a TensorRT calibration cache (TRT-100900-EntropyCalibration2),"
+                + " which holds scales only: give the portable table written beside it, calibration.json",
+                error("TRT-100900-EntropyCalibration2\ninput: 3c010a14\n"));
         Map<String, Object> m = Json.parseObject(valid());
         m.put("format", "quantbridge-calibration-table/9");
         assertEquals("calibration table " + file() + ": unsupported \"format\" \"quantbridge-calibration-table/9\""

@@ -247,4 +247,47 @@ class BadInputTest {
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: model " + folder + " is a folder, not a file\n", r.err());
     }
+
+    @Test
+    void namesAndTablesAreCheckedBeforeAnyPassOverTheSamples() throws Exception {
+        Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        // a calibration set whose second sample holds a NaN: a run that reached the samples would fail on it
+        Path calib = Files.createDirectories(tmp.resolve("calib-nan"));
+        long[] shape = {1, 3, 48, 192};
+        NpyFile.write(calib.resolve("a.npy"), random(shape, 1));
+        FloatTensor bad = random(shape, 2);
+        bad.data()[5] = Float.NaN;
+        NpyFile.write(calib.resolve("b.npy"), bad);
+        List<String> common = List.of("quantize", "--backend", "onnx", "--model", cls.toString(), "--calib",
+                calib.toString(), "--quiet");
+
+        Path out = tmp.resolve("out-keep");
+        List<String> args = new java.util.ArrayList<>(common);
+        args.addAll(List.of("--keep-float", "Conv@99", "--out", out.toString()));
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(args);
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: --keep-float: the model has no node named 'Conv@99' (the names "
+                + "report.json's float_layers ranking uses)\n", r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+
+        Path cache = tmp.resolve("calibration.cache");
+        Files.writeString(cache, "TRT-100900-EntropyCalibration2\nx: 3c010a14\n");
+        args = new java.util.ArrayList<>(common);
+        args.addAll(List.of("--table", cache.toString(), "--out", out.toString()));
+        r = QuantizeOnnxEndToEndTest.cli(args);
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: calibration table " + cache + " is a TensorRT calibration cache "
+                + "(TRT-100900-EntropyCalibration2), which holds scales only: give the portable table written beside "
+                + "it, calibration.json\n", r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+
+        // --out names a file
+        Path file = Files.writeString(tmp.resolve("a-file"), "mine");
+        args = new java.util.ArrayList<>(common);
+        args.addAll(List.of("--out", file.toString()));
+        r = QuantizeOnnxEndToEndTest.cli(args);
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: --out " + file + " is a file, not a folder\n", r.err());
+        assertEquals("mine", Files.readString(file));
+    }
 }

@@ -41,8 +41,6 @@ import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.Hashing;
 import io.quantbridge.util.InputFiles;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -86,12 +84,7 @@ final class OnnxQuantization {
         target = target(req);
         String sha = Hashing.sha256(modelFile);
         OnnxModel model = OnnxModel.load(modelFile);
-        try {
-            Files.createDirectories(req.outputDir());
-        } catch (IOException e) {
-            throw new QuantbridgeException("--out " + req.outputDir() + ": cannot create the folder: " + e.getMessage(),
-                    e);
-        }
+        InputFiles.createFolder(req.outputDir(), "--out");
         report.put("backend", "onnx");
         report.put("precision", req.precision().id());
         report.put("target", target);
@@ -156,6 +149,31 @@ final class OnnxQuantization {
                     + "to --backend tensorrt or openvino)");
         }
         return t;
+    }
+
+    /** {@code --table}, read and checked against this run (model, calibrator, conditioning). */
+    private CalibrationTable reusableTable(String sha, CalibratorSpec spec) {
+        CalibrationTable table = PortableTableFormat.read(req.reuseTable().get());
+        tableDifferences(table, sha, spec);
+        return table;
+    }
+
+    /**
+     * How a reused table differs from this run; refused unless {@code --force-table} (then the differences are
+     * reported).
+     */
+    private List<String> tableDifferences(CalibrationTable table, String sha, CalibratorSpec spec) {
+        List<String> diffs = new ArrayList<>(table.checkReusableFor(sha, spec, req.ignoreTableMismatch()));
+        Object tableConditioning = table.data().get("conditioning");
+        if (!conditioningKey().equals(tableConditioning)) {
+            String diff = "conditioning differs (table " + tableConditioning + ", this run " + conditioningKey() + ")";
+            if (!req.ignoreTableMismatch()) {
+                throw new QuantbridgeException("calibration table cannot be reused: " + diff
+                        + " (pass --force-table to use it anyway)");
+            }
+            diffs.add(diff);
+        }
+        return diffs;
     }
 
     /**
@@ -310,9 +328,12 @@ final class OnnxQuantization {
         }
         // conditioning re-plans its own (already folded) model: keep what the first plan folded for the report
         Map<String, Integer> foldedIntoConvs = plan.foldedIntoConvs();
+        // names given to --keep-float, and a reused table, are checked before any pass over the samples
+        if (!req.keepFloat().isEmpty()) FloatLayerSearch.given(plan, req.keepFloat());
+        CalibrationTable reused = req.reuseTable().isPresent() ? reusableTable(sha, spec) : null;
         TensorStatistics stats = null;
         Map<String, float[]> biasCorrections;
-        if (req.reuseTable().isPresent()) {
+        if (reused != null) {
             Conditioning.Outcome o = conditioned(plan, opts, split);
             plan = o.plan();
             biasCorrections = o.biasCorrections();
@@ -347,20 +368,10 @@ final class OnnxQuantization {
 
         CalibrationTable table;
         Map<String, Object> calibration = new LinkedHashMap<>();
-        if (req.reuseTable().isPresent()) {
+        if (reused != null) {
             Path tablePath = req.reuseTable().get();
-            table = PortableTableFormat.read(tablePath);
-            List<String> diffs = new ArrayList<>(table.checkReusableFor(sha, spec, req.ignoreTableMismatch()));
-            Object tableConditioning = table.data().get("conditioning");
-            if (!conditioningKey().equals(tableConditioning)) {
-                String diff = "conditioning differs (table " + tableConditioning + ", this run " + conditioningKey()
-                        + ")";
-                if (!req.ignoreTableMismatch()) {
-                    throw new QuantbridgeException("calibration table cannot be reused: " + diff
-                            + " (pass --force-table to use it anyway)");
-                }
-                diffs.add(diff);
-            }
+            table = reused;
+            List<String> diffs = tableDifferences(table, sha, spec);
             for (String t : plan.activationTensors()) {
                 if (table.get(t).isEmpty()) {
                     throw new QuantbridgeException("calibration table " + tablePath + " has no range for tensor '" + t
