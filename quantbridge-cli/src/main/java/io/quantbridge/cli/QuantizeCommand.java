@@ -213,6 +213,16 @@ final class QuantizeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter stdout = spec.commandLine().getOut();
+        Precision p = Precision.parse(precision);
+        if (p != Precision.INT8) {
+            // fp16 and dynamic range choose no activation ranges: a calibrator option would be silently ignored
+            for (String o : List.of("--calibrator", "--percentile", "--entropy-floor", "--zero-bin", "--tie-break")) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+                    throw new io.quantbridge.QuantbridgeException(o + " applies only to --precision int8 (--precision "
+                            + p.id() + " calibrates no activation ranges)");
+                }
+            }
+        }
         CalibratorSpec.Builder cb = CalibratorSpec.builder(CalibrationMethod.parse(calibrator));
         if (percentile != null) {
             if (!calibrator.equalsIgnoreCase("percentile")) {
@@ -233,7 +243,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .model(model)
                 .calibrationData(calib)
                 .evaluationData(eval)
-                .precision(Precision.parse(precision))
+                .precision(p)
                 .calibrator(cb.build())
                 .perChannel(!perTensor)
                 .reduceRange(reduceRange)

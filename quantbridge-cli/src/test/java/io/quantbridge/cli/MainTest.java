@@ -71,6 +71,10 @@ class MainTest {
         assertEquals("quantbridge quantize: --size: '640' is not WxH, e.g. 640x640\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--size", "0x0");
         assertEquals("quantbridge quantize: --size: '0x0': width and height must be at least 1\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--precision", "fp16",
+                "--calibrator", "entropy");
+        assertEquals("quantbridge quantize: --calibrator applies only to --precision int8 (--precision fp16 calibrates "
+                + "no activation ranges)\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--calibrator",
                 "entropy", "--percentile", "99");
         assertEquals("quantbridge quantize: --percentile applies only to --calibrator percentile\n", r.err());
