@@ -484,6 +484,14 @@ public final class QuantizationRequest {
                 throw new QuantbridgeException("--center: only int8 with equalization shifts channels (this run is "
                         + precision.id() + (equalize ? "" : " with --no-equalize") + ")");
             }
+            if (precision == Precision.FP16 && !perChannel) {
+                throw new QuantbridgeException("--per-tensor: it sets how int8 weights are scaled; --precision fp16 "
+                        + "has no int8 weights");
+            }
+            if (precision == Precision.FP16 && reduceRange != null) {
+                throw new QuantbridgeException("--" + (reduceRange ? "" : "no-") + "reduce-range: it sets the range "
+                        + "of int8 weights; --precision fp16 has no int8 weights");
+            }
             if (!equalizeAlphaCandidates.isEmpty() && equalizeAlpha != DEFAULT_EQUALIZE_ALPHA) {
                 throw new QuantbridgeException("--equalize-alpha: either one strength or a search, not both");
             }

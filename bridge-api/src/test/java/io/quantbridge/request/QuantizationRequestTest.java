@@ -52,6 +52,18 @@ class QuantizationRequestTest {
                         () -> builder().floatLayers(2).keepFloat(List.of("conv1")).build()).getMessage());
     }
 
+    @Test
+    void int8WeightOptionsAreRefusedWithFp16() {
+        assertEquals("--per-tensor: it sets how int8 weights are scaled; --precision fp16 has no int8 weights",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().precision(Precision.FP16).perChannel(false).build()).getMessage());
+        assertEquals("--no-reduce-range: it sets the range of int8 weights; --precision fp16 has no int8 weights",
+                assertThrows(QuantbridgeException.class,
+                        () -> builder().precision(Precision.FP16).reduceRange(false).build()).getMessage());
+        // dynamic range has int8 weights
+        assertEquals(false, builder().precision(Precision.DYNAMIC).perChannel(false).build().perChannel());
+    }
+
     /**
      * A sample count for a step after calibration: 0 (off) by default, kept by toBuilder, negative refused, and
      * refused for fp16 with {@code fp16Refusal}.
