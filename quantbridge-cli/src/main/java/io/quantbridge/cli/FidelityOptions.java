@@ -47,6 +47,7 @@ final class FidelityOptions {
     /** The names in {@code --labels}, or none. */
     List<String> labelNames() {
         if (labels == null) return List.of();
+        io.quantbridge.util.InputFiles.require(labels, "--labels");
         List<String> lines;
         try {
             lines = new ArrayList<>(java.nio.file.Files.readAllLines(labels, java.nio.charset.StandardCharsets.UTF_8));
