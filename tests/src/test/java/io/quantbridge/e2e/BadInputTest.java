@@ -31,15 +31,21 @@ class BadInputTest {
         return new FloatTensor(shape, v);
     }
 
-    @Test
-    void nanInOneSampleOfTheOnnxPathNamesFileAndIndexAndLeavesNoFolder() throws Exception {
-        Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
-        Path calib = Files.createDirectories(tmp.resolve("calib"));
+    /** Two classifier inputs in folder {@code name}: a.npy, and b.npy with a NaN at flat index {@code nanAt}. */
+    private Path clsSamplesWithNaN(String name, int nanAt) throws java.io.IOException {
+        Path calib = Files.createDirectories(tmp.resolve(name));
         long[] shape = {1, 3, 48, 192};
         NpyFile.write(calib.resolve("a.npy"), random(shape, 1));
         FloatTensor bad = random(shape, 2);
-        bad.data()[48 * 192 + 192 * 3 + 7] = Float.NaN; // channel 1, row 3, column 7
+        bad.data()[nanAt] = Float.NaN;
         NpyFile.write(calib.resolve("b.npy"), bad);
+        return calib;
+    }
+
+    @Test
+    void nanInOneSampleOfTheOnnxPathNamesFileAndIndexAndLeavesNoFolder() throws Exception {
+        Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Path calib = clsSamplesWithNaN("calib", 48 * 192 + 192 * 3 + 7); // channel 1, row 3, column 7
         Path out = tmp.resolve("out");
         QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", calib.toString(), "--quiet", "--out", out.toString()));
@@ -252,12 +258,7 @@ class BadInputTest {
     void namesAndTablesAreCheckedBeforeAnyPassOverTheSamples() throws Exception {
         Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
         // a calibration set whose second sample holds a NaN: a run that reached the samples would fail on it
-        Path calib = Files.createDirectories(tmp.resolve("calib-nan"));
-        long[] shape = {1, 3, 48, 192};
-        NpyFile.write(calib.resolve("a.npy"), random(shape, 1));
-        FloatTensor bad = random(shape, 2);
-        bad.data()[5] = Float.NaN;
-        NpyFile.write(calib.resolve("b.npy"), bad);
+        Path calib = clsSamplesWithNaN("calib-nan", 5);
         List<String> common = List.of("quantize", "--backend", "onnx", "--model", cls.toString(), "--calib",
                 calib.toString(), "--quiet");
 
