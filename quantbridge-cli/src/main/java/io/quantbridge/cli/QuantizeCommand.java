@@ -85,7 +85,7 @@ final class QuantizeCommand implements Callable<Integer> {
     PreprocessingOptions preprocessing = new PreprocessingOptions();
 
     @Option(names = "--samples", paramLabel = "N", defaultValue = "0",
-            description = "Calibrate on at most N samples (default all).")
+            description = "Calibrate on at most N samples (0, the default: all of them).")
     int samples;
 
     @Option(names = "--calib-exclude", paramLabel = "GLOB",

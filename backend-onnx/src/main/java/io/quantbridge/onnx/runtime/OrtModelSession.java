@@ -139,10 +139,24 @@ public final class OrtModelSession implements ModelSession {
         try (OrtSession.Result r = names == null ? session.run(tensors) : session.run(tensors, names)) {
             deliver(r, sink, reuseScratch);
         } catch (OrtException e) {
-            throw new QuantbridgeException(label + ": ONNX Runtime failed: " + e.getMessage(), e);
+            throw failed(feed, e);
         } finally {
             tensors.values().forEach(OnnxTensor::close);
         }
+    }
+
+    /**
+     * A run that ONNX Runtime refused, with the shapes it was fed: its messages name a node deep in the graph (a
+     * detector fed a size its strides do not divide fails in an Add of its neck, "Attempting to broadcast an axis by a
+     * dimension other than 1"), not the input that led there.
+     */
+    private QuantbridgeException failed(Map<String, FloatTensor> feed, OrtException e) {
+        StringBuilder in = new StringBuilder();
+        for (Map.Entry<String, FloatTensor> f : feed.entrySet()) {
+            if (in.length() > 0) in.append(", ");
+            in.append(f.getKey()).append(' ').append(Arrays.toString(f.getValue().shape()));
+        }
+        return new QuantbridgeException(label + ": ONNX Runtime failed on input " + in + ": " + e.getMessage(), e);
     }
 
     /** The input tensors of a feed, checked against the model's inputs (closed by the caller). */
@@ -358,7 +372,7 @@ public final class OrtModelSession implements ModelSession {
                 buffers.pin(feed, names, r);
                 deliverBuffers(r, sink);
             } catch (OrtException e) {
-                throw new QuantbridgeException(label + ": ONNX Runtime failed: " + e.getMessage(), e);
+                throw failed(feed, e);
             } finally {
                 tensors.values().forEach(OnnxTensor::close);
             }
@@ -370,7 +384,7 @@ public final class OrtModelSession implements ModelSession {
                 sink.accept(name, buffers.shapes.get(name), buffers.buffers.get(name).asReadOnlyBuffer());
             }
         } catch (OrtException e) {
-            throw new QuantbridgeException(label + ": ONNX Runtime failed: " + e.getMessage(), e);
+            throw failed(feed, e);
         } finally {
             tensors.values().forEach(OnnxTensor::close);
         }

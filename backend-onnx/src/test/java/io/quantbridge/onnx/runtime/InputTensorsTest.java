@@ -3,6 +3,7 @@ package io.quantbridge.onnx.runtime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.onnx.proto.Onnx.GraphProto;
@@ -96,6 +97,31 @@ class InputTensorsTest {
             assertEquals("batch4.onnx: input 'x' expects shape [4, 3] (-1 = any) but got [1, 3]; the model's batch is"
                     + " fixed at 4 and a sample is one image or .npy of batch 1: export the model with a dynamic (or 1)"
                     + " batch, or give .npy samples of batch 4", e.getMessage());
+        }
+    }
+    @Test
+    void aShapeThatFailsInsideTheGraphIsNamedBesideRuntimesMessage() {
+        // x [1, W] with W free, plus a constant [1, 4]: any W but 4 (and 1) fails in the Add, deep in a real model
+        TensorShapeProto.Builder free = TensorShapeProto.newBuilder()
+                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(1))
+                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("W"));
+        ValueInfoProto x = ValueInfoProto.newBuilder().setName("x").setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(free))).build();
+        TensorProto b = TensorProto.newBuilder().setName("b").setDataType(TensorProto.DataType.FLOAT_VALUE)
+                .addDims(1).addDims(4).addFloatData(1).addFloatData(2).addFloatData(3).addFloatData(4).build();
+        GraphProto g = GraphProto.newBuilder().setName("neck").addInput(x).addInitializer(b)
+                .addOutput(ValueInfoProto.newBuilder().setName("y").setType(TypeProto.newBuilder().setTensorType(
+                        TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE))))
+                .addNode(binary("Add", "x", "b", "y")).build();
+        byte[] m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13)).build().toByteArray();
+        try (OrtModelSession s = OrtModelSession.open(m, "neck.onnx", 1)) {
+            assertArrayEquals(new float[] {1, 2, 3, 4},
+                    s.run(Map.of("x", new FloatTensor(new long[] {1, 4}, new float[4]))).get("y").data());
+            QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                    () -> s.run(Map.of("x", new FloatTensor(new long[] {1, 3}, new float[3]))));
+            assertTrue(e.getMessage().startsWith("neck.onnx: ONNX Runtime failed on input x [1, 3]: "), e.getMessage());
+            assertTrue(e.getMessage().contains("Add_y"), e.getMessage()); // and runtime's own message, naming the node
         }
     }
 }
