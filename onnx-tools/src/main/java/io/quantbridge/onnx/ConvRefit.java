@@ -2,7 +2,7 @@ package io.quantbridge.onnx;
 
 import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.onnx.proto.Onnx.TensorProto;
-import io.quantbridge.weights.LeastSquares;
+import io.quantbridge.weights.RefitMoments;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -67,11 +67,8 @@ public final class ConvRefit {
         private final int d;          // patch values per group
         private final int n;          // d + 1 (the constant for the bias)
         private final int cout;
-        private final double[] w;     // float weights [O, d] (a ConvTranspose's transposed to that order)
         private final double[] b;     // float bias [O]
-        private final double[][] aa;  // per group: sum a a^T, upper triangle, n x n
-        private final double[][] at;  // per group: sum a t^T, n x outPerGroup
-        private final double[] tt;    // per group: sum |t|^2
+        private final RefitMoments moments;
         private final SplittableRandom random;
         private long positions;
 
@@ -92,8 +89,8 @@ public final class ConvRefit {
             this.d = geometry.patch;
             this.n = d + 1;
             float[] wf = rowsPerOutput(Tensors.toFloats(w));
-            this.w = new double[wf.length];
-            for (int i = 0; i < wf.length; i++) this.w[i] = wf[i];
+            double[] rows = new double[wf.length];
+            for (int i = 0; i < wf.length; i++) rows[i] = wf[i];
             this.b = new double[cout];
             if (bias != null) {
                 if (bias.length != cout) {
@@ -102,9 +99,7 @@ public final class ConvRefit {
                 }
                 for (int o = 0; o < cout; o++) this.b[o] = bias[o];
             }
-            this.aa = new double[group][n * n];
-            this.at = new double[group][n * outPerGroup];
-            this.tt = new double[group];
+            this.moments = new RefitMoments(group, outPerGroup, d, rows, b);
             this.random = new SplittableRandom(seed);
         }
 
@@ -149,32 +144,10 @@ public final class ConvRefit {
                     geometry.patch(quantized, 0, c, h, wd, g, oy, ox, a);
                     geometry.patch(reference, 0, c, h, wd, g, oy, ox, x);
                     a[d] = 1.0;
-                    accumulate(g, a, x, t);
+                    moments.add(g, a, x, t);
                 }
             }
             positions += take;
-        }
-
-        private void accumulate(int g, double[] a, double[] x, double[] t) {
-            double p = 0;
-            for (int o = 0; o < outPerGroup; o++) {
-                int row = (g * outPerGroup + o) * d;
-                double s = b[g * outPerGroup + o];
-                for (int i = 0; i < d; i++) s += w[row + i] * x[i];
-                t[o] = s;
-                p += s * s;
-            }
-            tt[g] += p;
-            double[] m = aa[g];
-            double[] r = at[g];
-            for (int i = 0; i < n; i++) {
-                double ai = a[i];
-                if (ai == 0) continue;
-                int mi = i * n;
-                for (int j = i; j < n; j++) m[mi + j] += ai * a[j];
-                int ri = i * outPerGroup;
-                for (int o = 0; o < outPerGroup; o++) r[ri + o] += ai * t[o];
-            }
         }
 
         /**
@@ -186,40 +159,12 @@ public final class ConvRefit {
          */
         public Fit fit(double ridge, boolean perChannel, int weightMax, TensorProto current, float[] currentBias) {
             if (positions == 0) throw new IllegalStateException(node.getName() + ": no positions added");
-            double[] fitted = new double[cout * d];
-            for (int g = 0; g < group; g++) {
-                double[] h = full(aa[g]);
-                double mean = 0;
-                for (int i = 0; i < d; i++) mean += h[i * n + i];
-                mean /= d;
-                double lambda = ridge * (mean > 0 ? mean : 1.0);
-                double[] rhs = at[g].clone();
-                for (int i = 0; i < d; i++) {
-                    h[i * n + i] += lambda;
-                    for (int o = 0; o < outPerGroup; o++) {
-                        rhs[i * outPerGroup + o] += lambda * w[(g * outPerGroup + o) * d + i];
-                    }
-                }
-                double[] sol = LeastSquares.solve(h, n, rhs, outPerGroup);
-                for (int o = 0; o < outPerGroup; o++) {
-                    for (int i = 0; i < d; i++) fitted[(g * outPerGroup + o) * d + i] = sol[i * outPerGroup + o];
-                }
-            }
-            float[] rounded = dequantized(fitted, perChannel, weightMax);
+            float[] rounded = dequantized(moments.solve(ridge), perChannel, weightMax);
+            double[] fittedBias = moments.bias(doubles(rounded));
             float[] bias = new float[cout];
-            for (int g = 0; g < group; g++) {
-                double[] m = aa[g];
-                double count = m[d * n + d];
-                for (int o = 0; o < outPerGroup; o++) {
-                    int oc = g * outPerGroup + o;
-                    // d/db of the squared error: sum (w a + b - t) = 0, with sum a_i = m[i][d] and sum t = at[d][o]
-                    double s = at[g][d * outPerGroup + o];
-                    for (int i = 0; i < d; i++) s -= rounded[oc * d + i] * m[i * n + d];
-                    bias[oc] = (float) (s / count);
-                }
-            }
+            for (int oc = 0; oc < cout; oc++) bias[oc] = (float) fittedBias[oc];
             float[] now = Tensors.toFloats(current);
-            if (now.length != fitted.length || !Arrays.equals(Tensors.dims(current), weightDims)) {
+            if (now.length != cout * d || !Arrays.equals(Tensors.dims(current), weightDims)) {
                 throw new IllegalArgumentException(node.getName() + ": current weights "
                         + Arrays.toString(Tensors.dims(current)) + ", " + Arrays.toString(weightDims) + " expected");
             }
@@ -227,11 +172,10 @@ public final class ConvRefit {
             double[] cur = new double[now.length];
             for (int i = 0; i < cur.length; i++) cur[i] = now[i];
             float[] curRounded = dequantized(cur, perChannel, weightMax);
-            double before = error(curRounded, currentBias == null ? new float[cout] : currentBias);
-            double after = error(rounded, bias);
-            double power = 0;
-            for (double v : tt) power += v;
-            return new Fit(tensorLayout(rounded), bias, before, after, power);
+            double before = moments.error(doubles(curRounded), doubles(currentBias == null ? new float[cout]
+                    : currentBias));
+            double after = moments.error(doubles(rounded), doubles(bias));
+            return new Fit(tensorLayout(rounded), bias, before, after, moments.targetPower());
         }
 
         /** Weights in the tensor's layout as rows per output channel [O, d]: a ConvTranspose's [C, O, k] transposed. */
@@ -246,39 +190,10 @@ public final class ConvRefit {
                     (int) (weightDims[2] * weightDims[3])) : rows;
         }
 
-        /** {@code sum |w a + b - t|^2} over the positions added, from the accumulated moments. */
-        private double error(float[] weights, float[] bias) {
-            double e = 0;
-            double[] v = new double[n];
-            for (int g = 0; g < group; g++) {
-                double[] m = aa[g];
-                double[] r = at[g];
-                e += tt[g];
-                for (int o = 0; o < outPerGroup; o++) {
-                    int oc = g * outPerGroup + o;
-                    for (int i = 0; i < d; i++) v[i] = weights[oc * d + i];
-                    v[d] = bias[oc];
-                    double quad = 0;
-                    double lin = 0;
-                    for (int i = 0; i < n; i++) {
-                        double vi = v[i];
-                        if (vi == 0) continue;
-                        lin += vi * r[i * outPerGroup + o];
-                        quad += vi * vi * m[i * n + i];
-                        double s = 0;
-                        for (int j = i + 1; j < n; j++) s += m[i * n + j] * v[j];
-                        quad += 2 * vi * s;
-                    }
-                    e += quad - 2 * lin;
-                }
-            }
-            return Math.max(0, e);
-        }
-
-        private double[] full(double[] upper) {
-            double[] f = upper.clone();
-            for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) f[j * n + i] = f[i * n + j];
-            return f;
+        private static double[] doubles(float[] v) {
+            double[] r = new double[v.length];
+            for (int i = 0; i < v.length; i++) r[i] = v[i];
+            return r;
         }
 
         /**
