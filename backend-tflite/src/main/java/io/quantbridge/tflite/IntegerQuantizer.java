@@ -86,6 +86,8 @@ final class IntegerQuantizer {
     }
 
     static final double CONCAT_SCALE_RATIO = 4.0;
+    /** Appended to the name of a float tensor for its int8 copy (weights, requantized activations). */
+    static final String INT8_SUFFIX = "/int8";
 
     /** An operator left in float and why. */
     record FloatOp(int index, String op, String output, String reason) {
@@ -291,7 +293,7 @@ final class IntegerQuantizer {
             if (!isFloatActivation(o)) continue;
             if (options.io() == IoType.FLOAT && int8Home[o]) {
                 int twin = dequantTwin(o);
-                swapNames(o, twin, "/int8");
+                swapNames(o, twin, INT8_SUFFIX);
                 outs[k] = twin;
             } else if (options.io() == IoType.INT8 && !int8Home[o]) {
                 int twin = quantTwin(o);
@@ -497,7 +499,7 @@ final class IntegerQuantizer {
         if (twin != null) return twin;
         TensorT src = m.tensor(t);
         QuantParams p = rangeParams(t);
-        int n = m.addTensor(TfliteModel.newTensor(src.getName() + "/int8", TensorType.INT8, src.getShape(),
+        int n = m.addTensor(TfliteModel.newTensor(src.getName() + INT8_SUFFIX, TensorType.INT8, src.getShape(),
                 src.getShapeSignature(), 0, p.toSchema()));
         params.put(n, p);
         newOps.add(op(QUANTIZE, 1, new int[] {t}, new int[] {n}));
@@ -648,7 +650,7 @@ final class IntegerQuantizer {
             byte[] q = new byte[v.length];
             for (int i = 0; i < v.length; i++) q[i] = (byte) p.quantize(v[i]);
             int buf = m.addBuffer(q);
-            return m.addTensor(TfliteModel.newTensor(tt.getName() + "/int8", TensorType.INT8, tt.getShape(),
+            return m.addTensor(TfliteModel.newTensor(tt.getName() + INT8_SUFFIX, TensorType.INT8, tt.getShape(),
                     tt.getShapeSignature(), buf, p.toSchema()));
         }
         int x = int8Of(t, int8Home);
@@ -707,7 +709,7 @@ final class IntegerQuantizer {
         int buf = m.addBuffer(q.data());
         this.weightScales = q.scales();
         this.lastWeights = q;
-        return m.addTensor(TfliteModel.newTensor(t.getName() + "/int8", TensorType.INT8, shape,
+        return m.addTensor(TfliteModel.newTensor(t.getName() + INT8_SUFFIX, TensorType.INT8, shape,
                 t.getShapeSignature(), buf, QuantParams.perAxis(q.scales(), perChannel ? axis : 0)));
     }
 

@@ -86,16 +86,19 @@ final class TfliteQuantization {
             throw new QuantbridgeException("--empirical-bias-correction: only the ONNX-based backends (onnx, tensorrt, "
                     + "openvino) have it");
         }
-        if (req.refitSamples() > 0) {
-            throw new QuantbridgeException("--refit: only the ONNX-based backends (onnx, tensorrt, openvino) have it");
-        }
-        if (req.gptqSamples() > 0 && req.reuseTable().isPresent()) {
-            throw new QuantbridgeException("--gptq: it gathers its statistics in the calibration pass, which a reused"
-                    + " --table skips; calibrate again");
-        }
-        if (req.gptqSamples() > 0 && (edgeTpu || !req.perChannel())) {
-            throw new QuantbridgeException("--gptq: it rounds on per-channel weight scales, and "
-                    + (edgeTpu ? "--target edgetpu" : "--per-tensor") + " asks for per-tensor ones");
+        // the two ways of setting int8 weights from calibration samples, on per-channel scales
+        Map<String, String> weightFits = new LinkedHashMap<>();
+        if (req.refitSamples() > 0) weightFits.put("--refit", "it refits the convs on calibration samples");
+        if (req.gptqSamples() > 0) weightFits.put("--gptq", "it gathers its statistics in the calibration pass");
+        for (Map.Entry<String, String> f : weightFits.entrySet()) {
+            if (req.reuseTable().isPresent()) {
+                throw new QuantbridgeException(f.getKey() + ": " + f.getValue() + ", which a reused --table skips;"
+                        + " calibrate again");
+            }
+            if (edgeTpu || !req.perChannel()) {
+                throw new QuantbridgeException(f.getKey() + ": it rounds on per-channel weight scales, and "
+                        + (edgeTpu ? "--target edgetpu" : "--per-tensor") + " asks for per-tensor ones");
+            }
         }
         if (req.center()) {
             throw new QuantbridgeException("--center: the tflite backend's int8 activations are asymmetric (a zero "
@@ -369,6 +372,7 @@ final class TfliteQuantization {
         IntegerQuantizer.Options opts = new IntegerQuantizer.Options(req.perChannel() && !edgeTpu, req.io(),
                 req.excludes(), !edgeTpu, !edgeTpu);
         Map<String, Object> spread = opts.perChannel() ? null : WeightSpread.summary(WeightSpread.analyze(prepared));
+        if (req.refitSamples() > 0) refit(prepared, ranges, opts, inputMeans, split.calibration());
         progress.begin("writing full-integer model", 0);
         IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts, inputMeans, rounded);
         gptqWritten(result.gptqRounded());
@@ -388,12 +392,12 @@ final class TfliteQuantization {
         Path tableOut = req.outputDir().resolve(TABLE);
         PortableTableFormat.write(tableOut, table);
         addArtifact("calibration table", tableOut);
-        if (((Number) equalization.get("pairs")).intValue() > 0) {
+        if (((Number) equalization.get("pairs")).intValue() > 0 || req.refitSamples() > 0) {
             // the float model the int8 one was written from (what the table's ranges describe, and the reference for
             // eval --layers: its equalized channels differ from the input model's by their scales)
             Path floatOut = req.outputDir().resolve(FLOAT_MODEL);
             AtomicFiles.write(floatOut, prepared.toBytes());
-            addArtifact("equalized float model", floatOut);
+            addArtifact(req.refitSamples() > 0 ? "refitted float model" : "equalized float model", floatOut);
         }
         progress.end();
         report.put("xnnpack", delegation.toMap());
@@ -426,6 +430,50 @@ final class TfliteQuantization {
         }
         if (edgeTpu) compileForEdgeTpu(modelOut);
         return Map.entry(modelOut, table);
+    }
+
+    /**
+     * Refits the quantized CONV_2D and DEPTHWISE_CONV_2D ops of {@code prepared} ({@link TfliteRefit}) on K calibration
+     * samples spread over the set, and puts the {@code refit} entry in the report.
+     */
+    private void refit(TfliteModel prepared, Map<Integer, double[]> ranges, IntegerQuantizer.Options opts,
+                       Map<Integer, float[]> inputMeans, List<SampleRef> calib) {
+        long t0 = System.nanoTime();
+        List<TensorInfo> feedInputs = concreteBatch(prepared.inputs());
+        List<Map<String, io.quantbridge.tensor.FloatTensor>> feeds = new ArrayList<>();
+        for (int i : spread(calib.size(), req.refitSamples())) {
+            feeds.add(SampleSource.load(calib.get(i), feedInputs, pre));
+        }
+        Set<Integer> floatOps = new java.util.HashSet<>();
+        for (IntegerQuantizer.FloatOp f : IntegerQuantizer.quantize(prepared, ranges, opts, inputMeans, List.of())
+                .floatOps()) {
+            floatOps.add(f.index());
+        }
+        TfliteRefit.Outcome outcome = TfliteRefit.refit(prepared,
+                m -> IntegerQuantizer.quantize(m, ranges, opts, inputMeans, List.of()).model(), floatOps, feeds,
+                req.seed(), threads, progress);
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("samples", feeds.size());
+        r.put("positions_per_sample", TfliteRefit.POSITIONS);
+        r.put("ridge", TfliteRefit.RIDGE);
+        r.put("refitted_ops", outcome.steps().size());
+        double before = 0;
+        double after = 0;
+        double power = 0;
+        for (TfliteRefit.Step st : outcome.steps()) {
+            before += st.errorBefore();
+            after += st.errorAfter();
+            power += st.targetPower();
+        }
+        r.put("relative_error_before", power > 0 ? before / power : 0.0);
+        r.put("relative_error_after", power > 0 ? after / power : 0.0);
+        r.put("ops", outcome.steps().stream().map(TfliteRefit.Step::toMap).toList());
+        r.put("skipped", outcome.skipped());
+        r.put("seconds", (System.nanoTime() - t0) / 1e9);
+        report.put("refit", r);
+        progress.note(String.format(Locale.ROOT, "refitted %d ops on %d samples: relative output error on them %.2e ->"
+                + " %.2e (report.json refit; check the fidelity on data like the calibration samples)",
+                outcome.steps().size(), feeds.size(), r.get("relative_error_before"), r.get("relative_error_after")));
     }
 
     /**

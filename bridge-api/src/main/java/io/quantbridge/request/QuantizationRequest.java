@@ -191,7 +191,7 @@ public final class QuantizationRequest {
     public int gptqSamples() { return gptqSamples; }
 
     /**
-     * Int8, ONNX-based backends: calibration samples on which each quantized conv, in graph order, is refitted to the
+     * Int8, every backend: calibration samples on which each quantized conv, in graph order, is refitted to the
      * inputs the int8 model gives it (weights and bias by ridge regression toward the float conv's output); 0: off.
      */
     public int refitSamples() { return refitSamples; }

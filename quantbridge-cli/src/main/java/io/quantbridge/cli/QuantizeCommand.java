@@ -168,7 +168,7 @@ final class QuantizeCommand implements Callable<Integer> {
     int gptqSamples;
 
     @Option(names = "--refit", paramLabel = "K", defaultValue = "0",
-            description = "Int8, ONNX-based backends: refit each quantized conv, in graph order, to the inputs the "
+            description = "Int8 (every backend): refit each quantized conv, in graph order, to the inputs the "
                     + "int8 model gives it on K calibration samples (weights and bias by ridge regression toward the "
                     + "float conv's output, then rounded; a float and an int8 partial forward pass per conv and "
                     + "sample). Default 0: off.")
