@@ -154,7 +154,7 @@ public final class QuantizationRequest {
      * Int8 on the ONNX-based backends, with equalization: also shift the channels of one-sided activations (a
      * producer's bias takes the shift, and the bias of each reading conv, which must pad nothing, takes it back) so
      * that symmetric int8 spends its codes on the values they take. Default false: it helps some calibrators and
-     * not others (see the README).
+     * not others (see docs/command-line.md).
      */
     public boolean center() { return center; }
     /**

@@ -189,8 +189,8 @@ class QuantizeOnnxEndToEndTest {
      * and named), the Q/DQ model's int8 weights are exactly the calibrated float model's weights requantized (so
      * TensorRT's own weight quantization of model.fp32.onnx gives the same codes), the scales are those of nearest
      * rounding and the layer-wise output error falls. End to end it does not gain here: held-out cosine 0.888 ->
-     * 0.882 at this size and these defaults (it gains on ppocr-det 640 with the stem float, see README), so the test
-     * only bounds the loss.
+     * 0.882 at this size and these defaults (it gains on ppocr-det 640 with the stem float, see
+     * docs/command-line.md), so the test only bounds the loss.
      */
     @Test
     @Order(3)
