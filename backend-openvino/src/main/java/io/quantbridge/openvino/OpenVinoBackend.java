@@ -62,28 +62,59 @@ public final class OpenVinoBackend implements Backend {
     }
 
     /**
-     * Where libopenvino_c.so is, by the documented precedence. A folder may hold it only under its versioned name
-     * ({@code libopenvino_c.so.2641}, as the PyPI wheel ships it); the unversioned name wins when both are there.
+     * Where libopenvino_c.so is, by the documented precedence, or empty when it is nowhere or when a configured home
+     * does not hold it ({@link #locateLibrary()} says which).
      */
     public static Optional<Path> findLibrary() {
-        List<Path> preferred = new ArrayList<>();
-        for (String home : new String[] {System.getProperty(HOME_PROPERTY), System.getenv(HOME_ENV)}) {
-            if (home != null && !home.isBlank()) {
-                Path h = Path.of(home);
-                preferred.add(h);
-                preferred.add(h.resolve("libs"));
-                preferred.add(h.resolve("runtime").resolve("lib").resolve("intel64"));
-                preferred.add(h.resolve("runtime").resolve("lib").resolve("aarch64"));
-            }
+        try {
+            return Optional.of(locateLibrary());
+        } catch (OpenVinoRuntime.Unavailable e) {
+            return Optional.empty();
         }
+    }
+
+    /**
+     * Where libopenvino_c.so is: in {@code -Dquantbridge.openvino.home} when that is set, else in
+     * {@code $OPENVINO_HOME} when that is set (each: the folder itself, {@code libs/}, {@code runtime/lib/intel64} or
+     * {@code aarch64}), else in the fetched copy or the system's library folders. A configured home that does not
+     * hold it is an error naming it, not a reason to load another runtime than the one asked for (as ONNX Runtime's
+     * Java API treats its native path). A folder may hold it only under its versioned name
+     * ({@code libopenvino_c.so.2641}, as the PyPI wheel ships it); the unversioned name wins when both are there.
+     *
+     * @throws OpenVinoRuntime.Unavailable naming where it looked, and what fixes it
+     */
+    static Path locateLibrary() {
+        String[][] homes = {{"-D" + HOME_PROPERTY, System.getProperty(HOME_PROPERTY)},
+                {HOME_ENV, System.getenv(HOME_ENV)}};
+        for (String[] home : homes) {
+            if (home[1] == null || home[1].isBlank()) continue;
+            Path h = Path.of(home[1]);
+            List<Path> dirs = List.of(h, h.resolve("libs"), h.resolve("runtime").resolve("lib").resolve("intel64"),
+                    h.resolve("runtime").resolve("lib").resolve("aarch64"));
+            for (Path dir : dirs) {
+                Optional<Path> p = inFolder(dir);
+                if (p.isPresent()) return p.get();
+            }
+            throw new OpenVinoRuntime.Unavailable(home[0] + "=" + home[1] + " holds no " + LIBRARY + " (looked in it, "
+                    + "in libs/ and in runtime/lib/intel64/ and aarch64/ under it)", "point " + home[0]
+                    + " at an OpenVINO runtime (the folder with " + LIBRARY + ", or the root of OpenVINO's archive), "
+                    + "or unset it to use the copy from scripts/fetch-openvino.sh or the system's", null);
+        }
+        List<Path> preferred = new ArrayList<>();
         fetchedCopy().ifPresent(preferred::add);
         for (Path dir : NativeLibraries.searchPath(preferred)) {
-            Optional<Path> p = NativeLibraries.find(LIBRARY, List.of(dir)).filter(f -> f.startsWith(dir));
-            if (p.isPresent()) return p;
-            Optional<Path> versioned = versioned(dir);
-            if (versioned.isPresent()) return versioned;
+            Optional<Path> p = inFolder(dir);
+            if (p.isPresent()) return p.get();
         }
-        return Optional.empty();
+        throw new OpenVinoRuntime.Unavailable(LIBRARY + " not found (no " + HOME_ENV + " set, no .cache/openvino "
+                + "above the working folder or quantbridge's jars, none on the system's library path)", "set "
+                + HOME_ENV + " (or -D" + HOME_PROPERTY + ") or " + OpenVinoRuntime.FETCH, null);
+    }
+
+    /** libopenvino_c.so in {@code dir}, else its versioned name. */
+    private static Optional<Path> inFolder(Path dir) {
+        Optional<Path> p = NativeLibraries.find(LIBRARY, List.of(dir)).filter(f -> f.startsWith(dir));
+        return p.isPresent() ? p : versioned(dir);
     }
 
     /** libopenvino_c.so.N in {@code dir}, the highest N when there are several. */

@@ -78,12 +78,8 @@ final class OpenVinoRuntime {
             throw new Unavailable("no JNI bridge for " + System.getProperty("os.name") + " "
                     + System.getProperty("os.arch"), "use Linux on x86-64 or arm64", null);
         }
-        Optional<Path> lib = OpenVinoBackend.findLibrary();
-        if (lib.isEmpty()) {
-            throw new Unavailable(OpenVinoBackend.LIBRARY + " not found", "set " + OpenVinoBackend.HOME_ENV
-                    + " (or -D" + OpenVinoBackend.HOME_PROPERTY + ") or " + FETCH, null);
-        }
-        Path bridge = findBridge(platform).orElseThrow(() -> new Unavailable("found " + lib.get()
+        Path lib = OpenVinoBackend.locateLibrary();
+        Path bridge = findBridge(platform).orElseThrow(() -> new Unavailable("found " + lib
                 + ", but the JNI bridge " + JNI_LIBRARY + " was not built (OpenVINO's C headers were missing when "
                 + "backend-openvino was compiled)", REBUILD, null));
         try {
@@ -94,7 +90,7 @@ final class OpenVinoRuntime {
             removeExtracted(bridge);
         }
         try {
-            OvNative.load(lib.get().toAbsolutePath().toString());
+            OvNative.load(lib.toAbsolutePath().toString());
         } catch (IllegalStateException e) {
             throw new Unavailable(e.getMessage(), "point " + OpenVinoBackend.HOME_ENV
                     + " at a complete OpenVINO runtime (2024.5 or newer) or " + FETCH, e);
@@ -102,9 +98,9 @@ final class OpenVinoRuntime {
         try {
             String[] v = OvNative.version();
             long core = OvNative.coreCreate();
-            return new OpenVinoRuntime(lib.get(), bridge, v[0], v[1], core);
+            return new OpenVinoRuntime(lib, bridge, v[0], v[1], core);
         } catch (OpenVinoException e) {
-            throw new Unavailable("OpenVINO at " + lib.get() + " does not start: " + e.getMessage(), FETCH, e);
+            throw new Unavailable("OpenVINO at " + lib + " does not start: " + e.getMessage(), FETCH, e);
         }
     }
 

@@ -83,9 +83,23 @@ class OpenVinoBackendTest {
         // a child JVM in an empty folder: no fetched copy above it, no OPENVINO_HOME
         String missing = probe(tmp, Map.of(), List.of());
         if (missing.startsWith("unusable")) { // (a system-wide OpenVINO would be found, rightly)
-            assertEquals("unusable: libopenvino_c.so not found; set OPENVINO_HOME (or -Dquantbridge.openvino.home) or "
-                    + "run scripts/fetch-openvino.sh", missing);
+            assertEquals("unusable: libopenvino_c.so not found (no OPENVINO_HOME set, no .cache/openvino above the "
+                    + "working folder or quantbridge's jars, none on the system's library path); set OPENVINO_HOME (or "
+                    + "-Dquantbridge.openvino.home) or run scripts/fetch-openvino.sh", missing);
         }
+        // a configured home that holds no runtime is named, even where another runtime could be found
+        Path empty = Files.createDirectories(tmp.resolve("not-openvino"));
+        Path libs0 = OpenVinoTesting.runtime().library.getParent();
+        String wrongHome = probe(libs0.getParent().getParent(), Map.of("OPENVINO_HOME", empty.toString()), List.of());
+        assertEquals("unusable: OPENVINO_HOME=" + empty + " holds no libopenvino_c.so (looked in it, in libs/ and in "
+                + "runtime/lib/intel64/ and aarch64/ under it); point OPENVINO_HOME at an OpenVINO runtime (the folder "
+                + "with libopenvino_c.so, or the root of OpenVINO's archive), or unset it to use the copy from "
+                + "scripts/fetch-openvino.sh or the system's", wrongHome);
+        // the property comes first: a wrong one is named though OPENVINO_HOME is right
+        String wrongProperty = probe(tmp, Map.of("OPENVINO_HOME", libs0.toString()),
+                List.of("-Dquantbridge.openvino.home=" + empty));
+        assertTrue(wrongProperty.startsWith("unusable: -Dquantbridge.openvino.home=" + empty + " holds no "
+                + "libopenvino_c.so"), wrongProperty);
         Path libs = OpenVinoTesting.runtime().library.getParent();
         String noBridge = probe(tmp, Map.of("OPENVINO_HOME", libs.toString()),
                 List.of("-D" + OpenVinoRuntime.JNI_PROPERTY + "=" + tmp.resolve("absent.so")));
