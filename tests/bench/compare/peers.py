@@ -157,17 +157,85 @@ def cmd_modelopt(a):
 
 
 # ---------------------------------------------------------------------------------------------- ai-edge-quantizer
+def prepare_tflite(src, dst):
+    """A copy of a MediaPipe model that ai-edge-quantizer can take: each float16 constant behind a DEQUANTIZE becomes
+    the float32 constant that DEQUANTIZE computes (exact: every float16 is a float32), the DEQUANTIZE goes, and a
+    SignatureDef "serving_default" names the subgraph's inputs and outputs as they are. The float function is the
+    same (checked on a random input: outputs equal to the last bit). Returns how many constants were converted."""
+    from ai_edge_litert import schema_py_generated as fb
+    from ai_edge_litert.tools import flatbuffer_utils
+    m = flatbuffer_utils.read_model(src)
+    deq = {i for i, oc in enumerate(m.operatorCodes)
+           if max(oc.builtinCode, oc.deprecatedBuiltinCode) == fb.BuiltinOperator.DEQUANTIZE}
+    converted = 0
+    for sg in m.subgraphs:
+        keep = []
+        for op in sg.operators:
+            if op.opcodeIndex in deq:
+                t = sg.tensors[op.inputs[0]]
+                data = m.buffers[t.buffer].data
+                if t.type == fb.TensorType.FLOAT16 and data is not None and len(data) > 0:
+                    f32 = np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=np.float16).astype(np.float32)
+                    b = fb.BufferT()
+                    b.data = np.frombuffer(f32.tobytes(), dtype=np.uint8)
+                    m.buffers.append(b)
+                    sg.tensors[op.outputs[0]].buffer = len(m.buffers) - 1
+                    converted += 1
+                    continue
+            keep.append(op)
+        sg.operators = keep
+        # the float16 tensors no op reads any more go, with their data: the written size is that of the float32 model
+        used = set(sg.inputs) | set(sg.outputs)
+        for op in sg.operators:
+            used.update(i for i in op.inputs if i >= 0)
+            used.update(i for i in op.outputs if i >= 0)
+            used.update(i for i in (op.intermediates if op.intermediates is not None else []) if i >= 0)
+        order = [i for i in range(len(sg.tensors)) if i in used]
+        new_index = {old: new for new, old in enumerate(order)}
+        for i in range(len(sg.tensors)):
+            if i not in used and sg.tensors[i].buffer > 0:
+                m.buffers[sg.tensors[i].buffer].data = None
+        sg.tensors = [sg.tensors[i] for i in order]
+        sg.inputs = [new_index[i] for i in sg.inputs]
+        sg.outputs = [new_index[i] for i in sg.outputs]
+        for op in sg.operators:
+            op.inputs = [new_index[i] if i >= 0 else i for i in op.inputs]
+            op.outputs = [new_index[i] if i >= 0 else i for i in op.outputs]
+            if op.intermediates is not None:
+                op.intermediates = [new_index[i] if i >= 0 else i for i in op.intermediates]
+    if not m.signatureDefs:
+        sg = m.subgraphs[0]
+
+        def maps(indices):
+            out = []
+            for i in indices:
+                tm = fb.TensorMapT()
+                tm.name, tm.tensorIndex = sg.tensors[i].name, i
+                out.append(tm)
+            return out
+        s = fb.SignatureDefT()
+        s.signatureKey, s.subgraphIndex, s.inputs, s.outputs = "serving_default", 0, maps(sg.inputs), maps(sg.outputs)
+        m.signatureDefs = [s]
+    flatbuffer_utils.write_model(m, dst)
+    return converted
+
+
 def cmd_aieq(a):
     from ai_edge_quantizer import quantizer, recipe
     from ai_edge_litert.interpreter import Interpreter
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
-    q = quantizer.Quantizer(a.model)
-    q.load_quantization_recipe(getattr(recipe, a.recipe)())
     config = {"recipe": a.recipe}
+    model = a.model
+    if a.prepare:  # counted in the wall time: a user would have to do it too
+        model = os.path.join(a.out, "prepared.tflite")
+        config["prepared"] = {"float16_constants_to_float32": prepare_tflite(a.model, model),
+                              "signature_def_added": "serving_default"}
+    q = quantizer.Quantizer(model)
+    q.load_quantization_recipe(getattr(recipe, a.recipe)())
     if a.recipe.startswith("static"):
         files = npy_files(a.calib)
-        itp = Interpreter(model_path=a.model)
+        itp = Interpreter(model_path=model)
         sig = itp.get_signature_list()
         if sig:
             key = next(iter(sig))
@@ -410,6 +478,8 @@ def main():
         s.add_argument("--hp", default="fp32")
         s.add_argument("--max-intermediate", type=int, default=0)
         s.add_argument("--recipe", default="static_wi8_ai8")
+        s.add_argument("--prepare", action="store_true",
+                       help="aieq: float16 constants to float32 and a SignatureDef added first (prepare_tflite)")
     s = sub.add_parser("eval")
     s.add_argument("--runtime", required=True)
     s.add_argument("--ref", required=True)

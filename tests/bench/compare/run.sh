@@ -272,10 +272,17 @@ fi
 # tflite_dynamic MODEL M D E EVALARGS [quantbridge options]: ai-edge-quantizer's dynamic recipe (int8 channelwise
 # weights, float activations quantized on the fly) beside quantbridge's --precision dynamic; neither calibrates
 # (quantbridge's `gptq 64` row reads 64 calibration samples to round the weights).
+# With prepared=1 in the environment, ai-edge-quantizer also gets the prepared copy (peers.py prepare_tflite).
 tflite_dynamic() {
   local model="$1" m="$2" d="$3" e="$4" ev="$5"; shift 5
+  local prepared="${prepared:-0}"
   run_case "$model" "ai-edge-quantizer dynamic_wi8_afp32" tflite "$d/aieq_dynamic/model.dynamic.tflite" "$ev" -- \
     "$py" "$peers" aieq --model "$m" --calib "$d/data/calib" --recipe dynamic_wi8_afp32 --out "$d/aieq_dynamic"
+  if [ "$prepared" = 1 ]; then # the float16-weight MediaPipe models, as a user would have to prepare them for it
+    run_case "$model" "ai-edge-quantizer dynamic_wi8_afp32 (prepared)" tflite "$d/aieq_dynamic_prepared/model.dynamic.tflite" \
+      "$ev" -- "$py" "$peers" aieq --model "$m" --calib "$d/data/calib" --recipe dynamic_wi8_afp32 --prepare \
+      --out "$d/aieq_dynamic_prepared"
+  fi
   run_case "$model" "quantbridge tflite dynamic" tflite "$d/quantbridge_tflite_dynamic/model.dynamic.tflite" "$ev" -- \
     bin/quantbridge quantize --backend tflite --model "$m" --eval "$e" --seed 1 --precision dynamic --quiet "$@" \
     --out "$d/quantbridge_tflite_dynamic"
@@ -294,12 +301,15 @@ if [[ " $only " == *" blazeface "* ]]; then
   D="$work/blazeface"; C="$D/data/calib"; E="$D/data/eval"; [ -n "${COMPARE_PEERS:-}" ] || : > "$D/cases.jsonl"
   run_case blazeface "ai-edge-quantizer static_wi8_ai8" tflite "$D/aieq/model.int8.tflite" "" -- \
     "$py" "$peers" aieq --model "$M" --calib "$C" --out "$D/aieq"
+  # its float16 constants made float32 and a SignatureDef added (the model as shipped has neither form it takes)
+  run_case blazeface "ai-edge-quantizer static_wi8_ai8 (prepared)" tflite "$D/aieq_prepared/model.int8.tflite" "" -- \
+    "$py" "$peers" aieq --model "$M" --calib "$C" --prepare --out "$D/aieq_prepared"
   for m in max mse; do
     run_case blazeface "quantbridge tflite $m" tflite "$D/quantbridge_tflite_$m/model.int8.tflite" "" -- \
       bin/quantbridge quantize --backend tflite --model "$M" --calib "$C" --eval "$E" --samples 64 --seed 1 \
       --layout nhwc --calibrator "$m" --quiet --out "$D/quantbridge_tflite_$m"
   done
-  tflite_dynamic blazeface "$M" "$D" "$E" "" --layout nhwc
+  prepared=1 tflite_dynamic blazeface "$M" "$D" "$E" "" --layout nhwc
 fi
 
 # ------------------------------------------------------------------------------------------------- wakeword-embed (TFLite)
@@ -357,12 +367,14 @@ for mp in selfie pose; do
   if [ "$smoke" = 0 ]; then
     run_case "$mp" "ai-edge-quantizer static_wi8_ai8" tflite "$D/aieq/model.int8.tflite" "$ev" -- \
       "$py" "$peers" aieq --model "$M" --calib "$C" --out "$D/aieq"
+    run_case "$mp" "ai-edge-quantizer static_wi8_ai8 (prepared)" tflite "$D/aieq_prepared/model.int8.tflite" "$ev" -- \
+      "$py" "$peers" aieq --model "$M" --calib "$C" --prepare --out "$D/aieq_prepared"
   fi
   run_case "$mp" "quantbridge tflite mse" tflite "$D/quantbridge_tflite_mse/model.int8.tflite" "$ev" -- \
     bin/quantbridge quantize --backend tflite --model "$M" --calib "$C" --eval "$E" --samples "$n" --seed 1 \
     --layout nhwc --calibrator mse "${qbev[@]}" --quiet \
     --out "$D/quantbridge_tflite_mse"
-  tflite_dynamic "$mp" "$M" "$D" "$E" "$ev" --layout nhwc "${qbev[@]}"
+  prepared=1 tflite_dynamic "$mp" "$M" "$D" "$E" "$ev" --layout nhwc "${qbev[@]}"
 done
 
 # ------------------------------------------------------------------------------------------------- report
