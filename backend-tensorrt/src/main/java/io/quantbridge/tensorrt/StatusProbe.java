@@ -30,22 +30,32 @@ final class StatusProbe {
      * @param exists      whether a device node exists
      * @param hasResource whether a class-path resource exists (the presets' JNI libraries)
      * @param listDir     the file names in a folder (empty when it cannot be read)
+     * @param configured  the TensorRT home the user set, as {@code "-Dquantbridge.tensorrt.home=DIR"} or
+     *                    {@code "TENSORRT_HOME=DIR"} (the property wins), or null: its {@code lib} folder is the first
+     *                    of {@code tensorRtDirs}
      */
     record Environment(BiFunction<String, List<Path>, Optional<Path>> findLibrary, Predicate<Path> exists,
                        Predicate<String> hasResource, String platform, List<Path> tensorRtDirs, List<Path> cudaDirs,
-                       Function<Path, List<String>> listDir) {
+                       Function<Path, List<String>> listDir, String configured) {
         static Environment current() {
             List<Path> trt = new ArrayList<>();
+            String configured = null;
             String home = System.getProperty(TensorRtBackend.HOME_PROPERTY);
-            if (home != null && !home.isBlank()) trt.add(Path.of(home).resolve("lib"));
+            if (home != null && !home.isBlank()) {
+                trt.add(Path.of(home).resolve("lib"));
+                configured = "-D" + TensorRtBackend.HOME_PROPERTY + "=" + home;
+            }
             String env = System.getenv(TensorRtBackend.HOME_ENV);
-            if (env != null && !env.isBlank()) trt.add(Path.of(env).resolve("lib"));
+            if (env != null && !env.isBlank()) {
+                trt.add(Path.of(env).resolve("lib"));
+                if (configured == null) configured = TensorRtBackend.HOME_ENV + "=" + env;
+            }
             List<Path> cuda = new ArrayList<>();
             String cudaHome = System.getenv("CUDA_HOME");
             if (cudaHome != null && !cudaHome.isBlank()) cuda.add(Path.of(cudaHome).resolve("lib64"));
             return new Environment(NativeLibraries::find, Files::exists,
                     r -> StatusProbe.class.getClassLoader().getResource(r) != null, StatusProbe.platform(), trt,
-                    cuda, StatusProbe::list);
+                    cuda, StatusProbe::list, configured);
         }
     }
 
@@ -83,6 +93,16 @@ final class StatusProbe {
         if (!env.exists().test(Path.of("/dev/nvidiactl")) && !env.exists().test(Path.of("/dev/nvhost-ctrl"))) {
             return BackendStatus.unusable("no CUDA device (no /dev/nvidiactl or /dev/nvhost-ctrl)",
                     "run on a machine with an NVIDIA GPU (in a container: --gpus all), or: " + ONNX_FIX);
+        }
+        if (env.configured() != null) { // a TensorRT the user named, not another one found on the system
+            Path lib = env.tensorRtDirs().get(0);
+            if (!env.findLibrary().apply("libnvinfer.so.10", List.of(lib)).map(p -> lib.equals(p.getParent()))
+                    .orElse(false)) {
+                String name = env.configured().substring(0, env.configured().indexOf('='));
+                return BackendStatus.unusable(env.configured() + " holds no lib/libnvinfer.so.10",
+                        "point " + name + " at a TensorRT 10 installation (the folder with lib/ and include/), or "
+                                + "unset it to use the TensorRT on the system library path, or: " + ONNX_FIX);
+            }
         }
         if (env.findLibrary().apply("libnvinfer.so.10", env.tensorRtDirs()).isEmpty()) {
             return BackendStatus.unusable("libnvinfer not found (TensorRT 10's libnvinfer.so.10)",

@@ -23,7 +23,7 @@ class StatusProbeTest {
                 (name, dirs) -> libs.contains(name) ? Optional.of(Path.of("/opt/trt/lib").resolve(name))
                         : Optional.empty(),
                 p -> devices.contains(p.toString()), r -> jni, "linux-x86_64", List.of(), List.of(),
-                dir -> dir.equals(Path.of("/opt/trt/lib")) ? trtDir : List.of());
+                dir -> dir.equals(Path.of("/opt/trt/lib")) ? trtDir : List.of(), null);
     }
 
     private static final Set<String> ALL = Set.of("libcuda.so.1", "libnvinfer.so.10", "libnvonnxparser.so.10",
@@ -57,6 +57,23 @@ class StatusProbeTest {
         assertTrue(s.reason().startsWith("libcudart.so.13 not found"), s.reason());
         s = StatusProbe.probe(env(ALL, dev, false));
         assertTrue(s.reason().startsWith("no TensorRT presets for linux-x86_64"), s.reason());
+    }
+
+    @Test
+    void aConfiguredHomeWithoutTensorRtIsNamedThoughTheSystemHasOne() {
+        StatusProbe.Environment system = env(ALL, Set.of("/dev/nvidiactl"), true); // TensorRT in /opt/trt/lib
+        StatusProbe.Environment wrong = new StatusProbe.Environment(system.findLibrary(), system.exists(),
+                system.hasResource(), system.platform(), List.of(Path.of("/home/me/TensorRT-10.15/lib")), List.of(),
+                system.listDir(), "TENSORRT_HOME=/home/me/TensorRT-10.15");
+        BackendStatus s = StatusProbe.probe(wrong);
+        assertFalse(s.usable());
+        assertEquals("TENSORRT_HOME=/home/me/TensorRT-10.15 holds no lib/libnvinfer.so.10", s.reason());
+        assertTrue(s.fix().startsWith("point TENSORRT_HOME at a TensorRT 10 installation"), s.fix());
+        // the home that holds it is used
+        StatusProbe.Environment right = new StatusProbe.Environment(system.findLibrary(), system.exists(),
+                system.hasResource(), system.platform(), List.of(Path.of("/opt/trt/lib")), List.of(),
+                system.listDir(), "-Dquantbridge.tensorrt.home=/opt/trt");
+        assertTrue(StatusProbe.probe(right).usable(), StatusProbe.probe(right).describe());
     }
 
     @Test
