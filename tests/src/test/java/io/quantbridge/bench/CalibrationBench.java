@@ -127,47 +127,29 @@ public final class CalibrationBench {
         result.put("exposed_forward_cpu_ratio", exposedCpu / forwardCpu);
         System.out.printf("forward with %d tensors exposed and copied out: %.2f s (x%.2f; cpu x%.2f)%n",
                 fetched.size(), exposed, exposed / forward, exposedCpu / forwardCpu);
-        // the floor of any pass that reads these tensors: exposed into pinned buffers, as calibration runs, not read
-        double pinned = Double.MAX_VALUE;
-        try (OrtModelSession s = OrtModelSession.open(ActivationObserver.withOutputs(prepared.proto(), fetched)
-                .toByteArray(), "exposed", 1)) {
-            ThreadLocal<OrtModelSession.OutputBuffers> buffers = ThreadLocal.withInitial(OrtModelSession.OutputBuffers::new);
-            Job job = x -> s.runStreaming(Map.of("x", x), fetched, (name, shape, data) -> { }, buffers.get());
-            parallel(cores, inputs, job); // warm-up
-            for (int rep = 0; rep < 2; rep++) {
-                long t0 = System.nanoTime();
-                parallel(cores, inputs, job);
-                pinned = Math.min(pinned, (System.nanoTime() - t0) / 1e9);
-            }
-        }
-        result.put("exposed_pinned_forward_seconds", pinned);
-        result.put("exposed_pinned_forward_ratio", pinned / forward);
-        System.out.printf("forward with %d tensors exposed into pinned buffers, not read: %.2f s (x%.2f)%n",
-                fetched.size(), pinned, pinned / forward);
-        // the floor of a pass that reads every value once: each pinned tensor copied chunk by chunk into a small
-        // array that stays in the L1 cache, as the histograms read them, and nothing done with the values
-        double read = Double.MAX_VALUE;
+        // floors of any pass over these tensors, exposed into pinned buffers as calibration runs: not read at all; and
+        // every value read once, each tensor copied chunk by chunk into a small array that stays in the L1 cache (as
+        // the histograms read them), nothing done with the values
+        double pinned;
+        double read;
         try (OrtModelSession s = OrtModelSession.open(ActivationObserver.withOutputs(prepared.proto(), fetched)
                 .toByteArray(), "exposed", 1)) {
             ThreadLocal<OrtModelSession.OutputBuffers> buffers = ThreadLocal.withInitial(OrtModelSession.OutputBuffers::new);
             ThreadLocal<float[]> chunks = ThreadLocal.withInitial(() -> new float[CHUNK]);
             AtomicInteger sink = new AtomicInteger();
-            Job job = x -> s.runStreaming(Map.of("x", x), fetched, (name, shape, data) -> {
+            pinned = fastest(cores, inputs, x -> s.runStreaming(Map.of("x", x), fetched, (name, shape, data) -> { },
+                    buffers.get()));
+            read = fastest(cores, inputs, x -> s.runStreaming(Map.of("x", x), fetched, (name, shape, data) -> {
                 float[] c = chunks.get();
                 int len = data.remaining();
-                for (int i = 0; i < len; i += CHUNK) {
-                    int k = Math.min(CHUNK, len - i);
-                    data.get(i, c, 0, k);
-                }
+                for (int i = 0; i < len; i += CHUNK) data.get(i, c, 0, Math.min(CHUNK, len - i));
                 if (c[0] > 1e30f) sink.incrementAndGet(); // keeps the copies
-            }, buffers.get());
-            parallel(cores, inputs, job); // warm-up
-            for (int rep = 0; rep < 2; rep++) {
-                long t0 = System.nanoTime();
-                parallel(cores, inputs, job);
-                read = Math.min(read, (System.nanoTime() - t0) / 1e9);
-            }
+            }, buffers.get()));
         }
+        result.put("exposed_pinned_forward_seconds", pinned);
+        result.put("exposed_pinned_forward_ratio", pinned / forward);
+        System.out.printf("forward with %d tensors exposed into pinned buffers, not read: %.2f s (x%.2f)%n",
+                fetched.size(), pinned, pinned / forward);
         result.put("exposed_pinned_read_forward_seconds", read);
         result.put("exposed_pinned_read_forward_ratio", read / forward);
         System.out.printf("forward with %d tensors exposed into pinned buffers, each value read once: %.2f s (x%.2f)%n",
@@ -250,6 +232,18 @@ public final class CalibrationBench {
         AtomicFiles.writeString(outFile, Json.write(result));
         System.out.println("written " + outFile);
         System.exit(0);
+    }
+
+    /** The shortest of two timed runs of {@code job} over the inputs, after a warm-up run. */
+    private static double fastest(int workers, List<FloatTensor> inputs, Job job) throws Exception {
+        parallel(workers, inputs, job); // warm-up
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < 2; rep++) {
+            long t0 = System.nanoTime();
+            parallel(workers, inputs, job);
+            best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+        }
+        return best;
     }
 
     /** CPU time of the whole process (ONNX Runtime, Java, GC): steadier than wall time on a shared machine. */
