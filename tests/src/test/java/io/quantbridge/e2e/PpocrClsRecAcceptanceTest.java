@@ -221,7 +221,11 @@ class PpocrClsRecAcceptanceTest {
         Map<?, ?> search = (Map<?, ?>) rep.get("float_layers");
         List<?> chosen = (List<?>) search.get("chosen");
         assertTrue(!chosen.isEmpty() && chosen.size() <= 3, "chosen " + chosen);
-        assertEquals(Math.min(64, count(clsCalib)), ((Number) search.get("samples")).intValue());
+        long scored = Math.min(64, count(clsCalib));
+        assertEquals(scored, ((Number) search.get("samples")).longValue());
+        // leave-one-out is screened on the quarter of the samples with the largest all-int8 error, and the 12 best
+        // are scored again on all of them
+        assertEquals(Map.of("samples", scored / 4, "rescored", 12L), search.get("screening"));
         double before = ((Number) search.get("cosine_all_int8")).doubleValue();
         double after = ((Number) search.get("cosine_with_chosen_float")).doubleValue();
         assertTrue(after > before, "calibration cosine " + before + " -> " + after);

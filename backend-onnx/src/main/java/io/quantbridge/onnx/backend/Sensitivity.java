@@ -136,14 +136,32 @@ public final class Sensitivity implements AutoCloseable {
 
     /** Fidelity of an already quantized model against the float outputs. */
     public Result evaluate(String label, OnnxModel candidate) {
+        return evaluate(label, candidate, null, null);
+    }
+
+    /**
+     * Fidelity of an already quantized model against the float outputs, pooled over the evaluation samples at
+     * {@code samples} (indices into the constructor's list), or over all of them when null; when {@code squaredError}
+     * is given, its entry {@code i} receives sample {@code i}'s sum of squared output differences.
+     */
+    Result evaluate(String label, OnnxModel candidate, int[] samples, double[] squaredError) {
         Map<String, FidelityAccumulator> acc = new LinkedHashMap<>();
+        int n = samples == null ? evalFeeds.size() : samples.length;
         try (OrtModelSession s = OrtModelSession.open(candidate.proto().toByteArray(), label, threads, asWritten)) {
-            for (int i = 0; i < evalFeeds.size(); i++) {
+            for (int j = 0; j < n; j++) {
+                int i = samples == null ? j : samples[j];
                 Map<String, FloatTensor> out = s.run(evalFeeds.get(i));
                 for (Map.Entry<String, FloatTensor> e : evalReference.get(i).entrySet()) {
                     FidelityAccumulator a = acc.computeIfAbsent(e.getKey(), k -> maskThreshold == null
                             ? new FidelityAccumulator() : new FidelityAccumulator().withMaskIou(maskThreshold));
-                    a.add(e.getValue().data(), out.get(e.getKey()).data());
+                    float[] ref = e.getValue().data();
+                    float[] got = out.get(e.getKey()).data();
+                    a.add(ref, got);
+                    if (squaredError != null) {
+                        double sq = 0;
+                        for (int k = 0; k < ref.length; k++) sq += (double) (got[k] - ref[k]) * (got[k] - ref[k]);
+                        squaredError[i] += sq;
+                    }
                 }
             }
         }
