@@ -456,6 +456,12 @@ public final class SampleSource {
     static FloatTensor matchShape(FloatTensor t, TensorInfo input, String where) {
         long[] exp = input.shape();
         long[] act = t.shape();
+        if (Arrays.stream(act).anyMatch(d -> d == 0)) {
+            // a dynamic model dimension takes 0 too, and the runtime then fails deep inside some Reshape
+            throw new QuantbridgeException(where + ": the array holds no values (shape " + Arrays.toString(act)
+                    + "), so there is nothing to feed model input '" + input.name() + "' "
+                    + Arrays.toString(exp));
+        }
         if (fits(exp, 0, act)) return t;
         if (act.length == exp.length - 1 && exp.length >= 2 && (exp[0] == 1 || exp[0] < 0) && fits(exp, 1, act)) {
             long[] shape = new long[exp.length];

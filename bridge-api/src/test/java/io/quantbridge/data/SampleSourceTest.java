@@ -249,6 +249,17 @@ class SampleSourceTest {
     }
 
     @Test
+    void emptyArrayIsRefusedBeforeTheRuntimeSeesIt() throws IOException {
+        // [0, 3, 4, 6] fits [-1, 3, -1, -1] dimension by dimension; ONNX Runtime then failed inside a Reshape
+        Path f = npy(dir.resolve("e.npy"), new long[] {0, 3, 4, 6});
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(DYNAMIC_NCHW), Preprocessing.defaults()));
+        assertEquals("calibration data " + f + ": the array holds no values (shape [0, 3, 4, 6]), so there is"
+                + " nothing to feed model input 'x' [-1, 3, -1, -1]", e.getMessage());
+    }
+
+    @Test
     void nanAndInfinityAreRefused() throws IOException {
         float[] v = new float[18];
         v[17] = Float.NaN;
