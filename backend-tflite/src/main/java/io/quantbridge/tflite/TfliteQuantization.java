@@ -4,6 +4,7 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.calib.EntropyClipping;
 import io.quantbridge.calib.OutlierSamples;
 import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.data.DataFingerprint;
@@ -352,6 +353,7 @@ final class TfliteQuantization {
             table = new CalibrationTable(sha, spec, data, ordered);
             calibration.put("samples", calib.size());
             OutlierSamples.record(stats, ordered, calib.stream().map(SampleRef::id).toList(), calibration);
+            EntropyClipping.record(stats, spec, ordered, calibration);
         }
         calibration.put("seconds", (System.nanoTime() - t0) / 1e9);
         calibration.put("tensors", table.tensors().size());

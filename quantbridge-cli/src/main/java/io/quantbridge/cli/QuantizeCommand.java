@@ -3,6 +3,7 @@ package io.quantbridge.cli;
 import io.quantbridge.backend.BackendSelector;
 import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
+import io.quantbridge.calib.EntropyClipping;
 import io.quantbridge.calib.OutlierSamples;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.IoType;
@@ -301,6 +302,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         stdout.printf(Locale.ROOT, "%-18s %s%n", "report", reportFile);
         OutlierSamples.warning(report.get("calibration")).ifPresent(w -> stdout.println("warning: " + w));
+        EntropyClipping.warning(report.get("calibration")).ifPresent(w -> stdout.println("warning: " + w));
         FidelityPrinter.print(stdout, report.get("fidelity"));
         LayerPrinter.print(stdout, report.get("layers"));
         return 0;
