@@ -82,6 +82,16 @@ public final class Histogram {
     /** Chunks of the values being added: 8192 floats (32 KiB) stay in the L1 data cache (48 KiB per core here). */
     private static final int CHUNK = 8 * 1024;
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[CHUNK]);
+    /**
+     * Per thread, the second set of counters of {@link #minMaxAndBinTwoWays} (element 0, grown as needed; all zero
+     * between uses).
+     */
+    private static final ThreadLocal<int[][]> SECOND_COUNTS = ThreadLocal.withInitial(() -> new int[][] {new int[0]});
+    /**
+     * A batch is binned two ways when it holds at least this many values per bin, so that adding the second counters
+     * into the first (once per batch) costs little against what it saves.
+     */
+    static final int TWO_WAYS_VALUES_PER_BIN = 16;
     private static final long[] NO_COUNTS = new long[0];
     private static final int[] NO_CHUNKS = new int[0];
     /** Distinct merged widths kept apart before they are collapsed into one (see the class comment). */
@@ -247,24 +257,36 @@ public final class Histogram {
         int clampedCount = 0;
         float mn = Float.POSITIVE_INFINITY;
         float mx = Float.NEGATIVE_INFINITY;
-        for (int done = 0; done < length; done += CHUNK) {
-            int n = Math.min(CHUNK, length - done);
-            int off = read(array, source, chunk, start + done, n);
-            long packed = counted ? minMaxAndBin(chunk, off, n) : minMax(chunk, off, n);
-            float cmn = unpackMin(packed);
-            float cmx = unpackMax(packed);
-            if (!Float.isFinite(cmn) || !Float.isFinite(cmx)) {
-                float bad = firstNonFinite(chunk, off, n); // before the scratch is reused
-                if (counted) unbinRange(array, source, chunk, start, done + n);
-                throw new NonFiniteValueException(bad);
+        int[] second = counted && length >= (long) TWO_WAYS_VALUES_PER_BIN * binCount ? secondCounts(binCount) : null;
+        try {
+            for (int done = 0; done < length; done += CHUNK) {
+                int n = Math.min(CHUNK, length - done);
+                int off = read(array, source, chunk, start + done, n);
+                long packed = !counted ? minMax(chunk, off, n)
+                        : second != null ? minMaxAndBinTwoWays(chunk, off, n, second) : minMaxAndBin(chunk, off, n);
+                float cmn = unpackMin(packed);
+                float cmx = unpackMax(packed);
+                if (!Float.isFinite(cmn) || !Float.isFinite(cmx)) {
+                    float bad = firstNonFinite(chunk, off, n); // before the scratch is reused
+                    if (second != null) {
+                        addSecondCounts(second);
+                        second = null;
+                    }
+                    if (counted) unbinRange(array, source, chunk, start, done + n);
+                    throw new NonFiniteValueException(bad);
+                }
+                if (counted && index(Math.max(-(double) cmn, (double) cmx)) >= binCount) {
+                    if (clampedCount == clamped.length) {
+                        clamped = Arrays.copyOf(clamped, Math.max(8, 2 * clampedCount));
+                    }
+                    clamped[clampedCount++] = done;
+                }
+                // strict comparisons: of equal values (0 and -0) the first one seen wins, as in one pass over the batch
+                if (cmn < mn) mn = cmn;
+                if (cmx > mx) mx = cmx;
             }
-            if (counted && index(Math.max(-(double) cmn, (double) cmx)) >= binCount) {
-                if (clampedCount == clamped.length) clamped = Arrays.copyOf(clamped, Math.max(8, 2 * clampedCount));
-                clamped[clampedCount++] = done;
-            }
-            // strict comparisons: of equal values (0 and -0) the first one seen wins, as in one pass over the batch
-            if (cmn < mn) mn = cmn;
-            if (cmx > mx) mx = cmx;
+        } finally {
+            if (second != null) addSecondCounts(second); // before anything reads or reshapes the bins
         }
         if (counted) {
             double batchAbs = Math.max(-(double) mn, (double) mx);
@@ -365,6 +387,78 @@ public final class Histogram {
             c[k]++;
         }
         return pack(mn, mx, nan);
+    }
+
+    /**
+     * {@link #minMaxAndBin} with the values at odd positions counted in {@code second} (see
+     * {@link #addSecondCounts}): runs of values in one bin (the zeros of a ReLU output, a smooth map) otherwise chain
+     * each increment on the store of the one before; split over two sets of counters, two such chains run side by
+     * side. The same bins as {@link #minMaxAndBin}, the same min and max: 1.40 instead of 1.74 ns per value on a
+     * smooth map, 1.36 instead of 1.54 on a ReLU output (AVX2 EPYC).
+     */
+    private long minMaxAndBinTwoWays(float[] data, int offset, int length, int[] second) {
+        long[] c = counts;
+        double inv = inverseWidth;
+        double topValue = closedTopValue;
+        int top = topBin;
+        int below = belowTop;
+        int last = binCount - 1;
+        float mn = Float.POSITIVE_INFINITY;
+        float mx = Float.NEGATIVE_INFINITY;
+        boolean nan = false;
+        int end = offset + length;
+        int pairsEnd = offset + (length & ~1);
+        for (int i = offset; i < pairsEnd; i += 2) {
+            float v = data[i];
+            float u = data[i + 1];
+            if (v < mn) mn = v;
+            if (!(v <= mx)) { // as in minMax
+                if (v > mx) mx = v;
+                else nan = true;
+            }
+            if (u < mn) mn = u;
+            if (!(u <= mx)) {
+                if (u > mx) mx = u;
+                else nan = true;
+            }
+            int k = (int) (Math.abs(v) * inv);
+            if (k == top && Math.abs(v) <= topValue) k = below;
+            if (k > last) k = last;
+            int j = (int) (Math.abs(u) * inv);
+            if (j == top && Math.abs(u) <= topValue) j = below;
+            if (j > last) j = last;
+            c[k]++;
+            second[j]++;
+        }
+        if (pairsEnd < end) {
+            float v = data[pairsEnd];
+            if (v < mn) mn = v;
+            if (!(v <= mx)) {
+                if (v > mx) mx = v;
+                else nan = true;
+            }
+            int k = (int) (Math.abs(v) * inv);
+            if (k == top && Math.abs(v) <= topValue) k = below;
+            if (k > last) k = last;
+            c[k]++;
+        }
+        return pack(mn, mx, nan);
+    }
+
+    /** This thread's second counters, at least {@code n} of them, all zero. */
+    private static int[] secondCounts(int n) {
+        int[][] holder = SECOND_COUNTS.get();
+        if (holder[0].length < n) holder[0] = new int[n];
+        return holder[0];
+    }
+
+    /** Adds the second counters into the bins and zeroes them (a batch's counts fit an int: it holds < 2^31 values). */
+    private void addSecondCounts(int[] second) {
+        long[] c = counts;
+        for (int j = 0, n = binCount; j < n; j++) {
+            c[j] += second[j];
+            second[j] = 0;
+        }
     }
 
     private static long pack(float mn, float mx, boolean nan) {

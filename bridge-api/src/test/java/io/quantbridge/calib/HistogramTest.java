@@ -486,7 +486,9 @@ class HistogramTest {
     @Test
     void chunkedAddingCountsLikeThePlainLoop() {
         Random r = new Random(12);
-        int n = 100_003; // 13 chunks, the last one partial
+        int n = 100_003; // 13 chunks, the last one partial; an odd count
+        // batches this long over 2048 bins are counted two ways (Histogram.minMaxAndBinTwoWays); the short last one not
+        assertTrue(n >= Histogram.TWO_WAYS_VALUES_PER_BIN * 2048 && 5_000 < Histogram.TWO_WAYS_VALUES_PER_BIN * 2048);
         List<float[]> batches = List.of(
                 runs(r, n, 1f, 4f, 50),         // fixes the width: 2048 bins over [0, 4]
                 runs(r, n, 1f, 4f, 90_000),     // the last bin reached late in the batch
@@ -524,8 +526,10 @@ class HistogramTest {
                 Histogram h = new Histogram();
                 h.add(runs(r, 50_000, 1f, 4f, 7));
                 Histogram before = h.copy();
-                // chunks counted early, then (optionally) one that grows the range, then the bad value
+                // chunks counted early (two ways: 60000 values over 2048 bins), then (optionally) one that grows the
+                // range, then the bad value
                 float[] x = runs(r, 60_000, 1f, grown ? 8f : 1f, 20_000);
+                assertTrue(x.length >= Histogram.TWO_WAYS_VALUES_PER_BIN * h.binCount());
                 x[45_000] = bad;
                 NonFiniteValueException e = assertThrows(NonFiniteValueException.class, () -> h.add(x));
                 assertEquals(Float.isNaN(bad) ? "NaN" : bad > 0 ? "+Inf" : "-Inf", e.describe());
