@@ -430,19 +430,14 @@ public final class Histogram {
             c[k]++;
             second[j]++;
         }
-        if (pairsEnd < end) {
-            float v = data[pairsEnd];
-            if (v < mn) mn = v;
-            if (!(v <= mx)) {
-                if (v > mx) mx = v;
-                else nan = true;
-            }
-            int k = (int) (Math.abs(v) * inv);
-            if (k == top && Math.abs(v) <= topValue) k = below;
-            if (k > last) k = last;
-            c[k]++;
-        }
-        return pack(mn, mx, nan);
+        if (pairsEnd == end) return pack(mn, mx, nan);
+        // the odd value out, binned alone; the earlier values come first, as in one pass
+        long rest = minMaxAndBin(data, pairsEnd, end - pairsEnd);
+        float rmn = unpackMin(rest);
+        float rmx = unpackMax(rest);
+        if (rmn < mn) mn = rmn;
+        if (rmx > mx) mx = rmx;
+        return pack(mn, mx, nan || Float.isNaN(rmn));
     }
 
     /** This thread's second counters, at least {@code n} of them, all zero. */
