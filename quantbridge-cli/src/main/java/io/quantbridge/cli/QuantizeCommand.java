@@ -74,7 +74,8 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(names = "--entropy-floor", paramLabel = "none|mse",
             description = "Entropy: never clip tighter than the mse calibrator would on the same histogram (mse), or"
-                    + " the search alone (none, the default, as TensorRT).")
+                    + " the search alone (none, the default, as TensorRT; the run warns when it cuts tensors below"
+                    + " half of mse's range).")
     String entropyFloor;
 
     @Option(names = "--precision", paramLabel = "int8|fp16|dynamic", defaultValue = "int8",
