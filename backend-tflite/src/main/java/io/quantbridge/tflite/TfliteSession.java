@@ -80,6 +80,7 @@ public final class TfliteSession implements ModelSession {
         this.label = label;
         this.model = model;
         checkOperators(model, label);
+        TfliteLogs.infoOff(); // before the first interpreter: its XNNPACK INFO line would land in the output
         this.inputIndices = model.main().getInputs().clone();
         this.outputIndices = model.main().getOutputs().clone();
         this.inputs = model.inputs();
