@@ -126,4 +126,26 @@ class LauncherTest {
             assertEquals(List.of(home), files.toList(), "ONNX Runtime wrote into HOME");
         }
     }
+
+    /**
+     * A run that ONNX Runtime rejects (ppocr-det fed 100x100, where the neck's upsampled maps no longer line up) is
+     * said once, in quantbridge's line with ONNX Runtime's message in it: ONNX Runtime's own logger printed the same
+     * error before it, in colour.
+     */
+    @Test
+    void aRunThatOnnxRuntimeRejectsIsSaidOnce(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
+        Path calib = Files.createDirectories(dir.resolve("calib"));
+        io.quantbridge.data.NpyFile.write(calib.resolve("odd.npy"),
+                new io.quantbridge.tensor.FloatTensor(new long[] {1, 3, 100, 100}, new float[3 * 100 * 100]));
+        Result r = run(Path.of(System.getProperty("java.home")), "quantize", "--backend", "onnx", "--model",
+                model.toString(), "--calib", calib.toString(), "--quiet", "--out", dir.resolve("out").toString());
+        assertEquals(1, r.code(), r.out() + r.err());
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), r.err());
+        assertTrue(lines.get(0).startsWith("quantbridge quantize: " + model + " (with its observed tensors as outputs,"
+                + " for calibration): ONNX Runtime failed on input x [1, 3, 100, 100]: "), lines.get(0));
+        assertTrue(lines.get(0).contains("while running Add node"), lines.get(0));
+        assertFalse(r.err().contains("[E:onnxruntime"), r.err());
+    }
 }

@@ -82,9 +82,10 @@ public final class OrtModelSession implements ModelSession {
         OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         if (asWritten) o.addConfigEntry("session.disable_quant_qdq", "1");
-        // errors still reach the exceptions; warnings such as "Removing initializer ... not used by any node" (tf2onnx
-        // leaves such initializers) went to stderr once per session, several times per run, in colour
-        o.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
+        // errors reach the exceptions, whose messages quantbridge prints with ORT's own text; ORT also logged each one
+        // to stderr (in colour, before quantbridge's line saying the same), and warnings such as "Removing initializer
+        // ... not used by any node" (tf2onnx leaves such initializers) once per session, several times per run
+        o.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
         if (threads > 0) {
             o.setIntraOpNumThreads(threads);
             o.setInterOpNumThreads(1);
