@@ -28,17 +28,20 @@ final class TfliteLogs {
     static synchronized void infoOff() {
         if (done) return;
         done = true;
-        Loader.load(org.bytedeco.tensorflowlite.global.tensorflowlite.class);
-        Pointer p = Loader.addressof(SEVERITY_SYMBOL);
-        if (p == null || p.isNull()) return;
-        IntPointer severity = new IntPointer(p);
-        if (severity.get() == TFLITE_LOG_INFO) severity.put(TFLITE_LOG_WARNING);
+        IntPointer severity = severity();
+        if (severity != null && severity.get() == TFLITE_LOG_INFO) severity.put(TFLITE_LOG_WARNING);
     }
 
     /** The runtime's threshold now, or -1 when the symbol is not found (for tests). */
     static int threshold() {
+        IntPointer severity = severity();
+        return severity == null ? -1 : severity.get();
+    }
+
+    /** The runtime's threshold variable, found by name once the library is loaded; null when it is not found. */
+    private static IntPointer severity() {
         Loader.load(org.bytedeco.tensorflowlite.global.tensorflowlite.class);
         Pointer p = Loader.addressof(SEVERITY_SYMBOL);
-        return p == null || p.isNull() ? -1 : new IntPointer(p).get();
+        return p == null || p.isNull() ? null : new IntPointer(p);
     }
 }
