@@ -1,6 +1,7 @@
 package io.quantbridge.calib;
 
 import io.quantbridge.table.TensorRange;
+import io.quantbridge.tensor.TensorNames;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -89,7 +90,8 @@ public final class EntropyClipping {
                         + " keeps on the same histograms (tightest: %s at amax %.4g against %.4g, values up to %.4g);"
                         + " if fidelity suffers, --entropy-floor mse never clips tighter than mse (report.json"
                         + " calibration.entropy_clipping)",
-                n, ((Number) m.get("of")).intValue(), t.get("tensor"), ((Number) t.get("amax")).doubleValue(),
+                n, ((Number) m.get("of")).intValue(), TensorNames.forConsole(String.valueOf(t.get("tensor"))),
+                ((Number) t.get("amax")).doubleValue(),
                 ((Number) t.get("mse_amax")).doubleValue(), ((Number) t.get("abs_max")).doubleValue()));
     }
 }

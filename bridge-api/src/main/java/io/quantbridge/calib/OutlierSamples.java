@@ -1,5 +1,6 @@
 package io.quantbridge.calib;
 
+import io.quantbridge.tensor.TensorNames;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -71,7 +72,8 @@ public final class OutlierSamples {
                 + " steps %.0fx coarser than they need. If the sample is not like the data the model will see, leave it"
                 + " out (--calib-exclude %s); entropy, which clips, follows it least (report.json"
                 + " calibration.outlier_samples)",
-                first.get("sample"), tensors, tensors == 1 ? "" : "s", others, t.get("tensor"), t.get("sample_amax"),
+                first.get("sample"), tensors, tensors == 1 ? "" : "s", others,
+                TensorNames.forConsole(String.valueOf(t.get("tensor"))), t.get("sample_amax"),
                 t.get("others_amax"), samples - 1, t.get("amax"), t.get("coarser"), first.get("sample")));
     }
 

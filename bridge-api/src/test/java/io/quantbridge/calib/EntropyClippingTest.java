@@ -75,6 +75,16 @@ class EntropyClippingTest {
                         + " calibration.entropy_clipping)", c.amax(), c.mseAmax(), c.absMax()),
                 EntropyClipping.warning(calibration).orElseThrow());
 
+        // a TFLite name joined from every name a fused tensor stands for is cut on the console, whole in the report
+        String fused = "model_1/model/re_lu_60/Relu6;" + "model_1/model/batch_normalization_75/FusedBatchNormV3;".repeat(3);
+        Map<String, Object> tail = new LinkedHashMap<>(t);
+        tail.put("tensor", fused);
+        Map<String, Object> cut = new LinkedHashMap<>(m);
+        cut.put("tightest", List.of(tail));
+        String line = EntropyClipping.warning(Map.of("entropy_clipping", cut)).orElseThrow();
+        assertTrue(line.contains("(tightest: " + fused.substring(0, 97) + "... at amax "), line);
+        assertEquals(fused.length(), ((String) tail.get("tensor")).length());
+
         // nothing recorded when nothing is clipped
         Map<String, Object> none = new LinkedHashMap<>();
         EntropyClipping.record(s, ENTROPY, List.of(ranges.get(0)), none);

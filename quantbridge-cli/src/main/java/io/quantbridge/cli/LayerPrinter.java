@@ -1,5 +1,6 @@
 package io.quantbridge.cli;
 
+import io.quantbridge.tensor.TensorNames;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
@@ -22,23 +23,13 @@ final class LayerPrinter {
         int rank = 1;
         for (Object o : worst) {
             Map<?, ?> row = (Map<?, ?>) o;
-            String tensor = shortName(String.valueOf(row.get("tensor")));
+            String tensor = TensorNames.forConsole(String.valueOf(row.get("tensor")));
             String what = "activation".equals(row.get("int8_source")) ? "activation " + tensor
                     : "weights of " + row.get("op_type") + " " + row.get("node") + " -> " + tensor;
             out.println(String.format(Locale.ROOT, "  %2d. added %6.1f dB  output %6s dB  %s", rank++,
                     ((Number) row.get("added_sqnr_db")).doubleValue(), db(row.get("sqnr_db")), what));
         }
     }
-
-    /**
-     * A tensor name cut to {@value #NAME_CHARS} characters: TFLite converters name a fused tensor by joining every
-     * name it stands for with ';' (pose-lite: up to 300 characters). report.json keeps the whole name.
-     */
-    static String shortName(String name) {
-        return name.length() <= NAME_CHARS ? name : name.substring(0, NAME_CHARS - 3) + "...";
-    }
-
-    private static final int NAME_CHARS = 100;
 
     private static String db(Object v) {
         return v instanceof Number n ? String.format(Locale.ROOT, "%.1f", n.doubleValue()) : "inf";
