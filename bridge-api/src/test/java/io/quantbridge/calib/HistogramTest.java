@@ -487,7 +487,7 @@ class HistogramTest {
     void chunkedAddingCountsLikeThePlainLoop() {
         Random r = new Random(12);
         int n = 100_003; // 13 chunks, the last one partial; an odd count
-        // batches this long over 2048 bins are counted two ways (Histogram.minMaxAndBinTwoWays); the short last one not
+        // batches this long over 2048 bins are counted in two sets of counters (Histogram.minMaxAndBin); the short last one not
         assertTrue(n >= Histogram.TWO_WAYS_VALUES_PER_BIN * 2048 && 5_000 < Histogram.TWO_WAYS_VALUES_PER_BIN * 2048);
         List<float[]> batches = List.of(
                 runs(r, n, 1f, 4f, 50),         // fixes the width: 2048 bins over [0, 4]
