@@ -250,7 +250,11 @@ public final class OnnxModel {
 
     // ----------------------------------------------------------------------------------------------- external data
 
-    private boolean hasExternalData() {
+    /**
+     * Whether some tensor still points to an external data file: possible for a model from {@link #fromBytes}, never
+     * for one from {@link #load}, which reads the data in.
+     */
+    public boolean hasExternalData() {
         boolean[] found = {false};
         mapTensors(proto.getGraph(), t -> {
             if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) found[0] = true;

@@ -9,6 +9,7 @@ import ai.onnxruntime.OrtSession;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
 import io.quantbridge.onnx.Float16;
+import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.InputFiles;
@@ -60,7 +61,27 @@ public final class OrtModelSession implements ModelSession {
             return new OrtModelSession(model.toString(),
                     OrtRuntime.environment().createSession(model.toString(), options));
         } catch (OrtException e) {
+            byte[] inlined = withExternalDataInlined(model);
+            if (inlined != null) return open(inlined, "model " + model + " (external data read in)", threads, asWritten);
             throw new QuantbridgeException("model " + model + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The model with its external-data tensors read into it, or null when it has none (or cannot be read, which the
+     * caller's own error then reports). ONNX Runtime refuses a model by path when a tensor that shape inference reads,
+     * such as Reshape's shape, is external (onnx's {@code save_as_external_data} with {@code size_threshold=0}); the
+     * same model with its data inline loads. Quantization itself runs on such an in-memory copy, so without this only
+     * the final measurement against the float model failed, after every artifact was written.
+     */
+    private static byte[] withExternalDataInlined(Path model) {
+        try {
+            if (!OnnxModel.fromBytes(java.nio.file.Files.readAllBytes(model), model.toString()).hasExternalData()) {
+                return null;
+            }
+            return OnnxModel.load(model).toBytes();
+        } catch (QuantbridgeException | java.io.IOException e) {
+            return null;
         }
     }
 

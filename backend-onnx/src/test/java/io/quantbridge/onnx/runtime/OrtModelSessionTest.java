@@ -1,0 +1,98 @@
+package io.quantbridge.onnx.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnxruntime.OrtException;
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.onnx.DataTypes;
+import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.tensor.FloatTensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import io.quantbridge.onnx.proto.Onnx.GraphProto;
+import io.quantbridge.onnx.proto.Onnx.ModelProto;
+import io.quantbridge.onnx.proto.Onnx.NodeProto;
+import io.quantbridge.onnx.proto.Onnx.OperatorSetIdProto;
+import io.quantbridge.onnx.proto.Onnx.StringStringEntryProto;
+import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import io.quantbridge.onnx.proto.Onnx.TensorShapeProto;
+import io.quantbridge.onnx.proto.Onnx.TypeProto;
+import io.quantbridge.onnx.proto.Onnx.ValueInfoProto;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class OrtModelSessionTest {
+
+    /** x [2, 3] -> Reshape(x, shape) -> y [3, 2], with the shape tensor stored in {@code shape.bin}. */
+    private static ModelProto reshapeWithExternalShape(String opType) {
+        TensorProto shape = TensorProto.newBuilder().setName("shape").setDataType(DataTypes.INT64).addDims(2)
+                .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                .addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue("shape.bin"))
+                .addExternalData(StringStringEntryProto.newBuilder().setKey("length").setValue("16")).build();
+        GraphProto g = GraphProto.newBuilder().setName("g").addInitializer(shape)
+                .addInput(ValueInfoProto.newBuilder().setName("x").setType(TypeProto.newBuilder().setTensorType(
+                        TypeProto.Tensor.newBuilder().setElemType(DataTypes.FLOAT).setShape(TensorShapeProto.newBuilder()
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(2))
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(3))))))
+                .addOutput(OnnxModel.valueInfo("y", DataTypes.FLOAT))
+                .addNode(NodeProto.newBuilder().setOpType(opType).setName("reshape").addInput("x").addInput("shape")
+                        .addOutput("y"))
+                .build();
+        return ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(13)).build();
+    }
+
+    private static void writeShape(Path file) throws Exception {
+        Files.write(file, ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(3).putLong(2).array());
+    }
+
+    /**
+     * ONNX Runtime refuses this model by path (shape inference cannot read an external Reshape shape); the session
+     * opens the same model with its data read in, so a run that calibrated it also measures it at the end.
+     */
+    @Test
+    void aModelOnnxRuntimeRefusesForItsExternalDataIsOpenedWithTheDataReadIn(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("reshape.onnx");
+        Files.write(model, reshapeWithExternalShape("Reshape").toByteArray());
+        writeShape(tmp.resolve("shape.bin"));
+        // the premise: by path alone, ONNX Runtime says no
+        OrtException byPath = assertThrows(OrtException.class,
+                () -> OrtRuntime.environment().createSession(model.toString()).close());
+        assertTrue(byPath.getMessage().contains("external"), byPath.getMessage());
+
+        try (OrtModelSession s = OrtModelSession.open(model, 1)) {
+            FloatTensor y = s.run(Map.of("x", new FloatTensor(new long[] {2, 3}, new float[] {1, 2, 3, 4, 5, 6})))
+                    .get("y");
+            assertArrayEquals(new long[] {3, 2}, y.shape());
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, y.data());
+        }
+    }
+
+    /** A model ONNX Runtime refuses for another reason keeps ONNX Runtime's own error, naming the file. */
+    @Test
+    void otherRefusalsStillNameTheFileAndOnnxRuntimesReason(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("unknown-op.onnx");
+        Files.write(model, reshapeWithExternalShape("Reshapeish").toByteArray());
+        writeShape(tmp.resolve("shape.bin"));
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> OrtModelSession.open(model, 1));
+        assertTrue(e.getMessage().startsWith("model " + model + " (external data read in): ONNX Runtime cannot load"
+                + " it: ") && e.getMessage().contains("Reshapeish"), e.getMessage());
+
+        Path plain = tmp.resolve("plain.onnx");
+        ModelProto external = reshapeWithExternalShape("Reshapeish");
+        TensorProto inline = TensorProto.newBuilder().setName("shape").setDataType(DataTypes.INT64).addDims(2)
+                .addInt64Data(3).addInt64Data(2).build();
+        Files.write(plain, external.toBuilder().setGraph(external.getGraph().toBuilder().setInitializer(0, inline))
+                .build().toByteArray());
+        QuantbridgeException p = assertThrows(QuantbridgeException.class, () -> OrtModelSession.open(plain, 1));
+        assertTrue(p.getMessage().startsWith("model " + plain + ": ONNX Runtime cannot load it: ")
+                && p.getMessage().contains("Reshapeish"), p.getMessage());
+        assertEquals(1, p.getMessage().split("cannot load it", -1).length - 1);
+    }
+}
