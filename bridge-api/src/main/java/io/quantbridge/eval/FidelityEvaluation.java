@@ -12,6 +12,7 @@ import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.Futures;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -123,11 +124,7 @@ public final class FidelityEvaluation {
                         for (String name : outputs) {
                             FloatTensor r = ref.get(name);
                             FloatTensor c = cand.get(name);
-                            if (r.size() != c.size()) {
-                                throw new QuantbridgeException("output '" + name + "' has " + r.size()
-                                        + " elements in the reference but " + c.size() + " in the candidate, on "
-                                        + samples.get(i).id());
-                            }
+                            requireSameLayout(name, r, c, samples.get(i));
                             acc.computeIfAbsent(name, k -> accumulator(metrics, null, r)).add(r.data(), c.data());
                         }
                         if (!metrics.views().isEmpty()) {
@@ -259,6 +256,30 @@ public final class FidelityEvaluation {
     }
 
     /** The accumulator of one output, or of a view of one ({@code view} null for the output itself). */
+    /**
+     * The two models' values of an output are compared element by element, so they must be laid out alike: the same
+     * shape, ignoring dimensions of size 1 (a batch of one that one runtime reports and the other drops). The same
+     * count in another shape (NHWC against NCHW, a flattened map) would pair unrelated values and still give a number.
+     */
+    static void requireSameLayout(String name, FloatTensor reference, FloatTensor candidate, SampleRef sample) {
+        long[] r = reference.shape();
+        long[] c = candidate.shape();
+        if (reference.size() != candidate.size()) {
+            throw new QuantbridgeException("output '" + name + "' has " + reference.size() + " elements "
+                    + Arrays.toString(r) + " in the reference but " + candidate.size() + " "
+                    + Arrays.toString(c) + " in the candidate, on " + sample.id());
+        }
+        if (!Arrays.equals(withoutOnes(r), withoutOnes(c))) {
+            throw new QuantbridgeException("output '" + name + "' has shape " + Arrays.toString(r)
+                    + " in the reference but " + Arrays.toString(c) + " in the candidate (as many values,"
+                    + " laid out differently: compared element by element they would not match up), on " + sample.id());
+        }
+    }
+
+    private static long[] withoutOnes(long[] shape) {
+        return Arrays.stream(shape).filter(d -> d != 1).toArray();
+    }
+
     private static FidelityAccumulator accumulator(Metrics m, OutputView view, FloatTensor sampleOutput) {
         FidelityAccumulator a = new FidelityAccumulator();
         if (m.top1()) {
