@@ -160,7 +160,14 @@ public final class TfliteModel {
         OperatorT[] ops = g.getOperators();
         for (int k = 0; k < ops.length; k++) {
             OperatorT op = ops[k];
-            for (int i : op.getInputs()) {
+            int[] inputs = op.getInputs();
+            for (int slot = 0; slot < inputs.length; slot++) {
+                if (inputs[slot] == -1 && !mayBeAbsent(builtinCode(op), slot)) {
+                    throw corrupt("operator " + k + " (" + opName(op) + ") has no input " + slot + " (tensor index"
+                            + " -1, 'absent'), which " + opName(op) + " needs");
+                }
+            }
+            for (int i : inputs) {
                 if (i >= 0 && !ready[i]) {
                     throw corrupt("operator " + k + " (" + opName(op) + ") reads tensor '" + ts[i].getName()
                             + "' before any operator writes it");
@@ -191,6 +198,27 @@ public final class TfliteModel {
             }
             for (int o : op.getOutputs()) ready[o] = true;
         }
+    }
+
+    /**
+     * Whether input {@code slot} of a builtin may be -1 (absent): the bias of the convolutions and of FULLY_CONNECTED,
+     * RESHAPE's shape (it may come from the options), any input of the recurrent operators (their peepholes,
+     * projections and states are optional), and any input of a custom operator or a builtin newer than this schema,
+     * whose rules are not known here. Elsewhere the interpreter's kernels read the tensor without checking: a
+     * DEQUANTIZE whose input index had become -1 crashed the JVM in {@code AllocateTensors} (TFLite 2.20).
+     */
+    static boolean mayBeAbsent(int code, int slot) {
+        return switch (code) {
+            case BuiltinOperator.CONV_2D, BuiltinOperator.DEPTHWISE_CONV_2D, BuiltinOperator.FULLY_CONNECTED,
+                 BuiltinOperator.CONV_3D -> slot == 2;
+            case BuiltinOperator.TRANSPOSE_CONV, BuiltinOperator.CONV_3D_TRANSPOSE -> slot == 3;
+            case BuiltinOperator.RESHAPE -> slot == 1;
+            case BuiltinOperator.LSTM, BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM,
+                 BuiltinOperator.BIDIRECTIONAL_SEQUENCE_LSTM, BuiltinOperator.RNN,
+                 BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_RNN, BuiltinOperator.BIDIRECTIONAL_SEQUENCE_RNN,
+                 BuiltinOperator.SVDF, BuiltinOperator.CUSTOM -> true;
+            default -> code > BuiltinOperator.RIGHT_SHIFT;
+        };
     }
 
     /**

@@ -122,6 +122,28 @@ class TfliteModelTest {
                 + r.tensor(rops.get(at).getOutputs()[0]).getName() + "' " + Arrays.toString(reluOut) + " from '"
                 + r.tensor(bias).getName() + "' " + Arrays.toString(r.tensor(bias).getShape())
                 + ", but RELU keeps its input's shape", e.getMessage(), was);
+
+        // an input index become -1 ('absent') where the operator needs one: AllocateTensors crashed the JVM
+        TfliteModel a = TfliteModel.load(blazeface);
+        a.operators().get(dq).getInputs()[0] = -1;
+        e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(a.toBytes(), "absent.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model absent.tflite is corrupt: operator " + dq + " (DEQUANTIZE) has no input 0 (tensor index"
+                + " -1, 'absent'), which DEQUANTIZE needs", e.getMessage());
+        // where the schema allows it (a conv's bias) the parser lets it through, and TFLite 2.20, which wants a
+        // CONV_2D bias all the same, refuses it itself without crashing
+        TfliteModel b = TfliteModel.load(blazeface);
+        int conv = -1;
+        for (int k = 0; k < b.operators().size() && conv < 0; k++) {
+            if (b.opName(b.operators().get(k)).equals("CONV_2D")) conv = k;
+        }
+        b.operators().get(conv).getInputs()[2] = -1;
+        byte[] noBias = b.toBytes();
+        assertEquals(-1, TfliteModel.parse(noBias, "no-bias.tflite").operators().get(conv).getInputs()[2]);
+        e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(noBias, "no-bias.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model no-bias.tflite: the TFLite interpreter cannot prepare it (AllocateTensors failed;"
+                + " TFLite's own message is on stderr)", e.getMessage());
     }
 
     @Test
