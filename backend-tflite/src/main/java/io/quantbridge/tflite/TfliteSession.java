@@ -94,6 +94,7 @@ public final class TfliteSession implements ModelSession {
                     + " (verification failed); the file is corrupt");
         }
         this.flatBuffer = fb;
+        if (options.xnnpack()) preflight(fb, model, label);
         this.resolver = options.xnnpack() ? new BuiltinOpResolver() : new BuiltinOpResolverWithoutDefaultDelegates();
         CustomOps.register(resolver);
         this.interpreterOptions = new InterpreterOptions();
@@ -110,8 +111,73 @@ public final class TfliteSession implements ModelSession {
         if (interpreter.AllocateTensors() != kTfLiteOk) {
             release();
             String why = CustomOps.takeError();
-            throw new QuantbridgeException("model " + label + ": the TFLite interpreter cannot prepare it"
-                    + (why != null ? ": " + why : " (AllocateTensors failed; TFLite's own message is on stderr)"));
+            throw cannotPrepare(label, why);
+        }
+        if (!options.xnnpack()) {
+            try {
+                checkComputedShapes(interpreter, model, label);
+            } catch (QuantbridgeException e) {
+                release();
+                throw e;
+            }
+        }
+    }
+
+    private static QuantbridgeException cannotPrepare(String label, String why) {
+        return new QuantbridgeException("model " + label + ": the TFLite interpreter cannot prepare it"
+                + (why != null ? ": " + why : " (AllocateTensors failed; TFLite's own message is on stderr)"));
+    }
+
+    /**
+     * Prepares the model once in a plain interpreter (no delegate) and checks what it computes before XNNPACK sees
+     * the model. XNNPACK takes over when the interpreter first allocates, before the operators are prepared, and
+     * plans with the shapes and inputs the file declares; where they are wrong it crashed the JVM, in
+     * {@code AllocateTensors} or in the first {@code Invoke} (found by mutating real models: a CONV_2D's stride
+     * changed in pose-lite, a MUL left without inputs in selfie-seg). The plain interpreter's own kernels refuse
+     * such operators, or compute the shapes the file should have declared. Costs one allocation of the model's
+     * tensors per session.
+     */
+    private static void preflight(FlatBufferModel fb, TfliteModel model, String label) {
+        try (MutableOpResolver plain = new BuiltinOpResolverWithoutDefaultDelegates();
+             InterpreterBuilder b = new InterpreterBuilder(fb, plain);
+             Interpreter it = new Interpreter((Pointer) null)) {
+            CustomOps.register(plain);
+            if (b.apply(it) != kTfLiteOk || it.isNull()) return; // the real builder says why
+            if (it.AllocateTensors() != kTfLiteOk) {
+                throw cannotPrepare(label, CustomOps.takeError());
+            }
+            checkComputedShapes(it, model, label);
+        }
+    }
+
+    /**
+     * Refuses a model whose operators compute other shapes than the file declares for their outputs (tensors of
+     * unknown or dynamic shape aside): readers planned with the declared shape read past the computed one.
+     */
+    private static void checkComputedShapes(Interpreter it, TfliteModel model, String label) {
+        var g = model.main();
+        TensorT[] ts = g.getTensors();
+        long n = Math.min(it.tensors_size(), ts.length);
+        for (int i = 0; i < n; i++) {
+            int[] declared = ts[i].getShape();
+            int[] signature = ts[i].getShapeSignature();
+            if (declared == null || declared.length == 0) continue;
+            if (signature != null && Arrays.stream(signature).anyMatch(d -> d < 0)) continue;
+            TfLiteTensor t = it.tensor(i);
+            if (t == null || t.isNull() || t.dims() == null || t.dims().isNull()) continue;
+            long[] computed = dims(t);
+            if (!Arrays.equals(Arrays.stream(declared).asLongStream().toArray(), computed)) {
+                String writer = "";
+                var ops = g.getOperators();
+                for (int k = 0; k < ops.length && writer.isEmpty(); k++) {
+                    for (int o : ops[k].getOutputs()) {
+                        if (o == i) writer = "operator " + k + " (" + model.opName(ops[k]) + ") computes ";
+                    }
+                }
+                throw new QuantbridgeException("model " + label + " is corrupt: tensor '" + ts[i].getName()
+                        + "' is declared " + Arrays.toString(declared) + " but "
+                        + (writer.isEmpty() ? "the interpreter computes " : writer) + Arrays.toString(computed));
+            }
         }
     }
 
