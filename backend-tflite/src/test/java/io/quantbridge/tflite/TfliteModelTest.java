@@ -146,6 +146,45 @@ class TfliteModelTest {
                 + " TFLite's own message is on stderr)", e.getMessage());
     }
 
+    /**
+     * Two mutated models that parse and that XNNPACK, planning with what the file declares, crashed the JVM on (TFLite
+     * 2.20): a CONV_2D whose stride no longer gives its declared output shape (the crash came in the first Invoke), a
+     * MUL left without inputs. A plain interpreter prepares each model first: the one computes the true shape, the
+     * other refuses the MUL.
+     */
+    @Test
+    void modelsXnnpackWouldCrashOnAreRefusedByAPlainInterpreterFirst() {
+        TfliteModel pose = TfliteModel.load(RealData.model("pose-lite", "pose_landmark_lite.tflite"));
+        int conv = -1; // one whose readers still prepare with the narrower output (the mutation that crashed)
+        for (int k = 0; k < pose.operators().size() && conv < 0; k++) {
+            var op = pose.operators().get(k);
+            if (pose.opName(op).equals("CONV_2D") && op.getBuiltinOptions().getValue() instanceof
+                    org.tensorflow.lite.schema.Conv2DOptionsT o && o.getStrideW() == 1
+                    && Arrays.equals(new int[] {1, 8, 8, 96}, pose.tensor(op.getOutputs()[0]).getShape())) {
+                conv = k;
+            }
+        }
+        var c = pose.operators().get(conv);
+        ((org.tensorflow.lite.schema.Conv2DOptionsT) c.getBuiltinOptions().getValue()).setStrideW(2);
+        int[] declared = pose.tensor(c.getOutputs()[0]).getShape();
+        int[] computed = declared.clone();
+        computed[2] = (declared[2] + 1) / 2; // SAME padding
+        int at = conv;
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(pose.toBytes(), "strided.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model strided.tflite is corrupt: tensor '" + pose.tensor(c.getOutputs()[0]).getName()
+                + "' is declared " + Arrays.toString(declared) + " but operator " + at + " (CONV_2D) computes "
+                + Arrays.toString(computed), e.getMessage());
+
+        TfliteModel selfie = TfliteModel.load(RealData.model("selfie-seg", "selfie_segmentation.tflite"));
+        var mul = selfie.operators().stream().filter(op -> selfie.opName(op).equals("MUL")).findFirst().orElseThrow();
+        mul.setInputs(new int[0]);
+        e = assertThrows(QuantbridgeException.class,
+                () -> TfliteSession.open(selfie.toBytes(), "no-inputs.tflite", TfliteSession.Options.defaults(1)));
+        assertEquals("model no-inputs.tflite: the TFLite interpreter cannot prepare it (AllocateTensors failed;"
+                + " TFLite's own message is on stderr)", e.getMessage());
+    }
+
     @Test
     void float16WeightsBecomeFloat32AndTheDequantizeOpsGo() {
         TfliteModel m = TfliteModel.load(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"));
