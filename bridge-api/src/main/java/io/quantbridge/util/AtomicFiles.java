@@ -5,12 +5,14 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes files so that readers see either the old content or the complete new one: the bytes go to a temporary file
@@ -28,9 +30,32 @@ public final class AtomicFiles {
      * interrupted run removes it. Callers rename or delete it, then release it.
      */
     public static Path tempFile(Path dir, String prefix) throws IOException {
-        Path tmp = Files.createTempFile(dir, prefix, ".tmp");
-        PENDING.add(tmp);
-        return tmp;
+        // not Files.createTempFile: it makes the file readable by its owner only (0600), and the rename keeps that,
+        // so a serving process running as another user could not read the artifacts; a plain new file gets the
+        // permissions the umask gives any new file
+        for (int attempt = 0; ; attempt++) {
+            Path tmp = dir.resolve(prefix + Long.toUnsignedString(ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
+            try {
+                Files.createFile(tmp);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt < 100) continue;
+                throw e;
+            }
+            PENDING.add(tmp);
+            return tmp;
+        }
+    }
+
+    /**
+     * Gives a temporary file the permissions of the file it is about to replace, so that replacing a file keeps who
+     * may read it. Best effort: file systems without POSIX permissions keep their defaults.
+     */
+    public static void keepPermissions(Path tmp, Path target) {
+        try {
+            if (Files.exists(target)) Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(target));
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // the new file keeps the default permissions
+        }
     }
 
     /** Forgets a temporary file from {@link #tempFile} once it has been renamed or deleted. */
@@ -83,6 +108,7 @@ public final class AtomicFiles {
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp))) {
                 writer.writeTo(out);
             }
+            keepPermissions(tmp, target);
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {

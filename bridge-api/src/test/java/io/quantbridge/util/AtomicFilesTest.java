@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -33,6 +34,26 @@ class AtomicFilesTest {
         assertEquals("new", Files.readString(target));
         assertEquals(List.of(target), files());
         assertEquals(List.of(), AtomicFiles.deletePending());
+    }
+
+    /**
+     * A written file gets the permissions any new file gets here (the umask's), not the owner-only 0600 of a Java
+     * temporary file, so that a service running as another user can read the artifacts; a replaced file keeps its own.
+     */
+    @Test
+    void writtenFilesGetTheUsualPermissionsAndReplacedOnesKeepTheirs() throws IOException {
+        Path reference = Files.createFile(dir.resolve("plain"));
+        Path written = dir.resolve("model.int8.onnx");
+        AtomicFiles.writeString(written, "int8");
+        assertEquals(PosixFilePermissions.toString(Files.getPosixFilePermissions(reference)),
+                PosixFilePermissions.toString(Files.getPosixFilePermissions(written)));
+
+        Path kept = dir.resolve("report.json");
+        Files.writeString(kept, "old");
+        Files.setPosixFilePermissions(kept, PosixFilePermissions.fromString("rw-r-----"));
+        AtomicFiles.writeString(kept, "new");
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(kept)));
+        assertEquals("new", Files.readString(kept));
     }
 
     @Test
