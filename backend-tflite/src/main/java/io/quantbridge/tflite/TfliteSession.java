@@ -123,6 +123,17 @@ public final class TfliteSession implements ModelSession {
         }
     }
 
+    /** Whether TFLite's flatbuffer verifier accepts {@code bytes} as a model (bounds of every table and vector). */
+    static boolean verifies(byte[] bytes) {
+        try (BytePointer p = new BytePointer(bytes.length)) {
+            p.put(bytes);
+            FlatBufferModel fb = FlatBufferModel.VerifyAndBuildFromBuffer(p, bytes.length);
+            boolean ok = fb != null && !fb.isNull();
+            if (fb != null) fb.close();
+            return ok;
+        }
+    }
+
     private static QuantbridgeException cannotPrepare(String label, String why) {
         return new QuantbridgeException("model " + label + ": the TFLite interpreter cannot prepare it"
                 + (why != null ? ": " + why : " (AllocateTensors failed; TFLite's own message is on stderr)"));

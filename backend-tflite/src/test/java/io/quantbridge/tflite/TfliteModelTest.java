@@ -48,6 +48,19 @@ class TfliteModelTest {
         assertTrue(e.getMessage().contains("corrupt") || e.getMessage().contains("not a valid"), e.getMessage());
     }
 
+    /** A vector length no heap can hold (unpacking allocates it before reading) is a corrupt file, not a small heap. */
+    @Test
+    void aVectorLengthBeyondTheFileIsCorruptNotOutOfMemory() throws Exception {
+        byte[] bytes = Files.readAllBytes(RealData.model("blazeface-tflite", "face_detection_short_range.tflite"));
+        java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        java.nio.ByteBuffer shape = org.tensorflow.lite.schema.Model.getRootAsModel(bb).subgraphs(0).tensors(0)
+                .shapeAsByteBuffer();
+        bb.putInt(shape.position() - 4, Integer.MAX_VALUE); // the shape's element count: beyond any JVM's array limit
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> TfliteModel.parse(bytes, "long.tflite"));
+        assertEquals("model long.tflite is not a valid TFLite flatbuffer (a vector in it claims more elements than the"
+                + " file holds; TFLite's verifier refuses it too); the file is corrupt or truncated", e.getMessage());
+    }
+
     /**
      * Both defects crashed the JVM inside TFLite 2.20 (a DEQUANTIZE output claiming another shape: XNNPACK read past
      * the float16 weights; an operator reading a later operator's output: the graph partitioner read past its
