@@ -2,6 +2,8 @@ package io.quantbridge.openvino;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
+import io.quantbridge.onnx.OnnxArity;
+import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
@@ -168,6 +170,7 @@ public final class OpenVinoSession implements ModelSession {
             throw new QuantbridgeException("openvino reads .onnx, .xml (OpenVINO IR) and .blob (exported compiled "
                     + "models), not " + model.getFileName());
         }
+        checkOnnx(model);
         long m;
         try {
             m = OvNative.readModel(rt.core, model.toAbsolutePath().toString());
@@ -178,11 +181,39 @@ public final class OpenVinoSession implements ModelSession {
     }
 
     /**
+     * Reads an .onnx file in Java and checks its nodes' arity ({@link OnnxArity}) before OpenVINO's ONNX frontend,
+     * which takes it on trust and crashed the JVM on a Conv without inputs (found by mutating ppocr-cls). External
+     * data is not read for this.
+     */
+    private static void checkOnnx(Path model) {
+        if (!model.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) return;
+        byte[] bytes;
+        try {
+            bytes = java.nio.file.Files.readAllBytes(model);
+        } catch (java.io.IOException e) {
+            throw new QuantbridgeException("openvino: cannot read model " + model + ": " + e.getMessage(), e);
+        }
+        checkArity(bytes, model.toString());
+    }
+
+    /** {@link OnnxArity#check}, for bytes Java reads as an ONNX model; others are left to OpenVINO's own message. */
+    private static void checkArity(byte[] onnx, String label) {
+        OnnxModel parsed;
+        try {
+            parsed = OnnxModel.fromBytes(onnx, label);
+        } catch (QuantbridgeException notOnnx) {
+            return;
+        }
+        OnnxArity.check(parsed);
+    }
+
+    /**
      * Whether OpenVINO's frontend reads {@code model} (an .onnx or .xml file), without compiling it: a model it cannot
      * convert fails here, before anything is spent on it, with OpenVINO's message.
      */
     static void checkReadable(Path model) {
         OpenVinoRuntime rt = OpenVinoRuntime.get();
+        checkOnnx(model);
         long m;
         try {
             m = OvNative.readModel(rt.core, model.toAbsolutePath().toString());
@@ -196,6 +227,7 @@ public final class OpenVinoSession implements ModelSession {
     public static OpenVinoSession compile(byte[] onnx, String label, Options options) {
         Objects.requireNonNull(onnx, "onnx");
         if (onnx.length == 0) throw new QuantbridgeException("openvino: model " + label + " is empty");
+        checkArity(onnx, label);
         OpenVinoRuntime rt = OpenVinoRuntime.get();
         ByteBuffer content = ByteBuffer.allocateDirect(onnx.length).put(onnx);
         long m;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.QuantbridgeException;
+import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.tensor.FloatTensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -106,6 +107,29 @@ class OpenVinoErrorsTest {
         Files.write(empty, new byte[0]);
         QuantbridgeException q = assertThrows(QuantbridgeException.class, () -> OpenVinoSession.open(empty));
         assertEquals("openvino: compiled model " + empty + " is empty", q.getMessage());
+    }
+
+    /**
+     * OpenVINO's ONNX frontend takes node arity on trust: a Conv without inputs (a mutated ppocr-cls) crashed the JVM in
+     * ov_core_read_model. Java checks the arity against the ONNX operator schemas first.
+     */
+    @Test
+    void aNodeWithoutItsInputsIsRefusedBeforeOpenVinoReadsIt() throws Exception {
+        OnnxModel m = OnnxModel.load(det);
+        var g = m.graph().toBuilder();
+        int conv = 0;
+        while (!g.getNode(conv).getOpType().equals("Conv")) conv++;
+        String name = g.getNode(conv).getName();
+        g.setNode(conv, g.getNode(conv).toBuilder().clearInput());
+        Path bad = tmp.resolve("no-inputs.onnx");
+        Files.write(bad, m.proto().toBuilder().setGraph(g).build().toByteArray());
+        String expected = bad + ": node '" + name + "' (Conv) has 0 inputs; Conv takes 2 to 3 (ONNX operator schema,"
+                + " opset " + m.opsetVersion() + "); the model is invalid";
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> OpenVinoSession.open(bad));
+        assertEquals(expected, e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> OpenVinoSession.compile(Files.readAllBytes(bad),
+                bad.toString(), OpenVinoSession.Options.defaults()));
+        assertEquals(expected, e.getMessage());
     }
 
     @Test

@@ -84,6 +84,7 @@ public final class OnnxModel {
             throw new QuantbridgeException("cannot read model file " + file + ": " + e.getMessage(), e);
         }
         OnnxModel m = parse(bytes, file.toString());
+        OnnxArity.check(m);
         Path dir = file.toAbsolutePath().getParent();
         return m.hasExternalData() ? m.withExternalDataLoaded(dir) : m;
     }
