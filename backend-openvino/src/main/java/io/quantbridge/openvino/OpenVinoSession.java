@@ -170,12 +170,12 @@ public final class OpenVinoSession implements ModelSession {
             throw new QuantbridgeException("openvino reads .onnx, .xml (OpenVINO IR) and .blob (exported compiled "
                     + "models), not " + model.getFileName());
         }
-        checkOnnx(model);
+        String hint = checkOnnx(model);
         long m;
         try {
             m = OvNative.readModel(rt.core, model.toAbsolutePath().toString());
         } catch (OpenVinoException e) {
-            throw new OpenVinoException("openvino: cannot read model " + model + ": " + e.getMessage(), e);
+            throw new OpenVinoException("openvino: cannot read model " + model + ": " + e.getMessage() + hint, e);
         }
         return compileOwning(rt.core, m, model, options, null);
     }
@@ -183,28 +183,46 @@ public final class OpenVinoSession implements ModelSession {
     /**
      * Reads an .onnx file in Java and checks its nodes' arity ({@link OnnxArity}) before OpenVINO's ONNX frontend,
      * which takes it on trust and crashed the JVM on a Conv without inputs (found by mutating ppocr-cls). External
-     * data is not read for this.
+     * data is not read for this. Returns what to add to an error of OpenVINO's reader ({@link #rankHint}).
      */
-    private static void checkOnnx(Path model) {
-        if (!model.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) return;
+    private static String checkOnnx(Path model) {
+        if (!model.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) return "";
         byte[] bytes;
         try {
             bytes = java.nio.file.Files.readAllBytes(model);
         } catch (java.io.IOException e) {
             throw new QuantbridgeException("openvino: cannot read model " + model + ": " + e.getMessage(), e);
         }
-        checkArity(bytes, model.toString());
+        return checkArity(bytes, model.toString());
     }
 
-    /** {@link OnnxArity#check}, for bytes Java reads as an ONNX model; others are left to OpenVINO's own message. */
-    private static void checkArity(byte[] onnx, String label) {
+    /**
+     * {@link OnnxArity#check}, for bytes Java reads as an ONNX model; others are left to OpenVINO's own message.
+     * Returns {@link #rankHint}.
+     */
+    private static String checkArity(byte[] onnx, String label) {
         OnnxModel parsed;
         try {
             parsed = OnnxModel.fromBytes(onnx, label);
         } catch (QuantbridgeException notOnnx) {
-            return;
+            return "";
         }
         OnnxArity.check(parsed);
+        return rankHint(parsed);
+    }
+
+    /**
+     * For an error of OpenVINO's ONNX reader: the inputs that declare no rank, which its converters for Conv and
+     * others need ("The input data tensor's rank has to be known"), and what to do; empty when every input has one.
+     */
+    static String rankHint(OnnxModel model) {
+        List<String> open = model.inputs().stream().filter(t -> !t.rankKnown()).map(t -> "'" + t.name() + "'")
+                .toList();
+        if (open.isEmpty()) return "";
+        return " (model input" + (open.size() == 1 ? " " : "s ") + String.join(", ", open)
+                + (open.size() == 1 ? " declares" : " declare") + " no rank, which OpenVINO's ONNX reader needs for"
+                + " some operators: give the model's inputs shapes, e.g. with dimensions left symbolic; quantize"
+                + " --backend onnx writes models that take the calibration data's rank)";
     }
 
     /**
@@ -213,12 +231,12 @@ public final class OpenVinoSession implements ModelSession {
      */
     static void checkReadable(Path model) {
         OpenVinoRuntime rt = OpenVinoRuntime.get();
-        checkOnnx(model);
+        String hint = checkOnnx(model);
         long m;
         try {
             m = OvNative.readModel(rt.core, model.toAbsolutePath().toString());
         } catch (OpenVinoException e) {
-            throw new OpenVinoException("openvino: cannot read model " + model + ": " + e.getMessage(), e);
+            throw new OpenVinoException("openvino: cannot read model " + model + ": " + e.getMessage() + hint, e);
         }
         OvNative.modelFree(m);
     }
@@ -227,14 +245,14 @@ public final class OpenVinoSession implements ModelSession {
     public static OpenVinoSession compile(byte[] onnx, String label, Options options) {
         Objects.requireNonNull(onnx, "onnx");
         if (onnx.length == 0) throw new QuantbridgeException("openvino: model " + label + " is empty");
-        checkArity(onnx, label);
+        String hint = checkArity(onnx, label);
         OpenVinoRuntime rt = OpenVinoRuntime.get();
         ByteBuffer content = ByteBuffer.allocateDirect(onnx.length).put(onnx);
         long m;
         try {
             m = OvNative.readModelFromMemory(rt.core, content);
         } catch (OpenVinoException e) {
-            throw new OpenVinoException("openvino: cannot read model " + label + ": " + e.getMessage(), e);
+            throw new OpenVinoException("openvino: cannot read model " + label + ": " + e.getMessage() + hint, e);
         }
         return compileOwning(rt.core, m, Path.of(label), options, content);
     }
@@ -668,7 +686,7 @@ public final class OpenVinoSession implements ModelSession {
         String name = f[0].isEmpty() ? kind + index : f[0];
         long[] shape;
         if (f[2].equals("?")) {
-            shape = new long[] {-1};
+            return TensorInfo.ofUnknownRank(name, elementType(Integer.parseInt(f[1])));
         } else if (f[2].isEmpty()) {
             shape = new long[0];
         } else {

@@ -132,6 +132,34 @@ class OpenVinoErrorsTest {
         assertEquals(expected, e.getMessage());
     }
 
+    /**
+     * An input whose type has no shape (any rank) is legal ONNX, and ONNX Runtime runs it; OpenVINO's Conv converter
+     * needs the rank. Its error says which input and what to do.
+     */
+    @Test
+    void anInputOfAnyRankThatOpenVinoCannotReadIsNamed() throws Exception {
+        OnnxModel m = OnnxModel.load(det);
+        var p = m.proto().toBuilder();
+        p.getGraphBuilder().getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder().clearShape();
+        Path anyRank = tmp.resolve("any-rank.onnx");
+        Files.write(anyRank, p.build().toByteArray());
+        String hint = " (model input 'x' declares no rank, which OpenVINO's ONNX reader needs for some operators: give"
+                + " the model's inputs shapes, e.g. with dimensions left symbolic; quantize --backend onnx writes"
+                + " models that take the calibration data's rank)";
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> OpenVinoSession.open(anyRank));
+        assertTrue(e.getMessage().startsWith("openvino: cannot read model " + anyRank + ": "), e.getMessage());
+        assertTrue(e.getMessage().contains("rank has to be known") && e.getMessage().endsWith(hint), e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> OpenVinoSession.compile(Files.readAllBytes(anyRank),
+                "any-rank", OpenVinoSession.Options.defaults()));
+        assertTrue(e.getMessage().endsWith(hint), e.getMessage());
+        // given the rank, with every dimension open, OpenVINO reads it
+        Path ranked = tmp.resolve("ranked.onnx");
+        OnnxModel.load(anyRank).withInputRanks(Map.of("x", 4)).save(ranked);
+        try (OpenVinoSession r = OpenVinoSession.open(ranked)) {
+            assertEquals("[x float[-1, -1, -1, -1]]", r.inputs().toString());
+        }
+    }
+
     @Test
     void otherFilesAreNotGuessedAt() throws Exception {
         Path txt = Files.writeString(tmp.resolve("model.tflite"), "x");

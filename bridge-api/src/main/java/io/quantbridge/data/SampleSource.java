@@ -190,7 +190,7 @@ public final class SampleSource {
             long[] shape = arrays.get(name);
             if (shape == null) return -1;
             wholeFits &= fitsInput(shape, input);
-            dynamicBatch &= input.shape().length > 0 && input.shape()[0] < 0;
+            dynamicBatch &= !input.rankKnown() || (input.shape().length > 0 && input.shape()[0] < 0);
             if (shape.length == 0 || (n >= 0 && shape[0] != n)) {
                 slicesFit = false;
             } else {
@@ -209,6 +209,7 @@ public final class SampleSource {
 
     /** Whether {@link #matchShape} takes an array of this shape for {@code input}. */
     private static boolean fitsInput(long[] act, TensorInfo input) {
+        if (!input.rankKnown()) return true;
         long[] exp = input.shape();
         return fits(exp, 0, act) || (act.length == exp.length - 1 && exp.length >= 2 && (exp[0] == 1 || exp[0] < 0)
                 && fits(exp, 1, act));
@@ -309,24 +310,24 @@ public final class SampleSource {
      * @throws QuantbridgeException naming {@code --size} when neither gives a size, or when they disagree
      */
     public static Preprocessing imagePreprocessing(TensorInfo input, Preprocessing pre) {
-        long[] s = input.shape();
+        long[] s = imageShape(input);
         boolean nchw = pre.layout() == Layout.NCHW;
         long h = s[nchw ? 2 : 1];
         long w = s[nchw ? 3 : 2];
         if (pre.width() > 0 && pre.height() > 0) {
             if ((h > 0 && h != pre.height()) || (w > 0 && w != pre.width())) {
                 throw new QuantbridgeException("--size " + pre.width() + "x" + pre.height() + " does not match model"
-                        + " input '" + input.name() + "' " + Arrays.toString(s) + ", which takes "
+                        + " input '" + input.name() + "' " + input.shapeText() + ", which takes "
                         + (w > 0 ? w : "any") + "x" + (h > 0 ? h : "any") + " images");
             }
             return pre;
         }
         if (h <= 0 || w <= 0) {
-            throw new QuantbridgeException("--size: model input '" + input.name() + "' " + Arrays.toString(s)
+            throw new QuantbridgeException("--size: model input '" + input.name() + "' " + input.shapeText()
                     + " has a dynamic height or width; give the image size with --size WIDTHxHEIGHT");
         }
         if (h > Integer.MAX_VALUE || w > Integer.MAX_VALUE) {
-            throw new QuantbridgeException("--size: model input '" + input.name() + "' " + Arrays.toString(s)
+            throw new QuantbridgeException("--size: model input '" + input.name() + "' " + input.shapeText()
                     + " is too large for an image");
         }
         return pre.withSizeIfUnset((int) w, (int) h);
@@ -337,7 +338,7 @@ public final class SampleSource {
      * single rank-4 input, which {@link #forImageInput} then fits. Backends put this in their reports.
      */
     public static Preprocessing resolve(List<TensorInfo> inputs, Preprocessing pre) {
-        if (inputs == null || inputs.size() != 1 || inputs.get(0).shape().length != 4) return pre;
+        if (inputs == null || inputs.size() != 1 || imageShape(inputs.get(0)).length != 4) return pre;
         return forImageInput(inputs.get(0), pre);
     }
 
@@ -347,7 +348,7 @@ public final class SampleSource {
      * images for an input of one channel ([1, 1, 64, W] or [1, 28, 28, 1]), which then take one mean and one std.
      */
     public static Preprocessing forImageInput(TensorInfo input, Preprocessing pre) {
-        long[] s = input.shape();
+        long[] s = imageShape(input);
         if (s.length != 4) return pre;
         Layout layout = pre.layout();
         Layout other = layout == Layout.NCHW ? Layout.NHWC : Layout.NCHW;
@@ -358,12 +359,20 @@ public final class SampleSource {
             for (String[] o : new String[][] {{"--mean", "mean"}, {"--std", "std"}}) {
                 double[] v = o[1].equals("mean") ? pre.mean() : pre.std();
                 if (v[0] != v[1] || v[1] != v[2]) {
-                    throw new QuantbridgeException(o[0] + ": model input '" + input.name() + "' " + Arrays.toString(s)
+                    throw new QuantbridgeException(o[0] + ": model input '" + input.name() + "' " + input.shapeText()
                             + " takes gray images (one channel), so it takes one value, not " + Arrays.toString(v));
                 }
             }
         }
         return pre.toBuilder().layout(layout).gray(gray).build();
+    }
+
+    /**
+     * The input's shape as images see it: an input of unknown rank takes them as [N, C, H, W] or [N, H, W, C] with
+     * every dimension open (the layout as requested, the size from {@code --size}).
+     */
+    private static long[] imageShape(TensorInfo input) {
+        return input.rankKnown() ? input.shape() : new long[] {-1, -1, -1, -1};
     }
 
     private static int channelDim(Layout layout) {
@@ -382,18 +391,18 @@ public final class SampleSource {
                     + " <input name>.npy for each input, or one .npz file per sample");
         }
         TensorInfo in = inputs.get(0);
-        long[] s = in.shape();
+        long[] s = imageShape(in);
         Layout layout = pre.layout();
         String expected = layout == Layout.NCHW ? "[N, C, H, W]" : "[N, H, W, C]";
         String layoutName = layout.name().toLowerCase(Locale.ROOT);
         if (s.length != 4) {
-            throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + Arrays.toString(s)
+            throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + in.shapeText()
                     + " is not an image input (rank 4, " + expected + " for --layout " + layoutName
                     + ", C = 3 or 1); give .npy files instead");
         }
         long c = s[channelDim(forImageInput(in, pre).layout())];
         if (c != 3 && c != 1 && c != -1) {
-            throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + Arrays.toString(s)
+            throw new QuantbridgeException(where + ": model input '" + in.name() + "' " + in.shapeText()
                     + " has no dimension of 3 (colour) or 1 (gray) channels where either layout puts them ([N, C, H, W]"
                     + " or [N, H, W, C]); images give 3 channels or 1, so give .npy files instead");
         }
@@ -460,18 +469,17 @@ public final class SampleSource {
             // a dynamic model dimension takes 0 too, and the runtime then fails deep inside some Reshape
             throw new QuantbridgeException(where + ": the array holds no values (shape " + Arrays.toString(act)
                     + "), so there is nothing to feed model input '" + input.name() + "' "
-                    + Arrays.toString(exp));
+                    + input.shapeText());
         }
-        if (fits(exp, 0, act)) return t;
+        if (!input.rankKnown() || fits(exp, 0, act)) return t;
         if (act.length == exp.length - 1 && exp.length >= 2 && (exp[0] == 1 || exp[0] < 0) && fits(exp, 1, act)) {
             long[] shape = new long[exp.length];
             shape[0] = 1;
             System.arraycopy(act, 0, shape, 1, act.length);
             return new FloatTensor(shape, t.data());
         }
-        boolean dynamic = Arrays.stream(exp).anyMatch(d -> d < 0);
         throw new QuantbridgeException(where + ": shape " + Arrays.toString(act) + " does not match model input '"
-                + input.name() + "' " + Arrays.toString(exp) + (dynamic ? " (-1 = any size)" : ""));
+                + input.name() + "' " + input.shapeText() + (input.isDynamic() ? " (-1 = any size)" : ""));
     }
 
     private static boolean fits(long[] exp, int from, long[] act) {

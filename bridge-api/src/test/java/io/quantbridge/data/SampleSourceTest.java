@@ -2,6 +2,7 @@ package io.quantbridge.data;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -246,6 +247,35 @@ class SampleSourceTest {
         TensorInfo batch2 = new TensorInfo("x", "float32", new long[] {2, 3, 4, 6});
         assertThrows(QuantbridgeException.class,
                 () -> SampleSource.load(ref, List.of(batch2), Preprocessing.defaults()));
+    }
+
+    /** An input whose rank the model leaves open (an ONNX tensor type without a shape) is not a scalar. */
+    @Test
+    void anInputOfAnyRankTakesArraysAsTheyAreAndImagesAtTheGivenSize() throws IOException {
+        TensorInfo any = TensorInfo.ofUnknownRank("x", "float");
+        assertEquals("x float[any rank]", any.toString());
+        assertTrue(any.isDynamic());
+        assertThrows(IllegalArgumentException.class, () -> new TensorInfo("x", "float", new long[] {1}, false));
+        assertNotEquals(any, new TensorInfo("x", "float", new long[0]));
+
+        for (long[] shape : new long[][] {{3, 4, 6}, {7}, {1, 3, 4, 6}}) {
+            Path f = npy(dir.resolve("a" + shape.length + ".npy"), shape);
+            SampleRef ref = SampleSource.discover(f).samples().get(0);
+            assertArrayEquals(shape, SampleSource.load(ref, List.of(any), Preprocessing.defaults()).get("x").shape());
+        }
+        Path img = image(dir.resolve("a.png"));
+        SampleRef ref = SampleSource.discover(img).samples().get(0);
+        assertEquals("--size: model input 'x' [any rank] has a dynamic height or width; give the image size with"
+                + " --size WIDTHxHEIGHT", assertThrows(QuantbridgeException.class,
+                () -> SampleSource.load(ref, List.of(any), Preprocessing.defaults())).getMessage());
+        assertArrayEquals(new long[] {1, 3, 20, 10}, SampleSource.load(ref, List.of(any),
+                Preprocessing.builder().size(10, 20).build()).get("x").shape());
+        Preprocessing nhwc = Preprocessing.builder().size(10, 20).layout(Layout.NHWC).build();
+        assertEquals(nhwc, SampleSource.resolve(List.of(any), nhwc));
+        assertArrayEquals(new long[] {1, 20, 10, 3}, SampleSource.load(ref, List.of(any), nhwc).get("x").shape());
+        // a stacked file is split along its first dimension, as for a dynamic batch
+        assertEquals(5, SampleSource.discover(NpzFileTest.fixture("stacked.npy"), SampleSource.CALIBRATION,
+                List.of(any)).size());
     }
 
     @Test

@@ -136,6 +136,28 @@ public final class OnnxModel {
         return new OnnxModel(p, label);
     }
 
+    /**
+     * This model with a rank given to graph inputs whose type has no shape (any rank): each named input that has none
+     * gets that many dimensions, none of them fixed. Inputs with a shape, and names that are no input, are left as
+     * they are. Shape inference, and so what can be folded and rewritten, then sees the rank the data has.
+     */
+    public OnnxModel withInputRanks(Map<String, Integer> ranks) {
+        GraphProto.Builder g = proto.getGraph().toBuilder();
+        boolean changed = false;
+        for (int i = 0; i < g.getInputCount(); i++) {
+            ValueInfoProto vi = g.getInput(i);
+            Integer rank = ranks.get(vi.getName());
+            if (rank == null || !vi.getType().hasTensorType() || vi.getType().getTensorType().hasShape()) continue;
+            TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+            for (int d = 0; d < rank; d++) shape.addDim(TensorShapeProto.Dimension.newBuilder());
+            ValueInfoProto.Builder b = vi.toBuilder();
+            b.getTypeBuilder().getTensorTypeBuilder().setShape(shape);
+            g.setInput(i, b);
+            changed = true;
+        }
+        return changed ? withProto(proto.toBuilder().setGraph(g).build()) : this;
+    }
+
     /** The main graph's initializers by name, in file order. */
     public Map<String, TensorProto> initializers() {
         Map<String, TensorProto> m = new LinkedHashMap<>();
@@ -206,13 +228,14 @@ public final class OnnxModel {
 
     /**
      * Name, element type ("float", "int64", ... as in ONNX's tensor(T)) and shape of a value; symbolic or missing
-     * dimensions are -1; an unknown rank gives an empty shape.
+     * dimensions are -1; a tensor type without a shape has an unknown rank ({@link TensorInfo#rankKnown()}).
      */
     public static TensorInfo tensorInfo(ValueInfoProto vi) {
         if (!vi.hasType() || !vi.getType().hasTensorType()) {
-            return new TensorInfo(vi.getName(), vi.hasType() ? "non-tensor" : "unknown", new long[0]);
+            return TensorInfo.ofUnknownRank(vi.getName(), vi.hasType() ? "non-tensor" : "unknown");
         }
         TypeProto.Tensor t = vi.getType().getTensorType();
+        if (!t.hasShape()) return TensorInfo.ofUnknownRank(vi.getName(), DataTypes.name(t.getElemType()));
         List<TensorShapeProto.Dimension> dims = t.getShape().getDimList();
         long[] shape = new long[dims.size()];
         for (int i = 0; i < shape.length; i++) {

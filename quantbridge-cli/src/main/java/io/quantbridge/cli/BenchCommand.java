@@ -107,6 +107,10 @@ final class BenchCommand implements Callable<Integer> {
         Random rnd = new Random(0);
         var pre = preprocessing.build();
         for (TensorInfo in : s.inputs()) {
+            if (!in.rankKnown()) {
+                throw new QuantbridgeException("input '" + in.name() + "' " + in.shapeText() + " takes arrays of any"
+                        + " rank, so bench cannot make one up: give --data");
+            }
             long[] shape = in.shape();
             for (int i = 0; i < shape.length; i++) {
                 if (shape[i] >= 0) continue;

@@ -79,6 +79,31 @@ final class OnnxQuantization {
         this.alpha = req.equalizeAlpha();
     }
 
+    /**
+     * The model with its inputs of unknown rank given the rank of the first calibration sample (dimensions left open):
+     * shape inference needs ranks to fold and rewrite as it does for a model that declares them (a Softmax on an
+     * input of unknown rank is otherwise rewritten around a Flatten), and TensorRT needs them to build. The written
+     * models declare those ranks; report.json says so under {@code model.input_ranks_from_data}.
+     */
+    private OnnxModel withRanksFromData(OnnxModel model, DataSplit split, Preprocessing images,
+                                        Map<String, Object> modelInfo) {
+        List<TensorInfo> inputs = model.inputs();
+        if (split == null || split.calibration().isEmpty() || inputs.stream().allMatch(TensorInfo::rankKnown)) {
+            return model;
+        }
+        Map<String, FloatTensor> sample = SampleSource.load(split.calibration().get(0), inputs, images);
+        Map<String, Integer> ranks = new LinkedHashMap<>();
+        for (TensorInfo in : inputs) {
+            if (!in.rankKnown() && sample.containsKey(in.name())) ranks.put(in.name(), sample.get(in.name()).rank());
+        }
+        progress.note("model input" + (ranks.size() == 1 ? " " : "s ") + String.join(", ", ranks.keySet().stream()
+                .map(n -> "'" + n + "'").toList()) + (ranks.size() == 1 ? " declares" : " declare") + " no rank:"
+                + " the written models take the calibration data's (" + ranks.values().stream().map(String::valueOf)
+                .collect(java.util.stream.Collectors.joining(", ")) + "), every dimension open");
+        modelInfo.put("input_ranks_from_data", ranks);
+        return model.withInputRanks(ranks);
+    }
+
     QuantizationResult run() {
         Path modelFile = req.model();
         InputFiles.require(modelFile, "model");
@@ -106,6 +131,7 @@ final class OnnxQuantization {
         DataSplit split = RequestData.split(req, model.inputs());
         if (split != null) report.put("data_split", split.toMap());
         if (split != null) RequestData.checkReadable(split.evaluation());
+        model = withRanksFromData(model, split, images, modelInfo);
 
         Path candidate;
         CalibrationTable table = null;

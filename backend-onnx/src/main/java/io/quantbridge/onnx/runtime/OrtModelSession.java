@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Stream;
 
 /**
  * An ONNX model running in ONNX Runtime on the CPU. {@link #run} may be called from several threads at once
@@ -35,11 +36,39 @@ public final class OrtModelSession implements ModelSession {
     private final List<TensorInfo> outputs;
     private volatile boolean closed;
 
-    private OrtModelSession(String label, OrtSession session) throws OrtException {
+    private OrtModelSession(String label, OrtSession session, ModelSource source) throws OrtException {
         this.label = label;
         this.session = session;
-        this.inputs = infos(session.getInputInfo());
-        this.outputs = infos(session.getOutputInfo());
+        List<TensorInfo> in = infos(session.getInputInfo());
+        List<TensorInfo> out = infos(session.getOutputInfo());
+        if (Stream.concat(in.stream(), out.stream()).anyMatch(t -> t.shape().length == 0)) {
+            // ONNX Runtime says [] both for a scalar and for a tensor whose rank the model leaves open; the model says
+            // which (read only then: scalar inputs and outputs are rare)
+            OnnxModel model = source.read();
+            if (model != null) {
+                in = withRanks(in, model.inputs());
+                out = withRanks(out, model.outputs());
+            }
+        }
+        this.inputs = in;
+        this.outputs = out;
+    }
+
+    /** The model ONNX Runtime was given, parsed on demand; null when it cannot be. */
+    private interface ModelSource {
+        OnnxModel read();
+    }
+
+    private static List<TensorInfo> withRanks(List<TensorInfo> infos, List<TensorInfo> declared) {
+        Map<String, TensorInfo> byName = new HashMap<>();
+        for (TensorInfo d : declared) byName.put(d.name(), d);
+        List<TensorInfo> l = new ArrayList<>();
+        for (TensorInfo t : infos) {
+            TensorInfo d = byName.get(t.name());
+            l.add(t.shape().length == 0 && d != null && !d.rankKnown()
+                    ? TensorInfo.ofUnknownRank(t.name(), t.elementType()) : t);
+        }
+        return List.copyOf(l);
     }
 
     /** Opens a model file with the given number of intra-op threads (0 = ONNX Runtime's default). */
@@ -59,7 +88,7 @@ public final class OrtModelSession implements ModelSession {
         // the options are copied into the session: closed here, or each session leaked a native SessionOptions
         try (OrtSession.SessionOptions options = options(threads, asWritten)) {
             return new OrtModelSession(model.toString(),
-                    OrtRuntime.environment().createSession(model.toString(), options));
+                    OrtRuntime.environment().createSession(model.toString(), options), () -> parsed(model));
         } catch (OrtException e) {
             byte[] inlined = withExternalDataInlined(model);
             if (inlined != null) return open(inlined, "model " + model + " (external data read in)", threads, asWritten);
@@ -93,9 +122,26 @@ public final class OrtModelSession implements ModelSession {
     /** {@link #open(byte[], String, int)}, as written ({@link #open(Path, int, boolean)}). */
     public static OrtModelSession open(byte[] model, String label, int threads, boolean asWritten) {
         try (OrtSession.SessionOptions options = options(threads, asWritten)) {
-            return new OrtModelSession(label, OrtRuntime.environment().createSession(model, options));
+            return new OrtModelSession(label, OrtRuntime.environment().createSession(model, options),
+                    () -> parsed(model, label));
         } catch (OrtException e) {
             throw new QuantbridgeException(label + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
+        }
+    }
+
+    private static OnnxModel parsed(Path model) {
+        try {
+            return parsed(java.nio.file.Files.readAllBytes(model), model.toString());
+        } catch (java.io.IOException e) {
+            return null;
+        }
+    }
+
+    private static OnnxModel parsed(byte[] model, String label) {
+        try {
+            return OnnxModel.fromBytes(model, label);
+        } catch (QuantbridgeException e) {
+            return null;
         }
     }
 
@@ -441,6 +487,7 @@ public final class OrtModelSession implements ModelSession {
     }
 
     private void checkShape(TensorInfo in, FloatTensor t) {
+        if (!in.rankKnown()) return;
         long[] want = in.shape();
         long[] got = t.shape();
         boolean ok = want.length == got.length;

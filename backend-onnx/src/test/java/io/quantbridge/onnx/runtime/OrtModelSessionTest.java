@@ -95,4 +95,49 @@ class OrtModelSessionTest {
                 && p.getMessage().contains("Reshapeish"), p.getMessage());
         assertEquals(1, p.getMessage().split("cannot load it", -1).length - 1);
     }
+
+    /**
+     * x (a tensor type without a shape: any rank) + s (a scalar, shape []) -> y. ONNX Runtime says [] for both; the
+     * session tells them apart from the model and feeds x at whatever rank it comes.
+     */
+    @Test
+    void anInputOfAnyRankIsNotTakenForAScalar(@TempDir Path tmp) throws Exception {
+        GraphProto g = GraphProto.newBuilder().setName("g")
+                .addInput(OnnxModel.valueInfo("x", DataTypes.FLOAT))
+                .addInput(ValueInfoProto.newBuilder().setName("s").setType(TypeProto.newBuilder().setTensorType(
+                        TypeProto.Tensor.newBuilder().setElemType(DataTypes.FLOAT)
+                                .setShape(TensorShapeProto.newBuilder()))))
+                .addOutput(OnnxModel.valueInfo("y", DataTypes.FLOAT))
+                .addNode(NodeProto.newBuilder().setOpType("Add").setName("add").addInput("x").addInput("s")
+                        .addOutput("y"))
+                .build();
+        ModelProto proto = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(13)).build();
+        Path file = tmp.resolve("add.onnx");
+        Files.write(file, proto.toByteArray());
+        assertEquals("[x float[any rank], s float[]]", OnnxModel.of(proto).inputs().toString());
+        try (OrtModelSession byPath = OrtModelSession.open(file, 1);
+             OrtModelSession inMemory = OrtModelSession.open(proto.toByteArray(), "add", 1)) {
+            for (OrtModelSession s : new OrtModelSession[] {byPath, inMemory}) {
+                assertEquals("[x float[any rank], s float[]]", s.inputs().toString());
+                assertEquals(false, s.inputs().get(0).rankKnown());
+                assertEquals(true, s.inputs().get(1).rankKnown());
+                for (long[] shape : new long[][] {{4}, {1, 2, 2}}) {
+                    FloatTensor y = s.run(Map.of("x", new FloatTensor(shape, new float[] {1, 2, 3, 4}),
+                            "s", new FloatTensor(new long[0], new float[] {10}))).get("y");
+                    assertArrayEquals(shape, y.shape());
+                    assertArrayEquals(new float[] {11, 12, 13, 14}, y.data());
+                }
+                // the scalar's rank is known: a vector for it is refused before ONNX Runtime sees it
+                QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> s.run(Map.of(
+                        "x", new FloatTensor(new long[] {1}, new float[] {1}),
+                        "s", new FloatTensor(new long[] {1}, new float[] {1}))));
+                assertTrue(e.getMessage().contains("input 's' expects shape [] (-1 = any) but got [1]"),
+                        e.getMessage());
+            }
+        }
+        // given the data's rank, x declares it with every dimension open; the scalar keeps its empty shape
+        OnnxModel ranked = OnnxModel.of(proto).withInputRanks(Map.of("x", 3, "s", 2, "nothing", 1));
+        assertEquals("[x float[-1, -1, -1], s float[]]", ranked.inputs().toString());
+    }
 }

@@ -1,0 +1,87 @@
+package io.quantbridge.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.cli.Main;
+import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.proto.Onnx.ModelProto;
+import io.quantbridge.util.Json;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * ppocr-cls with its input's shape removed from the file (a tensor type without a shape: any rank, which ONNX Runtime
+ * reports as [], like a scalar). quantize takes the rank from the calibration data and does exactly what it does for
+ * the model as published, whose input is [-1, 3, -1, -1].
+ */
+class AnyRankInputTest {
+    @TempDir
+    Path tmp;
+
+    private static String[] run(List<String> args) {
+        StringWriter o = new StringWriter();
+        StringWriter e = new StringWriter();
+        int code = Main.run(args.toArray(String[]::new), new PrintWriter(o), new PrintWriter(e));
+        return new String[] {Integer.toString(code), o.toString(), e.toString()};
+    }
+
+    private static List<String> quantize(Path model, Path out) {
+        Path photos = RealModels.photos();
+        return new ArrayList<>(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib",
+                photos.toString(), "--eval", photos.toString(), "--samples", "8", "--seed", "3", "--size", "192x48",
+                "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--no-equalize", "--out", out.toString()));
+    }
+
+    @Test
+    void quantizeTakesTheRankFromTheDataAndWritesWhatTheRankedModelGives() throws Exception {
+        Path published = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        ModelProto p = OnnxModel.load(published).proto();
+        ModelProto.Builder b = p.toBuilder();
+        b.getGraphBuilder().getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder().clearShape();
+        Path anyRank = tmp.resolve("cls-any-rank.onnx");
+        Files.write(anyRank, b.build().toByteArray());
+        assertEquals("x float[any rank]", OnnxModel.load(anyRank).inputs().get(0).toString());
+
+        // without --size, images have no size to take
+        List<String> noSize = quantize(anyRank, tmp.resolve("none"));
+        noSize.subList(noSize.indexOf("--size"), noSize.indexOf("--size") + 2).clear();
+        String[] r = run(noSize);
+        assertEquals("1", r[0], r[2]);
+        assertTrue(r[2].contains("--size: model input 'x' [any rank] has a dynamic height or width; give the image"
+                + " size with --size WIDTHxHEIGHT"), r[2]);
+
+        r = run(quantize(anyRank, tmp.resolve("any")));
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[2].contains("model input 'x' declares no rank: the written models take the calibration data's"
+                + " (4), every dimension open"), r[2]);
+        String[] ranked = run(quantize(published, tmp.resolve("ranked")));
+        assertEquals("0", ranked[0], ranked[2]);
+
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("ranked/calibration.cache")),
+                Files.readAllBytes(tmp.resolve("any/calibration.cache")));
+        Map<String, Object> report = Json.parseObject(Files.readString(tmp.resolve("any/report.json")));
+        assertEquals("{x=4}", String.valueOf(((Map<?, ?>) report.get("model")).get("input_ranks_from_data")));
+        Map<String, Object> rankedReport = Json.parseObject(Files.readString(tmp.resolve("ranked/report.json")));
+        assertEquals(null, ((Map<?, ?>) rankedReport.get("model")).get("input_ranks_from_data"));
+        for (String k : List.of("quantized_nodes", "float_nodes")) assertEquals(rankedReport.get(k), report.get(k), k);
+        // measured against the float model as given, with its input of any rank, which ONNX Runtime optimizes a
+        // little differently (the last digits of the float outputs): the same numbers
+        Map<?, ?> f = (Map<?, ?>) ((Map<?, ?>) report.get("fidelity")).get("save_infer_model/scale_0.tmp_1");
+        Map<?, ?> g = (Map<?, ?>) ((Map<?, ?>) rankedReport.get("fidelity")).get("save_infer_model/scale_0.tmp_1");
+        for (String k : List.of("cosine", "sqnr_db", "max_abs")) {
+            assertEquals(((Number) g.get(k)).doubleValue(), ((Number) f.get(k)).doubleValue(), 1e-5, k);
+        }
+        assertEquals(83, ((Number) f.get("samples")).intValue());
+        assertEquals("x float[-1, -1, -1, -1]",
+                OnnxModel.load(tmp.resolve("any/model.int8.onnx")).inputs().get(0).toString());
+    }
+}
