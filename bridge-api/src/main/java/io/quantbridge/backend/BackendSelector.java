@@ -121,19 +121,37 @@ public final class BackendSelector {
         if (named != null && !named.isBlank()) {
             Path p = Path.of(named);
             if (!Files.isRegularFile(p)) {
-                throw new QuantbridgeException("config file " + p + " (from " + source + ") does not exist");
+                throw new QuantbridgeException("config file " + p + " (from " + source + ") "
+                        + (Files.isDirectory(p) ? "is a folder, not a file" : "does not exist"));
             }
             return p;
         }
         return defaultConfig != null && Files.isRegularFile(defaultConfig) ? defaultConfig : null;
     }
 
+    /**
+     * The config file's {@code backend}, or null. It is a Java properties file in UTF-8 whose only key is
+     * {@value #CONFIG_KEY}: another key is refused (a misspelt {@code backend} would otherwise leave the default in
+     * force without a word).
+     */
     private static String readConfig(Path config) {
         Properties p = new Properties();
         try (Reader r = Files.newBufferedReader(config)) {
             p.load(r);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new QuantbridgeException("config file " + config + " is not UTF-8 text", e);
         } catch (IOException e) {
             throw new QuantbridgeException("config file " + config + ": cannot be read: " + e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            // Properties.load on a malformed \uXXXX escape
+            throw new QuantbridgeException("config file " + config + " is not a valid properties file: "
+                    + e.getMessage(), e);
+        }
+        for (String key : new java.util.TreeSet<>(p.stringPropertyNames())) {
+            if (!key.equals(CONFIG_KEY)) {
+                throw new QuantbridgeException("config file " + config + ": unknown key '" + key + "' (the only key is "
+                        + CONFIG_KEY + ", e.g. " + CONFIG_KEY + "=onnx)");
+            }
         }
         return p.getProperty(CONFIG_KEY);
     }

@@ -88,6 +88,32 @@ class BackendSelectorTest {
                 e.getMessage());
     }
 
+    /** A config file that cannot be what it should is refused, naming it and what is wrong with it. */
+    @Test
+    void badConfigFilesAreNamed() throws Exception {
+        var folder = new BackendSelector(BACKENDS, Map.of(), Map.of(BackendSelector.CONFIG_ENV, tmp.toString()), null);
+        assertEquals("config file " + tmp + " (from environment variable QUANTBRIDGE_CONFIG) is a folder, not a file",
+                assertThrows(QuantbridgeException.class, () -> folder.select(null)).getMessage());
+        Path escape = tmp.resolve("escape.properties");
+        Files.writeString(escape, "backend=\\u00zz\n");
+        assertEquals("config file " + escape + " is not a valid properties file: Malformed \\uxxxx encoding.",
+                assertThrows(QuantbridgeException.class, () -> new BackendSelector(BACKENDS, Map.of(), Map.of(), escape)
+                        .select(null)).getMessage());
+        Path latin1 = tmp.resolve("latin1.properties");
+        Files.write(latin1, new byte[] {'#', ' ', (byte) 0xE9, '\n', 'b', 'a', 'c', 'k', 'e', 'n', 'd', '=', 'o', 'n', 'n',
+                'x', '\n'});
+        assertEquals("config file " + latin1 + " is not UTF-8 text", assertThrows(QuantbridgeException.class,
+                () -> new BackendSelector(BACKENDS, Map.of(), Map.of(), latin1).select(null)).getMessage());
+        // a misspelt key would leave the default in force without a word
+        Path typo = tmp.resolve("typo.properties");
+        Files.writeString(typo, "# mine\nbackned = onnx\n");
+        assertEquals("config file " + typo + ": unknown key 'backned' (the only key is backend, e.g. backend=onnx)",
+                assertThrows(QuantbridgeException.class, () -> new BackendSelector(BACKENDS, Map.of(), Map.of(), typo)
+                        .select(null)).getMessage());
+        // an explicit choice does not read the file at all
+        assertEquals("onnx", new BackendSelector(BACKENDS, Map.of(), Map.of(), typo).select("onnx").backend().id());
+    }
+
     @Test
     void unknownBackendListsEveryBackendWithItsStatus() {
         var s = new BackendSelector(BACKENDS, Map.of(), Map.of(BackendSelector.ENV, "coreml"), null);

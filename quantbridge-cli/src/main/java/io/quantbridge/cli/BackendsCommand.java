@@ -43,7 +43,10 @@ final class BackendsCommand implements Callable<Integer> {
             BackendSelector.Choice choice = selector.select(null);
             out.println("selected: " + choice.backend().id() + " (" + choice.source() + ")");
         } catch (RuntimeException e) {
-            out.println("selected: none (" + e.getMessage().lines().findFirst().orElse("") + ")");
+            // the selector's message ends with the status table, printed above already
+            String why = e.getMessage().lines().findFirst().orElse("").replaceFirst(";? ?the backends are:$", "");
+            out.println("selected: none (" + why + ")");
+            return 1;
         }
         return 0;
     }

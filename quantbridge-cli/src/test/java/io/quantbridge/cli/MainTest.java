@@ -39,6 +39,23 @@ class MainTest {
         assertTrue(r.out().contains("selected: " + first + " (default (highest-ranked usable backend))"), r.out());
     }
 
+    /** A configured backend that does not exist is said on one line, after the table, and fails the command. */
+    @Test
+    void backendsSaysWhenTheConfiguredBackendIsUnknown() {
+        String before = System.getProperty("quantbridge.backend");
+        System.setProperty("quantbridge.backend", "nope");
+        try {
+            Run r = run("backends");
+            assertEquals(1, r.code(), r.out());
+            assertTrue(r.out().endsWith("\nselected: none (unknown backend 'nope' (from system property"
+                    + " quantbridge.backend))\n"), r.out());
+            assertTrue(r.out().lines().anyMatch(l -> l.matches("onnx +\\d+ +usable .*")), r.out());
+        } finally {
+            if (before == null) System.clearProperty("quantbridge.backend");
+            else System.setProperty("quantbridge.backend", before);
+        }
+    }
+
     @Test
     void everySubcommandHasHelp() {
         for (String c : new String[] {"quantize", "eval", "bench", "inspect", "backends"}) {
