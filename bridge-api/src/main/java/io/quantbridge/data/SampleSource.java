@@ -122,6 +122,15 @@ public final class SampleSource {
                     + ", e.g. " + files.get(0).id() + ") and sample folders of .npy files (" + folders.size()
                     + ", e.g. " + folders.get(0).id() + "); put them in separate folders");
         }
+        List<SampleRef> images = files.stream().filter(f -> f.kind() == SampleRef.Kind.IMAGE).toList();
+        List<SampleRef> arrays = files.stream().filter(f -> f.kind() != SampleRef.Kind.IMAGE).toList();
+        if (!images.isEmpty() && !arrays.isEmpty()) {
+            // images are scaled, normalized and resized, arrays are fed as they are: one set on two scales
+            throw new QuantbridgeException(label + " " + path + ": holds both images (" + images.size() + ", e.g. "
+                    + images.get(0).id() + ") and arrays (" + arrays.size() + ", e.g. " + arrays.get(0).id()
+                    + "); images are preprocessed (--size, --scale, --mean, --std) and arrays are fed as they are,"
+                    + " so put them in separate folders");
+        }
         List<SampleRef> samples = files.isEmpty() ? folders : files;
         if (samples.isEmpty()) {
             throw new QuantbridgeException(label + " " + path + ": no images (.png, .jpg), .npy or .npz files found");

@@ -103,6 +103,23 @@ class SampleSourceTest {
     }
 
     @Test
+    void imagesAndArraysInOneFolderAreRefused() throws IOException {
+        Path d = dir.resolve("mixed");
+        image(d.resolve("b.png"));
+        image(d.resolve("c.jpg"));
+        npy(d.resolve("a.npy"), new long[] {1, 3, 4, 6});
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d));
+        assertEquals("calibration data " + d + ": holds both images (2, e.g. b.png) and arrays (1, e.g. a.npy);"
+                + " images are preprocessed (--size, --scale, --mean, --std) and arrays are fed as they are, so put"
+                + " them in separate folders", e.getMessage());
+        // .npy and .npz files are both arrays
+        Files.delete(d.resolve("b.png"));
+        Files.delete(d.resolve("c.jpg"));
+        Files.copy(NpzFileTest.fixture("tokens.npz"), d.resolve("b.npz"));
+        assertEquals(List.of("a.npy", "b.npz"), ids(SampleSource.discover(d)));
+    }
+
+    @Test
     void emptyAndMissing() throws IOException {
         Path d = Files.createDirectories(dir.resolve("calib"));
         Files.writeString(d.resolve("labels.csv"), "x");
