@@ -143,7 +143,7 @@ public final class BackendSelector {
         } catch (IOException e) {
             throw new QuantbridgeException("config file " + config + ": cannot be read: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {
-            // Properties.load on a malformed \uXXXX escape
+            // Properties.load on a malformed unicode escape
             throw new QuantbridgeException("config file " + config + " is not a valid properties file: "
                     + e.getMessage(), e);
         }

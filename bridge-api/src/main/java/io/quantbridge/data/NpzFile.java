@@ -4,6 +4,7 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.tensor.FloatTensor;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -11,6 +12,8 @@ import java.util.Arrays;
 import java.util.Enumeration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.zip.CRC32;
+import java.util.zip.CheckedInputStream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
@@ -27,17 +30,44 @@ public final class NpzFile {
 
     private NpzFile() { }
 
-    /** Every array of {@code file}. */
+    /** Every array of {@code file}, each checked against the archive's CRC-32 of its entry. */
     public static Map<String, FloatTensor> read(Path file) {
         return visit(file, (zip, entry, name, source) -> {
-            try (InputStream in = zip.getInputStream(entry)) {
+            try (CheckedInputStream in = new CheckedInputStream(zip.getInputStream(entry), new CRC32())) {
                 NpyFile.Header h = header(in, entry, source);
                 h.checkWhole();
                 // the whole array is the single sample of the same array seen as [1, ...]
-                return new NpyFile.Header(source, prepend(h.shape), h.descr, h.dtype, h.count, h.dataStart)
+                FloatTensor t = new NpyFile.Header(source, prepend(h.shape), h.descr, h.dtype, h.count, h.dataStart)
                         .sample(in, 0);
+                checkCrc(in, entry, source);
+                return t;
             }
         });
+    }
+
+    /**
+     * Reads every entry of {@code file} to its end and checks it against the archive's CRC-32, as numpy does when it
+     * loads an array. Java's {@link ZipFile} checks none, stored or deflated: a changed byte in an array's data would
+     * otherwise be calibrated on. {@link #read} checks what it reads; this is for stacked samples, each of which reads
+     * only up to its own slice.
+     */
+    public static void verify(Path file) {
+        visit(file, (zip, entry, name, source) -> {
+            try (CheckedInputStream in = new CheckedInputStream(zip.getInputStream(entry), new CRC32())) {
+                checkCrc(in, entry, source);
+                return Boolean.TRUE;
+            }
+        });
+    }
+
+    /** Reads what is left of the entry and compares the checksum of all of it with the archive's. */
+    private static void checkCrc(CheckedInputStream in, ZipEntry entry, String source) throws IOException {
+        in.transferTo(OutputStream.nullOutputStream());
+        if (entry.getCrc() != -1 && in.getChecksum().getValue() != entry.getCrc()) {
+            throw new QuantbridgeException(source + ": the data does not match the archive's CRC-32 ("
+                    + String.format("%08x", in.getChecksum().getValue()) + ", the archive says "
+                    + String.format("%08x", entry.getCrc()) + "): the file is corrupt");
+        }
     }
 
     /** The shape of every array of {@code file}, from the headers (each array's size is checked against it). */

@@ -171,6 +171,14 @@ public final class SampleSource {
         if (n > Integer.MAX_VALUE - 8) {
             throw new QuantbridgeException(label + " " + file + ": " + n + " stacked samples are too many");
         }
+        if (kind == SampleRef.Kind.NPZ) {
+            // each stacked sample reads only up to its own slice, so the archive's checksums are checked here, once
+            try {
+                NpzFile.verify(file);
+            } catch (QuantbridgeException e) {
+                throw new QuantbridgeException(label + " " + e.getMessage(), e);
+            }
+        }
         int digits = Long.toString(Math.max(n - 1, 0)).length();
         List<SampleRef> out = new ArrayList<>((int) n);
         for (long i = 0; i < n; i++) {

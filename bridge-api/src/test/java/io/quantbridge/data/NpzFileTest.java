@@ -131,4 +131,46 @@ class NpzFileTest {
         Files.write(f, good);
         assertArrayEquals(new float[] {5, 6}, NpyFile.readSample(f, 2).data());
     }
+
+    /**
+     * A changed byte in an array's data: numpy refuses the archive (zipfile checks each entry's CRC-32), and Java's
+     * ZipFile checks nothing, stored or deflated. A whole array is checked as it is read; a stacked file, whose samples
+     * read only up to their own slice, when its samples are discovered.
+     */
+    @Test
+    void aChangedByteInTheDataFailsTheArchivesChecksum() throws IOException {
+        byte[] good = NpyBytes.f4("(3, 2)", 1, 2, 3, 4, 5, 6);
+        byte[] bad = good.clone();
+        bad[bad.length - 2] = (byte) 0xE0; // 6.0f (00 00 C0 40) -> 7.0f
+        CRC32 crcGood = new CRC32();
+        crcGood.update(good);
+        CRC32 crcBad = new CRC32();
+        crcBad.update(bad);
+        Path f = zip("flip.npz", Map.of("x.npy", good));
+        byte[] bytes = Files.readAllBytes(f);
+        int at = indexOf(bytes, good);
+        System.arraycopy(bad, 0, bytes, at, bad.length);
+        Files.write(f, bytes);
+
+        String expected = f + " array 'x': the data does not match the archive's CRC-32 ("
+                + String.format("%08x", crcBad.getValue()) + ", the archive says "
+                + String.format("%08x", crcGood.getValue()) + "): the file is corrupt";
+        assertEquals(expected, assertThrows(QuantbridgeException.class, () -> NpzFile.read(f)).getMessage());
+        assertEquals(expected, assertThrows(QuantbridgeException.class, () -> NpzFile.verify(f)).getMessage());
+        // a slice is read without the rest of the entry
+        assertArrayEquals(new float[] {5, 7}, NpzFile.readSample(f, 2).get("x").data());
+        io.quantbridge.tensor.TensorInfo x = new io.quantbridge.tensor.TensorInfo("x", "float", new long[] {-1, 2});
+        assertEquals("calibration data " + expected, assertThrows(QuantbridgeException.class,
+                () -> SampleSource.discover(f, SampleSource.CALIBRATION, List.of(x))).getMessage());
+
+        NpzFile.verify(fixture("stacked.npz"));
+        NpzFile.verify(fixture("tokens_compressed.npz"));
+    }
+
+    private static int indexOf(byte[] in, byte[] part) {
+        for (int i = 0; i + part.length <= in.length; i++) {
+            if (java.util.Arrays.equals(in, i, i + part.length, part, 0, part.length)) return i;
+        }
+        throw new AssertionError("not found");
+    }
 }

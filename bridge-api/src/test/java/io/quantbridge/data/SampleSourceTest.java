@@ -63,14 +63,14 @@ class SampleSourceTest {
         Path d = dir.resolve("calib");
         image(d.resolve("b.png"));
         image(d.resolve("a.JPEG"));
-        npy(d.resolve("c.npy"), new long[] {1});
+        image(d.resolve("c.jpg"));
         image(d.resolve(".hidden.png"));
         image(d.resolve("._a.jpg"));
         Files.writeString(d.resolve("README.txt"), "x");
         image(d.resolve("eval").resolve("z.png")); // a sub-folder without .npy files is not a sample
         SampleSource s = SampleSource.discover(d);
-        assertEquals(List.of("a.JPEG", "b.png", "c.npy"), ids(s));
-        assertEquals(List.of(SampleRef.Kind.IMAGE, SampleRef.Kind.IMAGE, SampleRef.Kind.NPY),
+        assertEquals(List.of("a.JPEG", "b.png", "c.jpg"), ids(s));
+        assertEquals(List.of(SampleRef.Kind.IMAGE, SampleRef.Kind.IMAGE, SampleRef.Kind.IMAGE),
                 s.samples().stream().map(SampleRef::kind).toList());
         assertEquals(d.resolve("a.JPEG"), s.samples().get(0).files().get(0));
         assertEquals(3, s.size());
