@@ -49,8 +49,9 @@ public final class ImageLoader {
         }
         BufferedImage img;
         try {
-            img = ImageIO.read(file.toFile());
+            img = decode(file);
         } catch (IOException | RuntimeException e) {
+            if (e instanceof QuantbridgeException q) throw q;
             // ImageIO wraps what its decoders throw, errors included: running out of memory is not a bad image
             for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
                 if (c instanceof OutOfMemoryError oom) throw oom;
@@ -64,6 +65,43 @@ public final class ImageLoader {
             throw new QuantbridgeException(file + ": the image is empty");
         }
         return img;
+    }
+
+    /**
+     * What the decoders report, as they go, when a file's image data is cut short or damaged: they fill the rest with
+     * gray (or garbage) and return the image without an error. PIL refuses a cut-short JPEG ("image file is
+     * truncated"); so does this, and damaged entropy-coded data too. "N extraneous bytes before marker", which some
+     * cameras' files carry and which costs nothing of the image, passes.
+     */
+    private static final java.util.regex.Pattern DAMAGE = java.util.regex.Pattern.compile(
+            "(?i).*(truncated|premature end|bad huffman code|corrupt data).*");
+
+    /** Decodes with the first ImageIO reader for the file, refusing what its decoder reports as damage. */
+    private static BufferedImage decode(Path file) throws IOException {
+        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            if (in == null) throw new IOException("cannot open the file");
+            java.util.Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) return null;
+            javax.imageio.ImageReader reader = readers.next();
+            java.util.List<String> damage = new java.util.ArrayList<>();
+            reader.addIIOReadWarningListener((source, warning) -> {
+                if (warning != null && DAMAGE.matcher(warning).matches() && !damage.contains(warning)) {
+                    damage.add(warning);
+                }
+            });
+            try {
+                reader.setInput(in, true, true);
+                BufferedImage img = reader.read(0, reader.getDefaultReadParam());
+                if (!damage.isEmpty()) {
+                    throw new QuantbridgeException(file + ": the image is damaged (the " + reader.getFormatName()
+                            + " decoder says: " + String.join("; ", damage) + "), and would give its damaged part"
+                            + " as gray");
+                }
+                return img;
+            } finally {
+                reader.dispose();
+            }
+        }
     }
 
     /** Reads {@code file} and converts it; the preprocessing must have its size set. */

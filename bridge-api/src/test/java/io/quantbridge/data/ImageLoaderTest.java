@@ -206,6 +206,50 @@ class ImageLoaderTest {
         assertTrue(e.getMessage().startsWith(truncated + ": cannot decode the image"), e.getMessage());
     }
 
+    /**
+     * The JPEG decoder fills what a cut-short file lacks with gray and returns it without an error (PIL refuses such a
+     * file); its warnings say so, and the image is refused. Bytes between segments, which it also warns about and
+     * which some cameras write, cost nothing of the image and pass.
+     */
+    @Test
+    void aCutShortJpegIsRefusedAndStrayBytesBetweenSegmentsAreNot() throws IOException {
+        BufferedImage img = new BufferedImage(64, 48, BufferedImage.TYPE_3BYTE_BGR);
+        java.util.Random r = new java.util.Random(1);
+        for (int y = 0; y < 48; y++) for (int x = 0; x < 64; x++) img.setRGB(x, y, r.nextInt(1 << 24));
+        Path full = dir.resolve("full.jpg");
+        assertTrue(ImageIO.write(img, "jpeg", full.toFile()));
+        byte[] bytes = Files.readAllBytes(full);
+
+        Path cut = dir.resolve("cut.jpg");
+        Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length * 2 / 3));
+        assertEquals(64, ImageIO.read(cut.toFile()).getWidth(), "ImageIO alone decodes it");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> ImageLoader.load(cut, size(8, 8)));
+        assertEquals(cut + ": the image is damaged (the JPEG decoder says: Truncated File - Missing EOI marker; Corrupt"
+                + " JPEG data: premature end of data segment), and would give its damaged part as gray", e.getMessage());
+
+        // two stray bytes before the first Huffman table (FF C4): "Corrupt JPEG data: 2 extraneous bytes before
+        // marker 0xc4"
+        int dht = 2;
+        while (!(bytes[dht] == (byte) 0xFF && bytes[dht + 1] == (byte) 0xC4)) dht++;
+        byte[] padded = new byte[bytes.length + 2];
+        System.arraycopy(bytes, 0, padded, 0, dht);
+        padded[dht] = 0x12;
+        padded[dht + 1] = 0x34;
+        System.arraycopy(bytes, dht, padded, dht + 2, bytes.length - dht);
+        Path stray = dir.resolve("stray.jpg");
+        Files.write(stray, padded);
+        java.util.List<String> warnings = new java.util.ArrayList<>();
+        try (var in = ImageIO.createImageInputStream(stray.toFile())) {
+            var reader = ImageIO.getImageReaders(in).next();
+            reader.addIIOReadWarningListener((source, w) -> warnings.add(w));
+            reader.setInput(in);
+            reader.read(0);
+            reader.dispose();
+        }
+        assertTrue(warnings.contains("Corrupt JPEG data: 2 extraneous bytes before marker 0xc4"), warnings.toString());
+        assertArrayEquals(ImageLoader.load(full, size(8, 8)).data(), ImageLoader.load(stray, size(8, 8)).data());
+    }
+
     @Test
     void sizeMustBeSet() throws IOException {
         Path f = png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "a.png");
