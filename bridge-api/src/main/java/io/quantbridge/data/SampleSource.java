@@ -224,6 +224,27 @@ public final class SampleSource {
         return input.name().replaceAll("[/\\\\:*?\"<>|]", "_");
     }
 
+    /**
+     * Whether images reach {@code input} as whole pixel values: an integer input (a uint8 image input, say, whose
+     * model normalizes in its graph) with a preprocessing that keeps pixels integers (scale 1, std 1, whole means).
+     * The bilinear resize is computed in float and gives fractions; image libraries resizing uint8 images round them
+     * (cv2.resize, PIL), and an integer input takes nothing else.
+     */
+    static boolean takesPixels(TensorInfo input, Preprocessing p) {
+        if (!input.elementType().matches("u?int(8|16|32|64)")) return false;
+        if (p.scale() != 1) return false;
+        for (double s : p.std()) if (s != 1) return false;
+        for (double m : p.mean()) if (m != Math.rint(m)) return false;
+        return true;
+    }
+
+    /** {@code t} (a fresh image) with its values rounded to the nearest integer (half to even), in place. */
+    private static FloatTensor roundedPixels(FloatTensor t) {
+        float[] v = t.data();
+        for (int i = 0; i < v.length; i++) v[i] = (float) Math.rint(v[i]);
+        return t;
+    }
+
     /** Whether {@link #matchShape} takes an array of this shape for {@code input}. */
     private static boolean fitsInput(long[] act, TensorInfo input) {
         if (!input.rankKnown()) return true;
@@ -275,11 +296,13 @@ public final class SampleSource {
                 String where = label + " " + file;
                 TensorInfo input = imageInput(modelInputs, pre, where);
                 Preprocessing p = imagePreprocessing(input, forImageInput(input, pre));
+                FloatTensor image;
                 try {
-                    out.put(input.name(), ImageLoader.load(file, p));
+                    image = ImageLoader.load(file, p);
                 } catch (QuantbridgeException e) {
                     throw new QuantbridgeException(label + " " + e.getMessage(), e);
                 }
+                out.put(input.name(), takesPixels(input, p) ? roundedPixels(image) : image);
             }
             case NPY -> {
                 Path file = sample.files().get(0);

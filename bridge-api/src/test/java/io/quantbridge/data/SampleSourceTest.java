@@ -295,6 +295,40 @@ class SampleSourceTest {
                 List.of(any)).size());
     }
 
+    /**
+     * A uint8 image input (the model normalizes in its graph) takes whole pixel values: with scale 1, std 1 and whole
+     * means the resized pixels are rounded; any other preprocessing is left as it is (and refused by the runtime).
+     */
+    @Test
+    void anIntegerImageInputTakesWholePixelsWhenThePreprocessingKeepsThem() throws IOException {
+        Path f = dir.resolve("noise.png");
+        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_3BYTE_BGR);
+        java.util.Random r = new java.util.Random(2);
+        for (int y = 0; y < 8; y++) for (int x = 0; x < 8; x++) img.setRGB(x, y, r.nextInt(1 << 24));
+        ImageIO.write(img, "png", f.toFile());
+        SampleRef ref = SampleSource.discover(f).samples().get(0);
+        TensorInfo u8 = new TensorInfo("x", "uint8", new long[] {1, 3, 3, 5});
+        TensorInfo f32 = new TensorInfo("x", "float32", new long[] {1, 3, 3, 5});
+        Preprocessing pixels = Preprocessing.builder().scale(1).build();
+        float[] asFloat = SampleSource.load(ref, List.of(f32), pixels).get("x").data();
+        float[] asU8 = SampleSource.load(ref, List.of(u8), pixels).get("x").data();
+        int fractions = 0;
+        for (int i = 0; i < asFloat.length; i++) {
+            assertEquals(Math.rint(asFloat[i]), asU8[i], 0, "pixel " + i);
+            if (asFloat[i] != Math.rint(asFloat[i])) fractions++;
+        }
+        assertTrue(fractions > asFloat.length / 2, "the resize gives fractions: " + fractions);
+        assertTrue(SampleSource.takesPixels(u8, Preprocessing.builder().scale(1).mean(128, 128, 128).build()));
+        assertTrue(SampleSource.takesPixels(new TensorInfo("x", "int64", new long[0]), pixels));
+        assertEquals(false, SampleSource.takesPixels(u8, Preprocessing.defaults())); // scale 1/255
+        assertEquals(false, SampleSource.takesPixels(u8, Preprocessing.builder().scale(1).mean(127.5, 127.5, 127.5)
+                .build()));
+        assertEquals(false, SampleSource.takesPixels(u8, Preprocessing.builder().scale(1).std(2, 2, 2).build()));
+        assertEquals(false, SampleSource.takesPixels(f32, pixels));
+        assertArrayEquals(SampleSource.load(ref, List.of(f32), Preprocessing.defaults()).get("x").data(),
+                SampleSource.load(ref, List.of(u8), Preprocessing.defaults()).get("x").data());
+    }
+
     @Test
     void emptyArrayIsRefusedBeforeTheRuntimeSeesIt() throws IOException {
         // [0, 3, 4, 6] fits [-1, 3, -1, -1] dimension by dimension; ONNX Runtime then failed inside a Reshape
