@@ -68,7 +68,7 @@ class IntegerImageInputTest {
         QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(quantize(u8, tmp.resolve("scaled")));
         assertEquals(1, r.code(), r.err());
         assertTrue(r.err().contains("input 'x' is uint8, but value ") && r.err().contains(" is not an integer in"
-                + " [0, 255]; images reach an integer input as whole pixel values with --scale 1 --mean 0 --std 1"),
+                + " [0, 255]; images reach a uint8 input as whole pixel values with --scale 1 --mean 0 --std 1"),
                 r.err());
 
         r = QuantizeOnnxEndToEndTest.cli(quantize(u8, tmp.resolve("pixels"), "--scale", "1", "--mean", "0,0,0",

@@ -83,8 +83,9 @@ final class InputTensors {
         if (x != Math.rint(x) || x < min || x > max) {
             throw new QuantbridgeException(label + ": input '" + in.name() + "' is " + in.elementType() + ", but value "
                     + x + " at flat index " + i + " is not " + (in.elementType().equals("bool") ? "0 or 1"
-                    : "an integer in [" + min + ", " + max + "]" + (x >= min && x <= max ? "; images reach an integer"
-                    + " input as whole pixel values with --scale 1 --mean 0 --std 1" : "")));
+                    : "an integer in [" + min + ", " + max + "]" + (x >= min && x <= max
+                    && in.elementType().equals("uint8") ? "; images reach a uint8 input as whole pixel values with"
+                    + " --scale 1 --mean 0 --std 1" : "")));
         }
         return (long) x;
     }
