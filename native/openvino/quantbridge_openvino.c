@@ -59,6 +59,7 @@
     X(ov_partial_shape_create_static)            \
     X(ov_partial_shape_free)                     \
     X(ov_tensor_create_from_host_ptr)            \
+    X(ov_tensor_get_byte_size)                   \
     X(ov_tensor_free)                            \
     X(ov_tensor_get_shape)                       \
     X(ov_tensor_get_element_type)                \
@@ -667,12 +668,23 @@ JNIEXPORT void JNICALL Java_io_quantbridge_openvino_OvNative_requestFree(JNIEnv*
 }
 
 /*
- * setInput(request, index, ByteBuffer direct, long[] shape): binds the buffer's memory as the f32 input tensor
- * (zero copy). The request keeps pointing at that memory: the caller keeps the buffer alive while the request lives
- * or until it binds another one.
+ * setInput(request, index, ByteBuffer direct, long[] shape, int type): binds the buffer's memory as the input tensor
+ * of element type `type` (ov_element_type_e: a whole-byte numeric type or boolean; zero copy). The request keeps
+ * pointing at that memory: the caller keeps the buffer alive while the request lives or until it binds another one.
  */
+static size_t element_bytes(int type) {
+    switch (type) {
+        case BOOLEAN: case I8: case U8: return 1;
+        case BF16: case F16: case I16: case U16: return 2;
+        case F32: case I32: case U32: return 4;
+        case F64: case I64: case U64: return 8;
+        default: return 0;
+    }
+}
+
 JNIEXPORT void JNICALL Java_io_quantbridge_openvino_OvNative_setInput(JNIEnv* env, jclass cls, jlong request,
-                                                                     jint index, jobject jbuffer, jlongArray jshape) {
+                                                                     jint index, jobject jbuffer, jlongArray jshape,
+                                                                     jint type) {
     (void)cls;
     REQUIRE_LOADED();
     REQUIRE_HANDLE(request, "infer request", );
@@ -680,6 +692,11 @@ JNIEXPORT void JNICALL Java_io_quantbridge_openvino_OvNative_setInput(JNIEnv* en
     REQUIRE_NOT_NULL(jshape, "input shape", );
     if (index < 0) {
         throw_illegal_argument(env, "input index is negative");
+        return;
+    }
+    size_t size = element_bytes(type);
+    if (size == 0) {
+        throw_illegal_argument(env, "input element type is not a whole-byte numeric type");
         return;
     }
     void* data = (*env)->GetDirectBufferAddress(env, jbuffer);
@@ -698,20 +715,20 @@ JNIEXPORT void JNICALL Java_io_quantbridge_openvino_OvNative_setInput(JNIEnv* en
     (*env)->GetLongArrayRegion(env, jshape, 0, rank, tmp);
     int64_t elements = 1;
     for (jsize i = 0; i < rank; i++) {
-        if (tmp[i] < 0 || (tmp[i] > 0 && elements > INT64_MAX / 4 / tmp[i])) {
+        if (tmp[i] < 0 || (tmp[i] > 0 && elements > INT64_MAX / 8 / tmp[i])) {
             throw_illegal_argument(env, "input shape has a negative or too large dimension");
             return;
         }
         dims[i] = (int64_t)tmp[i];
         elements *= tmp[i];
     }
-    if (elements * 4 > capacity) {
+    if (elements * (int64_t)size > capacity) {
         throw_illegal_argument(env, "input buffer is smaller than its shape needs");
         return;
     }
     ov_shape_t shape = {(int64_t)rank, dims};
     ov_tensor_t* tensor = NULL;
-    OV_CALL(, ov_tensor_create_from_host_ptr, F32, shape, data, &tensor);
+    OV_CALL(, ov_tensor_create_from_host_ptr, (ov_element_type_e)type, shape, data, &tensor);
     ov_status_e st = p_ov_infer_request_set_input_tensor_by_index(H(ov_infer_request_t, request), (size_t)index, tensor);
     p_ov_tensor_free(tensor); /* the request holds its own reference */
     if (st != OK) throw_status(env, "ov_infer_request_set_input_tensor_by_index", st);
@@ -834,6 +851,61 @@ JNIEXPORT void JNICALL Java_io_quantbridge_openvino_OvNative_copyOutput(JNIEnv* 
         return;
     }
     p_ov_tensor_free(tensor);
+}
+
+/*
+ * copyOutputBytes(request, index, ByteBuffer direct): copies output index's bytes (any whole-byte numeric or boolean
+ * type) into the buffer, whose capacity must be the output's byte size; returns its element type (ov_element_type_e)
+ */
+JNIEXPORT jint JNICALL Java_io_quantbridge_openvino_OvNative_copyOutputBytes(JNIEnv* env, jclass cls, jlong request,
+                                                                            jint index, jobject jbuffer) {
+    (void)cls;
+    REQUIRE_LOADED(-1);
+    REQUIRE_HANDLE(request, "infer request", -1);
+    REQUIRE_NOT_NULL(jbuffer, "output buffer", -1);
+    if (index < 0) {
+        throw_illegal_argument(env, "output index is negative");
+        return -1;
+    }
+    void* dst = (*env)->GetDirectBufferAddress(env, jbuffer);
+    jlong capacity = (*env)->GetDirectBufferCapacity(env, jbuffer);
+    if (dst == NULL || capacity < 0) {
+        throw_illegal_argument(env, "output buffer is not a direct buffer");
+        return -1;
+    }
+    ov_tensor_t* tensor = NULL;
+    OV_CALL(-1, ov_infer_request_get_output_tensor_by_index, H(ov_infer_request_t, request), (size_t)index, &tensor);
+    size_t bytes = 0;
+    ov_element_type_e type = DYNAMIC;
+    void* data = NULL;
+    ov_status_e st = p_ov_tensor_get_byte_size(tensor, &bytes);
+    const char* call = "ov_tensor_get_byte_size";
+    if (st == OK) {
+        st = p_ov_tensor_get_element_type(tensor, &type);
+        call = "ov_tensor_get_element_type";
+    }
+    if (st == OK) {
+        st = p_ov_tensor_data(tensor, &data);
+        call = "ov_tensor_data";
+    }
+    if (st != OK) {
+        p_ov_tensor_free(tensor);
+        throw_status(env, call, st);
+        return -1;
+    }
+    if (element_bytes((int)type) == 0) {
+        p_ov_tensor_free(tensor);
+        throw_illegal_argument(env, "output element type is not a whole-byte numeric type");
+        return -1;
+    }
+    if ((jlong)bytes != capacity) {
+        p_ov_tensor_free(tensor);
+        throw_illegal_argument(env, "output buffer capacity differs from the output's byte size");
+        return -1;
+    }
+    memcpy(dst, data, bytes);
+    p_ov_tensor_free(tensor);
+    return (jint)type;
 }
 
 /*

@@ -4,6 +4,7 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
 import io.quantbridge.onnx.OnnxArity;
 import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.tensor.ElementTypes;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
@@ -526,8 +527,8 @@ public final class OpenVinoSession implements ModelSession {
         lock.readLock().lock();
         try {
             checkOpen();
-            FloatTensor[] ordered = validate(feed);
-            Pool pool = model != 0 ? forShape(ordered[0].shape()) : main;
+            Fed[] ordered = validate(feed);
+            Pool pool = model != 0 ? forShape(ordered[0].tensor().shape()) : main;
             Request r = pool.borrow();
             try {
                 for (int i = 0; i < ordered.length; i++) bind(r, i, ordered[i]);
@@ -601,9 +602,12 @@ public final class OpenVinoSession implements ModelSession {
         }
     }
 
-    /** The inputs in model order, each checked against its port. */
-    private FloatTensor[] validate(Map<String, FloatTensor> feed) {
-        FloatTensor[] ordered = new FloatTensor[inputs.size()];
+    /** An input as fed, and its values in the port's element type when that is not float32. */
+    private record Fed(FloatTensor tensor, ByteBuffer encoded, int type) { }
+
+    /** The inputs in model order, each checked against its port (and converted to its type). */
+    private Fed[] validate(Map<String, FloatTensor> feed) {
+        Fed[] ordered = new Fed[inputs.size()];
         for (String name : feed.keySet()) {
             if (inputs.stream().noneMatch(t -> t.name().equals(name))) {
                 throw new QuantbridgeException("openvino: " + source.getFileName() + " has no input '" + name
@@ -617,12 +621,15 @@ public final class OpenVinoSession implements ModelSession {
                 throw new QuantbridgeException("openvino: input '" + port.name() + "' of " + source.getFileName()
                         + " is missing (its inputs: " + inputs + ")");
             }
-            if (!port.elementType().equals("float")) {
+            int type = elementTypeCode(port.elementType());
+            if (type < 0) {
                 throw new QuantbridgeException("openvino: input '" + port.name() + "' of " + source.getFileName()
-                        + " is " + port.elementType() + "; only float inputs can be fed");
+                        + " is " + port.elementType() + "; quantbridge feeds " + String.join(", ",
+                        ElementTypes.CONVERTED) + " inputs");
             }
             checkShape(port, t.shape(), "openvino: input '" + port.name() + "' of " + source.getFileName());
-            ordered[i] = t;
+            ordered[i] = new Fed(t, port.elementType().equals("float") ? null
+                    : ElementTypes.encode(t, port, "openvino: " + source.getFileName()), type);
         }
         return ordered;
     }
@@ -639,18 +646,23 @@ public final class OpenVinoSession implements ModelSession {
         }
     }
 
-    private static void bind(Request r, int i, FloatTensor t) {
+    private static void bind(Request r, int i, Fed f) {
+        FloatTensor t = f.tensor();
         long[] shape = t.shape();
-        long bytes = (long) t.size() * Float.BYTES;
+        long bytes = f.encoded() != null ? f.encoded().remaining() : (long) t.size() * Float.BYTES;
         ByteBuffer buf = r.buffers[i];
         boolean rebind = buf == null || buf.capacity() < bytes || !Arrays.equals(r.bound[i], shape);
         if (buf == null || buf.capacity() < bytes) {
             buf = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
         }
         buf.clear();
-        buf.asFloatBuffer().put(t.data());
+        if (f.encoded() != null) {
+            buf.put(f.encoded().duplicate());
+        } else {
+            buf.asFloatBuffer().put(t.data());
+        }
         if (rebind) {
-            OvNative.setInput(r.handle, i, buf, shape);
+            OvNative.setInput(r.handle, i, buf, shape, f.type());
             r.buffers[i] = buf;
             r.bound[i] = shape;
         }
@@ -666,7 +678,17 @@ public final class OpenVinoSession implements ModelSession {
                         + source.getFileName() + " has " + n + " elements, too many for a Java array");
             }
             float[] data = new float[(int) n];
-            OvNative.copyOutput(r.handle, i, data);
+            String type = outputs.get(i).elementType();
+            if (type.equals("float") || type.equals("float16")) {
+                OvNative.copyOutput(r.handle, i, data);
+            } else if (ElementTypes.byteSize(type) > 0) { // an integer or bool output: its bytes, read in Java
+                ByteBuffer raw = ByteBuffer.allocateDirect(Math.toIntExact(n * ElementTypes.byteSize(type)));
+                ElementTypes.decode(raw, elementType(OvNative.copyOutputBytes(r.handle, i, raw)), data, (int) n);
+            } else {
+                throw new QuantbridgeException("openvino: output '" + outputs.get(i).name() + "' of "
+                        + source.getFileName() + " is " + type + "; quantbridge reads outputs of types "
+                        + String.join(", ", ElementTypes.CONVERTED));
+            }
             out.put(outputs.get(i).name(), new FloatTensor(shape, data));
         }
         return out;
@@ -693,6 +715,13 @@ public final class OpenVinoSession implements ModelSession {
             shape = Arrays.stream(f[2].split(",")).mapToLong(Long::parseLong).toArray();
         }
         return new TensorInfo(name, elementType(Integer.parseInt(f[1])), shape);
+    }
+
+    /** OpenVINO's code ({@code ov_element_type_e}) of an element type that quantbridge feeds, else -1. */
+    static int elementTypeCode(String name) {
+        if (ElementTypes.byteSize(name) == 0) return -1;
+        for (int code = 0; code < 24; code++) if (elementType(code).equals(name)) return code;
+        return -1;
     }
 
     /** ONNX's names for OpenVINO's element types ({@code ov_element_type_e}). */

@@ -61,14 +61,24 @@ final class OvNative {
 
     static native void requestFree(long request);
 
-    /** Binds the direct buffer's memory (native order float32) as input {@code index}, without copying. */
-    static native void setInput(long request, int index, ByteBuffer data, long[] shape);
+    /**
+     * Binds the direct buffer's memory (native order, elements of {@code type}, an {@code ov_element_type_e} code)
+     * as input {@code index}, without copying.
+     */
+    static native void setInput(long request, int index, ByteBuffer data, long[] shape, int type);
 
     static native void infer(long request);
 
     static native long[] outputShape(long request, int index);
 
+    /** Output {@code index} (f32, or f16 converted) into {@code destination}, whose length is its element count. */
     static native void copyOutput(long request, int index, float[] destination);
+
+    /**
+     * The bytes of output {@code index} (a whole-byte numeric or boolean type) into the direct buffer, whose capacity
+     * is its byte size; returns its {@code ov_element_type_e} code.
+     */
+    static native int copyOutputBytes(long request, int index, ByteBuffer destination);
 
     /** One "node name TAB node type TAB exec type TAB status TAB real time us" per executed node. */
     static native String[] profile(long request);

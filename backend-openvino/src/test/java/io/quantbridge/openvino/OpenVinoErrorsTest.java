@@ -211,6 +211,9 @@ class OpenVinoErrorsTest {
                 () -> session.run(Map.of("x", new FloatTensor(new long[] {1, 3, 33, 31}, new float[3 * 33 * 31]))));
     }
 
+    /** {@code ov_element_type_e}'s f32. */
+    private static final int F32 = 4;
+
     @Test
     void theNativeSideChecksBuffersShapesIndexesAndHandlesItself() throws Exception {
         long compiled;
@@ -222,33 +225,53 @@ class OpenVinoErrorsTest {
             try {
                 ByteBuffer b = ByteBuffer.allocateDirect(3 * 64 * 64 * 4).order(ByteOrder.nativeOrder());
                 IllegalArgumentException a = assertThrows(IllegalArgumentException.class,
-                        () -> OvNative.setInput(req, 0, ByteBuffer.allocate(3 * 64 * 64 * 4), new long[] {1, 3, 64, 64}));
+                        () -> OvNative.setInput(req, 0, ByteBuffer.allocate(3 * 64 * 64 * 4), new long[] {1, 3, 64, 64}, F32));
                 assertEquals("input buffer is not a direct buffer", a.getMessage());
                 a = assertThrows(IllegalArgumentException.class,
-                        () -> OvNative.setInput(req, 0, b, new long[] {1, 3, 65, 64}));
+                        () -> OvNative.setInput(req, 0, b, new long[] {1, 3, 65, 64}, F32));
                 assertEquals("input buffer is smaller than its shape needs", a.getMessage());
                 a = assertThrows(IllegalArgumentException.class,
-                        () -> OvNative.setInput(req, 0, b, new long[] {1, -3, 64, 64}));
+                        () -> OvNative.setInput(req, 0, b, new long[] {1, -3, 64, 64}, F32));
                 assertEquals("input shape has a negative or too large dimension", a.getMessage());
                 OpenVinoException o = assertThrows(OpenVinoException.class,
-                        () -> OvNative.setInput(req, 0, b, new long[] {3, 64, 64}));
+                        () -> OvNative.setInput(req, 0, b, new long[] {3, 64, 64}, F32));
                 assertEquals("ov_infer_request_set_input_tensor_by_index failed (GENERAL_ERROR): Can't set the input "
                         + "tensor with index: 0, because the model input (shape=[?,3,?,?]) and the tensor "
                         + "(shape=(3.64.64)) are incompatible", o.getMessage());
                 o = assertThrows(OpenVinoException.class,
-                        () -> OvNative.setInput(req, 3, b, new long[] {1, 3, 64, 64}));
+                        () -> OvNative.setInput(req, 3, b, new long[] {1, 3, 64, 64}, F32));
                 assertEquals("ov_infer_request_set_input_tensor_by_index failed (GENERAL_ERROR): Input port for index 3 "
                         + "was not found! The model has only 1 inputs.", o.getMessage());
                 // a shape the dynamic model accepts but cannot compute: the inference itself fails
-                OvNative.setInput(req, 0, ByteBuffer.allocateDirect(3 * 33 * 31 * 4), new long[] {1, 3, 33, 31});
+                OvNative.setInput(req, 0, ByteBuffer.allocateDirect(3 * 33 * 31 * 4), new long[] {1, 3, 33, 31}, F32);
                 o = assertThrows(OpenVinoException.class, () -> OvNative.infer(req));
                 assertTrue(o.getMessage().startsWith("ov_infer_request_infer failed (GENERAL_ERROR): [CPU] "),
                         o.getMessage());
-                OvNative.setInput(req, 0, b, new long[] {1, 3, 64, 64});
+                OvNative.setInput(req, 0, b, new long[] {1, 3, 64, 64}, F32);
                 OvNative.infer(req);
                 assertEquals("[1, 1, 64, 64]", Arrays.toString(OvNative.outputShape(req, 0)));
                 a = assertThrows(IllegalArgumentException.class, () -> OvNative.copyOutput(req, 0, new float[10]));
                 assertEquals("output array length differs from the output's element count", a.getMessage());
+                a = assertThrows(IllegalArgumentException.class,
+                        () -> OvNative.copyOutputBytes(req, 0, ByteBuffer.allocateDirect(64 * 64 * 4 - 1)));
+                assertEquals("output buffer capacity differs from the output's byte size", a.getMessage());
+                a = assertThrows(IllegalArgumentException.class,
+                        () -> OvNative.copyOutputBytes(req, 0, ByteBuffer.allocate(64 * 64 * 4)));
+                assertEquals("output buffer is not a direct buffer", a.getMessage());
+                ByteBuffer raw = ByteBuffer.allocateDirect(64 * 64 * 4).order(ByteOrder.nativeOrder());
+                assertEquals(F32, OvNative.copyOutputBytes(req, 0, raw));
+                float[] copied = new float[64 * 64];
+                OvNative.copyOutput(req, 0, copied);
+                assertEquals(copied[100], raw.getFloat(400));
+                // an element type of no whole bytes (i4) or no numbers (string), and a uint8 buffer too short
+                for (int type : new int[] {6, 23, -1, 99}) {
+                    a = assertThrows(IllegalArgumentException.class,
+                            () -> OvNative.setInput(req, 0, b, new long[] {1, 3, 64, 64}, type));
+                    assertEquals("input element type is not a whole-byte numeric type", a.getMessage());
+                }
+                a = assertThrows(IllegalArgumentException.class, () -> OvNative.setInput(req, 0,
+                        ByteBuffer.allocateDirect(3 * 64 * 64 - 1), new long[] {1, 3, 64, 64}, 16));
+                assertEquals("input buffer is smaller than its shape needs", a.getMessage());
                 o = assertThrows(OpenVinoException.class, () -> OvNative.outputShape(req, 5));
                 assertEquals("ov_infer_request_get_output_tensor_by_index", o.call());
             } finally {

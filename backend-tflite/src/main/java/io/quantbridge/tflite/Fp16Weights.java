@@ -1,5 +1,6 @@
 package io.quantbridge.tflite;
 
+import io.quantbridge.tensor.Float16;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;

@@ -2,6 +2,7 @@ package io.quantbridge.tflite;
 
 import com.google.flatbuffers.FlatBufferBuilder;
 import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.Float16;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.InputFiles;

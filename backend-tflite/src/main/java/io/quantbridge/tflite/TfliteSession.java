@@ -1,21 +1,20 @@
 package io.quantbridge.tflite;
 
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteBuiltinDelegate;
-import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteFloat16;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteFloat32;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt16;
-import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt32;
-import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt64;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteInt8;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteOk;
 import static org.bytedeco.tensorflowlite.global.tensorflowlite.kTfLiteUInt8;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
+import io.quantbridge.tensor.ElementTypes;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.InputFiles;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -425,21 +424,22 @@ public final class TfliteSession implements ModelSession {
         }
     }
 
+    /**
+     * Writes an input: float32 as it is; int8, uint8 and int16 with a quantization scale as the real values they
+     * quantize (rounded, clamped); other numeric and bool types (an int8 or uint8 without a scale among them: a raw
+     * camera frame, a token id) as whole values, which {@link ElementTypes#encode} checks.
+     */
     private void write(int idx, TensorInfo info, FloatTensor value) {
         TfLiteTensor t = interpreter.tensor(idx);
         float[] v = value.data();
         int type = t.type();
+        float scale = t.params().scale();
         if (type == kTfLiteFloat32) {
             if (t.bytes() != 4L * v.length) throw sizeMismatch(info, t.bytes(), v.length);
             t.data().f().capacity(v.length).put(v);
-        } else if (type == kTfLiteInt8 || type == kTfLiteUInt8) {
+        } else if ((type == kTfLiteInt8 || type == kTfLiteUInt8) && scale > 0) {
             if (t.bytes() != v.length) throw sizeMismatch(info, t.bytes(), v.length);
-            float scale = t.params().scale();
             int zp = t.params().zero_point();
-            if (!(scale > 0)) {
-                throw new QuantbridgeException(label + ": input '" + info.name() + "' is "
-                        + (type == kTfLiteInt8 ? "int8" : "uint8") + " without a quantization scale");
-            }
             int lo = type == kTfLiteInt8 ? -128 : 0;
             int hi = type == kTfLiteInt8 ? 127 : 255;
             byte[] q = new byte[v.length];
@@ -448,10 +448,35 @@ public final class TfliteSession implements ModelSession {
                 q[i] = (byte) Math.max(lo, Math.min(hi, r));
             }
             t.data().raw().capacity(q.length).put(q);
+        } else if (type == kTfLiteInt16 && scale > 0) {
+            if (t.bytes() != 2L * v.length) throw sizeMismatch(info, t.bytes(), v.length);
+            int zp = t.params().zero_point();
+            short[] q = new short[v.length];
+            for (int i = 0; i < v.length; i++) {
+                long r = Math.round(Math.rint(v[i] / scale)) + zp;
+                q[i] = (short) Math.max(Short.MIN_VALUE, Math.min(Short.MAX_VALUE, r));
+            }
+            t.data().i16().capacity(q.length).put(q);
         } else {
-            throw new QuantbridgeException(label + ": input '" + info.name() + "' has type "
-                    + typeName(type) + "; only float32, int8 and uint8 inputs are supported");
+            String name = elementType(type);
+            if (ElementTypes.byteSize(name) == 0) {
+                throw new QuantbridgeException(label + ": input '" + info.name() + "' has type " + typeName(type)
+                        + "; quantbridge feeds " + String.join(", ", ElementTypes.CONVERTED) + " inputs");
+            }
+            ByteBuffer b = ElementTypes.encode(value, new TensorInfo(info.name(), name, value.shape()), label);
+            if (t.bytes() != b.remaining()) throw sizeMismatch(info, t.bytes(), v.length);
+            t.data().raw().capacity(b.remaining()).asBuffer().put(b);
         }
+    }
+
+    /** ONNX's name ({@link ElementTypes}) of a TFLite element type: {@code float16}, {@code int32}, {@code bool}. */
+    private static String elementType(int type) {
+        String n = typeName(type);
+        return switch (n) {
+            case "float32" -> "float";
+            case "float64" -> "double";
+            default -> n;
+        };
     }
 
     private QuantbridgeException sizeMismatch(TensorInfo info, long bytes, int values) {
@@ -480,22 +505,14 @@ public final class TfliteSession implements ModelSession {
             float scale = t.params().scale();
             int zp = t.params().zero_point();
             for (int i = 0; i < n; i++) dst[i] = scale > 0 ? (s[i] - zp) * scale : s[i];
-        } else if (type == kTfLiteInt32) {
-            int[] s = new int[n];
-            t.data().i32().capacity(n).get(s);
-            for (int i = 0; i < n; i++) dst[i] = s[i];
-        } else if (type == kTfLiteInt64) {
-            long[] s = new long[n];
-            t.data().i64().capacity(n).get(s);
-            for (int i = 0; i < n; i++) dst[i] = s[i];
-        } else if (type == kTfLiteFloat16) {
-            short[] s = new short[n];
-            t.data().i16().capacity(n).get(s);
-            for (int i = 0; i < n; i++) dst[i] = Float16.toFloat(s[i]);
         } else {
-            TensorT tt = model.tensor(idx);
-            throw new QuantbridgeException(label + ": output '" + tt.getName() + "' has type " + typeName(type)
-                    + ", which cannot be read as numbers");
+            String name = elementType(type);
+            if (ElementTypes.byteSize(name) == 0) {
+                TensorT tt = model.tensor(idx);
+                throw new QuantbridgeException(label + ": output '" + tt.getName() + "' has type " + typeName(type)
+                        + ", which cannot be read as numbers");
+            }
+            ElementTypes.decode(t.data().raw().capacity(t.bytes()).asBuffer(), name, dst, n);
         }
     }
 

@@ -3,6 +3,7 @@ package io.quantbridge.onnx;
 import com.google.protobuf.ByteString;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import io.quantbridge.tensor.Float16;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 

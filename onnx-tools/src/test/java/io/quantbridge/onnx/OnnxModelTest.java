@@ -14,6 +14,7 @@ import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.onnx.proto.Onnx.OperatorSetIdProto;
 import io.quantbridge.onnx.proto.Onnx.StringStringEntryProto;
 import io.quantbridge.onnx.proto.Onnx.TensorProto;
+import io.quantbridge.tensor.Float16;
 import io.quantbridge.tensor.TensorInfo;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

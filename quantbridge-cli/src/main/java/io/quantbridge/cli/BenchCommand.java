@@ -24,7 +24,9 @@ import picocli.CommandLine.Option;
 /** Times models on the same input, one after another in one process. */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Time one or more models on the same input (the first --data sample, or seeded random values "
-                + "of the model's input shape): median, mean and p90 latency, and each model's ratio to the first.")
+                + "of the model's input shape: normal for float inputs, uniform over the type for 8-bit and bool "
+                + "ones, zeros for wider integers, which may be indexes): median, mean and p90 latency, and each "
+                + "model's ratio to the first.")
 final class BenchCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -125,7 +127,13 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             float[] v = new float[Math.toIntExact(FloatTensor.elementCount(shape))];
-            for (int i = 0; i < v.length; i++) v[i] = (float) rnd.nextGaussian();
+            switch (in.elementType()) {
+                case "uint8" -> { for (int i = 0; i < v.length; i++) v[i] = rnd.nextInt(256); }
+                case "int8" -> { for (int i = 0; i < v.length; i++) v[i] = rnd.nextInt(256) - 128; }
+                case "bool" -> { for (int i = 0; i < v.length; i++) v[i] = rnd.nextInt(2); }
+                case "int16", "int32", "int64", "uint16", "uint32", "uint64" -> { } // zeros: any index is in range
+                default -> { for (int i = 0; i < v.length; i++) v[i] = (float) rnd.nextGaussian(); }
+            }
             feed.put(in.name(), new FloatTensor(shape, v));
         }
         return feed;

@@ -8,8 +8,8 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
-import io.quantbridge.onnx.Float16;
 import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.tensor.ElementTypes;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import io.quantbridge.util.InputFiles;
@@ -164,7 +164,7 @@ public final class OrtModelSession implements ModelSession {
         List<TensorInfo> l = new ArrayList<>();
         for (NodeInfo n : m.values()) {
             if (n.getInfo() instanceof ai.onnxruntime.TensorInfo t) {
-                l.add(new TensorInfo(n.getName(), t.type.toString().toLowerCase(java.util.Locale.ROOT), t.getShape()));
+                l.add(new TensorInfo(n.getName(), elementType(t), t.getShape()));
             } else {
                 l.add(new TensorInfo(n.getName(), n.getInfo().toString(), new long[0]));
             }
@@ -266,7 +266,7 @@ public final class OrtModelSession implements ModelSession {
             } else {
                 data = new float[n];
             }
-            copyAsFloat(t, data, n);
+            copyAsFloat(e.getKey(), t, data, n);
             sink.accept(e.getKey(), shape, data, n);
         }
     }
@@ -284,7 +284,7 @@ public final class OrtModelSession implements ModelSession {
             } else {
                 int n = Math.toIntExact(FloatTensor.elementCount(shape));
                 float[] data = new float[n];
-                copyAsFloat(t, data, n);
+                copyAsFloat(e.getKey(), t, data, n);
                 sink.accept(e.getKey(), shape, FloatBuffer.wrap(data));
             }
         }
@@ -460,30 +460,27 @@ public final class OrtModelSession implements ModelSession {
 
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[1 << 16]);
 
-    private static void copyAsFloat(OnnxTensor t, float[] dst, int n) {
-        switch (t.getInfo().type) {
-            case FLOAT -> t.getFloatBuffer().get(dst, 0, n);
-            case DOUBLE -> {
-                var b = t.getDoubleBuffer();
-                for (int i = 0; i < n; i++) dst[i] = (float) b.get(i);
-            }
-            case INT64 -> {
-                var b = t.getLongBuffer();
-                for (int i = 0; i < n; i++) dst[i] = b.get(i);
-            }
-            case INT32 -> {
-                var b = t.getIntBuffer();
-                for (int i = 0; i < n; i++) dst[i] = b.get(i);
-            }
-            case FLOAT16 -> {
-                var b = t.getShortBuffer();
-                for (int i = 0; i < n; i++) dst[i] = Float16.toFloat(b.get(i));
-            }
-            default -> {
-                var b = t.getByteBuffer();
-                for (int i = 0; i < n; i++) dst[i] = b.get(i);
-            }
+    /**
+     * ONNX's name of a tensor's element type ({@code uint16}); ONNX Runtime's Java type, which has no unsigned type
+     * wider than 8 bits, would say {@code unknown} for some.
+     */
+    static String elementType(ai.onnxruntime.TensorInfo t) {
+        String n = t.onnxType.name();
+        String prefix = "ONNX_TENSOR_ELEMENT_DATA_TYPE_";
+        return (n.startsWith(prefix) ? n.substring(prefix.length()) : n).toLowerCase(java.util.Locale.ROOT);
+    }
+
+    private static void copyAsFloat(String name, OnnxTensor t, float[] dst, int n) {
+        if (t.getInfo().type == ai.onnxruntime.OnnxJavaType.FLOAT) {
+            t.getFloatBuffer().get(dst, 0, n);
+            return;
         }
+        String type = elementType(t.getInfo());
+        if (ElementTypes.byteSize(type) == 0) {
+            throw new QuantbridgeException("output '" + name + "' is " + type + "; quantbridge reads outputs of types "
+                    + String.join(", ", ElementTypes.CONVERTED));
+        }
+        ElementTypes.decode(t.getByteBuffer(), type, dst, n);
     }
 
     private void checkShape(TensorInfo in, FloatTensor t) {

@@ -83,6 +83,89 @@ class InputTensorsTest {
         }
     }
 
+    private static NodeProto castTo(String in, String out, int type) {
+        NodeProto c = cast(in, out);
+        return c.toBuilder().setName("cast_to_" + out).setAttribute(0, c.getAttribute(0).toBuilder().setI(type))
+                .build();
+    }
+
+    /**
+     * x (float) cast to every type ONNX Runtime's Java API reads back, and one input of each type it creates cast to
+     * float: the values come back as they were, unsigned types unsigned (uint8 200 was read as -56 before).
+     */
+    @Test
+    void everyNumericTypeGoesInAndComesOutWithItsValues() {
+        int[] out = {TensorProto.DataType.UINT8_VALUE, TensorProto.DataType.INT8_VALUE,
+                TensorProto.DataType.UINT16_VALUE, TensorProto.DataType.INT16_VALUE,
+                TensorProto.DataType.UINT32_VALUE, TensorProto.DataType.INT32_VALUE,
+                TensorProto.DataType.UINT64_VALUE, TensorProto.DataType.INT64_VALUE,
+                TensorProto.DataType.BOOL_VALUE, TensorProto.DataType.FLOAT16_VALUE,
+                TensorProto.DataType.BFLOAT16_VALUE, TensorProto.DataType.DOUBLE_VALUE};
+        int[] in = {TensorProto.DataType.UINT8_VALUE, TensorProto.DataType.INT8_VALUE,
+                TensorProto.DataType.INT16_VALUE, TensorProto.DataType.INT32_VALUE,
+                TensorProto.DataType.BFLOAT16_VALUE, TensorProto.DataType.DOUBLE_VALUE};
+        GraphProto.Builder g = GraphProto.newBuilder().setName("casts")
+                .addInput(value("x", TensorProto.DataType.FLOAT_VALUE, 1, 4));
+        for (int t : out) {
+            String name = TensorProto.DataType.forNumber(t).name().toLowerCase(java.util.Locale.ROOT);
+            g.addNode(castTo("x", "x_" + name, t)).addOutput(value("x_" + name, t, 1, 4));
+        }
+        for (int t : in) {
+            String name = TensorProto.DataType.forNumber(t).name().toLowerCase(java.util.Locale.ROOT);
+            g.addInput(value("in_" + name, t, 1, 4)).addNode(cast("in_" + name, "from_" + name))
+                    .addOutput(value("from_" + name, TensorProto.DataType.FLOAT_VALUE, 1, 4));
+        }
+        byte[] m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13)).build().toByteArray();
+        try (OrtModelSession s = OrtModelSession.open(m, "casts.onnx", 1)) {
+            assertEquals("[x float[1, 4], in_uint8 uint8[1, 4], in_int8 int8[1, 4], in_int16 int16[1, 4], "
+                    + "in_int32 int32[1, 4], in_bfloat16 bfloat16[1, 4], in_double double[1, 4]]",
+                    s.inputs().toString());
+            assertEquals("x_uint16 uint16[1, 4]", s.outputs().get(2).toString());
+            Map<String, FloatTensor> feed = new java.util.HashMap<>();
+            feed.put("x", new FloatTensor(new long[] {1, 4}, new float[] {0, 1, 100, 127}));
+            feed.put("in_uint8", new FloatTensor(new long[] {1, 4}, new float[] {0, 1, 200, 255}));
+            feed.put("in_int8", new FloatTensor(new long[] {1, 4}, new float[] {-128, -1, 0, 127}));
+            feed.put("in_int16", new FloatTensor(new long[] {1, 4}, new float[] {-32768, -300, 300, 32767}));
+            feed.put("in_int32", new FloatTensor(new long[] {1, 4}, new float[] {-1e9f, -1, 1, 16777216}));
+            feed.put("in_bfloat16", new FloatTensor(new long[] {1, 4}, new float[] {-2, 0.5f, 1f / 3, 1e30f}));
+            feed.put("in_double", new FloatTensor(new long[] {1, 4}, new float[] {-2, 0.5f, 1f / 3, 1e30f}));
+            Map<String, FloatTensor> y = s.run(feed);
+            for (String t : new String[] {"uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
+                    "float16", "bfloat16", "double"}) {
+                assertArrayEquals(new float[] {0, 1, 100, 127}, y.get("x_" + t).data(), t);
+            }
+            assertArrayEquals(new float[] {0, 1, 1, 1}, y.get("x_bool").data());
+            assertArrayEquals(new float[] {0, 1, 200, 255}, y.get("from_uint8").data());
+            assertArrayEquals(new float[] {-128, -1, 0, 127}, y.get("from_int8").data());
+            assertArrayEquals(new float[] {-32768, -300, 300, 32767}, y.get("from_int16").data());
+            assertArrayEquals(new float[] {-1e9f, -1, 1, 16777216}, y.get("from_int32").data());
+            // bfloat16 keeps 8 significant bits: 1/3 -> 0.333984375, 1e30 -> 1.00026e30
+            assertArrayEquals(new float[] {-2, 0.5f, 0.333984375f, Float.intBitsToFloat(0x714A_0000)},
+                    y.get("from_bfloat16").data());
+            assertArrayEquals(new float[] {-2, 0.5f, 1f / 3, 1e30f}, y.get("from_double").data());
+            feed.put("in_int16", new FloatTensor(new long[] {1, 4}, new float[] {0, 40000, 0, 0}));
+            QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> s.run(feed));
+            assertEquals("casts.onnx: input 'in_int16' is int16, but value 40000.0 at flat index 1 is not an integer"
+                    + " in [-32768, 32767]", e.getMessage());
+        }
+    }
+
+    @Test
+    void anUnsignedInputWiderThanEightBitsIsRefusedNamingIt() {
+        GraphProto g = GraphProto.newBuilder().setName("u16")
+                .addInput(value("n", TensorProto.DataType.UINT16_VALUE, 1))
+                .addOutput(value("y", TensorProto.DataType.FLOAT_VALUE, 1)).addNode(cast("n", "y")).build();
+        byte[] m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(13)).build().toByteArray();
+        try (OrtModelSession s = OrtModelSession.open(m, "u16.onnx", 1)) {
+            QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                    () -> s.run(Map.of("n", new FloatTensor(new long[] {1}, new float[] {3}))));
+            assertEquals("u16.onnx: input 'n' is uint16; quantbridge feeds float, double, float16, bfloat16, int64,"
+                    + " int32, int16, int8, uint8 and bool inputs to ONNX Runtime", e.getMessage());
+        }
+    }
+
     @Test
     void aFixedBatchSaysWhatASampleIs() {
         GraphProto g = GraphProto.newBuilder().setName("batch4")

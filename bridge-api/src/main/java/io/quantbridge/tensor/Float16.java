@@ -1,4 +1,4 @@
-package io.quantbridge.onnx;
+package io.quantbridge.tensor;
 
 /** IEEE-754 binary16 conversions (Java 17 has none): float to half rounds to nearest, ties to even. */
 public final class Float16 {
