@@ -49,8 +49,12 @@ class IntegerImageInputTest {
     }
 
     private static List<String> quantize(Path model, Path out, String... pre) {
+        return quantize("onnx", model, out, pre);
+    }
+
+    private static List<String> quantize(String backend, Path model, Path out, String... pre) {
         Path photos = RealModels.photos();
-        List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", "onnx", "--model",
+        List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", backend, "--model",
                 model.toString(), "--calib", photos.toString(), "--eval", photos.toString(), "--samples", "8",
                 "--seed", "3", "--size", "192x48", "--quiet", "--out", out.toString()));
         args.addAll(List.of(pre));
@@ -86,5 +90,25 @@ class IntegerImageInputTest {
         assertEquals(83, ((Number) f.get("samples")).intValue());
         assertTrue(cosine > 0.97, "uint8 input: " + cosine);
         assertEquals(published0, cosine, 0.01, "the published model with the normalization in Java: " + published0);
+    }
+
+    /** The same uint8 model through OpenVINO: its sessions feed the uint8 input (they took float32 only). */
+    @Test
+    @SuppressWarnings("unchecked")
+    void openVinoCompilesAndRunsTheUint8Model() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.quantbridge.openvino.OpenVinoBackend.findLibrary().isPresent(),
+                "OpenVINO not fetched: run scripts/fetch-openvino.sh");
+        Path u8 = uint8Input(RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx"), tmp.resolve("cls-uint8.onnx"));
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(quantize("openvino", u8, tmp.resolve("ov"),
+                "--scale", "1", "--mean", "0,0,0", "--std", "1,1,1"));
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> report = Json.parseObject(Files.readString(tmp.resolve("ov/report.json")));
+        assertEquals("openvino", report.get("backend"));
+        Map<String, Object> f = (Map<String, Object>) ((Map<String, Object>) report.get("fidelity"))
+                .get("save_infer_model/scale_0.tmp_1");
+        double cosine = ((Number) f.get("cosine")).doubleValue();
+        assertEquals(83, ((Number) f.get("samples")).intValue());
+        assertTrue(cosine > 0.97, "uint8 input in OpenVINO: " + cosine); // 0.9818 on an AVX2 EPYC
+        assertTrue(Files.isRegularFile(tmp.resolve("ov/model.int8.blob")));
     }
 }
