@@ -1,12 +1,12 @@
 package io.quantbridge.tflite;
 
 import io.quantbridge.QuantbridgeException;
+import io.quantbridge.util.Regex;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 import org.tensorflow.lite.schema.OperatorT;
 
 /**
@@ -20,13 +20,7 @@ final class OpExcludes {
 
     OpExcludes(List<String> excludes) {
         this.given = List.copyOf(excludes);
-        for (String e : given) {
-            try {
-                patterns.add(Pattern.compile(e));
-            } catch (PatternSyntaxException ex) {
-                patterns.add(Pattern.compile(Pattern.quote(e)));
-            }
-        }
+        for (String e : given) patterns.add(Pattern.compile(Regex.compiles(e) ? e : Pattern.quote(e)));
     }
 
     /** The pattern that keeps an op with this name and first output float, or null. */
@@ -56,15 +50,16 @@ final class OpExcludes {
             String g = given.get(k);
             Pattern p = patterns.get(k);
             if (m.operators().stream().noneMatch(op -> g.equals(m.opName(op)) || p.matcher(outputName(m, op)).matches())) {
-                unmatched.add("'" + g + "'");
+                unmatched.add(g);
             }
         }
         if (unmatched.isEmpty()) return;
         Set<String> ops = new TreeSet<>();
         for (OperatorT op : m.operators()) ops.add(m.opName(op));
-        throw new QuantbridgeException("--exclude " + String.join(", ", unmatched) + (unmatched.size() == 1 ? " matches"
-                : " match") + " no operator of " + modelName + ": a pattern is an operator (the model has "
-                + String.join(", ", ops) + ") or a regular expression that matches the whole name of an operator's "
-                + "first output tensor");
+        throw new QuantbridgeException("--exclude " + unmatched.stream().map(g -> "'" + g + "'")
+                .collect(java.util.stream.Collectors.joining(", ")) + (unmatched.size() == 1 ? " matches" : " match")
+                + " no operator of " + modelName + ": a pattern is an operator (the model has " + String.join(", ", ops)
+                + ") or a regular expression that matches the whole name of an operator's first output tensor"
+                + Regex.takenAsNames(unmatched));
     }
 }

@@ -215,11 +215,12 @@ class BadInputTest {
             QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
                     "--model", cls.toString(), "--calib", RealModels.photos().toString(), "--samples", "2", "--size",
                     "192x48", "--precision", precision, "--exclude", "Conv", "--exclude", "conv", "--exclude",
-                    "p2o.Conv.99", "--quiet", "--out", out.toString()));
+                    "p2o.Conv.99", "--exclude", "Conv@[0", "--quiet", "--out", out.toString()));
             assertEquals(1, r.code(), r.err());
-            assertEquals("quantbridge quantize: --exclude 'conv', 'p2o.Conv.99' match no node of "
+            assertEquals("quantbridge quantize: --exclude 'conv', 'p2o.Conv.99', 'Conv@[0' match no node of "
                     + "ch_ppocr_mobile_v2.0_cls_infer.onnx: a pattern is a node name, an op type (the model has " + ops
-                    + ") or a regular expression that matches whole node names\n", r.err());
+                    + ") or a regular expression that matches whole node names; 'Conv@[0' is no valid regular"
+                    + " expression, so it was taken as a name\n", r.err());
             assertFalse(Files.exists(out), "a refused run left " + out);
         }
         // a regular expression counts when it matches whole names (the classifier's convs are Conv@0, Conv@1, ...)
@@ -235,12 +236,14 @@ class BadInputTest {
         assumeTrue(Files.isRegularFile(pose), "models not fetched: run scripts/fetch-models.sh");
         Path outTflite = tmp.resolve("out-exclude-tflite");
         r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite", "--model", pose.toString(),
-                "--precision", "dynamic", "--exclude", "CONV2D", "--quiet", "--out", outTflite.toString()));
+                "--precision", "dynamic", "--exclude", "CONV2D", "--exclude", "(conv", "--quiet", "--out",
+                outTflite.toString()));
         assertEquals(1, r.code(), r.err());
-        assertEquals("quantbridge quantize: --exclude 'CONV2D' matches no operator of pose_landmark_lite.tflite: a "
-                + "pattern is an operator (the model has ADD, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE, LOGISTIC, "
+        assertEquals("quantbridge quantize: --exclude 'CONV2D', '(conv' match no operator of pose_landmark_lite.tflite:"
+                + " a pattern is an operator (the model has ADD, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE, LOGISTIC, "
                 + "MAX_POOL_2D, PAD, RESHAPE, RESIZE_BILINEAR) or a regular expression that matches the whole name of "
-                + "an operator's first output tensor\n", r.err());
+                + "an operator's first output tensor; '(conv' is no valid regular expression, so it was taken as a"
+                + " name\n", r.err());
         assertFalse(Files.exists(outTflite), "a refused run left " + outTflite);
     }
 

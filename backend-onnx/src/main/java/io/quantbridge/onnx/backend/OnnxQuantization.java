@@ -214,7 +214,8 @@ final class OnnxQuantization {
         throw new QuantbridgeException("--exclude " + unmatched.stream().map(p -> "'" + p + "'")
                 .collect(java.util.stream.Collectors.joining(", ")) + (unmatched.size() == 1 ? " matches" : " match")
                 + " no node of " + req.model().getFileName() + ": a pattern is a node name, an op type (the model has "
-                + String.join(", ", ops) + ") or a regular expression that matches whole node names");
+                + String.join(", ", ops) + ") or a regular expression that matches whole node names"
+                + io.quantbridge.util.Regex.takenAsNames(unmatched));
     }
 
     /**
