@@ -21,8 +21,13 @@ final class ConsoleProgress implements Progress {
     private long lastDraw;
 
     ConsoleProgress(PrintWriter err, boolean quiet) {
+        this(err, quiet, System.console() != null);
+    }
+
+    /** {@code interactive}: redraw one line (a terminal), or print a line per task (logs). */
+    ConsoleProgress(PrintWriter err, boolean quiet, boolean interactive) {
         this.err = err;
-        this.interactive = System.console() != null;
+        this.interactive = interactive;
         this.quiet = quiet;
     }
 
@@ -89,11 +94,14 @@ final class ConsoleProgress implements Progress {
         if (total > 0) {
             int filled = (int) Math.min(WIDTH, WIDTH * done / Math.max(1, total));
             sb.append('[').append("#".repeat(filled)).append(" ".repeat(WIDTH - filled)).append("] ")
-                    .append(done).append('/').append(total);
-        } else {
-            sb.append(done);
+                    .append(done).append('/').append(total).append(' ');
+        } else if (done > 0) {
+            sb.append(done).append(' ');
         }
-        sb.append(String.format(Locale.ROOT, " %.1fs", secs));
+        sb.append(String.format(Locale.ROOT, "%.1fs", secs));
+        if (total > 0 && done > 0 && done < total) { // the steps so far, at their pace
+            sb.append(String.format(Locale.ROOT, ", about %.0fs left", secs * (total - done) / done));
+        }
         err.print(sb);
         err.flush();
     }
