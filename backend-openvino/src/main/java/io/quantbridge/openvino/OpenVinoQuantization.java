@@ -81,12 +81,21 @@ final class OpenVinoQuantization {
         if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
             throw new QuantbridgeException("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
         }
+        OnnxModel source = OnnxModel.load(req.model());
+        pre = SampleSource.resolve(source.inputs(), req.preprocessing());
+        DataSplit split = RequestData.split(req, source.inputs());
+        // inputs that declare no rank take the calibration data's, as in the written models: OpenVINO's ONNX reader
+        // cannot convert a Conv on an input of unknown rank
+        Map<String, Integer> ranks = OnnxBackend.inputRanksFromData(source, split, pre);
+        byte[] ranked = ranks.isEmpty() ? null : source.withInputRanks(ranks).toBytes();
         // OpenVINO must read the float model before calibration is spent on its quantized twin
-        OpenVinoSession.checkReadable(req.model());
-        List<TensorInfo> modelInputs = OnnxModel.load(req.model()).inputs();
-        pre = SampleSource.resolve(modelInputs, req.preprocessing());
+        if (ranked == null) {
+            OpenVinoSession.checkReadable(req.model());
+        } else {
+            OpenVinoSession.checkReadable(ranked, req.model().getFileName().toString());
+        }
+        List<TensorInfo> modelInputs = ranked == null ? source.inputs() : source.withInputRanks(ranks).inputs();
         long[] staticShape = staticInputShape(modelInputs, pre);
-        DataSplit split = RequestData.split(req, modelInputs);
         if (split != null) RequestData.checkReadable(split.evaluation());
         if (staticShape == null) staticShape = sampleShape(modelInputs, split, pre);
 
@@ -163,7 +172,8 @@ final class OpenVinoQuantization {
                     + summary.get("executed_layers") + " executed layers)");
             if (!evalSet.isEmpty()) {
                 OpenVinoSession.Options reference = OpenVinoSession.Options.defaults().withInputShape(staticShape);
-                try (OpenVinoSession ref = OpenVinoSession.open(req.model(), reference)) {
+                try (OpenVinoSession ref = ranked == null ? OpenVinoSession.open(req.model(), reference)
+                        : OpenVinoSession.compile(ranked, req.model().getFileName().toString(), reference)) {
                     fidelity = FidelityEvaluation.run(ref, deployed, evalSet, req.preprocessing(),
                             req.fidelityMetrics(), threads,
                             progress);

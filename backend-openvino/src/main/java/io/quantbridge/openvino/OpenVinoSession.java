@@ -242,6 +242,20 @@ public final class OpenVinoSession implements ModelSession {
         OvNative.modelFree(m);
     }
 
+    /** {@link #checkReadable(Path)} for an ONNX model held in memory; {@code label} names it in messages. */
+    static void checkReadable(byte[] onnx, String label) {
+        OpenVinoRuntime rt = OpenVinoRuntime.get();
+        String hint = checkArity(onnx, label);
+        ByteBuffer content = ByteBuffer.allocateDirect(onnx.length).put(onnx);
+        long m;
+        try {
+            m = OvNative.readModelFromMemory(rt.core, content);
+        } catch (OpenVinoException e) {
+            throw new OpenVinoException("openvino: cannot read model " + label + ": " + e.getMessage() + hint, e);
+        }
+        OvNative.modelFree(m);
+    }
+
     /** Compiles an ONNX model held in memory; {@code label} names it in messages. */
     public static OpenVinoSession compile(byte[] onnx, String label, Options options) {
         Objects.requireNonNull(onnx, "onnx");

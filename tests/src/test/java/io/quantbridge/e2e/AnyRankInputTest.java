@@ -41,14 +41,19 @@ class AnyRankInputTest {
                 "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--no-equalize", "--out", out.toString()));
     }
 
-    @Test
-    void quantizeTakesTheRankFromTheDataAndWritesWhatTheRankedModelGives() throws Exception {
-        Path published = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    private Path anyRank(Path published) throws Exception {
         ModelProto p = OnnxModel.load(published).proto();
         ModelProto.Builder b = p.toBuilder();
         b.getGraphBuilder().getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder().clearShape();
         Path anyRank = tmp.resolve("cls-any-rank.onnx");
         Files.write(anyRank, b.build().toByteArray());
+        return anyRank;
+    }
+
+    @Test
+    void quantizeTakesTheRankFromTheDataAndWritesWhatTheRankedModelGives() throws Exception {
+        Path published = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Path anyRank = anyRank(published);
         assertEquals("x float[any rank]", OnnxModel.load(anyRank).inputs().get(0).toString());
 
         // without --size, images have no size to take
@@ -83,5 +88,35 @@ class AnyRankInputTest {
         assertEquals(83, ((Number) f.get("samples")).intValue());
         assertEquals("x float[-1, -1, -1, -1]",
                 OnnxModel.load(tmp.resolve("any/model.int8.onnx")).inputs().get(0).toString());
+    }
+
+    /**
+     * OpenVINO's ONNX reader cannot convert a Conv on an input of unknown rank: the openvino backend reads, compiles
+     * and measures against the model with the calibration data's rank, as the onnx backend writes it.
+     */
+    @Test
+    void openVinoQuantizesTheModelWithTheDataRank() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.quantbridge.openvino.OpenVinoBackend.findLibrary().isPresent(),
+                "OpenVINO not fetched: run scripts/fetch-openvino.sh");
+        Path published = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Path anyRank = anyRank(published);
+        // OpenVINO alone cannot read the model as given
+        List<String> eval = List.of("eval", "--backend", "openvino", "--model", anyRank.toString(), "--candidate",
+                anyRank.toString(), "--data", RealModels.photos().toString(), "--samples", "1", "--size", "192x48");
+        String[] r = run(eval);
+        assertEquals("1", r[0], r[2]);
+        assertTrue(r[2].contains("model input 'x' declares no rank, which OpenVINO's ONNX reader needs"), r[2]);
+
+        List<String> args = quantize(anyRank, tmp.resolve("ov"));
+        args.set(args.indexOf("onnx"), "openvino");
+        r = run(args);
+        assertEquals("0", r[0], r[2]);
+        Map<String, Object> report = Json.parseObject(Files.readString(tmp.resolve("ov/report.json")));
+        assertEquals("openvino", report.get("backend"));
+        assertEquals("{x=4}", String.valueOf(((Map<?, ?>) report.get("model")).get("input_ranks_from_data")));
+        assertEquals("[1, 3, 48, 192]", String.valueOf(((Map<?, ?>) report.get("openvino")).get("input_shape")));
+        Map<?, ?> f = (Map<?, ?>) ((Map<?, ?>) report.get("fidelity")).get("save_infer_model/scale_0.tmp_1");
+        assertEquals(83, ((Number) f.get("samples")).intValue());
+        assertTrue(((Number) f.get("cosine")).doubleValue() > 0.97, f.toString());
     }
 }

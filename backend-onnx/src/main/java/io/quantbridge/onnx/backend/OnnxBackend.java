@@ -43,6 +43,27 @@ public final class OnnxBackend implements Backend {
         return List.of();
     }
 
+    /**
+     * The rank of the first calibration sample for each input of {@code model} that declares none (an ONNX value type
+     * without a shape), in input order; empty when every input has a rank or there is no calibration data. quantize
+     * gives those inputs these ranks, every dimension open ({@link io.quantbridge.onnx.OnnxModel#withInputRanks}):
+     * shape inference, TensorRT and OpenVINO's ONNX reader need them.
+     */
+    public static java.util.Map<String, Integer> inputRanksFromData(io.quantbridge.onnx.OnnxModel model,
+            io.quantbridge.data.DataSplit split, io.quantbridge.data.Preprocessing images) {
+        List<io.quantbridge.tensor.TensorInfo> inputs = model.inputs();
+        java.util.Map<String, Integer> ranks = new java.util.LinkedHashMap<>();
+        if (split == null || split.calibration().isEmpty()
+                || inputs.stream().allMatch(io.quantbridge.tensor.TensorInfo::rankKnown)) {
+            return ranks;
+        }
+        var sample = io.quantbridge.data.SampleSource.load(split.calibration().get(0), inputs, images);
+        for (var in : inputs) {
+            if (!in.rankKnown() && sample.containsKey(in.name())) ranks.put(in.name(), sample.get(in.name()).rank());
+        }
+        return ranks;
+    }
+
     /** What the Q/DQ model may be for ({@code --target}); the first is the default. */
     static final List<String> TARGETS = List.of("tensorrt", "openvino", "onnxruntime");
     static final String TARGET_ONNXRUNTIME = "onnxruntime";

@@ -87,15 +87,8 @@ final class OnnxQuantization {
      */
     private OnnxModel withRanksFromData(OnnxModel model, DataSplit split, Preprocessing images,
                                         Map<String, Object> modelInfo) {
-        List<TensorInfo> inputs = model.inputs();
-        if (split == null || split.calibration().isEmpty() || inputs.stream().allMatch(TensorInfo::rankKnown)) {
-            return model;
-        }
-        Map<String, FloatTensor> sample = SampleSource.load(split.calibration().get(0), inputs, images);
-        Map<String, Integer> ranks = new LinkedHashMap<>();
-        for (TensorInfo in : inputs) {
-            if (!in.rankKnown() && sample.containsKey(in.name())) ranks.put(in.name(), sample.get(in.name()).rank());
-        }
+        Map<String, Integer> ranks = OnnxBackend.inputRanksFromData(model, split, images);
+        if (ranks.isEmpty()) return model;
         progress.note("model input" + (ranks.size() == 1 ? " " : "s ") + String.join(", ", ranks.keySet().stream()
                 .map(n -> "'" + n + "'").toList()) + (ranks.size() == 1 ? " declares" : " declare") + " no rank:"
                 + " the written models take the calibration data's (" + ranks.values().stream().map(String::valueOf)
