@@ -800,36 +800,51 @@ static float half_to_float(uint16_t h) {
     return f;
 }
 
+/*
+ * Output `index` of the request after the last inference, with its element count, byte size, element type and data;
+ * the caller frees it. On failure throws and returns NULL (nothing to free).
+ */
+static ov_tensor_t* output_tensor(JNIEnv* env, jlong request, jint index, size_t* n, size_t* bytes,
+                                  ov_element_type_e* type, void** data) {
+    if (index < 0) {
+        throw_illegal_argument(env, "output index is negative");
+        return NULL;
+    }
+    ov_tensor_t* tensor = NULL;
+    OV_CALL(NULL, ov_infer_request_get_output_tensor_by_index, H(ov_infer_request_t, request), (size_t)index, &tensor);
+    const char* call = "ov_tensor_get_size";
+    ov_status_e st = p_ov_tensor_get_size(tensor, n);
+    if (st == OK) {
+        call = "ov_tensor_get_byte_size";
+        st = p_ov_tensor_get_byte_size(tensor, bytes);
+    }
+    if (st == OK) {
+        call = "ov_tensor_get_element_type";
+        st = p_ov_tensor_get_element_type(tensor, type);
+    }
+    if (st == OK) {
+        call = "ov_tensor_data";
+        st = p_ov_tensor_data(tensor, data);
+    }
+    if (st != OK) {
+        p_ov_tensor_free(tensor);
+        throw_status(env, call, st);
+        return NULL;
+    }
+    return tensor;
+}
+
 JNIEXPORT void JNICALL Java_io_quantbridge_openvino_OvNative_copyOutput(JNIEnv* env, jclass cls, jlong request,
                                                                        jint index, jfloatArray jdst) {
     (void)cls;
     REQUIRE_LOADED();
     REQUIRE_HANDLE(request, "infer request", );
     REQUIRE_NOT_NULL(jdst, "output array", );
-    if (index < 0) {
-        throw_illegal_argument(env, "output index is negative");
-        return;
-    }
-    ov_tensor_t* tensor = NULL;
-    OV_CALL(, ov_infer_request_get_output_tensor_by_index, H(ov_infer_request_t, request), (size_t)index, &tensor);
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     ov_element_type_e type = DYNAMIC;
     void* data = NULL;
-    ov_status_e st = p_ov_tensor_get_size(tensor, &n);
-    const char* call = "ov_tensor_get_size";
-    if (st == OK) {
-        st = p_ov_tensor_get_element_type(tensor, &type);
-        call = "ov_tensor_get_element_type";
-    }
-    if (st == OK) {
-        st = p_ov_tensor_data(tensor, &data);
-        call = "ov_tensor_data";
-    }
-    if (st != OK) {
-        p_ov_tensor_free(tensor);
-        throw_status(env, call, st);
-        return;
-    }
+    ov_tensor_t* tensor = output_tensor(env, request, index, &n, &bytes, &type, &data);
+    if (tensor == NULL) return;
     jsize len = (*env)->GetArrayLength(env, jdst);
     if ((size_t)len != n) {
         p_ov_tensor_free(tensor);
@@ -863,36 +878,17 @@ JNIEXPORT jint JNICALL Java_io_quantbridge_openvino_OvNative_copyOutputBytes(JNI
     REQUIRE_LOADED(-1);
     REQUIRE_HANDLE(request, "infer request", -1);
     REQUIRE_NOT_NULL(jbuffer, "output buffer", -1);
-    if (index < 0) {
-        throw_illegal_argument(env, "output index is negative");
-        return -1;
-    }
     void* dst = (*env)->GetDirectBufferAddress(env, jbuffer);
     jlong capacity = (*env)->GetDirectBufferCapacity(env, jbuffer);
     if (dst == NULL || capacity < 0) {
         throw_illegal_argument(env, "output buffer is not a direct buffer");
         return -1;
     }
-    ov_tensor_t* tensor = NULL;
-    OV_CALL(-1, ov_infer_request_get_output_tensor_by_index, H(ov_infer_request_t, request), (size_t)index, &tensor);
-    size_t bytes = 0;
+    size_t n = 0, bytes = 0;
     ov_element_type_e type = DYNAMIC;
     void* data = NULL;
-    ov_status_e st = p_ov_tensor_get_byte_size(tensor, &bytes);
-    const char* call = "ov_tensor_get_byte_size";
-    if (st == OK) {
-        st = p_ov_tensor_get_element_type(tensor, &type);
-        call = "ov_tensor_get_element_type";
-    }
-    if (st == OK) {
-        st = p_ov_tensor_data(tensor, &data);
-        call = "ov_tensor_data";
-    }
-    if (st != OK) {
-        p_ov_tensor_free(tensor);
-        throw_status(env, call, st);
-        return -1;
-    }
+    ov_tensor_t* tensor = output_tensor(env, request, index, &n, &bytes, &type, &data);
+    if (tensor == NULL) return -1;
     if (element_bytes((int)type) == 0) {
         p_ov_tensor_free(tensor);
         throw_illegal_argument(env, "output element type is not a whole-byte numeric type");

@@ -245,30 +245,26 @@ public final class OpenVinoSession implements ModelSession {
     /** {@link #checkReadable(Path)} for an ONNX model held in memory; {@code label} names it in messages. */
     static void checkReadable(byte[] onnx, String label) {
         OpenVinoRuntime rt = OpenVinoRuntime.get();
+        OvNative.modelFree(readFromMemory(rt, onnx, ByteBuffer.allocateDirect(onnx.length).put(onnx), label));
+    }
+
+    /** OpenVINO's model read from {@code content}, a direct copy of {@code onnx} that must outlive it. */
+    private static long readFromMemory(OpenVinoRuntime rt, byte[] onnx, ByteBuffer content, String label) {
         String hint = checkArity(onnx, label);
-        ByteBuffer content = ByteBuffer.allocateDirect(onnx.length).put(onnx);
-        long m;
         try {
-            m = OvNative.readModelFromMemory(rt.core, content);
+            return OvNative.readModelFromMemory(rt.core, content);
         } catch (OpenVinoException e) {
             throw new OpenVinoException("openvino: cannot read model " + label + ": " + e.getMessage() + hint, e);
         }
-        OvNative.modelFree(m);
     }
 
     /** Compiles an ONNX model held in memory; {@code label} names it in messages. */
     public static OpenVinoSession compile(byte[] onnx, String label, Options options) {
         Objects.requireNonNull(onnx, "onnx");
         if (onnx.length == 0) throw new QuantbridgeException("openvino: model " + label + " is empty");
-        String hint = checkArity(onnx, label);
         OpenVinoRuntime rt = OpenVinoRuntime.get();
         ByteBuffer content = ByteBuffer.allocateDirect(onnx.length).put(onnx);
-        long m;
-        try {
-            m = OvNative.readModelFromMemory(rt.core, content);
-        } catch (OpenVinoException e) {
-            throw new OpenVinoException("openvino: cannot read model " + label + ": " + e.getMessage() + hint, e);
-        }
+        long m = readFromMemory(rt, onnx, content, label);
         return compileOwning(rt.core, m, Path.of(label), options, content);
     }
 

@@ -1,6 +1,7 @@
 package io.quantbridge.data;
 
 import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.Float16;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.util.AtomicFiles;
 import java.io.ByteArrayInputStream;
@@ -352,7 +353,7 @@ public final class NpyFile {
                 }
                 case F2 -> {
                     var sb = b.asShortBuffer();
-                    for (int i = 0; i < n; i++) out[i] = halfToFloat(sb.get(i));
+                    for (int i = 0; i < n; i++) out[i] = Float16.toFloat(sb.get(i));
                 }
                 case I1 -> {
                     for (int i = 0; i < n; i++) out[i] = b.get(i);
@@ -414,22 +415,6 @@ public final class NpyFile {
     private static QuantbridgeException inexact(String v, int index, Object source) {
         return new QuantbridgeException(source + ": integer " + v + " at flat index " + index + " cannot be held"
                 + " exactly as float32 (integers up to 2^24 can), in which quantbridge carries input values");
-    }
-
-    /** IEEE-754 binary16 to float (exact: every half value is a float). */
-    static float halfToFloat(short h) {
-        int bits = h & 0xffff;
-        int sign = (bits & 0x8000) << 16;
-        int exp = (bits >>> 10) & 0x1f;
-        int mant = bits & 0x3ff;
-        if (exp == 0x1f) {
-            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-        }
-        if (exp == 0) {
-            float v = mant * 0x1p-24f; // subnormal (or zero)
-            return sign != 0 ? -v : v;
-        }
-        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
     }
 
     /**
