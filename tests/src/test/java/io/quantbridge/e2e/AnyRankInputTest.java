@@ -117,6 +117,15 @@ class AnyRankInputTest {
         assertEquals("[1, 3, 48, 192]", String.valueOf(((Map<?, ?>) report.get("openvino")).get("input_shape")));
         Map<?, ?> f = (Map<?, ?>) ((Map<?, ?>) report.get("fidelity")).get("save_infer_model/scale_0.tmp_1");
         assertEquals(83, ((Number) f.get("samples")).intValue());
-        assertTrue(((Number) f.get("cosine")).doubleValue() > 0.97, f.toString());
+        // what the published model gives (0.9701 both on an AVX2 EPYC)
+        List<String> published0 = quantize(published, tmp.resolve("ov-published"));
+        published0.set(published0.indexOf("onnx"), "openvino");
+        r = run(published0);
+        assertEquals("0", r[0], r[2]);
+        Map<?, ?> g = (Map<?, ?>) ((Map<?, ?>) Json.parseObject(Files.readString(tmp.resolve(
+                "ov-published/report.json"))).get("fidelity")).get("save_infer_model/scale_0.tmp_1");
+        for (String k : List.of("cosine", "sqnr_db", "max_abs")) {
+            assertEquals(((Number) g.get(k)).doubleValue(), ((Number) f.get(k)).doubleValue(), 1e-4, k);
+        }
     }
 }
