@@ -20,7 +20,9 @@ import javax.imageio.ImageIO;
  *   <li>Decode with {@code javax.imageio}. Gray images give R = G = B = gray (the stored values, with no colour-space
  *       conversion), RGB images their stored R, G, B, images with alpha their colour channels (alpha is dropped, not
  *       composited), palette images their palette colours. 16-bit samples are mapped to 0..255
- *       ({@code v * 255 / 65535}, kept fractional) so that the usual {@code scale = 1/255} still applies.</li>
+ *       ({@code v * 255 / 65535}, kept fractional) so that the usual {@code scale = 1/255} still applies. A JPEG or
+ *       PNG whose EXIF orientation says the stored pixels are turned or mirrored (phone photos taken upright) is
+ *       turned back first, the way image viewers and OpenCV's {@code imread} show it ({@code ExifOrientation}).</li>
  *   <li>Resize to exactly {@code width x height} with bilinear interpolation: a plain resize (the aspect ratio is not
  *       preserved, no letterbox, no crop), with half-pixel centres and edges clamped, like OpenCV's
  *       {@code cv2.resize(..., interpolation=INTER_LINEAR)}; no antialiasing filter. Computed in float; a same-size
@@ -42,7 +44,10 @@ import javax.imageio.ImageIO;
 public final class ImageLoader {
     private ImageLoader() { }
 
-    /** Decodes {@code file} (PNG, JPEG or any other format ImageIO reads). */
+    /**
+     * Decodes {@code file} (PNG, JPEG or any other format ImageIO reads), turned the way its EXIF orientation says a
+     * viewer shows it.
+     */
     public static BufferedImage read(Path file) {
         if (!Files.isRegularFile(file)) {
             throw new QuantbridgeException(file + ": no such image file");
@@ -64,7 +69,7 @@ public final class ImageLoader {
         if (img.getWidth() < 1 || img.getHeight() < 1) {
             throw new QuantbridgeException(file + ": the image is empty");
         }
-        return img;
+        return ExifOrientation.apply(img, ExifOrientation.of(file));
     }
 
     /**
