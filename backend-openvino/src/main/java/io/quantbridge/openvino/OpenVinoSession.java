@@ -2,6 +2,7 @@ package io.quantbridge.openvino;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
+import io.quantbridge.onnx.InputRanks;
 import io.quantbridge.onnx.OnnxArity;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.tensor.ElementTypes;
@@ -171,7 +172,10 @@ public final class OpenVinoSession implements ModelSession {
             throw new QuantbridgeException("openvino reads .onnx, .xml (OpenVINO IR) and .blob (exported compiled "
                     + "models), not " + model.getFileName());
         }
-        String hint = checkOnnx(model);
+        OnnxModel parsed = checkOnnx(model);
+        byte[] ranked = withGraphRanks(parsed);
+        if (ranked != null) return compile(ranked, model.toString(), options);
+        String hint = parsed == null ? "" : rankHint(parsed);
         long m;
         try {
             m = OvNative.readModel(rt.core, model.toAbsolutePath().toString());
@@ -182,12 +186,33 @@ public final class OpenVinoSession implements ModelSession {
     }
 
     /**
+     * For an ONNX model with inputs that declare no rank, which OpenVINO's ONNX reader cannot convert a Conv on: the
+     * model with the ranks its graph fixes for them ({@link InputRanks}), every dimension open, with a warning; null
+     * when every input has a rank, the graph fixes none for one of them, or the weights are in external files (which
+     * a model read from memory cannot find).
+     */
+    private static byte[] withGraphRanks(OnnxModel parsed) {
+        if (parsed == null || parsed.inputs().stream().allMatch(TensorInfo::rankKnown)) return null;
+        java.util.Map<String, Integer> ranks = InputRanks.fromGraph(parsed);
+        long open = parsed.inputs().stream().filter(t -> !t.rankKnown()).count();
+        if (ranks.size() != open || parsed.hasExternalData()) return null;
+        System.getLogger("io.quantbridge.openvino").log(System.Logger.Level.WARNING, "openvino: " + parsed.label()
+                + ": model input" + (ranks.size() == 1 ? " " : "s ") + ranks.keySet().stream()
+                .map(n -> "'" + n + "'").collect(java.util.stream.Collectors.joining(", "))
+                + (ranks.size() == 1 ? " declares" : " declare") + " no rank; read with the rank the graph fixes ("
+                + ranks.values().stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(", "))
+                + "), every dimension open, as OpenVINO's ONNX reader needs");
+        return parsed.withInputRanks(ranks).toBytes();
+    }
+
+    /**
      * Reads an .onnx file in Java and checks its nodes' arity ({@link OnnxArity}) before OpenVINO's ONNX frontend,
      * which takes it on trust and crashed the JVM on a Conv without inputs (found by mutating ppocr-cls). External
-     * data is not read for this. Returns what to add to an error of OpenVINO's reader ({@link #rankHint}).
+     * data is not read for this. Returns the model as Java reads it, null for other files and files Java does not
+     * read as ONNX (OpenVINO's reader then says what is wrong).
      */
-    private static String checkOnnx(Path model) {
-        if (!model.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) return "";
+    private static OnnxModel checkOnnx(Path model) {
+        if (!model.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) return null;
         byte[] bytes;
         try {
             bytes = java.nio.file.Files.readAllBytes(model);
@@ -199,17 +224,17 @@ public final class OpenVinoSession implements ModelSession {
 
     /**
      * {@link OnnxArity#check}, for bytes Java reads as an ONNX model; others are left to OpenVINO's own message.
-     * Returns {@link #rankHint}.
+     * Returns the model Java read, or null.
      */
-    private static String checkArity(byte[] onnx, String label) {
+    private static OnnxModel checkArity(byte[] onnx, String label) {
         OnnxModel parsed;
         try {
             parsed = OnnxModel.fromBytes(onnx, label);
         } catch (QuantbridgeException notOnnx) {
-            return "";
+            return null;
         }
         OnnxArity.check(parsed);
-        return rankHint(parsed);
+        return parsed;
     }
 
     /**
@@ -232,7 +257,8 @@ public final class OpenVinoSession implements ModelSession {
      */
     static void checkReadable(Path model) {
         OpenVinoRuntime rt = OpenVinoRuntime.get();
-        String hint = checkOnnx(model);
+        OnnxModel parsed = checkOnnx(model);
+        String hint = parsed == null ? "" : rankHint(parsed);
         long m;
         try {
             m = OvNative.readModel(rt.core, model.toAbsolutePath().toString());
@@ -250,7 +276,8 @@ public final class OpenVinoSession implements ModelSession {
 
     /** OpenVINO's model read from {@code content}, a direct copy of {@code onnx} that must outlive it. */
     private static long readFromMemory(OpenVinoRuntime rt, byte[] onnx, ByteBuffer content, String label) {
-        String hint = checkArity(onnx, label);
+        OnnxModel parsed = checkArity(onnx, label);
+        String hint = parsed == null ? "" : rankHint(parsed);
         try {
             return OvNative.readModelFromMemory(rt.core, content);
         } catch (OpenVinoException e) {
