@@ -5,6 +5,7 @@ import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.ImageLoader;
 import io.quantbridge.data.NpyFile;
 import io.quantbridge.data.NpzFile;
+import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.tensor.TensorInfo;
@@ -26,7 +27,25 @@ public final class RequestData {
      */
     public static DataSplit split(QuantizationRequest req, List<TensorInfo> modelInputs) {
         DataSplit s = splitAll(req, modelInputs);
-        return s == null ? null : s.excludingCalibration(req.calibrationExcludes());
+        if (s == null) return null;
+        s = s.excludingCalibration(req.calibrationExcludes());
+        checkImageSize(s, modelInputs, req.preprocessing());
+        return s;
+    }
+
+    /**
+     * When images are among the samples and the model has one image-like input (rank 4, or any rank): the size they
+     * are fed at, checked once before any work, as every image would check it ({@link SampleSource#imagePreprocessing}:
+     * a dynamic height or width without {@code --size}, or a {@code --size} the model's fixed size refuses). The first
+     * pass over the samples would otherwise be the first to say so, after the steps before it had run and printed.
+     */
+    private static void checkImageSize(DataSplit split, List<TensorInfo> modelInputs, Preprocessing pre) {
+        if (modelInputs == null || modelInputs.size() != 1) return;
+        TensorInfo in = modelInputs.get(0);
+        if (in.rankKnown() && in.shape().length != 4) return;
+        boolean images = java.util.stream.Stream.concat(split.calibration().stream(), split.evaluation().stream())
+                .anyMatch(r -> r.kind() == SampleRef.Kind.IMAGE);
+        if (images) SampleSource.imagePreprocessing(in, SampleSource.forImageInput(in, pre));
     }
 
     private static DataSplit splitAll(QuantizationRequest req, List<TensorInfo> modelInputs) {

@@ -70,6 +70,21 @@ class BadInputTest {
         assertTrue(Files.isDirectory(empty), "an empty --out folder given by the user is kept");
     }
 
+    /** The detector takes any height and width: without --size, quantize says so before any step runs. */
+    @Test
+    void aMissingSizeIsRefusedBeforeAnyStepRuns() throws Exception {
+        Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
+        Path out = tmp.resolve("out-size");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", model.toString(), "--calib", RealModels.photos().toString(), "--samples", "4", "--out",
+                out.toString()));
+        assertEquals(1, r.code(), r.err());
+        // before, "channel statistics (4) ..." came first: the first sample found it out
+        assertEquals("quantbridge quantize: --size: model input 'x' [-1, 3, -1, -1] has a dynamic height or width;"
+                + " give the image size with --size WIDTHxHEIGHT\n", r.err());
+        assertFalse(Files.exists(out), "a refused run left " + out);
+    }
+
     @Test
     void wrongShapeOnTheTflitePathNamesFileAndInputAndLeavesNoFolder() throws Exception {
         Path model = RealModels.root().resolve(".cache/models/wakeword-embed/embedding_model.tflite");
