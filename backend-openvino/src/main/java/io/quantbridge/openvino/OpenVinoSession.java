@@ -5,6 +5,7 @@ import io.quantbridge.backend.ModelSession;
 import io.quantbridge.onnx.InputRanks;
 import io.quantbridge.onnx.OnnxArity;
 import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.SpatialStride;
 import io.quantbridge.tensor.ElementTypes;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
@@ -583,6 +584,32 @@ public final class OpenVinoSession implements ModelSession {
         }
     }
 
+    /**
+     * For an ONNX model that cannot take an image shape: the size its downsampling divides
+     * ({@link SpatialStride#sizeHint}), in parentheses; empty otherwise.
+     */
+    private String strideHint(long[] shape) {
+        if (shape.length != 4 || inputs.size() != 1) return "";
+        boolean nchw = shape[1] == 1 || shape[1] == 3;
+        if (!nchw && shape[3] != 1 && shape[3] != 3) return "";
+        OnnxModel parsed;
+        try {
+            if (content != null) {
+                byte[] bytes = new byte[content.capacity()];
+                content.duplicate().clear().get(bytes);
+                parsed = OnnxModel.fromBytes(bytes, source.toString());
+            } else if (source.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
+                parsed = OnnxModel.fromBytes(Files.readAllBytes(source), source.toString());
+            } else {
+                return "";
+            }
+        } catch (IOException | QuantbridgeException notOnnx) {
+            return "";
+        }
+        String hint = SpatialStride.sizeHint(parsed, inputs.get(0).name(), shape[nchw ? 3 : 2], shape[nchw ? 2 : 1]);
+        return hint.isEmpty() ? "" : " (" + hint + ")";
+    }
+
     /** The model compiled for this input shape (compiled on first use; the dynamic one past MAX_SHAPES shapes). */
     private Pool forShape(long[] shape) {
         List<Long> key = Arrays.stream(shape).boxed().toList();
@@ -594,7 +621,7 @@ public final class OpenVinoSession implements ModelSession {
                 OvNative.reshapeSingleInput(model, shape);
             } catch (OpenVinoException e) {
                 throw new OpenVinoException("openvino: " + source + " cannot take input shape " + Arrays.toString(shape)
-                        + ": " + e.getMessage(), e);
+                        + ": " + e.getMessage() + strideHint(shape), e);
             }
             long c;
             try {

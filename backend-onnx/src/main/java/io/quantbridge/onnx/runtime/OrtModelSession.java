@@ -9,6 +9,7 @@ import ai.onnxruntime.OrtSession;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.ModelSession;
 import io.quantbridge.onnx.OnnxModel;
+import io.quantbridge.onnx.SpatialStride;
 import io.quantbridge.tensor.ElementTypes;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
@@ -34,11 +35,14 @@ public final class OrtModelSession implements ModelSession {
     private final OrtSession session;
     private final List<TensorInfo> inputs;
     private final List<TensorInfo> outputs;
+    /** The model, parsed again only to explain a failed run ({@link #strideHint}). */
+    private final ModelSource source;
     private volatile boolean closed;
 
     private OrtModelSession(String label, OrtSession session, ModelSource source) throws OrtException {
         this.label = label;
         this.session = session;
+        this.source = source;
         List<TensorInfo> in = infos(session.getInputInfo());
         List<TensorInfo> out = infos(session.getOutputInfo());
         if (Stream.concat(in.stream(), out.stream()).anyMatch(t -> t.shape().length == 0)) {
@@ -122,8 +126,9 @@ public final class OrtModelSession implements ModelSession {
     /** {@link #open(byte[], String, int)}, as written ({@link #open(Path, int, boolean)}). */
     public static OrtModelSession open(byte[] model, String label, int threads, boolean asWritten) {
         try (OrtSession.SessionOptions options = options(threads, asWritten)) {
-            return new OrtModelSession(label, OrtRuntime.environment().createSession(model, options),
-                    () -> parsed(model, label));
+            // the bytes stay referenced for the session's life, for a failed run's explanation: not when they are big
+            ModelSource source = model.length <= 64 << 20 ? () -> parsed(model, label) : () -> null;
+            return new OrtModelSession(label, OrtRuntime.environment().createSession(model, options), source);
         } catch (OrtException e) {
             throw new QuantbridgeException(label + ": ONNX Runtime cannot load it: " + e.getMessage(), e);
         }
@@ -224,7 +229,39 @@ public final class OrtModelSession implements ModelSession {
             if (in.length() > 0) in.append(", ");
             in.append(f.getKey()).append(' ').append(Arrays.toString(f.getValue().shape()));
         }
-        return new QuantbridgeException(label + ": ONNX Runtime failed on input " + in + ": " + e.getMessage(), e);
+        String message = e.getMessage() == null ? "" : e.getMessage().strip();
+        return new QuantbridgeException(label + ": ONNX Runtime failed on input " + in + ": " + message
+                + strideHint(feed, message), e);
+    }
+
+    private static final java.util.regex.Pattern SHAPE_ERROR = java.util.regex.Pattern.compile(
+            "(?is).*(broadcast|concat|dimension|shape).*");
+
+    /**
+     * For a run that failed on shapes: the image inputs fed a height or width that the model's downsampling
+     * ({@link SpatialStride}) does not divide, and the nearest sizes it does; empty otherwise.
+     */
+    private String strideHint(Map<String, FloatTensor> feed, String message) {
+        if (message == null || !SHAPE_ERROR.matcher(message).matches()) return "";
+        StringBuilder hint = new StringBuilder();
+        OnnxModel model = null;
+        for (TensorInfo in : inputs) {
+            FloatTensor t = feed.get(in.name());
+            long[] declared = in.shape();
+            if (t == null || t.rank() != 4 || !in.rankKnown() || declared.length != 4) continue;
+            boolean nhwc = isChannels(declared[3]) && !isChannels(declared[1]);
+            int hAxis = nhwc ? 1 : 2;
+            if (declared[hAxis] > 0 && declared[hAxis + 1] > 0) continue; // a fixed size is checked before the run
+            if (model == null) model = source.read();
+            if (model == null) return "";
+            String h = SpatialStride.sizeHint(model, in.name(), t.shape()[hAxis + 1], t.shape()[hAxis]);
+            if (!h.isEmpty()) hint.append(hint.length() == 0 ? " (" : "; ").append(h);
+        }
+        return hint.length() == 0 ? "" : hint.append(')').toString();
+    }
+
+    private static boolean isChannels(long d) {
+        return d == 1 || d == 3;
     }
 
     /** The input tensors of a feed, checked against the model's inputs (closed by the caller). */

@@ -56,6 +56,26 @@ class OrtModelSessionTest {
      * ONNX Runtime refuses this model by path (shape inference cannot read an external Reshape shape); the session
      * opens the same model with its data read in, so a run that calibrated it also measures it at the end.
      */
+    /**
+     * The detector fed a height its 32-fold downsampling does not divide fails in an Add of its neck; the error adds
+     * what is wrong with the input and a size that works.
+     */
+    @Test
+    void aSizeTheDetectorsStridesDoNotDivideIsExplained() {
+        Path det = FetchedData.cache("models/ppocr/ch_PP-OCRv4_det_infer.onnx");
+        try (OrtModelSession s = OrtModelSession.open(det, 1)) {
+            QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                    () -> s.run(Map.of("x", new FloatTensor(new long[] {1, 3, 48, 192}, new float[3 * 48 * 192]))));
+            assertTrue(e.getMessage().startsWith(det + ": ONNX Runtime failed on input x [1, 3, 48, 192]: "),
+                    e.getMessage());
+            assertTrue(e.getMessage().endsWith("broadcast an axis by a dimension other than 1. 3 by 4 (input 'x' is"
+                    + " fed 192x48, but the model downsamples it 32-fold, and maps it adds back together then differ"
+                    + " by a row or column: give a size it divides, e.g. --size 192x64)"), e.getMessage());
+            assertEquals(1, s.run(Map.of("x", new FloatTensor(new long[] {1, 3, 64, 192}, new float[3 * 64 * 192])))
+                    .size());
+        }
+    }
+
     @Test
     void aModelOnnxRuntimeRefusesForItsExternalDataIsOpenedWithTheDataReadIn(@TempDir Path tmp) throws Exception {
         Path model = tmp.resolve("reshape.onnx");
