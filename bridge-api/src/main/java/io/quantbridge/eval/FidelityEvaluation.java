@@ -71,17 +71,26 @@ public final class FidelityEvaluation {
     public static Map<String, Map<String, Object>> run(ModelSession reference, ModelSession candidate,
                                                        List<SampleRef> samples, Preprocessing pre, Metrics metrics,
                                                        int threads, Progress progress) {
+        return run(reference, candidate, samples, pre, metrics, threads, progress, Map.of());
+    }
+
+    /**
+     * {@link #run(ModelSession, ModelSession, List, Preprocessing, Metrics, int, Progress)} for two models that may
+     * name their inputs and outputs differently (the same network exported to ONNX and to TFLite): outputs pair by
+     * name, then by {@code outputMap} (reference output to candidate output), then the single output left on each
+     * side, then by a declared shape only one output left on each side has; a single input on each side pairs
+     * whatever its names. An output paired under another name reports it as {@code candidate_output}.
+     */
+    public static Map<String, Map<String, Object>> run(ModelSession reference, ModelSession candidateSession,
+                                                       List<SampleRef> samples, Preprocessing pre, Metrics metrics,
+                                                       int threads, Progress progress, Map<String, String> outputMap) {
         if (samples.isEmpty()) {
             throw new QuantbridgeException("evaluation data is empty: no held-out samples to compare on");
         }
         List<String> outputs = new ArrayList<>();
         for (TensorInfo o : reference.outputs()) outputs.add(o.name());
-        for (String name : outputs) {
-            if (candidate.outputs().stream().noneMatch(o -> o.name().equals(name))) {
-                throw new QuantbridgeException("the candidate model has no output '" + name + "' (its outputs: "
-                        + candidate.outputs().stream().map(TensorInfo::name).toList() + ")");
-            }
-        }
+        Map<String, String> paired = new LinkedHashMap<>();
+        ModelSession candidate = CandidateNames.matched(reference, candidateSession, outputMap, paired);
         Map<String, BoxDecoder> boxes = boxDecoders(metrics.boxes(), reference.outputs(), reference.inputs());
         List<String> keys = new ArrayList<>(outputs);
         for (OutputView v : metrics.views()) {
@@ -179,6 +188,7 @@ public final class FidelityEvaluation {
                 m.put("largest_error_share", worst.squaredError() / total.squaredError());
                 m.put("largest_error_sample_cosine", worst.cosine());
             }
+            if (paired.containsKey(name)) m.put("candidate_output", paired.get(name));
             result.put(name, m);
         }
         for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {

@@ -45,6 +45,12 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--backend", paramLabel = "ID", description = "Backend that runs both models.")
     String backend;
 
+    @Option(names = "--output-map", paramLabel = "REFERENCE=CANDIDATE",
+            description = "Compare the reference's output REFERENCE with the candidate's output CANDIDATE (repeatable),"
+                    + " for models that name them differently. Without it, outputs pair by name, then the single"
+                    + " output left on each side, then by a shape only one output left on each side has.")
+    List<String> outputMap = new java.util.ArrayList<>();
+
     @CommandLine.Mixin
     PreprocessingOptions preprocessing = new PreprocessingOptions();
 
@@ -89,7 +95,8 @@ final class EvalCommand implements Callable<Integer> {
                     samples);
             fidelity = FidelityEvaluation.run(ref, cand, chosen, preprocessing.build(),
                     metrics.metrics(),
-                    threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress);
+                    threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), progress,
+                    outputPairs(ref.outputs().stream().map(TensorInfo::name).toList()));
         }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("model", model.toString());
@@ -101,6 +108,31 @@ final class EvalCommand implements Callable<Integer> {
         FidelityPrinter.print(spec.commandLine().getOut(), fidelity);
         LayerPrinter.print(spec.commandLine().getOut(), result.get("layers"));
         return 0;
+    }
+
+    /**
+     * {@code --output-map} as reference output to candidate output. Names may hold '=' themselves: the split is at
+     * the first '=' that leaves a reference output on its left, else at the first.
+     */
+    private Map<String, String> outputPairs(List<String> referenceOutputs) {
+        Map<String, String> pairs = new LinkedHashMap<>();
+        for (String spec : outputMap) {
+            int at = spec.indexOf('=');
+            for (int i = at; i >= 0; i = spec.indexOf('=', i + 1)) {
+                if (referenceOutputs.contains(spec.substring(0, i))) {
+                    at = i;
+                    break;
+                }
+            }
+            if (at <= 0 || at == spec.length() - 1) {
+                throw new QuantbridgeException("--output-map " + spec + ": give REFERENCE_OUTPUT=CANDIDATE_OUTPUT");
+            }
+            if (pairs.put(spec.substring(0, at), spec.substring(at + 1)) != null) {
+                throw new QuantbridgeException("--output-map: reference output '" + spec.substring(0, at)
+                        + "' is given twice");
+            }
+        }
+        return pairs;
     }
 
     /** "onnx" or "tflite": what both --model and --candidate are, for --layers. */

@@ -87,7 +87,9 @@ final class FidelityPrinter {
         if (!(fidelity instanceof Map<?, ?> perOutput) || perOutput.isEmpty()) return;
         for (Map.Entry<?, ?> e : perOutput.entrySet()) {
             if (!(e.getValue() instanceof Map<?, ?> m)) continue;
-            StringBuilder sb = new StringBuilder("fidelity " + e.getKey() + ":");
+            StringBuilder sb = new StringBuilder("fidelity " + e.getKey()
+                    + (m.get("candidate_output") == null ? "" : " (candidate's " + m.get("candidate_output") + ")")
+                    + ":");
             for (String k : new String[] {"cosine", "sqnr_db", "max_abs", "mask_iou", "top1_agreement", "samples"}) {
                 Object v = m.get(k);
                 if (v instanceof Number n) {
