@@ -5,7 +5,7 @@ import io.quantbridge.backend.Progress;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.tensor.FloatTensor;
-import io.quantbridge.util.Futures;
+import io.quantbridge.util.Workers;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Set;
@@ -13,9 +13,6 @@ import java.util.TreeMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import org.tensorflow.lite.schema.OperatorT;
 import org.tensorflow.lite.schema.TensorT;
 import org.tensorflow.lite.schema.TensorType;
@@ -100,50 +97,39 @@ final class TfliteObserver {
         String[] names = new String[model.main().getTensors().length];
         keys.forEach((i, k) -> names[i] = k);
         progress.begin("calibrating", count);
-        ExecutorService pool = Executors.newFixedThreadPool(n, r -> {
-            Thread t = new Thread(r, "quantbridge-tflite-calibration");
-            t.setDaemon(true);
-            return t;
-        });
         List<TensorStatistics> perWorker = new ArrayList<>();
         // tensor index -> sample index -> channel sums (per worker maps, disjoint samples)
         List<Map<Integer, TreeMap<Integer, double[]>>> sumsPerWorker = new ArrayList<>();
         for (int w = 0; w < n; w++) sumsPerWorker.add(new HashMap<>());
         List<TfliteGptq.Statistics> patches = new ArrayList<>();
         for (int w = 0; w < n && gptq != null; w++) patches.add(gptq.plan().newStatistics(gptq.seed(), gptq.samples()));
-        try {
-            List<Future<TensorStatistics>> futures = new ArrayList<>();
-            for (int w = 0; w < n; w++) {
-                final int worker = w;
-                final Map<Integer, TreeMap<Integer, double[]>> sums = sumsPerWorker.get(w);
-                final TfliteGptq.Statistics workerPatches = gptq == null ? null : patches.get(w);
-                futures.add(pool.submit(() -> {
-                    TensorStatistics stats = TensorStatistics.forSpec(spec);
-                    // register in a fixed order so that every worker's statistics list the tensors alike
-                    for (int idx : indices) stats.observe(names[idx], new float[0], 0, 0);
-                    try (TfliteSession session = TfliteSession.open(bytes, model.label() + " (calibration)",
-                            TfliteSession.Options.calibration())) {
-                        for (int i = worker; i < count; i += n) {
-                            Map<String, FloatTensor> feed = loader.load(i);
-                            final int sample = i;
-                            session.runObserving(feed, indices, (idx, data, len) -> {
-                                stats.observe(names[idx], data, 0, len, sample);
-                                if (meanTensors.contains(idx)) {
-                                    double[] s = channelSums(idx, data, len);
-                                    if (s != null) sums.computeIfAbsent(idx, k -> new TreeMap<>()).put(sample, s);
-                                }
-                                if (workerPatches != null) workerPatches.add(idx, sample, data, len);
-                            });
-                            progress.advance(1);
-                        }
+        // every worker has returned, its interpreter closed, before a failure is thrown (Workers)
+        perWorker.addAll(Workers.run("quantbridge-tflite-calibration", "calibration", n, worker -> {
+            final Map<Integer, TreeMap<Integer, double[]>> sums = sumsPerWorker.get(worker);
+            final TfliteGptq.Statistics workerPatches = gptq == null ? null : patches.get(worker);
+            return stop -> {
+                TensorStatistics stats = TensorStatistics.forSpec(spec);
+                // register in a fixed order so that every worker's statistics list the tensors alike
+                for (int idx : indices) stats.observe(names[idx], new float[0], 0, 0);
+                try (TfliteSession session = TfliteSession.open(bytes, model.label() + " (calibration)",
+                        TfliteSession.Options.calibration())) {
+                    for (int i = worker; i < count && !stop.stopped(); i += n) {
+                        Map<String, FloatTensor> feed = loader.load(i);
+                        final int sample = i;
+                        session.runObserving(feed, indices, (idx, data, len) -> {
+                            stats.observe(names[idx], data, 0, len, sample);
+                            if (meanTensors.contains(idx)) {
+                                double[] s = channelSums(idx, data, len);
+                                if (s != null) sums.computeIfAbsent(idx, k -> new TreeMap<>()).put(sample, s);
+                            }
+                            if (workerPatches != null) workerPatches.add(idx, sample, data, len);
+                        });
+                        progress.advance(1);
                     }
-                    return stats;
-                }));
-            }
-            for (Future<TensorStatistics> f : futures) perWorker.add(Futures.await(f, "calibration"));
-        } finally {
-            pool.shutdownNow();
-        }
+                }
+                return stats;
+            };
+        }));
         TensorStatistics merged = perWorker.get(0);
         for (int i = 1; i < perWorker.size(); i++) merged.merge(perWorker.get(i));
         Map<Integer, float[]> means = new HashMap<>();

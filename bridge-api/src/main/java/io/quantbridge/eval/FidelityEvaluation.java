@@ -10,15 +10,12 @@ import io.quantbridge.metrics.BoxAccumulator;
 import io.quantbridge.metrics.FidelityAccumulator;
 import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
-import io.quantbridge.util.Futures;
+import io.quantbridge.util.Workers;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -108,11 +105,6 @@ public final class FidelityEvaluation {
         int n = Math.max(1, Math.min(threads, samples.size()));
         AtomicInteger next = new AtomicInteger();
         progress.begin("evaluating", samples.size());
-        ExecutorService pool = Executors.newFixedThreadPool(n, r -> {
-            Thread t = new Thread(r, "quantbridge-eval");
-            t.setDaemon(true);
-            return t;
-        });
         // one accumulator per sample and output, summed in sample order at the end: the pooled numbers are then the
         // same to the last bit whichever worker took which sample (merging per-worker sums in the order the workers
         // happened to take the samples moved them in the 16th digit from run to run)
@@ -120,52 +112,44 @@ public final class FidelityEvaluation {
                 null));
         List<Map<String, BoxAccumulator>> boxParts = new ArrayList<>(java.util.Collections.nCopies(samples.size(),
                 null));
-        try {
-            List<Future<?>> futures = new ArrayList<>();
-            for (int w = 0; w < n; w++) {
-                futures.add(pool.submit(() -> {
-                    int i;
-                    while ((i = next.getAndIncrement()) < samples.size()) {
-                        Map<String, FidelityAccumulator> acc = new LinkedHashMap<>();
-                        Map<String, FloatTensor> feed = SampleSource.load(samples.get(i), inputs, pre);
-                        Map<String, FloatTensor> ref = reference.run(feed);
-                        Map<String, FloatTensor> cand = candidate.run(feed);
-                        for (String name : outputs) {
-                            FloatTensor r = ref.get(name);
-                            FloatTensor c = cand.get(name);
-                            requireSameLayout(name, r, c, samples.get(i));
-                            acc.computeIfAbsent(name, k -> accumulator(metrics, null, r)).add(r.data(), c.data());
-                        }
-                        if (!metrics.views().isEmpty()) {
-                            ref = new LinkedHashMap<>(ref);
-                            cand = new LinkedHashMap<>(cand);
-                        }
-                        for (OutputView v : metrics.views()) {
-                            FloatTensor r = v.of(ref.get(v.output()));
-                            FloatTensor c = v.of(cand.get(v.output()));
-                            ref.put(v.label(), r);
-                            cand.put(v.label(), c);
-                            acc.computeIfAbsent(v.label(), k -> accumulator(metrics, v, r)).add(r.data(), c.data());
-                        }
-                        Map<String, BoxAccumulator> found = new LinkedHashMap<>();
-                        for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {
-                            BoxAccumulator a = new BoxAccumulator(b.getValue().matchIou());
-                            a.add(b.getValue().decode(ref), b.getValue().decode(cand));
-                            found.put(b.getKey(), a);
-                        }
-                        synchronized (parts) {
-                            parts.set(i, acc);
-                            boxParts.set(i, found);
-                        }
-                        progress.advance(1);
-                    }
-                    return null;
-                }));
+        Workers.run("quantbridge-eval", "evaluation", n, w -> workers -> {
+            int i;
+            while (!workers.stopped() && (i = next.getAndIncrement()) < samples.size()) {
+                Map<String, FidelityAccumulator> acc = new LinkedHashMap<>();
+                Map<String, FloatTensor> feed = SampleSource.load(samples.get(i), inputs, pre);
+                Map<String, FloatTensor> ref = reference.run(feed);
+                Map<String, FloatTensor> cand = candidate.run(feed);
+                for (String name : outputs) {
+                    FloatTensor r = ref.get(name);
+                    FloatTensor c = cand.get(name);
+                    requireSameLayout(name, r, c, samples.get(i));
+                    acc.computeIfAbsent(name, k -> accumulator(metrics, null, r)).add(r.data(), c.data());
+                }
+                if (!metrics.views().isEmpty()) {
+                    ref = new LinkedHashMap<>(ref);
+                    cand = new LinkedHashMap<>(cand);
+                }
+                for (OutputView v : metrics.views()) {
+                    FloatTensor r = v.of(ref.get(v.output()));
+                    FloatTensor c = v.of(cand.get(v.output()));
+                    ref.put(v.label(), r);
+                    cand.put(v.label(), c);
+                    acc.computeIfAbsent(v.label(), k -> accumulator(metrics, v, r)).add(r.data(), c.data());
+                }
+                Map<String, BoxAccumulator> found = new LinkedHashMap<>();
+                for (Map.Entry<String, BoxDecoder> b : boxes.entrySet()) {
+                    BoxAccumulator a = new BoxAccumulator(b.getValue().matchIou());
+                    a.add(b.getValue().decode(ref), b.getValue().decode(cand));
+                    found.put(b.getKey(), a);
+                }
+                synchronized (parts) {
+                    parts.set(i, acc);
+                    boxParts.set(i, found);
+                }
+                progress.advance(1);
             }
-            for (Future<?> f : futures) Futures.await(f, "evaluation");
-        } finally {
-            pool.shutdownNow();
-        }
+            return null;
+        });
         progress.end();
         Map<String, Map<String, Object>> result = new LinkedHashMap<>();
         for (String name : keys) {

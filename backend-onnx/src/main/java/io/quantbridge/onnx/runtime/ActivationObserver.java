@@ -8,7 +8,7 @@ import io.quantbridge.calib.TensorStatistics;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.tensor.FloatTensor;
-import io.quantbridge.util.Futures;
+import io.quantbridge.util.Workers;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -17,10 +17,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Runs calibration samples through ONNX Runtime with the tensors to calibrate exposed as extra graph outputs, and
@@ -313,13 +309,7 @@ public final class ActivationObserver {
         byte[] bytes = withOutputs(model, fetched).toByteArray();
         int n = Math.min(workers, count);
         progress.begin(label, count);
-        AtomicInteger next = new AtomicInteger();
         List<A> perWorker = new ArrayList<>();
-        ExecutorService pool = Executors.newFixedThreadPool(n, r -> {
-            Thread t = new Thread(r, "quantbridge-calibration");
-            t.setDaemon(true);
-            return t;
-        });
         try (OrtModelSession session = OrtModelSession.open(bytes,
                 modelLabel + " (with its observed tensors as outputs, for calibration)", 1)) {
             // sample 0 alone first: it fixes every histogram's bin width, the workers start from empty copies with
@@ -346,18 +336,13 @@ public final class ActivationObserver {
                 throw e;
             }
             if (own.isEmpty()) sample0.close();
-            List<Future<A>> futures = new ArrayList<>();
-            for (OrtModelSession.OutputBuffers buffers : own) {
-                futures.add(pool.submit(() -> {
-                    try (buffers) {
-                        return work(count, loader, progress, () -> like.apply(first), accumulate, observed,
-                                graphInputs, fetched, workers, next, session, buffers);
-                    }
-                }));
-            }
-            for (Future<A> f : futures) perWorker.add(Futures.await(f, "calibration"));
-        } finally {
-            pool.shutdownNow();
+            // every worker has returned before the session closes (Workers), even when one of them failed
+            perWorker.addAll(Workers.run("quantbridge-calibration", "calibration", own.size(), w -> stop -> {
+                try (OrtModelSession.OutputBuffers buffers = own.get(w)) {
+                    return work(count, loader, progress, () -> like.apply(first), accumulate, observed,
+                            graphInputs, fetched, workers, w, stop, session, buffers);
+                }
+            }));
         }
         progress.end();
         return perWorker;
@@ -379,12 +364,11 @@ public final class ActivationObserver {
     /** One worker: samples worker, worker + n, ... into a fresh accumulator. */
     private <A> A work(int count, SampleLoader loader, Progress progress, java.util.function.Supplier<A> fresh,
                        Accumulate<A> accumulate, Set<String> observed, Set<String> graphInputs,
-                       Set<String> fetched, int n,
-                       AtomicInteger next, OrtModelSession session, OrtModelSession.OutputBuffers buffers) {
+                       Set<String> fetched, int n, int worker, Workers stop, OrtModelSession session,
+                       OrtModelSession.OutputBuffers buffers) {
         A acc = fresh.get();
         // samples 1 + worker, 1 + worker + n, ...; histograms start with the widths sample 0 fixed
-        int worker = next.getAndIncrement();
-        for (int i = 1 + worker; i < count; i += n) {
+        for (int i = 1 + worker; i < count && !stop.stopped(); i += n) {
             observeSample(i, acc, loader, accumulate, observed, graphInputs, fetched, session, buffers);
             progress.advance(1);
         }

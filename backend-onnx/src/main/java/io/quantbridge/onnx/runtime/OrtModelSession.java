@@ -28,7 +28,8 @@ import java.util.stream.Stream;
 /**
  * An ONNX model running in ONNX Runtime on the CPU. {@link #run} may be called from several threads at once
  * (ONNX Runtime sessions are thread-safe). Inputs must be float32; outputs of other numeric types are converted to
- * float.
+ * float. {@link #close} waits for the runs in flight on other threads (ONNX Runtime frees the session under them
+ * otherwise, and the JVM dies in native code); a run after it fails with a message saying the session is closed.
  */
 public final class OrtModelSession implements ModelSession {
     private final String label;
@@ -37,7 +38,10 @@ public final class OrtModelSession implements ModelSession {
     private final List<TensorInfo> outputs;
     /** The model, parsed again only to explain a failed run ({@link #strideHint}). */
     private final ModelSource source;
-    private volatile boolean closed;
+    /** Runs hold the read lock, {@link #close} the write lock. */
+    private final java.util.concurrent.locks.ReentrantReadWriteLock lock =
+            new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private boolean closed;
 
     private OrtModelSession(String label, OrtSession session, ModelSource source) throws OrtException {
         this.label = label;
@@ -207,14 +211,27 @@ public final class OrtModelSession implements ModelSession {
      * array is passed for every output (per calling thread).
      */
     public void runStreaming(Map<String, FloatTensor> feed, Set<String> names, OutputSink sink, boolean reuseScratch) {
-        if (closed) throw new QuantbridgeException(label + ": the session is closed");
-        Map<String, OnnxTensor> tensors = inputTensors(feed);
-        try (OrtSession.Result r = names == null ? session.run(tensors) : session.run(tensors, names)) {
-            deliver(r, sink, reuseScratch);
-        } catch (OrtException e) {
-            throw failed(feed, e);
+        enter();
+        try {
+            Map<String, OnnxTensor> tensors = inputTensors(feed);
+            try (OrtSession.Result r = names == null ? session.run(tensors) : session.run(tensors, names)) {
+                deliver(r, sink, reuseScratch);
+            } catch (OrtException e) {
+                throw failed(feed, e);
+            } finally {
+                tensors.values().forEach(OnnxTensor::close);
+            }
         } finally {
-            tensors.values().forEach(OnnxTensor::close);
+            lock.readLock().unlock();
+        }
+    }
+
+    /** Takes the read lock for a run, refusing a closed session (the lock is released by the caller). */
+    private void enter() {
+        lock.readLock().lock();
+        if (closed) {
+            lock.readLock().unlock();
+            throw new QuantbridgeException(label + ": the session is closed");
         }
     }
 
@@ -470,28 +487,32 @@ public final class OrtModelSession implements ModelSession {
      * value more than the histogram's own reading on ppocr-det). {@code names} must not be empty.
      */
     public void runStreaming(Map<String, FloatTensor> feed, Set<String> names, BufferSink sink, OutputBuffers buffers) {
-        if (closed) throw new QuantbridgeException(label + ": the session is closed");
-        if (!buffers.matches(feed, names)) {
+        enter();
+        try {
+            if (!buffers.matches(feed, names)) {
+                Map<String, OnnxTensor> tensors = inputTensors(feed);
+                try (OrtSession.Result r = session.run(tensors, names)) {
+                    buffers.pin(feed, names, r);
+                    deliverBuffers(r, sink);
+                } catch (OrtException e) {
+                    throw failed(feed, e);
+                } finally {
+                    tensors.values().forEach(OnnxTensor::close);
+                }
+                return;
+            }
             Map<String, OnnxTensor> tensors = inputTensors(feed);
-            try (OrtSession.Result r = session.run(tensors, names)) {
-                buffers.pin(feed, names, r);
-                deliverBuffers(r, sink);
+            try (OrtSession.Result r = session.run(tensors, buffers.pinned)) {
+                for (String name : buffers.pinned.keySet()) {
+                    sink.accept(name, buffers.shapes.get(name), buffers.buffers.get(name).asReadOnlyBuffer());
+                }
             } catch (OrtException e) {
                 throw failed(feed, e);
             } finally {
                 tensors.values().forEach(OnnxTensor::close);
             }
-            return;
-        }
-        Map<String, OnnxTensor> tensors = inputTensors(feed);
-        try (OrtSession.Result r = session.run(tensors, buffers.pinned)) {
-            for (String name : buffers.pinned.keySet()) {
-                sink.accept(name, buffers.shapes.get(name), buffers.buffers.get(name).asReadOnlyBuffer());
-            }
-        } catch (OrtException e) {
-            throw failed(feed, e);
         } finally {
-            tensors.values().forEach(OnnxTensor::close);
+            lock.readLock().unlock();
         }
     }
 
@@ -540,12 +561,18 @@ public final class OrtModelSession implements ModelSession {
 
     @Override
     public void close() {
-        if (closed) return;
-        closed = true;
+        if (lock.getReadHoldCount() > 0) {
+            throw new QuantbridgeException(label + ": the session cannot be closed from inside one of its own runs");
+        }
+        lock.writeLock().lock(); // waits for the runs in flight
         try {
+            if (closed) return;
+            closed = true;
             session.close();
         } catch (OrtException e) {
             throw new QuantbridgeException(label + ": closing the session failed: " + e.getMessage(), e);
+        } finally {
+            lock.writeLock().unlock();
         }
     }
 }

@@ -15,6 +15,10 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import io.quantbridge.onnx.proto.Onnx.GraphProto;
 import io.quantbridge.onnx.proto.Onnx.ModelProto;
 import io.quantbridge.onnx.proto.Onnx.NodeProto;
@@ -159,5 +163,54 @@ class OrtModelSessionTest {
         // given the data's rank, x declares it with every dimension open; the scalar keeps its empty shape
         OnnxModel ranked = OnnxModel.of(proto).withInputRanks(Map.of("x", 3, "s", 2, "nothing", 1));
         assertEquals("[x float[-1, -1, -1], s float[]]", ranked.inputs().toString());
+    }
+
+    /**
+     * {@code close} on one thread while a run is in flight on another waits for it: ONNX Runtime would free the
+     * session under the run (a truncated JPEG failing one eval worker closed the sessions while the other worker was
+     * running, and the JVM died in libonnxruntime). Later runs are refused by name; a sink cannot close its own run's
+     * session (that would wait for itself).
+     */
+    @Test
+    void closeWaitsForTheRunsInFlightAndLaterRunsAreRefused() throws Exception {
+        Path cls = FetchedData.cache("models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        Map<String, FloatTensor> feed = Map.of("x", new FloatTensor(new long[] {1, 3, 48, 192},
+                new float[3 * 48 * 192]));
+        OrtModelSession s = OrtModelSession.open(cls, 1);
+        CountDownLatch delivering = new CountDownLatch(1);
+        AtomicBoolean delivered = new AtomicBoolean();
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        Thread run = new Thread(() -> {
+            try {
+                s.runStreaming(feed, null, (name, shape, data, length) -> {
+                    delivering.countDown();
+                    try {
+                        Thread.sleep(300); // a histogram reading a large output
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                    assertArrayEquals(new long[] {1, 2}, shape);
+                    delivered.set(true);
+                }, false);
+            } catch (Throwable t) {
+                failed.set(t);
+            }
+        });
+        run.start();
+        assertTrue(delivering.await(30, TimeUnit.SECONDS));
+        s.close();
+        assertTrue(delivered.get(), "close returned while a run was still delivering its outputs");
+        run.join();
+        assertEquals(null, failed.get());
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> s.run(feed));
+        assertEquals(cls + ": the session is closed", e.getMessage());
+        s.close(); // a second close does nothing
+
+        try (OrtModelSession t = OrtModelSession.open(cls, 1)) {
+            QuantbridgeException inside = assertThrows(QuantbridgeException.class,
+                    () -> t.runStreaming(feed, null, (name, shape, data, length) -> t.close(), false));
+            assertEquals(cls + ": the session cannot be closed from inside one of its own runs", inside.getMessage());
+            assertEquals(1, t.run(feed).size()); // still open
+        }
     }
 }
