@@ -19,7 +19,9 @@ import javax.imageio.ImageIO;
  * <ol>
  *   <li>Decode with {@code javax.imageio}. Gray images give R = G = B = gray (the stored values, with no colour-space
  *       conversion), RGB images their stored R, G, B, images with alpha their colour channels (alpha is dropped, not
- *       composited), palette images their palette colours. 16-bit samples are mapped to 0..255
+ *       composited), palette images their palette colours, CMYK JPEGs (print and stock photos; Adobe's inverted
+ *       storage is undone by the decoder) {@code R = (255 - C) (255 - K) / 255} and alike for G and B, rounded as
+ *       PIL's {@code convert("RGB")} and OpenCV's {@code imread} do it, without a colour profile. 16-bit samples are mapped to 0..255
  *       ({@code v * 255 / 65535}, kept fractional) so that the usual {@code scale = 1/255} still applies. A JPEG or
  *       PNG whose EXIF orientation says the stored pixels are turned or mirrored (phone photos taken upright) is
  *       turned back first, the way image viewers and OpenCV's {@code imread} show it ({@code ExifOrientation}).</li>
@@ -64,7 +66,7 @@ public final class ImageLoader {
             throw new QuantbridgeException(file + ": cannot decode the image (" + e.getMessage() + ")", e);
         }
         if (img == null) {
-            throw new QuantbridgeException(file + ": cannot decode the image (not a PNG or JPEG file?)");
+            throw new QuantbridgeException(file + ": cannot decode the image (not a PNG, JPEG, BMP, GIF or TIFF file?)");
         }
         if (img.getWidth() < 1 || img.getHeight() < 1) {
             throw new QuantbridgeException(file + ": the image is empty");
@@ -260,6 +262,12 @@ public final class ImageLoader {
         }
     }
 
+    /** a * b / 255 for a, b in 0..255, rounded as PIL's {@code MULDIV255}. */
+    private static int mulDiv255(int a, int b) {
+        int t = a * b + 128;
+        return ((t >> 8) + t) >> 8;
+    }
+
     /** Reads one image row as interleaved R, G, B floats in 0..255. */
     private interface RowReader {
         void read(int y, float[] rgb);
@@ -295,6 +303,18 @@ public final class ImageLoader {
                             rgb[d + 1] = buf[s + 1] * k[1];
                             rgb[d + 2] = buf[s + 2] * k[2];
                         }
+                    }
+                };
+            }
+            if (csType == ColorSpace.TYPE_CMYK && colorBands == 4 && transfer == DataBuffer.TYPE_BYTE) {
+                int[] buf = new int[w * bands];
+                return (y, rgb) -> {
+                    raster.getPixels(0, y, w, 1, buf);
+                    for (int x = 0, s = 0, d = 0; x < w; x++, s += bands, d += 3) {
+                        int notK = 255 - buf[s + 3];
+                        rgb[d] = notK - mulDiv255(buf[s], notK);
+                        rgb[d + 1] = notK - mulDiv255(buf[s + 1], notK);
+                        rgb[d + 2] = notK - mulDiv255(buf[s + 2], notK);
                     }
                 };
             }
