@@ -13,10 +13,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * The EXIF orientation of a JPEG (APP1 "Exif" segment) or PNG ({@code eXIf} chunk), and the turn that shows the
- * stored pixels the way a viewer does. Phone cameras store a portrait photo as a landscape raster with orientation 6
- * ("rotate 90 degrees clockwise to view"); ImageIO decodes the raster and ignores the tag, so without this a model
- * would be calibrated and judged on a sideways photo. OpenCV's {@code imread} applies the tag too.
+ * The EXIF orientation of a JPEG (APP1 "Exif" segment), PNG ({@code eXIf} chunk) or TIFF (its own IFD0), and the
+ * turn that shows the stored pixels the way a viewer does. Phone cameras store a portrait photo as a landscape raster
+ * with orientation 6 ("rotate 90 degrees clockwise to view"); ImageIO decodes the raster and ignores the tag, so
+ * without this a model would be calibrated and judged on a sideways photo. OpenCV's {@code imread} applies the tag too.
  *
  * <p>Orientation values (TIFF 6.0 / EXIF 2.3, tag 0x0112), for a stored image {@code S} of width {@code w} and height
  * {@code h} and the displayed image {@code D}: 1 as stored; 2 mirrored left-right, {@code D(x, y) = S(w-1-x, y)};
@@ -40,6 +40,7 @@ final class ExifOrientation {
             int b1 = in.readUnsignedByte();
             if (b0 == 0xFF && b1 == 0xD8) return fromJpeg(in);
             if (b0 == 0x89 && b1 == 'P') return fromPng(in);
+            if ((b0 == 'I' && b1 == 'I') || (b0 == 'M' && b1 == 'M')) return fromTiffFile(file);
             return AS_STORED;
         } catch (IOException | RuntimeException e) {
             return AS_STORED; // a file too short or damaged to carry a tag: the decoder says what is wrong with it
@@ -82,6 +83,28 @@ final class ExifOrientation {
             }
             if (type == 0x49444154 || type == 0x49454E44) return AS_STORED; // IDAT, IEND
             in.skipNBytes(length + 4); // the data and its CRC
+        }
+    }
+
+    /**
+     * A TIFF file's own orientation tag (TIFF 6.0 defines it; EXIF took it from there): the header, then only IFD0,
+     * wherever in the file it is (writers often put it after the image data).
+     */
+    private static int fromTiffFile(Path file) throws IOException {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            ByteBuffer header = ByteBuffer.allocate(8);
+            if (ch.read(header, 0) != 8) return AS_STORED;
+            if (header.get(0) == 'I') header.order(ByteOrder.LITTLE_ENDIAN);
+            if (header.getShort(2) != 42) return AS_STORED;
+            long ifd = Integer.toUnsignedLong(header.getInt(4));
+            ByteBuffer count = ByteBuffer.allocate(2).order(header.order());
+            if (ifd < 8 || ch.read(count, ifd) != 2) return AS_STORED;
+            int entries = Short.toUnsignedInt(count.getShort(0));
+            // the IFD read as a small TIFF of its own: header, then the entries at offset 8
+            ByteBuffer tiff = ByteBuffer.allocate(8 + 2 + 12 * entries).order(header.order());
+            tiff.put(0, header.get(0)).put(1, header.get(1)).putShort(2, (short) 42).putInt(4, 8);
+            ch.read(tiff.position(8), ifd);
+            return fromTiff(tiff.clear());
         }
     }
 

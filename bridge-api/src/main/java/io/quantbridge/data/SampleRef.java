@@ -21,7 +21,7 @@ import java.util.List;
 public record SampleRef(String id, Kind kind, List<Path> files, Path path, String label, long index) {
     /** What a sample is made of. */
     public enum Kind {
-        /** A PNG or JPEG file feeding the model's single image input. */
+        /** An image file (PNG, JPEG, BMP, GIF or TIFF) feeding the model's single image input. */
         IMAGE,
         /** One {@code .npy} file feeding the model's single input. */
         NPY,

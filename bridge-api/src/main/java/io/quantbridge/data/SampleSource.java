@@ -21,7 +21,8 @@ import java.util.stream.Stream;
  *
  * <p>Discovery ({@link #discover(Path, String)}) accepts:
  * <ul>
- *   <li>a single file ({@code .png}, {@code .jpg}, {@code .jpeg}, {@code .npy} or {@code .npz}): one sample, id = its
+ *   <li>a single file (an image: {@code .png}, {@code .jpg}, {@code .jpeg}, {@code .bmp}, {@code .gif} (its first
+ *       frame), {@code .tif}, {@code .tiff}; or {@code .npy} or {@code .npz}): one sample, id = its
  *       name; or, when the model's inputs are given and the file's arrays fit them only one slice along the first
  *       dimension at a time, one sample per slice, ids {@code name[i]} ({@link #discover(Path, String, List)});</li>
  *   <li>a folder of image, {@code .npy} and/or {@code .npz} files: one sample per file (a {@code .npz} holds one
@@ -30,7 +31,9 @@ import java.util.stream.Stream;
  *   <li>a folder of sub-folders, one per sample, each holding one {@code .npy} file per model input named
  *       {@code <input name>.npy} (or any single {@code .npy} for a single-input model).</li>
  * </ul>
- * Names starting with {@code .} are ignored, as are other file types and sub-folders without {@code .npy} files.
+ * Names starting with {@code .} are ignored, as are other file types and sub-folders without {@code .npy} files;
+ * images in a format Java cannot decode ({@code .webp}, {@code .heic}, {@code .avif}, ...) are refused, not skipped, so
+ * that no part of a data set goes missing unnoticed.
  * Discovery reads no data, only the headers of a single {@code .npy} or {@code .npz} file given by itself.
  * Sub-folders are not searched further. Samples are sorted by id (plain string order of the relative path, so
  * {@code img10} comes before {@code img2}). A folder mixing sample files and sample sub-folders is refused as
@@ -97,16 +100,21 @@ public final class SampleSource {
         if (!Files.isDirectory(path)) {
             SampleRef.Kind kind = kindOf(path);
             if (kind == null) {
-                throw new QuantbridgeException(label + " " + path
-                        + ": not an image (.png, .jpg, .jpeg), .npy or .npz file");
+                String format = undecodableImage(path);
+                throw new QuantbridgeException(label + " " + path + (format != null
+                        ? ": a " + format + " image, which quantbridge cannot decode" + CONVERT
+                        : ": not an image (" + IMAGE_TYPES + "), .npy or .npz file"));
             }
             return new SampleSource(path, label, fileSamples(path, kind, label, modelInputs));
         }
         List<SampleRef> files = new ArrayList<>();
         List<SampleRef> folders = new ArrayList<>();
+        List<String> undecodable = new ArrayList<>();
         for (Path entry : list(path, label)) {
             String name = entry.getFileName().toString();
-            if (Files.isDirectory(entry)) {
+            if (Files.isRegularFile(entry) && undecodableImage(entry) != null) {
+                undecodable.add(name);
+            } else if (Files.isDirectory(entry)) {
                 List<Path> npys = new ArrayList<>();
                 for (Path f : list(entry, label)) {
                     if (Files.isRegularFile(f) && kindOf(f) == SampleRef.Kind.NPY) npys.add(f);
@@ -116,6 +124,12 @@ public final class SampleSource {
                 SampleRef.Kind kind = kindOf(entry);
                 if (kind != null) files.add(new SampleRef(name, kind, List.of(entry), entry, label));
             }
+        }
+        if (!undecodable.isEmpty()) {
+            throw new QuantbridgeException(label + " " + path + ": holds " + undecodable.size() + " image"
+                    + (undecodable.size() == 1 ? "" : "s") + " in a format quantbridge cannot decode (e.g. "
+                    + undecodable.get(0) + ", a " + undecodableImage(path.resolve(undecodable.get(0))) + " image)"
+                    + CONVERT + "; left out, they would go missing from the data set unnoticed");
         }
         if (!files.isEmpty() && !folders.isEmpty()) {
             throw new QuantbridgeException(label + " " + path + ": holds both sample files (" + files.size()
@@ -133,7 +147,8 @@ public final class SampleSource {
         }
         List<SampleRef> samples = files.isEmpty() ? folders : files;
         if (samples.isEmpty()) {
-            throw new QuantbridgeException(label + " " + path + ": no images (.png, .jpg), .npy or .npz files found");
+            throw new QuantbridgeException(label + " " + path + ": no images (" + IMAGE_TYPES
+                    + "), .npy or .npz files found");
         }
         samples.sort(Comparator.comparing(SampleRef::id));
         return new SampleSource(path, label, samples);
@@ -253,12 +268,27 @@ public final class SampleSource {
                 && fits(exp, 1, act));
     }
 
+    /** The image files ImageIO decodes without plug-ins, by extension. */
+    private static final List<String> IMAGES = List.of(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff");
+    private static final String IMAGE_TYPES = String.join(", ", IMAGES);
+    /** Image formats ImageIO has no reader for, by extension, with their names. */
+    private static final Map<String, String> UNDECODABLE = Map.of(".webp", "WebP", ".heic", "HEIF", ".heif", "HEIF",
+            ".avif", "AVIF", ".jxl", "JPEG XL", ".jp2", "JPEG 2000", ".j2k", "JPEG 2000");
+    private static final String CONVERT = ": convert to PNG or JPEG (" + IMAGE_TYPES + " are read)";
+
     private static SampleRef.Kind kindOf(Path file) {
         String n = file.getFileName().toString().toLowerCase(Locale.ROOT);
         if (n.endsWith(".npy")) return SampleRef.Kind.NPY;
         if (n.endsWith(".npz")) return SampleRef.Kind.NPZ;
-        if (n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg")) return SampleRef.Kind.IMAGE;
+        for (String e : IMAGES) if (n.endsWith(e)) return SampleRef.Kind.IMAGE;
         return null;
+    }
+
+    /** The format's name when {@code file} is named as an image ImageIO cannot decode, else null. */
+    private static String undecodableImage(Path file) {
+        String n = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        int dot = n.lastIndexOf('.');
+        return dot < 0 ? null : UNDECODABLE.get(n.substring(dot));
     }
 
     /**

@@ -131,6 +131,33 @@ class ExifOrientationTest {
         }
     }
 
+    /** A TIFF file carries the tag in its own IFD0 (ImageIO's writer puts that after the image data). */
+    @Test
+    void tiffFilesAreTurnedByTheirOwnOrientationTag() throws IOException {
+        BufferedImage img = distinct(BufferedImage.TYPE_3BYTE_BGR);
+        BufferedImage stored = null;
+        for (int o = 1; o <= 8; o++) {
+            javax.imageio.ImageWriter w = ImageIO.getImageWritersByFormatName("tiff").next();
+            javax.imageio.metadata.IIOMetadata md = w.getDefaultImageMetadata(
+                    new javax.imageio.ImageTypeSpecifier(img), w.getDefaultWriteParam());
+            javax.imageio.plugins.tiff.TIFFDirectory ifd = javax.imageio.plugins.tiff.TIFFDirectory
+                    .createFromMetadata(md);
+            ifd.addTIFFField(new javax.imageio.plugins.tiff.TIFFField(javax.imageio.plugins.tiff.BaselineTIFFTagSet
+                    .getInstance().getTag(javax.imageio.plugins.tiff.BaselineTIFFTagSet.TAG_ORIENTATION), o));
+            Path f = dir.resolve("o" + o + ".tif");
+            try (javax.imageio.stream.ImageOutputStream out = ImageIO.createImageOutputStream(f.toFile())) {
+                w.setOutput(out);
+                w.write(null, new javax.imageio.IIOImage(img, null, ifd.getAsMetadata()), w.getDefaultWriteParam());
+            } finally {
+                w.dispose();
+            }
+            assertEquals(o, ExifOrientation.of(f));
+            BufferedImage shown = ImageLoader.read(f);
+            if (o == 1) stored = shown;
+            assertShows(stored, o, shown);
+        }
+    }
+
     @Test
     void pngOrientationTurnsRgbPaletteAndSixteenBitGrayImagesExactly() throws IOException {
         BufferedImage gray16 = new BufferedImage(5, 3, BufferedImage.TYPE_USHORT_GRAY);

@@ -54,7 +54,7 @@ class SampleSourceTest {
         assertEquals(SampleRef.Kind.NPY, SampleSource.discover(n).samples().get(0).kind());
         Path txt = dir.resolve("notes.txt");
         Files.writeString(txt, "hi");
-        assertEquals("calibration data " + txt + ": not an image (.png, .jpg, .jpeg), .npy or .npz file",
+        assertEquals("calibration data " + txt + ": not an image (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff), .npy or .npz file",
                 assertThrows(QuantbridgeException.class, () -> SampleSource.discover(txt)).getMessage());
     }
 
@@ -75,6 +75,42 @@ class SampleSourceTest {
         assertEquals(d.resolve("a.JPEG"), s.samples().get(0).files().get(0));
         assertEquals(3, s.size());
         assertEquals(d, s.root());
+    }
+
+    /**
+     * BMP, GIF and TIFF, which ImageIO reads, are samples like PNG and JPEG, and read as the same pixels; WebP and
+     * HEIF, which it cannot read, were skipped without a word (a folder of phone photos and WebP downloads lost the
+     * downloads): now they are refused, naming one and the way out.
+     */
+    @Test
+    void bmpGifAndTiffAreImagesAndUndecodableOnesAreRefusedNotSkipped() throws IOException {
+        Path d = Files.createDirectories(dir.resolve("mixed"));
+        BufferedImage img = new BufferedImage(8, 6, BufferedImage.TYPE_3BYTE_BGR);
+        for (int y = 0; y < 6; y++) for (int x = 0; x < 8; x++) img.setRGB(x, y, (x * 30) << 16 | (y * 40) << 8 | 200);
+        for (String[] f : new String[][] {{"a.png", "png"}, {"b.BMP", "bmp"}, {"c.gif", "gif"}, {"d.tif", "tiff"},
+                {"e.tiff", "tiff"}}) {
+            assertTrue(ImageIO.write(img, f[1], d.resolve(f[0]).toFile()), f[1]);
+        }
+        SampleSource s = SampleSource.discover(d);
+        assertEquals(List.of("a.png", "b.BMP", "c.gif", "d.tif", "e.tiff"), ids(s));
+        Preprocessing pre = Preprocessing.builder().size(8, 6).scale(1).build();
+        float[] png = ImageLoader.load(d.resolve("a.png"), pre).data();
+        for (SampleRef r : s.samples()) {
+            float[] t = SampleSource.load(r, List.of(DYNAMIC_NCHW), pre).get("x").data();
+            assertArrayEquals(png, t, r.id()); // the GIF's palette holds these few colours exactly
+        }
+
+        Files.write(d.resolve("f.webp"), new byte[] {'R', 'I', 'F', 'F'});
+        Files.write(d.resolve("g.HEIC"), new byte[] {0});
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> SampleSource.discover(d, SampleSource.EVALUATION));
+        assertEquals("evaluation data " + d + ": holds 2 images in a format quantbridge cannot decode (e.g. f.webp, a"
+                + " WebP image): convert to PNG or JPEG (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff are read); left"
+                + " out, they would go missing from the data set unnoticed", e.getMessage());
+        assertEquals("calibration data " + d.resolve("g.HEIC") + ": a HEIF image, which quantbridge cannot decode:"
+                + " convert to PNG or JPEG (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff are read)",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d.resolve("g.HEIC")))
+                        .getMessage());
     }
 
     @Test
@@ -124,7 +160,7 @@ class SampleSourceTest {
         Path d = Files.createDirectories(dir.resolve("calib"));
         Files.writeString(d.resolve("labels.csv"), "x");
         image(d.resolve(".hidden.png"));
-        assertEquals("calibration data " + d + ": no images (.png, .jpg), .npy or .npz files found",
+        assertEquals("calibration data " + d + ": no images (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff), .npy or .npz files found",
                 assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d)).getMessage());
         Path missing = dir.resolve("nope");
         assertEquals("calibration data " + missing + " does not exist",
@@ -235,7 +271,7 @@ class SampleSourceTest {
         SampleRef ref = SampleSource.discover(f).samples().get(0);
         QuantbridgeException e = assertThrows(QuantbridgeException.class,
                 () -> SampleSource.load(ref, List.of(IMAGE_NCHW), Preprocessing.defaults()));
-        assertEquals("calibration data " + f + ": cannot decode the image (not a PNG or JPEG file?)", e.getMessage());
+        assertEquals("calibration data " + f + ": cannot decode the image (not a PNG, JPEG, BMP, GIF or TIFF file?)", e.getMessage());
     }
 
     @Test

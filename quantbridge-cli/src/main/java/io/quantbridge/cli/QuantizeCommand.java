@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Calibrate a float model and write INT8, FP16 or dynamic-range artifacts, the calibration table and "
                 + "report.json into --out.",
-                "Calibration data is a folder of images (.png, .jpg), of .npy files (one sample each), of .npz "
+                "Calibration data is a folder of images (.png, .jpg, .bmp, .gif, .tif), of .npy files (one sample each), of .npz "
                         + "files (one sample each, an array per model input named after it), or of sub-folders with "
                         + "one <input>.npy per model input; or one .npy or .npz file that stacks the samples along its "
                         + "first dimension (numpy.stack). An image becomes "
