@@ -21,7 +21,7 @@ import javax.imageio.ImageIO;
  *       conversion), RGB images their stored R, G, B, images with alpha their colour channels (alpha is dropped, not
  *       composited), palette images their palette colours, CMYK JPEGs (print and stock photos; Adobe's inverted
  *       storage is undone by the decoder) {@code R = (255 - C) (255 - K) / 255} and alike for G and B, rounded as
- *       PIL's {@code convert("RGB")} and OpenCV's {@code imread} do it, without a colour profile. 16-bit samples are mapped to 0..255
+ *       PIL's {@code convert("RGB")} does it, without a colour profile. 16-bit samples are mapped to 0..255
  *       ({@code v * 255 / 65535}, kept fractional) so that the usual {@code scale = 1/255} still applies. A JPEG or
  *       PNG whose EXIF orientation says the stored pixels are turned or mirrored (phone photos taken upright) is
  *       turned back first, the way image viewers and OpenCV's {@code imread} show it ({@code ExifOrientation}).</li>
