@@ -12,6 +12,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import javax.imageio.ImageIO;
+import javax.imageio.plugins.tiff.BaselineTIFFTagSet;
+import javax.imageio.plugins.tiff.TIFFDirectory;
+import javax.imageio.plugins.tiff.TIFFField;
 
 /**
  * Turns a JPEG or PNG image into a model input tensor, following a {@link Preprocessing}:
@@ -66,7 +69,8 @@ public final class ImageLoader {
             throw new QuantbridgeException(file + ": cannot decode the image (" + e.getMessage() + ")", e);
         }
         if (img == null) {
-            throw new QuantbridgeException(file + ": cannot decode the image (not a PNG, JPEG, BMP, GIF or TIFF file?)");
+            throw new QuantbridgeException(file + ": cannot decode the image (not a PNG, JPEG, BMP, GIF or TIFF"
+                    + " file?)");
         }
         if (img.getWidth() < 1 || img.getHeight() < 1) {
             throw new QuantbridgeException(file + ": the image is empty");
@@ -97,8 +101,10 @@ public final class ImageLoader {
                 }
             });
             try {
-                reader.setInput(in, true, true);
+                boolean tiff = "tif".equalsIgnoreCase(reader.getFormatName());
+                reader.setInput(in, true, !tiff); // a TIFF's metadata says whether its samples are CMYK
                 BufferedImage img = reader.read(0, reader.getDefaultReadParam());
+                if (tiff && isCmyk(reader)) img = cmykToRgb(img.getRaster(), file);
                 if (!damage.isEmpty()) {
                     throw new QuantbridgeException(file + ": the image is damaged (the " + reader.getFormatName()
                             + " decoder says: " + String.join("; ", damage) + "), and would give its damaged part"
@@ -109,6 +115,52 @@ public final class ImageLoader {
                 reader.dispose();
             }
         }
+    }
+
+    /**
+     * A TIFF of separated CMYK samples (photometric interpretation 5, ink set CMYK). ImageIO's TIFF reader takes the
+     * colour space from an embedded profile when there is one: with the RGB profile Pillow carries over when it
+     * converts an image to CMYK, it gives the four samples as R, G, B and alpha.
+     */
+    private static boolean isCmyk(javax.imageio.ImageReader reader) throws IOException {
+        javax.imageio.metadata.IIOMetadata md = reader.getImageMetadata(0);
+        if (md == null) return false;
+        TIFFDirectory ifd;
+        try {
+            ifd = TIFFDirectory.createFromMetadata(md);
+        } catch (javax.imageio.metadata.IIOInvalidTreeException e) {
+            return false;
+        }
+        TIFFField photometric = ifd.getTIFFField(BaselineTIFFTagSet.TAG_PHOTOMETRIC_INTERPRETATION);
+        TIFFField inkSet = ifd.getTIFFField(BaselineTIFFTagSet.TAG_INK_SET);
+        return photometric != null && photometric.getAsInt(0) == BaselineTIFFTagSet.PHOTOMETRIC_INTERPRETATION_CMYK
+                && (inkSet == null || inkSet.getAsInt(0) == BaselineTIFFTagSet.INK_SET_CMYK);
+    }
+
+    /** The first four samples of 8-bit {@code cmyk} as RGB: {@code (255 - C)(255 - K) / 255}, rounded as PIL does. */
+    private static BufferedImage cmykToRgb(Raster cmyk, Path file) {
+        if (cmyk.getNumBands() < 4 || cmyk.getTransferType() != DataBuffer.TYPE_BYTE) {
+            throw new QuantbridgeException(file + ": a CMYK TIFF whose " + cmyk.getNumBands() + " samples are not four"
+                    + " 8-bit ones; quantbridge reads 8-bit CMYK");
+        }
+        int w = cmyk.getWidth();
+        int h = cmyk.getHeight();
+        BufferedImage rgb = new BufferedImage(w, h, BufferedImage.TYPE_3BYTE_BGR);
+        java.awt.image.WritableRaster out = rgb.getRaster();
+        int bands = cmyk.getNumBands();
+        int[] row = new int[w * bands];
+        int[] px = new int[w * 3];
+        for (int y = 0; y < h; y++) {
+            cmyk.getPixels(cmyk.getMinX(), cmyk.getMinY() + y, w, 1, row);
+            for (int x = 0, s = 0, d = 0; x < w; x++, s += bands, d += 3) {
+                int notK = 255 - row[s + 3];
+                px[d] = notK - mulDiv255(row[s], notK);
+                px[d + 1] = notK - mulDiv255(row[s + 1], notK);
+                px[d + 2] = notK - mulDiv255(row[s + 2], notK);
+            }
+            out.setPixels(0, y, w, 1, px);
+        }
+        return rgb;
     }
 
     /** Reads {@code file} and converts it; the preprocessing must have its size set. */

@@ -209,6 +209,22 @@ class ImageLoaderTest {
         assertTrue(off / (3 * 96 * 128) > 20, "the colour model's view: " + off / (3 * 96 * 128));
     }
 
+    /**
+     * A CMYK TIFF (photometric interpretation 5) of the same samples reads as Pillow converts it too. It carries the
+     * RGB profile Pillow kept from the source image, and ImageIO's TIFF reader gives its four samples as R, G, B and
+     * alpha by that profile: the inks themselves read as colours.
+     */
+    @Test
+    void cmykTiffReadsAsPillowConvertsIt() throws Exception {
+        Path tif = Path.of(ImageLoaderTest.class.getResource("/images/astronaut-cmyk.tif").toURI());
+        Path pil = Path.of(ImageLoaderTest.class.getResource("/images/astronaut-cmyk.pil-rgb.png").toURI());
+        Preprocessing same = Preprocessing.builder().size(128, 96).scale(1).build();
+        assertArrayEquals(ImageLoader.load(pil, same).data(), ImageLoader.load(tif, same).data());
+        BufferedImage asImageIoReadsIt = ImageIO.read(tif.toFile());
+        assertEquals(4, asImageIoReadsIt.getColorModel().getNumComponents());
+        assertTrue(asImageIoReadsIt.getColorModel().hasAlpha());
+    }
+
     @Test
     void deterministic() throws IOException {
         Path f = png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "a.png");
