@@ -129,7 +129,8 @@ public final class SampleSource {
             throw new QuantbridgeException(label + " " + path + ": holds " + undecodable.size() + " image"
                     + (undecodable.size() == 1 ? "" : "s") + " in a format quantbridge cannot decode (e.g. "
                     + undecodable.get(0) + ", a " + undecodableImage(path.resolve(undecodable.get(0))) + " image)"
-                    + CONVERT + "; left out, they would go missing from the data set unnoticed");
+                    + CONVERT + "; left out, " + (undecodable.size() == 1 ? "it" : "they")
+                    + " would go missing from the data set unnoticed");
         }
         if (!files.isEmpty() && !folders.isEmpty()) {
             throw new QuantbridgeException(label + " " + path + ": holds both sample files (" + files.size()

@@ -107,6 +107,11 @@ class SampleSourceTest {
         assertEquals("evaluation data " + d + ": holds 2 images in a format quantbridge cannot decode (e.g. f.webp, a"
                 + " WebP image): convert to PNG or JPEG (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff are read); left"
                 + " out, they would go missing from the data set unnoticed", e.getMessage());
+        Files.delete(d.resolve("f.webp"));
+        assertTrue(assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d)).getMessage()
+                .endsWith(": holds 1 image in a format quantbridge cannot decode (e.g. g.HEIC, a HEIF image): convert"
+                        + " to PNG or JPEG (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff are read); left out, it would go"
+                        + " missing from the data set unnoticed"));
         assertEquals("calibration data " + d.resolve("g.HEIC") + ": a HEIF image, which quantbridge cannot decode:"
                 + " convert to PNG or JPEG (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff are read)",
                 assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d.resolve("g.HEIC")))
