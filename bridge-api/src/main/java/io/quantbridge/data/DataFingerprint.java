@@ -1,6 +1,7 @@
 package io.quantbridge.data;
 
 import io.quantbridge.QuantbridgeException;
+import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.util.Hashing;
 import io.quantbridge.util.Json;
 import java.io.IOException;
@@ -22,7 +23,8 @@ import java.util.Map;
  *
  * <p>Hashed, all as length-prefixed fields (so that no two different inputs hash the same bytes): for each sample in
  * id order, its id, its file count, and for each file its name and content; then the preprocessing as the JSON of
- * {@link Preprocessing#toMap()} (or nothing when null).
+ * {@link Preprocessing#toMap()} (or nothing when null). A sample of tensors ({@link SampleRef.Kind#TENSORS}) hashes,
+ * in place of files, each tensor in name order: its name, rank, dimensions and the IEEE 754 bits of its values.
  */
 public final class DataFingerprint {
     private DataFingerprint() { }
@@ -39,6 +41,10 @@ public final class DataFingerprint {
         for (SampleRef s : sorted) {
             putString(md, s.id());
             putLong(md, s.files().size());
+            if (s.kind() == SampleRef.Kind.TENSORS) {
+                putTensors(md, s);
+                continue;
+            }
             if (s.stacked()) {
                 putLong(md, s.index());
                 stackFiles.putIfAbsent(s.path().getFileName().toString(), s);
@@ -85,6 +91,36 @@ public final class DataFingerprint {
         } catch (IOException e) {
             String label = s.label() == null ? SampleSource.CALIBRATION : s.label();
             throw new QuantbridgeException(label + " " + f + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    private static void putTensors(MessageDigest md, SampleRef s) {
+        Map<String, FloatTensor> tensors = s.tensors().get();
+        String label = s.label() == null ? SampleSource.CALIBRATION : s.label();
+        if (tensors == null) throw new QuantbridgeException(label + " " + s.id() + ": the sample is null");
+        Map<String, FloatTensor> sorted = new java.util.TreeMap<>();
+        for (Map.Entry<String, FloatTensor> e : tensors.entrySet()) {
+            if (e.getKey() == null || e.getValue() == null) {
+                throw new QuantbridgeException(label + " " + s.id() + ": a tensor or its name is null");
+            }
+            sorted.put(e.getKey(), e.getValue());
+        }
+        putLong(md, sorted.size());
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(1 << 16);
+        for (Map.Entry<String, FloatTensor> e : sorted.entrySet()) {
+            putString(md, e.getKey());
+            long[] shape = e.getValue().shape();
+            putLong(md, shape.length);
+            for (long d : shape) putLong(md, d);
+            for (float v : e.getValue().data()) {
+                if (!bytes.hasRemaining()) {
+                    md.update(bytes.array(), 0, bytes.position());
+                    bytes.clear();
+                }
+                bytes.putInt(Float.floatToIntBits(v));
+            }
+            md.update(bytes.array(), 0, bytes.position());
+            bytes.clear();
         }
     }
 

@@ -312,13 +312,15 @@ public final class SampleSource {
      *       is.</li>
      *   <li>A stacked sample ({@link #discover(Path, String, List)}) is {@code a[index]} of each array, then shaped
      *       as above.</li>
+     *   <li>Tensors a program holds ({@link #ofTensors}) feed inputs by name as an {@code .npz} file's arrays
+     *       do.</li>
      * </ul>
      * Every error is a {@link QuantbridgeException} naming the file (and the input where there is one).
      */
     public static Map<String, FloatTensor> load(SampleRef sample, List<TensorInfo> modelInputs, Preprocessing pre) {
         String label = sample.label() == null ? CALIBRATION : sample.label();
         if (modelInputs == null || modelInputs.isEmpty()) {
-            throw new QuantbridgeException(label + " " + sample.path() + ": the model has no inputs to feed");
+            throw new QuantbridgeException(label + " " + sample.where() + ": the model has no inputs to feed");
         }
         Map<String, FloatTensor> out = new LinkedHashMap<>();
         switch (sample.kind()) {
@@ -355,14 +357,10 @@ public final class SampleSource {
                 } catch (QuantbridgeException e) {
                     throw new QuantbridgeException(label + " " + e.getMessage(), e);
                 }
-                for (TensorInfo input : modelInputs) {
-                    String name = arrayFor(arrays, input, modelInputs.size() == 1, label + " " + sample.where());
-                    String where = label + " " + sample.where() + " array '" + name + "'";
-                    FloatTensor t = arrays.get(name);
-                    checkFinite(t, where);
-                    out.put(input.name(), matchShape(t, input, where));
-                }
+                feedArrays(arrays, modelInputs, label + " " + sample.where(), "array", out);
             }
+            case TENSORS -> feedArrays(tensorsOf(sample, label), modelInputs, label + " " + sample.where(), "tensor",
+                    out);
             case NPY_FOLDER -> {
                 for (TensorInfo input : modelInputs) {
                     Path file = npyFor(sample, input, modelInputs.size() == 1, label);
@@ -372,6 +370,65 @@ public final class SampleSource {
             default -> throw new IllegalStateException(sample.kind().name());
         }
         return out;
+    }
+
+    /**
+     * Samples a program holds as tensors rather than files: sample {@code i} is {@code samples.get(i)}, a tensor per
+     * model input name, fed as an {@code .npz} file's arrays are ({@link #load}). Their ids are {@code samples[i]}
+     * with {@code i} zero-padded to the width of the last index, so that id order is list order.
+     *
+     * <p>The list is not copied: it may make each sample when asked (an {@link java.util.AbstractList} reading a
+     * database, say). Its {@code get} is then called from several threads at once, more than once for the same index
+     * (calibration takes two passes and evaluation a third), and must give the same tensors every time. The tensors
+     * are read, never changed.
+     *
+     * @param label how messages name the set ({@link #CALIBRATION} or {@link #EVALUATION})
+     * @throws QuantbridgeException when the list is empty
+     */
+    public static List<SampleRef> ofTensors(List<Map<String, FloatTensor>> samples, String label) {
+        java.util.Objects.requireNonNull(samples, "samples");
+        int n = samples.size();
+        if (n == 0) throw new QuantbridgeException(label + ": the list of samples is empty");
+        int digits = Integer.toString(Math.max(n - 1, 0)).length();
+        List<SampleRef> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            int index = i;
+            String id = "samples[" + "0".repeat(digits - Integer.toString(i).length()) + i + "]";
+            out.add(new SampleRef(id, SampleRef.Kind.TENSORS, List.of(), null, label, i, () -> samples.get(index)));
+        }
+        return out;
+    }
+
+    /** The tensors of a {@link SampleRef.Kind#TENSORS} sample, or an error naming it when there are none. */
+    private static Map<String, FloatTensor> tensorsOf(SampleRef sample, String label) {
+        Map<String, FloatTensor> m;
+        try {
+            m = sample.tensors().get();
+        } catch (IndexOutOfBoundsException e) {
+            throw new QuantbridgeException(label + " " + sample.id() + ": the list of samples no longer holds it"
+                    + " (it changed while quantbridge read it)", e);
+        }
+        if (m == null || m.isEmpty()) {
+            throw new QuantbridgeException(label + " " + sample.id() + ": the sample is " + (m == null ? "null"
+                    : "an empty map") + "; give a tensor per model input name");
+        }
+        return m;
+    }
+
+    /**
+     * Feeds each model input from {@code arrays} (by name, as {@link #arrayFor} finds them): checked for NaN and
+     * infinity, shaped by {@link #matchShape}; {@code what} is "array" or "tensor", for messages.
+     */
+    private static void feedArrays(Map<String, FloatTensor> arrays, List<TensorInfo> modelInputs, String where,
+                                   String what, Map<String, FloatTensor> out) {
+        for (TensorInfo input : modelInputs) {
+            String name = arrayFor(arrays, input, modelInputs.size() == 1, where, what);
+            String at = where + " " + what + " '" + name + "'";
+            FloatTensor t = arrays.get(name);
+            if (t == null) throw new QuantbridgeException(at + ": the " + what + " is null");
+            checkFinite(t, at);
+            out.put(input.name(), matchShape(t, input, at));
+        }
     }
 
     /**
@@ -497,14 +554,16 @@ public final class SampleSource {
 
     /** The array of an {@code .npz} sample that feeds {@code input}: by name, as {@link #npyFor} finds files. */
     private static String arrayFor(Map<String, FloatTensor> arrays, TensorInfo input, boolean singleInput,
-                                   String where) {
+                                   String where, String what) {
         String safe = safeName(input);
         if (arrays.containsKey(input.name())) return input.name();
         if (arrays.containsKey(safe)) return safe;
         if (singleInput && arrays.size() == 1) return arrays.keySet().iterator().next();
-        throw new QuantbridgeException(where + ": no array '" + input.name() + "' for model input '" + input.name()
-                + "' (the arrays are " + String.join(", ", arrays.keySet()) + "; save them with numpy.savez(file, "
-                + "<input name>=array, ...))");
+        String how = what.equals("array") ? "save them with numpy.savez(file, <input name>=array, ...)"
+                : "key each sample's map by the model's input names";
+        throw new QuantbridgeException(where + ": no " + what + " '" + input.name() + "' for model input '"
+                + input.name() + "' (the " + what + "s are " + String.join(", ", arrays.keySet()) + "; " + how
+                + ")");
     }
 
     /** Sample {@link SampleRef#index()} of a stacked {@code .npy} file, shaped for {@code input}. */

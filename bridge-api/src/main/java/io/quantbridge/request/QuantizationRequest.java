@@ -4,9 +4,11 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.data.Preprocessing;
+import io.quantbridge.tensor.FloatTensor;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -14,12 +16,16 @@ import java.util.Optional;
  *
  * <p>Calibration data is a folder (images, {@code .npy} files, or one sub-folder of {@code .npy} files per sample)
  * or a single file. When the evaluation data is the same folder as the calibration data, the files are split: a
- * seeded shuffle, the first {@code maxSamples} for calibration and the rest for evaluation, disjoint.
+ * seeded shuffle, the first {@code maxSamples} for calibration and the rest for evaluation, disjoint. A program that
+ * holds its samples as tensors gives them with {@link Builder#calibrationSamples} and
+ * {@link Builder#evaluationSamples} instead, by the same rules (the same list for both is split the same way).
  */
 public final class QuantizationRequest {
     private final Path model;
     private final Path calibrationData;
     private final Path evaluationData;
+    private final List<Map<String, FloatTensor>> calibrationSamples;
+    private final List<Map<String, FloatTensor>> evaluationSamples;
     private final Precision precision;
     private final CalibratorSpec calibrator;
     private final boolean perChannel;
@@ -58,6 +64,8 @@ public final class QuantizationRequest {
         this.model = b.model;
         this.calibrationData = b.calibrationData;
         this.evaluationData = b.evaluationData;
+        this.calibrationSamples = b.calibrationSamples;
+        this.evaluationSamples = b.evaluationSamples;
         this.precision = b.precision;
         this.calibrator = b.calibrator;
         this.perChannel = b.perChannel;
@@ -105,6 +113,14 @@ public final class QuantizationRequest {
     public Path model() { return model; }
     public Path calibrationData() { return calibrationData; }
     public Optional<Path> evaluationData() { return Optional.ofNullable(evaluationData); }
+    /** Calibration samples given as tensors ({@link Builder#calibrationSamples}), the list as given. */
+    public Optional<List<Map<String, FloatTensor>>> calibrationSamples() {
+        return Optional.ofNullable(calibrationSamples);
+    }
+    /** Evaluation samples given as tensors ({@link Builder#evaluationSamples}), the list as given. */
+    public Optional<List<Map<String, FloatTensor>>> evaluationSamples() {
+        return Optional.ofNullable(evaluationSamples);
+    }
     public Precision precision() { return precision; }
     public CalibratorSpec calibrator() { return calibrator; }
     public boolean perChannel() { return perChannel; }
@@ -220,6 +236,8 @@ public final class QuantizationRequest {
         b.model = model;
         b.calibrationData = calibrationData;
         b.evaluationData = evaluationData;
+        b.calibrationSamples = calibrationSamples;
+        b.evaluationSamples = evaluationSamples;
         b.precision = precision;
         b.calibrator = calibrator;
         b.perChannel = perChannel;
@@ -260,6 +278,8 @@ public final class QuantizationRequest {
         private Path model;
         private Path calibrationData;
         private Path evaluationData;
+        private List<Map<String, FloatTensor>> calibrationSamples;
+        private List<Map<String, FloatTensor>> evaluationSamples;
         private Precision precision = Precision.INT8;
         private CalibratorSpec calibrator = CalibratorSpec.of(CalibrationMethod.MSE);
         private boolean perChannel = true;
@@ -297,6 +317,28 @@ public final class QuantizationRequest {
         public Builder model(Path model) { this.model = model; return this; }
         public Builder calibrationData(Path p) { this.calibrationData = p; return this; }
         public Builder evaluationData(Path p) { this.evaluationData = p; return this; }
+
+        /**
+         * Calibration samples held as tensors instead of {@link #calibrationData} files: sample {@code i} is a tensor
+         * per model input name, shaped as the input (a missing leading batch of 1 is added; NaN and infinity are
+         * refused, naming the sample as {@code samples[i]}). The list is kept as given, not copied, so it may make
+         * its samples when asked; {@link io.quantbridge.data.SampleSource#ofTensors} says how it is read. With
+         * {@link #maxSamples} a seeded choice of them calibrates.
+         */
+        public Builder calibrationSamples(List<Map<String, FloatTensor>> samples) {
+            this.calibrationSamples = samples;
+            return this;
+        }
+
+        /**
+         * Held-out samples held as tensors, as {@link #calibrationSamples}: fidelity is measured on them. The same
+         * list as {@link #calibrationSamples} is split as one folder is: {@link #maxSamples} calibrate, the rest
+         * evaluate.
+         */
+        public Builder evaluationSamples(List<Map<String, FloatTensor>> samples) {
+            this.evaluationSamples = samples;
+            return this;
+        }
         public Builder precision(Precision p) { this.precision = p; return this; }
         public Builder calibrator(CalibratorSpec c) { this.calibrator = c; return this; }
         public Builder perChannel(boolean v) { this.perChannel = v; return this; }
@@ -434,7 +476,17 @@ public final class QuantizationRequest {
         public QuantizationRequest build() {
             if (model == null) throw new QuantbridgeException("--model is required");
             if (outputDir == null) throw new QuantbridgeException("--out is required");
-            if (precision == Precision.INT8 && calibrationData == null && reuseTable == null) {
+            if (calibrationData != null && calibrationSamples != null) {
+                throw new QuantbridgeException("calibration data is given twice, as files (" + calibrationData
+                        + ") and as tensors: give one");
+            }
+            if (evaluationData != null && evaluationSamples != null) {
+                throw new QuantbridgeException("evaluation data is given twice, as files (" + evaluationData
+                        + ") and as tensors: give one");
+            }
+            boolean calibration = calibrationData != null || calibrationSamples != null;
+            boolean evaluation = evaluationData != null || evaluationSamples != null;
+            if (precision == Precision.INT8 && !calibration && reuseTable == null) {
                 throw new QuantbridgeException("--calib is required for int8 (or reuse a table with --table)");
             }
             if (floatLayers > 0 && precision != Precision.INT8) {
@@ -466,7 +518,7 @@ public final class QuantizationRequest {
                         + "them to the int8 model's inputs and rounds to nearest; GPTQ rounds the float weights): "
                         + "choose one");
             }
-            if (gptqSamples > 0 && precision == Precision.DYNAMIC && calibrationData == null) {
+            if (gptqSamples > 0 && precision == Precision.DYNAMIC && !calibration) {
                 throw new QuantbridgeException("--gptq: GPTQ rounds from the input statistics of calibration samples;"
                         + " give them with --calib (--precision dynamic needs no other data)");
             }
@@ -475,10 +527,10 @@ public final class QuantizationRequest {
                 throw new QuantbridgeException("--equalize-alpha: only int8 with equalization uses it (this run is "
                         + precision.id() + (equalize ? "" : " with --no-equalize") + ")");
             }
-            if (layerErrors > 0 && (precision != Precision.INT8 || evaluationData == null)) {
+            if (layerErrors > 0 && (precision != Precision.INT8 || !evaluation)) {
                 throw new QuantbridgeException("--layers: it compares the int8 model with its float model on the "
                         + "evaluation samples; it needs --precision int8 (this run is " + precision.id() + ")"
-                        + (evaluationData == null ? " and --eval" : ""));
+                        + (evaluation ? "" : " and --eval"));
             }
             if (center && (!equalize || precision != Precision.INT8)) {
                 throw new QuantbridgeException("--center: only int8 with equalization shifts channels (this run is "

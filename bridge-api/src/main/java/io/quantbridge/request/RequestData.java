@@ -8,11 +8,13 @@ import io.quantbridge.data.NpzFile;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
+import io.quantbridge.tensor.FloatTensor;
 import io.quantbridge.tensor.TensorInfo;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /** The calibration and evaluation samples of a request, by the same rules in every backend. */
 public final class RequestData {
@@ -49,29 +51,43 @@ public final class RequestData {
     }
 
     private static DataSplit splitAll(QuantizationRequest req, List<TensorInfo> modelInputs) {
-        Path calib = req.calibrationData();
-        Path eval = req.evaluationData().orElse(null);
-        if (calib == null && eval == null) return null;
+        List<SampleRef> calib = samples(req.calibrationData(), req.calibrationSamples().orElse(null),
+                SampleSource.CALIBRATION, modelInputs);
         if (calib == null) {
-            return DataSplit.separate(List.of(),
-                    SampleSource.discover(eval, SampleSource.EVALUATION, modelInputs).samples(),
-                    req.seed(), 0, 0);
+            List<SampleRef> eval = samples(req.evaluationData().orElse(null),
+                    req.evaluationSamples().orElse(null), SampleSource.EVALUATION, modelInputs);
+            return eval == null ? null : DataSplit.separate(List.of(), eval, req.seed(), 0, 0);
         }
-        List<SampleRef> calibSamples = SampleSource.discover(calib, SampleSource.CALIBRATION, modelInputs).samples();
-        if (eval == null) {
-            return DataSplit.separate(calibSamples, List.of(), req.seed(), req.maxSamples(), 0);
-        }
-        if (sameFile(calib, eval)) {
-            DataSplit s = DataSplit.split(calibSamples, req.seed(), req.maxSamples());
+        if (sameData(req)) {
+            DataSplit s = DataSplit.split(calib, req.seed(), req.maxSamples());
             if (s.evaluation().isEmpty()) {
-                throw new QuantbridgeException("--eval is the --calib folder " + calib + " but all its "
-                        + calibSamples.size() + " samples are used for calibration: lower --samples to hold some out");
+                String what = req.calibrationData() == null ? "the evaluation samples are the calibration list"
+                        : "--eval is the --calib folder " + req.calibrationData();
+                throw new QuantbridgeException(what + " but all its " + calib.size()
+                        + " samples are used for calibration: lower --samples to hold some out");
             }
             return s;
         }
-        return DataSplit.separate(calibSamples,
-                SampleSource.discover(eval, SampleSource.EVALUATION, modelInputs).samples(),
-                req.seed(), req.maxSamples(), 0);
+        List<SampleRef> eval = samples(req.evaluationData().orElse(null), req.evaluationSamples().orElse(null),
+                SampleSource.EVALUATION, modelInputs);
+        return DataSplit.separate(calib, eval == null ? List.of() : eval, req.seed(), req.maxSamples(), 0);
+    }
+
+    /** The samples of a folder or file, or of a list of tensors; null when there are neither. */
+    private static List<SampleRef> samples(Path files, List<Map<String, FloatTensor>> tensors, String label,
+                                           List<TensorInfo> modelInputs) {
+        if (files != null) return SampleSource.discover(files, label, modelInputs).samples();
+        if (tensors != null) return SampleSource.ofTensors(tensors, label);
+        return null;
+    }
+
+    /** Whether calibration and evaluation name the same folder or file, or the same list of tensors. */
+    private static boolean sameData(QuantizationRequest req) {
+        Path calib = req.calibrationData();
+        Path eval = req.evaluationData().orElse(null);
+        if (calib != null && eval != null) return sameFile(calib, eval);
+        return req.calibrationSamples().isPresent()
+                && req.calibrationSamples().get() == req.evaluationSamples().orElse(null);
     }
 
     /**
@@ -98,6 +114,7 @@ public final class RequestData {
                         for (Path f : s.files()) NpyFile.read(f);
                     }
                     case IMAGE -> ImageLoader.read(s.path());
+                    case TENSORS -> { } // in the program's memory: checked where they are fed
                 }
             } catch (QuantbridgeException e) {
                 throw new QuantbridgeException(label + " " + e.getMessage(), e);
