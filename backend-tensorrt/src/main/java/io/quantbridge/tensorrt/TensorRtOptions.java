@@ -20,7 +20,8 @@ import java.util.Map;
  *   <li>{@value #WORKSPACE}: the workspace memory pool limit, bytes or with a k/m/g suffix;</li>
  *   <li>{@value #TIMING_CACHE}: a timing cache file (read when present, written after the build);</li>
  *   <li>{@value #PROFILES}: optimization profiles, {@code name:min,opt,max} separated by {@code ;} (trtexec's
- *       {@code 1x3x640x640} spelling); by default each dynamic input is fixed at batch 1 and {@code --size};</li>
+ *       {@code 1x3x640x640} spelling); by default each dynamic input is fixed at the shape of the first calibration
+ *       sample (images: batch 1 and {@code --size}), or at batch 1 and {@code --size} where there are no samples;</li>
  *   <li>{@value #FP16_FLOAT_LAYERS}: {@code true} to let float layers of an int8 engine run in fp16;</li>
  *   <li>{@code --target gpu} (default), {@code dla} or {@code dla:N} (DLA core N, GPU fallback on), and
  *       {@value #GPU_FALLBACK}=false to turn the fallback off.</li>
@@ -37,8 +38,18 @@ public final class TensorRtOptions {
 
     private TensorRtOptions() { }
 
-    /** The configuration for {@code req} on a model with {@code inputs}, from {@code props}. */
+    /** The configuration for {@code req} on a model with {@code inputs}, from {@code props}, without samples. */
     public static EngineBuildConfig from(QuantizationRequest req, List<TensorInfo> inputs, Map<String, String> props) {
+        return from(req, inputs, props, Map::of);
+    }
+
+    /**
+     * The configuration for {@code req} on a model with {@code inputs}, from {@code props}; {@code sampleShapes}
+     * gives the shape each input is fed at by the first calibration sample (asked only when a dynamic input needs a
+     * default profile; empty when there are no samples).
+     */
+    public static EngineBuildConfig from(QuantizationRequest req, List<TensorInfo> inputs, Map<String, String> props,
+                                         java.util.function.Supplier<Map<String, long[]>> sampleShapes) {
         EngineBuildConfig.Builder b = EngineBuildConfig.builder().precision(req.precision());
         String path = props.getOrDefault(PATH, "explicit").trim().toLowerCase(Locale.ROOT);
         switch (path) {
@@ -67,8 +78,13 @@ public final class TensorRtOptions {
                 if (!p.isBlank()) b.profile(ShapeProfile.parse(p.trim()));
             }
         } else {
+            Map<String, long[]> fed = null;
             for (TensorInfo in : inputs) {
-                if (in.isDynamic()) b.profile(ShapeProfile.fixed(in.name(), defaultShape(in, req.preprocessing())));
+                if (!in.isDynamic()) continue;
+                if (fed == null) fed = sampleShapes.get();
+                long[] shape = fed.get(in.name());
+                b.profile(ShapeProfile.fixed(in.name(), shape != null && fits(in, shape) ? shape
+                        : defaultShape(in, req.preprocessing())));
             }
         }
         EngineBuildConfig cfg = b.build();
@@ -93,11 +109,21 @@ public final class TensorRtOptions {
         }
         for (long d : s) {
             if (d <= 0) {
-                throw new QuantbridgeException("tensorrt: input " + in + " has dynamic dimensions that --size does not "
-                        + "fix; give -D" + PROFILES + "=" + in.name() + ":min,opt,max");
+                throw new QuantbridgeException("tensorrt: input " + in + " has dynamic dimensions that neither --size "
+                        + "nor a calibration sample fixes; give -D" + PROFILES + "=" + in.name() + ":min,opt,max");
             }
         }
         return s;
+    }
+
+    /** Whether {@code shape} is a shape of {@code in}: same rank, equal where the input is fixed, no zero. */
+    private static boolean fits(TensorInfo in, long[] shape) {
+        long[] s = in.shape();
+        if (!in.rankKnown() || s.length != shape.length) return false;
+        for (int i = 0; i < s.length; i++) {
+            if (shape[i] <= 0 || (s[i] >= 0 && s[i] != shape[i])) return false;
+        }
+        return true;
     }
 
     static boolean bool(Map<String, String> props, String key, boolean dflt) {

@@ -76,7 +76,7 @@ final class TensorRtQuantization {
         }
         List<TensorInfo> inputs = OnnxModel.load(req.model()).inputs();
         // validated before the (long) calibration: a bad profile or option fails at once
-        EngineBuildConfig cfg = TensorRtOptions.from(req, inputs, props);
+        EngineBuildConfig cfg = TensorRtOptions.from(req, inputs, props, () -> firstSampleShapes(inputs));
         // decided before the (long) calibration too: where no engine can be built, the portable files still are
         DeviceInfo device = status.usable() ? TensorRtNative.probeDevice() : null;
         String noEngine = !status.usable() ? status.reason() : whyNoEngine(device);
@@ -123,6 +123,20 @@ final class TensorRtQuantization {
         report.put("tensorrt", trt);
         report.put("artifacts", artifacts.stream().map(Artifact::toMap).toList());
         return new QuantizationResult("tensorrt", artifacts, onnx.table(), report);
+    }
+
+    /**
+     * The shape of each input as the first calibration sample feeds it (the first evaluation sample when there is no
+     * calibration data); empty without samples. A sample that cannot be read fails here, as calibration would.
+     */
+    private Map<String, long[]> firstSampleShapes(List<TensorInfo> inputs) {
+        DataSplit split = RequestData.split(req, inputs);
+        if (split == null) return Map.of();
+        List<SampleRef> samples = split.calibration().isEmpty() ? split.evaluation() : split.calibration();
+        if (samples.isEmpty()) return Map.of();
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        SampleSource.load(samples.get(0), inputs, req.preprocessing()).forEach((k, v) -> shapes.put(k, v.shape()));
+        return shapes;
     }
 
     /** Why this machine, usable as it is, cannot build the engine: a TensorRT the presets cannot drive, or no

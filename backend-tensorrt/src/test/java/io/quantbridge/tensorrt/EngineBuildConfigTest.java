@@ -127,6 +127,17 @@ class EngineBuildConfigTest {
         QuantbridgeException e = assertThrows(QuantbridgeException.class,
                 () -> TensorRtOptions.from(request(null, 0, 0), DET, Map.of()));
         assertTrue(e.getMessage().contains(TensorRtOptions.PROFILES), e.getMessage());
+        assertEquals("tensorrt: input x float[-1, 3, -1, -1] has dynamic dimensions that neither --size nor a "
+                + "calibration sample fixes; give -Dquantbridge.tensorrt.profiles=x:min,opt,max", e.getMessage());
+
+        // without --size, the first calibration sample's shape fixes the profile, when it is a shape of the input
+        c = TensorRtOptions.from(request(null, 0, 0), DET, Map.of(), () -> Map.of("x", new long[] {1, 3, 48, 192}));
+        assertEquals(List.of(ShapeProfile.fixed("x", 1, 3, 48, 192)), c.profiles());
+        c = TensorRtOptions.from(request(null, 320, 256), DET, Map.of(), () -> Map.of("x", new long[] {3, 48, 192}));
+        assertEquals(List.of(ShapeProfile.fixed("x", 1, 3, 256, 320)), c.profiles());
+        c = TensorRtOptions.from(request(null, 320, 256), DET, Map.of(TensorRtOptions.PROFILES, "x:1x3x64x64"),
+                () -> { throw new AssertionError("samples read although a profile was given"); });
+        assertEquals(List.of(ShapeProfile.fixed("x", 1, 3, 64, 64)), c.profiles());
         assertEquals(512L << 20, TensorRtOptions.bytes("512m"));
         assertEquals(536870912L, TensorRtOptions.bytes("536870912"));
     }
