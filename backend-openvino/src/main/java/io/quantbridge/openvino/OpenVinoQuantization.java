@@ -96,7 +96,7 @@ final class OpenVinoQuantization {
         }
         List<TensorInfo> modelInputs = ranked == null ? source.inputs() : source.withInputRanks(ranks).inputs();
         long[] staticShape = staticInputShape(modelInputs, pre);
-        if (split != null) RequestData.checkReadable(split.evaluation());
+        if (split != null) RequestData.checkEvaluation(split.evaluation(), modelInputs, pre);
         if (staticShape == null) staticShape = sampleShape(modelInputs, split, pre);
 
         // on an x86 CPU without VNNI, OpenVINO's int8 kernels need uint8 activations and 7-bit weights

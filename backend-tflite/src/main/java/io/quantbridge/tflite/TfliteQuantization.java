@@ -155,7 +155,7 @@ final class TfliteQuantization {
 
         DataSplit split = RequestData.split(req, original.inputs());
         if (split != null) report.put("data_split", split.toMap());
-        if (split != null) RequestData.checkReadable(split.evaluation());
+        if (split != null) RequestData.checkEvaluation(split.evaluation(), concreteBatch(original.inputs()), pre);
 
         Path candidate;
         CalibrationTable table = null;

@@ -2,9 +2,6 @@ package io.quantbridge.request;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.data.DataSplit;
-import io.quantbridge.data.ImageLoader;
-import io.quantbridge.data.NpyFile;
-import io.quantbridge.data.NpzFile;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
@@ -91,35 +88,16 @@ public final class RequestData {
     }
 
     /**
-     * Reads every file of {@code samples} once (images decoded, {@code .npy} parsed) and fails on the first one that
-     * cannot be read, naming it as evaluation would. Backends run it on the evaluation samples before calibrating, so
-     * that a corrupt file fails the run at once rather than after calibration (a truncated JPEG among skimage's photos
-     * used to end ppocr-det's run after its 20 s of calibration). Model-dependent checks (shapes) stay where the
-     * samples are fed.
+     * Loads every sample of {@code samples} once for {@code modelInputs} as evaluation will feed it (images decoded
+     * and preprocessed, {@code .npy} and {@code .npz} parsed, tensors taken from the program's list; shapes matched,
+     * NaN and infinity refused) and fails on the first one that cannot be fed, naming it as evaluation would.
+     * Backends run it on the evaluation samples before calibrating, so that a bad sample fails the run at once
+     * rather than after calibration, when the models and tables were already written (a truncated JPEG among
+     * skimage's photos used to end ppocr-det's run after its 20 s of calibration, and an evaluation {@code .npy} in
+     * the other layout left every artifact but report.json behind).
      */
-    public static void checkReadable(List<SampleRef> samples) {
-        for (SampleRef s : samples) {
-            String label = s.label() == null ? SampleSource.EVALUATION : s.label();
-            try {
-                switch (s.kind()) {
-                    case NPY -> {
-                        if (s.stacked()) NpyFile.readSample(s.path(), s.index());
-                        else NpyFile.read(s.path());
-                    }
-                    case NPZ -> {
-                        if (s.stacked()) NpzFile.readSample(s.path(), s.index());
-                        else NpzFile.read(s.path());
-                    }
-                    case NPY_FOLDER -> {
-                        for (Path f : s.files()) NpyFile.read(f);
-                    }
-                    case IMAGE -> ImageLoader.read(s.path());
-                    case TENSORS -> { } // in the program's memory: checked where they are fed
-                }
-            } catch (QuantbridgeException e) {
-                throw new QuantbridgeException(label + " " + e.getMessage(), e);
-            }
-        }
+    public static void checkEvaluation(List<SampleRef> samples, List<TensorInfo> modelInputs, Preprocessing pre) {
+        for (SampleRef s : samples) SampleSource.load(s, modelInputs, pre);
     }
 
     private static boolean sameFile(Path a, Path b) {

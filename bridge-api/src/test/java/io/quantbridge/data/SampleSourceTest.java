@@ -538,6 +538,6 @@ class SampleSourceTest {
                 List.of(ids, mask)).size());
 
         // the whole stacked set is checked sample by sample, each reading only its slice
-        io.quantbridge.request.RequestData.checkReadable(z.samples());
+        io.quantbridge.request.RequestData.checkEvaluation(z.samples(), List.of(x, y), Preprocessing.defaults());
     }
 }

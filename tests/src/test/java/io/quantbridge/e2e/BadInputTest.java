@@ -171,6 +171,29 @@ class BadInputTest {
         assertFalse(Files.exists(out), "a refused run left " + out);
     }
 
+    /**
+     * An evaluation sample the model cannot take (here a .npy in the other layout) fails the run before calibration
+     * too; it used to fail at the fidelity step and leave the models and tables behind without report.json.
+     */
+    @Test
+    void anEvaluationSampleOfTheWrongShapeFailsBeforeCalibrating() throws Exception {
+        Path eval = Files.createDirectories(tmp.resolve("eval-layout"));
+        NpyFile.write(eval.resolve("a.npy"), random(new long[] {1, 3, 48, 192}, 5));
+        NpyFile.write(eval.resolve("b.npy"), random(new long[] {1, 48, 192, 3}, 6));
+        for (String backend : List.of("onnx", "openvino")) {
+            Path out = tmp.resolve("out-layout-" + backend);
+            QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", backend,
+                    "--model", RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib",
+                    RealModels.photos().toString(), "--eval", eval.toString(), "--samples", "6", "--size", "192x48",
+                    "--out", out.toString()));
+            assertEquals(1, r.code(), r.err());
+            assertTrue(r.err().endsWith("quantbridge quantize: evaluation data " + eval.resolve("b.npy") + ": shape "
+                    + "[1, 48, 192, 3] does not match model input 'x' [-1, 3, -1, -1] (-1 = any size)\n"), r.err());
+            assertFalse(r.err().contains("calibrating"), "it failed after calibration: " + r.err());
+            assertFalse(Files.exists(out), backend + ": a refused run left " + out);
+        }
+    }
+
     @Test
     void anAlreadyQuantizedModelIsRefusedAsSuch() throws Exception {
         Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");

@@ -123,7 +123,7 @@ final class OnnxQuantization {
 
         DataSplit split = RequestData.split(req, model.inputs());
         if (split != null) report.put("data_split", split.toMap());
-        if (split != null) RequestData.checkReadable(split.evaluation());
+        if (split != null) RequestData.checkEvaluation(split.evaluation(), model.inputs(), images);
         model = withRanksFromData(model, split, images, modelInfo);
 
         Path candidate;
