@@ -10,6 +10,7 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.request.StagedOutput;
 import io.quantbridge.util.NativeLibraries;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -181,7 +182,7 @@ public final class OpenVinoBackend implements Backend {
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
         capabilities().requirePrecision(id(), request.precision());
         requireUsable();
-        return new OpenVinoQuantization(request, progress).run();
+        return StagedOutput.run(request, progress, (r, p) -> new OpenVinoQuantization(r, p).run());
     }
 
     /**

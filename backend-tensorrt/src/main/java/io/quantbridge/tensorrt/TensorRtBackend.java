@@ -10,6 +10,7 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.request.StagedOutput;
 import io.quantbridge.util.InputFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,7 +72,9 @@ public final class TensorRtBackend implements Backend {
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
         capabilities().requirePrecision(id(), request.precision());
-        return new TensorRtQuantization(request, progress, status(), TensorRtQuantization.systemProperties()).run();
+        BackendStatus status = status();
+        return StagedOutput.run(request, progress,
+                (r, p) -> new TensorRtQuantization(r, p, status, TensorRtQuantization.systemProperties()).run());
     }
 
     /**

@@ -9,6 +9,7 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.request.StagedOutput;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
@@ -58,7 +59,7 @@ public final class TfliteBackend implements Backend {
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
         capabilities().requirePrecision(id(), request.precision());
-        return new TfliteQuantization(request, progress).run();
+        return StagedOutput.run(request, progress, (r, p) -> new TfliteQuantization(r, p).run());
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.quantbridge.cli;
 
+import io.quantbridge.request.StagedOutput;
 import io.quantbridge.util.AtomicFiles;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -7,7 +8,8 @@ import java.util.List;
 import sun.misc.Signal;
 
 /**
- * What Ctrl-C (SIGINT) and SIGTERM do to a running command: remove the temporary files of writes under way, say so,
+ * What Ctrl-C (SIGINT) and SIGTERM do to a running command: remove the temporary files of writes under way and the
+ * staging folder of a quantization under way ({@link StagedOutput}: the output folder keeps what it held), say so,
  * and stop at once with 128 + the signal number, without running shutdown hooks.
  *
  * <p>The default would run the JVM's shutdown hooks while worker threads are still inside native code, and ONNX
@@ -31,11 +33,14 @@ final class Interrupts {
     }
 
     private static void stop(Signal s, PrintWriter err) {
-        List<Path> removed = AtomicFiles.deletePending();
+        List<Path> runs = StagedOutput.deletePending(); // first: the temporary files of its writes go with it
+        List<Path> removed = new java.util.ArrayList<>(runs);
+        removed.addAll(AtomicFiles.deletePending());
         err.println();
         err.println("quantbridge: interrupted (SIG" + s.getName() + ")"
                 + (removed.isEmpty() ? "" : "; removed unfinished " + removed)
-                + "; files already written are complete");
+                + (runs.isEmpty() ? "; files already written are complete"
+                        : "; the output folder keeps what it held before this run"));
         err.flush();
         Runtime.getRuntime().halt(128 + s.getNumber());
     }

@@ -194,6 +194,44 @@ class BadInputTest {
         }
     }
 
+    /**
+     * A run that fails late (ONNX Runtime refuses an evaluation sample's size during the fidelity step, after the
+     * models were written) leaves the output folder as the last run that succeeded left it. It used to leave the
+     * detector's models beside the classifier's report.json.
+     */
+    @Test
+    void aRunThatFailsLateLeavesTheOutputOfTheLastRunThatSucceeded() throws Exception {
+        Path out = tmp.resolve("out-late");
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib",
+                RealModels.photos().toString(), "--samples", "4", "--size", "192x48", "--quiet", "--out",
+                out.toString()));
+        assertEquals(0, r.code(), r.err());
+        java.util.Map<String, byte[]> before = new java.util.TreeMap<>();
+        try (var files = Files.list(out)) {
+            for (Path f : files.toList()) before.put(f.getFileName().toString(), Files.readAllBytes(f));
+        }
+        assertEquals(List.of("calibration.cache", "calibration.json", "model.fp32.onnx", "model.int8.onnx",
+                "report.json"), List.copyOf(before.keySet()));
+
+        Path eval = Files.createDirectories(tmp.resolve("eval-100"));
+        NpyFile.write(eval.resolve("a.npy"), random(new long[] {1, 3, 100, 100}, 7)); // not a multiple of 32
+        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model",
+                RealModels.model("ch_PP-OCRv4_det_infer.onnx").toString(), "--calib", RealModels.photos().toString(),
+                "--samples", "2", "--size", "96x96", "--eval", eval.toString(), "--out", out.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("evaluating (1)"), "it failed in the fidelity step: " + r.err());
+        assertTrue(r.err().contains("ONNX Runtime failed on input x [1, 3, 100, 100]"), r.err());
+        java.util.Map<String, byte[]> after = new java.util.TreeMap<>();
+        try (var files = Files.list(out)) {
+            for (Path f : files.toList()) after.put(f.getFileName().toString(), Files.readAllBytes(f));
+        }
+        assertEquals(before.keySet(), after.keySet());
+        for (String f : before.keySet()) {
+            assertTrue(java.util.Arrays.equals(before.get(f), after.get(f)), f + " changed");
+        }
+    }
+
     @Test
     void anAlreadyQuantizedModelIsRefusedAsSuch() throws Exception {
         Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * SIGTERM to a {@code quantize} run while ONNX Runtime sessions are running on worker threads: the process stops with
- * 143 and a one-line reason, leaves no temporary files and does not crash (JVM shutdown hooks, ONNX Runtime's among
+ * 143 and a one-line reason, leaves no temporary files, no staging folder and no output folder, and does not crash (JVM shutdown hooks, ONNX Runtime's among
  * them, would release native state under the running sessions).
  */
 class InterruptedRunTest {
@@ -53,7 +53,11 @@ class InterruptedRunTest {
         assertTrue(signalled, "the run never reached calibration: " + lines);
         assertEquals(143, p.exitValue(), String.join("\n", lines));
         String last = lines.get(lines.size() - 1);
-        assertEquals("quantbridge: interrupted (SIGTERM); files already written are complete", last);
+        // the run's staging folder goes, and with it the output folder the run created
+        assertTrue(last.matches("quantbridge: interrupted \\(SIGTERM\\); removed unfinished \\["
+                + java.util.regex.Pattern.quote(out.resolve(".quantbridge-run-").toString())
+                + "[0-9]+\\]; the output folder keeps what it held before this run"), last);
+        assertTrue(!Files.exists(out), "an interrupted run left " + out);
         try (Stream<Path> s = Files.walk(work)) {
             List<Path> left = s.filter(f -> f.getFileName().toString().endsWith(".tmp")
                     || f.getFileName().toString().startsWith("hs_err")).toList();

@@ -13,6 +13,7 @@ import io.quantbridge.onnx.runtime.OrtRuntime;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
+import io.quantbridge.request.StagedOutput;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
@@ -101,7 +102,7 @@ public final class OnnxBackend implements Backend {
     @Override
     public QuantizationResult quantize(QuantizationRequest request, Progress progress) {
         capabilities().requirePrecision(id(), request.precision());
-        return new OnnxQuantization(request, progress).run();
+        return StagedOutput.run(request, progress, (r, p) -> new OnnxQuantization(r, p).run());
     }
 
     @Override

@@ -1,0 +1,175 @@
+package io.quantbridge.request;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.util.AtomicFiles;
+import io.quantbridge.util.InputFiles;
+import java.io.IOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BiFunction;
+import java.util.stream.Stream;
+
+/**
+ * Runs a quantization so that the output folder changes only when the run succeeds: the backend writes into a hidden
+ * folder inside {@code --out} ({@code .quantbridge-run-...}), and its files are renamed into {@code --out} once the
+ * run has returned. A run that fails (a bad evaluation sample, ONNX Runtime refusing a shape, a full disk, an
+ * interrupt) deletes that folder, so {@code --out} keeps the files of the last run that succeeded, report.json with
+ * them, instead of a new model beside an old report; an output folder the run created is removed again. The result's
+ * artifact paths, the report's strings, progress notes and error messages name the files where they end up.
+ */
+public final class StagedOutput {
+    /** The name every staging folder starts with. */
+    public static final String PREFIX = ".quantbridge-run-";
+    /** The staging folders of runs under way, each with whether the run created its output folder. */
+    private static final Map<Path, Boolean> PENDING = new ConcurrentHashMap<>();
+
+    private StagedOutput() { }
+
+    /**
+     * Runs {@code body} on {@code request} with its output folder replaced by a new staging folder inside it, then
+     * moves what it wrote into the output folder (created when missing) and returns its result with the paths
+     * moved too.
+     */
+    public static QuantizationResult run(QuantizationRequest request, Progress progress,
+                                         BiFunction<QuantizationRequest, Progress, QuantizationResult> body) {
+        Path out = request.outputDir();
+        boolean created = !Files.exists(out);
+        InputFiles.createFolder(out, "--out");
+        Path stage;
+        try {
+            stage = Files.createTempDirectory(out, PREFIX);
+        } catch (IOException e) {
+            if (created) removeIfEmpty(out);
+            throw new QuantbridgeException("--out " + out + ": cannot write in the folder: " + e.getMessage(), e);
+        }
+        PENDING.put(stage, created);
+        String from = stage.toString();
+        String to = out.toString();
+        boolean done = false;
+        try {
+            QuantizationResult r;
+            try {
+                r = body.apply(request.toBuilder().outputDir(stage).build(), new Progress() {
+                    @Override public void begin(String task, long total) { progress.begin(task, total); }
+                    @Override public void advance(long steps) { progress.advance(steps); }
+                    @Override public void end() { progress.end(); }
+                    @Override public void note(String message) { progress.note(message.replace(from, to)); }
+                });
+            } catch (QuantbridgeException e) {
+                String m = e.getMessage();
+                if (m == null || !m.contains(from)) throw e;
+                QuantbridgeException moved = new QuantbridgeException(m.replace(from, to), e.getCause());
+                moved.setStackTrace(e.getStackTrace());
+                throw moved;
+            }
+            moveInto(stage, out);
+            List<Artifact> artifacts = new ArrayList<>();
+            for (Artifact a : r.artifacts()) {
+                Path p = a.path().startsWith(stage) ? out.resolve(stage.relativize(a.path())) : a.path();
+                artifacts.add(new Artifact(a.kind(), p, a.bytes()));
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, Object> report = (Map<String, Object>) replaced(r.report(), from, to);
+            done = true;
+            return new QuantizationResult(r.backend(), artifacts, r.table(), report);
+        } finally {
+            deleteTree(stage);
+            PENDING.remove(stage);
+            if (!done && created) removeIfEmpty(out);
+        }
+    }
+
+    /**
+     * Deletes the staging folders of runs still under way (for a process that is being stopped) and returns them.
+     * Best effort, as {@link AtomicFiles#deletePending()}.
+     */
+    public static List<Path> deletePending() {
+        List<Path> deleted = new ArrayList<>();
+        for (Map.Entry<Path, Boolean> e : List.copyOf(PENDING.entrySet())) {
+            Path stage = e.getKey();
+            if (deleteTree(stage)) deleted.add(stage);
+            if (e.getValue() && stage.getParent() != null) removeIfEmpty(stage.getParent());
+            PENDING.remove(stage);
+        }
+        return deleted;
+    }
+
+    /** Deletes {@code dir} when it is an empty folder; leaves anything else alone. */
+    private static void removeIfEmpty(Path dir) {
+        try (Stream<Path> entries = Files.list(dir)) {
+            if (entries.findAny().isEmpty()) Files.delete(dir);
+        } catch (IOException ignored) {
+            // not a folder, gone, or no longer empty: nothing of this run's to remove
+        }
+    }
+
+    /** Renames every file under {@code from} to the same place under {@code to}, replacing what is there. */
+    private static void moveInto(Path from, Path to) {
+        List<Path> entries;
+        try (Stream<Path> s = Files.list(from)) {
+            entries = s.sorted().toList();
+        } catch (IOException e) {
+            throw new QuantbridgeException("cannot list " + from + ": " + e.getMessage(), e);
+        }
+        for (Path src : entries) {
+            Path dst = to.resolve(src.getFileName().toString());
+            try {
+                if (Files.isDirectory(src) && Files.isDirectory(dst)) {
+                    moveInto(src, dst);
+                    continue;
+                }
+                AtomicFiles.keepPermissions(src, dst);
+                try {
+                    Files.move(src, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                } catch (AtomicMoveNotSupportedException e) {
+                    Files.move(src, dst, StandardCopyOption.REPLACE_EXISTING);
+                }
+            } catch (IOException e) {
+                throw new QuantbridgeException("cannot move " + src.getFileName() + " into " + to + ": "
+                        + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** {@code value} with {@code from} replaced by {@code to} in every string, maps and lists copied. */
+    private static Object replaced(Object value, String from, String to) {
+        if (value instanceof String s) return s.replace(from, to);
+        if (value instanceof Map<?, ?> m) {
+            Map<Object, Object> copy = new LinkedHashMap<>();
+            m.forEach((k, v) -> copy.put(k, replaced(v, from, to)));
+            return copy;
+        }
+        if (value instanceof List<?> l) {
+            List<Object> copy = new ArrayList<>(l.size());
+            for (Object o : l) copy.add(replaced(o, from, to));
+            return copy;
+        }
+        return value;
+    }
+
+    /** Deletes {@code dir} and everything in it; true when it existed. Best effort. */
+    private static boolean deleteTree(Path dir) {
+        if (!Files.exists(dir)) return false;
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // left for the user; the run's own outcome is what matters
+                }
+            }
+        } catch (IOException ignored) {
+            // as above
+        }
+        return true;
+    }
+}

@@ -1,0 +1,129 @@
+package io.quantbridge.request;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.backend.Progress;
+import io.quantbridge.util.AtomicFiles;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class StagedOutputTest {
+    @TempDir
+    Path tmp;
+
+    private static QuantizationRequest request(Path out) {
+        return QuantizationRequest.builder().model(Path.of("m.onnx")).calibrationData(Path.of("photos"))
+                .outputDir(out).build();
+    }
+
+    private static List<String> names(Path dir) throws Exception {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    private static final class Notes implements Progress {
+        final List<String> notes = new ArrayList<>();
+        @Override public void begin(String task, long total) { }
+        @Override public void advance(long steps) { }
+        @Override public void end() { }
+        @Override public void note(String message) { notes.add(message); }
+    }
+
+    @Test
+    void aRunThatSucceedsMovesItsFilesInAndNamesThemThere() throws Exception {
+        Path out = Files.createDirectories(tmp.resolve("out"));
+        Files.writeString(out.resolve("model.int8.onnx"), "old model");
+        Files.writeString(out.resolve("report.json"), "old report");
+        Files.setPosixFilePermissions(out.resolve("model.int8.onnx"), PosixFilePermissions.fromString("rw-r-----"));
+        Notes progress = new Notes();
+        QuantizationResult r = StagedOutput.run(request(out), progress, (req, p) -> {
+            Path stage = req.outputDir();
+            assertEquals(out, stage.getParent());
+            assertTrue(stage.getFileName().toString().startsWith(StagedOutput.PREFIX), stage.toString());
+            assertEquals("old model", read(out.resolve("model.int8.onnx")), "out is untouched while the run runs");
+            AtomicFiles.writeString(stage.resolve("model.int8.onnx"), "new model");
+            AtomicFiles.writeString(stage.resolve("calibration.cache"), "cache");
+            p.note("wrote " + stage.resolve("calibration.cache"));
+            return new QuantizationResult("onnx", List.of(Artifact.of("model", stage.resolve("model.int8.onnx"))),
+                    null, Map.of("tensorrt", Map.of("commands", List.of(stage.resolve("trtexec.txt").toString())),
+                            "samples", 3));
+        });
+        assertEquals(List.of("calibration.cache", "model.int8.onnx", "report.json"), names(out));
+        assertEquals("new model", read(out.resolve("model.int8.onnx")));
+        assertEquals("old report", read(out.resolve("report.json")), "report.json is the caller's to write");
+        assertEquals("rw-r-----", PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(out.resolve("model.int8.onnx"))), "a replaced file keeps its readers");
+        assertEquals(new Artifact("model", out.resolve("model.int8.onnx"), 9), r.artifacts().get(0));
+        assertEquals(Map.of("tensorrt", Map.of("commands", List.of(out.resolve("trtexec.txt").toString())),
+                "samples", 3), r.report());
+        assertEquals(List.of("wrote " + out.resolve("calibration.cache")), progress.notes);
+    }
+
+    @Test
+    void aRunThatFailsLeavesTheFolderAsItWas() throws Exception {
+        Path out = Files.createDirectories(tmp.resolve("out"));
+        Files.writeString(out.resolve("model.int8.onnx"), "old model");
+        Files.writeString(out.resolve("report.json"), "old report");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> StagedOutput.run(request(out), Progress.NONE, (req, p) -> {
+                    AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "new model");
+                    throw new QuantbridgeException("cannot write " + req.outputDir().resolve("calibration.cache")
+                            + ": No space left on device");
+                }));
+        assertEquals("cannot write " + out.resolve("calibration.cache") + ": No space left on device",
+                e.getMessage());
+        assertEquals(List.of("model.int8.onnx", "report.json"), names(out));
+        assertEquals("old model", read(out.resolve("model.int8.onnx")));
+
+        // an output folder the run created goes too; any other failure passes through as it is
+        Path fresh = tmp.resolve("fresh");
+        IllegalStateException bug = new IllegalStateException("bug");
+        assertEquals(bug, assertThrows(IllegalStateException.class, () -> StagedOutput.run(request(fresh),
+                Progress.NONE, (req, p) -> {
+                    AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "new model");
+                    throw bug;
+                })));
+        assertFalse(Files.exists(fresh), "a failed run left " + fresh);
+
+        Files.writeString(tmp.resolve("file"), "x");
+        assertEquals("--out " + tmp.resolve("file") + " is a file, not a folder", assertThrows(
+                QuantbridgeException.class, () -> StagedOutput.run(request(tmp.resolve("file")), Progress.NONE,
+                        (req, p) -> null)).getMessage());
+    }
+
+    @Test
+    void aStoppedProcessRemovesTheRunUnderWay() throws Exception {
+        Path out = tmp.resolve("stopped");
+        List<Path> removed = new ArrayList<>();
+        // the signal handler calls deletePending, then halts; here the run goes on and finds its files gone
+        assertThrows(QuantbridgeException.class, () -> StagedOutput.run(request(out), Progress.NONE, (req, p) -> {
+            AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "new model");
+            removed.addAll(StagedOutput.deletePending());
+            return new QuantizationResult("onnx", List.of(), null, Map.of());
+        }));
+        assertEquals(1, removed.size());
+        assertEquals(out, removed.get(0).getParent());
+        assertFalse(Files.exists(out), "the output folder the run created is removed with it");
+        assertEquals(List.of(), StagedOutput.deletePending());
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
