@@ -37,10 +37,11 @@ public final class StagedOutput {
     /**
      * Runs {@code body} on {@code request} with its output folder replaced by a new staging folder inside it, then
      * moves what it wrote into the output folder (created when missing) and returns its result with the paths
-     * moved too.
+     * moved too. A null {@code given} progress is {@link Progress#NONE}.
      */
-    public static QuantizationResult run(QuantizationRequest request, Progress progress,
+    public static QuantizationResult run(QuantizationRequest request, Progress given,
                                          BiFunction<QuantizationRequest, Progress, QuantizationResult> body) {
+        Progress progress = given == null ? Progress.NONE : given;
         Path out = request.outputDir();
         boolean created = !Files.exists(out);
         InputFiles.createFolder(out, "--out");

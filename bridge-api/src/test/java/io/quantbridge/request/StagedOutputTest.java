@@ -69,6 +69,15 @@ class StagedOutputTest {
         assertEquals(Map.of("tensorrt", Map.of("commands", List.of(out.resolve("trtexec.txt").toString())),
                 "samples", 3), r.report());
         assertEquals(List.of("wrote " + out.resolve("calibration.cache")), progress.notes);
+
+        // no progress is Progress.NONE
+        QuantizationResult quiet = StagedOutput.run(request(out), null, (req, p) -> {
+            p.begin("calibrating", 1);
+            p.note("nobody listens");
+            p.end();
+            return new QuantizationResult("onnx", List.of(), null, Map.of());
+        });
+        assertEquals(List.of(), quiet.artifacts());
     }
 
     @Test
