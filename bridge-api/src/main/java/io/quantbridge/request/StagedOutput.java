@@ -25,12 +25,19 @@ import java.util.stream.Stream;
  * interrupt) deletes that folder, so {@code --out} keeps the files of the last run that succeeded, report.json with
  * them, instead of a new model beside an old report; an output folder the run created is removed again. The result's
  * artifact paths, the report's strings, progress notes and error messages name the files where they end up.
+ *
+ * <p>No run replaces the model it quantizes: a model kept in {@code --out} under a name the backends write
+ * ({@code model.fp32.onnx}, say) is refused before the run, and any other file the run wrote over it is refused
+ * before anything moves.
  */
 public final class StagedOutput {
     /** The name every staging folder starts with. */
     public static final String PREFIX = ".quantbridge-run-";
     /** The staging folders of runs under way, each with whether the run created its output folder. */
     private static final Map<Path, Boolean> PENDING = new ConcurrentHashMap<>();
+    /** The names the backends give their files: model.int8.onnx, model.fp32.tflite, model.int8_edgetpu.tflite, ... */
+    private static final java.util.regex.Pattern WRITTEN_NAMES =
+            java.util.regex.Pattern.compile("model\\.(int8|fp32|fp16|dynamic|implicit)([._].*)?");
 
     private StagedOutput() { }
 
@@ -43,6 +50,13 @@ public final class StagedOutput {
                                          BiFunction<QuantizationRequest, Progress, QuantizationResult> body) {
         Progress progress = given == null ? Progress.NONE : given;
         Path out = request.outputDir();
+        Path model = request.model();
+        if (model.getFileName() != null && WRITTEN_NAMES.matcher(model.getFileName().toString()).matches()
+                && sameFile(model.toAbsolutePath().getParent(), out)) {
+            throw new QuantbridgeException("--model " + model + " is in --out " + out + " under a name quantize gives "
+                    + "its own files (model.<precision>.<format>), so the run would replace it: choose another --out, "
+                    + "or rename the model");
+        }
         boolean created = !Files.exists(out);
         InputFiles.createFolder(out, "--out");
         Path stage;
@@ -72,6 +86,7 @@ public final class StagedOutput {
                 moved.setStackTrace(e.getStackTrace());
                 throw moved;
             }
+            refuseReplacing(model, stage, out, r);
             moveInto(stage, out);
             List<Artifact> artifacts = new ArrayList<>();
             for (Artifact a : r.artifacts()) {
@@ -110,6 +125,33 @@ public final class StagedOutput {
             if (entries.findAny().isEmpty()) Files.delete(dir);
         } catch (IOException ignored) {
             // not a folder, gone, or no longer empty: nothing of this run's to remove
+        }
+    }
+
+    /** Refuses a run whose files would replace {@code model} in {@code out}, naming the file that would. */
+    private static void refuseReplacing(Path model, Path stage, Path out, QuantizationResult r) {
+        List<Path> staged;
+        try (Stream<Path> s = Files.list(stage)) {
+            staged = s.sorted().toList();
+        } catch (IOException e) {
+            throw new QuantbridgeException("cannot list " + stage + ": " + e.getMessage(), e);
+        }
+        for (Path f : staged) {
+            Path dst = out.resolve(f.getFileName().toString());
+            if (!sameFile(dst, model)) continue;
+            String kind = r.artifacts().stream().filter(a -> a.path().equals(f)).map(a -> " (" + a.kind() + ")")
+                    .findFirst().orElse("");
+            throw new QuantbridgeException("--out " + out + ": the run wrote " + f.getFileName() + kind + ", which "
+                    + "would replace --model " + model + "; choose another --out, or rename the model (nothing in "
+                    + out + " was changed)");
+        }
+    }
+
+    private static boolean sameFile(Path a, Path b) {
+        try {
+            return a != null && b != null && Files.exists(a) && Files.exists(b) && Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return false;
         }
     }
 

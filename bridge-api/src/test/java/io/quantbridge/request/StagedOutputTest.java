@@ -113,6 +113,40 @@ class StagedOutputTest {
     }
 
     @Test
+    void noRunReplacesTheModelItQuantizes() throws Exception {
+        Path out = Files.createDirectories(tmp.resolve("models"));
+        Path fp32 = Files.writeString(out.resolve("model.fp32.onnx"), "the user's float model");
+        QuantizationRequest early = QuantizationRequest.builder().model(fp32).calibrationData(Path.of("photos"))
+                .outputDir(out).build();
+        assertEquals("--model " + fp32 + " is in --out " + out + " under a name quantize gives its own files "
+                + "(model.<precision>.<format>), so the run would replace it: choose another --out, or rename the "
+                + "model", assertThrows(QuantbridgeException.class, () -> StagedOutput.run(early, Progress.NONE,
+                        (req, p) -> { throw new AssertionError("the run started"); })).getMessage());
+        assertEquals(List.of("model.fp32.onnx"), names(out));
+
+        // any other name a run writes over is refused before anything moves
+        Path net = Files.writeString(out.resolve("net.onnx"), "the user's net");
+        QuantizationRequest late = early.toBuilder().model(net).build();
+        assertEquals("--out " + out + ": the run wrote net.onnx (model), which would replace --model " + net
+                + "; choose another --out, or rename the model (nothing in " + out + " was changed)",
+                assertThrows(QuantbridgeException.class, () -> StagedOutput.run(late, Progress.NONE, (req, p) -> {
+                    Path f = req.outputDir().resolve("net.onnx");
+                    AtomicFiles.writeString(f, "quantized");
+                    AtomicFiles.writeString(req.outputDir().resolve("calibration.json"), "{}");
+                    return new QuantizationResult("onnx", List.of(Artifact.of("model", f)), null, Map.of());
+                })).getMessage());
+        assertEquals(List.of("model.fp32.onnx", "net.onnx"), names(out));
+        assertEquals("the user's net", read(net));
+
+        // a model beside the outputs under another name is fine
+        StagedOutput.run(late, Progress.NONE, (req, p) -> {
+            AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "quantized");
+            return new QuantizationResult("onnx", List.of(), null, Map.of());
+        });
+        assertEquals(List.of("model.fp32.onnx", "model.int8.onnx", "net.onnx"), names(out));
+    }
+
+    @Test
     void aStoppedProcessRemovesTheRunUnderWay() throws Exception {
         Path out = tmp.resolve("stopped");
         List<Path> removed = new ArrayList<>();

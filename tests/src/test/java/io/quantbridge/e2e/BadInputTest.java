@@ -232,6 +232,29 @@ class BadInputTest {
         }
     }
 
+    /**
+     * A float model kept as models/model.fp32.onnx and quantized with --out models: the run would replace it with
+     * the calibrated float model of the same name (it did, silently), so it is refused before it starts.
+     */
+    @Test
+    void aModelInTheOutputFolderUnderAnOutputNameIsNotReplaced() throws Exception {
+        Path models = Files.createDirectories(tmp.resolve("models"));
+        Path model = models.resolve("model.fp32.onnx");
+        Files.copy(RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx"), model);
+        byte[] before = Files.readAllBytes(model);
+        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+                "--model", model.toString(), "--calib", RealModels.photos().toString(), "--samples", "4", "--size",
+                "192x48", "--out", models.toString()));
+        assertEquals(1, r.code(), r.err());
+        assertEquals("quantbridge quantize: --model " + model + " is in --out " + models + " under a name quantize "
+                + "gives its own files (model.<precision>.<format>), so the run would replace it: choose another "
+                + "--out, or rename the model\n", r.err());
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(model)));
+        try (var entries = Files.list(models)) {
+            assertEquals(List.of(model), entries.toList());
+        }
+    }
+
     @Test
     void anAlreadyQuantizedModelIsRefusedAsSuch() throws Exception {
         Path cls = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
