@@ -58,6 +58,10 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (iterations < 1) throw new QuantbridgeException("--iterations must be at least 1");
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--data", data);
+        for (Path m : models) inputs.putIfAbsent("--model " + m, m);
+        JsonOutput.check(out, "bench.json", inputs);
         PrintWriter o = spec.commandLine().getOut();
         List<Map<String, Object>> rows = new ArrayList<>();
         double first = Double.NaN;

@@ -85,6 +85,12 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (layers < 0) throw new QuantbridgeException("--layers must be 0 or more: " + layers);
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--model", model);
+        inputs.put("--candidate", candidate);
+        inputs.put("--data", data);
+        inputs.put("--labels", metrics.labels);
+        JsonOutput.check(out, "eval.json", inputs);
         if (layers > 0) layerKind(); // a pair that cannot be compared fails before any model is run
         SampleSource.discover(data, SampleSource.EVALUATION); // a wrong path fails before any model is loaded
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
