@@ -38,6 +38,9 @@ public final class StagedOutput {
     /** The names the backends give their files: model.int8.onnx, model.fp32.tflite, model.int8_edgetpu.tflite, ... */
     private static final java.util.regex.Pattern WRITTEN_NAMES =
             java.util.regex.Pattern.compile("model\\.(int8|fp32|fp16|dynamic|implicit)([._].*)?");
+    /** The other names of files the backends write (report.json is the caller's). */
+    private static final java.util.regex.Pattern OTHER_NAMES =
+            java.util.regex.Pattern.compile("calibration\\.(json|cache)|trtexec\\.txt");
 
     private StagedOutput() { }
 
@@ -87,7 +90,19 @@ public final class StagedOutput {
                 throw moved;
             }
             refuseReplacing(model, stage, out, r);
+            List<String> written = names(stage);
             moveInto(stage, out);
+            List<String> earlier = new ArrayList<>();
+            for (String n : names(out)) {
+                if (!written.contains(n) && (WRITTEN_NAMES.matcher(n).matches() || OTHER_NAMES.matcher(n).matches())
+                        && Files.isRegularFile(out.resolve(n))) {
+                    earlier.add(n);
+                }
+            }
+            if (!earlier.isEmpty()) {
+                progress.note("--out " + out + " also holds " + String.join(", ", earlier) + " from an earlier run, "
+                        + "which this run did not write (report.json lists what it wrote)");
+            }
             List<Artifact> artifacts = new ArrayList<>();
             for (Artifact a : r.artifacts()) {
                 Path p = a.path().startsWith(stage) ? out.resolve(stage.relativize(a.path())) : a.path();
@@ -144,6 +159,15 @@ public final class StagedOutput {
             throw new QuantbridgeException("--out " + out + ": the run wrote " + f.getFileName() + kind + ", which "
                     + "would replace --model " + model + "; choose another --out, or rename the model (nothing in "
                     + out + " was changed)");
+        }
+    }
+
+    /** The names in {@code dir}, sorted. */
+    private static List<String> names(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        } catch (IOException e) {
+            throw new QuantbridgeException("cannot list " + dir + ": " + e.getMessage(), e);
         }
     }
 

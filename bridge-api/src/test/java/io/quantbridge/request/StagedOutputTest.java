@@ -70,6 +70,17 @@ class StagedOutputTest {
                 "samples", 3), r.report());
         assertEquals(List.of("wrote " + out.resolve("calibration.cache")), progress.notes);
 
+        // files an earlier run left, which this one does not rewrite, are named
+        Files.writeString(out.resolve("model.int8.blob"), "an earlier run's OpenVINO model");
+        Files.writeString(out.resolve("notes.txt"), "the user's");
+        Notes again = new Notes();
+        StagedOutput.run(request(out), again, (req, p) -> {
+            AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "newer model");
+            return new QuantizationResult("onnx", List.of(), null, Map.of());
+        });
+        assertEquals(List.of("--out " + out + " also holds calibration.cache, model.int8.blob from an earlier run, "
+                + "which this run did not write (report.json lists what it wrote)"), again.notes);
+
         // no progress is Progress.NONE
         QuantizationResult quiet = StagedOutput.run(request(out), null, (req, p) -> {
             p.begin("calibrating", 1);
