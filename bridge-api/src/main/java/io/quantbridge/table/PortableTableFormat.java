@@ -114,6 +114,10 @@ public final class PortableTableFormat {
             throw new QuantbridgeException(where + ": expected a JSON object at the top level");
         }
         Map<?, ?> root = rootRaw;
+        if (!root.containsKey("tensors") && root.containsKey("backend") && root.containsKey("artifacts")) {
+            throw new QuantbridgeException(where + " is a quantize report (report.json), not a calibration table:"
+                    + " give the calibration.json written beside it");
+        }
         if (root.containsKey("format")) {
             Object f = root.get("format");
             if (!FORMAT.equals(f)) {

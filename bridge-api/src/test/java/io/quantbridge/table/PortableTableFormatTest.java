@@ -188,6 +188,10 @@ class PortableTableFormatTest {
         assertEquals("calibration table " + file() + " is a TensorRT calibration cache (TRT-100900-EntropyCalibration2),"
                 + " which holds scales only: give the portable table written beside it, calibration.json",
                 error("TRT-100900-EntropyCalibration2\ninput: 3c010a14\n"));
+        // and the report written beside it
+        assertEquals("calibration table " + file() + " is a quantize report (report.json), not a calibration table:"
+                + " give the calibration.json written beside it",
+                error("{\"backend\": \"onnx\", \"precision\": \"int8\", \"artifacts\": []}"));
         Map<String, Object> m = Json.parseObject(valid());
         m.put("format", "quantbridge-calibration-table/9");
         assertEquals("calibration table " + file() + ": unsupported \"format\" \"quantbridge-calibration-table/9\""

@@ -13,10 +13,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** Describes a model, a portable calibration table or a TensorRT calibration cache. */
+/** Describes a model, a portable calibration table, a TensorRT calibration cache or a quantize report. */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = "Describe a model (inputs, outputs, operators, quantization), a calibration table (.json) or a "
-                + "TensorRT calibration cache (.cache).")
+        description = "Describe a model (inputs, outputs, operators, quantization), a calibration table (.json), a "
+                + "TensorRT calibration cache (.cache) or a quantize report (report.json).")
 final class InspectCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -34,7 +34,9 @@ final class InspectCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        if (name.endsWith(".json")) {
+        if (name.endsWith(".json") && ReportSummary.isReport(file)) {
+            ReportSummary.print(out, file);
+        } else if (name.endsWith(".json")) {
             CalibrationTable t = PortableTableFormat.read(file);
             out.println("calibration table " + file);
             out.println("model sha256: " + (t.modelSha256() == null ? "unknown" : t.modelSha256()));

@@ -567,6 +567,15 @@ class QuantizeOnnxEndToEndTest {
         // ONNX Runtime runs TensorRT's layout as float convs; the onnxruntime target's as integer kernels
         assertTrue(r.out().matches("(?s).*ONNX Runtime [0-9.]+ \\(CPU\\), as optimized: conv/matmul layers in int8: "
                 + "[0-2] of 64 .*"), r.out());
+        // the run's report.json, summarized as quantize printed it when it finished
+        Path report = out.resolve("pct").resolve("report.json");
+        Run rep = cli(List.of("inspect", report.toString()));
+        assertEquals(0, rep.code(), rep.err());
+        assertTrue(rep.out().startsWith("quantize report " + report + "\nbackend:     onnx (selected by --backend), "
+                + "target tensorrt\nprecision:   int8\nmodel:       "), rep.out());
+        assertTrue(rep.out().contains("\nmodel              " + q + " ("), rep.out());
+        assertTrue(rep.out().matches("(?s).*\nfidelity sigmoid_0\\.tmp_0: cosine=0\\.[0-9]+ sqnr_db=.* "
+                + "mask_iou=0\\.[0-9]+ samples=79\n.*"), rep.out());
         Run ort = cli(List.of("inspect", out.resolve("ort").resolve("model.int8.onnx").toString()));
         assertEquals(0, ort.code(), ort.err());
         assertTrue(ort.out().contains("conv/matmul layers in int8: 62 of 64 {QLinearConv=62}, float: "
