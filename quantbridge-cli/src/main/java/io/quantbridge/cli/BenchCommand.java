@@ -55,6 +55,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--verbose", description = "Stack traces on failure.")
     boolean verbose;
 
+    /** The median of ascending {@code sorted}: the middle value, or the mean of the two middle ones. */
+    static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
     @Override
     public Integer call() {
         if (iterations < 1) throw new QuantbridgeException("--iterations must be at least 1");
@@ -78,7 +84,7 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 double[] sorted = ms.clone();
                 Arrays.sort(sorted);
-                double median = sorted[sorted.length / 2];
+                double median = median(sorted);
                 double mean = Arrays.stream(ms).average().orElse(Double.NaN);
                 double p90 = sorted[Math.min(sorted.length - 1, (int) Math.ceil(0.9 * sorted.length) - 1)];
                 if (Double.isNaN(first)) first = median;
