@@ -145,15 +145,9 @@ public final class StagedOutput {
 
     /** Refuses a run whose files would replace {@code model} in {@code out}, naming the file that would. */
     private static void refuseReplacing(Path model, Path stage, Path out, QuantizationResult r) {
-        List<Path> staged;
-        try (Stream<Path> s = Files.list(stage)) {
-            staged = s.sorted().toList();
-        } catch (IOException e) {
-            throw new QuantbridgeException("cannot list " + stage + ": " + e.getMessage(), e);
-        }
-        for (Path f : staged) {
-            Path dst = out.resolve(f.getFileName().toString());
-            if (!sameFile(dst, model)) continue;
+        for (String name : names(stage)) {
+            Path f = stage.resolve(name);
+            if (!sameFile(out.resolve(name), model)) continue;
             String kind = r.artifacts().stream().filter(a -> a.path().equals(f)).map(a -> " (" + a.kind() + ")")
                     .findFirst().orElse("");
             throw new QuantbridgeException("--out " + out + ": the run wrote " + f.getFileName() + kind + ", which "
@@ -181,14 +175,9 @@ public final class StagedOutput {
 
     /** Renames every file under {@code from} to the same place under {@code to}, replacing what is there. */
     private static void moveInto(Path from, Path to) {
-        List<Path> entries;
-        try (Stream<Path> s = Files.list(from)) {
-            entries = s.sorted().toList();
-        } catch (IOException e) {
-            throw new QuantbridgeException("cannot list " + from + ": " + e.getMessage(), e);
-        }
-        for (Path src : entries) {
-            Path dst = to.resolve(src.getFileName().toString());
+        for (String name : names(from)) {
+            Path src = from.resolve(name);
+            Path dst = to.resolve(name);
             try {
                 if (Files.isDirectory(src) && Files.isDirectory(dst)) {
                     moveInto(src, dst);
