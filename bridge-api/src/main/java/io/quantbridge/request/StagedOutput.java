@@ -4,6 +4,7 @@ import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.util.AtomicFiles;
 import io.quantbridge.util.InputFiles;
+import io.quantbridge.util.Json;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -21,8 +22,8 @@ import java.util.stream.Stream;
 /**
  * Runs a quantization so that the output folder changes only when the run succeeds: the backend writes into a hidden
  * folder inside {@code --out} ({@code .quantbridge-run-...}), and its files are renamed into {@code --out} once the
- * run has returned. A run that fails (a bad evaluation sample, ONNX Runtime refusing a shape, a full disk, an
- * interrupt) deletes that folder, so {@code --out} keeps the files of the last run that succeeded, report.json with
+ * run has returned, with {@value #REPORT} (the result's report) among them. A run that fails (a bad evaluation
+ * sample, ONNX Runtime refusing a shape, a full disk, an interrupt) deletes that folder, so {@code --out} keeps the files of the last run that succeeded, report.json with
  * them, instead of a new model beside an old report; an output folder the run created is removed again. The result's
  * artifact paths, the report's strings, progress notes and error messages name the files where they end up.
  *
@@ -31,6 +32,8 @@ import java.util.stream.Stream;
  * before anything moves.
  */
 public final class StagedOutput {
+    /** The report a run writes beside its files: the result's report as JSON. */
+    public static final String REPORT = "report.json";
     /** The name every staging folder starts with. */
     public static final String PREFIX = ".quantbridge-run-";
     /** The staging folders of runs under way, each with whether the run created its output folder. */
@@ -38,7 +41,7 @@ public final class StagedOutput {
     /** The names the backends give their files: model.int8.onnx, model.fp32.tflite, model.int8_edgetpu.tflite, ... */
     private static final java.util.regex.Pattern WRITTEN_NAMES =
             java.util.regex.Pattern.compile("model\\.(int8|fp32|fp16|dynamic|implicit)([._].*)?");
-    /** The other names of files the backends write (report.json is the caller's). */
+    /** The other names of files the backends write ({@value #REPORT} is always written). */
     private static final java.util.regex.Pattern OTHER_NAMES =
             java.util.regex.Pattern.compile("calibration\\.(json|cache)|trtexec\\.txt");
 
@@ -90,6 +93,16 @@ public final class StagedOutput {
                 throw moved;
             }
             refuseReplacing(model, stage, out, r);
+            List<Artifact> artifacts = new ArrayList<>();
+            for (Artifact a : r.artifacts()) {
+                Path p = a.path().startsWith(stage) ? out.resolve(stage.relativize(a.path())) : a.path();
+                artifacts.add(new Artifact(a.kind(), p, a.bytes()));
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, Object> report = (Map<String, Object>) replaced(r.report(), from, to);
+            Map<String, Object> file = new LinkedHashMap<>(report);
+            file.putIfAbsent("backend", r.backend());
+            AtomicFiles.writeString(stage.resolve(REPORT), Json.write(file)); // moves in with the files it describes
             List<String> written = names(stage);
             moveInto(stage, out);
             List<String> earlier = new ArrayList<>();
@@ -103,13 +116,6 @@ public final class StagedOutput {
                 progress.note("--out " + out + " also holds " + String.join(", ", earlier) + " from an earlier run, "
                         + "which this run did not write (report.json lists what it wrote)");
             }
-            List<Artifact> artifacts = new ArrayList<>();
-            for (Artifact a : r.artifacts()) {
-                Path p = a.path().startsWith(stage) ? out.resolve(stage.relativize(a.path())) : a.path();
-                artifacts.add(new Artifact(a.kind(), p, a.bytes()));
-            }
-            @SuppressWarnings("unchecked")
-            Map<String, Object> report = (Map<String, Object>) replaced(r.report(), from, to);
             done = true;
             return new QuantizationResult(r.backend(), artifacts, r.table(), report);
         } finally {

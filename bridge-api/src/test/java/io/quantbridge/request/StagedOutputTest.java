@@ -62,7 +62,10 @@ class StagedOutputTest {
         });
         assertEquals(List.of("calibration.cache", "model.int8.onnx", "report.json"), names(out));
         assertEquals("new model", read(out.resolve("model.int8.onnx")));
-        assertEquals("old report", read(out.resolve("report.json")), "report.json is the caller's to write");
+        // report.json is the run's report (its paths moved too), written in the stage and moved in with its files
+        Map<String, Object> written = new java.util.LinkedHashMap<>(r.report());
+        written.put("backend", "onnx");
+        assertEquals(io.quantbridge.util.Json.write(written), read(out.resolve("report.json")));
         assertEquals("rw-r-----", PosixFilePermissions.toString(
                 Files.getPosixFilePermissions(out.resolve("model.int8.onnx"))), "a replaced file keeps its readers");
         assertEquals(new Artifact("model", out.resolve("model.int8.onnx"), 9), r.artifacts().get(0));
@@ -154,7 +157,7 @@ class StagedOutputTest {
             AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "quantized");
             return new QuantizationResult("onnx", List.of(), null, Map.of());
         });
-        assertEquals(List.of("model.fp32.onnx", "model.int8.onnx", "net.onnx"), names(out));
+        assertEquals(List.of("model.fp32.onnx", "model.int8.onnx", "net.onnx", "report.json"), names(out));
     }
 
     @Test
