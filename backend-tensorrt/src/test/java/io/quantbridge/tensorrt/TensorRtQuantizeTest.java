@@ -17,7 +17,6 @@ import io.quantbridge.request.QuantizationResult;
 import io.quantbridge.table.TensorRtCache;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -36,7 +35,7 @@ class TensorRtQuantizeTest {
 
     @TempDir static Path out;
     static QuantizationResult result;
-    static final List<String> notes = new ArrayList<>();
+    static final List<String> notes = new java.util.concurrent.CopyOnWriteArrayList<>();
     static BackendStatus status;
 
     static Path root() {
@@ -67,12 +66,7 @@ class TensorRtQuantizeTest {
         assumeTrue(!status.usable(), "this test covers the machine without a GPU; GpuEngineTest covers the other");
         QuantizationRequest req = QuantizationRequest.builder().model(detector()).calibrationData(photos())
                 .maxSamples(4).seed(1).preprocessing(PRE_320).outputDir(out).threads(2).build();
-        result = backend.quantize(req, new Progress() {
-            @Override public void begin(String task, long total) { }
-            @Override public void advance(long steps) { }
-            @Override public void end() { }
-            @Override public void note(String message) { notes.add(message); }
-        });
+        result = backend.quantize(req, Progress.notes(notes::add));
     }
 
     @Test

@@ -33,21 +33,14 @@ class StagedOutputTest {
         }
     }
 
-    private static final class Notes implements Progress {
-        final List<String> notes = new ArrayList<>();
-        @Override public void begin(String task, long total) { }
-        @Override public void advance(long steps) { }
-        @Override public void end() { }
-        @Override public void note(String message) { notes.add(message); }
-    }
-
     @Test
     void aRunThatSucceedsMovesItsFilesInAndNamesThemThere() throws Exception {
         Path out = Files.createDirectories(tmp.resolve("out"));
         Files.writeString(out.resolve("model.int8.onnx"), "old model");
         Files.writeString(out.resolve("report.json"), "old report");
         Files.setPosixFilePermissions(out.resolve("model.int8.onnx"), PosixFilePermissions.fromString("rw-r-----"));
-        Notes progress = new Notes();
+        List<String> notes = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Progress progress = Progress.notes(notes::add);
         QuantizationResult r = StagedOutput.run(request(out), progress, (req, p) -> {
             Path stage = req.outputDir();
             assertEquals(out, stage.getParent());
@@ -71,18 +64,18 @@ class StagedOutputTest {
         assertEquals(new Artifact("model", out.resolve("model.int8.onnx"), 9), r.artifacts().get(0));
         assertEquals(Map.of("tensorrt", Map.of("commands", List.of(out.resolve("trtexec.txt").toString())),
                 "samples", 3), r.report());
-        assertEquals(List.of("wrote " + out.resolve("calibration.cache")), progress.notes);
+        assertEquals(List.of("wrote " + out.resolve("calibration.cache")), notes);
 
         // files an earlier run left, which this one does not rewrite, are named
         Files.writeString(out.resolve("model.int8.blob"), "an earlier run's OpenVINO model");
         Files.writeString(out.resolve("notes.txt"), "the user's");
-        Notes again = new Notes();
-        StagedOutput.run(request(out), again, (req, p) -> {
+        List<String> again = new ArrayList<>();
+        StagedOutput.run(request(out), Progress.notes(again::add), (req, p) -> {
             AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "newer model");
             return new QuantizationResult("onnx", List.of(), null, Map.of());
         });
         assertEquals(List.of("--out " + out + " also holds calibration.cache, model.int8.blob from an earlier run, "
-                + "which this run did not write (report.json lists what it wrote)"), again.notes);
+                + "which this run did not write (report.json lists what it wrote)"), again);
 
         // no progress is Progress.NONE
         QuantizationResult quiet = StagedOutput.run(request(out), null, (req, p) -> {
