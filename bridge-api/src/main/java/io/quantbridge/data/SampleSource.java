@@ -27,16 +27,18 @@ import java.util.stream.Stream;
  *       dimension at a time, one sample per slice, ids {@code name[i]} ({@link #discover(Path, String, List)});</li>
  *   <li>a folder of image, {@code .npy} and/or {@code .npz} files: one sample per file (a {@code .npz} holds one
  *       array per model input, named after it, as {@code numpy.savez(f, input_ids=..., attention_mask=...)} writes
- *       it);</li>
+ *       it); image and {@code .npz} files in sub-folders are samples too, at any depth, so that a data set sorted
+ *       into class folders ({@code val/n01440764/*.JPEG}) is read whole, ids {@code n01440764/ILSVRC2012_..JPEG};</li>
  *   <li>a folder of sub-folders, one per sample, each holding one {@code .npy} file per model input named
- *       {@code <input name>.npy} (or any single {@code .npy} for a single-input model).</li>
+ *       {@code <input name>.npy} (or any single {@code .npy} for a single-input model). A folder that directly holds
+ *       {@code .npy} files is such a sample wherever it lies below the data folder, and is not searched further.</li>
  * </ul>
- * Names starting with {@code .} are ignored, as are other file types and sub-folders without {@code .npy} files;
+ * Names starting with {@code .} are ignored, as are other file types and folders without samples;
  * images in a format Java cannot decode ({@code .webp}, {@code .heic}, {@code .avif}, ...) are refused, not skipped, so
  * that no part of a data set goes missing unnoticed.
  * Discovery reads no data, only the headers of a single {@code .npy} or {@code .npz} file given by itself.
- * Sub-folders are not searched further. Samples are sorted by id (plain string order of the relative path, so
- * {@code img10} comes before {@code img2}). A folder mixing sample files and sample sub-folders is refused as
+ * Samples are sorted by id (plain string order of the path relative to the data folder, with {@code /} separators,
+ * so {@code img10} comes before {@code img2}). A folder mixing sample files and sample sub-folders is refused as
  * ambiguous. Extensions are matched without regard to case.
  *
  * <p>{@link #load} reads a sample when it is needed; a stacked sample reads only its own slice of the file.
@@ -94,6 +96,17 @@ public final class SampleSource {
      * @param modelInputs the model's inputs; null to treat every file as one sample
      */
     public static SampleSource discover(Path path, String label, List<TensorInfo> modelInputs) {
+        return discover(path, label, modelInputs, null);
+    }
+
+    /**
+     * As {@link #discover(Path, String, List)}, leaving out {@code excluded} where it lies inside the folder
+     * {@code path}: the evaluation folder kept inside the calibration folder ({@code --calib data --eval data/eval})
+     * is not calibration data.
+     *
+     * @param excluded a file or sub-folder of {@code path} that holds no samples of this set; null for none
+     */
+    public static SampleSource discover(Path path, String label, List<TensorInfo> modelInputs, Path excluded) {
         if (!Files.exists(path)) {
             throw new QuantbridgeException(label + " " + path + " does not exist");
         }
@@ -107,28 +120,15 @@ public final class SampleSource {
             }
             return new SampleSource(path, label, fileSamples(path, kind, label, modelInputs));
         }
-        List<SampleRef> files = new ArrayList<>();
-        List<SampleRef> folders = new ArrayList<>();
-        List<String> undecodable = new ArrayList<>();
-        for (Path entry : list(path, label)) {
-            String name = entry.getFileName().toString();
-            if (Files.isRegularFile(entry) && undecodableImage(entry) != null) {
-                undecodable.add(name);
-            } else if (Files.isDirectory(entry)) {
-                List<Path> npys = new ArrayList<>();
-                for (Path f : list(entry, label)) {
-                    if (Files.isRegularFile(f) && kindOf(f) == SampleRef.Kind.NPY) npys.add(f);
-                }
-                if (!npys.isEmpty()) folders.add(new SampleRef(name, SampleRef.Kind.NPY_FOLDER, npys, entry, label));
-            } else if (Files.isRegularFile(entry)) {
-                SampleRef.Kind kind = kindOf(entry);
-                if (kind != null) files.add(new SampleRef(name, kind, List.of(entry), entry, label));
-            }
-        }
+        FolderWalk walk = new FolderWalk(label, excluded == null ? null : realPath(excluded));
+        walk.folder(path, "", 0);
+        List<SampleRef> files = walk.files;
+        List<SampleRef> folders = walk.folders;
+        List<String> undecodable = walk.undecodable;
         if (!undecodable.isEmpty()) {
             throw new QuantbridgeException(label + " " + path + ": holds " + undecodable.size() + " image"
                     + (undecodable.size() == 1 ? "" : "s") + " in a format quantbridge cannot decode (e.g. "
-                    + undecodable.get(0) + ", a " + undecodableImage(path.resolve(undecodable.get(0))) + " image)"
+                    + undecodable.get(0) + ", a " + undecodableImage(Path.of(undecodable.get(0))) + " image)"
                     + CONVERT + "; left out, " + (undecodable.size() == 1 ? "it" : "they")
                     + " would go missing from the data set unnoticed");
         }
@@ -153,6 +153,75 @@ public final class SampleSource {
         }
         samples.sort(Comparator.comparing(SampleRef::id));
         return new SampleSource(path, label, samples);
+    }
+
+    /** How deep sub-folders are searched: deeper than any class-folder layout, short of a runaway tree. */
+    private static final int MAX_DEPTH = 16;
+
+    /**
+     * The walk of a data folder: image and {@code .npz} files at any depth are one sample each, a folder that
+     * directly holds {@code .npy} files is one sample of them (one per model input) and is not searched further,
+     * {@code .npy} files directly in the data folder are one sample each. A folder reached twice (a link back up
+     * the tree) is walked once.
+     */
+    private static final class FolderWalk {
+        final String label;
+        final Path excluded;
+        final List<SampleRef> files = new ArrayList<>();
+        final List<SampleRef> folders = new ArrayList<>();
+        final List<String> undecodable = new ArrayList<>();
+        private final java.util.Set<Path> seen = new java.util.HashSet<>();
+
+        FolderWalk(String label, Path excluded) {
+            this.label = label;
+            this.excluded = excluded;
+        }
+
+        void folder(Path dir, String prefix, int depth) {
+            if (!seen.add(realPath(dir))) return;
+            if (depth > MAX_DEPTH) {
+                throw new QuantbridgeException(label + " " + dir + ": folders nested more than " + MAX_DEPTH
+                        + " deep; give a folder nearer the samples");
+            }
+            List<Path> entries = list(dir, label);
+            if (depth > 0) {
+                List<Path> npys = entries.stream()
+                        .filter(f -> Files.isRegularFile(f) && kindOf(f) == SampleRef.Kind.NPY && !isExcluded(f))
+                        .toList();
+                if (!npys.isEmpty()) {
+                    folders.add(new SampleRef(prefix.substring(0, prefix.length() - 1), SampleRef.Kind.NPY_FOLDER,
+                            npys, dir, label));
+                    return;
+                }
+            }
+            for (Path entry : entries) {
+                if (isExcluded(entry)) continue;
+                String id = prefix + entry.getFileName();
+                if (Files.isDirectory(entry)) {
+                    folder(entry, id + "/", depth + 1);
+                } else if (Files.isRegularFile(entry)) {
+                    SampleRef.Kind kind = kindOf(entry);
+                    if (undecodableImage(entry) != null) {
+                        undecodable.add(id);
+                    } else if (kind != null) {
+                        files.add(new SampleRef(id, kind, List.of(entry), entry, label));
+                    }
+                }
+            }
+        }
+
+        private boolean isExcluded(Path p) {
+            return excluded != null && realPath(p).equals(excluded);
+        }
+    }
+
+    /** {@code p} with links resolved, or its absolute normal form where that fails. */
+    private static Path realPath(Path p) {
+        try {
+            return p.toRealPath();
+        } catch (IOException e) {
+            return p.toAbsolutePath().normalize();
+        }
     }
 
     /** Non-hidden entries of a folder, sorted by name. */

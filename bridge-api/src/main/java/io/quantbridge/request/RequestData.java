@@ -48,14 +48,17 @@ public final class RequestData {
     }
 
     private static DataSplit splitAll(QuantizationRequest req, List<TensorInfo> modelInputs) {
-        List<SampleRef> calib = samples(req.calibrationData(), req.calibrationSamples().orElse(null),
-                SampleSource.CALIBRATION, modelInputs);
+        Path calibPath = req.calibrationData();
+        Path evalPath = req.evaluationData().orElse(null);
+        boolean same = sameData(req);
+        List<SampleRef> calib = samples(calibPath, req.calibrationSamples().orElse(null),
+                SampleSource.CALIBRATION, modelInputs, same ? null : inside(evalPath, calibPath));
         if (calib == null) {
-            List<SampleRef> eval = samples(req.evaluationData().orElse(null),
-                    req.evaluationSamples().orElse(null), SampleSource.EVALUATION, modelInputs);
+            List<SampleRef> eval = samples(evalPath, req.evaluationSamples().orElse(null), SampleSource.EVALUATION,
+                    modelInputs, null);
             return eval == null ? null : DataSplit.separate(List.of(), eval, req.seed(), 0, 0);
         }
-        if (sameData(req)) {
+        if (same) {
             DataSplit s = DataSplit.split(calib, req.seed(), req.maxSamples());
             if (s.evaluation().isEmpty()) {
                 String what = req.calibrationData() == null ? "the evaluation samples are the calibration list"
@@ -65,15 +68,19 @@ public final class RequestData {
             }
             return s;
         }
-        List<SampleRef> eval = samples(req.evaluationData().orElse(null), req.evaluationSamples().orElse(null),
-                SampleSource.EVALUATION, modelInputs);
+        List<SampleRef> eval = samples(evalPath, req.evaluationSamples().orElse(null), SampleSource.EVALUATION,
+                modelInputs, inside(calibPath, evalPath));
+        if (eval != null) checkDisjoint(calib, eval, calibPath, evalPath);
         return DataSplit.separate(calib, eval == null ? List.of() : eval, req.seed(), req.maxSamples(), 0);
     }
 
-    /** The samples of a folder or file, or of a list of tensors; null when there are neither. */
+    /**
+     * The samples of a folder or file (without {@code excluded}, a file or folder inside it), or of a list of
+     * tensors; null when there are neither.
+     */
     private static List<SampleRef> samples(Path files, List<Map<String, FloatTensor>> tensors, String label,
-                                           List<TensorInfo> modelInputs) {
-        if (files != null) return SampleSource.discover(files, label, modelInputs).samples();
+                                           List<TensorInfo> modelInputs, Path excluded) {
+        if (files != null) return SampleSource.discover(files, label, modelInputs, excluded).samples();
         if (tensors != null) return SampleSource.ofTensors(tensors, label);
         return null;
     }
@@ -98,6 +105,55 @@ public final class RequestData {
      */
     public static void checkEvaluation(List<SampleRef> samples, List<TensorInfo> modelInputs, Preprocessing pre) {
         for (SampleRef s : samples) SampleSource.load(s, modelInputs, pre);
+    }
+
+    /**
+     * {@code inner} when it lies inside the folder {@code outer} (the evaluation folder kept in the calibration
+     * folder, or the other way round), else null: discovery of the outer set leaves it out.
+     */
+    private static Path inside(Path inner, Path outer) {
+        if (inner == null || outer == null || !Files.isDirectory(outer)) return null;
+        Path in = realPath(inner);
+        Path out = realPath(outer);
+        Path inAbs = inner.toAbsolutePath().normalize();
+        Path outAbs = outer.toAbsolutePath().normalize();
+        // as written or with links resolved: data/eval may be a link to a folder elsewhere
+        boolean nested = (in.startsWith(out) && !in.equals(out)) || (inAbs.startsWith(outAbs) && !inAbs.equals(outAbs));
+        return nested ? inner : null;
+    }
+
+    /**
+     * Refuses calibration and evaluation sets that share a sample file or folder (two folders with links to the same
+     * photos, a single file given as evaluation that is also in the calibration folder): fidelity measured on
+     * samples that calibrated the model says more than the model holds to. The same folder for both is split
+     * instead, and never reaches here.
+     */
+    private static void checkDisjoint(List<SampleRef> calib, List<SampleRef> eval, Path calibPath, Path evalPath) {
+        if (calibPath == null || evalPath == null) return;
+        Map<Path, SampleRef> byFile = new java.util.HashMap<>();
+        for (SampleRef s : calib) byFile.putIfAbsent(realPath(s.path()), s);
+        List<SampleRef> shared = new java.util.ArrayList<>();
+        SampleRef firstCalib = null;
+        for (SampleRef s : eval) {
+            SampleRef c = byFile.get(realPath(s.path()));
+            if (c == null) continue;
+            if (shared.isEmpty()) firstCalib = c;
+            shared.add(s);
+        }
+        if (shared.isEmpty()) return;
+        throw new QuantbridgeException("evaluation data " + evalPath + " and calibration data " + calibPath + " share "
+                + shared.size() + " of " + eval.size() + " evaluation sample" + (eval.size() == 1 ? "" : "s") + " (e.g. "
+                + shared.get(0).where() + ", which is calibration sample " + firstCalib.id() + "): fidelity on"
+                + " samples that calibrated the model overstates it; give --eval the --calib folder to split it into"
+                + " disjoint sets, or use folders without common files");
+    }
+
+    private static Path realPath(Path p) {
+        try {
+            return p.toRealPath();
+        } catch (IOException e) {
+            return p.toAbsolutePath().normalize();
+        }
     }
 
     private static boolean sameFile(Path a, Path b) {

@@ -67,7 +67,7 @@ class SampleSourceTest {
         image(d.resolve(".hidden.png"));
         image(d.resolve("._a.jpg"));
         Files.writeString(d.resolve("README.txt"), "x");
-        image(d.resolve("eval").resolve("z.png")); // a sub-folder without .npy files is not a sample
+        Files.createDirectories(d.resolve("notes")).resolve("x.txt").toFile().createNewFile();
         SampleSource s = SampleSource.discover(d);
         assertEquals(List.of("a.JPEG", "b.png", "c.jpg"), ids(s));
         assertEquals(List.of(SampleRef.Kind.IMAGE, SampleRef.Kind.IMAGE, SampleRef.Kind.IMAGE),
@@ -118,6 +118,51 @@ class SampleSourceTest {
                         .getMessage());
     }
 
+    /**
+     * Images sorted into class folders (ImageNet's {@code val/n01440764/*.JPEG}) are read whole. Sub-folders were not
+     * searched: such a folder gave "no images found", and one with a few photos beside its class folders calibrated
+     * on those few alone, without a word.
+     */
+    @Test
+    void imagesInSubFoldersAreSamplesNamedByTheirRelativePath() throws IOException {
+        Path d = dir.resolve("val");
+        image(d.resolve("top.jpg"));
+        image(d.resolve("n02/b.png"));
+        image(d.resolve("n01/a.JPEG"));
+        image(d.resolve("n01/deep/c.png"));
+        image(d.resolve(".git/objects/x.png"));
+        Files.createDirectories(d.resolve("arrays"));
+        Files.createSymbolicLink(d.resolve("n02/loop"), d); // a link back up the tree is walked once
+        SampleSource s = SampleSource.discover(d);
+        assertEquals(List.of("n01/a.JPEG", "n01/deep/c.png", "n02/b.png", "top.jpg"), ids(s));
+        assertEquals(d.resolve("n01/deep/c.png"), s.samples().get(1).path());
+        assertEquals(SampleRef.Kind.IMAGE, s.samples().get(1).kind());
+
+        // an undecodable image deep down is refused like one at the top, by its relative path
+        Files.write(d.resolve("n02/z.webp"), new byte[] {'R', 'I', 'F', 'F'});
+        assertEquals("calibration data " + d + ": holds 1 image in a format quantbridge cannot decode (e.g."
+                + " n02/z.webp, a WebP image): convert to PNG or JPEG (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff are"
+                + " read); left out, it would go missing from the data set unnoticed",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d)).getMessage());
+        Files.delete(d.resolve("n02/z.webp"));
+
+        // .npz files in sub-folders are samples too, and arrays beside images are refused as at the top
+        Files.copy(NpzFileTest.fixture("tokens.npz"), d.resolve("arrays/t.npz"));
+        assertEquals("calibration data " + d + ": holds both images (4, e.g. n01/a.JPEG) and arrays (1, e.g."
+                + " arrays/t.npz); images are preprocessed (--size, --scale, --mean, --std) and arrays are fed as they"
+                + " are, so put them in separate folders",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(d)).getMessage());
+
+        // a file or folder given as excluded is left out (the evaluation folder inside the calibration folder)
+        assertEquals(List.of("n01/a.JPEG", "n01/deep/c.png", "n02/b.png", "top.jpg"),
+                ids(SampleSource.discover(d, SampleSource.CALIBRATION, null, d.resolve("arrays"))));
+        Files.delete(d.resolve("arrays/t.npz"));
+        assertEquals(List.of("n01/a.JPEG", "n01/deep/c.png", "top.jpg"),
+                ids(SampleSource.discover(d, SampleSource.CALIBRATION, null, d.resolve("n02"))));
+        assertEquals(List.of("n01/a.JPEG", "n01/deep/c.png", "n02/b.png"),
+                ids(SampleSource.discover(d, SampleSource.CALIBRATION, null, d.resolve("top.jpg"))));
+    }
+
     @Test
     void folderOfSampleFolders() throws IOException {
         Path d = dir.resolve("calib");
@@ -125,10 +170,11 @@ class SampleSourceTest {
         npy(d.resolve("s2").resolve("mask.npy"), new long[] {1, 4});
         npy(d.resolve("s1").resolve("ids.npy"), new long[] {1, 4});
         npy(d.resolve(".cache").resolve("ids.npy"), new long[] {1, 4});
+        npy(d.resolve("more/s3").resolve("ids.npy"), new long[] {1, 4}); // wherever it lies
         Files.createDirectories(d.resolve("empty"));
         SampleSource s = SampleSource.discover(d);
-        assertEquals(List.of("s1", "s2"), ids(s));
-        SampleRef s2 = s.samples().get(1);
+        assertEquals(List.of("more/s3", "s1", "s2"), ids(s));
+        SampleRef s2 = s.samples().get(2);
         assertEquals(SampleRef.Kind.NPY_FOLDER, s2.kind());
         assertEquals(List.of(d.resolve("s2/ids.npy"), d.resolve("s2/mask.npy")), s2.files());
     }

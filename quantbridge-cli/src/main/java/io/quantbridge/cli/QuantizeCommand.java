@@ -29,10 +29,12 @@ import picocli.CommandLine.Option;
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Calibrate a float model and write INT8, FP16 or dynamic-range artifacts, the calibration table and "
                 + "report.json into --out.",
-                "Calibration data is a folder of images (.png, .jpg, .bmp, .gif, .tif), of .npy files (one sample each), of .npz "
+                "Calibration data is a folder of images (.png, .jpg, .bmp, .gif, .tif; sub-folders too, such as class "
+                        + "folders), of .npy files (one sample each), of .npz "
                         + "files (one sample each, an array per model input named after it), or of sub-folders with "
                         + "one <input>.npy per model input; or one .npy or .npz file that stacks the samples along its "
-                        + "first dimension (numpy.stack). An image becomes "
+                        + "first dimension (numpy.stack). An --eval folder inside --calib is left out of calibration; "
+                        + "sets that share a file are refused. An image becomes "
                         + "((pixel * scale) - mean) / std in the model's layout (NHWC for an [N, H, W, 3] input, gray for"
                         + " one channel)."})
 final class QuantizeCommand implements Callable<Integer> {
@@ -91,7 +93,8 @@ final class QuantizeCommand implements Callable<Integer> {
     int samples;
 
     @Option(names = "--calib-exclude", paramLabel = "GLOB",
-            description = "Leave out the calibration samples whose id matches (e.g. opencv-logo.png, 'frame_00*');"
+            description = "Leave out the calibration samples whose id (the path below --calib) matches (e.g."
+                    + " opencv-logo.png, 'frame_00*', 'n01440764/*');"
                     + " the evaluation samples stay as they are. Repeatable.")
     List<String> calibExcludes = new ArrayList<>();
 

@@ -1,0 +1,102 @@
+package io.quantbridge.request;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.quantbridge.QuantbridgeException;
+import io.quantbridge.data.DataSplit;
+import io.quantbridge.data.SampleRef;
+import io.quantbridge.tensor.TensorInfo;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code --calib} and {@code --eval} folders that nest or share files: now that sub-folders are searched (class
+ * folders), the evaluation folder kept inside the calibration folder must stay out of calibration, and sets that
+ * share a sample are refused rather than measured on the samples that calibrated the model.
+ */
+class DataFoldersTest {
+    private static final List<TensorInfo> IMAGE = List.of(new TensorInfo("x", "float32", new long[] {1, 3, 4, 4}));
+
+    @TempDir
+    Path dir;
+
+    private Path image(Path file) throws IOException {
+        Files.createDirectories(file.getParent());
+        ImageIO.write(new BufferedImage(4, 4, BufferedImage.TYPE_3BYTE_BGR), "png", file.toFile());
+        return file;
+    }
+
+    private static DataSplit split(Path calib, Path eval) {
+        return RequestData.split(QuantizationRequest.builder().model(Path.of("m.onnx")).outputDir(Path.of("out"))
+                .calibrationData(calib).evaluationData(eval).build(), IMAGE);
+    }
+
+    private static List<String> ids(List<SampleRef> samples) {
+        return samples.stream().map(SampleRef::id).toList();
+    }
+
+    @Test
+    void anEvaluationFolderInsideTheCalibrationFolderIsNotCalibrationData() throws IOException {
+        Path data = dir.resolve("data");
+        image(data.resolve("cats/a.png"));
+        image(data.resolve("dogs/b.png"));
+        image(data.resolve("eval/c.png"));
+        image(data.resolve("eval/dogs/d.png"));
+        DataSplit s = split(data, data.resolve("eval"));
+        assertEquals(List.of("cats/a.png", "dogs/b.png"), ids(s.calibration()));
+        assertEquals(List.of("c.png", "dogs/d.png"), ids(s.evaluation()));
+
+        // the other way round, and a single evaluation file inside the calibration folder
+        s = split(data.resolve("cats"), data);
+        assertEquals(List.of("a.png"), ids(s.calibration()));
+        assertEquals(List.of("dogs/b.png", "eval/c.png", "eval/dogs/d.png"), ids(s.evaluation()));
+        s = split(data, data.resolve("dogs/b.png"));
+        assertEquals(List.of("cats/a.png", "eval/c.png", "eval/dogs/d.png"), ids(s.calibration()));
+        assertEquals(List.of("b.png"), ids(s.evaluation()));
+
+        // a link in the calibration folder to an evaluation folder elsewhere is the evaluation folder
+        Path held = dir.resolve("held");
+        image(held.resolve("e.png"));
+        Files.createSymbolicLink(data.resolve("held"), held);
+        s = split(data, data.resolve("held"));
+        assertEquals(List.of("cats/a.png", "dogs/b.png", "eval/c.png", "eval/dogs/d.png"), ids(s.calibration()));
+        assertEquals(List.of("e.png"), ids(s.evaluation()));
+    }
+
+    @Test
+    void calibrationAndEvaluationSetsThatShareASampleAreRefused() throws IOException {
+        Path calib = dir.resolve("calib");
+        image(calib.resolve("a.png"));
+        image(calib.resolve("b.png"));
+        Path eval = dir.resolve("eval");
+        image(eval.resolve("c.png"));
+        Files.createSymbolicLink(eval.resolve("again.png"), calib.resolve("b.png"));
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> split(calib, eval));
+        assertEquals("evaluation data " + eval + " and calibration data " + calib + " share 1 of 2 evaluation samples"
+                + " (e.g. " + eval.resolve("again.png") + ", which is calibration sample b.png): fidelity on samples"
+                + " that calibrated the model overstates it; give --eval the --calib folder to split it into disjoint"
+                + " sets, or use folders without common files", e.getMessage());
+
+        // a link in the evaluation folder to the calibration folder, found through the sub-folder search
+        Files.delete(eval.resolve("again.png"));
+        Files.createSymbolicLink(eval.resolve("old"), calib);
+        e = assertThrows(QuantbridgeException.class, () -> split(calib, eval));
+        assertEquals("evaluation data " + eval + " and calibration data " + calib + " share 2 of 3 evaluation samples"
+                + " (e.g. " + eval.resolve("old/a.png") + ", which is calibration sample a.png): fidelity on samples"
+                + " that calibrated the model overstates it; give --eval the --calib folder to split it into disjoint"
+                + " sets, or use folders without common files", e.getMessage());
+
+        // the same folder for both is split, not refused
+        DataSplit s = RequestData.split(QuantizationRequest.builder().model(Path.of("m.onnx"))
+                .outputDir(Path.of("out")).calibrationData(calib).evaluationData(calib).maxSamples(1).build(), IMAGE);
+        assertEquals(1, s.calibration().size());
+        assertEquals(1, s.evaluation().size());
+    }
+}
