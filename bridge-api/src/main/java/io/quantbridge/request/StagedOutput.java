@@ -67,12 +67,13 @@ public final class StagedOutput {
         InputFiles.createFolder(out, "--out");
         Path stage;
         try {
-            stage = Files.createTempDirectory(out, PREFIX);
+            stage = Files.createTempDirectory(out, PREFIX + RunOwner.current().tag() + "-");
         } catch (IOException e) {
             if (created) removeIfEmpty(out);
             throw new QuantbridgeException("--out " + out + ": cannot write in the folder: " + e.getMessage(), e);
         }
         PENDING.put(stage, created);
+        if (!created) clearLeftovers(out, stage, progress);
         String from = stage.toString();
         String to = out.toString();
         boolean done = false;
@@ -138,6 +139,37 @@ public final class StagedOutput {
             PENDING.remove(stage);
         }
         return deleted;
+    }
+
+    /**
+     * Deletes the staging folders in {@code out} that runs of this machine left when their process was killed
+     * (SIGKILL, the kernel's out-of-memory killer, a container stopped), each with a note, and names those it cannot
+     * tell from a run still going (another process, another machine sharing the folder, an older quantbridge).
+     */
+    private static void clearLeftovers(Path out, Path own, Progress progress) {
+        List<String> going = new ArrayList<>();
+        for (String name : names(out)) {
+            Path dir = out.resolve(name);
+            if (!name.startsWith(PREFIX) || dir.equals(own) || PENDING.containsKey(dir) || !Files.isDirectory(dir)) {
+                continue;
+            }
+            java.util.Optional<RunOwner> owner = RunOwner.parse(name.substring(PREFIX.length()));
+            if (owner.isPresent() && owner.get().endedHere()) {
+                if (deleteTree(dir) && !Files.exists(dir)) {
+                    progress.note("--out " + out + ": removed " + name + ", the staging folder of a run (process "
+                            + owner.get().pid() + ", started " + owner.get().started() + ") that was killed before it"
+                            + " finished");
+                }
+            } else {
+                going.add(name + owner.map(o -> " (process " + o.pid() + (o.isThisMachine() ? "" : " on another machine")
+                        + ")").orElse(""));
+            }
+        }
+        if (!going.isEmpty()) {
+            progress.note("--out " + out + " also holds " + String.join(", ", going) + ": the staging folder of "
+                    + (going.size() == 1 ? "a run" : "runs") + " still going, or killed; the run that finishes last "
+                    + "leaves its files in --out; delete such a folder when no run is writing there");
+        }
     }
 
     /** Deletes {@code dir} when it is an empty folder; leaves anything else alone. */

@@ -169,6 +169,55 @@ class StagedOutputTest {
         assertEquals(List.of(), StagedOutput.deletePending());
     }
 
+    /**
+     * A run killed outright (SIGKILL, the out-of-memory killer) leaves its staging folder, which no later run could
+     * tell from one still going. The folder's name now records its process: a later run removes the folders of
+     * processes of this machine that have ended, and names the others.
+     */
+    @Test
+    void aLaterRunRemovesTheStagingFolderOfAKilledRun() throws Exception {
+        Path out = Files.createDirectories(tmp.resolve("killed"));
+        Process ended = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-version").redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        long endedStart = ended.toHandle().info().startInstant().orElseThrow().toEpochMilli();
+        ended.waitFor();
+        RunOwner me = RunOwner.current();
+        Path dead = Files.createDirectories(out.resolve(StagedOutput.PREFIX + new RunOwner(me.host(), ended.pid(),
+                endedStart).tag() + "-123"));
+        Files.writeString(dead.resolve("model.fp32.onnx"), "half a model");
+        // the same process id, started at another time: the id was reused
+        Path reused = Files.createDirectories(out.resolve(StagedOutput.PREFIX + new RunOwner(me.host(), me.pid(),
+                me.startMs() - 60_000).tag() + "-7"));
+        Path alive = Files.createDirectories(out.resolve(StagedOutput.PREFIX + me.tag() + "-8"));
+        Path elsewhere = Files.createDirectories(out.resolve(StagedOutput.PREFIX + "00000000-" + ended.pid() + "-"
+                + endedStart + "-9"));
+        Path older = Files.createDirectories(out.resolve(StagedOutput.PREFIX + "4711"));
+        List<String> notes = new ArrayList<>();
+        StagedOutput.run(request(out), Progress.notes(notes::add), (req, p) -> {
+            AtomicFiles.writeString(req.outputDir().resolve("model.int8.onnx"), "quantized");
+            return new QuantizationResult("onnx", List.of(), null, Map.of());
+        });
+        assertFalse(Files.exists(dead));
+        assertFalse(Files.exists(reused));
+        Map<String, String> left = new java.util.TreeMap<>(Map.of(alive.getFileName().toString(), " (process "
+                + me.pid() + ")", elsewhere.getFileName().toString(), " (process " + ended.pid()
+                + " on another machine)", older.getFileName().toString(), ""));
+        List<String> expected = new ArrayList<>(left.keySet());
+        expected.addAll(List.of("model.int8.onnx", "report.json"));
+        assertEquals(expected, names(out));
+        assertEquals(3, notes.size(), notes.toString());
+        assertTrue(notes.contains("--out " + out + ": removed " + dead.getFileName() + ", the staging folder of a run"
+                + " (process " + ended.pid() + ", started " + java.time.Instant.ofEpochMilli(endedStart) + ") that was"
+                + " killed before it finished"), notes.toString());
+        assertTrue(notes.stream().anyMatch(n -> n.startsWith("--out " + out + ": removed " + reused.getFileName()
+                + ", ")), notes.toString());
+        assertEquals("--out " + out + " also holds " + String.join(", ", left.entrySet().stream()
+                .map(e -> e.getKey() + e.getValue()).toList()) + ": the staging folder of runs still going, or killed; the run that finishes"
+                + " last leaves its files in --out; delete such a folder when no run is writing there", notes.get(2));
+        assertTrue(RunOwner.parse(me.tag() + "-1").orElseThrow().equals(me));
+        assertTrue(RunOwner.parse("4711").isEmpty());
+    }
+
     private static String read(Path p) {
         try {
             return Files.readString(p);

@@ -56,12 +56,61 @@ class InterruptedRunTest {
         // the run's staging folder goes, and with it the output folder the run created
         assertTrue(last.matches("quantbridge: interrupted \\(SIGTERM\\); removed unfinished \\["
                 + java.util.regex.Pattern.quote(out.resolve(".quantbridge-run-").toString())
-                + "[0-9]+\\]; the output folder keeps what it held before this run"), last);
+                + "[0-9a-f]{8}-[0-9]+-[0-9]+-[0-9]+\\]; the output folder keeps what it held before this run"), last);
         assertTrue(!Files.exists(out), "an interrupted run left " + out);
         try (Stream<Path> s = Files.walk(work)) {
             List<Path> left = s.filter(f -> f.getFileName().toString().endsWith(".tmp")
                     || f.getFileName().toString().startsWith("hs_err")).toList();
             assertEquals(List.of(), left);
+        }
+    }
+
+    /**
+     * SIGKILL (the out-of-memory killer's signal) cannot be caught: the run's staging folder stays in {@code --out}.
+     * The next run into that folder removes it, naming it, since its process has ended.
+     */
+    @Test
+    void theNextRunRemovesWhatAKilledRunLeft() throws Exception {
+        Path out = work.resolve("killed");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx2g", "-cp", System.getProperty("java.class.path"), "io.quantbridge.cli.Main"));
+        List<String> args = QuantizeOnnxEndToEndTest.quantizeArgs(out, "max");
+        args.remove("--quiet");
+        cmd.addAll(args);
+        Process p = new ProcessBuilder(cmd).directory(work.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .start();
+        boolean killed = false;
+        try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(),
+                StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = err.readLine()) != null) {
+                if (!killed && line.contains("calibrating (")) {
+                    p.toHandle().destroyForcibly(); // SIGKILL; Process.destroyForcibly would close this pipe
+                    killed = true;
+                }
+            }
+        } finally {
+            p.waitFor(60, TimeUnit.SECONDS);
+        }
+        assertTrue(killed, "the run never reached calibration");
+        assertEquals(137, p.exitValue());
+        List<Path> left;
+        try (Stream<Path> s = Files.list(out)) {
+            left = s.toList();
+        }
+        assertEquals(1, left.size(), left.toString());
+        String stage = left.get(0).getFileName().toString();
+        assertTrue(stage.startsWith(".quantbridge-run-") && stage.contains("-" + p.pid() + "-"), stage);
+
+        List<String> again = QuantizeOnnxEndToEndTest.quantizeArgs(out, "max");
+        again.remove("--quiet"); // notes are progress output
+        QuantizeOnnxEndToEndTest.Run next = QuantizeOnnxEndToEndTest.cli(again);
+        assertEquals(0, next.code(), next.err());
+        assertTrue(next.err().contains("--out " + out + ": removed " + stage + ", the staging folder of a run (process "
+                + p.pid() + ", started "), next.err());
+        try (Stream<Path> s = Files.list(out)) {
+            assertEquals(List.of("calibration.cache", "calibration.json", "model.fp32.onnx", "model.int8.onnx",
+                    "report.json"), s.map(f -> f.getFileName().toString()).sorted().toList());
         }
     }
 }
