@@ -1,5 +1,6 @@
 package io.quantbridge.request;
 
+import io.quantbridge.metrics.OutputFidelity;
 import io.quantbridge.table.CalibrationTable;
 import java.util.List;
 import java.util.Map;
@@ -17,6 +18,15 @@ public record QuantizationResult(String backend, List<Artifact> artifacts, Calib
 
     public Optional<CalibrationTable> calibrationTable() {
         return Optional.ofNullable(table);
+    }
+
+    /**
+     * Fidelity against the float model on the evaluation samples, by output in model order (report.json's
+     * {@code fidelity}); empty when the request had no evaluation data. The TensorRT backend measures the engine when
+     * it builds one, ONNX Runtime on the CPU otherwise ({@code fidelity_measured_in} in the report).
+     */
+    public Map<String, OutputFidelity> fidelity() {
+        return report == null ? Map.of() : OutputFidelity.of(report.get("fidelity"));
     }
 
     /**

@@ -12,6 +12,7 @@ import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.data.ImageLoader;
 import io.quantbridge.data.Preprocessing;
 import io.quantbridge.metrics.Fidelity;
+import io.quantbridge.metrics.OutputFidelity;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
@@ -54,7 +55,8 @@ class JavaApiExampleTest {
         Backend backend = BackendSelector.fromEnvironment().select(null, model).backend();
         QuantizationResult result = backend.quantize(request, Progress.NONE);
         Path int8 = result.artifact("model").orElseThrow().path();
-        System.out.println(result.report().get("fidelity")); // per output: cosine, sqnr_db, max_abs, mask_iou
+        result.fidelity().forEach((output, f) ->          // pooled over the held-out photos
+                System.out.printf("%s: cosine %.4f, mask IoU %.3f%n", output, f.cosine(), f.maskIou().orElseThrow()));
 
         FloatTensor probabilities;
         try (ModelSession session = backend.open(int8)) { // AutoCloseable: it holds native memory
@@ -77,11 +79,19 @@ class JavaApiExampleTest {
         String expected = BackendSelector.fromEnvironment().select(null, model).backend().id();
         assertEquals(expected, o.backend().id());
         assertTrue(List.of("onnx", "openvino").contains(o.backend().id()), o.backend().id());
-        Map<String, Object> fidelity = (Map<String, Object>) o.result().report().get("fidelity");
-        Map<String, Object> det = (Map<String, Object>) fidelity.get("sigmoid_0.tmp_0");
-        assertEquals(59, ((Number) det.get("samples")).intValue()); // 91 photos, 32 calibrate
-        double cosine = ((Number) det.get("cosine")).doubleValue();
-        double iou = ((Number) det.get("mask_iou")).doubleValue();
+        Map<String, OutputFidelity> fidelity = o.result().fidelity();
+        assertEquals(List.of("sigmoid_0.tmp_0"), List.copyOf(fidelity.keySet()));
+        OutputFidelity det = fidelity.get("sigmoid_0.tmp_0");
+        assertEquals(59, det.samples()); // 91 photos, 32 calibrate
+        double cosine = det.cosine();
+        double iou = det.maskIou().orElseThrow();
+        // the typed view is report.json's entry
+        Map<String, Object> entry = (Map<String, Object>) ((Map<String, Object>) o.result().report().get("fidelity"))
+                .get("sigmoid_0.tmp_0");
+        assertEquals(entry, det.values());
+        assertEquals(((Number) entry.get("sqnr_db")).doubleValue(), det.sqnrDb());
+        assertEquals(0.3, ((Number) det.values().get("mask_threshold")).doubleValue());
+        assertTrue(det.top1Agreement().isEmpty());
         assertTrue(cosine > 0.95, "pooled cosine " + cosine);
         assertTrue(iou > 0.88, "mask IoU " + iou);
 
