@@ -672,19 +672,11 @@ public final class OpenVinoSession implements ModelSession {
     /** The inputs in model order, each checked against its port (and converted to its type). */
     private Fed[] validate(Map<String, FloatTensor> feed) {
         Fed[] ordered = new Fed[inputs.size()];
-        for (String name : feed.keySet()) {
-            if (inputs.stream().noneMatch(t -> t.name().equals(name))) {
-                throw new QuantbridgeException("openvino: " + source.getFileName() + " has no input '" + name
-                        + "' (its inputs: " + inputs + ")");
-            }
-        }
+        List<FloatTensor> given = io.quantbridge.backend.Feeds.inOrder("openvino: " + source.getFileName(), inputs,
+                feed);
         for (int i = 0; i < inputs.size(); i++) {
             TensorInfo port = inputs.get(i);
-            FloatTensor t = feed.get(port.name());
-            if (t == null) {
-                throw new QuantbridgeException("openvino: input '" + port.name() + "' of " + source.getFileName()
-                        + " is missing (its inputs: " + inputs + ")");
-            }
+            FloatTensor t = given.get(i);
             int type = elementTypeCode(port.elementType());
             if (type < 0) {
                 throw new QuantbridgeException("openvino: input '" + port.name() + "' of " + source.getFileName()

@@ -127,12 +127,10 @@ final class TensorRtSession implements ModelSession {
     @Override
     public synchronized Map<String, FloatTensor> run(Map<String, FloatTensor> feed) {
         if (closed) throw new QuantbridgeException("tensorrt: session " + name + " is closed");
-        for (TensorInfo in : inputs) {
-            FloatTensor t = feed.get(in.name());
-            if (t == null) {
-                throw new QuantbridgeException("tensorrt: input '" + in.name() + "' of " + name + " is missing (got "
-                        + feed.keySet() + ")");
-            }
+        List<FloatTensor> given = io.quantbridge.backend.Feeds.inOrder("tensorrt: " + name, inputs, feed);
+        for (int k = 0; k < inputs.size(); k++) {
+            TensorInfo in = inputs.get(k);
+            FloatTensor t = given.get(k);
             long[] want = in.shape();
             long[] got = t.shape();
             boolean fits = want.length == got.length;

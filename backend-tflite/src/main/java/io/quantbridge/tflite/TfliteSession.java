@@ -371,13 +371,10 @@ public final class TfliteSession implements ModelSession {
     private void invoke(Map<String, FloatTensor> feed) {
         if (closed) throw new QuantbridgeException(label + ": the session is closed");
         boolean resized = false;
+        List<FloatTensor> ordered = io.quantbridge.backend.Feeds.inOrder(label, inputs, feed);
         for (int i = 0; i < inputIndices.length; i++) {
             TensorInfo in = inputs.get(i);
-            FloatTensor t = feed.get(in.name());
-            if (t == null) {
-                throw new QuantbridgeException(label + ": input '" + in.name() + "' " + Arrays.toString(in.shape())
-                        + " was not given (given: " + feed.keySet() + ")");
-            }
+            FloatTensor t = ordered.get(i);
             checkShape(in, t);
             long[] current = dims(interpreter.tensor(inputIndices[i]));
             if (!Arrays.equals(current, t.shape())) {

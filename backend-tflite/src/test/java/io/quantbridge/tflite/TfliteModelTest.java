@@ -228,6 +228,13 @@ class TfliteModelTest {
             QuantbridgeException missing = assertThrows(QuantbridgeException.class, () -> s.run(Map.of()));
             assertTrue(missing.getMessage().endsWith(": input 'input' [1, 128, 128, 3] was not given (given: [])"),
                     missing.getMessage());
+            // a name the model lacks was dropped without a word; the interpreter never sees it now
+            FloatTensor image = new FloatTensor(new long[] {1, 128, 128, 3}, new float[128 * 128 * 3]);
+            java.util.Map<String, FloatTensor> extra = new java.util.LinkedHashMap<>(Map.of("input", image));
+            extra.put("imput", image);
+            assertTrue(assertThrows(QuantbridgeException.class, () -> s.run(extra)).getMessage()
+                    .endsWith("face_detection_short_range.tflite: the model has no input 'imput' (its inputs: input"
+                            + " [1, 128, 128, 3])"));
             // the session still works afterwards
             assertEquals(2, s.run(Map.of("input", new FloatTensor(new long[] {1, 128, 128, 3},
                     new float[128 * 128 * 3]))).size());

@@ -28,6 +28,8 @@ public final class RequestData {
         DataSplit s = splitAll(req, modelInputs);
         if (s == null) return null;
         s = s.excludingCalibration(req.calibrationExcludes());
+        if (!sameData(req)) checkDisjoint(s.calibration(), s.evaluation(), req.calibrationData(),
+                req.evaluationData().orElse(null));
         checkImageSize(s, modelInputs, req.preprocessing());
         return s;
     }
@@ -70,7 +72,6 @@ public final class RequestData {
         }
         List<SampleRef> eval = samples(evalPath, req.evaluationSamples().orElse(null), SampleSource.EVALUATION,
                 modelInputs, inside(calibPath, evalPath));
-        if (eval != null) checkDisjoint(calib, eval, calibPath, evalPath);
         return DataSplit.separate(calib, eval == null ? List.of() : eval, req.seed(), req.maxSamples(), 0);
     }
 
@@ -125,11 +126,12 @@ public final class RequestData {
     /**
      * Refuses calibration and evaluation sets that share a sample file or folder (two folders with links to the same
      * photos, a single file given as evaluation that is also in the calibration folder): fidelity measured on
-     * samples that calibrated the model says more than the model holds to. The same folder for both is split
-     * instead, and never reaches here.
+     * samples that calibrated the model says more than the model holds to. Only the samples that calibrate count: a
+     * photo of the calibration folder that {@code --samples} did not draw, or that {@code --calib-exclude} left out,
+     * may be evaluated. The same folder for both is split instead, and never reaches here.
      */
     private static void checkDisjoint(List<SampleRef> calib, List<SampleRef> eval, Path calibPath, Path evalPath) {
-        if (calibPath == null || evalPath == null) return;
+        if (calibPath == null || evalPath == null || calib.isEmpty() || eval.isEmpty()) return;
         Map<Path, SampleRef> byFile = new java.util.HashMap<>();
         for (SampleRef s : calib) byFile.putIfAbsent(realPath(s.path()), s);
         List<SampleRef> shared = new java.util.ArrayList<>();

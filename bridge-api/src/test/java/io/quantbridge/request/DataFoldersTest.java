@@ -93,10 +93,31 @@ class DataFoldersTest {
                 + " that calibrated the model overstates it; give --eval the --calib folder to split it into disjoint"
                 + " sets, or use folders without common files", e.getMessage());
 
+        // a calibration photo that does not calibrate (left out, or not drawn) may be evaluated
+        Files.delete(eval.resolve("old"));
+        Files.createSymbolicLink(eval.resolve("again.png"), calib.resolve("b.png"));
+        DataSplit kept = RequestData.split(QuantizationRequest.builder().model(Path.of("m.onnx"))
+                .outputDir(Path.of("out")).calibrationData(calib).evaluationData(eval)
+                .calibrationExcludes(List.of("b.png")).build(), IMAGE);
+        assertEquals(List.of("a.png"), ids(kept.calibration()));
+        assertEquals(List.of("again.png", "c.png"), ids(kept.evaluation()));
+        image(calib.resolve("d.png"));
+        for (long seed = 0; seed < 4; seed++) {
+            QuantizationRequest.Builder b = QuantizationRequest.builder().model(Path.of("m.onnx"))
+                    .outputDir(Path.of("out")).calibrationData(calib).evaluationData(eval).maxSamples(2).seed(seed);
+            List<String> drawn = ids(DataSplit.cap(io.quantbridge.data.SampleSource.discover(calib).samples(), seed,
+                    2));
+            if (drawn.contains("b.png")) {
+                assertThrows(QuantbridgeException.class, () -> RequestData.split(b.build(), IMAGE));
+            } else {
+                assertEquals(drawn, ids(RequestData.split(b.build(), IMAGE).calibration()));
+            }
+        }
+
         // the same folder for both is split, not refused
         DataSplit s = RequestData.split(QuantizationRequest.builder().model(Path.of("m.onnx"))
                 .outputDir(Path.of("out")).calibrationData(calib).evaluationData(calib).maxSamples(1).build(), IMAGE);
         assertEquals(1, s.calibration().size());
-        assertEquals(1, s.evaluation().size());
+        assertEquals(2, s.evaluation().size()); // a.png, b.png and d.png
     }
 }

@@ -34,7 +34,7 @@ import picocli.CommandLine.Option;
                         + "files (one sample each, an array per model input named after it), or of sub-folders with "
                         + "one <input>.npy per model input; or one .npy or .npz file that stacks the samples along its "
                         + "first dimension (numpy.stack). An --eval folder inside --calib is left out of calibration; "
-                        + "sets that share a file are refused. An image becomes "
+                        + "a sample that would both calibrate and evaluate is refused. An image becomes "
                         + "((pixel * scale) - mean) / std in the model's layout (NHWC for an [N, H, W, 3] input, gray for"
                         + " one channel)."})
 final class QuantizeCommand implements Callable<Integer> {

@@ -285,13 +285,11 @@ public final class OrtModelSession implements ModelSession {
     private Map<String, OnnxTensor> inputTensors(Map<String, FloatTensor> feed) {
         Map<String, OnnxTensor> tensors = new HashMap<>();
         OrtEnvironment env = OrtRuntime.environment();
+        List<FloatTensor> ordered = io.quantbridge.backend.Feeds.inOrder(label, inputs, feed);
         try {
-            for (TensorInfo in : inputs) {
-                FloatTensor t = feed.get(in.name());
-                if (t == null) {
-                    throw new QuantbridgeException(label + ": input '" + in.name() + "' " + Arrays.toString(in.shape())
-                            + " was not given (given: " + feed.keySet() + ")");
-                }
+            for (int i = 0; i < inputs.size(); i++) {
+                TensorInfo in = inputs.get(i);
+                FloatTensor t = ordered.get(i);
                 checkShape(in, t);
                 tensors.put(in.name(), InputTensors.create(env, in, t, label));
             }

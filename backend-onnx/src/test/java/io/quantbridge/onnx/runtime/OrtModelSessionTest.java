@@ -171,6 +171,30 @@ class OrtModelSessionTest {
      * running, and the JVM died in libonnxruntime). Later runs are refused by name; a sink cannot close its own run's
      * session (that would wait for itself).
      */
+    /**
+     * The names of a feed are checked before ONNX Runtime sees it: a name the model lacks was dropped without a word
+     * (ONNX Runtime itself refuses it, and so did the OpenVINO session), and an input given as null was called not
+     * given.
+     */
+    @Test
+    void aFeedNamingAnInputTheModelLacksIsRefused() {
+        Path cls = FetchedData.cache("models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        FloatTensor x = new FloatTensor(new long[] {1, 3, 48, 192}, new float[3 * 48 * 192]);
+        try (OrtModelSession s = OrtModelSession.open(cls, 1)) {
+            Map<String, FloatTensor> extra = new java.util.LinkedHashMap<>(Map.of("x", x));
+            extra.put("scale", x);
+            assertEquals(cls + ": the model has no input 'scale' (its inputs: x [-1, 3, -1, -1])",
+                    assertThrows(QuantbridgeException.class, () -> s.run(extra)).getMessage());
+            Map<String, FloatTensor> nulled = new java.util.HashMap<>();
+            nulled.put("x", null);
+            assertEquals(cls + ": input 'x' [-1, 3, -1, -1] is given as null",
+                    assertThrows(QuantbridgeException.class, () -> s.run(nulled)).getMessage());
+            assertEquals(cls + ": the inputs (a map from input name to tensor) are null",
+                    assertThrows(NullPointerException.class, () -> s.run(null)).getMessage());
+            assertEquals(1, s.run(Map.of("x", x)).size());
+        }
+    }
+
     @Test
     void closeWaitsForTheRunsInFlightAndLaterRunsAreRefused() throws Exception {
         Path cls = FetchedData.cache("models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx");
