@@ -46,6 +46,35 @@ public record ShapeProfile(String input, long[] min, long[] opt, long[] max) {
     }
 
     /**
+     * A profile that accepts every one of {@code shapes} (all of one rank): min and max are their smallest and largest
+     * size per dimension, opt the median size per dimension (the lower one of an even count), so that a data set of
+     * text lines from 96 to 960 pixels wide is tuned for a typical line; one shape gives {@link #fixed}.
+     */
+    public static ShapeProfile spanning(String input, List<long[]> shapes) {
+        if (shapes.isEmpty()) throw new QuantbridgeException("profile for '" + input + "': no shapes to span");
+        int rank = shapes.get(0).length;
+        long[] min = new long[rank];
+        long[] opt = new long[rank];
+        long[] max = new long[rank];
+        for (int d = 0; d < rank; d++) {
+            long[] sizes = new long[shapes.size()];
+            for (int i = 0; i < sizes.length; i++) {
+                long[] s = shapes.get(i);
+                if (s.length != rank) {
+                    throw new QuantbridgeException("profile for '" + input + "': shapes " + dims(shapes.get(0))
+                            + " and " + dims(s) + " differ in rank");
+                }
+                sizes[i] = s[d];
+            }
+            Arrays.sort(sizes);
+            min[d] = sizes[0];
+            opt[d] = sizes[(sizes.length - 1) / 2];
+            max[d] = sizes[sizes.length - 1];
+        }
+        return new ShapeProfile(input, min, opt, max);
+    }
+
+    /**
      * Parses {@code name:1x3x320x320} (fixed) or {@code name:1x3x320x320,1x3x640x640,1x3x960x960} (min,opt,max),
      * trtexec's shape spelling. The name may itself contain colons: the last one separates it.
      */

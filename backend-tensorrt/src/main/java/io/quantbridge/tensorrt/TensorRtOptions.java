@@ -20,8 +20,9 @@ import java.util.Map;
  *   <li>{@value #WORKSPACE}: the workspace memory pool limit, bytes or with a k/m/g suffix;</li>
  *   <li>{@value #TIMING_CACHE}: a timing cache file (read when present, written after the build);</li>
  *   <li>{@value #PROFILES}: optimization profiles, {@code name:min,opt,max} separated by {@code ;} (trtexec's
- *       {@code 1x3x640x640} spelling); by default each dynamic input is fixed at the shape of the first calibration
- *       sample (images: batch 1 and {@code --size}), or at batch 1 and {@code --size} where there are no samples;</li>
+ *       {@code 1x3x640x640} spelling); by default each dynamic input's profile spans the shapes of the calibration and
+ *       evaluation samples (min and max per dimension, opt the median; images: batch 1 and {@code --size}), or is
+ *       fixed at batch 1 and {@code --size} where there are no samples;</li>
  *   <li>{@value #FP16_FLOAT_LAYERS}: {@code true} to let float layers of an int8 engine run in fp16;</li>
  *   <li>{@code --target gpu} (default), {@code dla} or {@code dla:N} (DLA core N, GPU fallback on), and
  *       {@value #GPU_FALLBACK}=false to turn the fallback off.</li>
@@ -40,16 +41,18 @@ public final class TensorRtOptions {
 
     /** The configuration for {@code req} on a model with {@code inputs}, from {@code props}, without samples. */
     public static EngineBuildConfig from(QuantizationRequest req, List<TensorInfo> inputs, Map<String, String> props) {
-        return from(req, inputs, props, Map::of);
+        return from(req, inputs, props, List::of);
     }
 
     /**
      * The configuration for {@code req} on a model with {@code inputs}, from {@code props}; {@code sampleShapes}
-     * gives the shape each input is fed at by the first calibration sample (asked only when a dynamic input needs a
-     * default profile; empty when there are no samples).
+     * gives the shapes each calibration and evaluation sample feeds the inputs at, a map per sample (asked only when
+     * a dynamic input needs a default profile; empty when there are no samples). A dynamic input's default profile
+     * spans the samples' shapes ({@link ShapeProfile#spanning}): the engine takes every sample it is calibrated and
+     * measured on.
      */
     public static EngineBuildConfig from(QuantizationRequest req, List<TensorInfo> inputs, Map<String, String> props,
-                                         java.util.function.Supplier<Map<String, long[]>> sampleShapes) {
+                                         java.util.function.Supplier<List<Map<String, long[]>>> sampleShapes) {
         EngineBuildConfig.Builder b = EngineBuildConfig.builder().precision(req.precision());
         String path = props.getOrDefault(PATH, "explicit").trim().toLowerCase(Locale.ROOT);
         switch (path) {
@@ -78,13 +81,17 @@ public final class TensorRtOptions {
                 if (!p.isBlank()) b.profile(ShapeProfile.parse(p.trim()));
             }
         } else {
-            Map<String, long[]> fed = null;
+            List<Map<String, long[]>> fed = null;
             for (TensorInfo in : inputs) {
                 if (!in.isDynamic()) continue;
                 if (fed == null) fed = sampleShapes.get();
-                long[] shape = fed.get(in.name());
-                b.profile(ShapeProfile.fixed(in.name(), shape != null && fits(in, shape) ? shape
-                        : defaultShape(in, req.preprocessing())));
+                List<long[]> shapes = new java.util.ArrayList<>();
+                for (Map<String, long[]> sample : fed) {
+                    long[] shape = sample.get(in.name());
+                    if (shape != null && fits(in, shape)) shapes.add(shape);
+                }
+                b.profile(shapes.isEmpty() ? ShapeProfile.fixed(in.name(), defaultShape(in, req.preprocessing()))
+                        : ShapeProfile.spanning(in.name(), shapes));
             }
         }
         EngineBuildConfig cfg = b.build();

@@ -76,7 +76,7 @@ final class TensorRtQuantization {
         }
         List<TensorInfo> inputs = OnnxModel.load(req.model()).inputs();
         // validated before the (long) calibration: a bad profile or option fails at once
-        EngineBuildConfig cfg = TensorRtOptions.from(req, inputs, props, () -> firstSampleShapes(inputs));
+        EngineBuildConfig cfg = TensorRtOptions.from(req, inputs, props, () -> sampleShapes(inputs));
         // decided before the (long) calibration too: where no engine can be built, the portable files still are
         DeviceInfo device = status.usable() ? TensorRtNative.probeDevice() : null;
         String noEngine = !status.usable() ? status.reason() : whyNoEngine(device);
@@ -126,17 +126,27 @@ final class TensorRtQuantization {
     }
 
     /**
-     * The shape of each input as the first calibration sample feeds it (the first evaluation sample when there is no
-     * calibration data); empty without samples. A sample that cannot be read fails here, as calibration would.
+     * The shapes each calibration and evaluation sample feeds the inputs at, a map per sample; empty without samples.
+     * Array and tensor samples are read for it (once more than calibration reads them); images are read once, as
+     * every image of a run is resized to the same size. A sample that cannot be read fails here, as calibration would.
      */
-    private Map<String, long[]> firstSampleShapes(List<TensorInfo> inputs) {
+    private List<Map<String, long[]>> sampleShapes(List<TensorInfo> inputs) {
         DataSplit split = RequestData.split(req, inputs);
-        if (split == null) return Map.of();
-        List<SampleRef> samples = split.calibration().isEmpty() ? split.evaluation() : split.calibration();
-        if (samples.isEmpty()) return Map.of();
-        Map<String, long[]> shapes = new LinkedHashMap<>();
-        SampleSource.load(samples.get(0), inputs, req.preprocessing()).forEach((k, v) -> shapes.put(k, v.shape()));
-        return shapes;
+        if (split == null) return List.of();
+        List<Map<String, long[]>> all = new ArrayList<>();
+        Map<String, long[]> image = null;
+        for (SampleRef s : java.util.stream.Stream.concat(split.calibration().stream(), split.evaluation().stream())
+                .toList()) {
+            if (s.kind() == SampleRef.Kind.IMAGE && image != null) {
+                all.add(image);
+                continue;
+            }
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            SampleSource.load(s, inputs, req.preprocessing()).forEach((k, v) -> shapes.put(k, v.shape()));
+            if (s.kind() == SampleRef.Kind.IMAGE) image = shapes;
+            all.add(shapes);
+        }
+        return all;
     }
 
     /** Why this machine, usable as it is, cannot build the engine: a TensorRT the presets cannot drive, or no

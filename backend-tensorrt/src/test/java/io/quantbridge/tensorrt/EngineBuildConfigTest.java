@@ -130,11 +130,22 @@ class EngineBuildConfigTest {
         assertEquals("tensorrt: input x float[-1, 3, -1, -1] has dynamic dimensions that neither --size nor a "
                 + "calibration sample fixes; give -Dquantbridge.tensorrt.profiles=x:min,opt,max", e.getMessage());
 
-        // without --size, the first calibration sample's shape fixes the profile, when it is a shape of the input
-        c = TensorRtOptions.from(request(null, 0, 0), DET, Map.of(), () -> Map.of("x", new long[] {1, 3, 48, 192}));
+        // the samples' shapes make the profile, where they are shapes of the input: one shape fixes it
+        c = TensorRtOptions.from(request(null, 0, 0), DET, Map.of(),
+                () -> List.of(Map.of("x", new long[] {1, 3, 48, 192})));
         assertEquals(List.of(ShapeProfile.fixed("x", 1, 3, 48, 192)), c.profiles());
-        c = TensorRtOptions.from(request(null, 320, 256), DET, Map.of(), () -> Map.of("x", new long[] {3, 48, 192}));
+        c = TensorRtOptions.from(request(null, 320, 256), DET, Map.of(),
+                () -> List.of(Map.of("x", new long[] {3, 48, 192})));
         assertEquals(List.of(ShapeProfile.fixed("x", 1, 3, 256, 320)), c.profiles());
+        // several span it: min and max per dimension, opt the median (text lines of several widths used to get an
+        // engine that took the first sample's width only, and failed on the others when measured)
+        c = TensorRtOptions.from(request(null, 0, 0), DET, Map.of(), () -> List.of(
+                Map.of("x", new long[] {1, 3, 48, 320}), Map.of("x", new long[] {1, 3, 48, 96}),
+                Map.of("x", new long[] {1, 3, 32, 960}), Map.of("x", new long[] {1, 3, 48, 200}),
+                Map.of("x", new long[] {3, 48, 100})));
+        assertEquals(List.of(new ShapeProfile("x", new long[] {1, 3, 32, 96}, new long[] {1, 3, 48, 200},
+                new long[] {1, 3, 48, 960})), c.profiles());
+        assertEquals("x:1x3x32x96,1x3x48x200,1x3x48x960", c.profiles().get(0).toString());
         c = TensorRtOptions.from(request(null, 320, 256), DET, Map.of(TensorRtOptions.PROFILES, "x:1x3x64x64"),
                 () -> { throw new AssertionError("samples read although a profile was given"); });
         assertEquals(List.of(ShapeProfile.fixed("x", 1, 3, 64, 64)), c.profiles());

@@ -118,6 +118,39 @@ class TensorRtQuantizeTest {
                 + "--optShapes=input:1x16000 --maxShapes=input:1x16000 --saveEngine=model.fp16.plan"), commands);
     }
 
+    /**
+     * Clips of several lengths, calibration and evaluation: the engine's profile spans them all (it was fixed at the
+     * first clip's length, and an engine built from trtexec.txt took no other).
+     */
+    @Test
+    void samplesOfSeveralShapesGetAProfileSpanningThem(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path mel = root().resolve(".cache/models/wakeword-embed/melspectrogram.onnx");
+        assumeTrue(Files.isRegularFile(mel), "models not fetched: run scripts/fetch-models.sh");
+        Path calib = Files.createDirectories(tmp.resolve("calib"));
+        Path eval = Files.createDirectories(tmp.resolve("eval"));
+        int[][] lengths = {{16000, 12000, 20000, 16000}, {24000}};
+        for (int set = 0; set < 2; set++) {
+            for (int clip = 0; clip < lengths[set].length; clip++) {
+                float[] chirp = new float[lengths[set][clip]];
+                for (int t = 0; t < chirp.length; t++) chirp[t] = (float) (8000 * Math.sin(0.05 * t + 1e-5 * t * clip));
+                io.quantbridge.data.NpyFile.write((set == 0 ? calib : eval).resolve("clip" + clip + ".npy"),
+                        new io.quantbridge.tensor.FloatTensor(new long[] {1, chirp.length}, chirp));
+            }
+        }
+        Path dir = tmp.resolve("mel-fp16");
+        QuantizationResult r = new TensorRtQuantization(QuantizationRequest.builder().model(mel)
+                .calibrationData(calib).evaluationData(eval).precision(io.quantbridge.request.Precision.FP16)
+                .outputDir(dir).build(), Progress.NONE, status, java.util.Map.of()).run();
+        String commands = Files.readString(dir.resolve("trtexec.txt"));
+        assertTrue(commands.contains("--minShapes=input:1x12000 --optShapes=input:1x16000 --maxShapes=input:1x24000 "),
+                commands);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> config = (Map<String, Object>) ((Map<String, Object>) r.report().get("tensorrt"))
+                .get("config");
+        assertTrue(config.toString().contains("input:1x12000,1x16000,1x24000"), config.toString());
+        assertEquals(1, r.fidelity().get(r.fidelity().keySet().iterator().next()).samples());
+    }
+
     @Test
     void theCacheIsTensorRtsTextFormatForTheFloatModel() throws Exception {
         byte[] bytes = Files.readAllBytes(out.resolve("calibration.cache"));
