@@ -27,10 +27,7 @@ class SampleSourceTest {
     private static final TensorInfo DYNAMIC_NCHW = new TensorInfo("x", "float32", new long[] {-1, 3, -1, -1});
 
     private Path image(Path file) throws IOException {
-        Files.createDirectories(file.getParent());
-        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_3BYTE_BGR);
-        ImageIO.write(img, file.toString().endsWith(".png") ? "png" : "jpeg", file.toFile());
-        return file;
+        return TestImages.write(file);
     }
 
     private Path npy(Path file, long[] shape, float... values) throws IOException {
@@ -61,11 +58,7 @@ class SampleSourceTest {
     @Test
     void folderOfFilesSortedHiddenAndOtherTypesIgnored() throws IOException {
         Path d = dir.resolve("calib");
-        image(d.resolve("b.png"));
-        image(d.resolve("a.JPEG"));
-        image(d.resolve("c.jpg"));
-        image(d.resolve(".hidden.png"));
-        image(d.resolve("._a.jpg"));
+        TestImages.write(d, "b.png", "a.JPEG", "c.jpg", ".hidden.png", "._a.jpg");
         Files.writeString(d.resolve("README.txt"), "x");
         Files.createDirectories(d.resolve("notes")).resolve("x.txt").toFile().createNewFile();
         SampleSource s = SampleSource.discover(d);
@@ -126,11 +119,7 @@ class SampleSourceTest {
     @Test
     void imagesInSubFoldersAreSamplesNamedByTheirRelativePath() throws IOException {
         Path d = dir.resolve("val");
-        image(d.resolve("top.jpg"));
-        image(d.resolve("n02/b.png"));
-        image(d.resolve("n01/a.JPEG"));
-        image(d.resolve("n01/deep/c.png"));
-        image(d.resolve(".git/objects/x.png"));
+        TestImages.write(d, "top.jpg", "n02/b.png", "n01/a.JPEG", "n01/deep/c.png", ".git/objects/x.png");
         Files.createDirectories(d.resolve("arrays"));
         Files.createSymbolicLink(d.resolve("n02/loop"), d); // a link back up the tree is walked once
         SampleSource s = SampleSource.discover(d);

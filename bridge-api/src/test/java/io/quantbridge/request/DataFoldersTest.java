@@ -6,13 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.data.DataSplit;
 import io.quantbridge.data.SampleRef;
+import io.quantbridge.data.TestImages;
 import io.quantbridge.tensor.TensorInfo;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,10 +26,8 @@ class DataFoldersTest {
     @TempDir
     Path dir;
 
-    private Path image(Path file) throws IOException {
-        Files.createDirectories(file.getParent());
-        ImageIO.write(new BufferedImage(4, 4, BufferedImage.TYPE_3BYTE_BGR), "png", file.toFile());
-        return file;
+    private static void image(Path file) throws IOException {
+        TestImages.write(file);
     }
 
     private static DataSplit split(Path calib, Path eval) {
@@ -45,10 +42,7 @@ class DataFoldersTest {
     @Test
     void anEvaluationFolderInsideTheCalibrationFolderIsNotCalibrationData() throws IOException {
         Path data = dir.resolve("data");
-        image(data.resolve("cats/a.png"));
-        image(data.resolve("dogs/b.png"));
-        image(data.resolve("eval/c.png"));
-        image(data.resolve("eval/dogs/d.png"));
+        TestImages.write(data, "cats/a.png", "dogs/b.png", "eval/c.png", "eval/dogs/d.png");
         DataSplit s = split(data, data.resolve("eval"));
         assertEquals(List.of("cats/a.png", "dogs/b.png"), ids(s.calibration()));
         assertEquals(List.of("c.png", "dogs/d.png"), ids(s.evaluation()));

@@ -24,12 +24,18 @@ class InterruptedRunTest {
     @TempDir
     Path work;
 
-    @Test
-    void sigtermDuringCalibrationStopsCleanly() throws Exception {
-        Path out = work.resolve("out");
+    /** The lines a {@code quantize} run in its own JVM wrote to stderr, and the process once it has ended. */
+    private record Stopped(Process process, List<String> lines) { }
+
+    /**
+     * Runs {@code quantize} into {@code out} in a JVM of its own and calls {@code signal} with its handle once it
+     * prints that calibration has begun; waits for it to end.
+     */
+    private Stopped stopDuringCalibration(Path out, String calibrator, java.util.function.Consumer<ProcessHandle> signal)
+            throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx2g", "-cp", System.getProperty("java.class.path"), "io.quantbridge.cli.Main"));
-        List<String> args = QuantizeOnnxEndToEndTest.quantizeArgs(out, "entropy");
+        List<String> args = QuantizeOnnxEndToEndTest.quantizeArgs(out, calibrator);
         args.remove("--quiet");
         cmd.addAll(args);
         Process p = new ProcessBuilder(cmd).directory(work.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
@@ -42,8 +48,8 @@ class InterruptedRunTest {
             while ((line = err.readLine()) != null) {
                 lines.add(line);
                 if (!signalled && line.contains("calibrating (")) {
-                    Thread.sleep(500); // inside the histogram pass: sessions run on the worker threads
-                    p.toHandle().destroy(); // SIGTERM; Process.destroy would also close the pipe read here
+                    // through the handle: Process.destroy would also close the pipe read here
+                    signal.accept(p.toHandle());
                     signalled = true;
                 }
             }
@@ -51,6 +57,22 @@ class InterruptedRunTest {
             if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly();
         }
         assertTrue(signalled, "the run never reached calibration: " + lines);
+        return new Stopped(p, lines);
+    }
+
+    @Test
+    void sigtermDuringCalibrationStopsCleanly() throws Exception {
+        Path out = work.resolve("out");
+        Stopped stopped = stopDuringCalibration(out, "entropy", h -> {
+            try {
+                Thread.sleep(500); // inside the histogram pass: sessions run on the worker threads
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            h.destroy(); // SIGTERM
+        });
+        Process p = stopped.process();
+        List<String> lines = stopped.lines();
         assertEquals(143, p.exitValue(), String.join("\n", lines));
         String last = lines.get(lines.size() - 1);
         // the run's staging folder goes, and with it the output folder the run created
@@ -72,27 +94,7 @@ class InterruptedRunTest {
     @Test
     void theNextRunRemovesWhatAKilledRunLeft() throws Exception {
         Path out = work.resolve("killed");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx2g", "-cp", System.getProperty("java.class.path"), "io.quantbridge.cli.Main"));
-        List<String> args = QuantizeOnnxEndToEndTest.quantizeArgs(out, "max");
-        args.remove("--quiet");
-        cmd.addAll(args);
-        Process p = new ProcessBuilder(cmd).directory(work.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .start();
-        boolean killed = false;
-        try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(),
-                StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = err.readLine()) != null) {
-                if (!killed && line.contains("calibrating (")) {
-                    p.toHandle().destroyForcibly(); // SIGKILL; Process.destroyForcibly would close this pipe
-                    killed = true;
-                }
-            }
-        } finally {
-            p.waitFor(60, TimeUnit.SECONDS);
-        }
-        assertTrue(killed, "the run never reached calibration");
+        Process p = stopDuringCalibration(out, "max", ProcessHandle::destroyForcibly).process(); // SIGKILL
         assertEquals(137, p.exitValue());
         List<Path> left;
         try (Stream<Path> s = Files.list(out)) {
