@@ -25,7 +25,11 @@ class LauncherTest {
 
     /** {@code env}: variables to set, and those mapped to "" to remove. */
     private static Result run(Path javaHome, Map<String, String> changes, String... args) throws Exception {
-        Path launcher = RealModels.root().resolve("bin/quantbridge");
+        return run(RealModels.root().resolve("bin/quantbridge"), javaHome, changes, args);
+    }
+
+    private static Result run(Path launcher, Path javaHome, Map<String, String> changes, String... args)
+            throws Exception {
         assumeTrue(Files.isRegularFile(RealModels.root().resolve("quantbridge-cli/target/quantbridge-cli.jar")),
                 "the CLI jar is not built");
         ProcessBuilder pb = new ProcessBuilder(Stream.concat(Stream.of("bash", launcher.toString()), Stream.of(args))
@@ -79,6 +83,25 @@ class LauncherTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().startsWith("ONNX model " + model), r.out());
         assertFalse(r.err().contains("WARNING"), r.err());
+    }
+
+    /**
+     * A link to the launcher (in ~/bin, say, or a chain of relative links) runs the checkout the launcher belongs to:
+     * it took the link's folder for the checkout, found no jar there and failed trying to build one.
+     */
+    @Test
+    void runsThroughLinksToIt(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path home = Path.of(System.getProperty("java.home"));
+        Path bin = Files.createDirectories(tmp.resolve("bin"));
+        Path absolute = Files.createSymbolicLink(bin.resolve("quantbridge"),
+                RealModels.root().resolve("bin/quantbridge"));
+        Path other = Files.createDirectories(tmp.resolve("other"));
+        Path relative = Files.createSymbolicLink(other.resolve("qb"), Path.of("../bin/quantbridge"));
+        for (Path link : List.of(absolute, relative)) {
+            Result r = run(link, home, Map.of(), "backends");
+            assertEquals(0, r.code(), link + ": " + r.err());
+            assertTrue(r.out().contains("onnx") && r.out().contains("selected:"), r.out());
+        }
     }
 
     @Test
