@@ -70,6 +70,24 @@ public final class SampleSource {
 
     public int size() { return samples.size(); }
 
+    /**
+     * How many image and {@code .npz} samples each sub-folder of the data folder holds, sub-folders below it
+     * included, by the sub-folder's relative path with a trailing {@code /} ({@code ""} for the data folder itself),
+     * sorted; empty when no such sample lies in a sub-folder (folders of {@code .npy} files are samples themselves
+     * and are not counted). For saying where the samples of a large tree came from.
+     */
+    public Map<String, Integer> subFolders() {
+        Map<String, Integer> counts = new java.util.TreeMap<>();
+        boolean nested = false;
+        for (SampleRef s : samples) {
+            if (s.kind() == SampleRef.Kind.NPY_FOLDER || s.kind() == SampleRef.Kind.TENSORS || s.stacked()) continue;
+            int slash = s.id().lastIndexOf('/');
+            nested |= slash >= 0;
+            counts.merge(slash < 0 ? "" : s.id().substring(0, slash + 1), 1, Integer::sum);
+        }
+        return nested ? counts : Map.of();
+    }
+
     /** Discovers calibration data at {@code path}. */
     public static SampleSource discover(Path path) {
         return discover(path, CALIBRATION);

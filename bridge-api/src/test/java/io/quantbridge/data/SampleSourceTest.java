@@ -124,6 +124,9 @@ class SampleSourceTest {
         Files.createSymbolicLink(d.resolve("n02/loop"), d); // a link back up the tree is walked once
         SampleSource s = SampleSource.discover(d);
         assertEquals(List.of("n01/a.JPEG", "n01/deep/c.png", "n02/b.png", "top.jpg"), ids(s));
+        assertEquals(Map.of("", 1, "n01/", 1, "n01/deep/", 1, "n02/", 1), s.subFolders());
+        assertEquals(List.of("", "n01/", "n01/deep/", "n02/"), List.copyOf(s.subFolders().keySet()));
+        assertEquals(Map.of(), SampleSource.discover(d.resolve("n01/deep")).subFolders());
         assertEquals(d.resolve("n01/deep/c.png"), s.samples().get(1).path());
         assertEquals(SampleRef.Kind.IMAGE, s.samples().get(1).kind());
 

@@ -5,6 +5,7 @@ import io.quantbridge.calib.CalibrationMethod;
 import io.quantbridge.calib.CalibratorSpec;
 import io.quantbridge.calib.EntropyClipping;
 import io.quantbridge.calib.OutlierSamples;
+import io.quantbridge.data.SampleSource;
 import io.quantbridge.request.Artifact;
 import io.quantbridge.request.IoType;
 import io.quantbridge.request.Precision;
@@ -285,6 +286,11 @@ final class QuantizeCommand implements Callable<Integer> {
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);
         choice.backend().capabilities().requirePrecision(choice.backend().id(), request.precision());
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
+        DataFolders.note(calib, SampleSource.CALIBRATION, eval, progress);
+        if (eval != null && (calib == null || !eval.toAbsolutePath().normalize().equals(
+                calib.toAbsolutePath().normalize()))) {
+            DataFolders.note(eval, SampleSource.EVALUATION, calib, progress);
+        }
         boolean outExisted = Files.exists(out);
         QuantizationResult result;
         try {
