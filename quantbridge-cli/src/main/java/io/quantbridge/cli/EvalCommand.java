@@ -94,6 +94,7 @@ final class EvalCommand implements Callable<Integer> {
         if (layers > 0) layerKind(); // a pair that cannot be compared fails before any model is run
         SampleSource.discover(data, SampleSource.EVALUATION); // a wrong path fails before any model is loaded
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
+        DataFolders.note(data, SampleSource.EVALUATION, null, progress);
         Map<String, Map<String, Object>> fidelity;
         List<SampleRef> chosen;
         try (ModelSession ref = Sessions.open(model, backend); ModelSession cand = Sessions.open(candidate, backend)) {
