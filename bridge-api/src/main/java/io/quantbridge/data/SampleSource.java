@@ -29,6 +29,9 @@ import java.util.stream.Stream;
  *       array per model input, named after it, as {@code numpy.savez(f, input_ids=..., attention_mask=...)} writes
  *       it); image and {@code .npz} files in sub-folders are samples too, at any depth, so that a data set sorted
  *       into class folders ({@code val/n01440764/*.JPEG}) is read whole, ids {@code n01440764/ILSVRC2012_..JPEG};</li>
+ *   <li>a list file ({@code .txt}): one sample path per line, relative to the list's folder or absolute (images,
+ *       {@code .npy} and {@code .npz} files, folders of {@code .npy} files), {@code #} comments and blank lines
+ *       skipped; ids are the lines as written ({@link #fromList});</li>
  *   <li>a folder of sub-folders, one per sample, each holding one {@code .npy} file per model input named
  *       {@code <input name>.npy} (or any single {@code .npy} for a single-input model). A folder that directly holds
  *       {@code .npy} files is such a sample wherever it lies below the data folder, and is not searched further.</li>
@@ -129,6 +132,7 @@ public final class SampleSource {
             throw new QuantbridgeException(label + " " + path + " does not exist");
         }
         if (!Files.isDirectory(path)) {
+            if (isList(path)) return fromList(path, label);
             SampleRef.Kind kind = kindOf(path);
             if (kind == null) {
                 String format = undecodableImage(path);
@@ -140,18 +144,24 @@ public final class SampleSource {
         }
         FolderWalk walk = new FolderWalk(label, excluded == null ? null : realPath(excluded));
         walk.folder(path, "", 0);
-        List<SampleRef> files = walk.files;
-        List<SampleRef> folders = walk.folders;
-        List<String> undecodable = walk.undecodable;
+        return checked(path, label, "holds", walk.files, walk.folders, walk.undecodable);
+    }
+
+    /**
+     * The samples found in a data folder or list ({@code verb}: "holds" or "lists"), refusing undecodable images,
+     * sample files beside sample folders, images beside arrays, and none at all.
+     */
+    private static SampleSource checked(Path path, String label, String verb, List<SampleRef> files,
+                                        List<SampleRef> folders, List<String> undecodable) {
         if (!undecodable.isEmpty()) {
-            throw new QuantbridgeException(label + " " + path + ": holds " + undecodable.size() + " image"
+            throw new QuantbridgeException(label + " " + path + ": " + verb + " " + undecodable.size() + " image"
                     + (undecodable.size() == 1 ? "" : "s") + " in a format quantbridge cannot decode (e.g. "
                     + undecodable.get(0) + ", a " + undecodableImage(Path.of(undecodable.get(0))) + " image)"
                     + CONVERT + "; left out, " + (undecodable.size() == 1 ? "it" : "they")
                     + " would go missing from the data set unnoticed");
         }
         if (!files.isEmpty() && !folders.isEmpty()) {
-            throw new QuantbridgeException(label + " " + path + ": holds both sample files (" + files.size()
+            throw new QuantbridgeException(label + " " + path + ": " + verb + " both sample files (" + files.size()
                     + ", e.g. " + files.get(0).id() + ") and sample folders of .npy files (" + folders.size()
                     + ", e.g. " + folders.get(0).id() + "); put them in separate folders");
         }
@@ -159,18 +169,88 @@ public final class SampleSource {
         List<SampleRef> arrays = files.stream().filter(f -> f.kind() != SampleRef.Kind.IMAGE).toList();
         if (!images.isEmpty() && !arrays.isEmpty()) {
             // images are scaled, normalized and resized, arrays are fed as they are: one set on two scales
-            throw new QuantbridgeException(label + " " + path + ": holds both images (" + images.size() + ", e.g. "
+            throw new QuantbridgeException(label + " " + path + ": " + verb + " both images (" + images.size() + ", e.g. "
                     + images.get(0).id() + ") and arrays (" + arrays.size() + ", e.g. " + arrays.get(0).id()
                     + "); images are preprocessed (--size, --scale, --mean, --std) and arrays are fed as they are,"
                     + " so put them in separate folders");
         }
-        List<SampleRef> samples = files.isEmpty() ? folders : files;
+        List<SampleRef> samples = new ArrayList<>(files.isEmpty() ? folders : files);
         if (samples.isEmpty()) {
-            throw new QuantbridgeException(label + " " + path + ": no images (" + IMAGE_TYPES
-                    + "), .npy or .npz files found");
+            throw new QuantbridgeException(label + " " + path + (verb.equals("lists") ? ": lists no samples"
+                    : ": no images (" + IMAGE_TYPES + "), .npy or .npz files found"));
         }
         samples.sort(Comparator.comparing(SampleRef::id));
         return new SampleSource(path, label, samples);
+    }
+
+    /** Whether {@code file} is a list of sample files ({@code .txt}). */
+    private static boolean isList(Path file) {
+        return file.getFileName() != null
+                && file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".txt");
+    }
+
+    /**
+     * The samples a list file names, one path per line, relative to the list's folder or absolute (a curated subset
+     * of a large data set, as TensorRT's samples take their calibration images): each line is an image, {@code .npy}
+     * or {@code .npz} file (one sample), or a folder of {@code .npy} files (one sample of them); blank lines and
+     * lines starting with {@code #} are skipped. The id of a sample is its line, with {@code /} separators. A path
+     * that does not exist, or a file listed twice (by any path), is refused, naming the line.
+     */
+    private static SampleSource fromList(Path list, String label) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(list, java.nio.charset.StandardCharsets.UTF_8);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw new QuantbridgeException(label + " " + list + ": not a UTF-8 text file of sample paths", e);
+        } catch (IOException e) {
+            throw new QuantbridgeException(label + " " + list + ": cannot read the list: " + e.getMessage(), e);
+        }
+        Path base = list.toAbsolutePath().getParent();
+        List<SampleRef> files = new ArrayList<>();
+        List<SampleRef> folders = new ArrayList<>();
+        List<String> undecodable = new ArrayList<>();
+        Map<Path, Integer> listed = new java.util.HashMap<>();
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i).strip();
+            if (i == 0 && line.startsWith("\uFEFF")) line = line.substring(1).strip();
+            if (line.isEmpty() || line.startsWith("#")) continue;
+            String where = label + " " + list + " line " + (i + 1) + ": " + line;
+            Path p;
+            try {
+                p = base.resolve(line);
+            } catch (java.nio.file.InvalidPathException e) {
+                throw new QuantbridgeException(where + " is not a path: " + e.getReason(), e);
+            }
+            if (!Files.exists(p)) {
+                boolean first = files.isEmpty() && folders.isEmpty() && undecodable.isEmpty();
+                throw new QuantbridgeException(where + " does not exist" + (first ? " (a .txt file is read as a list"
+                        + " of sample paths, one a line, relative to its folder)" : ""));
+            }
+            Integer before = listed.putIfAbsent(realPath(p), i + 1);
+            if (before != null) {
+                throw new QuantbridgeException(where + " is listed twice (line " + before + " names the same file)");
+            }
+            String id = line.replace('\\', '/');
+            if (Files.isDirectory(p)) {
+                List<Path> npys = list(p, label).stream()
+                        .filter(f -> Files.isRegularFile(f) && kindOf(f) == SampleRef.Kind.NPY).toList();
+                if (npys.isEmpty()) {
+                    throw new QuantbridgeException(where + " is a folder without .npy files; list the samples"
+                            + " themselves");
+                }
+                folders.add(new SampleRef(id, SampleRef.Kind.NPY_FOLDER, npys, p, label));
+            } else if (undecodableImage(p) != null) {
+                undecodable.add(id);
+            } else {
+                SampleRef.Kind kind = kindOf(p);
+                if (kind == null) {
+                    throw new QuantbridgeException(where + " is not an image (" + IMAGE_TYPES + "), .npy or .npz"
+                            + " file");
+                }
+                files.add(new SampleRef(id, kind, List.of(p), p, label));
+            }
+        }
+        return checked(list, label, "lists", files, folders, undecodable);
     }
 
     /** How deep sub-folders are searched: deeper than any class-folder layout, short of a runaway tree. */

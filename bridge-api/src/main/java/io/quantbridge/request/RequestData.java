@@ -146,8 +146,8 @@ public final class RequestData {
         throw new QuantbridgeException("evaluation data " + evalPath + " and calibration data " + calibPath + " share "
                 + shared.size() + " of " + eval.size() + " evaluation sample" + (eval.size() == 1 ? "" : "s") + " (e.g. "
                 + shared.get(0).where() + ", which is calibration sample " + firstCalib.id() + "): fidelity on"
-                + " samples that calibrated the model overstates it; give --eval the --calib folder to split it into"
-                + " disjoint sets, or use folders without common files");
+                + " samples that calibrated the model overstates it; give --eval what --calib names to split it into"
+                + " disjoint sets, or sets without common files");
     }
 
     private static Path realPath(Path p) {

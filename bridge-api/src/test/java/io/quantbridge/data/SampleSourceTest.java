@@ -49,9 +49,15 @@ class SampleSourceTest {
         assertEquals(SampleRef.Kind.IMAGE, s.samples().get(0).kind());
         Path n = npy(dir.resolve("x.npy"), new long[] {2});
         assertEquals(SampleRef.Kind.NPY, SampleSource.discover(n).samples().get(0).kind());
+        Path md = dir.resolve("notes.md");
+        Files.writeString(md, "hi");
+        assertEquals("calibration data " + md + ": not an image (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff), .npy or .npz file",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(md)).getMessage());
+        // a .txt file is a list of sample paths
         Path txt = dir.resolve("notes.txt");
         Files.writeString(txt, "hi");
-        assertEquals("calibration data " + txt + ": not an image (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff), .npy or .npz file",
+        assertEquals("calibration data " + txt + " line 1: hi does not exist (a .txt file is read as a list of sample"
+                + " paths, one a line, relative to its folder)",
                 assertThrows(QuantbridgeException.class, () -> SampleSource.discover(txt)).getMessage());
     }
 
@@ -153,6 +159,52 @@ class SampleSourceTest {
                 ids(SampleSource.discover(d, SampleSource.CALIBRATION, null, d.resolve("n02"))));
         assertEquals(List.of("n01/a.JPEG", "n01/deep/c.png", "n02/b.png"),
                 ids(SampleSource.discover(d, SampleSource.CALIBRATION, null, d.resolve("top.jpg"))));
+    }
+
+    /**
+     * A list file names a curated subset of a large data set, one path a line (TensorRT's samples take their
+     * calibration images so); a {@code .txt} was refused as "not an image".
+     */
+    @Test
+    void aListFileNamesItsSamplesOneALine() throws IOException {
+        Path d = dir.resolve("imagenet");
+        TestImages.write(d, "val/n01/a.JPEG", "val/n02/b.png", "val/n02/c.png");
+        Path far = TestImages.write(dir.resolve("elsewhere/far.png"));
+        Path list = d.resolve("calib.txt");
+        Files.writeString(list, "\uFEFF# the calibration subset\n\nval/n02/b.png\n  val/n01/a.JPEG  \n" + far + "\n");
+        SampleSource s = SampleSource.discover(list, SampleSource.CALIBRATION, null);
+        assertEquals(List.of(far.toString(), "val/n01/a.JPEG", "val/n02/b.png"), ids(s));
+        assertEquals(d.resolve("val/n01/a.JPEG"), s.samples().get(1).path());
+        assertEquals(SampleRef.Kind.IMAGE, s.samples().get(1).kind());
+        assertEquals(list, s.root());
+
+        Files.writeString(list, "val/n02/b.png\nval/n02/missing.png\n");
+        assertEquals("calibration data " + list + " line 2: val/n02/missing.png does not exist",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(list)).getMessage());
+        Files.writeString(list, "val/n02/b.png\nval/n01/../n02/b.png\n");
+        assertEquals("calibration data " + list + " line 2: val/n01/../n02/b.png is listed twice (line 1 names the"
+                + " same file)", assertThrows(QuantbridgeException.class, () -> SampleSource.discover(list))
+                .getMessage());
+        Files.writeString(list, "val/n02\n");
+        assertEquals("calibration data " + list + " line 1: val/n02 is a folder without .npy files; list the samples"
+                + " themselves", assertThrows(QuantbridgeException.class, () -> SampleSource.discover(list))
+                .getMessage());
+        Files.writeString(d.resolve("notes.md"), "x");
+        Files.writeString(list, "notes.md\n");
+        assertEquals("calibration data " + list + " line 1: notes.md is not an image (.png, .jpg, .jpeg, .bmp, .gif,"
+                + " .tif, .tiff), .npy or .npz file", assertThrows(QuantbridgeException.class,
+                () -> SampleSource.discover(list)).getMessage());
+        Files.writeString(list, "# nothing yet\n");
+        assertEquals("calibration data " + list + ": lists no samples",
+                assertThrows(QuantbridgeException.class, () -> SampleSource.discover(list)).getMessage());
+        // the folder rules hold: a folder of .npy files is one sample, and images and arrays are not mixed
+        npy(d.resolve("s1/ids.npy"), new long[] {1, 4});
+        Files.writeString(list, "s1\n");
+        assertEquals(SampleRef.Kind.NPY_FOLDER, SampleSource.discover(list).samples().get(0).kind());
+        Files.writeString(list, "s1/ids.npy\nval/n02/c.png\n");
+        assertTrue(assertThrows(QuantbridgeException.class, () -> SampleSource.discover(list)).getMessage()
+                .startsWith("calibration data " + list + ": lists both images (1, e.g. val/n02/c.png) and arrays (1,"
+                        + " e.g. s1/ids.npy)"));
     }
 
     @Test

@@ -75,8 +75,8 @@ class DataFoldersTest {
         QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> split(calib, eval));
         assertEquals("evaluation data " + eval + " and calibration data " + calib + " share 1 of 2 evaluation samples"
                 + " (e.g. " + eval.resolve("again.png") + ", which is calibration sample b.png): fidelity on samples"
-                + " that calibrated the model overstates it; give --eval the --calib folder to split it into disjoint"
-                + " sets, or use folders without common files", e.getMessage());
+                + " that calibrated the model overstates it; give --eval what --calib names to split it into disjoint"
+                + " sets, or sets without common files", e.getMessage());
 
         // a link in the evaluation folder to the calibration folder, found through the sub-folder search
         Files.delete(eval.resolve("again.png"));
@@ -84,8 +84,8 @@ class DataFoldersTest {
         e = assertThrows(QuantbridgeException.class, () -> split(calib, eval));
         assertEquals("evaluation data " + eval + " and calibration data " + calib + " share 2 of 3 evaluation samples"
                 + " (e.g. " + eval.resolve("old/a.png") + ", which is calibration sample a.png): fidelity on samples"
-                + " that calibrated the model overstates it; give --eval the --calib folder to split it into disjoint"
-                + " sets, or use folders without common files", e.getMessage());
+                + " that calibrated the model overstates it; give --eval what --calib names to split it into disjoint"
+                + " sets, or sets without common files", e.getMessage());
 
         // a calibration photo that does not calibrate (left out, or not drawn) may be evaluated
         Files.delete(eval.resolve("old"));

@@ -34,7 +34,8 @@ import picocli.CommandLine.Option;
                         + "folders), of .npy files (one sample each), of .npz "
                         + "files (one sample each, an array per model input named after it), or of sub-folders with "
                         + "one <input>.npy per model input; or one .npy or .npz file that stacks the samples along its "
-                        + "first dimension (numpy.stack). An --eval folder inside --calib is left out of calibration; "
+                        + "first dimension (numpy.stack); or a .txt file that lists sample paths, one a line (relative to the "
+                        + "list's folder). An --eval folder inside --calib is left out of calibration; "
                         + "a sample that would both calibrate and evaluate is refused. An image becomes "
                         + "((pixel * scale) - mean) / std in the model's layout (NHWC for an [N, H, W, 3] input, gray for"
                         + " one channel)."})
