@@ -91,10 +91,21 @@ public final class DataSplit {
      * the rest for evaluation.
      */
     public static DataSplit split(List<SampleRef> samples, long seed, int calibrationCount) {
+        return split(samples, seed, calibrationCount, 0);
+    }
+
+    /**
+     * Splits one data set: {@code calibrationCount} samples (0 = all) for calibration and, of the rest, at most
+     * {@code evaluationCount} (0 = all of them) for evaluation: the first and the next ones of the same seeded
+     * shuffle, so the calibration samples do not depend on the evaluation cap.
+     */
+    public static DataSplit split(List<SampleRef> samples, long seed, int calibrationCount, int evaluationCount) {
         checkCount(calibrationCount, "--samples");
+        checkCount(evaluationCount, "--eval-samples");
         List<SampleRef> shuffled = shuffled(samples, seed);
         int n = calibrationCount == 0 ? shuffled.size() : Math.min(calibrationCount, shuffled.size());
-        return new DataSplit(seed, sorted(shuffled.subList(0, n)), sorted(shuffled.subList(n, shuffled.size())), false);
+        int end = evaluationCount == 0 ? shuffled.size() : Math.min(shuffled.size(), n + evaluationCount);
+        return new DataSplit(seed, sorted(shuffled.subList(0, n)), sorted(shuffled.subList(n, end)), false);
     }
 
     /**

@@ -35,6 +35,7 @@ public final class QuantizationRequest {
     private final Path outputDir;
     private final Preprocessing preprocessing;
     private final int maxSamples;
+    private final int maxEvaluationSamples;
     private final List<String> calibrationExcludes;
     private final long seed;
     private final Path reuseTable;
@@ -76,6 +77,7 @@ public final class QuantizationRequest {
         this.outputDir = b.outputDir;
         this.preprocessing = b.preprocessing;
         this.maxSamples = b.maxSamples;
+        this.maxEvaluationSamples = b.maxEvaluationSamples;
         this.calibrationExcludes = List.copyOf(b.calibrationExcludes);
         this.seed = b.seed;
         this.reuseTable = b.reuseTable;
@@ -139,6 +141,9 @@ public final class QuantizationRequest {
     public Preprocessing preprocessing() { return preprocessing; }
     /** At most this many calibration samples; 0 = all. */
     public int maxSamples() { return maxSamples; }
+
+    /** At most this many evaluation samples, a seeded choice of them ({@code --eval-samples}); 0 = all. */
+    public int maxEvaluationSamples() { return maxEvaluationSamples; }
     /** Globs of calibration sample ids to leave out after the split ({@code --calib-exclude}). */
     public List<String> calibrationExcludes() { return calibrationExcludes; }
     public long seed() { return seed; }
@@ -248,6 +253,7 @@ public final class QuantizationRequest {
         b.outputDir = outputDir;
         b.preprocessing = preprocessing;
         b.maxSamples = maxSamples;
+        b.maxEvaluationSamples = maxEvaluationSamples;
         b.calibrationExcludes.addAll(calibrationExcludes);
         b.seed = seed;
         b.reuseTable = reuseTable;
@@ -290,6 +296,7 @@ public final class QuantizationRequest {
         private Path outputDir;
         private Preprocessing preprocessing = Preprocessing.defaults();
         private int maxSamples;
+        private int maxEvaluationSamples;
         private final List<String> calibrationExcludes = new ArrayList<>();
         private long seed = 0;
         private Path reuseTable;
@@ -450,6 +457,16 @@ public final class QuantizationRequest {
         }
         public Builder threads(int n) { this.threads = atLeast("--threads", n, 0); return this; }
         public Builder maxSamples(int n) { this.maxSamples = atLeast("--samples", n, 0); return this; }
+
+        /**
+         * Evaluates on at most {@code n} held-out samples (0, the default: all), a seeded choice of them: the rest of
+         * a large folder split with {@link #maxSamples} (ImageNet's 50,000 photos, 500 calibrating) would otherwise
+         * all be read before calibration and run through both models.
+         */
+        public Builder maxEvaluationSamples(int n) {
+            this.maxEvaluationSamples = atLeast("--eval-samples", n, 0);
+            return this;
+        }
 
         /** Calibration samples to leave out, by id glob (replaces any given before). */
         public Builder calibrationExcludes(List<String> globs) {

@@ -20,7 +20,7 @@ public final class RequestData {
     /**
      * The split of {@code --calib} / {@code --eval}: when both name the same folder, one seeded disjoint split of it
      * ({@code --samples} for calibration, the rest held out); otherwise each folder whole ({@code --samples} caps
-     * the calibration set); then the calibration samples {@code --calib-exclude} names are left out (the evaluation set
+     * the calibration set); {@code --eval-samples} caps the evaluation set either way; then the calibration samples {@code --calib-exclude} names are left out (the evaluation set
      * stays). Null when the request has neither (FP16, or a reused table). A single {@code .npy} or
      * {@code .npz} file may stack samples for these model inputs ({@link SampleSource#discover(Path, String, List)}).
      */
@@ -58,10 +58,11 @@ public final class RequestData {
         if (calib == null) {
             List<SampleRef> eval = samples(evalPath, req.evaluationSamples().orElse(null), SampleSource.EVALUATION,
                     modelInputs, null);
-            return eval == null ? null : DataSplit.separate(List.of(), eval, req.seed(), 0, 0);
+            return eval == null ? null : DataSplit.separate(List.of(), eval, req.seed(), 0,
+                    req.maxEvaluationSamples());
         }
         if (same) {
-            DataSplit s = DataSplit.split(calib, req.seed(), req.maxSamples());
+            DataSplit s = DataSplit.split(calib, req.seed(), req.maxSamples(), req.maxEvaluationSamples());
             if (s.evaluation().isEmpty()) {
                 String what = req.calibrationData() == null ? "the evaluation samples are the calibration list"
                         : "--eval is the --calib folder " + req.calibrationData();
@@ -72,7 +73,8 @@ public final class RequestData {
         }
         List<SampleRef> eval = samples(evalPath, req.evaluationSamples().orElse(null), SampleSource.EVALUATION,
                 modelInputs, inside(calibPath, evalPath));
-        return DataSplit.separate(calib, eval == null ? List.of() : eval, req.seed(), req.maxSamples(), 0);
+        return DataSplit.separate(calib, eval == null ? List.of() : eval, req.seed(), req.maxSamples(),
+                req.maxEvaluationSamples());
     }
 
     /**

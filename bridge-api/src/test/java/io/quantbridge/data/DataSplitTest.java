@@ -63,6 +63,31 @@ class DataSplitTest {
         assertNotEquals(ids(a.calibration()), ids(DataSplit.split(all, 8, 10).calibration()));
     }
 
+    /**
+     * A cap on the evaluation set takes the next samples of the same shuffle: the calibration set does not move, and
+     * the held-out set is a seeded subset of what it was (a 50,000-photo folder split with 500 calibrating read and
+     * evaluated all 49,500 others).
+     */
+    @Test
+    void anEvaluationCapTakesTheNextSamplesOfTheSameShuffle() {
+        List<SampleRef> all = samples(50);
+        DataSplit whole = DataSplit.split(all, 7, 10);
+        DataSplit capped = DataSplit.split(all, 7, 10, 6);
+        assertEquals(ids(whole.calibration()), ids(capped.calibration()));
+        assertEquals(6, capped.evaluation().size());
+        assertTrue(ids(whole.evaluation()).containsAll(ids(capped.evaluation())));
+        List<String> sorted = new ArrayList<>(ids(all));
+        Collections.sort(sorted);
+        Collections.shuffle(sorted, new Random(7));
+        List<String> next = new ArrayList<>(sorted.subList(10, 16));
+        Collections.sort(next);
+        assertEquals(next, ids(capped.evaluation()));
+        assertEquals(40, DataSplit.split(all, 7, 10, 100).evaluation().size());
+        assertEquals(ids(whole.evaluation()), ids(DataSplit.split(all, 7, 10, 0).evaluation()));
+        assertEquals("--eval-samples: -2 is negative",
+                assertThrows(QuantbridgeException.class, () -> DataSplit.split(all, 1, 5, -2)).getMessage());
+    }
+
     @Test
     void zeroOrTooManyMeansAll() {
         List<SampleRef> all = samples(6);

@@ -2,6 +2,7 @@ package io.quantbridge.request;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.data.DataSplit;
@@ -107,6 +108,18 @@ class DataFoldersTest {
                 assertEquals(drawn, ids(RequestData.split(b.build(), IMAGE).calibration()));
             }
         }
+
+        // --eval-samples caps the held-out set, of a split folder and of a separate one
+        DataSplit some = RequestData.split(QuantizationRequest.builder().model(Path.of("m.onnx"))
+                .outputDir(Path.of("out")).calibrationData(calib).evaluationData(calib).maxSamples(1)
+                .maxEvaluationSamples(1).build(), IMAGE);
+        assertEquals(1, some.calibration().size());
+        assertEquals(1, some.evaluation().size());
+        List<String> one = ids(RequestData.split(QuantizationRequest.builder().model(Path.of("m.onnx"))
+                .outputDir(Path.of("out")).calibrationData(calib).evaluationData(eval).calibrationExcludes(
+                        List.of("b.png")).maxEvaluationSamples(1).build(), IMAGE).evaluation());
+        assertEquals(1, one.size());
+        assertTrue(List.of("again.png", "c.png").containsAll(one), one.toString());
 
         // the same folder for both is split, not refused
         DataSplit s = RequestData.split(QuantizationRequest.builder().model(Path.of("m.onnx"))

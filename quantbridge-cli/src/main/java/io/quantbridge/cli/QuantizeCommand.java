@@ -94,6 +94,10 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Calibrate on at most N samples (0, the default: all of them).")
     int samples;
 
+    @Option(names = "--eval-samples", paramLabel = "N", defaultValue = "0",
+            description = "Measure fidelity on at most N held-out samples, a seeded choice (0, the default: all).")
+    int evalSamples;
+
     @Option(names = "--calib-exclude", paramLabel = "GLOB",
             description = "Leave out the calibration samples whose id (the path below --calib) matches (e.g."
                     + " opencv-logo.png, 'frame_00*', 'n01440764/*');"
@@ -272,6 +276,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .outputDir(out)
                 .preprocessing(preprocessing.build())
                 .maxSamples(samples)
+                .maxEvaluationSamples(evalSamples)
                 .calibrationExcludes(calibExcludes)
                 .seed(seed)
                 .reuseTable(table)
