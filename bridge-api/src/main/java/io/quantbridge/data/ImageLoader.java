@@ -90,7 +90,10 @@ public final class ImageLoader {
     /** Decodes with the first ImageIO reader for the file, refusing what its decoder reports as damage. */
     private static BufferedImage decode(Path file) throws IOException {
         try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
-            if (in == null) throw new IOException("cannot open the file");
+            if (in == null) {
+                throw new IOException("cannot open the file" + io.quantbridge.util.InputFiles.encodingHint(
+                        file.toString()));
+            }
             java.util.Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
             if (!readers.hasNext()) return null;
             javax.imageio.ImageReader reader = readers.next();

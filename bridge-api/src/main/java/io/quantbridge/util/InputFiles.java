@@ -29,6 +29,23 @@ public final class InputFiles {
     }
 
     /**
+     * Why a file name may not reach the file: the JVM takes file names in its locale's encoding
+     * ({@code sun.jnu.encoding}), which in the C/POSIX locale (cron, systemd units, minimal containers) is ASCII, so
+     * a name with other characters comes out with {@code ?} in place of them and names no file. A sentence to add to
+     * an error about {@code name}, or "" when the encoding is UTF-8 or the name is plain ASCII.
+     */
+    public static String encodingHint(String name) {
+        return encodingHint(name, System.getProperty("sun.jnu.encoding", ""));
+    }
+
+    static String encodingHint(String name, String encoding) {
+        if (encoding.replace("-", "").equalsIgnoreCase("UTF8") || name == null) return "";
+        boolean lost = name.indexOf('\uFFFD') >= 0 || name.indexOf('?') >= 0 || !name.chars().allMatch(c -> c < 128);
+        return lost ? "; the JVM's file-name encoding is " + encoding + " (the C/POSIX locale), in which names with"
+                + " other than ASCII characters come out as ?: run Java with a UTF-8 locale (LANG=C.UTF-8)" : "";
+    }
+
+    /**
      * Creates the output folder {@code dir} (and its parents) if needed; a {@link QuantbridgeException} naming
      * {@code option} if it is a file or cannot be created.
      */

@@ -44,7 +44,12 @@ public final class Main implements Runnable {
         });
         cl.setParameterExceptionHandler((ex, a) -> {
             CommandLine c = ex.getCommandLine();
-            err.println("quantbridge " + c.getCommandName() + ": " + ex.getMessage());
+            String message = ex.getMessage();
+            if (message != null && message.contains("Malformed input or input contains unmappable characters")) {
+                // a path argument the JVM cannot take in its locale's file-name encoding
+                message += io.quantbridge.util.InputFiles.encodingHint(message);
+            }
+            err.println("quantbridge " + c.getCommandName() + ": " + message);
             err.println("see: quantbridge " + (c.getParent() == null ? "" : c.getCommandName() + " ") + "--help");
             err.flush();
             return 2;

@@ -104,6 +104,40 @@ class LauncherTest {
         }
     }
 
+    /**
+     * In the C/POSIX locale (cron, systemd units, minimal containers) Java takes file names as ASCII: a model named
+     * with any other character could not even be given on the command line. The launcher runs in C.UTF-8 there, and
+     * the JVM started without it says what is wrong.
+     */
+    @Test
+    void takesFileNamesBeyondAsciiInTheCLocale(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Process locales = new ProcessBuilder("locale", "-a").redirectErrorStream(true).start();
+        String all = new String(locales.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        locales.waitFor();
+        assumeTrue(all.lines().anyMatch(l -> l.equalsIgnoreCase("C.utf8") || l.equalsIgnoreCase("C.UTF-8")),
+                "no C.UTF-8 locale here");
+        assumeTrue(System.getProperty("sun.jnu.encoding", "").replace("-", "").equalsIgnoreCase("UTF8"),
+                "the tests themselves run in a locale that cannot name the file");
+        Path model = Files.copy(RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+                Files.createDirectories(tmp.resolve("mod\u00e8les")).resolve("cls.onnx"));
+        Map<String, String> posix = Map.of("LANG", "C", "LC_ALL", "", "LC_CTYPE", "");
+        Result r = run(Path.of(System.getProperty("java.home")), posix, "inspect", model.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("ONNX model " + model), r.out());
+
+        // the same JVM without the launcher: one line that names the encoding and the way out
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "io.quantbridge.cli.Main", "inspect", model.toString());
+        pb.environment().put("LANG", "C");
+        pb.environment().remove("LC_ALL");
+        pb.environment().remove("LC_CTYPE");
+        Process p = pb.redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(2, p.waitFor(), err);
+        assertTrue(err.contains("the JVM's file-name encoding is ANSI_X3.4-1968 (the C/POSIX locale), in which names"
+                + " with other than ASCII characters come out as ?: run Java with a UTF-8 locale (LANG=C.UTF-8)"), err);
+    }
+
     @Test
     void runsOnTheBuildJdk() throws Exception {
         // the option that quiets JDK 23+ is unknown to older JDKs: the launcher must not pass it there
