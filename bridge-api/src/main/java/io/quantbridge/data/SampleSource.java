@@ -129,7 +129,8 @@ public final class SampleSource {
      */
     public static SampleSource discover(Path path, String label, List<TensorInfo> modelInputs, Path excluded) {
         if (!Files.exists(path)) {
-            throw new QuantbridgeException(label + " " + path + " does not exist");
+            throw new QuantbridgeException(label + " " + path + " does not exist"
+                    + io.quantbridge.util.InputFiles.encodingHint(path.toString()));
         }
         if (!Files.isDirectory(path)) {
             if (isList(path)) return fromList(path, label);

@@ -20,7 +20,7 @@ public final class InputFiles {
             throw new QuantbridgeException(what + " " + file + " is a folder, not a file");
         }
         if (!Files.isRegularFile(file)) {
-            throw new QuantbridgeException(what + " " + file + " does not exist");
+            throw new QuantbridgeException(what + " " + file + " does not exist" + encodingHint(file.toString()));
         }
         if (!Files.isReadable(file)) {
             throw new QuantbridgeException(what + " " + file + " is not readable (check its permissions)");
