@@ -55,7 +55,8 @@ public final class ImageLoader {
      */
     public static BufferedImage read(Path file) {
         if (!Files.isRegularFile(file)) {
-            throw new QuantbridgeException(file + ": no such image file");
+            throw new QuantbridgeException(file + ": no such image file"
+                    + io.quantbridge.util.InputFiles.encodingHint(file.toString()));
         }
         BufferedImage img;
         try {
@@ -89,11 +90,11 @@ public final class ImageLoader {
 
     /** Decodes with the first ImageIO reader for the file, refusing what its decoder reports as damage. */
     private static BufferedImage decode(Path file) throws IOException {
-        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
-            if (in == null) {
-                throw new IOException("cannot open the file" + io.quantbridge.util.InputFiles.encodingHint(
-                        file.toString()));
-            }
+        // through NIO, not File: a path from a folder listing keeps its bytes, so a JVM whose file-name encoding is
+        // ASCII (the C locale) still opens café.jpg, which File, built from the path's string, cannot name
+        try (java.io.InputStream raw = Files.newInputStream(file);
+             javax.imageio.stream.ImageInputStream in = new javax.imageio.stream.MemoryCacheImageInputStream(
+                     new java.io.BufferedInputStream(raw, 1 << 16))) {
             java.util.Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
             if (!readers.hasNext()) return null;
             javax.imageio.ImageReader reader = readers.next();

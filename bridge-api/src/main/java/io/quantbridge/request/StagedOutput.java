@@ -25,7 +25,9 @@ import java.util.stream.Stream;
  * run has returned, with {@value #REPORT} (the result's report) among them. A run that fails (a bad evaluation
  * sample, ONNX Runtime refusing a shape, a full disk, an interrupt) deletes that folder, so {@code --out} keeps the files of the last run that succeeded, report.json with
  * them, instead of a new model beside an old report; an output folder the run created is removed again. The result's
- * artifact paths, the report's strings, progress notes and error messages name the files where they end up.
+ * artifact paths, the report's strings, progress notes and error messages name the files where they end up. A process
+ * killed outright cannot delete its folder; the folder's name records the process ({@link RunOwner}), and the next
+ * run into the same output folder removes the folders of processes of this machine that have ended.
  *
  * <p>No run replaces the model it quantizes: a model kept in {@code --out} under a name the backends write
  * ({@code model.fp32.onnx}, say) is refused before the run, and any other file the run wrote over it is refused

@@ -126,16 +126,41 @@ class LauncherTest {
         assertTrue(r.out().startsWith("ONNX model " + model), r.out());
 
         // the same JVM without the launcher: one line that names the encoding and the way out
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "io.quantbridge.cli.Main", "inspect", model.toString());
+        Result direct = posixJvm(tmp, "inspect", model.toString());
+        assertEquals(2, direct.code(), direct.err());
+        assertTrue(direct.err().contains("the JVM's file-name encoding is ANSI_X3.4-1968 (the C/POSIX locale), in which"
+                + " names with other than ASCII characters come out as ?: run Java with a UTF-8 locale (LANG=C.UTF-8)"),
+                direct.err());
+
+        // photos so named, found in a folder, are read even there: the path from the listing keeps its bytes (they
+        // were opened through a File built from the path's string, and could not be)
+        Path photos = Files.createDirectories(tmp.resolve("photos"));
+        for (String name : List.of("caf\u00e9.jpg", "\u65e5\u672c.jpg")) {
+            Files.copy(RealModels.photos().resolve(name.startsWith("caf") ? "HappyFish.jpg" : "aero1.jpg"),
+                    photos.resolve(name));
+        }
+        Result q = posixJvm(tmp, "quantize", "--backend", "onnx", "--model",
+                RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib", photos.toString(),
+                "--size", "192x48", "--quiet", "--out", tmp.resolve("out").toString());
+        assertEquals(0, q.code(), q.err());
+        assertTrue(Files.isRegularFile(tmp.resolve("out/model.int8.onnx")));
+    }
+
+    /** The CLI in a JVM of its own in the C locale, without the launcher. */
+    private static Result posixJvm(Path dir, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-Xmx1g", "-cp", System.getProperty("java.class.path"), "io.quantbridge.cli.Main"));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
         pb.environment().put("LANG", "C");
         pb.environment().remove("LC_ALL");
         pb.environment().remove("LC_CTYPE");
-        Process p = pb.redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(2, p.waitFor(), err);
-        assertTrue(err.contains("the JVM's file-name encoding is ANSI_X3.4-1968 (the C/POSIX locale), in which names"
-                + " with other than ASCII characters come out as ?: run Java with a UTF-8 locale (LANG=C.UTF-8)"), err);
+        Path out = Files.createTempFile(dir, "jvm", ".out");
+        Path err = Files.createTempFile(dir, "jvm", ".err");
+        Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        int code = p.waitFor();
+        return new Result(code, Files.readString(out, StandardCharsets.UTF_8), Files.readString(err,
+                StandardCharsets.UTF_8));
     }
 
     @Test
