@@ -18,7 +18,32 @@ final class DataFolders {
     /** How many sub-folders the line names before it counts the rest. */
     static final int SHOWN = 4;
 
+    /** How many held-out samples, uncapped, make {@link #noteLargeEvaluation} speak. */
+    static final int LARGE_EVALUATION = 1000;
+
     private DataFolders() { }
+
+    /**
+     * Notes an evaluation set of more than {@code threshold} samples when {@code --eval-samples} does not cap it:
+     * each is read before calibration and run through both models (a 50,000-photo folder split with
+     * {@code --samples 500} holds 49,500 out). Says nothing when the data cannot be read: the run says why.
+     */
+    static void noteLargeEvaluation(io.quantbridge.request.QuantizationRequest request, int threshold,
+                                    Progress progress) {
+        if (request.maxEvaluationSamples() > 0) return;
+        int n;
+        try {
+            io.quantbridge.data.DataSplit split = io.quantbridge.request.RequestData.split(request, null);
+            if (split == null) return;
+            n = split.evaluation().size();
+        } catch (QuantbridgeException e) {
+            return;
+        }
+        if (n > threshold) {
+            progress.note("evaluation: " + n + " held-out samples, each read before calibration and run through both"
+                    + " models; --eval-samples N measures fidelity on a seeded N of them");
+        }
+    }
 
     /**
      * Notes the sub-folders of {@code data} that hold samples, with their counts, when there are any; {@code other}

@@ -297,6 +297,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 calib.toAbsolutePath().normalize()))) {
             DataFolders.note(eval, SampleSource.EVALUATION, calib, progress);
         }
+        DataFolders.noteLargeEvaluation(request, DataFolders.LARGE_EVALUATION, progress);
         boolean outExisted = Files.exists(out);
         QuantizationResult result;
         try {

@@ -32,6 +32,26 @@ class DataFoldersTest {
         return notes;
     }
 
+    /** A large held-out set, uncapped, is named before the run with the option that caps it. */
+    @Test
+    void namesALargeUncappedEvaluationSet() throws Exception {
+        Path data = tmp.resolve("photos");
+        images(data, "a.png", "b.png", "c.png", "d.png", "e.png", "f.png");
+        io.quantbridge.request.QuantizationRequest.Builder b = io.quantbridge.request.QuantizationRequest.builder()
+                .model(tmp.resolve("m.onnx")).outputDir(tmp.resolve("out")).calibrationData(data)
+                .evaluationData(data).maxSamples(2);
+        List<String> notes = new ArrayList<>();
+        DataFolders.noteLargeEvaluation(b.build(), 3, Progress.notes(notes::add));
+        assertEquals(List.of("evaluation: 4 held-out samples, each read before calibration and run through both"
+                + " models; --eval-samples N measures fidelity on a seeded N of them"), notes);
+        notes.clear();
+        DataFolders.noteLargeEvaluation(b.build(), 4, Progress.notes(notes::add));
+        DataFolders.noteLargeEvaluation(b.maxEvaluationSamples(2).build(), 1, Progress.notes(notes::add));
+        DataFolders.noteLargeEvaluation(b.evaluationData(tmp.resolve("missing")).maxEvaluationSamples(0).build(), 0,
+                Progress.notes(notes::add));
+        assertEquals(List.of(), notes);
+    }
+
     @Test
     void namesTheSubFoldersThatHoldSamples() throws Exception {
         Path data = tmp.resolve("data");
