@@ -28,10 +28,17 @@ import javax.imageio.plugins.tiff.TIFFField;
  *       ({@code v * 255 / 65535}, kept fractional) so that the usual {@code scale = 1/255} still applies. A JPEG or
  *       PNG whose EXIF orientation says the stored pixels are turned or mirrored (phone photos taken upright) is
  *       turned back first, the way image viewers and OpenCV's {@code imread} show it ({@code ExifOrientation}).</li>
- *   <li>Resize to exactly {@code width x height} with bilinear interpolation: a plain resize (the aspect ratio is not
- *       preserved, no letterbox, no crop), with half-pixel centres and edges clamped, like OpenCV's
- *       {@code cv2.resize(..., interpolation=INTER_LINEAR)}; no antialiasing filter. Computed in float; a same-size
- *       "resize" returns the pixels unchanged. Deterministic.</li>
+ *   <li>Resize to {@code width x height} with bilinear interpolation, with half-pixel centres and edges clamped, like
+ *       OpenCV's {@code cv2.resize(..., interpolation=INTER_LINEAR)}; no antialiasing filter. Computed in float; a
+ *       same-size "resize" returns the pixels unchanged. Deterministic. How an image of another aspect ratio fits
+ *       ({@link Preprocessing#resize()}): stretched to the size (the default); scaled with its aspect kept to cover
+ *       the size, times 1 / {@link Preprocessing#cropFraction()}, and its centre cut out, the cut computed in
+ *       continuous source coordinates (no intermediate resized image, no rounding of its size or offset); or scaled
+ *       with its aspect kept to fit inside, its size rounded to whole pixels, placed in the centre (an odd pixel of
+ *       padding on the right or bottom) or at the top left, and the rest filled with
+ *       {@link Preprocessing#padColor()}, a pixel like any other for the steps below; or scaled to the height, its
+ *       width {@code ceil(height * w / h)} but at most the input's (squeezed), padded alike (PaddleOCR's text
+ *       lines).</li>
  *   <li>Each output channel {@code c} (in RGB order, or BGR when {@link Preprocessing#bgr()}) becomes
  *       {@code ((pixel * scale) - mean[c]) / std[c]}, {@code mean} and {@code std} being given in output-channel
  *       order.</li>
@@ -186,14 +193,15 @@ public final class ImageLoader {
         int srcW = img.getWidth();
         int srcH = img.getHeight();
         RowReader reader = rowReader(img);
+        Geometry g = Geometry.of(p, srcW, srcH, outW, outH);
 
-        // horizontal sampling positions, shared by all rows
-        int[] x0 = new int[outW];
-        int[] x1 = new int[outW];
-        float[] fx = new float[outW];
-        double sxScale = (double) srcW / outW;
-        for (int ox = 0; ox < outW; ox++) {
-            double sx = (ox + 0.5) * sxScale - 0.5;
+        // horizontal sampling positions of the content columns, shared by all rows
+        int[] x0 = new int[g.contentW];
+        int[] x1 = new int[g.contentW];
+        float[] fx = new float[g.contentW];
+        double sxScale = g.srcSpanW / g.contentW;
+        for (int cx = 0; cx < g.contentW; cx++) {
+            double sx = g.srcX0 + (cx + 0.5) * sxScale - 0.5;
             int i0 = (int) Math.floor(sx);
             double f = sx - i0;
             if (i0 < 0) {
@@ -204,14 +212,14 @@ public final class ImageLoader {
                 i0 = srcW - 1;
                 f = 0;
             }
-            x0[ox] = i0 * 3;
-            x1[ox] = Math.min(i0 + 1, srcW - 1) * 3;
-            fx[ox] = (float) f;
+            x0[cx] = i0 * 3;
+            x1[cx] = Math.min(i0 + 1, srcW - 1) * 3;
+            fx[cx] = (float) f;
         }
 
         float[] srcRow = new float[srcW * 3];
-        float[] rowA = new float[outW * 3];
-        float[] rowB = new float[outW * 3];
+        float[] rowA = new float[g.contentW * 3];
+        float[] rowB = new float[g.contentW * 3];
         int rowAIndex = -1;
         int rowBIndex = -1;
 
@@ -223,10 +231,16 @@ public final class ImageLoader {
         int plane = outW * outH;
         boolean gray = p.gray();
         float[] out = new float[(gray ? 1 : 3) * plane];
+        float[] pad = padValues(p, srcChannel);
 
-        double syScale = (double) srcH / outH;
+        double syScale = g.srcSpanH / g.contentH;
         for (int oy = 0; oy < outH; oy++) {
-            double sy = (oy + 0.5) * syScale - 0.5;
+            int cy = oy - g.contentY0;
+            if (cy < 0 || cy >= g.contentH) {
+                for (int ox = 0; ox < outW; ox++) putPad(out, pad, oy * outW + ox, plane, nchw, gray);
+                continue;
+            }
+            double sy = g.srcY0 + (cy + 0.5) * syScale - 0.5;
             int y0 = (int) Math.floor(sy);
             double fyd = sy - y0;
             if (y0 < 0) {
@@ -261,8 +275,13 @@ public final class ImageLoader {
             }
 
             for (int ox = 0; ox < outW; ox++) {
-                int base = ox * 3;
                 int pix = oy * outW + ox;
+                int cx = ox - g.contentX0;
+                if (cx < 0 || cx >= g.contentW) {
+                    putPad(out, pad, pix, plane, nchw, gray);
+                    continue;
+                }
+                int base = cx * 3;
                 if (gray) {
                     out[pix] = (float) (((luma(rowA, rowB, base, fy) * scale) - mean[0]) / std[0]);
                     continue;
@@ -280,6 +299,85 @@ public final class ImageLoader {
         int ch = gray ? 1 : 3;
         long[] shape = nchw ? new long[] {1, ch, outH, outW} : new long[] {1, outH, outW, ch};
         return new FloatTensor(shape, out);
+    }
+
+    /**
+     * Where the image lands in the {@code outW x outH} input: the content rectangle ({@code contentX0},
+     * {@code contentY0}, {@code contentW x contentH} output pixels; the rest is padding) and the source rectangle it
+     * shows ({@code srcX0}, {@code srcY0}, {@code srcSpanW x srcSpanH} source pixels, fractional when cropped).
+     * Output pixel centres map linearly between the two (half-pixel centres).
+     */
+    record Geometry(int contentX0, int contentY0, int contentW, int contentH,
+                    double srcX0, double srcY0, double srcSpanW, double srcSpanH) {
+        static Geometry of(Preprocessing p, int srcW, int srcH, int outW, int outH) {
+            switch (p.resize()) {
+                case CROP: {
+                    // the largest centred part of the source with the input's aspect ratio, times the fraction
+                    double f = p.cropFraction();
+                    boolean wider = (long) srcW * outH >= (long) srcH * outW;
+                    double spanW = wider ? (double) srcH * outW / outH : srcW;
+                    double spanH = wider ? srcH : (double) srcW * outH / outW;
+                    spanW *= f;
+                    spanH *= f;
+                    return new Geometry(0, 0, outW, outH, (srcW - spanW) / 2, (srcH - spanH) / 2, spanW, spanH);
+                }
+                case PAD: {
+                    // the whole source scaled by the smaller ratio; sizes rounded to whole pixels
+                    double s = Math.min((double) outW / srcW, (double) outH / srcH);
+                    int w = (int) Math.max(1, Math.min(outW, Math.round(srcW * s)));
+                    int h = (int) Math.max(1, Math.min(outH, Math.round(srcH * s)));
+                    boolean centre = p.padAt() == Preprocessing.Placement.CENTER;
+                    return new Geometry(centre ? (outW - w) / 2 : 0, centre ? (outH - h) / 2 : 0, w, h,
+                            0, 0, srcW, srcH);
+                }
+                case HEIGHT: {
+                    // PaddleOCR: ceil(H * w / h), at most the input's width (wider images are squeezed to it)
+                    double ratio = (double) srcW / srcH;
+                    int w = (int) Math.max(1, Math.min(outW, Math.ceil(outH * ratio)));
+                    boolean centre = p.padAt() == Preprocessing.Placement.CENTER;
+                    return new Geometry(centre ? (outW - w) / 2 : 0, 0, w, outH, 0, 0, srcW, srcH);
+                }
+                default:
+                    return new Geometry(0, 0, outW, outH, 0, 0, srcW, srcH);
+            }
+        }
+    }
+
+    /**
+     * The padding's normalized values, in output-channel order (one value when gray): the pad colour goes through the
+     * same channel order, gray weighting, scale, mean and std as a pixel.
+     */
+    private static float[] padValues(Preprocessing p, int[] srcChannel) {
+        double[] color = p.padColor();
+        float r = (float) color[0];
+        float g = (float) color[1];
+        float b = (float) color[2];
+        double[] mean = p.mean();
+        double[] std = p.std();
+        if (p.gray()) {
+            double v = r == g && g == b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
+            return new float[] {(float) (((v * p.scale()) - mean[0]) / std[0])};
+        }
+        float[] rgb = {r, g, b};
+        float[] out = new float[3];
+        for (int c = 0; c < 3; c++) {
+            out[c] = (float) (((rgb[srcChannel[c]] * p.scale()) - mean[c]) / std[c]);
+        }
+        return out;
+    }
+
+    private static void putPad(float[] out, float[] pad, int pix, int plane, boolean nchw, boolean gray) {
+        if (gray) {
+            out[pix] = pad[0];
+        } else if (nchw) {
+            out[pix] = pad[0];
+            out[plane + pix] = pad[1];
+            out[2 * plane + pix] = pad[2];
+        } else {
+            out[pix * 3] = pad[0];
+            out[pix * 3 + 1] = pad[1];
+            out[pix * 3 + 2] = pad[2];
+        }
     }
 
     /**

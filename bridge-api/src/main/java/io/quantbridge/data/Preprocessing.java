@@ -6,8 +6,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * How an image becomes a float tensor: resized to {@code width x height} (0 = take it from the model input), each
- * pixel channel turned into {@code ((pixel * scale) - mean[c]) / std[c]}, channels in RGB (or BGR) order, laid out
+ * How an image becomes a float tensor: resized to {@code width x height} (0 = take it from the model input), as
+ * {@link #resize()} says when the image has another aspect ratio (stretched, the default; cut to the aspect ratio; or
+ * fitted inside and padded), each pixel channel turned into {@code ((pixel * scale) - mean[c]) / std[c]}, channels in RGB (or BGR) order, laid out
  * NCHW or NHWC with a batch dimension of 1; or, for models that take one channel, one gray channel
  * ({@code 0.299 R + 0.587 G + 0.114 B}, ITU-R BT.601 as PIL's {@code convert("L")} and OpenCV's RGB2GRAY weigh them)
  * turned into {@code ((gray * scale) - mean[0]) / std[0]}. Immutable.
@@ -21,6 +22,62 @@ public final class Preprocessing {
     private final Layout layout;
     private final boolean bgr;
     private final boolean gray;
+    private final Resize resize;
+    private final double cropFraction;
+    private final double[] padColor;
+    private final Placement padAt;
+
+    /** How an image whose aspect ratio differs from the input's meets the input size. */
+    public enum Resize {
+        /** Scaled to the input size in each direction on its own: the aspect ratio is not kept (the default). */
+        STRETCH,
+        /**
+         * Scaled, aspect kept, to cover the input, then its centre cut out: the image-classification evaluation
+         * transform ({@code Resize(256)}, {@code CenterCrop(224)} with a crop fraction of 0.875).
+         */
+        CROP,
+        /** Scaled, aspect kept, to fit inside the input, the rest filled with the pad colour (a letterbox). */
+        PAD,
+        /**
+         * Scaled to the input's height with the aspect kept, its width rounded up to whole pixels, the rest filled
+         * with the pad colour; an image wider than the input is squeezed to its width: the text-line resize of
+         * PaddleOCR's recogniser and direction classifier ({@code resize_norm_img}) and MMOCR's
+         * {@code RescaleToHeight}.
+         */
+        HEIGHT;
+
+        /** {@code stretch}, {@code crop} or {@code pad}, any case. */
+        public static Resize parse(String text) {
+            for (Resize r : values()) {
+                if (r.label().equalsIgnoreCase(text == null ? "" : text.trim())) return r;
+            }
+            throw new QuantbridgeException("--resize: '" + text + "' is not stretch, crop, pad or height");
+        }
+
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    /** Where a padded image sits in the input. */
+    public enum Placement {
+        /** Centred; an odd pixel of padding goes to the right or bottom (YOLO's letterbox). */
+        CENTER,
+        /** At the top left corner: the padding is on the right and at the bottom (PaddleOCR's text lines). */
+        TOP_LEFT;
+
+        /** {@code center} or {@code top-left}, any case. */
+        public static Placement parse(String text) {
+            for (Placement p : values()) {
+                if (p.label().equalsIgnoreCase(text == null ? "" : text.trim())) return p;
+            }
+            throw new QuantbridgeException("--pad-at: '" + text + "' is not center or top-left");
+        }
+
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+        }
+    }
 
     private Preprocessing(Builder b) {
         this.width = b.width;
@@ -31,6 +88,10 @@ public final class Preprocessing {
         this.layout = b.layout;
         this.bgr = b.bgr;
         this.gray = b.gray;
+        this.resize = b.resize;
+        this.cropFraction = b.cropFraction;
+        this.padColor = b.padColor.clone();
+        this.padAt = b.padAt != null ? b.padAt : b.resize == Resize.HEIGHT ? Placement.TOP_LEFT : Placement.CENTER;
     }
 
     public static Builder builder() {
@@ -51,6 +112,15 @@ public final class Preprocessing {
     /** One gray channel instead of three colour channels. */
     public boolean gray() { return gray; }
 
+    /** How an image of another aspect ratio meets the input size. */
+    public Resize resize() { return resize; }
+    /** With {@link Resize#CROP}: the centre part kept, as a fraction of the covering size, in (0, 1]; 1 otherwise. */
+    public double cropFraction() { return cropFraction; }
+    /** With {@link Resize#PAD} or {@link Resize#HEIGHT}: the padding's R, G, B pixel values (0..255, before {@link #scale()}). */
+    public double[] padColor() { return padColor.clone(); }
+    /** With {@link Resize#PAD} or {@link Resize#HEIGHT}: where the image sits. */
+    public Placement padAt() { return padAt; }
+
     /** This preprocessing with the size filled in, when it was left to the model. */
     public Preprocessing withSizeIfUnset(int w, int h) {
         if (width > 0 && height > 0) return this;
@@ -58,7 +128,9 @@ public final class Preprocessing {
     }
 
     public Builder toBuilder() {
-        return builder().size(width, height).scale(scale).mean(mean).std(std).layout(layout).bgr(bgr).gray(gray);
+        return builder().size(width, height).scale(scale).mean(mean).std(std).layout(layout).bgr(bgr).gray(gray)
+                .resize(resize).cropFraction(cropFraction).padColor(padColor)
+                .padAt(resize == Resize.PAD || resize == Resize.HEIGHT ? padAt : null);
     }
 
     public Map<String, Object> toMap() {
@@ -70,6 +142,15 @@ public final class Preprocessing {
         m.put("std", Arrays.stream(std).boxed().toList());
         m.put("layout", layout.name().toLowerCase(java.util.Locale.ROOT));
         m.put("channel_order", gray ? "gray" : bgr ? "bgr" : "rgb");
+        // the default (stretch) adds nothing, so that tables and fingerprints written before these keys stay valid
+        if (resize == Resize.CROP) {
+            m.put("resize", resize.label());
+            m.put("crop_fraction", cropFraction);
+        } else if (resize == Resize.PAD || resize == Resize.HEIGHT) {
+            m.put("resize", resize.label());
+            m.put("pad_color", Arrays.stream(padColor).boxed().toList());
+            m.put("pad_at", padAt.label());
+        }
         return m;
     }
 
@@ -87,6 +168,10 @@ public final class Preprocessing {
         private Layout layout = Layout.NCHW;
         private boolean bgr;
         private boolean gray;
+        private Resize resize = Resize.STRETCH;
+        private double cropFraction = 1;
+        private double[] padColor = {0, 0, 0};
+        private Placement padAt;
 
         public Builder size(int width, int height) {
             if (width < 0 || height < 0) {
@@ -131,7 +216,62 @@ public final class Preprocessing {
             return this;
         }
 
+        /** How an image of another aspect ratio meets the input size (default {@link Resize#STRETCH}). */
+        public Builder resize(Resize resize) {
+            this.resize = java.util.Objects.requireNonNull(resize, "resize");
+            return this;
+        }
+
+        /**
+         * With {@link Resize#CROP}: the centre part kept, as a fraction of the size that covers the input (0.875:
+         * the shorter side scaled to 256 and 224 cut from it, for a 224x224 input); in (0, 1], default 1.
+         */
+        public Builder cropFraction(double fraction) {
+            if (!(fraction > 0 && fraction <= 1)) {
+                throw new QuantbridgeException("--crop-fraction: " + fraction + " is not in (0, 1]");
+            }
+            this.cropFraction = fraction;
+            return this;
+        }
+
+        /** With {@link Resize#PAD} or {@link Resize#HEIGHT}: the padding's colour, as 1 (gray) or 3 (R, G, B) pixel values in 0..255. */
+        public Builder padColor(double... color) {
+            double[] c = checkTriple("--pad-color", color, false);
+            for (double v : c) {
+                if (v < 0 || v > 255) {
+                    throw new QuantbridgeException("--pad-color: " + Arrays.toString(color) + " is not a colour of"
+                            + " pixel values in 0..255 (the padding is a pixel, normalized with --scale, --mean and"
+                            + " --std like the image)");
+                }
+            }
+            this.padColor = c;
+            return this;
+        }
+
+        /**
+         * With {@link Resize#PAD} or {@link Resize#HEIGHT}: where the image sits; null (the default) for the mode's
+         * own, {@link Placement#CENTER} for a letterbox and {@link Placement#TOP_LEFT} for text lines.
+         */
+        public Builder padAt(Placement placement) {
+            this.padAt = placement;
+            return this;
+        }
+
+        /**
+         * The preprocessing; a crop fraction other than 1 needs {@link Resize#CROP}, and a pad colour other than
+         * black or a placement needs {@link Resize#PAD} or {@link Resize#HEIGHT}: set without
+         * either, they would do nothing.
+         */
         public Preprocessing build() {
+            if (cropFraction != 1 && resize != Resize.CROP) {
+                throw new QuantbridgeException("--crop-fraction " + cropFraction + " applies with --resize crop (the"
+                        + " resize is " + resize.label() + ")");
+            }
+            boolean padSet = padColor[0] != 0 || padColor[1] != 0 || padColor[2] != 0 || padAt != null;
+            if (padSet && resize != Resize.PAD && resize != Resize.HEIGHT) {
+                throw new QuantbridgeException((padAt != null ? "--pad-at" : "--pad-color")
+                        + " applies with --resize pad or height (the resize is " + resize.label() + ")");
+            }
             return new Preprocessing(this);
         }
 

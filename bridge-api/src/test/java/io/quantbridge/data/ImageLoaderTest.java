@@ -298,4 +298,152 @@ class ImageLoaderTest {
                 () -> ImageLoader.load(f, Preprocessing.defaults()));
         assertEquals(f + ": --size is not set (0x0) and no model input gave one", e.getMessage());
     }
+
+    /** A w x h RGB image whose every pixel and channel differs: (x, y) = (7x + 3y, 255 - 5x - 2y, 11y + x) mod 256. */
+    private static BufferedImage pattern(int w, int h) {
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int r = (7 * x + 3 * y) & 0xff;
+                int g = (255 - 5 * x - 2 * y) & 0xff;
+                int b = (11 * y + x) & 0xff;
+                img.setRGB(x, y, r << 16 | g << 8 | b);
+            }
+        }
+        return img;
+    }
+
+    private static FloatTensor stretch(BufferedImage img, int w, int h, Preprocessing base) {
+        return ImageLoader.toTensor(img, base.toBuilder().size(w, h).build(), "stretched");
+    }
+
+    @Test
+    void cropCutsTheCentreAtTheInputsAspectRatio() {
+        Preprocessing norm = Preprocessing.builder().mean(0.4, 0.5, 0.6).std(0.2, 0.3, 0.4).build();
+        Preprocessing crop = norm.toBuilder().resize(Preprocessing.Resize.CROP).build();
+        // a wide image: its centre square, resized, and nothing of the sides
+        BufferedImage wide = pattern(12, 4);
+        assertArrayEquals(stretch(wide.getSubimage(4, 0, 4, 4), 2, 2, norm).data(),
+                stretch(wide, 2, 2, crop).data());
+        // a tall one into a wide input: the centre band of the input's aspect ratio (12x6 of 12x16)
+        BufferedImage tall = pattern(12, 16);
+        assertArrayEquals(stretch(tall.getSubimage(0, 5, 12, 6), 4, 2, norm).data(),
+                stretch(tall, 4, 2, crop).data());
+        // a crop fraction keeps that part of the covering size: 0.5 of 8x8 is the centre 4x4, pixel for pixel
+        BufferedImage sq = pattern(8, 8);
+        FloatTensor half = stretch(sq, 4, 4, crop.toBuilder().cropFraction(0.5).build());
+        assertArrayEquals(stretch(sq.getSubimage(2, 2, 4, 4), 4, 4, norm).data(), half.data());
+        // the same aspect ratio and fraction 1: the plain resize
+        assertArrayEquals(stretch(sq, 4, 4, norm).data(), stretch(sq, 4, 4, crop).data());
+    }
+
+    @Test
+    void padFitsTheWholeImageAndFillsTheRestWithThePadColour() {
+        // PaddleOCR's normalization, where a pad colour of 127.5 comes out as 0
+        Preprocessing norm = Preprocessing.builder().mean(0.5, 0.5, 0.5).std(0.5, 0.5, 0.5).build();
+        Preprocessing pad = norm.toBuilder().resize(Preprocessing.Resize.PAD).padColor(127.5).build();
+        BufferedImage wide = pattern(8, 4);
+        FloatTensor content = stretch(wide, 4, 2, norm);
+        // centred in 4x5: the image is 4x2, with one row of padding above and two below
+        FloatTensor centred = stretch(wide, 4, 5, pad);
+        assertArrayEquals(new long[] {1, 3, 5, 4}, centred.shape());
+        for (int c = 0; c < 3; c++) {
+            for (int y = 0; y < 5; y++) {
+                for (int x = 0; x < 4; x++) {
+                    float expected = y == 1 || y == 2 ? at(content, c, y - 1, x) : 0f;
+                    assertEquals(expected, at(centred, c, y, x), 0f, "c" + c + " y" + y + " x" + x);
+                }
+            }
+        }
+        // at the top left, in NHWC with BGR channels: the padding is below, in the colour's B, G, R order
+        Preprocessing topLeft = norm.toBuilder().layout(Layout.NHWC).bgr(true).resize(Preprocessing.Resize.PAD)
+                .padColor(255, 127.5, 0).padAt(Preprocessing.Placement.TOP_LEFT).build();
+        FloatTensor below = stretch(wide, 4, 4, topLeft);
+        FloatTensor contentBgr = stretch(wide, 4, 2, norm.toBuilder().layout(Layout.NHWC).bgr(true).build());
+        for (int y = 0; y < 4; y++) {
+            for (int x = 0; x < 4; x++) {
+                float[] expected = y < 2
+                        ? new float[] {at(contentBgr, 0, y, x), at(contentBgr, 1, y, x), at(contentBgr, 2, y, x)}
+                        : new float[] {-1f, 0f, 1f};
+                for (int c = 0; c < 3; c++) assertEquals(expected[c], at(below, c, y, x), 0f);
+            }
+        }
+        // a tall image pads columns; one gray channel pads with the colour's BT.601 luma
+        BufferedImage tall = pattern(3, 12);
+        Preprocessing grayPad = Preprocessing.builder().scale(1).gray(true).resize(Preprocessing.Resize.PAD)
+                .padColor(100, 200, 50).build();
+        FloatTensor g = ImageLoader.toTensor(tall, grayPad.toBuilder().size(4, 8).build(), "tall");
+        FloatTensor gContent = ImageLoader.toTensor(tall, Preprocessing.builder().scale(1).gray(true).size(2, 8)
+                .build(), "tall");
+        float luma = (float) (0.299 * 100 + 0.587 * 200 + 0.114 * 50);
+        for (int y = 0; y < 8; y++) {
+            assertEquals(luma, g.data()[y * 4], 1e-4f);
+            assertEquals(gContent.data()[y * 2], g.data()[y * 4 + 1], 0f);
+            assertEquals(gContent.data()[y * 2 + 1], g.data()[y * 4 + 2], 0f);
+            assertEquals(luma, g.data()[y * 4 + 3], 1e-4f);
+        }
+    }
+
+    @Test
+    void heightScalesTextLinesToTheHeightPadsNarrowOnesAndSqueezesWideOnes() {
+        Preprocessing norm = Preprocessing.builder().mean(0.5, 0.5, 0.5).std(0.5, 0.5, 0.5).build();
+        Preprocessing lines = norm.toBuilder().resize(Preprocessing.Resize.HEIGHT).padColor(127.5).build();
+        assertEquals(Preprocessing.Placement.TOP_LEFT, lines.padAt());
+        // 7x4 into 8x2: width ceil(2 * 7 / 4) = 4 (PaddleOCR's rounding), on the left, 0 after the normalization
+        BufferedImage narrow = pattern(7, 4);
+        FloatTensor t = stretch(narrow, 8, 2, lines);
+        FloatTensor content = stretch(narrow, 4, 2, norm);
+        for (int c = 0; c < 3; c++) {
+            for (int y = 0; y < 2; y++) {
+                for (int x = 0; x < 8; x++) {
+                    assertEquals(x < 4 ? at(content, c, y, x) : 0f, at(t, c, y, x), 0f, "c" + c + " y" + y + " x" + x);
+                }
+            }
+        }
+        // 20x4 would be 10 wide: squeezed to the input's 8, which is the plain resize
+        BufferedImage wide = pattern(20, 4);
+        assertArrayEquals(stretch(wide, 8, 2, norm).data(), stretch(wide, 8, 2, lines).data());
+        // centred on request
+        FloatTensor centred = stretch(narrow, 8, 2, lines.toBuilder().padAt(Preprocessing.Placement.CENTER).build());
+        for (int x = 0; x < 8; x++) {
+            assertEquals(x >= 2 && x < 6 ? at(content, 1, 1, x - 2) : 0f, at(centred, 1, 1, x), 0f);
+        }
+        // toBuilder keeps the mode's own placement unset, so another mode does not inherit it
+        assertEquals(Preprocessing.Placement.CENTER,
+                lines.toBuilder().resize(Preprocessing.Resize.PAD).padAt(null).build().padAt());
+    }
+
+    @Test
+    void resizeOptionsAreRefusedWhereTheyWouldDoNothing() {
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> Preprocessing.builder().cropFraction(0.875).build());
+        assertEquals("--crop-fraction 0.875 applies with --resize crop (the resize is stretch)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class,
+                () -> Preprocessing.builder().resize(Preprocessing.Resize.CROP).padColor(114).build());
+        assertEquals("--pad-color applies with --resize pad or height (the resize is crop)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class,
+                () -> Preprocessing.builder().padAt(Preprocessing.Placement.TOP_LEFT).build());
+        assertEquals("--pad-at applies with --resize pad or height (the resize is stretch)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> Preprocessing.builder().cropFraction(1.5));
+        assertEquals("--crop-fraction: 1.5 is not in (0, 1]", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> Preprocessing.builder().padColor(0, 300, 0));
+        assertTrue(e.getMessage().startsWith("--pad-color: [0.0, 300.0, 0.0] is not a colour of pixel values in"
+                + " 0..255"), e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> Preprocessing.Resize.parse("letterbox"));
+        assertEquals("--resize: 'letterbox' is not stretch, crop, pad or height", e.getMessage());
+        assertEquals(Preprocessing.Placement.TOP_LEFT, Preprocessing.Placement.parse("Top-Left"));
+    }
+
+    @Test
+    void theResizeIsRecordedUnlessItIsTheDefaultStretch() {
+        assertTrue(!Preprocessing.builder().build().toMap().containsKey("resize"));
+        var crop = Preprocessing.builder().resize(Preprocessing.Resize.CROP).cropFraction(0.875).build().toMap();
+        assertEquals("crop", crop.get("resize"));
+        assertEquals(0.875, crop.get("crop_fraction"));
+        var pad = Preprocessing.builder().resize(Preprocessing.Resize.PAD).padColor(114)
+                .padAt(Preprocessing.Placement.TOP_LEFT).build().toMap();
+        assertEquals("pad", pad.get("resize"));
+        assertEquals(java.util.List.of(114.0, 114.0, 114.0), pad.get("pad_color"));
+        assertEquals("top-left", pad.get("pad_at"));
+    }
 }

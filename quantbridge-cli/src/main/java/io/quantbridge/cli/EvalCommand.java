@@ -85,6 +85,7 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (layers < 0) throw new QuantbridgeException("--layers must be 0 or more: " + layers);
+        preprocessing.build(); // options that contradict each other fail before any file is read
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--model", model);
         inputs.put("--candidate", candidate);

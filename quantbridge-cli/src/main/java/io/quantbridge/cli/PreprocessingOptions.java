@@ -26,6 +26,29 @@ final class PreprocessingOptions {
     @Option(names = "--bgr", description = "Channels in BGR order (default RGB).")
     boolean bgr;
 
+    @Option(names = "--resize", paramLabel = "stretch|crop|pad|height",
+            description = "How an image of another aspect ratio meets --size: stretch (default; the aspect is not"
+                    + " kept), crop (aspect kept, scaled to cover, the centre cut out; with --crop-fraction 0.875 the"
+                    + " classifiers' resize 256, centre crop 224), pad (aspect kept, scaled to fit, the rest"
+                    + " --pad-color: a letterbox) or height (scaled to the height, aspect kept, squeezed if wider,"
+                    + " padded on the right: PaddleOCR's text lines).")
+    String resize;
+
+    @Option(names = "--crop-fraction", paramLabel = "F",
+            description = "With --resize crop: the centre part kept, as a fraction of the size that covers the"
+                    + " input, in (0, 1] (default 1).")
+    String cropFraction;
+
+    @Option(names = "--pad-color", paramLabel = "V|R,G,B", split = ",",
+            description = "With --resize pad or height: the padding's colour in pixel values 0..255, normalized like the"
+                    + " image (default 0, black; YOLO pads with 114; 127.5 is 0 after --mean 0.5 --std 0.5).")
+    double[] padColor;
+
+    @Option(names = "--pad-at", paramLabel = "center|top-left",
+            description = "With --resize pad or height: where the image sits (default center for pad, top-left for"
+                    + " height; top-left pads on the right and at the bottom).")
+    String padAt;
+
     Preprocessing build() {
         Preprocessing.Builder b = Preprocessing.builder();
         if (size != null) {
@@ -49,6 +72,10 @@ final class PreprocessingOptions {
         if (std != null) b.std(std);
         if (layout != null) b.layout(Layout.parse(layout));
         b.bgr(bgr);
+        if (resize != null) b.resize(Preprocessing.Resize.parse(resize));
+        if (cropFraction != null) b.cropFraction(parseFraction("--crop-fraction", cropFraction));
+        if (padColor != null) b.padColor(padColor);
+        if (padAt != null) b.padAt(Preprocessing.Placement.parse(padAt));
         return b.build();
     }
 

@@ -74,7 +74,8 @@ class MainTest {
         }
         Run q = run("quantize", "--help");
         for (String opt : new String[] {"--backend", "--model", "--calib", "--eval", "--calibrator", "--percentile",
-                "--precision", "--size", "--scale", "--mean", "--std", "--layout", "--bgr", "--samples", "--seed",
+                "--precision", "--size", "--scale", "--mean", "--std", "--layout", "--bgr", "--resize", "--crop-fraction",
+                "--pad-color", "--pad-at", "--samples", "--seed",
                 "--exclude", "--target", "--io", "--out"}) {
             assertTrue(q.out().contains(opt), "quantize --help lacks " + opt);
         }
@@ -97,6 +98,21 @@ class MainTest {
         assertEquals("quantbridge quantize: --size: '640' is not WxH, e.g. 640x640\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--size", "0x0");
         assertEquals("quantbridge quantize: --size: '0x0': width and height must be at least 1\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--resize", "letterbox");
+        assertEquals("quantbridge quantize: --resize: 'letterbox' is not stretch, crop, pad or height\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--pad-color", "114");
+        assertEquals("quantbridge quantize: --pad-color applies with --resize pad or height (the resize is"
+                + " stretch)\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--resize", "crop",
+                "--crop-fraction", "8/7");
+        assertEquals("quantbridge quantize: --crop-fraction: 1.1428571428571428 is not in (0, 1]\n", r.err());
+        r = run("eval", "--model", "m.onnx", "--candidate", "c.onnx", "--data", "d", "--resize", "crop",
+                "--pad-at", "top-left");
+        assertEquals("quantbridge eval: --pad-at applies with --resize pad or height (the resize is crop)\n",
+                r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--resize", "pad",
+                "--pad-color", "114,114");
+        assertEquals("quantbridge quantize: --pad-color: expected 1 or 3 values, got 2\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--precision", "fp16",
                 "--calibrator", "entropy");
         assertEquals("quantbridge quantize: --calibrator applies only to --precision int8 (--precision fp16 calibrates "
