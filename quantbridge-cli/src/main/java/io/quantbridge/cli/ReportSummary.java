@@ -35,6 +35,7 @@ final class ReportSummary {
             out.println("model:       " + m.get("path") + " (sha256 " + m.get("sha256") + ")");
         }
         if (r.get("calibrator") != null) out.println("calibrator:  " + r.get("calibrator"));
+        if (r.get("preprocessing") instanceof Map<?, ?> p) out.println("images:      " + imageOptions(p));
         if (r.get("calibration") instanceof Map<?, ?> c) {
             StringBuilder sb = new StringBuilder("calibration: ").append(c.get("samples")).append(" samples");
             if (c.get("seconds") instanceof Number s) sb.append(String.format(Locale.ROOT, " in %.1f s", s.doubleValue()));
@@ -52,6 +53,49 @@ final class ReportSummary {
         if (r.get("fidelity_measured_in") != null) out.println("fidelity measured in " + r.get("fidelity_measured_in"));
         FidelityPrinter.print(out, r.get("fidelity"));
         LayerPrinter.print(out, r.get("layers"));
+    }
+
+    /**
+     * The options that preprocess images as the run did, to give {@code eval} and {@code bench} the same inputs:
+     * {@code --size 192x48 --scale 1/255 --mean 0.5,0.5,0.5 ...}. The layout and gray are what the run fitted to the
+     * model, which {@code eval} fits again.
+     */
+    static String imageOptions(Map<?, ?> p) {
+        StringBuilder sb = new StringBuilder();
+        if (p.get("width") instanceof Number w && p.get("height") instanceof Number h && w.intValue() > 0) {
+            sb.append("--size ").append(w.intValue()).append('x').append(h.intValue()).append(' ');
+        }
+        if (p.get("scale") instanceof Number sc) {
+            double v = sc.doubleValue();
+            double inv = 1 / v;
+            boolean fraction = Math.rint(inv) > 1 && Math.abs(inv - Math.rint(inv)) < 1e-9 * inv;
+            sb.append("--scale ").append(fraction ? "1/" + (long) Math.rint(inv) : number(v)).append(' ');
+        }
+        for (String k : List.of("mean", "std")) {
+            if (p.get(k) instanceof List<?> l) sb.append("--").append(k).append(' ').append(numbers(l)).append(' ');
+        }
+        if (p.get("layout") != null) sb.append("--layout ").append(p.get("layout")).append(' ');
+        if ("bgr".equals(p.get("channel_order"))) sb.append("--bgr ");
+        if (p.get("resize") != null) sb.append("--resize ").append(p.get("resize")).append(' ');
+        if (p.get("crop_fraction") instanceof Number f) sb.append("--crop-fraction ").append(number(f.doubleValue())).append(' ');
+        if (p.get("pad_color") instanceof List<?> l) sb.append("--pad-color ").append(numbers(l)).append(' ');
+        if (p.get("pad_at") != null) sb.append("--pad-at ").append(p.get("pad_at")).append(' ');
+        return sb.toString().trim();
+    }
+
+    private static String numbers(List<?> values) {
+        StringBuilder sb = new StringBuilder();
+        for (Object o : values) {
+            if (sb.length() > 0) sb.append(',');
+            sb.append(o instanceof Number n ? number(n.doubleValue()) : String.valueOf(o));
+        }
+        return sb.toString();
+    }
+
+    /** 0.5 as 0.5, 1.0 as 1, 0.485 as 0.485: the shortest text that reads back as the same double. */
+    private static String number(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) return Long.toString((long) v);
+        return Double.toString(v);
     }
 
     private static Object parse(Path file) {

@@ -303,6 +303,12 @@ class PpocrClsRecAcceptanceTest {
         assertEquals("height", pre.get("resize"));
         assertEquals("top-left", pre.get("pad_at"));
         assertEquals(List.of(127.5, 127.5, 127.5), pre.get("pad_color"));
+        StringWriter inspected = new StringWriter();
+        assertEquals(0, Main.run(new String[] {"inspect", out.resolve("report.json").toString()},
+                new PrintWriter(inspected), new PrintWriter(new StringWriter())));
+        assertTrue(inspected.toString().contains("\nimages:      --size 192x48 --scale 1/255 --mean 0.5,0.5,0.5 --std"
+                + " 0.5,0.5,0.5 --layout nchw --resize height --pad-color 127.5,127.5,127.5 --pad-at top-left\n"),
+                inspected.toString());
         Map<?, ?> f = fidelity(out, "save_infer_model/scale_0.tmp_1");
         double top1 = ((Number) f.get("top1_agreement")).doubleValue();
         double cosine = ((Number) f.get("cosine")).doubleValue();

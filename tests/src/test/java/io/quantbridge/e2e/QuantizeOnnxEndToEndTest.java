@@ -574,6 +574,9 @@ class QuantizeOnnxEndToEndTest {
         assertTrue(rep.out().startsWith("quantize report " + report + "\nbackend:     onnx (selected by --backend), "
                 + "target tensorrt\nprecision:   int8\nmodel:       "), rep.out());
         assertTrue(rep.out().contains("\nmodel              " + q + " ("), rep.out());
+        // the options that give eval the run's inputs (those of the eval below)
+        assertTrue(rep.out().contains("\nimages:      --size 320x320 --scale 1/255 --mean 0.485,0.456,0.406 --std"
+                + " 0.229,0.224,0.225 --layout nchw\n"), rep.out());
         assertTrue(rep.out().matches("(?s).*\nfidelity sigmoid_0\\.tmp_0: cosine=0\\.[0-9]+ sqnr_db=.* "
                 + "mask_iou=0\\.[0-9]+ samples=79\n.*"), rep.out());
         Run ort = cli(List.of("inspect", out.resolve("ort").resolve("model.int8.onnx").toString()));
