@@ -232,6 +232,7 @@ public final class ImageLoader {
         boolean gray = p.gray();
         float[] out = new float[(gray ? 1 : 3) * plane];
         float[] pad = padValues(p, srcChannel);
+        FilteredRows filtered = p.antialias() ? new FilteredRows(reader, srcW, srcH, g) : null;
 
         double syScale = g.srcSpanH / g.contentH;
         for (int oy = 0; oy < outH; oy++) {
@@ -240,38 +241,44 @@ public final class ImageLoader {
                 for (int ox = 0; ox < outW; ox++) putPad(out, pad, oy * outW + ox, plane, nchw, gray);
                 continue;
             }
-            double sy = g.srcY0 + (cy + 0.5) * syScale - 0.5;
-            int y0 = (int) Math.floor(sy);
-            double fyd = sy - y0;
-            if (y0 < 0) {
-                y0 = 0;
-                fyd = 0;
-            }
-            if (y0 >= srcH - 1) {
-                y0 = srcH - 1;
-                fyd = 0;
-            }
-            int y1 = Math.min(y0 + 1, srcH - 1);
-            float fy = (float) fyd;
-
-            // bring horizontally resized rows y0 (into rowA) and y1 (into rowB), reusing what is there
-            if (rowAIndex != y0) {
-                if (rowBIndex == y0) {
-                    float[] t = rowA;
-                    rowA = rowB;
-                    rowB = t;
-                    rowAIndex = y0;
-                    rowBIndex = -1;
-                } else {
-                    reader.read(y0, srcRow);
-                    resizeRow(srcRow, rowA, x0, x1, fx);
-                    rowAIndex = y0;
+            float fy;
+            if (filtered != null) {
+                filtered.row(cy, rowA);
+                fy = 0f;
+            } else {
+                double sy = g.srcY0 + (cy + 0.5) * syScale - 0.5;
+                int y0 = (int) Math.floor(sy);
+                double fyd = sy - y0;
+                if (y0 < 0) {
+                    y0 = 0;
+                    fyd = 0;
                 }
-            }
-            if (fy != 0f && rowBIndex != y1) {
-                reader.read(y1, srcRow);
-                resizeRow(srcRow, rowB, x0, x1, fx);
-                rowBIndex = y1;
+                if (y0 >= srcH - 1) {
+                    y0 = srcH - 1;
+                    fyd = 0;
+                }
+                int y1 = Math.min(y0 + 1, srcH - 1);
+                fy = (float) fyd;
+
+                // bring horizontally resized rows y0 (into rowA) and y1 (into rowB), reusing what is there
+                if (rowAIndex != y0) {
+                    if (rowBIndex == y0) {
+                        float[] t = rowA;
+                        rowA = rowB;
+                        rowB = t;
+                        rowAIndex = y0;
+                        rowBIndex = -1;
+                    } else {
+                        reader.read(y0, srcRow);
+                        resizeRow(srcRow, rowA, x0, x1, fx);
+                        rowAIndex = y0;
+                    }
+                }
+                if (fy != 0f && rowBIndex != y1) {
+                    reader.read(y1, srcRow);
+                    resizeRow(srcRow, rowB, x0, x1, fx);
+                    rowBIndex = y1;
+                }
             }
 
             for (int ox = 0; ox < outW; ox++) {
@@ -340,6 +347,110 @@ public final class ImageLoader {
                 default:
                     return new Geometry(0, 0, outW, outH, 0, 0, srcW, srcH);
             }
+        }
+    }
+
+    /**
+     * The content rows resampled as PIL's {@code Image.resize(..., BILINEAR)} does (and
+     * {@code tf.image.resize(..., antialias=True)}): separable, each output pixel a normalized triangle-weighted sum
+     * of the source pixels within {@code max(1, shrink)} of its centre, so a shrunk image averages all it covers.
+     * In float: PIL rounds 8-bit images to whole levels after each pass, so its values lie within a level of these.
+     */
+    private static final class FilteredRows {
+        private final RowReader reader;
+        private final Weights wx;
+        private final Weights wy;
+        private final float[] srcRow;
+        private final float[][] rows;
+        private final int width;
+        private int released;
+
+        FilteredRows(RowReader reader, int srcW, int srcH, Geometry g) {
+            this.reader = reader;
+            this.wx = Weights.of(g.contentW, g.srcX0, g.srcSpanW / g.contentW, srcW);
+            this.wy = Weights.of(g.contentH, g.srcY0, g.srcSpanH / g.contentH, srcH);
+            this.srcRow = new float[srcW * 3];
+            this.rows = new float[srcH][];
+            this.width = g.contentW;
+        }
+
+        /** Content row {@code cy}, interleaved R, G, B, into {@code out}. */
+        void row(int cy, float[] out) {
+            java.util.Arrays.fill(out, 0, width * 3, 0f);
+            int first = wy.start[cy];
+            // windows move down with the row: the rows above this one's are not read again
+            for (; released < first; released++) rows[released] = null;
+            for (int k = 0; k < wy.count[cy]; k++) {
+                float w = wy.weight[cy * wy.stride + k];
+                float[] r = source(first + k);
+                for (int i = 0; i < width * 3; i++) out[i] += w * r[i];
+            }
+        }
+
+        /** Source row {@code y} resampled horizontally, computed once. */
+        private float[] source(int y) {
+            float[] r = rows[y];
+            if (r != null) return r;
+            reader.read(y, srcRow);
+            r = new float[width * 3];
+            for (int ox = 0; ox < width; ox++) {
+                float cr = 0;
+                float cg = 0;
+                float cb = 0;
+                int first = wx.start[ox];
+                for (int k = 0; k < wx.count[ox]; k++) {
+                    float w = wx.weight[ox * wx.stride + k];
+                    int s = (first + k) * 3;
+                    cr += w * srcRow[s];
+                    cg += w * srcRow[s + 1];
+                    cb += w * srcRow[s + 2];
+                }
+                r[ox * 3] = cr;
+                r[ox * 3 + 1] = cg;
+                r[ox * 3 + 2] = cb;
+            }
+            rows[y] = r;
+            return r;
+        }
+    }
+
+    /** Per output position: the first source pixel of its window, the window's length and its weights. */
+    private record Weights(int[] start, int[] count, float[] weight, int stride) {
+        /**
+         * PIL's bilinear coefficients ({@code precompute_coeffs}): output {@code i} centred at source
+         * {@code in0 + (i + 0.5) * scale}, the triangle {@code max(0, 1 - |t|)} stretched by
+         * {@code max(1, scale)}, the window cut at the image's edges and its weights normalized to sum 1.
+         */
+        static Weights of(int n, double in0, double scale, int inSize) {
+            double filterScale = Math.max(scale, 1.0);
+            double support = filterScale;
+            int stride = (int) Math.ceil(support) * 2 + 1;
+            int[] start = new int[n];
+            int[] count = new int[n];
+            float[] weight = new float[n * stride];
+            double[] w = new double[stride];
+            for (int i = 0; i < n; i++) {
+                double centre = in0 + (i + 0.5) * scale;
+                int min = Math.max(0, (int) (centre - support + 0.5));
+                int max = Math.min(inSize, (int) (centre + support + 0.5));
+                int len = Math.min(stride, max - min);
+                double sum = 0;
+                for (int k = 0; k < len; k++) {
+                    double t = Math.abs((k + min - centre + 0.5) / filterScale);
+                    w[k] = t < 1 ? 1 - t : 0;
+                    sum += w[k];
+                }
+                if (sum == 0) { // no source pixel within reach (cannot happen for a window inside the image)
+                    len = 1;
+                    min = Math.max(0, Math.min(inSize - 1, (int) Math.floor(centre)));
+                    w[0] = 1;
+                    sum = 1;
+                }
+                start[i] = min;
+                count[i] = len;
+                for (int k = 0; k < len; k++) weight[i * stride + k] = (float) (w[k] / sum);
+            }
+            return new Weights(start, count, weight, stride);
         }
     }
 

@@ -26,6 +26,7 @@ public final class Preprocessing {
     private final double cropFraction;
     private final double[] padColor;
     private final Placement padAt;
+    private final boolean antialias;
 
     /** How an image whose aspect ratio differs from the input's meets the input size. */
     public enum Resize {
@@ -91,6 +92,7 @@ public final class Preprocessing {
         this.resize = b.resize;
         this.cropFraction = b.cropFraction;
         this.padColor = b.padColor.clone();
+        this.antialias = b.antialias;
         this.padAt = b.padAt != null ? b.padAt : b.resize == Resize.HEIGHT ? Placement.TOP_LEFT : Placement.CENTER;
     }
 
@@ -121,6 +123,13 @@ public final class Preprocessing {
     /** With {@link Resize#PAD} or {@link Resize#HEIGHT}: where the image sits. */
     public Placement padAt() { return padAt; }
 
+    /**
+     * Whether resizing filters as PIL's bilinear resize and {@code tf.image.resize(..., antialias=True)} do: a
+     * triangle filter widened by the shrink factor, so that a shrunk image averages every source pixel it covers;
+     * otherwise OpenCV's {@code INTER_LINEAR}, which reads the 2x2 pixels nearest each output pixel.
+     */
+    public boolean antialias() { return antialias; }
+
     /** This preprocessing with the size filled in, when it was left to the model. */
     public Preprocessing withSizeIfUnset(int w, int h) {
         if (width > 0 && height > 0) return this;
@@ -130,7 +139,7 @@ public final class Preprocessing {
     public Builder toBuilder() {
         return builder().size(width, height).scale(scale).mean(mean).std(std).layout(layout).bgr(bgr).gray(gray)
                 .resize(resize).cropFraction(cropFraction).padColor(padColor)
-                .padAt(resize == Resize.PAD || resize == Resize.HEIGHT ? padAt : null);
+                .padAt(resize == Resize.PAD || resize == Resize.HEIGHT ? padAt : null).antialias(antialias);
     }
 
     public Map<String, Object> toMap() {
@@ -151,6 +160,7 @@ public final class Preprocessing {
             m.put("pad_color", Arrays.stream(padColor).boxed().toList());
             m.put("pad_at", padAt.label());
         }
+        if (antialias) m.put("antialias", true);
         return m;
     }
 
@@ -172,6 +182,7 @@ public final class Preprocessing {
         private double cropFraction = 1;
         private double[] padColor = {0, 0, 0};
         private Placement padAt;
+        private boolean antialias;
 
         public Builder size(int width, int height) {
             if (width < 0 || height < 0) {
@@ -254,6 +265,15 @@ public final class Preprocessing {
          */
         public Builder padAt(Placement placement) {
             this.padAt = placement;
+            return this;
+        }
+
+        /**
+         * Resize with PIL's antialiasing bilinear filter (torchvision's {@code Resize} on PIL images,
+         * {@code tf.image.resize(..., antialias=True)}) rather than OpenCV's {@code INTER_LINEAR} (default false).
+         */
+        public Builder antialias(boolean antialias) {
+            this.antialias = antialias;
             return this;
         }
 

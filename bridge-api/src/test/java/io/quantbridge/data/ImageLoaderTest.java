@@ -414,6 +414,36 @@ class ImageLoaderTest {
     }
 
     @Test
+    void antialiasAveragesEveryPixelAShrunkImageCovers() {
+        // a ramp 0, 10, ..., 70 shrunk to 4: each output a triangle of radius 2 around source 1, 3, 5, 7, its
+        // window cut at the edges and renormalized (PIL's bilinear); cv2's INTER_LINEAR reads 2 pixels: 5, 25, 45, 65
+        BufferedImage ramp = new BufferedImage(8, 1, BufferedImage.TYPE_BYTE_GRAY);
+        for (int x = 0; x < 8; x++) ramp.getRaster().setSample(x, 0, 0, 10 * x);
+        Preprocessing plain = Preprocessing.builder().size(4, 1).scale(1).gray(true).build();
+        assertArrayEquals(new float[] {5, 25, 45, 65}, ImageLoader.toTensor(ramp, plain, "ramp").data(), 1e-4f);
+        float[] aa = ImageLoader.toTensor(ramp, plain.toBuilder().antialias(true).build(), "ramp").data();
+        assertArrayEquals(new float[] {(0.75f * 10 + 0.25f * 20) / 1.75f, 25, 45, (0.25f * 50 + 0.75f * 60
+                + 0.75f * 70) / 1.75f}, aa, 1e-4f);
+
+        // against Pillow 13's Image.resize(BILINEAR) of the same values as a float image (mode F)
+        BufferedImage img = pattern(13, 7);
+        Preprocessing p = Preprocessing.builder().scale(1).antialias(true).build();
+        FloatTensor down = stretch(img, 5, 3, p);
+        float[][] pil = {
+            {10.0381f, 26.1169f, 44.5714f, 63.0260f, 79.1048f},
+            {16.4667f, 32.5455f, 51.0f, 69.4545f, 85.5333f},
+            {22.8952f, 38.9740f, 57.4286f, 75.8831f, 91.9619f}};
+        for (int y = 0; y < 3; y++) {
+            for (int x = 0; x < 5; x++) assertEquals(pil[y][x], at(down, 0, y, x), 2e-3f, "y" + y + " x" + x);
+        }
+        // enlarging: the triangle keeps radius 1, which is bilinear (PIL renormalizes at the edges where cv2 clamps)
+        FloatTensor up = stretch(img, 20, 9, p);
+        float[] pilRow4 = {9.0f, 12.325f, 16.875f, 21.425f, 25.975f, 30.525f};
+        for (int x = 0; x < pilRow4.length; x++) assertEquals(pilRow4[x], at(up, 0, 4, x), 2e-3f, "x" + x);
+        assertEquals(true, p.toMap().get("antialias"));
+    }
+
+    @Test
     void resizeOptionsAreRefusedWhereTheyWouldDoNothing() {
         QuantbridgeException e = assertThrows(QuantbridgeException.class,
                 () -> Preprocessing.builder().cropFraction(0.875).build());

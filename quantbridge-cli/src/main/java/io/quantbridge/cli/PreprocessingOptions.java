@@ -49,6 +49,12 @@ final class PreprocessingOptions {
                     + " height; top-left pads on the right and at the bottom).")
     String padAt;
 
+    @Option(names = "--antialias",
+            description = "Resize as PIL's bilinear resize does (torchvision's Resize on PIL images,"
+                    + " tf.image.resize with antialias=True): a shrunk image averages every pixel it covers. Default:"
+                    + " OpenCV's cv2.resize INTER_LINEAR, which reads the 2x2 nearest pixels.")
+    boolean antialias;
+
     Preprocessing build() {
         Preprocessing.Builder b = Preprocessing.builder();
         if (size != null) {
@@ -76,6 +82,7 @@ final class PreprocessingOptions {
         if (cropFraction != null) b.cropFraction(parseFraction("--crop-fraction", cropFraction));
         if (padColor != null) b.padColor(padColor);
         if (padAt != null) b.padAt(Preprocessing.Placement.parse(padAt));
+        b.antialias(antialias);
         return b.build();
     }
 

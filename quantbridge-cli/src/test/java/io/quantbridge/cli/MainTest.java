@@ -75,7 +75,7 @@ class MainTest {
         Run q = run("quantize", "--help");
         for (String opt : new String[] {"--backend", "--model", "--calib", "--eval", "--calibrator", "--percentile",
                 "--precision", "--size", "--scale", "--mean", "--std", "--layout", "--bgr", "--resize", "--crop-fraction",
-                "--pad-color", "--pad-at", "--samples", "--seed",
+                "--pad-color", "--pad-at", "--antialias", "--samples", "--seed",
                 "--exclude", "--target", "--io", "--out"}) {
             assertTrue(q.out().contains(opt), "quantize --help lacks " + opt);
         }
