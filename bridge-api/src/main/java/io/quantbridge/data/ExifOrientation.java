@@ -47,6 +47,20 @@ final class ExifOrientation {
         }
     }
 
+    /** The EXIF orientation (1-8) of an image held in memory, as {@link #of(Path)} reads a file's. */
+    static int of(byte[] bytes) {
+        try (DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            int b0 = in.readUnsignedByte();
+            int b1 = in.readUnsignedByte();
+            if (b0 == 0xFF && b1 == 0xD8) return fromJpeg(in);
+            if (b0 == 0x89 && b1 == 'P') return fromPng(in);
+            if ((b0 == 'I' && b1 == 'I') || (b0 == 'M' && b1 == 'M')) return fromTiff(ByteBuffer.wrap(bytes));
+            return AS_STORED;
+        } catch (IOException | RuntimeException e) {
+            return AS_STORED;
+        }
+    }
+
     /** Walks the JPEG's segments up to the first scan, looking for an APP1 segment that starts with "Exif\0\0". */
     private static int fromJpeg(DataInputStream in) throws IOException {
         while (true) {

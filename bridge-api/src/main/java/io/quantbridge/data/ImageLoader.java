@@ -65,25 +65,49 @@ public final class ImageLoader {
             throw new QuantbridgeException(file + ": no such image file"
                     + io.quantbridge.util.InputFiles.encodingHint(file.toString()));
         }
+        // through NIO, not File: a path from a folder listing keeps its bytes, so a JVM whose file-name encoding is
+        // ASCII (the C locale) still opens café.jpg, which File, built from the path's string, cannot name
+        BufferedImage img = read(() -> Files.newInputStream(file), file.toString());
+        return ExifOrientation.apply(img, ExifOrientation.of(file));
+    }
+
+    /**
+     * Decodes an image held in memory (an upload, a blob from a database) as {@link #read(Path)} decodes a file: the
+     * same formats, damage checks, CMYK conversion and EXIF orientation. {@code source} names it in errors.
+     */
+    public static BufferedImage read(byte[] bytes, String source) {
+        java.util.Objects.requireNonNull(bytes, "bytes");
+        String label = source == null ? "image" : source;
+        if (bytes.length == 0) throw new QuantbridgeException(label + ": the image is empty (0 bytes)");
+        BufferedImage img = read(() -> new java.io.ByteArrayInputStream(bytes), label);
+        return ExifOrientation.apply(img, ExifOrientation.of(bytes));
+    }
+
+    /** Something that opens the image's bytes afresh. */
+    private interface Bytes {
+        java.io.InputStream open() throws IOException;
+    }
+
+    private static BufferedImage read(Bytes bytes, String label) {
         BufferedImage img;
         try {
-            img = decode(file);
+            img = decode(bytes, label);
         } catch (IOException | RuntimeException e) {
             if (e instanceof QuantbridgeException q) throw q;
             // ImageIO wraps what its decoders throw, errors included: running out of memory is not a bad image
             for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
                 if (c instanceof OutOfMemoryError oom) throw oom;
             }
-            throw new QuantbridgeException(file + ": cannot decode the image (" + e.getMessage() + ")", e);
+            throw new QuantbridgeException(label + ": cannot decode the image (" + e.getMessage() + ")", e);
         }
         if (img == null) {
-            throw new QuantbridgeException(file + ": cannot decode the image (not a PNG, JPEG, BMP, GIF or TIFF"
+            throw new QuantbridgeException(label + ": cannot decode the image (not a PNG, JPEG, BMP, GIF or TIFF"
                     + " file?)");
         }
         if (img.getWidth() < 1 || img.getHeight() < 1) {
-            throw new QuantbridgeException(file + ": the image is empty");
+            throw new QuantbridgeException(label + ": the image is empty");
         }
-        return ExifOrientation.apply(img, ExifOrientation.of(file));
+        return img;
     }
 
     /**
@@ -95,11 +119,9 @@ public final class ImageLoader {
     private static final java.util.regex.Pattern DAMAGE = java.util.regex.Pattern.compile(
             "(?i).*(truncated|premature end|bad huffman code|corrupt data).*");
 
-    /** Decodes with the first ImageIO reader for the file, refusing what its decoder reports as damage. */
-    private static BufferedImage decode(Path file) throws IOException {
-        // through NIO, not File: a path from a folder listing keeps its bytes, so a JVM whose file-name encoding is
-        // ASCII (the C locale) still opens café.jpg, which File, built from the path's string, cannot name
-        try (java.io.InputStream raw = Files.newInputStream(file);
+    /** Decodes with the first ImageIO reader for the bytes, refusing what its decoder reports as damage. */
+    private static BufferedImage decode(Bytes bytes, String file) throws IOException {
+        try (java.io.InputStream raw = bytes.open();
              javax.imageio.stream.ImageInputStream in = new javax.imageio.stream.MemoryCacheImageInputStream(
                      new java.io.BufferedInputStream(raw, 1 << 16))) {
             java.util.Iterator<javax.imageio.ImageReader> readers = ImageIO.getImageReaders(in);
@@ -149,7 +171,7 @@ public final class ImageLoader {
     }
 
     /** The first four samples of 8-bit {@code cmyk} as RGB: {@code (255 - C)(255 - K) / 255}, rounded as PIL does. */
-    private static BufferedImage cmykToRgb(Raster cmyk, Path file) {
+    private static BufferedImage cmykToRgb(Raster cmyk, String file) {
         if (cmyk.getNumBands() < 4 || cmyk.getTransferType() != DataBuffer.TYPE_BYTE) {
             throw new QuantbridgeException(file + ": a CMYK TIFF whose " + cmyk.getNumBands() + " samples are not four"
                     + " 8-bit ones; quantbridge reads 8-bit CMYK");

@@ -127,6 +127,10 @@ class ExifOrientationTest {
                 Path f = file("o" + o + order + ".jpg", withExif(jpeg, tiff(o, order)));
                 assertEquals(o, ExifOrientation.of(f));
                 assertShows(stored, o, ImageLoader.read(f));
+                // the same bytes held in memory (an upload) are turned alike
+                byte[] bytes = Files.readAllBytes(f);
+                assertEquals(o, ExifOrientation.of(bytes));
+                assertShows(stored, o, ImageLoader.read(bytes, "upload"));
             }
         }
     }
@@ -155,6 +159,8 @@ class ExifOrientationTest {
             BufferedImage shown = ImageLoader.read(f);
             if (o == 1) stored = shown;
             assertShows(stored, o, shown);
+            assertEquals(o, ExifOrientation.of(Files.readAllBytes(f)));
+            assertShows(stored, o, ImageLoader.read(Files.readAllBytes(f), "upload.tif"));
         }
     }
 

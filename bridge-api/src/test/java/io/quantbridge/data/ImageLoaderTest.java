@@ -267,6 +267,17 @@ class ImageLoaderTest {
         QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> ImageLoader.load(cut, size(8, 8)));
         assertEquals(cut + ": the image is damaged (the JPEG decoder says: Truncated File - Missing EOI marker; Corrupt"
                 + " JPEG data: premature end of data segment), and would give its damaged part as gray", e.getMessage());
+        // held in memory: refused alike, under the name given
+        byte[] cutBytes = Files.readAllBytes(cut);
+        e = assertThrows(QuantbridgeException.class, () -> ImageLoader.read(cutBytes, "upload 7"));
+        assertTrue(e.getMessage().startsWith("upload 7: the image is damaged (the JPEG decoder says: Truncated"),
+                e.getMessage());
+        assertArrayEquals(ImageLoader.load(full, size(8, 8)).data(),
+                ImageLoader.toTensor(ImageLoader.read(bytes, "upload"), size(8, 8), "upload").data());
+        e = assertThrows(QuantbridgeException.class, () -> ImageLoader.read(new byte[0], "upload 8"));
+        assertEquals("upload 8: the image is empty (0 bytes)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> ImageLoader.read("GIF89a?".getBytes(), "upload 9"));
+        assertTrue(e.getMessage().startsWith("upload 9: cannot decode the image"), e.getMessage());
 
         // two stray bytes before the first Huffman table (FF C4): "Corrupt JPEG data: 2 extraneous bytes before
         // marker 0xc4"
