@@ -16,7 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code --reduce-range} on the real ppocr-cls: 7-bit weights by default for {@code --target onnxruntime}, whose
  * uint8 x int8 kernels on x86 CPUs without VNNI add products in pairs into int16 and saturate with full-range weights
- * (this test's fidelity bound fails there without it: cosine 0.954 on an AVX2 EPYC, 0.997 with it); full range for
+ * (this test's fidelity bound fails there without it: cosine 0.954 on an AVX2 EPYC, 0.997 with it; 0.989 either way
+ * on an AVX-512 VNNI Xeon); full range for
  * TensorRT's layout and on request.
  */
 class ReduceRangeTest {
@@ -66,8 +67,10 @@ class ReduceRangeTest {
                 + " kernels on x86 CPUs without VNNI saturate with full-range ones",
                 quantization(ort).get("weight_codes_why"));
         assertEquals(64, largestWeightCode(ort.resolve("model.int8.onnx")));
-        // measured by ONNX Runtime's own integer kernels on this CPU, whatever its instruction set
-        assertTrue(cosine(ort) > 0.99, "cosine " + cosine(ort));
+        // measured by ONNX Runtime's own integer kernels on this CPU, whatever its instruction set: 0.997 on an AVX2
+        // EPYC (0.954 there with full-range weights, which saturate), 0.9889 on an AVX-512 VNNI / AMX Xeon (0.9886
+        // with full-range weights: its kernels, not the 7 bits, cost the rest there)
+        assertTrue(cosine(ort) > 0.98, "cosine " + cosine(ort));
 
         Path full = tmp.resolve("full");
         r = quantize(full, "--target", "onnxruntime", "--no-reduce-range");
