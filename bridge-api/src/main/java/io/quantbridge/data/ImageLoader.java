@@ -110,6 +110,37 @@ public final class ImageLoader {
         return img;
     }
 
+    /** The system property that sets the largest image decoded, in pixels; 0 for no limit. */
+    public static final String MAX_PIXELS_PROPERTY = "quantbridge.image.maxPixels";
+
+    /** Pillow's decompression-bomb error threshold (twice its {@code MAX_IMAGE_PIXELS}), the default limit. */
+    public static final long DEFAULT_MAX_PIXELS = 2L * 89_478_485;
+
+    /**
+     * Refuses, from the header alone, an image larger than {@link #MAX_PIXELS_PROPERTY} (default
+     * {@link #DEFAULT_MAX_PIXELS}): a PNG of 1.5 MB can declare 40000 x 40000 pixels, which ImageIO would allocate
+     * before reading a row (an OutOfMemoryError with a 1 GB heap), as Pillow refuses such a "decompression bomb".
+     */
+    private static void checkPixels(long width, long height, String file) {
+        long limit = DEFAULT_MAX_PIXELS;
+        String set = System.getProperty(MAX_PIXELS_PROPERTY);
+        if (set != null) {
+            try {
+                limit = Long.parseLong(set.trim());
+                if (limit < 0) throw new NumberFormatException();
+            } catch (NumberFormatException e) {
+                throw new QuantbridgeException("-D" + MAX_PIXELS_PROPERTY + "=" + set + " is not a pixel count (0 for"
+                        + " no limit)");
+            }
+        }
+        if (limit > 0 && width * height > limit) {
+            throw new QuantbridgeException(String.format(java.util.Locale.ROOT, "%s: %d x %d is %,d pixels, more than"
+                    + " the %,d decoded at most (Pillow's limit for decompression bombs; the file may declare a size"
+                    + " it does not hold); -D%s=N raises it, 0 for none", file, width, height, width * height, limit,
+                    MAX_PIXELS_PROPERTY));
+        }
+    }
+
     /**
      * What the decoders report, as they go, when a file's image data is cut short or damaged: they fill the rest with
      * gray (or garbage) and return the image without an error. PIL refuses a cut-short JPEG ("image file is
@@ -136,6 +167,7 @@ public final class ImageLoader {
             try {
                 boolean tiff = "tif".equalsIgnoreCase(reader.getFormatName());
                 reader.setInput(in, true, !tiff); // a TIFF's metadata says whether its samples are CMYK
+                checkPixels(reader.getWidth(0), reader.getHeight(0), file);
                 BufferedImage img = reader.read(0, reader.getDefaultReadParam());
                 if (tiff && isCmyk(reader)) img = cmykToRgb(img.getRaster(), file);
                 if (!damage.isEmpty()) {

@@ -302,6 +302,59 @@ class ImageLoaderTest {
         assertArrayEquals(ImageLoader.load(full, size(8, 8)).data(), ImageLoader.load(stray, size(8, 8)).data());
     }
 
+    /** A PNG whose header declares {@code w x h} gray pixels, followed by one tiny deflated row. */
+    private static byte[] pngDeclaring(int w, int h) throws IOException {
+        java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
+        java.io.DataOutputStream out = new java.io.DataOutputStream(png);
+        out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
+        java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8);
+        java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream();
+        try (java.util.zip.DeflaterOutputStream d = new java.util.zip.DeflaterOutputStream(z)) {
+            d.write(new byte[16]);
+        }
+        for (Object[] c : new Object[][] {{"IHDR", ihdr.array()}, {"IDAT", z.toByteArray()}, {"IEND", new byte[0]}}) {
+            byte[] type = ((String) c[0]).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            byte[] data = (byte[]) c[1];
+            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+            crc.update(type);
+            crc.update(data);
+            out.writeInt(data.length);
+            out.write(type);
+            out.write(data);
+            out.writeInt((int) crc.getValue());
+        }
+        return png.toByteArray();
+    }
+
+    @Test
+    void anImageDeclaringMorePixelsThanPillowDecodesIsRefusedFromItsHeader() throws IOException {
+        // 222 bytes that declare 15000 x 15000 (225 M pixels): ImageIO would allocate them before reading a row
+        byte[] bomb = pngDeclaring(15000, 15000);
+        Path f = dir.resolve("bomb.png");
+        Files.write(f, bomb);
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> ImageLoader.read(f));
+        assertEquals(f + ": 15000 x 15000 is 225,000,000 pixels, more than the 178,956,970 decoded at most (Pillow's"
+                + " limit for decompression bombs; the file may declare a size it does not hold);"
+                + " -Dquantbridge.image.maxPixels=N raises it, 0 for none", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> ImageLoader.read(bomb, "upload"));
+        assertTrue(e.getMessage().startsWith("upload: 15000 x 15000 is 225,000,000 pixels"), e.getMessage());
+        // the limit is the property's, read on each image
+        Path small = png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "small.png");
+        try {
+            System.setProperty(ImageLoader.MAX_PIXELS_PROPERTY, "5");
+            e = assertThrows(QuantbridgeException.class, () -> ImageLoader.read(small));
+            assertTrue(e.getMessage().startsWith(small + ": 3 x 2 is 6 pixels, more than the 5 decoded at most"),
+                    e.getMessage());
+            System.setProperty(ImageLoader.MAX_PIXELS_PROPERTY, "6");
+            assertEquals(3, ImageLoader.read(small).getWidth());
+            System.setProperty(ImageLoader.MAX_PIXELS_PROPERTY, "lots");
+            e = assertThrows(QuantbridgeException.class, () -> ImageLoader.read(small));
+            assertEquals("-Dquantbridge.image.maxPixels=lots is not a pixel count (0 for no limit)", e.getMessage());
+        } finally {
+            System.clearProperty(ImageLoader.MAX_PIXELS_PROPERTY);
+        }
+    }
+
     @Test
     void sizeMustBeSet() throws IOException {
         Path f = png(rgb3x2(BufferedImage.TYPE_3BYTE_BGR), "a.png");
