@@ -255,20 +255,10 @@ public final class ImageLoader {
         float[] fx = new float[g.contentW];
         double sxScale = g.srcSpanW / g.contentW;
         for (int cx = 0; cx < g.contentW; cx++) {
-            double sx = g.srcX0 + (cx + 0.5) * sxScale - 0.5;
-            int i0 = (int) Math.floor(sx);
-            double f = sx - i0;
-            if (i0 < 0) {
-                i0 = 0;
-                f = 0;
-            }
-            if (i0 >= srcW - 1) {
-                i0 = srcW - 1;
-                f = 0;
-            }
-            x0[cx] = i0 * 3;
-            x1[cx] = Math.min(i0 + 1, srcW - 1) * 3;
-            fx[cx] = (float) f;
+            Tap t = Tap.at(g.srcX0 + (cx + 0.5) * sxScale - 0.5, srcW);
+            x0[cx] = t.index() * 3;
+            x1[cx] = Math.min(t.index() + 1, srcW - 1) * 3;
+            fx[cx] = (float) t.fraction();
         }
 
         float[] srcRow = new float[srcW * 3];
@@ -300,19 +290,10 @@ public final class ImageLoader {
                 filtered.row(cy, rowA);
                 fy = 0f;
             } else {
-                double sy = g.srcY0 + (cy + 0.5) * syScale - 0.5;
-                int y0 = (int) Math.floor(sy);
-                double fyd = sy - y0;
-                if (y0 < 0) {
-                    y0 = 0;
-                    fyd = 0;
-                }
-                if (y0 >= srcH - 1) {
-                    y0 = srcH - 1;
-                    fyd = 0;
-                }
+                Tap tap = Tap.at(g.srcY0 + (cy + 0.5) * syScale - 0.5, srcH);
+                int y0 = tap.index();
                 int y1 = Math.min(y0 + 1, srcH - 1);
-                fy = (float) fyd;
+                fy = (float) tap.fraction();
 
                 // bring horizontally resized rows y0 (into rowA) and y1 (into rowB), reusing what is there
                 if (rowAIndex != y0) {
@@ -360,6 +341,26 @@ public final class ImageLoader {
         int ch = gray ? 1 : 3;
         long[] shape = nchw ? new long[] {1, ch, outH, outW} : new long[] {1, outH, outW, ch};
         return new FloatTensor(shape, out);
+    }
+
+    /**
+     * A bilinear tap at source position {@code pos}: the pixel at or before it and the weight of the next one,
+     * clamped at the edges (a position before the first pixel or past the last takes that pixel alone).
+     */
+    private record Tap(int index, double fraction) {
+        static Tap at(double pos, int size) {
+            int i = (int) Math.floor(pos);
+            double f = pos - i;
+            if (i < 0) {
+                i = 0;
+                f = 0;
+            }
+            if (i >= size - 1) {
+                i = size - 1;
+                f = 0;
+            }
+            return new Tap(i, f);
+        }
     }
 
     /**
