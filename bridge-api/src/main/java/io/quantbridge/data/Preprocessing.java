@@ -7,9 +7,11 @@ import java.util.Map;
 
 /**
  * How an image becomes a float tensor: resized to {@code width x height} (0 = take it from the model input), as
- * {@link #resize()} says when the image has another aspect ratio (stretched, the default; cut to the aspect ratio; or
- * fitted inside and padded), each pixel channel turned into {@code ((pixel * scale) - mean[c]) / std[c]}, channels in RGB (or BGR) order, laid out
- * NCHW or NHWC with a batch dimension of 1; or, for models that take one channel, one gray channel
+ * {@link #resize()} says when the image has another aspect ratio (stretched, the default; cut to the aspect ratio;
+ * fitted inside and padded; or fitted to the height as a text line), with OpenCV's bilinear resampling or PIL's
+ * ({@link #antialias()}), each pixel channel turned into {@code ((pixel * scale) - mean[c]) / std[c]}, channels in
+ * RGB (or BGR) order, laid out NCHW or NHWC with a batch dimension of 1; or, for models that take one channel, one
+ * gray channel
  * ({@code 0.299 R + 0.587 G + 0.114 B}, ITU-R BT.601 as PIL's {@code convert("L")} and OpenCV's RGB2GRAY weigh them)
  * turned into {@code ((gray * scale) - mean[0]) / std[0]}. Immutable.
  */
