@@ -83,6 +83,12 @@ final class OpenVinoQuantization {
         }
         OnnxModel source = OnnxModel.load(req.model());
         pre = SampleSource.resolve(source.inputs(), req.preprocessing());
+        if (pre.resize() == Preprocessing.Resize.FIT) {
+            throw new QuantbridgeException("openvino: --resize fit feeds each image at its own size, and the backend"
+                    + " compiles the model for one input shape (OpenVINO 2026.4 failed to run exported models with a"
+                    + " dynamic height or width); --backend onnx --target openvino writes the same Q/DQ model, or give"
+                    + " one size with --resize crop, pad or stretch");
+        }
         DataSplit split = RequestData.split(req, source.inputs());
         // inputs that declare no rank take the calibration data's, as in the written models: OpenVINO's ONNX reader
         // cannot convert a Conv on an input of unknown rank

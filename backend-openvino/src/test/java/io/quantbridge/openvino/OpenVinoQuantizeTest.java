@@ -79,6 +79,20 @@ class OpenVinoQuantizeTest {
         assertTrue(!Files.exists(out), "nothing was calibrated or written");
     }
 
+    /** Images at their own sizes would meet a model compiled for one shape: refused before calibration. */
+    @Test
+    void imagesFedAtTheirOwnSizeAreRefusedBeforeCalibrating() {
+        Path out = tmp.resolve("fit");
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend().quantize(
+                request(out, Precision.INT8).preprocessing(OpenVinoTesting.PRE_320.toBuilder()
+                        .resize(io.quantbridge.data.Preprocessing.Resize.FIT).build()).build(), Progress.NONE));
+        assertEquals("openvino: --resize fit feeds each image at its own size, and the backend compiles the model for"
+                + " one input shape (OpenVINO 2026.4 failed to run exported models with a dynamic height or width);"
+                + " --backend onnx --target openvino writes the same Q/DQ model, or give one size with --resize crop,"
+                + " pad or stretch", e.getMessage());
+        assertTrue(!Files.exists(out), "nothing was calibrated or written");
+    }
+
     /**
      * A Q/DQ model with int8 activations (the onnx backend's TensorRT layout) runs in OpenVINO with the numbers it
      * means on any CPU: on an x86 CPU without VNNI, where OpenVINO's int8 kernels got such activations wrong (cosine

@@ -128,16 +128,18 @@ final class TensorRtQuantization {
     /**
      * The shapes each calibration and evaluation sample feeds the inputs at, a map per sample; empty without samples.
      * Array and tensor samples are read for it (once more than calibration reads them); images are read once, as
-     * every image of a run is resized to the same size. A sample that cannot be read fails here, as calibration would.
+     * every image of a run is resized to the same size, unless {@code --resize fit} feeds each at its own. A sample
+     * that cannot be read fails here, as calibration would.
      */
     private List<Map<String, long[]>> sampleShapes(List<TensorInfo> inputs) {
         DataSplit split = RequestData.split(req, inputs);
         if (split == null) return List.of();
         List<Map<String, long[]>> all = new ArrayList<>();
         Map<String, long[]> image = null;
+        boolean ownSize = req.preprocessing().resize() == io.quantbridge.data.Preprocessing.Resize.FIT;
         for (SampleRef s : java.util.stream.Stream.concat(split.calibration().stream(), split.evaluation().stream())
                 .toList()) {
-            if (s.kind() == SampleRef.Kind.IMAGE && image != null) {
+            if (s.kind() == SampleRef.Kind.IMAGE && image != null && !ownSize) {
                 all.add(image);
                 continue;
             }

@@ -151,6 +151,33 @@ class TensorRtQuantizeTest {
         assertEquals(1, r.fidelity().get(r.fidelity().keySet().iterator().next()).samples());
     }
 
+    /**
+     * {@code --resize fit}: each photo at its own size, fitted within 320x320, sides to multiples of 32, as Pillow and
+     * PaddleOCR's formula give them: messi5.jpg 548x342 -> 320x192, fruits.jpg 512x480 -> 320x288, building.jpg
+     * 868x600 -> 320x224. The profile spans the three.
+     */
+    @Test
+    void imagesFedAtTheirOwnSizeGetAProfileSpanningThem(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path calib = Files.createDirectories(tmp.resolve("calib"));
+        Path eval = Files.createDirectories(tmp.resolve("eval"));
+        Files.copy(photos().resolve("messi5.jpg"), calib.resolve("messi5.jpg"));
+        Files.copy(photos().resolve("fruits.jpg"), calib.resolve("fruits.jpg"));
+        Files.copy(photos().resolve("building.jpg"), eval.resolve("building.jpg"));
+        Path dir = tmp.resolve("fit");
+        QuantizationResult r = new TensorRtQuantization(QuantizationRequest.builder().model(detector())
+                .calibrationData(calib).evaluationData(eval).outputDir(dir)
+                .preprocessing(PRE_320.toBuilder().resize(Preprocessing.Resize.FIT).build()).build(), Progress.NONE,
+                status, java.util.Map.of()).run();
+        String commands = Files.readString(dir.resolve("trtexec.txt"));
+        assertTrue(commands.contains("--minShapes=x:1x3x192x320 --optShapes=x:1x3x224x320 --maxShapes=x:1x3x288x320 "),
+                commands);
+        assertEquals(1, r.fidelity().get("sigmoid_0.tmp_0").samples());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> pre = (Map<String, Object>) r.report().get("preprocessing");
+        assertEquals("fit", pre.get("resize"));
+        assertEquals(32, pre.get("multiple_of"));
+    }
+
     @Test
     void theCacheIsTensorRtsTextFormatForTheFloatModel() throws Exception {
         byte[] bytes = Files.readAllBytes(out.resolve("calibration.cache"));

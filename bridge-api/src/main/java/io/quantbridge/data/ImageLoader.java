@@ -38,7 +38,9 @@ import javax.imageio.plugins.tiff.TIFFField;
  *       padding on the right or bottom) or at the top left, and the rest filled with
  *       {@link Preprocessing#padColor()}, a pixel like any other for the steps below; or scaled to the height, its
  *       width {@code ceil(height * w / h)} but at most the input's (squeezed), padded alike (PaddleOCR's text
- *       lines).</li>
+ *       lines); or, with {@link Preprocessing.Resize#FIT}, fed at its own size: fitted within the size, never
+ *       enlarged, each side rounded to a multiple ({@link Preprocessing#inputSize}), so that the tensor's shape
+ *       follows the image.</li>
  *   <li>Each output channel {@code c} (in RGB order, or BGR when {@link Preprocessing#bgr()}) becomes
  *       {@code ((pixel * scale) - mean[c]) / std[c]}, {@code mean} and {@code std} being given in output-channel
  *       order.</li>
@@ -238,14 +240,15 @@ public final class ImageLoader {
      * with {@link Preprocessing#withSizeIfUnset}); {@code source} names the image in error messages.
      */
     public static FloatTensor toTensor(BufferedImage img, Preprocessing p, String source) {
-        int outW = p.width();
-        int outH = p.height();
-        if (outW <= 0 || outH <= 0) {
-            throw new QuantbridgeException(source + ": --size is not set (" + outW + "x" + outH
+        if (p.width() <= 0 || p.height() <= 0) {
+            throw new QuantbridgeException(source + ": --size is not set (" + p.width() + "x" + p.height()
                     + ") and no model input gave one");
         }
         int srcW = img.getWidth();
         int srcH = img.getHeight();
+        int[] size = p.inputSize(srcW, srcH);
+        int outW = size[0];
+        int outH = size[1];
         RowReader reader = rowReader(img);
         Geometry g = Geometry.of(p, srcW, srcH, outW, outH);
 
@@ -399,7 +402,7 @@ public final class ImageLoader {
                     boolean centre = p.padAt() == Preprocessing.Placement.CENTER;
                     return new Geometry(centre ? (outW - w) / 2 : 0, 0, w, outH, 0, 0, srcW, srcH);
                 }
-                default:
+                default: // STRETCH, and FIT, whose input size is the image's own (rounded to the multiple)
                     return new Geometry(0, 0, outW, outH, 0, 0, srcW, srcH);
             }
         }

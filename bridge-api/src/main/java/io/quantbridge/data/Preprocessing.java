@@ -29,6 +29,7 @@ public final class Preprocessing {
     private final double[] padColor;
     private final Placement padAt;
     private final boolean antialias;
+    private final int multipleOf;
 
     /** How an image whose aspect ratio differs from the input's meets the input size. */
     public enum Resize {
@@ -47,14 +48,21 @@ public final class Preprocessing {
          * PaddleOCR's recogniser and direction classifier ({@code resize_norm_img}) and MMOCR's
          * {@code RescaleToHeight}.
          */
-        HEIGHT;
+        HEIGHT,
+        /**
+         * Fed at its own size: scaled with the aspect kept to fit within the size (never enlarged), each side then
+         * rounded to a multiple of {@link #multipleOf()} (half to even, at least one multiple), so that every image
+         * gives its own input shape, for a model whose height and width are dynamic: PaddleOCR's detector
+         * ({@code DetResizeForTest}, {@code limit_side_len} 960: a size of 960x960, multiples of 32).
+         */
+        FIT;
 
         /** {@code stretch}, {@code crop} or {@code pad}, any case. */
         public static Resize parse(String text) {
             for (Resize r : values()) {
                 if (r.label().equalsIgnoreCase(text == null ? "" : text.trim())) return r;
             }
-            throw new QuantbridgeException("--resize: '" + text + "' is not stretch, crop, pad or height");
+            throw new QuantbridgeException("--resize: '" + text + "' is not stretch, crop, pad, height or fit");
         }
 
         public String label() {
@@ -95,6 +103,7 @@ public final class Preprocessing {
         this.cropFraction = b.cropFraction;
         this.padColor = b.padColor.clone();
         this.antialias = b.antialias;
+        this.multipleOf = b.multipleOf;
         this.padAt = b.padAt != null ? b.padAt : b.resize == Resize.HEIGHT ? Placement.TOP_LEFT : Placement.CENTER;
     }
 
@@ -132,6 +141,24 @@ public final class Preprocessing {
      */
     public boolean antialias() { return antialias; }
 
+    /** With {@link Resize#FIT}: what each side of the input is rounded to a multiple of; 32 by default. */
+    public int multipleOf() { return multipleOf; }
+
+    /**
+     * The input size an image of {@code w x h} pixels is fed at: {@link #width()} x {@link #height()}, or with
+     * {@link Resize#FIT} its own fitted size, as {@code {width, height}}.
+     */
+    public int[] inputSize(int w, int h) {
+        if (resize != Resize.FIT) return new int[] {width, height};
+        double s = Math.min(1.0, Math.min((double) width / w, (double) height / h));
+        return new int[] {fitted(w, s), fitted(h, s)};
+    }
+
+    private int fitted(int side, double s) {
+        long m = Math.max(1, (long) Math.rint(side * s / multipleOf));
+        return (int) Math.min(Integer.MAX_VALUE, m * multipleOf);
+    }
+
     /** This preprocessing with the size filled in, when it was left to the model. */
     public Preprocessing withSizeIfUnset(int w, int h) {
         if (width > 0 && height > 0) return this;
@@ -141,7 +168,8 @@ public final class Preprocessing {
     public Builder toBuilder() {
         return builder().size(width, height).scale(scale).mean(mean).std(std).layout(layout).bgr(bgr).gray(gray)
                 .resize(resize).cropFraction(cropFraction).padColor(padColor)
-                .padAt(resize == Resize.PAD || resize == Resize.HEIGHT ? padAt : null).antialias(antialias);
+                .padAt(resize == Resize.PAD || resize == Resize.HEIGHT ? padAt : null).antialias(antialias)
+                .multipleOf(multipleOf);
     }
 
     public Map<String, Object> toMap() {
@@ -161,6 +189,10 @@ public final class Preprocessing {
             m.put("resize", resize.label());
             m.put("pad_color", Arrays.stream(padColor).boxed().toList());
             m.put("pad_at", padAt.label());
+        }
+        if (resize == Resize.FIT) {
+            m.put("resize", resize.label());
+            m.put("multiple_of", multipleOf);
         }
         if (antialias) m.put("antialias", true);
         return m;
@@ -185,6 +217,7 @@ public final class Preprocessing {
         private double[] padColor = {0, 0, 0};
         private Placement padAt;
         private boolean antialias;
+        private int multipleOf = 32;
 
         public Builder size(int width, int height) {
             if (width < 0 || height < 0) {
@@ -279,6 +312,13 @@ public final class Preprocessing {
             return this;
         }
 
+        /** With {@link Resize#FIT}: the multiple each side of the input is rounded to (default 32). */
+        public Builder multipleOf(int multiple) {
+            if (multiple < 1) throw new QuantbridgeException("--multiple-of: " + multiple + " must be at least 1");
+            this.multipleOf = multiple;
+            return this;
+        }
+
         /**
          * The preprocessing; a crop fraction other than 1 needs {@link Resize#CROP}, and a pad colour other than
          * black or a placement needs {@link Resize#PAD} or {@link Resize#HEIGHT}: set without
@@ -288,6 +328,10 @@ public final class Preprocessing {
             if (cropFraction != 1 && resize != Resize.CROP) {
                 throw new QuantbridgeException("--crop-fraction " + cropFraction + " applies with --resize crop (the"
                         + " resize is " + resize.label() + ")");
+            }
+            if (multipleOf != 32 && resize != Resize.FIT) {
+                throw new QuantbridgeException("--multiple-of " + multipleOf + " applies with --resize fit (the resize is "
+                        + resize.label() + ")");
             }
             boolean padSet = padColor[0] != 0 || padColor[1] != 0 || padColor[2] != 0 || padAt != null;
             if (padSet && resize != Resize.PAD && resize != Resize.HEIGHT) {

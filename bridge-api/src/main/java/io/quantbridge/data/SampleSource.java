@@ -610,6 +610,18 @@ public final class SampleSource {
         boolean nchw = pre.layout() == Layout.NCHW;
         long h = s[nchw ? 2 : 1];
         long w = s[nchw ? 3 : 2];
+        if (pre.resize() == Preprocessing.Resize.FIT) {
+            if (h > 0 || w > 0) {
+                throw new QuantbridgeException("--resize fit feeds each image at its own size, but model input '"
+                        + input.name() + "' " + input.shapeText() + " takes " + (w > 0 ? w : "any") + "x"
+                        + (h > 0 ? h : "any") + " images; use --resize crop, pad or stretch");
+            }
+            if (pre.width() <= 0 || pre.height() <= 0) {
+                throw new QuantbridgeException("--resize fit: give the size images are fitted within with --size"
+                        + " WIDTHxHEIGHT (960x960 for PaddleOCR's detector)");
+            }
+            return pre;
+        }
         if (pre.width() > 0 && pre.height() > 0) {
             if ((h > 0 && h != pre.height()) || (w > 0 && w != pre.width())) {
                 throw new QuantbridgeException("--size " + pre.width() + "x" + pre.height() + " does not match model"

@@ -12,6 +12,7 @@ import java.awt.image.IndexColorModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -508,6 +509,30 @@ class ImageLoaderTest {
     }
 
     @Test
+    void fitFeedsEachImageAtItsOwnSizeRoundedToTheMultiple() {
+        Preprocessing fit = Preprocessing.builder().size(960, 960).scale(1).resize(Preprocessing.Resize.FIT).build();
+        // PaddleOCR's DetResizeForTest (limit_side_len 960, type max): never enlarged, sides to multiples of 32 with
+        // Python's round (half to even), at least 32
+        assertArrayEquals(new int[] {512, 480}, fit.inputSize(512, 480));
+        assertArrayEquals(new int[] {544, 352}, fit.inputSize(548, 342)); // 17.125 and 10.69 multiples
+        assertArrayEquals(new int[] {960, 672}, fit.inputSize(1200, 836)); // 0.8 x: 960 x 668.8 -> 672
+        assertArrayEquals(new int[] {32, 32}, fit.inputSize(5, 3));
+        assertArrayEquals(new int[] {64, 32}, fit.inputSize(48, 10)); // 1.5 rounds to 2, 0.31 to at least 1
+        assertArrayEquals(new int[] {64, 32}, fit.inputSize(80, 32)); // 2.5 multiples: half to even, as Python's round
+        assertArrayEquals(new int[] {96, 32}, fit.toBuilder().multipleOf(16).build().inputSize(88, 24)); // 5.5, 1.5
+        // the tensor takes that shape, the whole image resized to it
+        BufferedImage img = pattern(548, 342);
+        FloatTensor t = ImageLoader.toTensor(img, fit, "messi");
+        assertArrayEquals(new long[] {1, 3, 352, 544}, t.shape());
+        assertArrayEquals(stretch(img, 544, 352, Preprocessing.builder().scale(1).build()).data(), t.data());
+        assertEquals(Map.of("resize", "fit", "multiple_of", 32), Map.of("resize", fit.toMap().get("resize"),
+                "multiple_of", fit.toMap().get("multiple_of")));
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> Preprocessing.builder().multipleOf(64).build());
+        assertEquals("--multiple-of 64 applies with --resize fit (the resize is stretch)", e.getMessage());
+    }
+
+    @Test
     void resizeOptionsAreRefusedWhereTheyWouldDoNothing() {
         QuantbridgeException e = assertThrows(QuantbridgeException.class,
                 () -> Preprocessing.builder().cropFraction(0.875).build());
@@ -524,7 +549,7 @@ class ImageLoaderTest {
         assertTrue(e.getMessage().startsWith("--pad-color: [0.0, 300.0, 0.0] is not a colour of pixel values in"
                 + " 0..255"), e.getMessage());
         e = assertThrows(QuantbridgeException.class, () -> Preprocessing.Resize.parse("letterbox"));
-        assertEquals("--resize: 'letterbox' is not stretch, crop, pad or height", e.getMessage());
+        assertEquals("--resize: 'letterbox' is not stretch, crop, pad, height or fit", e.getMessage());
         assertEquals(Preprocessing.Placement.TOP_LEFT, Preprocessing.Placement.parse("Top-Left"));
     }
 

@@ -292,6 +292,18 @@ class SampleSourceTest {
                 Preprocessing.builder().size(224, 224).build()));
         assertEquals("--size 224x224 does not match model input 'images' [1, 3, 4, 6], which takes 6x4 images",
                 e.getMessage());
+        // --resize fit: each image at its own size, which only a model of dynamic height and width takes
+        Preprocessing fit = Preprocessing.builder().size(960, 960).resize(Preprocessing.Resize.FIT).build();
+        e = assertThrows(QuantbridgeException.class, () -> SampleSource.load(ref, List.of(IMAGE_NCHW), fit));
+        assertEquals("--resize fit feeds each image at its own size, but model input 'images' [1, 3, 4, 6] takes 6x4"
+                + " images; use --resize crop, pad or stretch", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> SampleSource.load(ref, List.of(DYNAMIC_NCHW),
+                Preprocessing.builder().resize(Preprocessing.Resize.FIT).build()));
+        assertEquals("--resize fit: give the size images are fitted within with --size WIDTHxHEIGHT (960x960 for"
+                + " PaddleOCR's detector)", e.getMessage());
+        // the image's own size (image() writes a 6x4 one), rounded up to one multiple
+        assertArrayEquals(new long[] {1, 3, 32, 32}, SampleSource.load(ref, List.of(DYNAMIC_NCHW), fit).get("x")
+                .shape());
     }
 
     @Test

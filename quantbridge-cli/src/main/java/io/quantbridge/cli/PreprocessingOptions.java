@@ -26,12 +26,14 @@ final class PreprocessingOptions {
     @Option(names = "--bgr", description = "Channels in BGR order (default RGB).")
     boolean bgr;
 
-    @Option(names = "--resize", paramLabel = "stretch|crop|pad|height",
+    @Option(names = "--resize", paramLabel = "stretch|crop|pad|height|fit",
             description = "How an image of another aspect ratio meets --size: stretch (default; the aspect is not"
                     + " kept), crop (aspect kept, scaled to cover, the centre cut out; with --crop-fraction 0.875 the"
                     + " classifiers' resize 256, centre crop 224), pad (aspect kept, scaled to fit, the rest"
                     + " --pad-color: a letterbox) or height (scaled to the height, aspect kept, squeezed if wider,"
-                    + " padded on the right: PaddleOCR's text lines).")
+                    + " padded on the right: PaddleOCR's text lines) or fit (each image at its own size, fitted within"
+                    + " --size, never enlarged, sides rounded to --multiple-of: PaddleOCR's detector at 960x960; for"
+                    + " models whose height and width are dynamic).")
     String resize;
 
     @Option(names = "--crop-fraction", paramLabel = "F",
@@ -48,6 +50,10 @@ final class PreprocessingOptions {
             description = "With --resize pad or height: where the image sits (default center for pad, top-left for"
                     + " height; top-left pads on the right and at the bottom).")
     String padAt;
+
+    @Option(names = "--multiple-of", paramLabel = "N",
+            description = "With --resize fit: round each side of the input to a multiple of N (default 32).")
+    Integer multipleOf;
 
     @Option(names = "--antialias",
             description = "Resize as PIL's bilinear resize does (torchvision's Resize on PIL images,"
@@ -83,6 +89,7 @@ final class PreprocessingOptions {
         if (padColor != null) b.padColor(padColor);
         if (padAt != null) b.padAt(Preprocessing.Placement.parse(padAt));
         b.antialias(antialias);
+        if (multipleOf != null) b.multipleOf(multipleOf);
         return b.build();
     }
 

@@ -80,6 +80,7 @@ final class ReportSummary {
         if (p.get("crop_fraction") instanceof Number f) sb.append("--crop-fraction ").append(number(f.doubleValue())).append(' ');
         if (p.get("pad_color") instanceof List<?> l) sb.append("--pad-color ").append(numbers(l)).append(' ');
         if (p.get("pad_at") != null) sb.append("--pad-at ").append(p.get("pad_at")).append(' ');
+        if (p.get("multiple_of") instanceof Number m) sb.append("--multiple-of ").append(m.intValue()).append(' ');
         if (Boolean.TRUE.equals(p.get("antialias"))) sb.append("--antialias ");
         return sb.toString().trim();
     }

@@ -75,7 +75,7 @@ class MainTest {
         Run q = run("quantize", "--help");
         for (String opt : new String[] {"--backend", "--model", "--calib", "--eval", "--calibrator", "--percentile",
                 "--precision", "--size", "--scale", "--mean", "--std", "--layout", "--bgr", "--resize", "--crop-fraction",
-                "--pad-color", "--pad-at", "--antialias", "--samples", "--seed",
+                "--pad-color", "--pad-at", "--antialias", "--multiple-of", "--samples", "--seed",
                 "--exclude", "--target", "--io", "--out"}) {
             assertTrue(q.out().contains(opt), "quantize --help lacks " + opt);
         }
@@ -99,7 +99,10 @@ class MainTest {
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--size", "0x0");
         assertEquals("quantbridge quantize: --size: '0x0': width and height must be at least 1\n", r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--resize", "letterbox");
-        assertEquals("quantbridge quantize: --resize: 'letterbox' is not stretch, crop, pad or height\n", r.err());
+        assertEquals("quantbridge quantize: --resize: 'letterbox' is not stretch, crop, pad, height or fit\n", r.err());
+        r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--multiple-of", "64");
+        assertEquals("quantbridge quantize: --multiple-of 64 applies with --resize fit (the resize is stretch)\n",
+                r.err());
         r = run("quantize", "--model", "m.onnx", "--calib", "d", "--out", tmp.toString(), "--pad-color", "114");
         assertEquals("quantbridge quantize: --pad-color applies with --resize pad or height (the resize is"
                 + " stretch)\n", r.err());
