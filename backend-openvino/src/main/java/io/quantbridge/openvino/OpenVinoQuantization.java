@@ -89,6 +89,12 @@ final class OpenVinoQuantization {
                     + " dynamic height or width); --backend onnx --target openvino writes the same Q/DQ model, or give"
                     + " one size with --resize crop, pad or stretch");
         }
+        if (pre.widenLines()) {
+            throw new QuantbridgeException("openvino: --resize height feeds text lines wider than --size at their own"
+                    + " width, as the model's width is dynamic, and the backend compiles the model for one input shape"
+                    + " (OpenVINO 2026.4 failed to run exported models with a dynamic width); --backend onnx --target"
+                    + " openvino writes the same Q/DQ model, or --resize pad gives one size");
+        }
         DataSplit split = RequestData.split(req, source.inputs());
         // inputs that declare no rank take the calibration data's, as in the written models: OpenVINO's ONNX reader
         // cannot convert a Conv on an input of unknown rank

@@ -91,6 +91,18 @@ class OpenVinoQuantizeTest {
                 + " --backend onnx --target openvino writes the same Q/DQ model, or give one size with --resize crop,"
                 + " pad or stretch", e.getMessage());
         assertTrue(!Files.exists(out), "nothing was calibrated or written");
+
+        // text lines widened past --size for the recogniser, whose width is dynamic: refused alike
+        Path rec = OpenVinoTesting.root().resolve(".cache/models/ppocr/ch_PP-OCRv4_rec_infer.onnx");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(rec), "models not fetched");
+        Path lines = tmp.resolve("lines");
+        e = assertThrows(QuantbridgeException.class, () -> new OpenVinoBackend().quantize(
+                request(lines, Precision.INT8).model(rec).preprocessing(io.quantbridge.data.Preprocessing.builder()
+                        .size(320, 48).resize(io.quantbridge.data.Preprocessing.Resize.HEIGHT).build()).build(),
+                Progress.NONE));
+        assertTrue(e.getMessage().startsWith("openvino: --resize height feeds text lines wider than --size at their"
+                + " own width"), e.getMessage());
+        assertTrue(!Files.exists(lines), "nothing was calibrated or written");
     }
 
     /**

@@ -128,7 +128,8 @@ final class TensorRtQuantization {
     /**
      * The shapes each calibration and evaluation sample feeds the inputs at, a map per sample; empty without samples.
      * Array and tensor samples are read for it (once more than calibration reads them); images are read once, as
-     * every image of a run is resized to the same size, unless {@code --resize fit} feeds each at its own. A sample
+     * every image of a run is resized to the same size, unless {@code --resize fit} feeds each at its own (or
+     * {@code --resize height} widens text lines for a model of dynamic width). A sample
      * that cannot be read fails here, as calibration would.
      */
     private List<Map<String, long[]>> sampleShapes(List<TensorInfo> inputs) {
@@ -136,7 +137,8 @@ final class TensorRtQuantization {
         if (split == null) return List.of();
         List<Map<String, long[]>> all = new ArrayList<>();
         Map<String, long[]> image = null;
-        boolean ownSize = req.preprocessing().resize() == io.quantbridge.data.Preprocessing.Resize.FIT;
+        io.quantbridge.data.Preprocessing pre = SampleSource.resolve(inputs, req.preprocessing());
+        boolean ownSize = pre.resize() == io.quantbridge.data.Preprocessing.Resize.FIT || pre.widenLines();
         for (SampleRef s : java.util.stream.Stream.concat(split.calibration().stream(), split.evaluation().stream())
                 .toList()) {
             if (s.kind() == SampleRef.Kind.IMAGE && image != null && !ownSize) {

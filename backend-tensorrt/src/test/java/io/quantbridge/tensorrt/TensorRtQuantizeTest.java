@@ -178,6 +178,35 @@ class TensorRtQuantizeTest {
         assertEquals(32, pre.get("multiple_of"));
     }
 
+    /**
+     * {@code --resize height} on PaddleOCR's recogniser, whose width is dynamic: lines wider than --size are fed at
+     * their own width (400x20 at height 48 is 960 wide; 100x20 would be 240, padded to 320), and the profile spans
+     * them.
+     */
+    @Test
+    void textLinesWiderThanTheSizeGetAProfileSpanningThem(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path rec = root().resolve(".cache/models/ppocr/ch_PP-OCRv4_rec_infer.onnx");
+        assumeTrue(Files.isRegularFile(rec), "models not fetched: run scripts/fetch-models.sh");
+        Path calib = Files.createDirectories(tmp.resolve("calib"));
+        int[][] lines = {{100, 20}, {400, 20}, {200, 20}};
+        for (int i = 0; i < lines.length; i++) {
+            java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(lines[i][0], lines[i][1],
+                    java.awt.image.BufferedImage.TYPE_3BYTE_BGR);
+            for (int x = 0; x < lines[i][0]; x++) {
+                for (int y = 0; y < lines[i][1]; y++) img.setRGB(x, y, (x * 37 + y * 11) % 256 * 0x010101);
+            }
+            javax.imageio.ImageIO.write(img, "png", calib.resolve("line" + i + ".png").toFile());
+        }
+        Path dir = tmp.resolve("lines");
+        new TensorRtQuantization(QuantizationRequest.builder().model(rec).calibrationData(calib).outputDir(dir)
+                .preprocessing(Preprocessing.builder().size(320, 48).mean(0.5, 0.5, 0.5).std(0.5, 0.5, 0.5)
+                        .resize(Preprocessing.Resize.HEIGHT).padColor(127.5).build()).build(), Progress.NONE,
+                status, java.util.Map.of()).run();
+        String commands = Files.readString(dir.resolve("trtexec.txt"));
+        assertTrue(commands.contains("--minShapes=x:1x3x48x320 --optShapes=x:1x3x48x480 --maxShapes=x:1x3x48x960 "),
+                commands);
+    }
+
     @Test
     void theCacheIsTensorRtsTextFormatForTheFloatModel() throws Exception {
         byte[] bytes = Files.readAllBytes(out.resolve("calibration.cache"));

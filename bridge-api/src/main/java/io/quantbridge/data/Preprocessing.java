@@ -30,6 +30,7 @@ public final class Preprocessing {
     private final Placement padAt;
     private final boolean antialias;
     private final int multipleOf;
+    private final boolean widenLines;
 
     /** How an image whose aspect ratio differs from the input's meets the input size. */
     public enum Resize {
@@ -104,6 +105,7 @@ public final class Preprocessing {
         this.padColor = b.padColor.clone();
         this.antialias = b.antialias;
         this.multipleOf = b.multipleOf;
+        this.widenLines = b.widenLines;
         this.padAt = b.padAt != null ? b.padAt : b.resize == Resize.HEIGHT ? Placement.TOP_LEFT : Placement.CENTER;
     }
 
@@ -141,6 +143,13 @@ public final class Preprocessing {
      */
     public boolean antialias() { return antialias; }
 
+    /**
+     * With {@link Resize#HEIGHT}, for a model whose width is dynamic: a line wider than the width is fed wider,
+     * {@code ceil(height * w / h)}, rather than squeezed (PaddleOCR's recogniser); set by
+     * {@link SampleSource#imagePreprocessing} from the model's input.
+     */
+    public boolean widenLines() { return widenLines; }
+
     /** With {@link Resize#FIT}: what each side of the input is rounded to a multiple of; 32 by default. */
     public int multipleOf() { return multipleOf; }
 
@@ -149,6 +158,11 @@ public final class Preprocessing {
      * {@link Resize#FIT} its own fitted size, as {@code {width, height}}.
      */
     public int[] inputSize(int w, int h) {
+        if (resize == Resize.HEIGHT && widenLines) {
+            // PaddleOCR's recogniser: max(imgW, ceil(imgH * w / h)); the line is padded up to the width, never squeezed
+            double lineWidth = Math.ceil(height * ((double) w / h));
+            return new int[] {(int) Math.min(Integer.MAX_VALUE, Math.max(width, lineWidth)), height};
+        }
         if (resize != Resize.FIT) return new int[] {width, height};
         double s = Math.min(1.0, Math.min((double) width / w, (double) height / h));
         return new int[] {fitted(w, s), fitted(h, s)};
@@ -169,7 +183,7 @@ public final class Preprocessing {
         return builder().size(width, height).scale(scale).mean(mean).std(std).layout(layout).bgr(bgr).gray(gray)
                 .resize(resize).cropFraction(cropFraction).padColor(padColor)
                 .padAt(resize == Resize.PAD || resize == Resize.HEIGHT ? padAt : null).antialias(antialias)
-                .multipleOf(multipleOf);
+                .multipleOf(multipleOf).widenLines(widenLines);
     }
 
     public Map<String, Object> toMap() {
@@ -194,6 +208,7 @@ public final class Preprocessing {
             m.put("resize", resize.label());
             m.put("multiple_of", multipleOf);
         }
+        if (widenLines) m.put("widen_lines", true);
         if (antialias) m.put("antialias", true);
         return m;
     }
@@ -218,6 +233,7 @@ public final class Preprocessing {
         private Placement padAt;
         private boolean antialias;
         private int multipleOf = 32;
+        private boolean widenLines;
 
         public Builder size(int width, int height) {
             if (width < 0 || height < 0) {
@@ -312,6 +328,15 @@ public final class Preprocessing {
             return this;
         }
 
+        /**
+         * With {@link Resize#HEIGHT}: feed lines wider than the width at their own width instead of squeezing them,
+         * for a model whose width is dynamic (default false; {@link SampleSource} sets it from the model).
+         */
+        public Builder widenLines(boolean widen) {
+            this.widenLines = widen;
+            return this;
+        }
+
         /** With {@link Resize#FIT}: the multiple each side of the input is rounded to (default 32). */
         public Builder multipleOf(int multiple) {
             if (multiple < 1) throw new QuantbridgeException("--multiple-of: " + multiple + " must be at least 1");
@@ -328,6 +353,10 @@ public final class Preprocessing {
             if (cropFraction != 1 && resize != Resize.CROP) {
                 throw new QuantbridgeException("--crop-fraction " + cropFraction + " applies with --resize crop (the"
                         + " resize is " + resize.label() + ")");
+            }
+            if (widenLines && resize != Resize.HEIGHT) {
+                throw new QuantbridgeException("widening lines applies with --resize height (the resize is "
+                        + resize.label() + ")");
             }
             if (multipleOf != 32 && resize != Resize.FIT) {
                 throw new QuantbridgeException("--multiple-of " + multipleOf + " applies with --resize fit (the resize is "

@@ -622,6 +622,7 @@ public final class SampleSource {
             }
             return pre;
         }
+        pre = widened(w, pre);
         if (pre.width() > 0 && pre.height() > 0) {
             if ((h > 0 && h != pre.height()) || (w > 0 && w != pre.width())) {
                 throw new QuantbridgeException("--size " + pre.width() + "x" + pre.height() + " does not match model"
@@ -647,7 +648,17 @@ public final class SampleSource {
      */
     public static Preprocessing resolve(List<TensorInfo> inputs, Preprocessing pre) {
         if (inputs == null || inputs.size() != 1 || imageShape(inputs.get(0)).length != 4) return pre;
-        return forImageInput(inputs.get(0), pre);
+        Preprocessing p = forImageInput(inputs.get(0), pre);
+        return widened(imageShape(inputs.get(0))[p.layout() == Layout.NCHW ? 3 : 2], p);
+    }
+
+    /**
+     * With {@code --resize height}, a model whose width ({@code modelWidth}) is dynamic takes each text line at its
+     * own width, as PaddleOCR's recogniser feeds it ({@link Preprocessing#widenLines()}).
+     */
+    private static Preprocessing widened(long modelWidth, Preprocessing pre) {
+        if (pre.resize() != Preprocessing.Resize.HEIGHT || modelWidth > 0 || pre.widenLines()) return pre;
+        return pre.toBuilder().widenLines(true).build();
     }
 
     /**

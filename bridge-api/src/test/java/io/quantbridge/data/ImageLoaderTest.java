@@ -468,6 +468,11 @@ class ImageLoaderTest {
         // 20x4 would be 10 wide: squeezed to the input's 8, which is the plain resize
         BufferedImage wide = pattern(20, 4);
         assertArrayEquals(stretch(wide, 8, 2, norm).data(), stretch(wide, 8, 2, lines).data());
+        // for a model of dynamic width, the wide line is fed at its own width, 10, not squeezed
+        FloatTensor widened = stretch(wide, 8, 2, lines.toBuilder().widenLines(true).build());
+        assertArrayEquals(new long[] {1, 3, 2, 10}, widened.shape());
+        assertArrayEquals(stretch(wide, 10, 2, norm).data(), widened.data());
+        assertArrayEquals(t.data(), stretch(narrow, 8, 2, lines.toBuilder().widenLines(true).build()).data());
         // centred on request
         FloatTensor centred = stretch(narrow, 8, 2, lines.toBuilder().padAt(Preprocessing.Placement.CENTER).build());
         for (int x = 0; x < 8; x++) {

@@ -301,9 +301,21 @@ class SampleSourceTest {
                 Preprocessing.builder().resize(Preprocessing.Resize.FIT).build()));
         assertEquals("--resize fit: give the size images are fitted within with --size WIDTHxHEIGHT (960x960 for"
                 + " PaddleOCR's detector)", e.getMessage());
-        // the image's own size (image() writes a 6x4 one), rounded up to one multiple
+        // the image's own size (image() writes an 8x8 one), rounded up to one multiple
         assertArrayEquals(new long[] {1, 3, 32, 32}, SampleSource.load(ref, List.of(DYNAMIC_NCHW), fit).get("x")
                 .shape());
+        // --resize height: a model of dynamic width takes a line wider than --size at its own width (8x8 at height
+        // 2 is 2 wide), where a fixed width squeezes it
+        Preprocessing lines = Preprocessing.builder().size(1, 2).resize(Preprocessing.Resize.HEIGHT).build();
+        assertArrayEquals(new long[] {1, 3, 2, 2}, SampleSource.load(ref, List.of(DYNAMIC_NCHW), lines).get("x")
+                .shape());
+        assertArrayEquals(new long[] {1, 3, 2, 4}, SampleSource.load(ref, List.of(DYNAMIC_NCHW),
+                lines.toBuilder().size(4, 2).build()).get("x").shape());
+        assertEquals(true, SampleSource.resolve(List.of(DYNAMIC_NCHW), lines).toMap().get("widen_lines"));
+        TensorInfo fixedWidth = new TensorInfo("x", "float32", new long[] {1, 3, 2, 1});
+        assertArrayEquals(new long[] {1, 3, 2, 1}, SampleSource.load(ref, List.of(fixedWidth), lines).get("x")
+                .shape());
+        assertEquals(null, SampleSource.resolve(List.of(fixedWidth), lines).toMap().get("widen_lines"));
     }
 
     @Test
