@@ -221,6 +221,26 @@ public final class OpenVinoBackend implements Backend {
         return !io.quantbridge.onnx.Uint8Activations.int8ActivationZeroPoints(m).isEmpty();
     }
 
+    /**
+     * Reads an .onnx or .xml model with OpenVINO's frontend, without compiling it, as {@link #open} and
+     * {@link #quantize} read it: a model it cannot convert (ONNX operators on tensors of unknown rank, say) gives
+     * OpenVINO's summary. Empty for .blob files, missing files, and inputs of unknown rank the graph does not fix
+     * (quantize takes them from the calibration data).
+     */
+    @Override
+    public Optional<String> readProblem(Path model) {
+        String name = model.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        if (!status().usable() || !java.nio.file.Files.isRegularFile(model)
+                || !(name.endsWith(".onnx") || name.endsWith(".xml"))) {
+            return Optional.empty();
+        }
+        try {
+            return OpenVinoSession.readProblem(model);
+        } catch (RuntimeException e) {
+            return Optional.empty(); // a file neither Java nor OpenVINO reads: the backend says so when it is used
+        }
+    }
+
     /** The model as OpenVINO runs it on this CPU: inputs, outputs, and every executed layer with its precision. */
     @Override
     public String inspect(Path model) {

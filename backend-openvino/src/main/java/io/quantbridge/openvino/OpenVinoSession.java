@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -267,6 +268,40 @@ public final class OpenVinoSession implements ModelSession {
             throw new OpenVinoException("openvino: cannot read model " + model + ": " + e.getMessage() + hint, e);
         }
         OvNative.modelFree(m);
+    }
+
+    /**
+     * Why OpenVINO's frontend cannot read {@code model}, read as {@link #open} reads it (inputs of unknown rank take
+     * the rank the graph fixes); empty when it reads it, or when an input's rank is left to the calibration data.
+     * A short reason: OpenVINO's list of operators it failed to convert, when it gives one.
+     */
+    static Optional<String> readProblem(Path model) {
+        OnnxModel parsed = checkOnnx(model);
+        try {
+            if (parsed != null && !parsed.inputs().stream().allMatch(TensorInfo::rankKnown)) {
+                byte[] ranked = withGraphRanks(parsed);
+                if (ranked == null) return Optional.empty();
+                checkReadable(ranked, model.getFileName().toString());
+            } else {
+                checkReadable(model);
+            }
+            return Optional.empty();
+        } catch (OpenVinoException e) {
+            return Optional.of(shortReason(e));
+        }
+    }
+
+    /** OpenVINO's list of operators it failed to convert, from a reader's error, else its first line. */
+    static String shortReason(OpenVinoException e) {
+        String text = e.detail() != null ? e.detail() : e.getMessage();
+        int at = text.indexOf("Conversion is failed for:");
+        if (at >= 0) {
+            String ops = text.substring(at + "Conversion is failed for:".length()).strip();
+            int end = ops.indexOf('\n');
+            return "OpenVINO's ONNX reader cannot convert " + (end < 0 ? ops : ops.substring(0, end).strip());
+        }
+        String first = text.lines().findFirst().orElse(text).strip();
+        return first.length() > 240 ? first.substring(0, 237) + "..." : first;
     }
 
     /** {@link #checkReadable(Path)} for an ONNX model held in memory; {@code label} names it in messages. */

@@ -3,6 +3,7 @@ package io.quantbridge.backend;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * A quantization backend, found with {@link java.util.ServiceLoader}. Implementations must be cheap to construct:
@@ -25,6 +26,16 @@ public interface Backend {
 
     /** Opens a model this backend reads (see {@link Capabilities#modelExtensions()}) for running. */
     ModelSession open(Path model);
+
+    /**
+     * Why this backend cannot read {@code model}, a file of a format it reads ({@link Capabilities#reads}), found
+     * without compiling or running it; empty when it can read it, or when it cannot tell before opening it. The
+     * default selection ({@link BackendSelector}) passes over a backend that gives a reason. Called only on a usable
+     * backend. Never throws for a model the backend cannot read: that is the answer.
+     */
+    default Optional<String> readProblem(Path model) {
+        return Optional.empty();
+    }
 
     /** A human-readable description of a model file: inputs, outputs, operators, and target-specific checks. */
     String inspect(Path model);

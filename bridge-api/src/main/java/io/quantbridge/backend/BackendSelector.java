@@ -17,7 +17,10 @@ import java.util.ServiceLoader;
 /**
  * Chooses a backend. Precedence: an explicit choice (the {@code --backend} option), then the system property
  * {@value #PROPERTY}, then the environment variable {@value #ENV}, then the key {@code backend} of the config file,
- * otherwise the usable backend of highest rank.
+ * otherwise the usable backend of highest rank. When the default is chosen for a model, a backend that does not read
+ * the model's format is passed over, and so is one that says it cannot read this model ({@link Backend#readProblem}):
+ * OpenVINO's ONNX reader, say, fails on models that ONNX Runtime runs. An explicit or configured choice is never
+ * replaced.
  *
  * <p>The config file is the one named by the system property {@value #CONFIG_PROPERTY} or the environment variable
  * {@value #CONFIG_ENV}, else {@code ~/.config/quantbridge/quantbridge.properties} when it exists.
@@ -29,8 +32,27 @@ public final class BackendSelector {
     public static final String CONFIG_ENV = "QUANTBRIDGE_CONFIG";
     public static final String CONFIG_KEY = "backend";
 
-    /** Which backend was chosen and what chose it ("--backend", "system property quantbridge.backend", ...). */
-    public record Choice(Backend backend, String source) { }
+    /**
+     * Which backend was chosen and what chose it ("--backend", "system property quantbridge.backend", ...), and, for
+     * the default, the higher-ranked usable backends passed over because they cannot read the model, each as "id
+     * cannot read NAME: why".
+     */
+    public record Choice(Backend backend, String source, List<String> passedOver) {
+        public Choice {
+            passedOver = List.copyOf(passedOver);
+        }
+
+        public Choice(Backend backend, String source) {
+            this(backend, source, List.of());
+        }
+
+        /** Whether the backend was named (option, property, environment or config file) rather than defaulted. */
+        public boolean configured() {
+            return !source.startsWith(DEFAULT);
+        }
+    }
+
+    private static final String DEFAULT = "default";
 
     private final List<Backend> backends;
     private final Map<String, String> properties;
@@ -101,13 +123,33 @@ public final class BackendSelector {
                 return choose(fromFile, "config file " + config);
             }
         }
+        List<String> passedOver = new ArrayList<>();
         for (Backend b : backends) {
-            if (b.status().usable() && (model == null || b.capabilities().reads(model))) {
-                return new Choice(b, "default (highest-ranked usable backend)");
+            if (!b.status().usable() || (model != null && !b.capabilities().reads(model))) continue;
+            Optional<String> problem = model == null ? Optional.empty() : b.readProblem(model);
+            if (problem.isEmpty()) {
+                return passedOver.isEmpty()
+                        ? new Choice(b, DEFAULT + " (highest-ranked usable backend)")
+                        : new Choice(b, DEFAULT + " (highest-ranked usable backend that reads the model; "
+                                + String.join("; ", passedOver) + ")", passedOver);
             }
+            passedOver.add(b.id() + " cannot read " + model.getFileName() + ": " + problem.get());
         }
         throw new QuantbridgeException("no usable backend" + (model == null ? "" : " reads " + model.getFileName())
-                + ":\n" + statusTable());
+                + (passedOver.isEmpty() ? "" : " (" + String.join("; ", passedOver) + ")") + ":\n" + statusTable());
+    }
+
+    /**
+     * The backend that runs {@code model}: as {@link #select(String, Path)}, and a named backend must read the model's
+     * format ({@link Capabilities#reads}); the error names what named it.
+     */
+    public Choice selectToRun(String explicit, Path model) {
+        Choice c = select(explicit, model);
+        if (c.configured() && !c.backend().capabilities().reads(model)) {
+            throw new QuantbridgeException("backend '" + c.backend().id() + "' (from " + c.source() + ") does not read "
+                    + model.getFileName() + " (it reads " + c.backend().capabilities().modelExtensions() + ")");
+        }
+        return c;
     }
 
     /** The config file in force, or null. A file named explicitly must exist. */

@@ -133,6 +133,79 @@ class BackendSelectorTest {
                 e.getMessage());
     }
 
+    /** Reads .onnx files, and says it cannot read those whose name contains "if-". */
+    record Picky(String id, int rank) implements Backend {
+        @Override public BackendStatus status() { return BackendStatus.ready("cpu"); }
+        @Override public Capabilities capabilities() {
+            return new Capabilities(EnumSet.of(Precision.INT8), EnumSet.allOf(CalibrationMethod.class), List.of(),
+                    List.of("onnx"));
+        }
+        @Override public java.util.Optional<String> readProblem(Path model) {
+            return model.getFileName().toString().contains("if-")
+                    ? java.util.Optional.of("cannot convert Conv-11") : java.util.Optional.empty();
+        }
+        @Override public QuantizationResult quantize(QuantizationRequest r, Progress p) {
+            throw new UnsupportedOperationException();
+        }
+        @Override public ModelSession open(Path model) { throw new UnsupportedOperationException(); }
+        @Override public String inspect(Path model) { throw new UnsupportedOperationException(); }
+    }
+
+    /** Reads .onnx and .tflite files, all of them. */
+    record Plain(String id, int rank) implements Backend {
+        @Override public BackendStatus status() { return BackendStatus.ready("cpu"); }
+        @Override public Capabilities capabilities() {
+            return new Capabilities(EnumSet.of(Precision.INT8), EnumSet.allOf(CalibrationMethod.class), List.of(),
+                    List.of("onnx", "tflite"));
+        }
+        @Override public QuantizationResult quantize(QuantizationRequest r, Progress p) {
+            throw new UnsupportedOperationException();
+        }
+        @Override public ModelSession open(Path model) { throw new UnsupportedOperationException(); }
+        @Override public String inspect(Path model) { throw new UnsupportedOperationException(); }
+    }
+
+    /**
+     * The default for a model passes over a backend that cannot read it and says why; a named backend is kept, and
+     * one named to run a model must read its format.
+     */
+    @Test
+    void theDefaultPassesOverABackendThatCannotReadTheModel() {
+        List<Backend> two = List.of(new Picky("openvino", 200), new Plain("onnx", 10));
+        var s = new BackendSelector(two, Map.of(), Map.of(), null);
+        Path plain = Path.of("models", "cls.onnx");
+        Path gated = Path.of("models", "cls-if-gate.onnx");
+        assertEquals(new BackendSelector.Choice(two.get(0), "default (highest-ranked usable backend)"),
+                s.select(null, plain));
+        BackendSelector.Choice c = s.select(null, gated);
+        assertEquals("onnx", c.backend().id());
+        assertEquals(List.of("openvino cannot read cls-if-gate.onnx: cannot convert Conv-11"), c.passedOver());
+        assertEquals("default (highest-ranked usable backend that reads the model; openvino cannot read"
+                + " cls-if-gate.onnx: cannot convert Conv-11)", c.source());
+        assertTrue(!c.configured() && s.selectToRun(null, gated).equals(c));
+        // without a model nothing is read
+        assertEquals("openvino", s.select(null).backend().id());
+
+        // named: kept, whatever it says about the model
+        assertEquals(new BackendSelector.Choice(two.get(0), "--backend"), s.select("openvino", gated));
+        var prop = new BackendSelector(two, Map.of(BackendSelector.PROPERTY, "openvino"), Map.of(), null);
+        assertEquals("openvino", prop.selectToRun(null, gated).backend().id());
+        assertTrue(prop.selectToRun(null, gated).configured());
+
+        // named to run a model of a format it does not read
+        var env = new BackendSelector(two, Map.of(), Map.of(BackendSelector.ENV, "openvino"), null);
+        var e = assertThrows(QuantbridgeException.class, () -> env.selectToRun(null, Path.of("face.tflite")));
+        assertEquals("backend 'openvino' (from environment variable QUANTBRIDGE_BACKEND) does not read face.tflite (it"
+                + " reads [onnx])", e.getMessage());
+        assertEquals("onnx", s.selectToRun(null, Path.of("face.tflite")).backend().id());
+
+        // nobody reads it: every reason is given
+        var alone = new BackendSelector(List.of(two.get(0)), Map.of(), Map.of(), null);
+        e = assertThrows(QuantbridgeException.class, () -> alone.select(null, gated));
+        assertEquals("no usable backend reads cls-if-gate.onnx (openvino cannot read cls-if-gate.onnx: cannot convert"
+                + " Conv-11):\n  openvino  usable (cpu)", e.getMessage());
+    }
+
     @Test
     void noUsableBackendAtAll() {
         var s = new BackendSelector(List.of(BACKENDS.get(2)), Map.of(), Map.of(), null);

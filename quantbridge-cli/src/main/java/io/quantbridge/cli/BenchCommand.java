@@ -73,7 +73,7 @@ final class BenchCommand implements Callable<Integer> {
         double first = Double.NaN;
         o.printf(Locale.ROOT, "%-50s %10s %10s %10s %8s%n", "MODEL", "MEDIAN ms", "MEAN ms", "P90 ms", "RATIO");
         for (Path m : models) {
-            try (ModelSession s = Sessions.open(m, backend)) {
+            try (ModelSession s = Sessions.open(m, backend, spec.commandLine().getErr())) {
                 Map<String, FloatTensor> feed = input(s);
                 for (int i = 0; i < warmup; i++) s.run(feed);
                 double[] ms = new double[iterations];

@@ -98,7 +98,8 @@ final class EvalCommand implements Callable<Integer> {
         DataFolders.note(data, SampleSource.EVALUATION, null, progress);
         Map<String, Map<String, Object>> fidelity;
         List<SampleRef> chosen;
-        try (ModelSession ref = Sessions.open(model, backend); ModelSession cand = Sessions.open(candidate, backend)) {
+        try (ModelSession ref = Sessions.open(model, backend, spec.commandLine().getErr());
+                ModelSession cand = Sessions.open(candidate, backend, spec.commandLine().getErr())) {
             chosen = DataSplit.cap(SampleSource.discover(data, SampleSource.EVALUATION, ref.inputs()).samples(), seed,
                     samples);
             fidelity = FidelityEvaluation.run(ref, cand, chosen, preprocessing.build(),

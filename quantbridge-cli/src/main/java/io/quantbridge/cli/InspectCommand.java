@@ -49,7 +49,8 @@ final class InspectCommand implements Callable<Integer> {
             out.println("version " + c.version() + ", algorithm " + c.algorithm());
             printRanges(out, c.table());
         } else {
-            out.print(Sessions.backendFor(file, backend).inspect(file));
+            out.print(Sessions.backendFor(file, backend, spec.commandLine().getErr(), "inspecting it with")
+                    .inspect(file));
         }
         return 0;
     }

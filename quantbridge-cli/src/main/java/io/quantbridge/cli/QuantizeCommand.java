@@ -290,6 +290,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .threads(threads)
                 .build();
         BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);
+        Sessions.notePassedOver(choice, "quantizing it with", spec.commandLine().getErr());
         choice.backend().capabilities().requirePrecision(choice.backend().id(), request.precision());
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);
         DataFolders.note(calib, SampleSource.CALIBRATION, eval, progress);
