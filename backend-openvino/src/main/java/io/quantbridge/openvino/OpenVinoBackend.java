@@ -192,7 +192,7 @@ public final class OpenVinoBackend implements Backend {
     @Override
     public ModelSession open(Path model) {
         requireUsable();
-        if (CpuFeatures.x86WithoutInt8Dot() && hasInt8Activations(model)) {
+        if (CpuFeatures.x86WithoutInt8Dot() && io.quantbridge.onnx.Uint8Activations.hasInt8Activations(model)) {
             System.getLogger("io.quantbridge.openvino").log(System.Logger.Level.WARNING, "openvino: "
                     + model.getFileName() + " has int8 activations, which OpenVINO's int8 kernels compute wrongly on"
                     + " this CPU (x86 without VNNI); it runs in float (LP_TRANSFORMS_MODE=NO): the numbers the model"
@@ -208,18 +208,6 @@ public final class OpenVinoBackend implements Backend {
      * model's numbers, computed in float).
      */
     static final String NO_LOW_PRECISION = "LP_TRANSFORMS_MODE";
-
-    /** Whether an ONNX model quantizes activations to int8 (a QuantizeLinear of a tensor with an int8 zero point). */
-    static boolean hasInt8Activations(Path model) {
-        if (!model.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) return false;
-        io.quantbridge.onnx.OnnxModel m;
-        try {
-            m = io.quantbridge.onnx.OnnxModel.load(model);
-        } catch (RuntimeException e) {
-            return false; // OpenVINO reports what it cannot read
-        }
-        return !io.quantbridge.onnx.Uint8Activations.int8ActivationZeroPoints(m).isEmpty();
-    }
 
     /**
      * Reads an .onnx or .xml model with OpenVINO's frontend, without compiling it, as {@link #open} and

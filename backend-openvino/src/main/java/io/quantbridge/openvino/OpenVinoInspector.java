@@ -39,7 +39,7 @@ final class OpenVinoInspector {
             options = options.withInputShape(OpenVinoQuantization.staticInputShape(OnnxModel.load(model).inputs(),
                     Preprocessing.builder().size(640, 640).build()));
         }
-        if (CpuFeatures.x86WithoutInt8Dot() && OpenVinoBackend.hasInt8Activations(model)) {
+        if (CpuFeatures.x86WithoutInt8Dot() && io.quantbridge.onnx.Uint8Activations.hasInt8Activations(model)) {
             // as OpenVinoBackend.open runs it here: in float, since the int8 kernels get int8 activations wrong
             options = options.withProperty(OpenVinoBackend.NO_LOW_PRECISION, "NO");
             sb.append("OpenVINO on this CPU (x86 without VNNI) computes int8 activations wrongly; the model is compiled"

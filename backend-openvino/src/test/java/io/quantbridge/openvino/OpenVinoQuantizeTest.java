@@ -115,8 +115,8 @@ class OpenVinoQuantizeTest {
         Path out = tmp.resolve("tensorrt-layout");
         new io.quantbridge.onnx.backend.OnnxBackend().quantize(request(out, Precision.INT8).build(), Progress.NONE);
         Path q = out.resolve("model.int8.onnx");
-        assertTrue(OpenVinoBackend.hasInt8Activations(q));
-        assertEquals(false, OpenVinoBackend.hasInt8Activations(out.resolve("model.fp32.onnx")));
+        assertTrue(io.quantbridge.onnx.Uint8Activations.hasInt8Activations(q));
+        assertEquals(false, io.quantbridge.onnx.Uint8Activations.hasInt8Activations(out.resolve("model.fp32.onnx")));
         String inspect = new OpenVinoBackend().inspect(q);
         assertEquals(CpuFeatures.x86WithoutInt8Dot(), inspect.contains("computes int8 activations wrongly"), inspect);
 

@@ -41,6 +41,22 @@ public final class Uint8Activations {
         return zeroPoints;
     }
 
+    /**
+     * Whether an ONNX model file quantizes activations to int8 (a QuantizeLinear of a tensor with an int8 zero point):
+     * the Q/DQ layout written for TensorRT and OpenVINO. False for other files and files that do not parse, whose
+     * reader then says what is wrong.
+     */
+    public static boolean hasInt8Activations(java.nio.file.Path model) {
+        if (!model.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) return false;
+        OnnxModel m;
+        try {
+            m = OnnxModel.load(model);
+        } catch (RuntimeException e) {
+            return false;
+        }
+        return !int8ActivationZeroPoints(m).isEmpty();
+    }
+
     public static Result apply(OnnxModel model) {
         Map<String, TensorProto> inits = model.initializers();
         Set<String> zeroPoints = int8ActivationZeroPoints(model);

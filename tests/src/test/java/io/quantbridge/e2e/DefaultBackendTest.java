@@ -173,6 +173,10 @@ class DefaultBackendTest {
         assertTrue(insist.err().contains("openvino: cannot read model " + gated + ": ov_core_read_model failed")
                 && insist.err().contains("Conversion is failed for: Conv-11"), insist.err());
         assertFalse(Files.exists(ovOut));
+        Run fused = cli(args(CLS_IMAGES, "eval", "--backend", "openvino", "--model", published.toString(),
+                "--candidate", published.toString(), "--data", eval.toString(), "--fused-kernels"));
+        assertEquals("quantbridge eval: --fused-kernels: the candidate runs in the openvino backend, not in ONNX"
+                + " Runtime", fused.err().strip());
         // the published model stays with openvino
         Run plain = cli("inspect", published.toString());
         assertFalse(plain.err().contains("note:"), plain.err());
