@@ -47,7 +47,7 @@ class BadInputTest {
         Path model = RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx");
         Path calib = clsSamplesWithNaN("calib", 48 * 192 + 192 * 3 + 7); // channel 1, row 3, column 7
         Path out = tmp.resolve("out");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", calib.toString(), "--quiet", "--out", out.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: calibration data " + calib.resolve("b.npy") + ": NaN at element "
@@ -57,14 +57,14 @@ class BadInputTest {
         // a folder that existed before is left as it was
         Path existing = Files.createDirectories(tmp.resolve("existing"));
         Files.writeString(existing.resolve("keep.txt"), "mine");
-        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
+        r = Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
                 "--calib", calib.toString(), "--quiet", "--out", existing.toString()));
         assertEquals(1, r.code(), r.err());
         try (var entries = Files.list(existing)) {
             assertEquals(List.of(existing.resolve("keep.txt")), entries.toList());
         }
         Path empty = Files.createDirectories(tmp.resolve("empty-before"));
-        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
+        r = Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
                 "--calib", calib.toString(), "--quiet", "--out", empty.toString()));
         assertEquals(1, r.code(), r.err());
         assertTrue(Files.isDirectory(empty), "an empty --out folder given by the user is kept");
@@ -75,7 +75,7 @@ class BadInputTest {
     void aMissingSizeIsRefusedBeforeAnyStepRuns() throws Exception {
         Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
         Path out = tmp.resolve("out-size");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", RealModels.photos().toString(), "--samples", "4", "--out",
                 out.toString()));
         assertEquals(1, r.code(), r.err());
@@ -93,7 +93,7 @@ class BadInputTest {
         NpyFile.write(calib.resolve("a.npy"), random(new long[] {1, 76, 32, 1}, 3));
         NpyFile.write(calib.resolve("b.npy"), random(new long[] {1, 70, 32, 1}, 4));
         Path out = tmp.resolve("out-tflite");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite",
+        Cli r = Cli.run(List.of("quantize", "--backend", "tflite",
                 "--model", model.toString(), "--calib", calib.toString(), "--quiet", "--out", out.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: calibration data " + calib.resolve("b.npy") + ": shape [1, 70, 32, 1] "
@@ -107,7 +107,7 @@ class BadInputTest {
         Path calib = Files.createDirectories(tmp.resolve("calib"));
         NpyFile.write(calib.resolve("a.npy"), random(new long[] {1, 3, 48, 192}, 5));
         Path out = tmp.resolve("out-gpu");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", calib.toString(), "--target", "gpu", "--quiet", "--out",
                 out.toString()));
         assertEquals(1, r.code(), r.err());
@@ -120,7 +120,7 @@ class BadInputTest {
             List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", "onnx", "--model",
                     model.toString(), "--calib", calib.toString(), "--quiet", "--out", dir.toString()));
             if (!target.isEmpty()) args.addAll(List.of("--target", target));
-            r = QuantizeOnnxEndToEndTest.cli(args);
+            r = Cli.run(args);
             assertEquals(0, r.code(), r.err());
             String report = Files.readString(dir.resolve("report.json"));
             String expected = target.isEmpty() ? "tensorrt" : "openvino";
@@ -136,14 +136,14 @@ class BadInputTest {
         NpyFile.write(calib.resolve("b.npy"), random(new long[] {1, 3, 48, 192}, 6));
         Path missing = tmp.resolve("no-such-labels.txt");
         Path out = tmp.resolve("out-options");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", calib.toString(), "--top1", "--labels", missing.toString(),
                 "--quiet", "--out", out.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: --labels " + missing + " does not exist\n", r.err());
         assertFalse(Files.exists(out), "a refused run left " + out);
 
-        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
+        r = Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
                 "--calib", calib.toString(), "--calib-exclude", "c.npy", "--quiet", "--out", out.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: --calib-exclude 'c.npy' matches none of the 2 calibration samples (ids look"
@@ -160,7 +160,7 @@ class BadInputTest {
         byte[] jpeg = Files.readAllBytes(RealModels.photos().resolve("fruits.jpg"));
         Files.write(eval.resolve("fruits-cut.jpg"), java.util.Arrays.copyOf(jpeg, 600)); // headers, then nothing
         Path out = tmp.resolve("out-corrupt");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib",
                 RealModels.photos().toString(), "--eval", eval.toString(), "--samples", "6", "--size", "192x48",
                 "--out", out.toString()));
@@ -182,7 +182,7 @@ class BadInputTest {
         NpyFile.write(eval.resolve("b.npy"), random(new long[] {1, 48, 192, 3}, 6));
         for (String backend : List.of("onnx", "openvino")) {
             Path out = tmp.resolve("out-layout-" + backend);
-            QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", backend,
+            Cli r = Cli.run(List.of("quantize", "--backend", backend,
                     "--model", RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib",
                     RealModels.photos().toString(), "--eval", eval.toString(), "--samples", "6", "--size", "192x48",
                     "--out", out.toString()));
@@ -202,7 +202,7 @@ class BadInputTest {
     @Test
     void aRunThatFailsLateLeavesTheOutputOfTheLastRunThatSucceeded() throws Exception {
         Path out = tmp.resolve("out-late");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib",
                 RealModels.photos().toString(), "--samples", "4", "--size", "192x48", "--quiet", "--out",
                 out.toString()));
@@ -216,7 +216,7 @@ class BadInputTest {
 
         Path eval = Files.createDirectories(tmp.resolve("eval-100"));
         NpyFile.write(eval.resolve("a.npy"), random(new long[] {1, 3, 100, 100}, 7)); // not a multiple of 32
-        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model",
+        r = Cli.run(List.of("quantize", "--backend", "onnx", "--model",
                 RealModels.model("ch_PP-OCRv4_det_infer.onnx").toString(), "--calib", RealModels.photos().toString(),
                 "--samples", "2", "--size", "96x96", "--eval", eval.toString(), "--out", out.toString()));
         assertEquals(1, r.code(), r.err());
@@ -242,7 +242,7 @@ class BadInputTest {
         Path model = models.resolve("model.fp32.onnx");
         Files.copy(RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx"), model);
         byte[] before = Files.readAllBytes(model);
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", RealModels.photos().toString(), "--samples", "4", "--size",
                 "192x48", "--out", models.toString()));
         assertEquals(1, r.code(), r.err());
@@ -264,12 +264,12 @@ class BadInputTest {
         List<String> args = new java.util.ArrayList<>(List.of("quantize", "--model", cls.toString(), "--out",
                 first.toString()));
         args.addAll(common);
-        assertEquals(0, QuantizeOnnxEndToEndTest.cli(args).code());
+        assertEquals(0, Cli.run(args).code());
         Path again = tmp.resolve("again");
         args = new java.util.ArrayList<>(List.of("quantize", "--model", first.resolve("model.int8.onnx").toString(),
                 "--out", again.toString()));
         args.addAll(common);
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(args);
+        Cli r = Cli.run(args);
         assertEquals(1, r.code(), r.err());
         assertTrue(r.err().matches("quantbridge quantize: onnx: model\\.int8\\.onnx is already quantized \\([0-9]+ "
                 + "quantization nodes: DequantizeLinear, QuantizeLinear\\): give quantize the float model it came "
@@ -294,7 +294,7 @@ class BadInputTest {
         Path calib = Files.createDirectories(tmp.resolve("calib-nothing"));
         NpyFile.write(calib.resolve("a.npy"), random(new long[] {1, 4}, 3));
         Path out = tmp.resolve("out-nothing");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", calib.toString(), "--quiet", "--out", out.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: onnx: no_weights.onnx has no node to quantize to int8 (int8 quantizes "
@@ -311,7 +311,7 @@ class BadInputTest {
         for (String precision : List.of("int8", "fp16")) {
             Path out = tmp.resolve("out-exclude-" + precision);
             // 'Conv' keeps every conv float; 'conv' (case) and a name that is not there keep nothing
-            QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+            Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                     "--model", cls.toString(), "--calib", RealModels.photos().toString(), "--samples", "2", "--size",
                     "192x48", "--precision", precision, "--exclude", "Conv", "--exclude", "conv", "--exclude",
                     "p2o.Conv.99", "--exclude", "Conv@[0", "--quiet", "--out", out.toString()));
@@ -324,7 +324,7 @@ class BadInputTest {
         }
         // a regular expression counts when it matches whole names (the classifier's convs are Conv@0, Conv@1, ...)
         Path out = tmp.resolve("out-exclude-regex");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", cls.toString(), "--calib", RealModels.photos().toString(), "--samples", "2", "--size",
                 "192x48", "--exclude", "Conv@[0-2]", "--quiet", "--out", out.toString()));
         assertEquals(0, r.code(), r.err());
@@ -334,7 +334,7 @@ class BadInputTest {
         Path pose = RealModels.root().resolve(".cache/models/pose-lite/pose_landmark_lite.tflite");
         assumeTrue(Files.isRegularFile(pose), "models not fetched: run scripts/fetch-models.sh");
         Path outTflite = tmp.resolve("out-exclude-tflite");
-        r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite", "--model", pose.toString(),
+        r = Cli.run(List.of("quantize", "--backend", "tflite", "--model", pose.toString(),
                 "--precision", "dynamic", "--exclude", "CONV2D", "--exclude", "(conv", "--quiet", "--out",
                 outTflite.toString()));
         assertEquals(1, r.code(), r.err());
@@ -349,7 +349,7 @@ class BadInputTest {
     @Test
     void aFolderGivenAsTheModelIsNamedAsSuch() throws Exception {
         Path folder = Files.createDirectories(tmp.resolve("model.onnx"));
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", folder.toString(), "--calib", RealModels.photos().toString(), "--quiet", "--out",
                 tmp.resolve("out-folder").toString()));
         assertEquals(1, r.code(), r.err());
@@ -367,7 +367,7 @@ class BadInputTest {
         Path out = tmp.resolve("out-keep");
         List<String> args = new java.util.ArrayList<>(common);
         args.addAll(List.of("--keep-float", "Conv@99", "--out", out.toString()));
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(args);
+        Cli r = Cli.run(args);
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: --keep-float: the model has no node named 'Conv@99' (the names "
                 + "report.json's float_layers ranking uses)\n", r.err());
@@ -377,7 +377,7 @@ class BadInputTest {
         Files.writeString(cache, "TRT-100900-EntropyCalibration2\nx: 3c010a14\n");
         args = new java.util.ArrayList<>(common);
         args.addAll(List.of("--table", cache.toString(), "--out", out.toString()));
-        r = QuantizeOnnxEndToEndTest.cli(args);
+        r = Cli.run(args);
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: calibration table " + cache + " is a TensorRT calibration cache "
                 + "(TRT-100900-EntropyCalibration2), which holds scales only: give the portable table written beside "
@@ -388,7 +388,7 @@ class BadInputTest {
         Path file = Files.writeString(tmp.resolve("a-file"), "mine");
         args = new java.util.ArrayList<>(common);
         args.addAll(List.of("--out", file.toString()));
-        r = QuantizeOnnxEndToEndTest.cli(args);
+        r = Cli.run(args);
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge quantize: --out " + file + " is a file, not a folder\n", r.err());
         assertEquals("mine", Files.readString(file));

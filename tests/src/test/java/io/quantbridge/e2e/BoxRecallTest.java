@@ -20,14 +20,14 @@ class BoxRecallTest {
     @TempDir
     Path tmp;
 
-    private QuantizeOnnxEndToEndTest.Run quantize(Path eval, Path out, String... more) {
+    private Cli quantize(Path eval, Path out, String... more) {
         Path model = RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite");
         List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", "tflite", "--model",
                 model.toString(), "--calib", RealModels.photos().toString(), "--eval", eval.toString(), "--calibrator",
                 "max", "--scale", "1/127.5", "--mean", "1", "--std", "1", "--boxes", "anchors", "--quiet", "--out",
                 out.toString()));
         args.addAll(List.of(more));
-        return QuantizeOnnxEndToEndTest.cli(args);
+        return Cli.run(args);
     }
 
     @SuppressWarnings("unchecked")
@@ -51,7 +51,7 @@ class BoxRecallTest {
         // 90 photos reach, the score logits to -16888 among them; the max calibrator follows it, and every logit
         // near the decision threshold rounds to 0, a score of exactly 0.5: 80 boxes where the float model has 2
         Path all = tmp.resolve("all");
-        QuantizeOnnxEndToEndTest.Run r = quantize(portraits, all);
+        Cli r = quantize(portraits, all);
         assertEquals(0, r.code(), r.err());
         Map<String, Object> rep = report(all);
         List<Map<String, Object>> outliers = (List<Map<String, Object>>) ((Map<String, Object>) rep
@@ -71,7 +71,7 @@ class BoxRecallTest {
 
         // the same without it: the two faces and nothing else, boxes within a few pixels
         Path clean = tmp.resolve("clean");
-        QuantizeOnnxEndToEndTest.Run c = quantize(portraits, clean, "--calib-exclude", "opencv-logo.png");
+        Cli c = quantize(portraits, clean, "--calib-exclude", "opencv-logo.png");
         assertEquals(0, c.code(), c.err());
         Map<String, Object> cleanReport = report(clean);
         assertFalse(((Map<String, Object>) cleanReport.get("calibration")).containsKey("outlier_samples"));
@@ -93,14 +93,14 @@ class BoxRecallTest {
         List<String> eval = new java.util.ArrayList<>(List.of("eval", "--model", reference.toString(), "--candidate",
                 clean.resolve("model.int8.tflite").toString(), "--data", portraits.toString(), "--scale", "1/127.5",
                 "--mean", "1", "--std", "1", "--quiet", "--layers", "3"));
-        QuantizeOnnxEndToEndTest.Run l = QuantizeOnnxEndToEndTest.cli(eval);
+        Cli l = Cli.run(eval);
         assertEquals(0, l.code(), l.err());
         assertTrue(l.out().matches("(?s).*layers: \\d+ tensors compared by name on 2 samples \\(0 without a namesake "
                 + "in the reference\\); the 3 int8 roundings that add the most error.*"), l.out());
         assertTrue(l.out().contains("  1. added "), l.out());
         if (reference == fp32) { // equalized channels: against the input model, eval says what to compare with
             eval.set(eval.indexOf("--model") + 1, input.toString());
-            QuantizeOnnxEndToEndTest.Run o = QuantizeOnnxEndToEndTest.cli(eval);
+            Cli o = Cli.run(eval);
             assertEquals(0, o.code(), o.err());
             assertTrue(o.err().startsWith("note: " + fp32.toAbsolutePath() + " is the float model model.int8.tflite"
                     + " was written from"), o.err());
@@ -118,7 +118,7 @@ class BoxRecallTest {
         }
         Path out = tmp.resolve("onnx");
         // the default calibrator (mse) through the onnx backend, on every opencv photo
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx",
                 "--model", model.toString(), "--calib", RealModels.photos().toString(), "--eval", portraits.toString(),
                 "--scale", "1/127.5", "--mean", "1", "--std", "1", "--boxes", "anchors", "--out", out.toString()));
         assertEquals(0, r.code(), r.err());

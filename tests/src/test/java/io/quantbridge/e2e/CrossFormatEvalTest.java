@@ -33,7 +33,7 @@ class CrossFormatEvalTest {
         Path mel = RealModels.root().resolve(".cache/data/wakeword-mel/eval");
         assumeTrue(Files.isDirectory(mel), "mel windows not made: the backend-tflite tests make them");
         Path json = tmp.resolve("eval.json");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("eval", "--model",
+        Cli r = Cli.run(List.of("eval", "--model",
                 dir.resolve("embedding_model.onnx").toString(), "--candidate",
                 dir.resolve("embedding_model.tflite").toString(), "--data", mel.toString(), "--samples", "24",
                 "--seed", "1", "--quiet", "--out", json.toString()));
@@ -85,7 +85,7 @@ class CrossFormatEvalTest {
     void renamedOutputsPairByShapeOrAsGiven() throws Exception {
         Path ref = cls("ref", CLS_OUT, "means", true);
         Path renamed = cls("renamed", "probs", "channel_means", true);
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(eval(ref, renamed));
+        Cli r = Cli.run(eval(ref, renamed));
         assertEquals(0, r.code(), r.err());
         assertEquals("fidelity " + CLS_OUT + " (candidate's probs): cosine=1.0000 sqnr_db=Infinity max_abs=0.0000"
                 + " samples=3\nfidelity means (candidate's channel_means): cosine=1.0000 sqnr_db=Infinity"
@@ -94,19 +94,19 @@ class CrossFormatEvalTest {
         // two outputs of one shape: which is which is not guessed
         Path copies = cls("copies", CLS_OUT, "copy", false);
         Path renamedCopies = cls("renamed-copies", "probs", "probs_copy", false);
-        r = QuantizeOnnxEndToEndTest.cli(eval(copies, renamedCopies));
+        r = Cli.run(eval(copies, renamedCopies));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge eval: the candidate model has no output '" + CLS_OUT + "' (its outputs: [probs,"
                 + " probs_copy]); if it has it under another name, pair them with --output-map " + CLS_OUT
                 + "=CANDIDATE_OUTPUT\n", r.err());
-        r = QuantizeOnnxEndToEndTest.cli(eval(copies, renamedCopies, "--output-map", CLS_OUT + "=probs"));
+        r = Cli.run(eval(copies, renamedCopies, "--output-map", CLS_OUT + "=probs"));
         assertEquals(0, r.code(), r.err()); // the one left pairs with the one left
         assertTrue(r.out().contains("fidelity copy (candidate's probs_copy): cosine=1.0000"), r.out());
         // a map that names no such output, or no pair, is refused
-        r = QuantizeOnnxEndToEndTest.cli(eval(copies, renamedCopies, "--output-map", CLS_OUT + "=prob"));
+        r = Cli.run(eval(copies, renamedCopies, "--output-map", CLS_OUT + "=prob"));
         assertEquals("quantbridge eval: --output-map " + CLS_OUT + "=prob: the candidate model has no output 'prob'"
                 + " (its outputs: [probs, probs_copy])\n", r.err());
-        r = QuantizeOnnxEndToEndTest.cli(eval(copies, renamedCopies, "--output-map", "probs"));
+        r = Cli.run(eval(copies, renamedCopies, "--output-map", "probs"));
         assertEquals("quantbridge eval: --output-map probs: give REFERENCE_OUTPUT=CANDIDATE_OUTPUT\n", r.err());
     }
 }

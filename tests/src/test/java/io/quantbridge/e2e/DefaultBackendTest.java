@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.quantbridge.backend.BackendSelector;
-import io.quantbridge.cli.Main;
 import io.quantbridge.onnx.Attributes;
 import io.quantbridge.onnx.DataTypes;
 import io.quantbridge.onnx.OnnxModel;
@@ -18,8 +17,6 @@ import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.onnx.proto.Onnx.ValueInfoProto;
 import io.quantbridge.openvino.OpenVinoBackend;
 import io.quantbridge.util.Json;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -41,21 +38,12 @@ class DefaultBackendTest {
     @TempDir
     Path tmp;
 
-    record Run(int code, String out, String err) { }
-
-    static Run cli(String... args) {
-        StringWriter o = new StringWriter();
-        StringWriter e = new StringWriter();
-        int code = Main.run(args, new PrintWriter(o), new PrintWriter(e));
-        return new Run(code, o.toString(), e.toString());
-    }
-
     /** {@code cli} with the system property quantbridge.backend set to {@code backend} for the call. */
-    static Run withBackendProperty(String backend, String... args) {
+    static Cli withBackendProperty(String backend, String... args) {
         String before = System.getProperty(BackendSelector.PROPERTY);
         System.setProperty(BackendSelector.PROPERTY, backend);
         try {
-            return cli(args);
+            return Cli.run(args);
         } finally {
             if (before == null) System.clearProperty(BackendSelector.PROPERTY);
             else System.setProperty(BackendSelector.PROPERTY, before);
@@ -101,9 +89,7 @@ class DefaultBackendTest {
     }
 
     private Path photos(String name, String... files) throws Exception {
-        Path dir = Files.createDirectories(tmp.resolve(name));
-        for (String f : files) Files.copy(RealModels.photos().resolve(f), dir.resolve(f));
-        return dir;
+        return RealModels.copyPhotos(tmp.resolve(name), files);
     }
 
     private static final String[] CLS_IMAGES = {"--size", "192x48", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"};
@@ -125,14 +111,14 @@ class DefaultBackendTest {
         assertEquals(Optional.of("OpenVINO's ONNX reader cannot convert Conv-11"), ov.readProblem(gated));
         assertEquals(Optional.empty(), ov.readProblem(published));
         assertEquals(Optional.empty(), ov.readProblem(tmp.resolve("absent.onnx")));
-        assertTrue(cli("backends").out().contains("selected: openvino (default (highest-ranked usable backend))"),
+        assertTrue(Cli.run("backends").out().contains("selected: openvino (default (highest-ranked usable backend))"),
                 "this test needs openvino as the default");
 
         Path calib = photos("calib", "imageTextR.png", "notes.png", "box.png", "graf1.png");
         Path eval = photos("eval", "imageTextN.png", "text_defocus.jpg", "building.jpg");
         String note = "note: openvino cannot read cls-squeeze-if.onnx: OpenVINO's ONNX reader cannot convert Conv-11; ";
         Path out = tmp.resolve("out");
-        Run q = cli(args(CLS_IMAGES, "quantize", "--model", gated.toString(), "--calib", calib.toString(), "--eval",
+        Cli q = Cli.run(args(CLS_IMAGES, "quantize", "--model", gated.toString(), "--calib", calib.toString(), "--eval",
                 eval.toString(), "--calibrator", "mse", "--quiet", "--out", out.toString()));
         assertEquals(0, q.code(), q.err());
         assertTrue(q.err().contains(note + "quantizing it with onnx, the next usable backend (--backend openvino to"
@@ -146,7 +132,7 @@ class DefaultBackendTest {
         assertTrue(cosine > 0.95, rep.get("fidelity").toString());
         // exactly what --backend onnx writes
         Path named = tmp.resolve("named");
-        assertEquals(0, cli(args(CLS_IMAGES, "quantize", "--backend", "onnx", "--model", gated.toString(), "--calib",
+        assertEquals(0, Cli.run(args(CLS_IMAGES, "quantize", "--backend", "onnx", "--model", gated.toString(), "--calib",
                 calib.toString(), "--calibrator", "mse", "--quiet", "--out", named.toString())).code());
         assertArrayEquals(Files.readAllBytes(named.resolve("model.int8.onnx")),
                 Files.readAllBytes(out.resolve("model.int8.onnx")));
@@ -154,31 +140,31 @@ class DefaultBackendTest {
                 Files.readAllBytes(out.resolve("calibration.cache")));
 
         // eval, bench and inspect run it too, with the same note
-        Run e = cli(args(CLS_IMAGES, "eval", "--model", gated.toString(), "--candidate",
+        Cli e = Cli.run(args(CLS_IMAGES, "eval", "--model", gated.toString(), "--candidate",
                 out.resolve("model.int8.onnx").toString(), "--data", eval.toString(), "--quiet"));
         assertEquals(0, e.code(), e.err());
         assertTrue(e.err().contains(note + "running it with onnx"), e.err());
-        Run b = cli("bench", "--model", gated.toString(), "--size", "192x48", "--iterations", "3", "--warmup", "1");
+        Cli b = Cli.run("bench", "--model", gated.toString(), "--size", "192x48", "--iterations", "3", "--warmup", "1");
         assertEquals(0, b.code(), b.err());
-        Run i = cli("inspect", gated.toString());
+        Cli i = Cli.run("inspect", gated.toString());
         assertEquals(0, i.code(), i.err());
         assertTrue(i.err().contains(note + "inspecting it with onnx"), i.err());
         assertTrue(i.out().contains("subgraph If node 'squeeze_if'"), i.out());
 
         // named, it is kept, and fails with OpenVINO's own words before anything is written
         Path ovOut = tmp.resolve("ov");
-        Run insist = cli(args(CLS_IMAGES, "quantize", "--backend", "openvino", "--model", gated.toString(), "--calib",
+        Cli insist = Cli.run(args(CLS_IMAGES, "quantize", "--backend", "openvino", "--model", gated.toString(), "--calib",
                 calib.toString(), "--quiet", "--out", ovOut.toString()));
         assertEquals(1, insist.code(), insist.out());
         assertTrue(insist.err().contains("openvino: cannot read model " + gated + ": ov_core_read_model failed")
                 && insist.err().contains("Conversion is failed for: Conv-11"), insist.err());
         assertFalse(Files.exists(ovOut));
-        Run fused = cli(args(CLS_IMAGES, "eval", "--backend", "openvino", "--model", published.toString(),
+        Cli fused = Cli.run(args(CLS_IMAGES, "eval", "--backend", "openvino", "--model", published.toString(),
                 "--candidate", published.toString(), "--data", eval.toString(), "--fused-kernels"));
         assertEquals("quantbridge eval: --fused-kernels: the candidate runs in the openvino backend, not in ONNX"
                 + " Runtime", fused.err().strip());
         // the published model stays with openvino
-        Run plain = cli("inspect", published.toString());
+        Cli plain = Cli.run("inspect", published.toString());
         assertFalse(plain.err().contains("note:"), plain.err());
         assertTrue(plain.out().contains("OpenVINO "), plain.out());
     }
@@ -187,25 +173,25 @@ class DefaultBackendTest {
     @Test
     void evalBenchAndInspectHonourTheConfiguredBackend() throws Exception {
         Path model = RealModels.model(CLS);
-        Run i = withBackendProperty("onnx", "inspect", model.toString());
+        Cli i = withBackendProperty("onnx", "inspect", model.toString());
         assertEquals(0, i.code(), i.err());
         assertTrue(i.out().startsWith("ONNX model " + model + "\n"), i.out());
         assertFalse(i.out().contains("OpenVINO"), "inspected by the onnx backend: " + i.out());
 
         String wrong = "backend 'tflite' (from system property quantbridge.backend) does not read " + CLS
                 + " (it reads [tflite])";
-        Run ti = withBackendProperty("tflite", "inspect", model.toString());
+        Cli ti = withBackendProperty("tflite", "inspect", model.toString());
         assertEquals(1, ti.code());
         assertEquals("quantbridge inspect: " + wrong, ti.err().strip());
-        Run tb = withBackendProperty("tflite", "bench", "--model", model.toString(), "--size", "192x48",
+        Cli tb = withBackendProperty("tflite", "bench", "--model", model.toString(), "--size", "192x48",
                 "--iterations", "1");
         assertEquals("quantbridge bench: " + wrong, tb.err().strip());
         Path eval = photos("eval", "imageTextN.png");
-        Run te = withBackendProperty("tflite", args(CLS_IMAGES, "eval", "--model", model.toString(), "--candidate",
+        Cli te = withBackendProperty("tflite", args(CLS_IMAGES, "eval", "--model", model.toString(), "--candidate",
                 model.toString(), "--data", eval.toString(), "--quiet"));
         assertEquals("quantbridge eval: " + wrong, te.err().strip());
         // --backend still wins over the property
-        Run named = withBackendProperty("tflite", "inspect", "--backend", "onnx", model.toString());
+        Cli named = withBackendProperty("tflite", "inspect", "--backend", "onnx", model.toString());
         assertEquals(0, named.code(), named.err());
     }
 }

@@ -4,10 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quantbridge.cli.Main;
 import io.quantbridge.util.Json;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -25,19 +22,8 @@ class EvalMatchesQuantizeTest {
     @TempDir
     Path tmp;
 
-    record Run(int code, String out, String err) { }
-
-    static Run cli(String... args) {
-        StringWriter o = new StringWriter();
-        StringWriter e = new StringWriter();
-        int code = Main.run(args, new PrintWriter(o), new PrintWriter(e));
-        return new Run(code, o.toString(), e.toString());
-    }
-
     private Path photos(String name, String... files) throws Exception {
-        Path dir = Files.createDirectories(tmp.resolve(name));
-        for (String f : files) Files.copy(RealModels.photos().resolve(f), dir.resolve(f));
-        return dir;
+        return RealModels.copyPhotos(tmp.resolve(name), files);
     }
 
     private static Map<?, ?> only(Object fidelity) {
@@ -51,14 +37,14 @@ class EvalMatchesQuantizeTest {
         Path eval = photos("eval", "imageTextN.png", "text_defocus.jpg", "building.jpg");
         String[] images = {"--size", "192x48", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--quiet"};
         Path out = tmp.resolve("out");
-        Run q = cli(concat(new String[] {"quantize", "--backend", "onnx", "--model", model.toString(), "--calib",
+        Cli q = Cli.run(concat(new String[] {"quantize", "--backend", "onnx", "--model", model.toString(), "--calib",
                 calib.toString(), "--eval", eval.toString(), "--calibrator", "mse", "--out", out.toString()}, images));
         assertEquals(0, q.code(), q.err());
         Map<?, ?> quantized = only(Json.parseObject(Files.readString(out.resolve("report.json"))).get("fidelity"));
         Path int8 = out.resolve("model.int8.onnx");
 
         Path json = tmp.resolve("eval.json");
-        Run e = cli(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
+        Cli e = Cli.run(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
                 int8.toString(), "--data", eval.toString(), "--out", json.toString()}, images));
         assertEquals(0, e.code(), e.err());
         assertTrue(e.err().contains("note: model.int8.onnx has int8 activations (the Q/DQ layout written for TensorRT"
@@ -72,7 +58,7 @@ class EvalMatchesQuantizeTest {
         String line = q.out().lines().filter(l -> l.startsWith("fidelity ")).findFirst().orElseThrow();
         assertTrue(e.out().lines().anyMatch(line::equals), q.out() + "\n" + e.out());
 
-        Run fused = cli(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
+        Cli fused = Cli.run(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
                 int8.toString(), "--data", eval.toString(), "--fused-kernels", "--out", json.toString()}, images));
         assertEquals(0, fused.code(), fused.err());
         assertFalse(fused.err().contains("note:"), fused.err());
@@ -82,12 +68,12 @@ class EvalMatchesQuantizeTest {
         assertEquals(((Number) quantized.get("cosine")).doubleValue(), cosine, 0.05, "the same model, other kernels");
 
         // a float candidate, or one another backend runs, has nothing to fuse
-        Run none = cli(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
+        Cli none = Cli.run(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
                 out.resolve("model.fp32.onnx").toString(), "--data", eval.toString(), "--fused-kernels"}, images));
         assertEquals(1, none.code());
         assertEquals("quantbridge eval: --fused-kernels: model.fp32.onnx has no int8 activations, and ONNX Runtime runs"
                 + " it through its own kernels already", none.err().strip());
-        Run plain = cli(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
+        Cli plain = Cli.run(concat(new String[] {"eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
                 out.resolve("model.fp32.onnx").toString(), "--data", eval.toString(), "--out", json.toString()},
                 images));
         assertEquals(0, plain.code(), plain.err());

@@ -69,16 +69,16 @@ class IntegerImageInputTest {
         assertEquals("x uint8[-1, 3, -1, -1]", OnnxModel.load(u8).inputs().get(0).toString());
 
         // the default scale (1/255) gives fractions, which a uint8 input does not take
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(quantize(u8, tmp.resolve("scaled")));
+        Cli r = Cli.run(quantize(u8, tmp.resolve("scaled")));
         assertEquals(1, r.code(), r.err());
         assertTrue(r.err().contains("input 'x' is uint8, but value ") && r.err().contains(" is not an integer in"
                 + " [0, 255]; images reach a uint8 input as whole pixel values with --scale 1 --mean 0 --std 1"),
                 r.err());
 
-        r = QuantizeOnnxEndToEndTest.cli(quantize(u8, tmp.resolve("pixels"), "--scale", "1", "--mean", "0,0,0",
+        r = Cli.run(quantize(u8, tmp.resolve("pixels"), "--scale", "1", "--mean", "0,0,0",
                 "--std", "1,1,1"));
         assertEquals(0, r.code(), r.err());
-        QuantizeOnnxEndToEndTest.Run ref = QuantizeOnnxEndToEndTest.cli(quantize(published, tmp.resolve("published"),
+        Cli ref = Cli.run(quantize(published, tmp.resolve("published"),
                 "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"));
         assertEquals(0, ref.code(), ref.err());
         Map<String, Object> f = (Map<String, Object>) ((Map<String, Object>) Json.parseObject(Files.readString(
@@ -99,7 +99,7 @@ class IntegerImageInputTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(io.quantbridge.openvino.OpenVinoBackend.findLibrary().isPresent(),
                 "OpenVINO not fetched: run scripts/fetch-openvino.sh");
         Path u8 = uint8Input(RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx"), tmp.resolve("cls-uint8.onnx"));
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(quantize("openvino", u8, tmp.resolve("ov"),
+        Cli r = Cli.run(quantize("openvino", u8, tmp.resolve("ov"),
                 "--scale", "1", "--mean", "0,0,0", "--std", "1,1,1"));
         assertEquals(0, r.code(), r.err());
         Map<String, Object> report = Json.parseObject(Files.readString(tmp.resolve("ov/report.json")));

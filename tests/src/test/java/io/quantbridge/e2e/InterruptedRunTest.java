@@ -106,7 +106,7 @@ class InterruptedRunTest {
 
         List<String> again = QuantizeOnnxEndToEndTest.quantizeArgs(out, "max");
         again.remove("--quiet"); // notes are progress output
-        QuantizeOnnxEndToEndTest.Run next = QuantizeOnnxEndToEndTest.cli(again);
+        Cli next = Cli.run(again);
         assertEquals(0, next.code(), next.err());
         assertTrue(next.err().contains("--out " + out + ": removed " + stage + ", the staging folder of a run (process "
                 + p.pid() + ", started "), next.err());

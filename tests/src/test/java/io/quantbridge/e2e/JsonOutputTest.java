@@ -33,28 +33,28 @@ class JsonOutputTest {
         List<String> eval = List.of("eval", "--backend", "onnx", "--model", model.toString(), "--candidate",
                 candidate.toString(), "--data", data.toString(), "--quiet", "--out");
 
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(with(eval, folder.toString()));
+        Cli r = Cli.run(with(eval, folder.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge eval: --out " + folder + " is a folder; this command writes one JSON file: give its "
                 + "name, e.g. " + folder.resolve("eval.json") + "\n", r.err());
-        r = QuantizeOnnxEndToEndTest.cli(with(eval, candidate.toString()));
+        r = Cli.run(with(eval, candidate.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge eval: --out " + candidate + " is the --candidate file, which the JSON result would "
                 + "replace; give another file\n", r.err());
         assertArrayEquals(bytes, Files.readAllBytes(candidate));
 
-        r = QuantizeOnnxEndToEndTest.cli(with(eval, folder.resolve("eval.json").toString()));
+        r = Cli.run(with(eval, folder.resolve("eval.json").toString()));
         assertEquals(0, r.code(), r.err());
         String json = Files.readString(folder.resolve("eval.json"));
         assertTrue(json.contains("\n  \"samples\": 1,\n"), json);
 
         List<String> bench = List.of("bench", "--backend", "onnx", "--model", model.toString(), "--model",
                 candidate.toString(), "--data", data.toString(), "--iterations", "1", "--warmup", "0", "--out");
-        r = QuantizeOnnxEndToEndTest.cli(with(bench, folder.toString()));
+        r = Cli.run(with(bench, folder.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge bench: --out " + folder + " is a folder; this command writes one JSON file: give "
                 + "its name, e.g. " + folder.resolve("bench.json") + "\n", r.err());
-        r = QuantizeOnnxEndToEndTest.cli(with(bench, candidate.toString()));
+        r = Cli.run(with(bench, candidate.toString()));
         assertEquals(1, r.code(), r.err());
         assertEquals("quantbridge bench: --out " + candidate + " is the --model " + candidate + " file, which the "
                 + "JSON result would replace; give another file\n", r.err());

@@ -44,7 +44,7 @@ class MemoryLimitTest {
     @Test
     void directMemoryForOneWorkerOnlyRunsOneAndWritesTheSameModel() throws Exception {
         Path reference = work.resolve("reference");
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.quantize(reference, "mse", "--threads", "1");
+        Cli r = QuantizeOnnxEndToEndTest.quantize(reference, "mse", "--threads", "1");
         assertEquals(0, r.code(), r.err());
         Path small = work.resolve("small");
         Proc p = quantizeIn("-XX:MaxDirectMemorySize=100m", small, "--threads", "2");

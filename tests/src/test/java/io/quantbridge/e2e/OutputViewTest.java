@@ -26,13 +26,13 @@ class OutputViewTest {
     }
 
     /** Quantizes blazeface to int8 on {@code samples} photos, evaluated on the rest, with the given views. */
-    private static QuantizeOnnxEndToEndTest.Run quantize(Path out, int samples, String... views) {
+    private static Cli quantize(Path out, int samples, String... views) {
         List<String> args = new java.util.ArrayList<>(List.of("quantize", "--backend", "tflite", "--model",
                 blazeface().toString(), "--calib", RealModels.photos().toString(), "--eval",
                 RealModels.photos().toString(), "--samples", Integer.toString(samples), "--seed", "1", "--scale",
                 "1/127.5", "--mean", "1", "--std", "1", "--out", out.toString(), "--quiet"));
         args.addAll(List.of(views));
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(args);
+        Cli r = Cli.run(args);
         assertEquals(0, r.code(), r.err());
         return r;
     }
@@ -42,7 +42,7 @@ class OutputViewTest {
     void slicesOfAnOutputAreReportedBesideIt() throws Exception {
         Path model = blazeface();
         Path out = tmp.resolve("q");
-        QuantizeOnnxEndToEndTest.Run r = quantize(out, 16, "--slice", "regressors:2:0:4=boxes", "--slice",
+        Cli r = quantize(out, 16, "--slice", "regressors:2:0:4=boxes", "--slice",
                 "regressors:2:0:16");
         Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
         Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) report.get("fidelity");
@@ -55,7 +55,7 @@ class OutputViewTest {
         assertTrue(r.out().contains("fidelity boxes: cosine="), r.out());
 
         // eval takes the same option; a slice beyond the axis names the option and the shape
-        QuantizeOnnxEndToEndTest.Run bad = QuantizeOnnxEndToEndTest.cli(List.of("eval", "--model", model.toString(),
+        Cli bad = Cli.run(List.of("eval", "--model", model.toString(),
                 "--candidate", out.resolve("model.int8.tflite").toString(), "--data", RealModels.photos().toString(),
                 "--samples", "2", "--scale", "1/127.5", "--mean", "1", "--std", "1", "--slice",
                 "regressors:2:4:17=keypoints", "--quiet"));
@@ -74,7 +74,7 @@ class OutputViewTest {
     void sigmoidsJudgeLogitsAsTheProbabilitiesAnApplicationReads() throws Exception {
         Path model = blazeface();
         Path out = tmp.resolve("q");
-        QuantizeOnnxEndToEndTest.Run r = quantize(out, 64, "--sigmoid", "classificators=scores", "--slice",
+        Cli r = quantize(out, 64, "--sigmoid", "classificators=scores", "--slice",
                 "regressors:2:0:4=boxes", "--sigmoid", "boxes");
         Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
         Map<String, Map<String, Object>> f = (Map<String, Map<String, Object>>) report.get("fidelity");
@@ -95,14 +95,14 @@ class OutputViewTest {
 
         // eval takes the same option, with --mask-threshold for every output and view; an unknown output is named
         Path cand = out.resolve("model.int8.tflite");
-        QuantizeOnnxEndToEndTest.Run e = QuantizeOnnxEndToEndTest.cli(List.of("eval", "--model", model.toString(),
+        Cli e = Cli.run(List.of("eval", "--model", model.toString(),
                 "--candidate", cand.toString(), "--data", RealModels.photos().toString(), "--samples", "2",
                 "--scale", "1/127.5", "--mean", "1", "--std", "1", "--sigmoid", "classificators=scores",
                 "--mask-threshold", "0.9", "--quiet"));
         assertEquals(0, e.code(), e.err());
         assertTrue(e.out().matches("(?s).*fidelity scores: cosine=\\S+ sqnr_db=\\S+ max_abs=\\S+ mask_iou=\\S+.*"),
                 e.out());
-        QuantizeOnnxEndToEndTest.Run bad = QuantizeOnnxEndToEndTest.cli(List.of("eval", "--model", model.toString(),
+        Cli bad = Cli.run(List.of("eval", "--model", model.toString(),
                 "--candidate", cand.toString(), "--data", RealModels.photos().toString(), "--samples", "2",
                 "--scale", "1/127.5", "--mean", "1", "--std", "1", "--slice", "regressors:2:0:4=boxes", "--sigmoid",
                 "scores", "--quiet"));

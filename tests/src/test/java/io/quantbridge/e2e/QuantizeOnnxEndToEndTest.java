@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quantbridge.cli.Main;
 import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.proto.Onnx.NodeProto;
 import io.quantbridge.table.CalibrationTable;
@@ -12,8 +11,6 @@ import io.quantbridge.table.PortableTableFormat;
 import io.quantbridge.table.TensorRtCache;
 import io.quantbridge.util.Hashing;
 import io.quantbridge.util.Json;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,15 +33,6 @@ class QuantizeOnnxEndToEndTest {
     @TempDir
     static Path out;
 
-    record Run(int code, String out, String err) { }
-
-    static Run cli(List<String> args) {
-        StringWriter o = new StringWriter();
-        StringWriter e = new StringWriter();
-        int code = Main.run(args.toArray(String[]::new), new PrintWriter(o), new PrintWriter(e));
-        return new Run(code, o.toString(), e.toString());
-    }
-
     static List<String> quantizeArgs(Path dir, String calibrator) {
         Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
         Path photos = RealModels.photos();
@@ -56,10 +44,10 @@ class QuantizeOnnxEndToEndTest {
     }
 
     /** {@code quantize} into {@code dir} with the common arguments and then {@code more}. */
-    static Run quantize(Path dir, String calibrator, String... more) {
+    static Cli quantize(Path dir, String calibrator, String... more) {
         List<String> args = quantizeArgs(dir, calibrator);
         args.addAll(List.of(more));
-        return cli(args);
+        return Cli.run(args);
     }
 
     @SuppressWarnings("unchecked")
@@ -72,7 +60,7 @@ class QuantizeOnnxEndToEndTest {
     void percentileQuantizationWritesArtifactsAndMeasuresFidelity() throws Exception {
         Path dir = out.resolve("pct");
         // evaluate on 6 held-out photos only, to keep the test short: cap the folder via a second folder
-        Run r = quantize(dir, "percentile", "--boxes", "mask", "--layers", "3");
+        Cli r = quantize(dir, "percentile", "--boxes", "mask", "--layers", "3");
         assertEquals(0, r.code(), r.err());
         for (String f : new String[] {"model.int8.onnx", "calibration.json", "calibration.cache", "report.json"}) {
             assertTrue(Files.size(dir.resolve(f)) > 0, f);
@@ -130,14 +118,14 @@ class QuantizeOnnxEndToEndTest {
     void reusingTheTableGivesTheSameModelAndADifferentCalibratorIsRefused() throws Exception {
         Path first = out.resolve("pct");
         Path again = out.resolve("reuse");
-        Run r = quantize(again, "percentile", "--table", first.resolve("calibration.json").toString());
+        Cli r = quantize(again, "percentile", "--table", first.resolve("calibration.json").toString());
         assertEquals(0, r.code(), r.err());
         assertArrayEquals(Files.readAllBytes(first.resolve("model.int8.onnx")),
                 Files.readAllBytes(again.resolve("model.int8.onnx")));
         assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
                 Files.readAllBytes(again.resolve("calibration.cache")));
 
-        Run refused = quantize(out.resolve("refused"), "max", "--table", first.resolve("calibration.json").toString());
+        Cli refused = quantize(out.resolve("refused"), "max", "--table", first.resolve("calibration.json").toString());
         assertEquals(1, refused.code());
         assertTrue(refused.err().startsWith("quantbridge quantize: calibration table cannot be reused: calibrator "
                 + "differs (table {method=percentile"), refused.err());
@@ -155,7 +143,7 @@ class QuantizeOnnxEndToEndTest {
     void empiricalBiasCorrectionShiftsEveryQuantizedConvAndRaisesHeldOutFidelity() throws Exception {
         Path first = out.resolve("pct");
         Path dir = out.resolve("empirical");
-        Run r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(),
+        Cli r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(),
                 "--empirical-bias-correction", "6");
         assertEquals(0, r.code(), r.err());
         assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
@@ -242,7 +230,7 @@ class QuantizeOnnxEndToEndTest {
     private static Map<?, ?> convStepOnTheFirstTable(Path dir, String option, int k, String key, Map<String, String> skipped)
             throws Exception {
         Path first = out.resolve("pct");
-        Run r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(), option,
+        Cli r = quantize(dir, "percentile", "--table", first.resolve("calibration.json").toString(), option,
                 String.valueOf(k));
         assertEquals(0, r.code(), r.err());
         assertArrayEquals(Files.readAllBytes(first.resolve("calibration.cache")),
@@ -322,7 +310,7 @@ class QuantizeOnnxEndToEndTest {
         Path half = out.resolve("alpha-half");
         Path full = out.resolve("alpha-full");
         assertEquals(0, quantize(half, "percentile", "--no-bias-correction").code());
-        Run r = quantize(full, "percentile", "--no-bias-correction", "--equalize-alpha", "1");
+        Cli r = quantize(full, "percentile", "--no-bias-correction", "--equalize-alpha", "1");
         assertEquals(0, r.code(), r.err());
 
         Map<?, ?> cond = (Map<?, ?>) report(full).get("conditioning");
@@ -368,7 +356,7 @@ class QuantizeOnnxEndToEndTest {
                 .get("cosine")).doubleValue();
         assertTrue(cosine > 0.85, "cosine " + cosine);
 
-        Run refused = quantize(out.resolve("alpha-refused"), "percentile", "--no-bias-correction",
+        Cli refused = quantize(out.resolve("alpha-refused"), "percentile", "--no-bias-correction",
                 "--equalize-alpha", "1", "--table", half.resolve("calibration.json").toString());
         assertEquals(1, refused.code());
         assertTrue(refused.err().startsWith("quantbridge quantize: calibration table cannot be reused: conditioning "
@@ -384,7 +372,7 @@ class QuantizeOnnxEndToEndTest {
     @Order(2)
     void equalizeAlphaSearchKeepsTheBestScoringStrengthExactlyAsAFixedRunWould() throws Exception {
         Path searched = out.resolve("alpha-search");
-        Run r = quantize(searched, "percentile", "--equalize-alpha", "1,0.5");
+        Cli r = quantize(searched, "percentile", "--equalize-alpha", "1,0.5");
         assertEquals(0, r.code(), r.err());
         Map<?, ?> cond = (Map<?, ?>) report(searched).get("conditioning");
         Map<?, ?> search = (Map<?, ?>) cond.get("alpha_search");
@@ -424,7 +412,7 @@ class QuantizeOnnxEndToEndTest {
     @Order(3)
     void onnxruntimeTargetWritesTheLayoutItsKernelsFuse() throws Exception {
         Path dir = out.resolve("ort");
-        Run r = quantize(dir, "percentile", "--target", "onnxruntime");
+        Cli r = quantize(dir, "percentile", "--target", "onnxruntime");
         assertEquals(0, r.code(), r.err());
         Map<String, Object> rep = report(dir);
         assertEquals("onnxruntime", rep.get("target"));
@@ -457,7 +445,7 @@ class QuantizeOnnxEndToEndTest {
         Path dir = out.resolve("fp16");
         Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
         Path photos = RealModels.photos();
-        Run r = cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib",
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib",
                 photos.toString(), "--eval", photos.toString(), "--samples", "85", "--seed", "3", "--precision",
                 "fp16", "--size", "320x320", "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225",
                 "--quiet", "--out", dir.toString()));
@@ -491,7 +479,7 @@ class QuantizeOnnxEndToEndTest {
             io.quantbridge.data.NpyFile.write((i < 8 ? calib : eval).resolve("s" + i + ".npy"), firstSecond(wavs.get(i)));
         }
         Path dir = out.resolve("mel-fp16");
-        Run r = cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib", calib.toString(),
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib", calib.toString(),
                 "--eval", eval.toString(), "--precision", "fp16", "--quiet", "--out", dir.toString()));
         assertEquals(0, r.code(), r.err());
         Map<String, Object> rep = report(dir);
@@ -503,7 +491,7 @@ class QuantizeOnnxEndToEndTest {
 
         // without --calib nothing is measured: the output overflows, and the run says so
         Path blind = out.resolve("mel-fp16-blind");
-        Run b = cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--eval", eval.toString(),
+        Cli b = Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--eval", eval.toString(),
                 "--precision", "fp16", "--out", blind.toString()));
         assertEquals(0, b.code(), b.err());
         assertTrue(b.out().contains("warning: output of the quantized model holds NaN or infinity on 4 of 4 samples"),
@@ -543,7 +531,7 @@ class QuantizeOnnxEndToEndTest {
         Path model = RealModels.npmModel("blazeface-onnx", "face_detection_front_128x128_barracuda.onnx");
         Path photos = RealModels.photos();
         Path dir = out.resolve("blazeface");
-        Run r = cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib", photos.toString(),
+        Cli r = Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(), "--calib", photos.toString(),
                 "--eval", photos.toString(), "--samples", "64", "--seed", "1", "--size", "128x128", "--layout", "nhwc",
                 "--scale", "0.00784313725", "--mean", "1,1,1", "--std", "1,1,1", "--out", dir.toString()));
         assertEquals(0, r.code(), r.err());
@@ -560,7 +548,7 @@ class QuantizeOnnxEndToEndTest {
     @Order(5)
     void inspectAndEvalOnTheQuantizedModel() throws Exception {
         Path q = out.resolve("pct").resolve("model.int8.onnx");
-        Run r = cli(List.of("inspect", q.toString()));
+        Cli r = Cli.run(List.of("inspect", q.toString()));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("quantization: explicit Q/DQ ("), r.out());
         assertTrue(r.out().contains("opsets: ai.onnx=13"), r.out());
@@ -569,7 +557,7 @@ class QuantizeOnnxEndToEndTest {
                 + "[0-2] of 64 .*"), r.out());
         // the run's report.json, summarized as quantize printed it when it finished
         Path report = out.resolve("pct").resolve("report.json");
-        Run rep = cli(List.of("inspect", report.toString()));
+        Cli rep = Cli.run(List.of("inspect", report.toString()));
         assertEquals(0, rep.code(), rep.err());
         assertTrue(rep.out().startsWith("quantize report " + report + "\nbackend:     onnx (selected by --backend), "
                 + "target tensorrt\nprecision:   int8\nmodel:       "), rep.out());
@@ -579,14 +567,14 @@ class QuantizeOnnxEndToEndTest {
                 + " 0.229,0.224,0.225 --layout nchw\n"), rep.out());
         assertTrue(rep.out().matches("(?s).*\nfidelity sigmoid_0\\.tmp_0: cosine=0\\.[0-9]+ sqnr_db=.* "
                 + "mask_iou=0\\.[0-9]+ samples=79\n.*"), rep.out());
-        Run ort = cli(List.of("inspect", out.resolve("ort").resolve("model.int8.onnx").toString()));
+        Cli ort = Cli.run(List.of("inspect", out.resolve("ort").resolve("model.int8.onnx").toString()));
         assertEquals(0, ort.code(), ort.err());
         assertTrue(ort.out().contains("conv/matmul layers in int8: 62 of 64 {QLinearConv=62}, float: "
                 + "{ConvTranspose=2}"), ort.out());
 
         Path model = RealModels.model("ch_PP-OCRv4_det_infer.onnx");
         Path one = RealModels.photos().resolve("imageTextN.png");
-        Run e = cli(List.of("eval", "--model", model.toString(), "--candidate", q.toString(), "--data",
+        Cli e = Cli.run(List.of("eval", "--model", model.toString(), "--candidate", q.toString(), "--data",
                 one.toString(), "--size", "320x320", "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225",
                 "--mask-threshold", "0.3", "--quiet"));
         assertEquals(0, e.code(), e.err());
@@ -598,12 +586,12 @@ class QuantizeOnnxEndToEndTest {
                 model.toString(), "--data", one.toString(), "--size", "320x320", "--mean", "0.485,0.456,0.406",
                 "--std", "0.229,0.224,0.225", "--quiet", "--boxes"));
         self.add("mask,output=sigmoid_0.tmp_0");
-        Run same = cli(self);
+        Cli same = Cli.run(self);
         assertEquals(0, same.code(), same.err());
         assertTrue(same.out().matches("(?s).*boxes sigmoid_0\\.tmp_0: recall=1\\.0000 precision=1\\.0000 \\((\\d+) of "
                 + "\\1 float-model boxes matched at IoU 0\\.5, \\1 boxes found\\); by size .*"), same.out());
         self.set(self.size() - 1, "yolo");
-        Run bad = cli(self);
+        Cli bad = Cli.run(self);
         assertEquals(1, bad.code(), bad.out());
         assertTrue(bad.err().endsWith("quantbridge eval: --boxes yolo: output 'sigmoid_0.tmp_0' has shape [1, 1, 320,"
                 + " 320]; a dense detector head is [N, 4 + classes, anchors] or [N, anchors, 4 + classes] with at least"
@@ -625,7 +613,7 @@ class QuantizeOnnxEndToEndTest {
         List<String> args = new ArrayList<>(List.of("eval", "--model", fp32.toString(), "--candidate", q.toString(),
                 "--data", one.toString(), "--size", "320x320", "--mean", "0.485,0.456,0.406", "--std",
                 "0.229,0.224,0.225", "--quiet", "--layers", "5", "--out", json.toString()));
-        Run r = cli(args);
+        Cli r = Cli.run(args);
         assertEquals(0, r.code(), r.err());
         assertEquals("", r.err());
         assertTrue(r.out().matches("(?s).*layers: \\d{3} tensors compared by name on 1 samples \\(0 without a namesake "
@@ -677,7 +665,7 @@ class QuantizeOnnxEndToEndTest {
         self.set(self.indexOf(q.toString()), fp32.toString());
         self.remove(self.size() - 1);
         self.remove(self.size() - 1);
-        Run same = cli(self);
+        Cli same = Cli.run(self);
         assertEquals(0, same.code(), same.err());
         assertTrue(same.out().contains("(0 without a namesake in the reference); no int8 rounding adds error\n"),
                 same.out());
@@ -686,7 +674,7 @@ class QuantizeOnnxEndToEndTest {
         List<String> input = new ArrayList<>(self);
         input.set(input.indexOf("--model") + 1, RealModels.model("ch_PP-OCRv4_det_infer.onnx").toString());
         input.set(input.indexOf("--candidate") + 1, q.toString());
-        Run orig = cli(input);
+        Cli orig = Cli.run(input);
         assertEquals(0, orig.code(), orig.err());
         assertTrue(orig.err().startsWith("note: " + fp32.toAbsolutePath() + " is the float model model.int8.onnx was"
                 + " written from; layers are compared by name against --model "), orig.err());
@@ -706,7 +694,7 @@ class QuantizeOnnxEndToEndTest {
         // an ONNX model is not compared with a .tflite one
         List<String> tflite = new ArrayList<>(self);
         tflite.set(tflite.indexOf("--candidate") + 1, RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite").toString());
-        Run refused = cli(tflite);
+        Cli refused = Cli.run(tflite);
         assertEquals(1, refused.code(), refused.out());
         assertTrue(refused.err().contains("--layers compares two ONNX models or two .tflite models by tensor name, and"
                 + " got model.fp32.onnx and face_detection_short_range.tflite"), refused.err());

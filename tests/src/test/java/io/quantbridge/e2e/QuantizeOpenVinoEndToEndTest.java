@@ -4,11 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.quantbridge.cli.Main;
 import io.quantbridge.openvino.OpenVinoBackend;
 import io.quantbridge.util.Json;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -24,15 +21,6 @@ class QuantizeOpenVinoEndToEndTest {
     @TempDir
     Path tmp;
 
-    record Run(int code, String out, String err) { }
-
-    static Run cli(String... args) {
-        StringWriter o = new StringWriter();
-        StringWriter e = new StringWriter();
-        int code = Main.run(args, new PrintWriter(o), new PrintWriter(e));
-        return new Run(code, o.toString(), e.toString());
-    }
-
     @Test
     void quantizeBenchAndInspectThroughOpenVino() throws Exception {
         assumeTrue(OpenVinoBackend.findLibrary().isPresent(), "OpenVINO not fetched: run scripts/fetch-openvino.sh");
@@ -45,12 +33,12 @@ class QuantizeOpenVinoEndToEndTest {
         for (String f : List.of("imageTextN.png", "text_defocus.jpg", "building.jpg")) {
             Files.copy(RealModels.photos().resolve(f), eval.resolve(f));
         }
-        Run backends = cli("backends");
+        Cli backends = Cli.run("backends");
         assertTrue(backends.out().lines().anyMatch(l -> l.matches("openvino +200 +usable +OpenVINO .*")),
                 backends.out());
 
         Path out = tmp.resolve("out");
-        Run q = cli("quantize", "--backend", "openvino", "--model", model.toString(), "--calib", calib.toString(),
+        Cli q = Cli.run("quantize", "--backend", "openvino", "--model", model.toString(), "--calib", calib.toString(),
                 "--eval", eval.toString(), "--calibrator", "mse", "--precision", "int8", "--size", "320x320",
                 "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--mask-threshold", "0.3", "--quiet",
                 "--out", out.toString());
@@ -65,12 +53,12 @@ class QuantizeOpenVinoEndToEndTest {
         assertTrue(Files.size(out.resolve("model.int8.blob.json")) > 0);
 
         Path blob = out.resolve("model.int8.blob");
-        Run b = cli("bench", "--backend", "openvino", "--model", model.toString(), "--model", blob.toString(),
+        Cli b = Cli.run("bench", "--backend", "openvino", "--model", model.toString(), "--model", blob.toString(),
                 "--size", "320x320", "--iterations", "3", "--warmup", "1");
         assertEquals(0, b.code(), b.err());
         assertTrue(b.out().lines().anyMatch(l -> l.contains("model.int8.blob")), b.out());
 
-        Run i = cli("inspect", "--backend", "openvino", blob.toString());
+        Cli i = Cli.run("inspect", "--backend", "openvino", blob.toString());
         assertEquals(0, i.code(), i.err());
         // every one, but the two ConvTranspose layers on an x86 CPU without VNNI (uint8 activations there)
         java.util.regex.Matcher layers = java.util.regex.Pattern.compile("convolution/matmul layers in int8: (\\d+) of"

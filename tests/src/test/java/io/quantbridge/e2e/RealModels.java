@@ -31,6 +31,13 @@ final class RealModels {
         return p;
     }
 
+    /** A folder {@code dir} holding copies of the named opencv photos. */
+    static Path copyPhotos(Path dir, String... files) throws java.io.IOException {
+        Files.createDirectories(dir);
+        for (String f : files) Files.copy(photos().resolve(f), dir.resolve(f));
+        return dir;
+    }
+
     static Path photos() {
         Path p = root().resolve(".cache/data/opencv");
         assumeTrue(Files.isDirectory(p), "photos not fetched: run scripts/fetch-models.sh");

@@ -24,14 +24,14 @@ class ReduceRangeTest {
     @TempDir
     Path tmp;
 
-    private QuantizeOnnxEndToEndTest.Run quantize(Path out, String... more) {
+    private Cli quantize(Path out, String... more) {
         List<String> args = new ArrayList<>(List.of("quantize", "--backend", "onnx", "--model",
                 RealModels.model("ch_ppocr_mobile_v2.0_cls_infer.onnx").toString(), "--calib",
                 RealModels.photos().toString(), "--eval", RealModels.photos().toString(), "--samples", "24", "--seed",
                 "1", "--size", "192x48", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--out", out.toString(),
                 "--quiet"));
         args.addAll(List.of(more));
-        return QuantizeOnnxEndToEndTest.cli(args);
+        return Cli.run(args);
     }
 
     @SuppressWarnings("unchecked")
@@ -60,7 +60,7 @@ class ReduceRangeTest {
     @Test
     void onnxRuntimeTargetTakesSevenBitWeightsUnlessToldOtherwise() throws Exception {
         Path ort = tmp.resolve("ort");
-        QuantizeOnnxEndToEndTest.Run r = quantize(ort, "--target", "onnxruntime");
+        Cli r = quantize(ort, "--target", "onnxruntime");
         assertEquals(0, r.code(), r.err());
         assertEquals(List.of(-64L, 64L), quantization(ort).get("weight_codes"));
         assertEquals("7-bit weights (--reduce-range, the default for --target onnxruntime): ONNX Runtime's integer"
@@ -81,11 +81,11 @@ class ReduceRangeTest {
         // inspect warns where ONNX Runtime's kernels would saturate: on this CPU, if it has no VNNI
         String warning = "this CPU has no VNNI: its integer kernels add uint8 x int8 products in pairs into int16,"
                 + " which saturates with this model's weight codes (up to +-127); quantize with --reduce-range";
-        QuantizeOnnxEndToEndTest.Run i = QuantizeOnnxEndToEndTest.cli(List.of("inspect",
+        Cli i = Cli.run(List.of("inspect",
                 full.resolve("model.int8.onnx").toString()));
         assertEquals(0, i.code(), i.err());
         assertEquals(io.quantbridge.util.CpuInfo.x86WithoutInt8Dot(), i.out().contains(warning), i.out());
-        i = QuantizeOnnxEndToEndTest.cli(List.of("inspect", ort.resolve("model.int8.onnx").toString()));
+        i = Cli.run(List.of("inspect", ort.resolve("model.int8.onnx").toString()));
         assertEquals(false, i.out().contains("this CPU has no VNNI"), i.out());
 
         // TensorRT's layout keeps full-range weights, and takes 7-bit ones when asked
@@ -104,7 +104,7 @@ class ReduceRangeTest {
 
     @Test
     void tfliteRefusesTheOption() {
-        QuantizeOnnxEndToEndTest.Run r = QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "tflite",
+        Cli r = Cli.run(List.of("quantize", "--backend", "tflite",
                 "--model", RealModels.npmModel("blazeface-tflite", "face_detection_short_range.tflite").toString(),
                 "--calib", RealModels.photos().toString(), "--samples", "2", "--reduce-range", "--out",
                 tmp.resolve("t").toString(), "--quiet"));

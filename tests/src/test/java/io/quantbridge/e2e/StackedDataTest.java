@@ -57,8 +57,8 @@ class StackedDataTest {
 
         Path outFiles = tmp.resolve("files");
         Path outStacked = tmp.resolve("stacked");
-        QuantizeOnnxEndToEndTest.Run a = quantize(model, calibDir, evalDir, outFiles);
-        QuantizeOnnxEndToEndTest.Run b = quantize(model, calibNpy, evalNpz, outStacked);
+        Cli a = quantize(model, calibDir, evalDir, outFiles);
+        Cli b = quantize(model, calibNpy, evalNpz, outStacked);
         assertEquals(0, a.code(), a.err());
         assertEquals(0, b.code(), b.err());
         assertArrayEquals(Files.readAllBytes(outFiles.resolve("calibration.cache")),
@@ -83,8 +83,8 @@ class StackedDataTest {
         assertTrue(split.contains("calib.npy[7]") && split.contains("eval.npz[3]"), split);
     }
 
-    private static QuantizeOnnxEndToEndTest.Run quantize(Path model, Path calib, Path eval, Path out) {
-        return QuantizeOnnxEndToEndTest.cli(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
+    private static Cli quantize(Path model, Path calib, Path eval, Path out) {
+        return Cli.run(List.of("quantize", "--backend", "onnx", "--model", model.toString(),
                 "--calib", calib.toString(), "--eval", eval.toString(), "--calibrator", "mse", "--size", "192x48",
                 "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--seed", "1", "--out", out.toString(), "--quiet"));
     }
