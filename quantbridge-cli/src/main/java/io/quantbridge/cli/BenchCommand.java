@@ -43,6 +43,12 @@ final class BenchCommand implements Callable<Integer> {
     @CommandLine.Mixin
     PreprocessingOptions preprocessing = new PreprocessingOptions();
 
+    @Option(names = "--shape", paramLabel = "INPUT=DIMS",
+            description = "The shape of input INPUT when bench makes its values up (no --data), as trtexec's --shapes:"
+                    + " e.g. --shape input=1x576 --shape state=2x1x128 for dimensions --size does not give"
+                    + " (repeatable).")
+    List<String> shapes = new ArrayList<>();
+
     @Option(names = "--iterations", paramLabel = "N", defaultValue = "20", description = "Timed runs (default 20).")
     int iterations;
 
@@ -64,6 +70,11 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (iterations < 1) throw new QuantbridgeException("--iterations must be at least 1");
+        Map<String, long[]> given = parseShapes(shapes);
+        if (!given.isEmpty() && data != null) {
+            throw new QuantbridgeException("--shape gives the shape of made-up input values, and --data gives the"
+                    + " input itself: use one of them");
+        }
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--data", data);
         for (Path m : models) inputs.putIfAbsent("--model " + m, m);
@@ -74,7 +85,7 @@ final class BenchCommand implements Callable<Integer> {
         o.printf(Locale.ROOT, "%-50s %10s %10s %10s %8s%n", "MODEL", "MEDIAN ms", "MEAN ms", "P90 ms", "RATIO");
         for (Path m : models) {
             try (ModelSession s = Sessions.open(m, backend, spec.commandLine().getErr())) {
-                Map<String, FloatTensor> feed = input(s);
+                Map<String, FloatTensor> feed = input(s, given, m);
                 for (int i = 0; i < warmup; i++) s.run(feed);
                 double[] ms = new double[iterations];
                 for (int i = 0; i < iterations; i++) {
@@ -90,6 +101,9 @@ final class BenchCommand implements Callable<Integer> {
                 if (Double.isNaN(first)) first = median;
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("model", m.toString());
+                Map<String, Object> fed = new LinkedHashMap<>();
+                feed.forEach((k, v) -> fed.put(k, Arrays.stream(v.shape()).boxed().toList()));
+                row.put("input_shapes", fed);
                 row.put("median_ms", median);
                 row.put("mean_ms", mean);
                 row.put("p90_ms", p90);
@@ -110,7 +124,56 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Map<String, FloatTensor> input(ModelSession s) {
+    /** {@code --shape} values by input name, in order. */
+    static Map<String, long[]> parseShapes(List<String> specs) {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        for (String spec : specs) {
+            int at = spec.lastIndexOf('=');
+            String name = at < 0 ? "" : spec.substring(0, at);
+            String[] dims = at < 0 ? new String[0] : spec.substring(at + 1).split("x", -1);
+            long[] shape = new long[dims.length];
+            for (int i = 0; i < dims.length; i++) {
+                try {
+                    shape[i] = Long.parseLong(dims[i].trim());
+                } catch (NumberFormatException e) {
+                    shape[i] = -1;
+                }
+            }
+            if (name.isEmpty() || dims.length == 0 || Arrays.stream(shape).anyMatch(d -> d < 1)) {
+                throw new QuantbridgeException("--shape " + spec + ": give INPUT=DIMS, the dimensions positive"
+                        + " integers joined by x (input=1x576; a scalar takes no --shape)");
+            }
+            if (out.put(name, shape) != null) {
+                throw new QuantbridgeException("--shape: input '" + name + "' is given twice");
+            }
+        }
+        return out;
+    }
+
+    /** The {@code --shape} of {@code in}, checked against its rank and fixed dimensions, or null. */
+    private static long[] givenShape(TensorInfo in, Map<String, long[]> given, Path model) {
+        long[] shape = given.get(in.name());
+        if (shape == null) return null;
+        String what = "--shape " + in.name() + "=" + dims(shape) + ": " + model.getFileName() + "'s input '"
+                + in.name() + "' is " + in.shapeText();
+        if (in.rankKnown() && in.shape().length != shape.length) {
+            throw new QuantbridgeException(what + ", of rank " + in.shape().length);
+        }
+        if (in.rankKnown()) {
+            for (int i = 0; i < shape.length; i++) {
+                if (in.shape()[i] >= 0 && in.shape()[i] != shape[i]) {
+                    throw new QuantbridgeException(what + ", whose dimension " + i + " is " + in.shape()[i]);
+                }
+            }
+        }
+        return shape.clone();
+    }
+
+    private static String dims(long[] shape) {
+        return String.join("x", Arrays.stream(shape).mapToObj(Long::toString).toList());
+    }
+
+    private Map<String, FloatTensor> input(ModelSession s, Map<String, long[]> given, Path model) {
         if (data != null) {
             var samples = SampleSource.discover(data, "bench data", s.inputs()).samples();
             return SampleSource.load(samples.get(0), s.inputs(), preprocessing.build());
@@ -118,12 +181,21 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, FloatTensor> feed = new LinkedHashMap<>();
         Random rnd = new Random(0);
         var pre = preprocessing.build();
-        for (TensorInfo in : s.inputs()) {
-            if (!in.rankKnown()) {
-                throw new QuantbridgeException("input '" + in.name() + "' " + in.shapeText() + " takes arrays of any"
-                        + " rank, so bench cannot make one up: give --data");
+        List<String> names = s.inputs().stream().map(TensorInfo::name).toList();
+        for (String name : given.keySet()) {
+            if (!names.contains(name)) {
+                throw new QuantbridgeException("--shape " + name + "=" + dims(given.get(name)) + ": "
+                        + model.getFileName() + " has no input '" + name + "' (its inputs: "
+                        + String.join(", ", names) + ")");
             }
-            long[] shape = in.shape();
+        }
+        for (TensorInfo in : s.inputs()) {
+            long[] shape = givenShape(in, given, model);
+            if (shape == null && !in.rankKnown()) {
+                throw new QuantbridgeException("input '" + in.name() + "' " + in.shapeText() + " takes arrays of any"
+                        + " rank, so bench cannot make one up: give --shape " + in.name() + "=DIMS or --data");
+            }
+            if (shape == null) shape = in.shape();
             for (int i = 0; i < shape.length; i++) {
                 if (shape[i] >= 0) continue;
                 if (i == 0) {
@@ -133,7 +205,8 @@ final class BenchCommand implements Callable<Integer> {
                     shape[i] = (nchw ? i == 2 : i == 1) ? pre.height() : (nchw ? i == 3 : i == 2) ? pre.width() : 3;
                 } else {
                     throw new QuantbridgeException("input '" + in.name() + "' has dynamic shape "
-                            + Arrays.toString(in.shape()) + ": give --size WxH or --data");
+                            + Arrays.toString(in.shape()) + ": give " + (shape.length == 4 ? "--size WxH, " : "")
+                            + "--shape " + in.name() + "=DIMS or --data");
                 }
             }
             float[] v = new float[Math.toIntExact(FloatTensor.elementCount(shape))];
