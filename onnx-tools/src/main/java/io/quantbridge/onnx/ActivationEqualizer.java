@@ -27,7 +27,12 @@ import java.util.Set;
  *       (PP-LCNet's learnable affine block): {@code a} and {@code b} become per-channel constants divided by
  *       {@code s}.</li>
  * </ul>
- * A Relu between that producer and {@code t} is passed through ({@code Relu(x/s) = Relu(x)/s}). Every reader of
+ * A Relu between that producer and {@code t} is passed through ({@code Relu(x/s) = Relu(x)/s}). When only depthwise
+ * convs read {@code t} and its producer is none of these (a hard swish, a sigmoid gate), a {@code Mul} by
+ * {@code 1 / s} is put after the producer instead ({@link #SCALE}): an elementwise op that TensorRT fuses into the
+ * producer's kernel, and the depthwise weights, quantized per channel, take {@code s} without loss. PP-LCNet with its
+ * BatchNormalization left unfolded (RapidAI's document orientation classifier) feeds its first depthwise conv channels
+ * whose ranges span 0.37 to 16, which a per-tensor scale cannot serve. Every reader of
  * {@code t} must be a Conv reading it as its data input, either a full conv ({@code group = 1}: weights
  * {@code W[:, c]} are multiplied) or a depthwise conv ({@code group} = channels: {@code W[c]} are multiplied), or a
  * ConvTranspose with {@code group = 1} (weights {@code W[c, :]} are multiplied).
@@ -119,23 +124,44 @@ public final class ActivationEqualizer {
             if (readers == null) continue;
             NodeProto p = producer.get(t);
             if (p == null) continue;
-            List<String> rescaled = new ArrayList<>(List.of(t));
-            boolean centerable = !p.getOpType().equals("Relu");
-            for (NodeProto c : cs) centerable &= c.getOpType().equals("Conv") && padFree(c);
-            if (p.getOpType().equals("Relu")) {
-                // Relu(x / s) = Relu(x) / s for s > 0: the scale goes to the node before it, if only the Relu reads it
-                String in = p.getInput(0);
-                if (consumers.getOrDefault(in, List.of()).size() != 1 || outputs.contains(in)) continue;
-                p = producer.get(in);
-                if (p == null) continue;
-                rescaled.add(in);
+            Site linear = linearSite(t, p, readers, channels, cs, inits, producer, consumers, outputs);
+            if (linear != null) {
+                out.add(linear);
+            } else if (readers.stream().allMatch(r -> r.depthwise() && !r.transposed())
+                    && !subgraphUse.contains(t) && p.getDomain().isEmpty()) {
+                // a producer that is not linear per channel (a hard swish, say) keeps its output: a Mul by the
+                // inverse scales is put after it, and the depthwise weights absorb the scales without loss
+                out.add(new Site(t, p.getName(), SCALE, readers, channels, List.of(t), false));
             }
-            String kind = producerKind(p, channels, inits, producer, consumers);
-            if (kind == null) continue;
-            if (kind.equals("affine")) rescaled.add(affine(p, inits, producer, consumers, channels).mul().getOutput(0));
-            out.add(new Site(t, p.getName(), kind, readers, channels, rescaled, centerable));
         }
         return out;
+    }
+
+    /**
+     * Producer kind of a site whose producer is not linear per channel: {@link #apply} inserts
+     * {@code Mul(x, 1 / s)} between it and the depthwise convs that read it.
+     */
+    public static final String SCALE = "scale";
+
+    /** The site of {@code t} when its producer (through a Relu) is linear per channel, else null. */
+    private static Site linearSite(String t, NodeProto p, List<Reader> readers, int channels, List<NodeProto> cs,
+                                   Map<String, TensorProto> inits, Map<String, NodeProto> producer,
+                                   Map<String, List<NodeProto>> consumers, Set<String> outputs) {
+        List<String> rescaled = new ArrayList<>(List.of(t));
+        boolean centerable = !p.getOpType().equals("Relu");
+        for (NodeProto c : cs) centerable &= c.getOpType().equals("Conv") && padFree(c);
+        if (p.getOpType().equals("Relu")) {
+            // Relu(x / s) = Relu(x) / s for s > 0: the scale goes to the node before it, if only the Relu reads it
+            String in = p.getInput(0);
+            if (consumers.getOrDefault(in, List.of()).size() != 1 || outputs.contains(in)) return null;
+            p = producer.get(in);
+            if (p == null) return null;
+            rescaled.add(in);
+        }
+        String kind = producerKind(p, channels, inits, producer, consumers);
+        if (kind == null) return null;
+        if (kind.equals("affine")) rescaled.add(affine(p, inits, producer, consumers, channels).mul().getOutput(0));
+        return new Site(t, p.getName(), kind, readers, channels, rescaled, centerable);
     }
 
     /** A conv that pads nothing: a shift of its input is then a constant change of its output. */
@@ -294,6 +320,13 @@ public final class ActivationEqualizer {
         Map<String, NodeProto> renamed = new HashMap<>(); // node name -> node with new initializer inputs
         Map<String, float[]> applied = new LinkedHashMap<>();
         Map<String, float[]> shifted = new LinkedHashMap<>();
+        Map<String, List<NodeProto>> inserted = new HashMap<>(); // producer name -> Mul nodes to put after it
+        Set<String> names = new HashSet<>(prepared.initializers().keySet());
+        g.getInputList().forEach(i -> names.add(i.getName()));
+        for (NodeProto n : g.getNodeList()) {
+            names.add(n.getName());
+            names.addAll(n.getOutputList());
+        }
             for (Site site : sites) {
                 float[] r = channelAbsMax.get(site.tensor());
                 if (r == null || r.length != site.channels()) continue;
@@ -337,18 +370,55 @@ public final class ActivationEqualizer {
                     }
                     renamed.put(c.getName(), w.replaceInput(c, 1, ncw, cd, site.tensor()));
                 }
-                renamed.put(p.getName(), rescaleProducer(p, site, s, t, w, producer, consumers, renamed));
+                if (site.producerKind().equals(SCALE)) {
+                    renamed.put(p.getName(), insertScale(p, site, s, w, names, inserted,
+                            w.dims(readers.get(0).getInput(1)).length));
+                } else {
+                    renamed.put(p.getName(), rescaleProducer(p, site, s, t, w, producer, consumers, renamed));
+                }
                 applied.put(site.tensor(), s);
                 if (t != null) shifted.put(site.tensor(), t);
             }
         GraphProto.Builder gb = g.toBuilder();
-        for (int i = 0; i < gb.getNodeCount(); i++) {
-            NodeProto n = renamed.get(gb.getNode(i).getName());
-            if (n != null) gb.setNode(i, n);
+        gb.clearNode();
+        for (NodeProto n : g.getNodeList()) {
+            gb.addNode(renamed.getOrDefault(n.getName(), n));
+            gb.addAllNode(inserted.getOrDefault(n.getName(), List.of()));
         }
         gb.clearInitializer();
         gb.addAllInitializer(w.all());
         return new Result(prepared.withProto(prepared.proto().toBuilder().setGraph(gb).build()), applied, shifted);
+    }
+
+    /**
+     * For a {@link #SCALE} site: the producer writing to a fresh tensor, and {@code Mul(fresh, 1 / s)} (shaped
+     * {@code [1, C, 1, ...]} for readers of data rank {@code rank}) writing the site's tensor, to be put after it.
+     */
+    private static NodeProto insertScale(NodeProto p, Site site, float[] s, Weights w, Set<String> names,
+                                         Map<String, List<NodeProto>> inserted, int rank) {
+        String t = site.tensor();
+        String before = fresh(t + "_unscaled", names);
+        String factor = fresh(t + "_eq_scale", names);
+        String node = fresh(t + "_eq_mul", names);
+        float[] inv = new float[s.length];
+        for (int c = 0; c < s.length; c++) inv[c] = 1 / s[c];
+        long[] shape = new long[rank];
+        java.util.Arrays.fill(shape, 1);
+        shape[1] = s.length;
+        w.add(factor, inv, shape);
+        inserted.computeIfAbsent(p.getName(), k -> new ArrayList<>()).add(NodeProto.newBuilder().setOpType("Mul")
+                .setName(node).addInput(before).addInput(factor).addOutput(t).build());
+        NodeProto.Builder b = p.toBuilder();
+        for (int i = 0; i < b.getOutputCount(); i++) if (b.getOutput(i).equals(t)) b.setOutput(i, before);
+        return b.build();
+    }
+
+    /** {@code base}, or {@code base_2}, {@code base_3} ..., whichever no node or tensor is named yet; taken. */
+    private static String fresh(String base, Set<String> names) {
+        String n = base;
+        for (int k = 2; names.contains(n); k++) n = base + "_" + k;
+        names.add(n);
+        return n;
     }
 
     /**
@@ -525,6 +595,12 @@ public final class ActivationEqualizer {
             uses.merge(old, -1, Integer::sum);
             uses.put(fresh, 1);
             return n.toBuilder().setInput(index, fresh).build();
+        }
+
+        /** A new initializer named {@code name}, read by one node. */
+        void add(String name, float[] values, long[] dims) {
+            protos.put(name, Tensors.floatTensor(name, dims, values));
+            uses.put(name, 1);
         }
 
         /** A conv without a bias given a new initializer (a fresh name from {@code base}) as its bias, input 2. */

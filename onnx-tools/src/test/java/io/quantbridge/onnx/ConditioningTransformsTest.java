@@ -10,9 +10,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.onnx.proto.Onnx.GraphProto;
 import io.quantbridge.table.TensorRange;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -104,6 +106,74 @@ class ConditioningTransformsTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * A depthwise conv whose input comes from a producer that is not linear per channel (MobileNetV3's hard swish,
+     * decomposed by the classifier's export into Mul and Div) gets a Mul by the inverse scales put after that
+     * producer: its channels come out even, the float output does not move, and nothing else in the graph changes.
+     */
+    @Test
+    void aHardSwishBeforeADepthwiseConvGetsAScalingMul() throws Exception {
+        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.CLS)), QdqOptions.defaults());
+        OnnxModel prepared = plan.preparedModel();
+        List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(prepared, plan.activationTensors(),
+                plan.sharedScaleGroups());
+        List<ActivationEqualizer.Site> scaled = sites.stream()
+                .filter(x -> x.producerKind().equals(ActivationEqualizer.SCALE)).toList();
+        assertEquals(8, scaled.size(), sites.toString());
+        Map<String, Onnx.NodeProto> byName = new HashMap<>();
+        for (Onnx.NodeProto n : prepared.nodes()) byName.put(n.getName(), n);
+        for (ActivationEqualizer.Site site : scaled) {
+            assertEquals("Div", byName.get(site.producer()).getOpType(), site.toString());
+            assertTrue(site.depthwise() && !site.centerable() && site.rescaled().equals(List.of(site.tensor())));
+        }
+
+        Map<String, Ort.Input> feed = Map.of("x", Photos.tensor("imageTextN.png", 48, 192, new float[] {0.5f, 0.5f,
+                0.5f}, new float[] {0.5f, 0.5f, 0.5f}));
+        String output = prepared.outputs().get(0).name();
+        List<String> outs = new ArrayList<>(scaled.stream().map(ActivationEqualizer.Site::tensor).toList());
+        outs.add(output);
+        Map<String, float[]> before = Ort.run(prepared.withOutputs(outs), feed);
+        Map<String, float[]> absMax = new HashMap<>();
+        for (ActivationEqualizer.Site site : scaled) {
+            absMax.put(site.tensor(), channelAbsMax(before.get(site.tensor()), site.channels()));
+        }
+        ActivationEqualizer.Result eq = ActivationEqualizer.apply(prepared, scaled, absMax, 0.5);
+        assertEquals(scaled.size(), eq.scales().size());
+        OnnxModel m = eq.model();
+        assertEquals(prepared.nodes().size() + scaled.size(), m.nodes().size());
+        List<String> order = m.nodes().stream().map(Onnx.NodeProto::getName).toList();
+        for (ActivationEqualizer.Site site : scaled) {
+            int at = order.indexOf(site.tensor() + "_eq_mul");
+            Onnx.NodeProto mul = m.nodes().get(at);
+            assertEquals("Mul", mul.getOpType());
+            assertEquals(List.of(site.tensor() + "_unscaled", site.tensor() + "_eq_scale"), mul.getInputList());
+            assertEquals(List.of(site.tensor()), mul.getOutputList());
+            assertEquals(site.producer(), order.get(at - 1), "the Mul follows its producer");
+            assertEquals(List.of(1L, (long) site.channels(), 1L, 1L),
+                    Arrays.stream(Tensors.dims(m.initializers().get(site.tensor() + "_eq_scale"))).boxed().toList());
+        }
+        Map<String, float[]> after = Ort.run(m.withOutputs(outs), feed);
+        assertTrue(Ort.maxAbsDiff(before.get(output), after.get(output)) < 1e-5,
+                "output moved by " + Ort.maxAbsDiff(before.get(output), after.get(output)));
+        for (ActivationEqualizer.Site site : scaled) {
+            float[] m0 = absMax.get(site.tensor());
+            float[] m1 = channelAbsMax(after.get(site.tensor()), site.channels());
+            float top = 0;
+            for (float v : m0) top = Math.max(top, v);
+            for (int c = 0; c < m1.length; c++) {
+                if (m0[c] > top * ActivationEqualizer.MIN_SCALE) {
+                    assertEquals(top, m1[c], 1e-3 * top, site.tensor() + " channel " + c + " is not even");
+                }
+            }
+        }
+        // the Q/DQ placement quantizes the scaled tensor, read by the depthwise conv, and leaves the Mul float
+        QdqPlan replanned = QdqQuantizer.plan(m, QdqOptions.defaults());
+        for (ActivationEqualizer.Site site : scaled) {
+            assertTrue(replanned.activationTensors().contains(site.tensor()), site.tensor());
+            assertTrue(!replanned.activationTensors().contains(site.tensor() + "_unscaled"), site.tensor());
         }
     }
 

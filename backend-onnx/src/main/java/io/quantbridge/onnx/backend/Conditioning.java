@@ -254,6 +254,10 @@ public final class Conditioning {
             scales = eq.scales();
             shifts = eq.shifts();
             report.put("equalized_tensors", scales.size());
+            Map<String, float[]> applied = scales;
+            long muls = needs.sites().stream().filter(x -> x.producerKind().equals(ActivationEqualizer.SCALE)
+                    && applied.containsKey(x.tensor())).count();
+            if (muls > 0) report.put("inserted_scale_muls", muls);
             report.put("alpha", settings.alpha());
             if (settings.center()) report.put("centered_tensors", shifts.size());
         }
