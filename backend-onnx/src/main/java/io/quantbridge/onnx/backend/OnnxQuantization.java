@@ -14,6 +14,7 @@ import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.onnx.ActivationEqualizer;
 import io.quantbridge.onnx.BiasCorrection;
 import io.quantbridge.onnx.ConvFolding;
 import io.quantbridge.onnx.DataTypes;
@@ -71,6 +72,12 @@ final class OnnxQuantization {
     private double alpha;
     /** What the Q/DQ model is for ({@link #target}). */
     private String target;
+    /**
+     * Whether equalization puts Muls after producers that are not linear per channel in this model
+     * ({@link ActivationEqualizer#SCALE}): such tensors are scaled, and a table written before that existed holds
+     * ranges of the unscaled ones.
+     */
+    private boolean scaleMuls;
 
     OnnxQuantization(QuantizationRequest req, Progress progress) {
         this.req = req;
@@ -349,6 +356,8 @@ final class OnnxQuantization {
         }
         // conditioning re-plans its own (already folded) model: keep what the first plan folded for the report
         Map<String, Integer> foldedIntoConvs = plan.foldedIntoConvs();
+        scaleMuls = req.equalize() && Conditioning.needs(plan, Conditioning.Settings.of(req)).sites().stream()
+                .anyMatch(x -> x.producerKind().equals(ActivationEqualizer.SCALE));
         // names given to --keep-float, and a reused table, are checked before any pass over the samples
         if (!req.keepFloat().isEmpty()) FloatLayerSearch.given(plan, req.keepFloat());
         CalibrationTable reused = req.reuseTable().isPresent() ? reusableTable(sha, spec) : null;
@@ -578,6 +587,8 @@ final class OnnxQuantization {
         }
         m.put("bias_correction", req.biasCorrection());
         if (req.center()) m.put("center", true); // recorded when on, as alpha
+        // recorded where it happens: a table of such a model from before has ranges of the unscaled tensors
+        if (scaleMuls) m.put("scale_muls", true);
         return m;
     }
 
