@@ -47,6 +47,26 @@ class ConditioningTransformsTest {
         return m;
     }
 
+    /** Each site's channel ranges in {@code values}. */
+    static Map<String, float[]> siteAbsMax(List<ActivationEqualizer.Site> sites, Map<String, float[]> values) {
+        Map<String, float[]> absMax = new HashMap<>();
+        for (ActivationEqualizer.Site site : sites) {
+            absMax.put(site.tensor(), channelAbsMax(values.get(site.tensor()), site.channels()));
+        }
+        return absMax;
+    }
+
+    /** Every channel that was not negligible ({@code before}) reaches the largest range ({@code after}). */
+    static void assertEven(ActivationEqualizer.Site site, float[] before, float[] after) {
+        float top = 0;
+        for (float v : before) top = Math.max(top, v);
+        for (int c = 0; c < after.length; c++) {
+            if (before[c] > top * ActivationEqualizer.MIN_SCALE) {
+                assertEquals(top, after[c], 1e-3 * top, site.tensor() + " channel " + c + " is not even");
+            }
+        }
+    }
+
     @Test
     void detectorKeepsItsOutputAndDepthwiseInputsBecomeEven() throws Exception {
         // PP-LCNetV3: the stem BatchNormalization, the learnable affine blocks, neck/head convs (some through Relu)
@@ -78,10 +98,7 @@ class ConditioningTransformsTest {
         List<String> outs = new ArrayList<>(siteTensors);
         outs.add("sigmoid_0.tmp_0");
         Map<String, float[]> before = Ort.run(prepared.withOutputs(outs), feed);
-        Map<String, float[]> absMax = new HashMap<>();
-        for (ActivationEqualizer.Site site : sites) {
-            absMax.put(site.tensor(), channelAbsMax(before.get(site.tensor()), site.channels()));
-        }
+        Map<String, float[]> absMax = siteAbsMax(sites, before);
         ActivationEqualizer.Result eq = ActivationEqualizer.apply(prepared, sites, absMax, 0.5);
         assertEquals(sites.size(), eq.scales().size());
         Map<String, float[]> after = Ort.run(eq.model().withOutputs(outs), feed);
@@ -97,15 +114,7 @@ class ConditioningTransformsTest {
                 // every channel is divided by its scale, nothing else changes
                 assertEquals(m0[c] / sc[c], m[c], 1e-3 * Math.max(1, m[c]), site.tensor() + " channel " + c);
             }
-            if (site.depthwise()) {
-                float top = 0;
-                for (float v : m0) top = Math.max(top, v);
-                for (int c = 0; c < m.length; c++) {
-                    if (m0[c] > top * ActivationEqualizer.MIN_SCALE) {
-                        assertEquals(top, m[c], 1e-3 * top, site.tensor() + " channel " + c + " is not even");
-                    }
-                }
-            }
+            if (site.depthwise()) assertEven(site, m0, m);
         }
     }
 
@@ -136,10 +145,7 @@ class ConditioningTransformsTest {
         List<String> outs = new ArrayList<>(scaled.stream().map(ActivationEqualizer.Site::tensor).toList());
         outs.add(output);
         Map<String, float[]> before = Ort.run(prepared.withOutputs(outs), feed);
-        Map<String, float[]> absMax = new HashMap<>();
-        for (ActivationEqualizer.Site site : scaled) {
-            absMax.put(site.tensor(), channelAbsMax(before.get(site.tensor()), site.channels()));
-        }
+        Map<String, float[]> absMax = siteAbsMax(scaled, before);
         ActivationEqualizer.Result eq = ActivationEqualizer.apply(prepared, scaled, absMax, 0.5);
         assertEquals(scaled.size(), eq.scales().size());
         OnnxModel m = eq.model();
@@ -159,15 +165,7 @@ class ConditioningTransformsTest {
         assertTrue(Ort.maxAbsDiff(before.get(output), after.get(output)) < 1e-5,
                 "output moved by " + Ort.maxAbsDiff(before.get(output), after.get(output)));
         for (ActivationEqualizer.Site site : scaled) {
-            float[] m0 = absMax.get(site.tensor());
-            float[] m1 = channelAbsMax(after.get(site.tensor()), site.channels());
-            float top = 0;
-            for (float v : m0) top = Math.max(top, v);
-            for (int c = 0; c < m1.length; c++) {
-                if (m0[c] > top * ActivationEqualizer.MIN_SCALE) {
-                    assertEquals(top, m1[c], 1e-3 * top, site.tensor() + " channel " + c + " is not even");
-                }
-            }
+            assertEven(site, absMax.get(site.tensor()), channelAbsMax(after.get(site.tensor()), site.channels()));
         }
         // the Q/DQ placement quantizes the scaled tensor, read by the depthwise conv, and leaves the Mul float
         QdqPlan replanned = QdqQuantizer.plan(m, QdqOptions.defaults());
