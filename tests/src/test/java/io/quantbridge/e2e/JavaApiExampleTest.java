@@ -51,7 +51,7 @@ class JavaApiExampleTest {
                 .outputDir(out)
                 .build();
 
-        // -Dquantbridge.backend, QUANTBRIDGE_BACKEND or a config file choose; else the best usable one
+        // -Dquantbridge.backend, QUANTBRIDGE_BACKEND or a config file choose; else the best usable one reading it
         Backend backend = BackendSelector.fromEnvironment().select(null, model).backend();
         QuantizationResult result = backend.quantize(request, Progress.NONE);
         Path int8 = result.artifact("model").orElseThrow().path();
