@@ -47,6 +47,16 @@ class ConditioningTransformsTest {
         return m;
     }
 
+    /** The placement on a PaddleOCR model of {@link TestModels}. */
+    static QdqPlan plan(String model, QdqOptions opts) {
+        return QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(model)), opts);
+    }
+
+    /** The equalization sites of the plan's prepared model. */
+    static List<ActivationEqualizer.Site> sitesOf(QdqPlan plan) {
+        return ActivationEqualizer.sites(plan.preparedModel(), plan.activationTensors(), plan.sharedScaleGroups());
+    }
+
     /** Each site's channel ranges in {@code values}. */
     static Map<String, float[]> siteAbsMax(List<ActivationEqualizer.Site> sites, Map<String, float[]> values) {
         Map<String, float[]> absMax = new HashMap<>();
@@ -83,10 +93,9 @@ class ConditioningTransformsTest {
     }
 
     private static void detectorEqualization(QdqOptions opts, Map<String, Long> expectedKinds) throws Exception {
-        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.DET)), opts);
+        QdqPlan plan = plan(TestModels.DET, opts);
         OnnxModel prepared = plan.preparedModel();
-        List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(prepared, plan.activationTensors(),
-                plan.sharedScaleGroups());
+        List<ActivationEqualizer.Site> sites = sitesOf(plan);
         Map<String, Long> kinds = sites.stream().collect(Collectors.groupingBy(ActivationEqualizer.Site::producerKind,
                 Collectors.counting()));
         assertEquals(expectedKinds, kinds);
@@ -125,10 +134,9 @@ class ConditioningTransformsTest {
      */
     @Test
     void aHardSwishBeforeADepthwiseConvGetsAScalingMul() throws Exception {
-        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.CLS)), QdqOptions.defaults());
+        QdqPlan plan = plan(TestModels.CLS, QdqOptions.defaults());
         OnnxModel prepared = plan.preparedModel();
-        List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(prepared, plan.activationTensors(),
-                plan.sharedScaleGroups());
+        List<ActivationEqualizer.Site> sites = sitesOf(plan);
         List<ActivationEqualizer.Site> scaled = sites.stream()
                 .filter(x -> x.producerKind().equals(ActivationEqualizer.SCALE)).toList();
         assertEquals(8, scaled.size(), sites.toString());
@@ -181,10 +189,9 @@ class ConditioningTransformsTest {
      */
     @Test
     void detectorCentresItsOneSidedPointwiseInputsWithoutChangingItsOutput() throws Exception {
-        QdqPlan plan = QdqQuantizer.plan(OnnxModel.load(TestModels.ppocr(TestModels.DET)), QdqOptions.defaults());
+        QdqPlan plan = plan(TestModels.DET, QdqOptions.defaults());
         OnnxModel prepared = plan.preparedModel();
-        List<ActivationEqualizer.Site> sites = ActivationEqualizer.sites(prepared, plan.activationTensors(),
-                plan.sharedScaleGroups());
+        List<ActivationEqualizer.Site> sites = sitesOf(plan);
         List<ActivationEqualizer.Site> centerable = sites.stream().filter(ActivationEqualizer.Site::centerable)
                 .toList();
         assertEquals(Map.of("affine", CENTERABLE_AFFINE, "Conv", CENTERABLE_CONV), centerable.stream().collect(
