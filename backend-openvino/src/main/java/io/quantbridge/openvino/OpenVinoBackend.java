@@ -50,7 +50,7 @@ public final class OpenVinoBackend implements Backend {
     @Override
     public Capabilities capabilities() {
         return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
-                List.of("cpu"), List.of("blob", "onnx", "xml"));
+                List.of("cpu"), List.of("blob", "onnx", "xml"), List.of("onnx"));
     }
 
     @Override
@@ -176,6 +176,16 @@ public final class OpenVinoBackend implements Backend {
         } catch (RuntimeException | LinkageError e) { // never let a probe take the JVM's caller down
             return BackendStatus.unusable("OpenVINO failed to start: " + e, OpenVinoRuntime.FETCH);
         }
+    }
+
+    /**
+     * Besides the capabilities: a target other than cpu, {@code --layers}, {@code --io int8}, and preprocessing that
+     * feeds more than one input shape (the model is compiled for one).
+     */
+    @Override
+    public Optional<String> requestProblem(QuantizationRequest request) {
+        Optional<String> why = OpenVinoQuantization.refusal(request);
+        return why.isPresent() ? why : Backend.super.requestProblem(request);
     }
 
     @Override

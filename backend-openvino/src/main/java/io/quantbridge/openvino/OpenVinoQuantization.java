@@ -31,6 +31,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * One run of the openvino backend. The onnx backend calibrates and writes the Q/DQ model (or the FP16 model), the
@@ -60,41 +61,76 @@ final class OpenVinoQuantization {
         this.threads = req.threads() > 0 ? req.threads() : Runtime.getRuntime().availableProcessors();
     }
 
-    QuantizationResult run() {
-        OpenVinoRuntime rt = OpenVinoRuntime.get();
-        String device = OpenVinoSession.DEVICE;
-        if (req.target().isPresent() && !req.target().get().equalsIgnoreCase("cpu")) {
-            throw new QuantbridgeException("openvino: --target " + req.target().get()
-                    + " is not supported (targets: cpu)");
+    /**
+     * Why this backend refuses {@code req} before any work, in the words {@code quantize} fails with: a target other
+     * than cpu, {@code --layers}, {@code --io int8}, a model that is not ONNX, and preprocessing that feeds more than
+     * one input shape ({@code --resize fit}; {@code --resize height} on a model of dynamic width, which needs the
+     * model's inputs: read from the file only then). Empty when it takes the request, or cannot tell (a model it
+     * cannot load: quantize says why).
+     */
+    static Optional<String> refusal(QuantizationRequest req) {
+        Optional<String> options = optionRefusal(req);
+        if (options.isPresent()) return options;
+        Preprocessing.Resize resize = req.preprocessing().resize();
+        if (resize == Preprocessing.Resize.FIT) return resizeRefusal(req.preprocessing());
+        if (resize != Preprocessing.Resize.HEIGHT) return Optional.empty();
+        try {
+            return resizeRefusal(SampleSource.resolve(OnnxModel.load(req.model()).inputs(), req.preprocessing()));
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** What {@link #refusal} finds in the options alone. */
+    private static Optional<String> optionRefusal(QuantizationRequest req) {
+        if (req.target().isPresent() && !req.target().get().trim().equalsIgnoreCase("cpu")) {
+            return Optional.of("openvino: --target " + req.target().get() + " is not supported (targets: cpu)");
         }
         if (req.layerErrors() > 0) {
             // the onnx backend calibrates here without the evaluation data (fidelity is measured in OpenVINO), and the
             // layer comparison runs in ONNX Runtime: it belongs to the onnx backend's run of the same Q/DQ model
-            throw new QuantbridgeException("openvino: --layers is not offered here (it compares in ONNX Runtime); "
+            return Optional.of("openvino: --layers is not offered here (it compares in ONNX Runtime); "
                     + "--backend onnx --target openvino with the same options writes the same Q/DQ model and reports it");
         }
         if (req.io() == IoType.INT8) {
-            throw new QuantbridgeException("openvino: --io int8 is not supported: OpenVINO's compiled models keep "
+            return Optional.of("openvino: --io int8 is not supported: OpenVINO's compiled models keep "
                     + "float inputs and outputs (the int8 layers quantize inside)");
         }
-        InputFiles.require(req.model(), "model");
         if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
-            throw new QuantbridgeException("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
+            return Optional.of("openvino: quantize takes an ONNX model, not " + req.model().getFileName());
         }
-        OnnxModel source = OnnxModel.load(req.model());
-        pre = SampleSource.resolve(source.inputs(), req.preprocessing());
+        return Optional.empty();
+    }
+
+    /** Preprocessing that feeds more than one input shape, which a model compiled for one shape cannot take. */
+    private static Optional<String> resizeRefusal(Preprocessing pre) {
         if (pre.resize() == Preprocessing.Resize.FIT) {
-            throw new QuantbridgeException("openvino: --resize fit feeds each image at its own size, and the backend"
+            return Optional.of("openvino: --resize fit feeds each image at its own size, and the backend"
                     + " compiles the model for one input shape (OpenVINO 2026.4 failed to run exported models with a"
                     + " dynamic height or width); --backend onnx --target openvino writes the same Q/DQ model, or give"
                     + " one size with --resize crop, pad or stretch");
         }
         if (pre.widenLines()) {
-            throw new QuantbridgeException("openvino: --resize height feeds text lines wider than --size at their own"
+            return Optional.of("openvino: --resize height feeds text lines wider than --size at their own"
                     + " width, as the model's width is dynamic, and the backend compiles the model for one input shape"
                     + " (OpenVINO 2026.4 failed to run exported models with a dynamic width); --backend onnx --target"
                     + " openvino writes the same Q/DQ model, or --resize pad gives one size");
         }
+        return Optional.empty();
+    }
+
+    QuantizationResult run() {
+        OpenVinoRuntime rt = OpenVinoRuntime.get();
+        String device = OpenVinoSession.DEVICE;
+        InputFiles.require(req.model(), "model");
+        optionRefusal(req).ifPresent(why -> {
+            throw new QuantbridgeException(why);
+        });
+        OnnxModel source = OnnxModel.load(req.model());
+        pre = SampleSource.resolve(source.inputs(), req.preprocessing());
+        resizeRefusal(pre).ifPresent(why -> {
+            throw new QuantbridgeException(why);
+        });
         DataSplit split = RequestData.split(req, source.inputs());
         // inputs that declare no rank take the calibration data's, as in the written models: OpenVINO's ONNX reader
         // cannot convert a Conv on an input of unknown rank

@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * TensorRT engines (explicit Q/DQ and implicit calibration caches) for NVIDIA GPUs and Jetson.
@@ -43,7 +44,7 @@ public final class TensorRtBackend implements Backend {
     @Override
     public Capabilities capabilities() {
         return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
-                List.of("gpu", "jetson", "dla"), List.of("plan", "engine"));
+                List.of("gpu", "jetson", "dla"), List.of("plan", "engine"), List.of("onnx"));
     }
 
     @Override
@@ -62,6 +63,13 @@ public final class TensorRtBackend implements Backend {
             return BackendStatus.unusable("probing for TensorRT failed: " + e.getMessage(),
                     "report this; meanwhile " + StatusProbe.ONNX_FIX);
         }
+    }
+
+    /** Besides the capabilities: {@code --io int8}. */
+    @Override
+    public Optional<String> requestProblem(QuantizationRequest request) {
+        Optional<String> why = TensorRtQuantization.ioRefusal(request);
+        return why.isPresent() ? why : Backend.super.requestProblem(request);
     }
 
     /**

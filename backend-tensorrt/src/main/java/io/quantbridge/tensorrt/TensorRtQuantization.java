@@ -12,6 +12,7 @@ import io.quantbridge.onnx.OnnxModel;
 import io.quantbridge.onnx.backend.OnnxBackend;
 import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.request.Artifact;
+import io.quantbridge.request.IoType;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.QuantizationResult;
@@ -31,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * One run of the tensorrt backend. The onnx backend calibrates and writes the Q/DQ model, the calibrated FP32 model,
@@ -65,15 +67,20 @@ final class TensorRtQuantization {
         return m;
     }
 
+    /** {@code --io int8}, which this backend refuses: engines built here keep float inputs and outputs. */
+    static Optional<String> ioRefusal(QuantizationRequest req) {
+        return req.io() == IoType.FLOAT ? Optional.empty() : Optional.of(
+                "tensorrt: --io int8 is not supported: engines built here keep float inputs and outputs");
+    }
+
     QuantizationResult run() {
         InputFiles.require(req.model(), "model");
         if (!req.model().getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx")) {
             throw new QuantbridgeException("tensorrt: quantize takes an ONNX model, not " + req.model().getFileName());
         }
-        if (req.io() != io.quantbridge.request.IoType.FLOAT) {
-            throw new QuantbridgeException("tensorrt: --io int8 is not supported: engines built here keep float "
-                    + "inputs and outputs");
-        }
+        ioRefusal(req).ifPresent(why -> {
+            throw new QuantbridgeException(why);
+        });
         List<TensorInfo> inputs = OnnxModel.load(req.model()).inputs();
         // validated before the (long) calibration: a bad profile or option fails at once
         EngineBuildConfig cfg = TensorRtOptions.from(req, inputs, props, () -> sampleShapes(inputs));

@@ -36,7 +36,7 @@ public final class TfliteBackend implements Backend {
     @Override
     public Capabilities capabilities() {
         return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16, Precision.DYNAMIC), EnumSet.allOf(CalibrationMethod.class),
-                List.of("cpu", "edgetpu"), List.of("tflite"));
+                List.of("cpu", "edgetpu"), List.of("tflite"), List.of("tflite"));
     }
 
     @Override

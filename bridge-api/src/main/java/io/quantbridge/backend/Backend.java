@@ -37,6 +37,18 @@ public interface Backend {
         return Optional.empty();
     }
 
+    /**
+     * Why this backend would refuse {@code request} before doing any work (a model format, precision, target or
+     * option it does not take), in the words its {@link #quantize} fails with; empty when it takes the request, or
+     * cannot tell before starting. The default selection for a request ({@link BackendSelector#selectToQuantize})
+     * passes over a backend that gives a reason. The default checks the capabilities
+     * ({@link Capabilities#problemWith}); a backend that refuses more says so here, and its {@code quantize} fails on
+     * any reason given here. Cheap: it must not calibrate or compile. Never throws.
+     */
+    default Optional<String> requestProblem(QuantizationRequest request) {
+        return capabilities().problemWith(id(), request);
+    }
+
     /** A human-readable description of a model file: inputs, outputs, operators, and target-specific checks. */
     String inspect(Path model);
 }

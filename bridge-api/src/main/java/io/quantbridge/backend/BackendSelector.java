@@ -1,6 +1,7 @@
 package io.quantbridge.backend;
 
 import io.quantbridge.QuantbridgeException;
+import io.quantbridge.request.QuantizationRequest;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
@@ -13,14 +14,17 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.ServiceLoader;
+import java.util.function.Function;
+import java.util.function.Predicate;
 
 /**
  * Chooses a backend. Precedence: an explicit choice (the {@code --backend} option), then the system property
  * {@value #PROPERTY}, then the environment variable {@value #ENV}, then the key {@code backend} of the config file,
  * otherwise the usable backend of highest rank. When the default is chosen for a model, a backend that does not read
  * the model's format is passed over, and so is one that says it cannot read this model ({@link Backend#readProblem}):
- * OpenVINO's ONNX reader, say, fails on models that ONNX Runtime runs. An explicit or configured choice is never
- * replaced.
+ * OpenVINO's ONNX reader, say, fails on models that ONNX Runtime runs. The default for a quantization request
+ * ({@link #selectToQuantize}) also passes over a backend that would refuse the request ({@link Backend#requestProblem}).
+ * An explicit or configured choice is never replaced.
  *
  * <p>The config file is the one named by the system property {@value #CONFIG_PROPERTY} or the environment variable
  * {@value #CONFIG_ENV}, else {@code ~/.config/quantbridge/quantbridge.properties} when it exists.
@@ -105,6 +109,40 @@ public final class BackendSelector {
      * that reads {@code model} (any, when {@code model} is null).
      */
     public Choice select(String explicit, Path model) {
+        Choice configured = configured(explicit);
+        if (configured != null) return configured;
+        return firstUsable("reads the model", model == null ? "" : " reads " + model.getFileName(),
+                b -> model == null || b.capabilities().reads(model),
+                b -> model == null ? Optional.empty() : b.readProblem(model).map(
+                        why -> b.id() + " cannot read " + model.getFileName() + ": " + why));
+    }
+
+    /**
+     * The backend that quantizes {@code request}: as {@link #select(String)}, but the default (when nothing is
+     * configured) is the highest-ranked usable backend that quantizes the request's model format
+     * ({@link Capabilities#quantizes}) and takes the request: one that would refuse it
+     * ({@link Backend#requestProblem}: {@code --target onnxruntime} for OpenVINO, say) or cannot read the model
+     * ({@link Backend#readProblem}) is passed over. A configured backend is kept: its {@code quantize} says what it
+     * refuses.
+     */
+    public Choice selectToQuantize(String explicit, QuantizationRequest request) {
+        Choice configured = configured(explicit);
+        if (configured != null) return configured;
+        Path model = request.model();
+        return firstUsable("reads the model and takes the request", " quantizes " + model.getFileName(),
+                b -> b.capabilities().quantizes(model), b -> {
+            Optional<String> refused = b.requestProblem(request);
+            if (refused.isPresent()) {
+                String why = refused.get();
+                if (why.startsWith(b.id() + ": ")) why = why.substring(b.id().length() + 2);
+                return Optional.of(b.id() + " would refuse this request: " + why);
+            }
+            return b.readProblem(model).map(why -> b.id() + " cannot read " + model.getFileName() + ": " + why);
+        });
+    }
+
+    /** The choice named by the option, property, environment or config file, in that order; null when none is. */
+    private Choice configured(String explicit) {
         if (explicit != null && !explicit.isBlank()) {
             return choose(explicit, "--backend");
         }
@@ -123,19 +161,30 @@ public final class BackendSelector {
                 return choose(fromFile, "config file " + config);
             }
         }
+        return null;
+    }
+
+    /**
+     * The highest-ranked usable backend that {@code handles} (others are skipped without a word) and has no
+     * {@code problem} (a backend with one is passed over, the problem kept as "id ...: why"); {@code what} says, in
+     * the source, what the chosen one does ("reads the model"), {@code none} in the error when none does (" reads
+     * m.onnx").
+     */
+    private Choice firstUsable(String what, String none, Predicate<Backend> handles,
+                               Function<Backend, Optional<String>> problem) {
         List<String> passedOver = new ArrayList<>();
         for (Backend b : backends) {
-            if (!b.status().usable() || (model != null && !b.capabilities().reads(model))) continue;
-            Optional<String> problem = model == null ? Optional.empty() : b.readProblem(model);
-            if (problem.isEmpty()) {
+            if (!b.status().usable() || !handles.test(b)) continue;
+            Optional<String> why = problem.apply(b);
+            if (why.isEmpty()) {
                 return passedOver.isEmpty()
                         ? new Choice(b, DEFAULT + " (highest-ranked usable backend)")
-                        : new Choice(b, DEFAULT + " (highest-ranked usable backend that reads the model; "
+                        : new Choice(b, DEFAULT + " (highest-ranked usable backend that " + what + "; "
                                 + String.join("; ", passedOver) + ")", passedOver);
             }
-            passedOver.add(b.id() + " cannot read " + model.getFileName() + ": " + problem.get());
+            passedOver.add(why.get());
         }
-        throw new QuantbridgeException("no usable backend" + (model == null ? "" : " reads " + model.getFileName())
+        throw new QuantbridgeException("no usable backend" + none
                 + (passedOver.isEmpty() ? "" : " (" + String.join("; ", passedOver) + ")") + ":\n" + statusTable());
     }
 

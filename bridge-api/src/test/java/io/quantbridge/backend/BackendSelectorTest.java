@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,7 +23,7 @@ class BackendSelectorTest {
     record Fixed(String id, int rank, BackendStatus status) implements Backend {
         @Override public Capabilities capabilities() {
             return new Capabilities(EnumSet.of(Precision.INT8), EnumSet.allOf(CalibrationMethod.class), List.of(),
-                    List.of());
+                    List.of(), List.of());
         }
         @Override public QuantizationResult quantize(QuantizationRequest r, Progress p) {
             throw new UnsupportedOperationException();
@@ -138,7 +139,7 @@ class BackendSelectorTest {
         @Override public BackendStatus status() { return BackendStatus.ready("cpu"); }
         @Override public Capabilities capabilities() {
             return new Capabilities(EnumSet.of(Precision.INT8), EnumSet.allOf(CalibrationMethod.class), List.of(),
-                    List.of("onnx"));
+                    List.of("onnx"), List.of("onnx"));
         }
         @Override public java.util.Optional<String> readProblem(Path model) {
             return model.getFileName().toString().contains("if-")
@@ -156,7 +157,7 @@ class BackendSelectorTest {
         @Override public BackendStatus status() { return BackendStatus.ready("cpu"); }
         @Override public Capabilities capabilities() {
             return new Capabilities(EnumSet.of(Precision.INT8), EnumSet.allOf(CalibrationMethod.class), List.of(),
-                    List.of("onnx", "tflite"));
+                    List.of("onnx", "tflite"), List.of("onnx", "tflite"));
         }
         @Override public QuantizationResult quantize(QuantizationRequest r, Progress p) {
             throw new UnsupportedOperationException();
@@ -211,5 +212,71 @@ class BackendSelectorTest {
         var s = new BackendSelector(List.of(BACKENDS.get(2)), Map.of(), Map.of(), null);
         var e = assertThrows(QuantbridgeException.class, () -> s.select(null));
         assertEquals("no usable backend:\n  tensorrt  unusable: no CUDA device; use a GPU machine", e.getMessage());
+    }
+
+    /** Quantizes .onnx models; runs {@code reads}; builds for {@code targets}. */
+    record Quantizer(String id, int rank, List<String> targets, List<String> reads) implements Backend {
+        @Override public BackendStatus status() { return BackendStatus.ready("cpu"); }
+        @Override public Capabilities capabilities() {
+            return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
+                    targets, reads, List.of("onnx"));
+        }
+        @Override public QuantizationResult quantize(QuantizationRequest r, Progress p) {
+            throw new UnsupportedOperationException();
+        }
+        @Override public ModelSession open(Path model) { throw new UnsupportedOperationException(); }
+        @Override public String inspect(Path model) { throw new UnsupportedOperationException(); }
+    }
+
+    private static QuantizationRequest.Builder request(String model) {
+        return QuantizationRequest.builder().model(Path.of("models", model)).calibrationData(Path.of("photos"))
+                .outputDir(Path.of("out"));
+    }
+
+    /**
+     * The default for a quantization request is the highest-ranked usable backend that quantizes the model's format
+     * (TensorRT, which runs engines only, quantizes ONNX models) and takes the request; one that would refuse it is
+     * passed over, saying why; a named one is kept.
+     */
+    @Test
+    void theDefaultForAQuantizationPassesOverABackendThatWouldRefuseIt() {
+        Backend tensorrt = new Quantizer("tensorrt", 300, List.of("gpu", "jetson", "dla"), List.of("plan", "engine"));
+        Backend openvino = new Quantizer("openvino", 200, List.of("cpu"), List.of("onnx", "xml", "blob"));
+        Backend onnx = new Quantizer("onnx", 10, List.of("tensorrt", "openvino", "onnxruntime"), List.of("onnx"));
+        List<Backend> three = List.of(onnx, openvino, tensorrt);
+        var s = new BackendSelector(three, Map.of(), Map.of(), null);
+
+        // reading is not quantizing: select(null, model) would take openvino, which reads .onnx files
+        assertEquals(new BackendSelector.Choice(tensorrt, "default (highest-ranked usable backend)"),
+                s.selectToQuantize(null, request("det.onnx").build()));
+        assertEquals("openvino", s.select(null, Path.of("det.onnx")).backend().id());
+        assertEquals("tensorrt", s.selectToQuantize(null, request("det.onnx").target("dla:1").build()).backend().id());
+
+        BackendSelector.Choice c = s.selectToQuantize(null, request("det.onnx").target("onnxruntime").build());
+        assertEquals("onnx", c.backend().id());
+        assertEquals(List.of("tensorrt would refuse this request: --target onnxruntime: the tensorrt backend builds for"
+                + " gpu, jetson, dla", "openvino would refuse this request: --target onnxruntime: the openvino backend"
+                + " builds for cpu"), c.passedOver());
+        assertTrue(c.source().startsWith("default (highest-ranked usable backend that reads the model and takes the"
+                + " request; tensorrt would refuse"), c.source());
+        assertEquals("openvino", s.selectToQuantize(null, request("det.onnx").target("CPU").build()).backend().id());
+
+        var e = assertThrows(QuantbridgeException.class, () -> s.selectToQuantize(null,
+                request("det.onnx").precision(Precision.DYNAMIC).build()));
+        assertTrue(e.getMessage().startsWith("no usable backend quantizes det.onnx (tensorrt would refuse this request:"
+                + " --precision dynamic: the tensorrt backend does not write dynamic models (it writes int8, fp16);"
+                + " openvino would refuse"), e.getMessage());
+        // a format nobody quantizes: nothing to pass over, nothing to say but that
+        e = assertThrows(QuantbridgeException.class, () -> s.selectToQuantize(null, request("face.tflite").build()));
+        assertTrue(e.getMessage().startsWith("no usable backend quantizes face.tflite:\n"), e.getMessage());
+
+        // named: kept, whatever it would refuse (its quantize says so)
+        var env = new BackendSelector(three, Map.of(), Map.of(BackendSelector.ENV, "openvino"), null);
+        assertEquals(new BackendSelector.Choice(openvino, "environment variable QUANTBRIDGE_BACKEND"),
+                env.selectToQuantize(null, request("det.onnx").target("onnxruntime").build()));
+        assertEquals(Optional.of("--target onnxruntime: the openvino backend builds for cpu"),
+                openvino.requestProblem(request("det.onnx").target("onnxruntime").build()));
+        assertEquals(Optional.of("openvino: quantize takes .onnx models, not face.tflite"),
+                openvino.requestProblem(request("face.tflite").build()));
     }
 }

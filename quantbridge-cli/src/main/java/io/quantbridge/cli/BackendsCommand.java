@@ -35,8 +35,9 @@ final class BackendsCommand implements Callable<Integer> {
         out.println();
         for (Backend b : selector.backends()) {
             Capabilities c = b.capabilities();
-            out.printf(Locale.ROOT, "%-9s precisions %s; calibrators %s; targets %s; reads %s%n", b.id(),
-                    lower(c.precisions()), lower(c.calibrators()), c.targets(), c.modelExtensions());
+            out.printf(Locale.ROOT, "%-9s precisions %s; calibrators %s; targets %s; quantizes %s; reads %s%n",
+                    b.id(), lower(c.precisions()), lower(c.calibrators()), c.targets(), c.quantizes(),
+                    c.modelExtensions());
         }
         out.println();
         try {

@@ -289,7 +289,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .classLabels(fidelity.labelNames())
                 .threads(threads)
                 .build();
-        BackendSelector.Choice choice = BackendSelector.fromEnvironment().select(backend, model);
+        BackendSelector.Choice choice = BackendSelector.fromEnvironment().selectToQuantize(backend, request);
         Sessions.notePassedOver(choice, "quantizing it with", spec.commandLine().getErr());
         choice.backend().capabilities().requirePrecision(choice.backend().id(), request.precision());
         ConsoleProgress progress = new ConsoleProgress(spec.commandLine().getErr(), quiet);

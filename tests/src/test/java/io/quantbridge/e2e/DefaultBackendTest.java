@@ -125,8 +125,8 @@ class DefaultBackendTest {
                 + " insist)\n"), q.err());
         Map<String, Object> rep = Json.parseObject(Files.readString(out.resolve("report.json")));
         assertEquals("onnx", rep.get("backend"));
-        assertEquals("default (highest-ranked usable backend that reads the model; openvino cannot read"
-                + " cls-squeeze-if.onnx: OpenVINO's ONNX reader cannot convert Conv-11)", rep.get("backend_selected_by"));
+        assertEquals("default (highest-ranked usable backend that reads the model and takes the request; openvino"
+                + " cannot read cls-squeeze-if.onnx: OpenVINO's ONNX reader cannot convert Conv-11)", rep.get("backend_selected_by"));
         double cosine = ((Number) ((Map<?, ?>) ((Map<?, ?>) rep.get("fidelity")).values().iterator().next())
                 .get("cosine")).doubleValue();
         assertTrue(cosine > 0.95, rep.get("fidelity").toString());
@@ -167,6 +167,63 @@ class DefaultBackendTest {
         Cli plain = Cli.run("inspect", published.toString());
         assertFalse(plain.err().contains("note:"), plain.err());
         assertTrue(plain.out().contains("OpenVINO "), plain.out());
+    }
+
+    /**
+     * The default for quantize passes over a backend that would refuse the options given: before, with OpenVINO
+     * fetched, {@code quantize --target onnxruntime} (an onnx backend target, as README shows it) failed with
+     * "openvino: --target onnxruntime is not supported" unless --backend onnx was added. And {@code --io int8}, which
+     * the onnx backend ignored (its Q/DQ model kept float inputs and outputs without a word), is refused by every
+     * backend that quantizes an ONNX model, each saying why.
+     */
+    @Test
+    void theDefaultForQuantizePassesOverABackendThatWouldRefuseTheOptions() throws Exception {
+        assumeTrue(OpenVinoBackend.findLibrary().isPresent(), "OpenVINO not fetched: run scripts/fetch-openvino.sh");
+        assertTrue(Cli.run("backends").out().contains("selected: openvino (default (highest-ranked usable backend))"),
+                "this test needs openvino as the default");
+        Path model = RealModels.model(CLS);
+        Path calib = photos("calib", "imageTextR.png", "notes.png", "box.png", "graf1.png");
+        Path out = tmp.resolve("ort");
+        Cli q = Cli.run(args(CLS_IMAGES, "quantize", "--model", model.toString(), "--calib", calib.toString(),
+                "--target", "onnxruntime", "--quiet", "--out", out.toString()));
+        assertEquals(0, q.code(), q.err());
+        assertEquals("note: openvino would refuse this request: --target onnxruntime is not supported (targets: cpu);"
+                + " quantizing it with onnx, the next usable backend (--backend openvino to insist)", q.err().strip());
+        Map<String, Object> rep = Json.parseObject(Files.readString(out.resolve("report.json")));
+        assertEquals("onnx", rep.get("backend"));
+        assertEquals("onnxruntime", rep.get("target"));
+        assertEquals("default (highest-ranked usable backend that reads the model and takes the request; openvino"
+                + " would refuse this request: --target onnxruntime is not supported (targets: cpu))", rep.get("backend_selected_by"));
+        // the same file as when the backend is named
+        Path named = tmp.resolve("named");
+        assertEquals(0, Cli.run(args(CLS_IMAGES, "quantize", "--backend", "onnx", "--model", model.toString(),
+                "--calib", calib.toString(), "--target", "onnxruntime", "--quiet", "--out", named.toString())).code());
+        assertArrayEquals(Files.readAllBytes(named.resolve("model.int8.onnx")),
+                Files.readAllBytes(out.resolve("model.int8.onnx")));
+        // without such an option openvino keeps the model
+        Path ov = tmp.resolve("ov");
+        Cli plain = Cli.run(args(CLS_IMAGES, "quantize", "--model", model.toString(), "--calib", calib.toString(),
+                "--quiet", "--out", ov.toString()));
+        assertEquals(0, plain.code(), plain.err());
+        assertEquals("", plain.err().strip());
+        assertEquals("openvino", Json.parseObject(Files.readString(ov.resolve("report.json"))).get("backend"));
+
+        // no backend that quantizes an ONNX model writes int8 inputs and outputs: refused, each one's reason given
+        Path io = tmp.resolve("io");
+        Cli int8 = Cli.run(args(CLS_IMAGES, "quantize", "--model", model.toString(), "--calib", calib.toString(),
+                "--io", "int8", "--quiet", "--out", io.toString()));
+        assertEquals(1, int8.code());
+        assertTrue(int8.err().startsWith("quantbridge quantize: no usable backend quantizes " + CLS + " (openvino would"
+                + " refuse this request: --io int8 is not supported: OpenVINO's compiled models keep float inputs and"
+                + " outputs (the int8 layers quantize inside); onnx would refuse this request: --io int8 is not"
+                + " supported: the Q/DQ model keeps float inputs and outputs"), int8.err());
+        Cli onnxInt8 = Cli.run(args(CLS_IMAGES, "quantize", "--backend", "onnx", "--model", model.toString(),
+                "--calib", calib.toString(), "--io", "int8", "--quiet", "--out", io.toString()));
+        assertEquals(1, onnxInt8.code());
+        assertEquals("quantbridge quantize: onnx: --io int8 is not supported: the Q/DQ model keeps float inputs and"
+                + " outputs (its QuantizeLinear and DequantizeLinear nodes quantize inside); int8 inputs and outputs"
+                + " are written by --backend tflite", onnxInt8.err().strip());
+        assertFalse(Files.exists(io));
     }
 
     /** Before, eval, bench and inspect took the highest-ranked backend whatever the configuration said. */

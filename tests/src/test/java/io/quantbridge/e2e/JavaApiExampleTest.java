@@ -51,8 +51,8 @@ class JavaApiExampleTest {
                 .outputDir(out)
                 .build();
 
-        // -Dquantbridge.backend, QUANTBRIDGE_BACKEND or a config file choose; else the best usable one reading it
-        Backend backend = BackendSelector.fromEnvironment().select(null, model).backend();
+        // -Dquantbridge.backend, QUANTBRIDGE_BACKEND or a config file choose; else the best usable one taking it
+        Backend backend = BackendSelector.fromEnvironment().selectToQuantize(null, request).backend();
         QuantizationResult result = backend.quantize(request, Progress.NONE);
         Path int8 = result.artifact("model").orElseThrow().path();
         result.fidelity().forEach((output, f) ->          // pooled over the held-out photos

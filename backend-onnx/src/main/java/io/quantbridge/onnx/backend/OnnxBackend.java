@@ -17,6 +17,7 @@ import io.quantbridge.request.StagedOutput;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The embedded default backend: calibrates through ONNX Runtime on the CPU and writes an explicitly quantized
@@ -77,7 +78,7 @@ public final class OnnxBackend implements Backend {
     @Override
     public Capabilities capabilities() {
         return new Capabilities(EnumSet.of(Precision.INT8, Precision.FP16), EnumSet.allOf(CalibrationMethod.class),
-                TARGETS, List.of("onnx"));
+                TARGETS, List.of("onnx"), List.of("onnx"));
     }
 
     @Override
@@ -97,6 +98,13 @@ public final class OnnxBackend implements Backend {
             status = s;
         }
         return s;
+    }
+
+    /** Besides the capabilities: {@code --io int8}, and a target named with what it belongs to. */
+    @Override
+    public Optional<String> requestProblem(QuantizationRequest request) {
+        Optional<String> why = OnnxQuantization.refusal(request);
+        return why.isPresent() ? why : Backend.super.requestProblem(request);
     }
 
     @Override

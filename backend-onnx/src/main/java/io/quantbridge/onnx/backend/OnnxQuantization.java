@@ -31,6 +31,7 @@ import io.quantbridge.onnx.proto.Onnx;
 import io.quantbridge.onnx.runtime.ActivationObserver;
 import io.quantbridge.onnx.runtime.OrtModelSession;
 import io.quantbridge.request.Artifact;
+import io.quantbridge.request.IoType;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
 import io.quantbridge.request.RequestData;
@@ -51,6 +52,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /** One run of the onnx backend: data, calibration, Q/DQ (or FP16), artifacts, fidelity, report. */
@@ -165,17 +167,33 @@ final class OnnxQuantization {
     /**
      * {@code --target}: what the Q/DQ model is for. TensorRT's placement (symmetric int8, Q/DQ on inputs) serves
      * TensorRT and OpenVINO; {@code onnxruntime} rewrites it into the layout ONNX Runtime's CPU kernels fuse
-     * ({@link OrtQdqLayout}); anything else is refused, naming the option.
+     * ({@link OrtQdqLayout}); anything else is refused ({@link #refusal}).
      */
     static String target(QuantizationRequest req) {
-        if (req.target().isEmpty()) return OnnxBackend.TARGETS.get(0);
-        String t = req.target().get().trim().toLowerCase(Locale.ROOT);
-        if (!OnnxBackend.TARGETS.contains(t)) {
-            throw new QuantbridgeException("onnx: --target " + req.target().get() + " is not one of "
+        refusal(req).ifPresent(why -> {
+            throw new QuantbridgeException(why);
+        });
+        return req.target().map(t -> t.trim().toLowerCase(Locale.ROOT)).orElse(OnnxBackend.TARGETS.get(0));
+    }
+
+    /**
+     * What this backend refuses in {@code req} before any work, in the words {@code quantize} fails with: a target
+     * that is not one of {@link OnnxBackend#TARGETS}, and {@code --io int8} (a Q/DQ model keeps float inputs and
+     * outputs; int8 ones would be silently float).
+     */
+    static Optional<String> refusal(QuantizationRequest req) {
+        if (req.target().isPresent()
+                && !OnnxBackend.TARGETS.contains(req.target().get().trim().toLowerCase(Locale.ROOT))) {
+            return Optional.of("onnx: --target " + req.target().get() + " is not one of "
                     + String.join(", ", OnnxBackend.TARGETS) + " (device targets such as gpu, jetson, dla or cpu belong "
                     + "to --backend tensorrt or openvino)");
         }
-        return t;
+        if (req.io() == IoType.INT8) {
+            return Optional.of("onnx: --io int8 is not supported: the Q/DQ model keeps float inputs and outputs (its"
+                    + " QuantizeLinear and DequantizeLinear nodes quantize inside); int8 inputs and outputs are"
+                    + " written by --backend tflite");
+        }
+        return Optional.empty();
     }
 
     /** {@code --table}, read and checked against this run (model, calibrator, conditioning). */
