@@ -26,8 +26,9 @@ import java.util.Map;
  * <p>Reading accepts format versions 1.0, 2.0 and 3.0 and the element types {@code f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8
  * b1} in little-endian ({@code <}), big-endian ({@code >}), native ({@code =}, taken as little-endian) or
  * not-applicable ({@code |}) byte order; every value is converted to float32 (64-bit integers and doubles may lose
- * precision). Arrays saved in Fortran order, structured or object dtypes are refused. Every error message starts
- * with the file.
+ * precision). An array saved in Fortran order ({@code fortran_order: True}, as {@code numpy.save} writes a transposed
+ * matrix or {@code numpy.asfortranarray}) is read into C order; stacked samples in Fortran order (each sample's values
+ * spread over the whole file), structured and object dtypes are refused. Every error message starts with the file.
  *
  * <p>Writing produces exactly what {@code numpy.save} (1.23 and later) writes for a C-ordered {@code float32}
  * array: a version 1.0 header (2.0 when the header would not fit), with numpy's spare room for the first dimension
@@ -66,7 +67,32 @@ public final class NpyFile {
         ByteBuffer data = ByteBuffer.wrap(bytes, (int) h.dataStart, (int) (h.count * h.dtype.size)).slice()
                 .order(h.dtype.order);
         h.dtype.decode(data, out, source);
-        return new FloatTensor(h.shape, out);
+        return new FloatTensor(h.shape, h.fortran ? cOrder(out, h.shape) : out);
+    }
+
+    /**
+     * The values of an array of {@code shape} given in Fortran order (first index fastest), in C order (last index
+     * fastest).
+     */
+    static float[] cOrder(float[] fortran, long[] shape) {
+        int rank = shape.length;
+        if (rank < 2 || fortran.length == 0) return fortran;
+        long[] stride = new long[rank]; // C-order strides
+        stride[rank - 1] = 1;
+        for (int d = rank - 2; d >= 0; d--) stride[d] = stride[d + 1] * shape[d + 1];
+        float[] c = new float[fortran.length];
+        long[] index = new long[rank];
+        long at = 0; // C position of index
+        for (float v : fortran) {
+            c[(int) at] = v;
+            for (int d = 0; d < rank; d++) { // the next index in Fortran order: dimension 0 moves fastest
+                at += stride[d];
+                if (++index[d] < shape[d]) break;
+                at -= stride[d] * shape[d];
+                index[d] = 0;
+            }
+        }
+        return c;
     }
 
     /**
@@ -162,10 +188,6 @@ public final class NpyFile {
         if (!(fortran instanceof Boolean fo)) {
             throw new QuantbridgeException(source + ": corrupt .npy header: 'fortran_order' is " + fortran);
         }
-        if (fo) {
-            throw new QuantbridgeException(source + ": the array is stored in Fortran order (fortran_order: True);"
-                    + " save it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(a))");
-        }
         if (!(shapeObj instanceof List<?> shapeList)) {
             throw new QuantbridgeException(source + ": corrupt .npy header: 'shape' is " + shapeObj);
         }
@@ -184,7 +206,7 @@ public final class NpyFile {
         } catch (ArithmeticException e) {
             throw new QuantbridgeException(source + ": shape " + Arrays.toString(shape) + " is too large");
         }
-        return new Header(source, shape, d, dtype, count, headerStart + headerLen);
+        return new Header(source, shape, d, dtype, count, headerStart + headerLen, fo);
     }
 
     /** Headers longer than this are refused as corrupt (numpy writes well under 1 KiB). */
@@ -198,14 +220,17 @@ public final class NpyFile {
         final Dtype dtype;
         final long count;
         final long dataStart;
+        /** Whether the data is in Fortran order (first index fastest). */
+        final boolean fortran;
 
-        Header(String source, long[] shape, String descr, Dtype dtype, long count, long dataStart) {
+        Header(String source, long[] shape, String descr, Dtype dtype, long count, long dataStart, boolean fortran) {
             this.source = source;
             this.shape = shape;
             this.descr = descr;
             this.dtype = dtype;
             this.count = count;
             this.dataStart = dataStart;
+            this.fortran = fortran;
         }
 
         /** Bytes of data the shape and type need. */
@@ -244,6 +269,11 @@ public final class NpyFile {
                         + Arrays.toString(shape));
             }
             long[] sub = Arrays.copyOfRange(shape, 1, shape.length);
+            if (fortran && shape[0] > 1) {
+                throw new QuantbridgeException(source + ": the samples stacked along the first dimension are stored in"
+                        + " Fortran order (fortran_order: True), each spread over the whole file; save the stack in C"
+                        + " order, e.g. numpy.save(path, numpy.ascontiguousarray(a))");
+            }
             long n = count / shape[0];
             if (n > Integer.MAX_VALUE - 8) {
                 throw new QuantbridgeException(source + ": " + n + " elements per sample are more than one tensor"
@@ -256,7 +286,7 @@ public final class NpyFile {
             }
             float[] out = new float[(int) n];
             dtype.decode(ByteBuffer.wrap(b).order(dtype.order), out, source + "[" + index + "]");
-            return new FloatTensor(sub, out);
+            return new FloatTensor(sub, fortran ? cOrder(out, sub) : out);
         }
     }
 

@@ -37,7 +37,8 @@ public final class NpzFile {
                 NpyFile.Header h = header(in, entry, source);
                 h.checkWhole();
                 // the whole array is the single sample of the same array seen as [1, ...]
-                FloatTensor t = new NpyFile.Header(source, prepend(h.shape), h.descr, h.dtype, h.count, h.dataStart)
+                FloatTensor t = new NpyFile.Header(source, prepend(h.shape), h.descr, h.dtype, h.count, h.dataStart,
+                        h.fortran)
                         .sample(in, 0);
                 checkCrc(in, entry, source);
                 return t;

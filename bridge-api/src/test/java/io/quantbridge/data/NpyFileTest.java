@@ -126,11 +126,51 @@ class NpyFileTest {
         return assertThrows(QuantbridgeException.class, () -> NpyFile.read(f)).getMessage();
     }
 
+    /**
+     * {@code numpy.save(f, np.arange(6, dtype='<f4').reshape(2, 3).T)} writes these bytes (numpy 2.4): the transposed
+     * matrix in Fortran order, its data the original's memory. Read, it is {@code a.T} in C order. A 3-d array's
+     * values come back where numpy puts them; stacked samples in Fortran order are refused.
+     */
     @Test
-    void refusesFortranOrder() throws IOException {
-        byte[] b = npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", NpyBytes.floats(1, 2, 3, 4));
-        assertEquals(dir.resolve("bad.npy") + ": the array is stored in Fortran order (fortran_order: True);"
-                + " save it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(a))", error(b));
+    void readsFortranOrderIntoCOrder() throws IOException {
+        byte[] t = npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 2), }", NpyBytes.floats(0, 1, 2, 3, 4,
+                5));
+        FloatTensor a = parse(t);
+        assertArrayEquals(new long[] {3, 2}, a.shape());
+        assertArrayEquals(new float[] {0, 3, 1, 4, 2, 5}, a.data());
+
+        // a[i][j][k] = 100 i + 10 j + k, shape (2, 3, 4), written with i fastest
+        float[] fortran = new float[24];
+        float[] c = new float[24];
+        int f = 0;
+        for (int k = 0; k < 4; k++) {
+            for (int j = 0; j < 3; j++) {
+                for (int i = 0; i < 2; i++) {
+                    fortran[f++] = 100 * i + 10 * j + k;
+                    c[i * 12 + j * 4 + k] = 100 * i + 10 * j + k;
+                }
+            }
+        }
+        FloatTensor cube = parse(npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }",
+                NpyBytes.floats(fortran)));
+        assertArrayEquals(c, cube.data());
+        // big-endian doubles too: the order is the elements', whatever their type
+        ByteBuffer be = ByteBuffer.allocate(48).order(ByteOrder.BIG_ENDIAN);
+        for (int v = 0; v < 6; v++) be.putDouble(v);
+        assertArrayEquals(new float[] {0, 3, 1, 4, 2, 5},
+                parse(npy(1, "{'descr': '>f8', 'fortran_order': True, 'shape': (3, 2), }", be.array())).data());
+        // one sample of a stack of one is the whole array
+        Path one = dir.resolve("one.npy");
+        Files.write(one, npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 3, 2), }", NpyBytes.floats(0, 1,
+                2, 3, 4, 5)));
+        assertArrayEquals(new float[] {0, 3, 1, 4, 2, 5}, NpyFile.readSample(one, 0).data());
+
+        Path stack = dir.resolve("stack.npy");
+        Files.write(stack, t);
+        assertEquals(stack + ": the samples stacked along the first dimension are stored in Fortran order"
+                + " (fortran_order: True), each spread over the whole file; save the stack in C order, e.g."
+                + " numpy.save(path, numpy.ascontiguousarray(a))", assertThrows(QuantbridgeException.class,
+                () -> NpyFile.readSample(stack, 1)).getMessage());
     }
 
     @Test
