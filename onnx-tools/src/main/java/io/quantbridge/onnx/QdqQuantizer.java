@@ -28,7 +28,9 @@ import java.util.Set;
  * <ul>
  *   <li>Conv, ConvTranspose, Gemm, MatMul with a constant weight: Q/DQ on the activation input and on the weight;
  *       not on outputs; bias stays float. Weight scales are max|w|/127 per output channel (Conv axis 0,
- *       ConvTranspose axis 1, MatMul weight [K, N] the last axis, Gemm axis 1, or 0 with transB=1), or per tensor.
+ *       ConvTranspose axis 1, MatMul weight [K, N] the last axis, Gemm axis 1, or 0 with transB=1), or per tensor
+ *       (asked, or a MatMul weight of rank 1 or of rank 3 and more, batched, which ONNX Runtime's integer MatMul and
+ *       OpenVINO do not take per channel).
  *       A MatMul whose inputs are both activations (attention) stays float unless
  *       {@link QdqOptions#quantizeAttention()}.</li>
  *   <li>Residual Add (both inputs activations, at least one coming straight from a quantized Conv/ConvTranspose,
@@ -386,6 +388,7 @@ public final class QdqQuantizer {
         WeightKey weight = null;
         int weightSlot = 1;
         String constSide = null;                 // constant operand that is computed, not an initializer
+        String batched = null;                   // why a MatMul weight is per tensor although per channel was asked
         switch (op) {
             case "Conv", "ConvTranspose", "Gemm" -> {
                 if (aConst) return floatNode(node, "input " + a + " is a constant");
@@ -410,8 +413,12 @@ public final class QdqQuantizer {
                 } else if (wConst) {
                     actSlots.add(new Slot(i, 0));
                     if (ix.inits.contains(w)) {
+                        // per channel on [K, N] only: a batched weight [..., K, N] per channel on its last axis made
+                        // ONNX Runtime 1.29's integer MatMul fail ("b zero point is not valid": it wants [..., 1, N])
+                        // and OpenVINO 2026.4 compute noise (cosine 0.1 on one MatMul, varying between runs)
                         int rank = ix.initMap.get(w).getDimsCount();
-                        weight = new WeightKey(w, opts.perChannel() && rank >= 2 ? rank - 1 : -1);
+                        weight = new WeightKey(w, opts.perChannel() && rank == 2 ? 1 : -1);
+                        if (opts.perChannel() && rank > 2) batched = " (per-tensor: batched weight of rank " + rank + ")";
                     } else {
                         actSlots.add(new Slot(i, 1));
                         constSide = w;
@@ -436,7 +443,8 @@ public final class QdqQuantizer {
         for (Slot s : actSlots) p.addAct(node.getInput(s.input()), s);
         if (weight != null) p.weights.computeIfAbsent(weight, k -> new ArrayList<>()).add(new Slot(i, weightSlot));
         String what = weight != null ? "activation and weight"
-                + (weight.axis() >= 0 ? " (per-channel axis " + weight.axis() + ")" : " (per-tensor)")
+                + (weight.axis() >= 0 ? " (per-channel axis " + weight.axis() + ")" : batched != null ? batched
+                : " (per-tensor)")
                 : constSide != null ? "activation and computed weight " + constSide + " (per-tensor, calibrated)"
                 : "activations";
         return new NodeDecision(node.getName(), op, true, op + ": Q/DQ on " + what);

@@ -153,6 +153,42 @@ class QdqQuantizerTest {
         assertTrue(Ort.cosine(ref.get("logits"), got.get("logits")) > 0.98);
     }
 
+    /**
+     * y = x[3, 5, 32] MatMul W[3, 32, 16] (a batched weight) + x MatMul V[32, 16]. Per channel on the batched weight's
+     * last axis (a scale of 16) made ONNX Runtime's integer MatMul fail ("b zero point is not valid") and OpenVINO
+     * 2026.4 compute noise; it is per tensor now, and [K, N] stays per channel.
+     */
+    @Test
+    void aBatchedMatMulWeightIsPerTensor() throws Exception {
+        java.util.Random r = new java.util.Random(3);
+        io.quantbridge.onnx.proto.Onnx.GraphProto g = io.quantbridge.onnx.proto.Onnx.GraphProto.newBuilder()
+                .setName("batched").addInput(TinyModels.input("x", 3, 5, 32)).addOutput(TinyModels.input("y", 3, 5, 16))
+                .addInitializer(Tensors.floatTensor("W", new long[] {3, 32, 16}, TinyModels.randomWeights(r, 1536, 0.2f)))
+                .addInitializer(Tensors.floatTensor("V", new long[] {32, 16}, TinyModels.randomWeights(r, 512, 0.2f)))
+                .addNode(TinyModels.node("MatMul", "batched", TinyModels.s("x", "W"), TinyModels.s("a")))
+                .addNode(TinyModels.node("MatMul", "plain", TinyModels.s("x", "V"), TinyModels.s("b")))
+                .addNode(TinyModels.node("Add", "sum", TinyModels.s("a", "b"), TinyModels.s("y"))).build();
+        OnnxModel m = TinyModels.model(g, 13);
+        QdqPlan plan = QdqQuantizer.plan(m, QdqOptions.defaults());
+        assertTrue(plan.decisions().stream().anyMatch(d -> d.node().equals("batched")
+                && d.reason().equals("MatMul: Q/DQ on activation and weight (per-tensor: batched weight of rank 3)")),
+                plan.decisions().toString());
+        OnnxModel q = QdqQuantizer.apply(plan, table(plan, batches("x", 4, 4, 3, 5, 32))).model();
+        Map<String, NodeProto> prod = producers(q);
+        NodeProto dqW = dqInput(q, prod, node(q, "batched"), 1);
+        NodeProto dqV = dqInput(q, prod, node(q, "plain"), 1);
+        assertEquals(1, Tensors.elementCount(q.initializer(dqW.getInput(1)).orElseThrow()));
+        assertTrue(dqW.getAttributeList().stream().noneMatch(a -> a.getName().equals("axis")));
+        assertEquals(16, Tensors.elementCount(q.initializer(dqV.getInput(1)).orElseThrow()));
+        assertEquals(1, Attributes.getInt(dqV, "axis", -1));
+
+        // ONNX Runtime's integer kernels (the optimized session fuses the Q/DQ pairs) run it, and close to float
+        Map<String, Ort.Input> in = Map.of("x", Ort.random(99, 3, 5, 32));
+        float[] ref = Ort.run(m, in).get("y");
+        float[] fused = Ort.run(q, in).get("y");
+        assertTrue(Ort.cosine(ref, fused) > 0.999, "cosine " + Ort.cosine(ref, fused));
+    }
+
     @Test
     void perTensorAndFloatWeightVariantsRun() throws Exception {
         OnnxModel m = TinyModels.convModel();
