@@ -134,6 +134,9 @@ public final class QdqQuantizer {
     /** A use of a tensor: input {@code input} of node {@code node}. */
     record Slot(int node, int input) { }
 
+    /** Where a node decision says that a per-channel MatMul weight was made per tensor, being batched. */
+    private static final String BATCHED = "per-tensor: batched weight of rank ";
+
     /** A weight to quantize: tensor and axis (-1 per tensor). */
     record WeightKey(String tensor, int axis) { }
 
@@ -418,7 +421,7 @@ public final class QdqQuantizer {
                         // and OpenVINO 2026.4 compute noise (cosine 0.1 on one MatMul, varying between runs)
                         int rank = ix.initMap.get(w).getDimsCount();
                         weight = new WeightKey(w, opts.perChannel() && rank == 2 ? 1 : -1);
-                        if (opts.perChannel() && rank > 2) batched = " (per-tensor: batched weight of rank " + rank + ")";
+                        if (opts.perChannel() && rank > 2) batched = " (" + BATCHED + rank + ")";
                     } else {
                         actSlots.add(new Slot(i, 1));
                         constSide = w;
@@ -640,6 +643,12 @@ public final class QdqQuantizer {
         Set<String> reported = new LinkedHashSet<>(unavailable.values());
         if (!reported.isEmpty()) {
             notes.add(reported.size() + " tensor(s) without a usable range: their consumers stay float");
+        }
+        for (NodeDecision d : p.decisions) {
+            if (d.quantized() && d.reason().contains(BATCHED)) {
+                notes.add(d.opType() + " '" + d.node() + "': its batched weight is quantized per tensor (ONNX Runtime's"
+                        + " integer MatMul and OpenVINO do not take one per channel)");
+            }
         }
         QdqReport report = new QdqReport(plan.opsetBefore(), out.opsetVersion(), plan.opsetConversions(),
                 plan.foldedConstants(), plan.foldedIntoConvs(), p.decisions, plan.subgraphs(), actPairs, weightCount, notes);
