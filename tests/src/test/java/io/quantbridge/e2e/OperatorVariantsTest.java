@@ -207,14 +207,19 @@ class OperatorVariantsTest {
         return Fidelity.cosine(x, y);
     }
 
+    /** The onnx backend's int8 run on 12 calibration samples, with {@code more} said of the request. */
+    private QuantizationResult quantize(Layer layer, Path model,
+                                        java.util.function.UnaryOperator<QuantizationRequest.Builder> more) {
+        return new OnnxBackend().quantize(more.apply(QuantizationRequest.builder().model(model)
+                .calibrationSamples(samples(layer.x(), 12, 1)).outputDir(tmp.resolve("out"))).build(), Progress.NONE);
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("layers")
     void oneInt8LayerStaysCloseToFloatInEveryRuntime(Layer layer) throws Exception {
         Path model = write(layer, tmp.resolve("layer.onnx"));
         List<Map<String, FloatTensor>> held = samples(layer.x(), 6, 2);
-        QuantizationResult result = new OnnxBackend().quantize(QuantizationRequest.builder().model(model)
-                .calibrationSamples(samples(layer.x(), 12, 1)).evaluationSamples(held).outputDir(tmp.resolve("out"))
-                .build(), Progress.NONE);
+        QuantizationResult result = quantize(layer, model, b -> b.evaluationSamples(held));
         assertEquals(1, ((Number) result.report().get("quantized_nodes")).intValue(), result.report().toString());
         double asWritten = result.fidelity().get("y").cosine();
         assertTrue(asWritten > 0.999, layer + " as written: cosine " + asWritten);
@@ -245,9 +250,7 @@ class OperatorVariantsTest {
     void oneInt8LayerInOnnxRuntimesLayoutStaysCloseToFloat(Layer layer) throws Exception {
         Path model = write(layer, tmp.resolve("layer.onnx"));
         List<Map<String, FloatTensor>> held = samples(layer.x(), 6, 2);
-        QuantizationResult result = new OnnxBackend().quantize(QuantizationRequest.builder().model(model)
-                .calibrationSamples(samples(layer.x(), 12, 1)).target("onnxruntime").outputDir(tmp.resolve("out"))
-                .build(), Progress.NONE);
+        QuantizationResult result = quantize(layer, model, b -> b.target("onnxruntime"));
         try (ModelSession fp32 = OrtModelSession.open(model, 1);
              ModelSession fused = OrtModelSession.open(result.artifact("model").orElseThrow().path(), 1)) {
             double c = cosine(fp32, fused, held);
