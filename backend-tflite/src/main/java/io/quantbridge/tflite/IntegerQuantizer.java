@@ -288,17 +288,24 @@ final class IntegerQuantizer {
         }
 
         int[] outs = g.getOutputs().clone();
+        // a tensor listed as two outputs gets one twin, named once
+        Map<Integer, Integer> outputTwins = new HashMap<>();
         for (int k = 0; k < outs.length; k++) {
             int o = outs[k];
             if (!isFloatActivation(o)) continue;
-            if (options.io() == IoType.FLOAT && int8Home[o]) {
+            Integer done = outputTwins.get(o);
+            if (done != null) {
+                outs[k] = done;
+            } else if (options.io() == IoType.FLOAT && int8Home[o]) {
                 int twin = dequantTwin(o);
                 swapNames(o, twin, INT8_SUFFIX);
                 outs[k] = twin;
+                outputTwins.put(o, twin);
             } else if (options.io() == IoType.INT8 && !int8Home[o]) {
                 int twin = quantTwin(o);
                 swapNames(o, twin, "/float");
                 outs[k] = twin;
+                outputTwins.put(o, twin);
             }
         }
         g.setOutputs(outs);

@@ -44,6 +44,7 @@ public final class TfliteModel {
 
     private final ModelT model;
     private final String label;
+    private int zeroBiasesAdded;
 
     private TfliteModel(ModelT model, String label) {
         this.model = model;
@@ -87,7 +88,47 @@ public final class TfliteModel {
         TfliteModel model = new TfliteModel(m, label);
         model.validate();
         model.normalizeEmptyVectors();
+        model.zeroBiasesAdded = model.addMissingConvBiases();
         return model;
+    }
+
+    /**
+     * Gives each float CONV_2D and DEPTHWISE_CONV_2D without a bias (two inputs, or bias index -1) a zero float32
+     * bias: the same function, in the form TFLite's kernels take. TFLite 2.20's CONV_2D refuses to prepare without a
+     * bias ("has_bias was not true"), both refuse a bias index of -1 ("Tensor at index 2 was optional but was
+     * expected"), and the float DEPTHWISE_CONV_2D accepts two inputs when it prepares, then reads the bias it does not
+     * have: the first {@code Invoke} crashed the JVM, with or without XNNPACK. The int8 kernels need a bias too.
+     *
+     * @return the number of operators given a bias
+     */
+    private int addMissingConvBiases() {
+        int added = 0;
+        SubGraphT g = main();
+        for (OperatorT op : g.getOperators()) {
+            int code = builtinCode(op);
+            if (code != BuiltinOperator.CONV_2D && code != BuiltinOperator.DEPTHWISE_CONV_2D) continue;
+            int[] in = op.getInputs();
+            boolean absent = in.length == 2 || in.length > 2 && in[2] == -1;
+            if (!absent || in[0] < 0 || in[1] < 0 || op.getOutputs().length == 0) continue;
+            TensorT w = tensor(in[1]);
+            TensorT out = tensor(op.getOutputs()[0]);
+            int[] ws = w.getShape();
+            if (out.getType() != TensorType.FLOAT32 || ws == null || ws.length != 4) continue;
+            int channels = ws[code == BuiltinOperator.CONV_2D ? 0 : 3];
+            if (channels <= 0) continue;
+            int b = addTensor(newTensor(w.getName() + "/zero_bias", TensorType.FLOAT32, new int[] {channels}, null,
+                    addBuffer(floatBytes(new float[channels])), null));
+            int[] n = Arrays.copyOf(in, 3);
+            n[2] = b;
+            op.setInputs(n);
+            added++;
+        }
+        return added;
+    }
+
+    /** How many convolutions {@link #parse} gave a zero bias (see {@link #addMissingConvBiases}). */
+    int zeroBiasesAdded() {
+        return zeroBiasesAdded;
     }
 
     /** Checks the size and the {@code TFL3} identifier before anything reads the flatbuffer. */
@@ -550,6 +591,63 @@ public final class TfliteModel {
         List<String> l = new ArrayList<>();
         for (TensorT t : main().getTensors()) if (t.getType() == TensorType.FLOAT16) l.add(t.getName());
         return l;
+    }
+
+    /** Operators kept even when nothing reads their outputs: they change state or run other subgraphs. */
+    private static final Set<Integer> SIDE_EFFECTS = Set.of(BuiltinOperator.CUSTOM, BuiltinOperator.CALL_ONCE,
+            BuiltinOperator.VAR_HANDLE, BuiltinOperator.READ_VARIABLE, BuiltinOperator.ASSIGN_VARIABLE,
+            BuiltinOperator.WHILE, BuiltinOperator.IF, BuiltinOperator.CALL);
+
+    /**
+     * Removes the operators of the main subgraph whose outputs no later operator reads and that are no graph or
+     * signature output (and, in turn, the operators only they read from), then the tensors and buffers left unused.
+     * Operators that change state (variables, custom and control-flow operators, any operator with a variable input)
+     * stay. The outputs are the same; XNNPACK (TFLite 2.20) aborted the JVM in {@code xnn_subgraph_optimize} on an
+     * int8 LOGISTIC or TANH whose output nobody reads.
+     *
+     * @return a description of each operator removed ({@code "#3 TANH (y1)"}), in model order
+     */
+    public List<String> removeDeadOperators() {
+        SubGraphT g = main();
+        OperatorT[] ops = g.getOperators();
+        boolean[] live = new boolean[g.getTensors().length];
+        for (int i : g.getOutputs()) live[i] = true;
+        if (model.getSignatureDefs() != null) {
+            for (SignatureDefT sd : model.getSignatureDefs()) {
+                if (sd.getSubgraphIndex() != 0 || sd.getOutputs() == null) continue;
+                for (TensorMapT tm : sd.getOutputs()) {
+                    long n = tm.getTensorIndex();
+                    if (n >= 0 && n < live.length) live[(int) n] = true;
+                }
+            }
+        }
+        boolean[] keep = new boolean[ops.length];
+        for (int k = ops.length - 1; k >= 0; k--) {
+            OperatorT op = ops[k];
+            boolean needed = SIDE_EFFECTS.contains(builtinCode(op)) || op.getOutputs().length == 0;
+            for (int o : op.getOutputs()) needed |= live[o];
+            for (int i : op.getInputs()) needed |= i >= 0 && tensor(i).getIsVariable();
+            if (!needed) continue;
+            keep[k] = true;
+            for (int i : op.getInputs()) if (i >= 0) live[i] = true;
+            if (op.getIntermediates() != null) for (int i : op.getIntermediates()) if (i >= 0) live[i] = true;
+        }
+        List<String> removed = new ArrayList<>();
+        List<OperatorT> kept = new ArrayList<>();
+        for (int k = 0; k < ops.length; k++) {
+            if (keep[k]) {
+                kept.add(ops[k]);
+            } else {
+                OperatorT op = ops[k];
+                removed.add("#" + k + " " + opName(op) + " ("
+                        + (op.getOutputs().length > 0 ? tensor(op.getOutputs()[0]).getName() : "") + ")");
+            }
+        }
+        if (!removed.isEmpty()) {
+            g.setOperators(kept.toArray(new OperatorT[0]));
+            compact();
+        }
+        return removed;
     }
 
     /**

@@ -130,6 +130,9 @@ final class TfliteQuantization {
         // sparse weights (DENSIFY) become dense constants for every mode: the quantizers then see them as weights
         int operators = original.operators().size();
         int densified = SparseTensors.densify(original);
+        // operators whose outputs nobody reads compute nothing the model gives; left in, an int8 LOGISTIC or TANH
+        // among them aborted XNNPACK wherever the written model is loaded
+        List<String> dead = original.removeDeadOperators();
         TfliteModel prepared = original.copy();
         int fp16Dropped = prepared.dequantizeFloat16Weights();
         InputFiles.createFolder(req.outputDir(), "--out");
@@ -144,6 +147,11 @@ final class TfliteQuantization {
         modelInfo.put("sha256", sha);
         modelInfo.put("operators", operators);
         modelInfo.put("float16_weights_converted", fp16Dropped);
+        if (!dead.isEmpty()) {
+            modelInfo.put("unread_operators_removed", dead);
+            progress.note(dead.size() + " operator(s) whose outputs nothing reads left out of the written model: "
+                    + String.join(", ", dead));
+        }
         if (densified > 0) {
             modelInfo.put("sparse_weights_densified", densified);
             progress.note(densified + " sparse weight tensor(s) made dense: the written model stores them dense");

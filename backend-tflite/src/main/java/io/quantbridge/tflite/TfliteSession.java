@@ -210,7 +210,11 @@ public final class TfliteSession implements ModelSession {
     /** Opens a serialized model; {@code label} names it in errors. */
     public static TfliteSession open(byte[] bytes, String label, Options options) {
         TfliteModel model = TfliteModel.parse(bytes, label);
-        return new TfliteSession(label, model, bytes, options);
+        boolean changed = model.zeroBiasesAdded() > 0;
+        // XNNPACK aborted the JVM on an int8 LOGISTIC or TANH whose output nothing reads: such operators are left
+        // out (the outputs are the same). Without XNNPACK (calibration) every tensor keeps its index.
+        if (options.xnnpack() && !model.removeDeadOperators().isEmpty()) changed = true;
+        return new TfliteSession(label, model, changed ? model.toBytes() : bytes, options);
     }
 
     /** Refuses custom operators this runtime does not implement before the native builder sees them. */
