@@ -658,7 +658,9 @@ class TfliteOperatorVariantsTest {
         StringBuilder report = new StringBuilder();
         boolean ok = true;
         for (String v : List.of("per-channel", "edgetpu", "io int8", "fp16")) {
-            QuantizationResult result = quantize(graph, model, v, b -> variant(v, b));
+            QuantizationResult result = quantize(graph, model, v, b -> variant(v, b).evaluationSamples(held));
+            // each output once, over the held-out samples (an output listed twice was pooled twice)
+            for (var f : result.fidelity().values()) assertEquals(held.size(), f.samples(), v + " " + f.output());
             Path quantized = result.artifact("model").orElseThrow().path();
             for (boolean xnnpack : new boolean[] {false, true}) {
                 try (TfliteSession fp32 = TfliteSession.open(model, new TfliteSession.Options(1, false, false));

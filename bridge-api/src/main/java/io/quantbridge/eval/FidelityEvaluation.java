@@ -85,7 +85,7 @@ public final class FidelityEvaluation {
             throw new QuantbridgeException("evaluation data is empty: no held-out samples to compare on");
         }
         List<String> outputs = new ArrayList<>();
-        for (TensorInfo o : reference.outputs()) outputs.add(o.name());
+        for (TensorInfo o : reference.outputs()) if (!outputs.contains(o.name())) outputs.add(o.name()); // listed twice: once
         Map<String, String> paired = new LinkedHashMap<>();
         ModelSession candidate = CandidateNames.matched(reference, candidateSession, outputMap, paired);
         Map<String, BoxDecoder> boxes = boxDecoders(metrics.boxes(), reference.outputs(), reference.inputs());
