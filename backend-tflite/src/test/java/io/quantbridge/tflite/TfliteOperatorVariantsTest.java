@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quantbridge.backend.Progress;
-import io.quantbridge.metrics.Fidelity;
 import io.quantbridge.request.IoType;
 import io.quantbridge.request.Precision;
 import io.quantbridge.request.QuantizationRequest;
@@ -182,34 +181,30 @@ class TfliteOperatorVariantsTest {
         return o;
     }
 
+    /** {@code options} once {@code set} has set them. */
+    private static <T> T with(T options, java.util.function.Consumer<T> set) {
+        set.accept(options);
+        return options;
+    }
+
     private static AddOptionsT add(byte act) {
-        AddOptionsT o = new AddOptionsT();
-        o.setFusedActivationFunction(act);
-        return o;
+        return with(new AddOptionsT(), o -> o.setFusedActivationFunction(act));
     }
 
     private static MulOptionsT mul(byte act) {
-        MulOptionsT o = new MulOptionsT();
-        o.setFusedActivationFunction(act);
-        return o;
+        return with(new MulOptionsT(), o -> o.setFusedActivationFunction(act));
     }
 
     private static SubOptionsT sub(byte act) {
-        SubOptionsT o = new SubOptionsT();
-        o.setFusedActivationFunction(act);
-        return o;
+        return with(new SubOptionsT(), o -> o.setFusedActivationFunction(act));
     }
 
     private static ConcatenationOptionsT concat(int axis) {
-        ConcatenationOptionsT o = new ConcatenationOptionsT();
-        o.setAxis(axis);
-        return o;
+        return with(new ConcatenationOptionsT(), o -> o.setAxis(axis));
     }
 
     private static ReducerOptionsT reducer(boolean keepDims) {
-        ReducerOptionsT o = new ReducerOptionsT();
-        o.setKeepDims(keepDims);
-        return o;
+        return with(new ReducerOptionsT(), o -> o.setKeepDims(keepDims));
     }
 
     private static final byte SAME = Padding.SAME;
@@ -517,31 +512,32 @@ class TfliteOperatorVariantsTest {
         return file;
     }
 
-    /** The pooled cosine of {@code candidate}'s outputs against {@code reference}'s over {@code d}. */
+    /**
+     * The pooled cosine of {@code candidate}'s outputs against {@code reference}'s over {@code d}; 1 where both are
+     * zero everywhere (x - x).
+     */
     static double cosine(TfliteSession reference, TfliteSession candidate, List<Map<String, FloatTensor>> d) {
-        List<Float> a = new ArrayList<>();
-        List<Float> b = new ArrayList<>();
+        double xy = 0;
+        double xx = 0;
+        double yy = 0;
         for (Map<String, FloatTensor> feed : d) {
             Map<String, FloatTensor> want = reference.run(feed);
             // int8 inputs and outputs (--io int8) are written and read as the real values they quantize
             Map<String, FloatTensor> got = candidate.run(feed);
             assertEquals(want.keySet(), got.keySet(), "output names");
             for (var e : want.entrySet()) {
-                for (float v : e.getValue().data()) a.add(v);
-                for (float v : got.get(e.getKey()).data()) b.add(v);
+                float[] x = e.getValue().data();
+                float[] y = got.get(e.getKey()).data();
+                assertEquals(x.length, y.length, e.getKey() + " size");
+                for (int i = 0; i < x.length; i++) {
+                    xy += (double) x[i] * y[i];
+                    xx += (double) x[i] * x[i];
+                    yy += (double) y[i] * y[i];
+                }
             }
         }
-        float[] x = new float[a.size()];
-        float[] y = new float[b.size()];
-        assertEquals(x.length, y.length, "output sizes");
-        for (int i = 0; i < x.length; i++) {
-            x[i] = a.get(i);
-            y[i] = b.get(i);
-        }
-        double reach = 0;
-        for (int i = 0; i < x.length; i++) reach = Math.max(reach, Math.abs(x[i]) + Math.abs(y[i]));
-        if (reach < 1e-6) return 1; // both zero (x - x): the same
-        return Fidelity.cosine(x, y);
+        if (xx < 1e-12 && yy < 1e-12) return 1;
+        return xy / Math.sqrt(xx * yy);
     }
 
     private QuantizationResult quantize(Graph graph, Path model, String out,
