@@ -132,13 +132,17 @@ class TfliteOperatorVariantsTest {
         return new Layer(name, code, optionsType, options, List.of(inputs));
     }
 
+    /** Sets a width and a height option to the same value. */
+    private static void square(java.util.function.IntConsumer width, java.util.function.IntConsumer height, int v) {
+        width.accept(v);
+        height.accept(v);
+    }
+
     private static Conv2DOptionsT conv(byte padding, int stride, int dilation, byte act) {
         Conv2DOptionsT o = new Conv2DOptionsT();
         o.setPadding(padding);
-        o.setStrideW(stride);
-        o.setStrideH(stride);
-        o.setDilationWFactor(dilation);
-        o.setDilationHFactor(dilation);
+        square(o::setStrideW, o::setStrideH, stride);
+        square(o::setDilationWFactor, o::setDilationHFactor, dilation);
         o.setFusedActivationFunction(act);
         return o;
     }
@@ -146,10 +150,8 @@ class TfliteOperatorVariantsTest {
     private static DepthwiseConv2DOptionsT dw(byte padding, int stride, int dilation, int multiplier, byte act) {
         DepthwiseConv2DOptionsT o = new DepthwiseConv2DOptionsT();
         o.setPadding(padding);
-        o.setStrideW(stride);
-        o.setStrideH(stride);
-        o.setDilationWFactor(dilation);
-        o.setDilationHFactor(dilation);
+        square(o::setStrideW, o::setStrideH, stride);
+        square(o::setDilationWFactor, o::setDilationHFactor, dilation);
         o.setDepthMultiplier(multiplier);
         o.setFusedActivationFunction(act);
         return o;
@@ -165,18 +167,15 @@ class TfliteOperatorVariantsTest {
     private static TransposeConvOptionsT tconv(byte padding, int stride) {
         TransposeConvOptionsT o = new TransposeConvOptionsT();
         o.setPadding(padding);
-        o.setStrideW(stride);
-        o.setStrideH(stride);
+        square(o::setStrideW, o::setStrideH, stride);
         return o;
     }
 
     private static Pool2DOptionsT pool(byte padding, int stride, int filter, byte act) {
         Pool2DOptionsT o = new Pool2DOptionsT();
         o.setPadding(padding);
-        o.setStrideW(stride);
-        o.setStrideH(stride);
-        o.setFilterWidth(filter);
-        o.setFilterHeight(filter);
+        square(o::setStrideW, o::setStrideH, stride);
+        square(o::setFilterWidth, o::setFilterHeight, filter);
         o.setFusedActivationFunction(act);
         return o;
     }
