@@ -2,8 +2,10 @@ package io.quantbridge.tflite;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.quantbridge.QuantbridgeException;
 import io.quantbridge.backend.Progress;
 import io.quantbridge.request.IoType;
 import io.quantbridge.request.Precision;
@@ -55,7 +57,8 @@ import org.tensorflow.lite.schema.TransposeConvOptionsT;
  * One operator of each kind the full-integer rewrite quantizes, in the option variants the TFLite schema allows
  * (padding, strides, dilations, depth multipliers, fused activations, biases present or not, broadcasting, constant
  * and repeated operands, axes), and small graphs whose shape a rewrite can trip on (graph inputs that are outputs, an
- * output listed twice, an output that feeds another operator, an operator nothing reads), random weights and inputs.
+ * output listed twice, an output that feeds another operator, an operator nothing reads), operators the rewrite leaves
+ * float between quantized ones (several outputs, int32 outputs, float graph outputs), random weights and inputs.
  * Each quantized model must stay within cosine 0.999 of the float one on held-out inputs in the interpreter's own
  * kernels and in XNNPACK: per channel, per tensor, for the Edge TPU, with int8 inputs and outputs, dynamic range and
  * FP16. A single int8 operator gives 0.9995 and more when nothing is wrong. Found this way: a convolution without a
@@ -83,8 +86,12 @@ class TfliteOperatorVariantsTest {
     /** Graph input {@code index} (an earlier {@link Act}), again. */
     record Again(int index) implements In { }
 
-    /** The output of operator {@code node} of a {@link Graph}. */
-    record Out(int node) implements In { }
+    /** Output {@code index} of operator {@code node} of a {@link Graph}. */
+    record Out(int node, int index) implements In {
+        Out(int node) {
+            this(node, 0);
+        }
+    }
 
     /** Operators in order (inputs may be earlier operators' outputs) and the graph's outputs. */
     record Graph(String name, List<Layer> nodes, List<In> outputs) {
@@ -92,9 +99,15 @@ class TfliteOperatorVariantsTest {
             return new Graph(layer.name(), List.of(layer), List.of(new Out(0)));
         }
 
-        /** The name of operator {@code node}'s output tensor. */
+        /** The name of operator {@code node}'s (first) output tensor. */
         String output(int node) {
-            return nodes.size() == 1 ? "y" : "y" + node;
+            return output(node, 0);
+        }
+
+        /** The name of output {@code index} of operator {@code node}: y, y1, y1_2 ... */
+        String output(int node, int index) {
+            String base = nodes.size() == 1 ? "y" : "y" + node;
+            return index == 0 ? base : base + "_" + index;
         }
 
         List<Act> acts() {
@@ -109,7 +122,16 @@ class TfliteOperatorVariantsTest {
         }
     }
 
-    record Layer(String name, int code, byte optionsType, Object options, List<In> inputs) {
+    record Layer(String name, int code, byte optionsType, Object options, List<In> inputs, int outputs) {
+        Layer(String name, int code, byte optionsType, Object options, List<In> inputs) {
+            this(name, code, optionsType, options, inputs, 1);
+        }
+
+        /** This operator with {@code count} outputs. */
+        Layer outputs(int count) {
+            return new Layer(name, code, optionsType, options, inputs, count);
+        }
+
         @Override
         public String toString() {
             return name;
@@ -394,10 +416,10 @@ class TfliteOperatorVariantsTest {
 
     /**
      * The float model of a graph: graph inputs x0, x1 ... (the activations, in order), operator outputs y (one
-     * operator) or y0, y1 ...; {@code shapes} gives each operator output's shape, or null for a probe whose operator
-     * outputs are all graph outputs of unknown shape.
+     * operator) or y0, y1 ...; {@code shapes} gives each operator output's shape by name, or null for a probe whose
+     * operator outputs are all graph outputs of unknown shape.
      */
-    static byte[] write(Graph graph, List<int[]> shapes) {
+    static byte[] write(Graph graph, Map<String, int[]> shapes) {
         Random r = new Random(graph.name().hashCode());
         ModelT mt = new ModelT();
         mt.setVersion(3);
@@ -413,7 +435,7 @@ class TfliteOperatorVariantsTest {
         Model.finishModelBuffer(fbb, Model.pack(fbb, mt));
         TfliteModel m = TfliteModel.parse(fbb.sizedByteArray(), graph.name());
         List<Integer> graphInputs = new ArrayList<>();
-        List<Integer> outs = new ArrayList<>();
+        List<List<Integer>> outs = new ArrayList<>();
         List<OperatorT> ops = new ArrayList<>();
         int k = 0;
         for (int node = 0; node < graph.nodes().size(); node++) {
@@ -442,18 +464,21 @@ class TfliteOperatorVariantsTest {
                 } else if (in instanceof Again again) {
                     opInputs.add(graphInputs.get(again.index()));
                 } else if (in instanceof Out o) {
-                    opInputs.add(outs.get(o.node()));
+                    opInputs.add(outs.get(o.node()).get(o.index()));
                 } else {
                     opInputs.add(-1);
                 }
             }
-            int y = m.addTensor(TfliteModel.newTensor(graph.output(node), TensorType.FLOAT32,
-                    shapes == null ? new int[0] : shapes.get(node), null, 0, null));
-            outs.add(y);
+            int[] y = new int[layer.outputs()];
+            for (int i = 0; i < y.length; i++) {
+                y[i] = m.addTensor(TfliteModel.newTensor(graph.output(node, i), outputType(layer),
+                        shapes == null ? new int[0] : shapes.get(graph.output(node, i)), null, 0, null));
+            }
+            outs.add(java.util.Arrays.stream(y).boxed().toList());
             OperatorT op = new OperatorT();
             op.setOpcodeIndex(m.opCodeIndex(layer.code(), 1));
             op.setInputs(opInputs.stream().mapToInt(Integer::intValue).toArray());
-            op.setOutputs(new int[] {y});
+            op.setOutputs(y);
             if (layer.options() != null) {
                 BuiltinOptionsUnion u = new BuiltinOptionsUnion();
                 u.setType(layer.optionsType());
@@ -464,16 +489,35 @@ class TfliteOperatorVariantsTest {
         }
         List<Integer> graphOutputs = new ArrayList<>();
         if (shapes == null) {
-            graphOutputs.addAll(outs);
+            for (List<Integer> o : outs) graphOutputs.addAll(o);
         } else {
             for (In o : graph.outputs()) {
-                graphOutputs.add(o instanceof Out out ? outs.get(out.node()) : graphInputs.get(((Again) o).index()));
+                graphOutputs.add(o instanceof Out out ? outs.get(out.node()).get(out.index())
+                        : graphInputs.get(((Again) o).index()));
             }
         }
         m.main().setOperators(ops.toArray(new OperatorT[0]));
         m.main().setInputs(graphInputs.stream().mapToInt(Integer::intValue).toArray());
         m.main().setOutputs(graphOutputs.stream().mapToInt(Integer::intValue).toArray());
         return m.toBytes();
+    }
+
+    /** The files under {@code dir}, relative, sorted; none where it does not exist. */
+    private static List<String> listing(Path dir) {
+        if (!java.nio.file.Files.exists(dir)) return List.of();
+        try (Stream<Path> files = java.nio.file.Files.walk(dir)) {
+            return files.filter(java.nio.file.Files::isRegularFile).map(p -> dir.relativize(p).toString()).sorted()
+                    .toList();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** The element type of an operator's outputs: float32 but for ARG_MAX and CAST, which say theirs. */
+    private static byte outputType(Layer layer) {
+        if (layer.options() instanceof org.tensorflow.lite.schema.ArgMaxOptionsT a) return a.getOutputType();
+        if (layer.options() instanceof org.tensorflow.lite.schema.CastOptionsT c) return c.getOutDataType();
+        return TensorType.FLOAT32;
     }
 
     static List<Map<String, FloatTensor>> samples(Graph graph, int count, long seed) {
@@ -495,15 +539,15 @@ class TfliteOperatorVariantsTest {
 
     /** The float model with its operators' output shapes as the interpreter computes them. */
     Path floatModel(Graph graph) {
-        List<int[]> shapes = new ArrayList<>();
+        Map<String, int[]> shapes = new java.util.HashMap<>();
         try (TfliteSession s = TfliteSession.open(write(graph, null), graph.name(),
                 TfliteSession.Options.defaults(1))) {
             Map<String, FloatTensor> out = s.run(samples(graph, 1, 0).get(0));
-            for (int node = 0; node < graph.nodes().size(); node++) {
-                long[] shape = out.get(graph.output(node)).shape();
+            for (var e : out.entrySet()) {
+                long[] shape = e.getValue().shape();
                 int[] d = new int[shape.length];
                 for (int i = 0; i < d.length; i++) d[i] = (int) shape[i];
-                shapes.add(d);
+                shapes.put(e.getKey(), d);
             }
         }
         Path file = tmp.resolve("layer.tflite");
@@ -679,6 +723,138 @@ class TfliteOperatorVariantsTest {
             }
         }
         System.out.println("GRAPH " + graph + report);
+        assertTrue(ok, graph.name() + report);
+    }
+
+    private static Layer conv3x3(In input, int in, int out) {
+        return node(BuiltinOperator.CONV_2D, BuiltinOptions.Conv2DOptions, conv(SAME, 1, 1, NO_ACT), input,
+                w(out, 3, 3, in), w(out));
+    }
+
+    private static Layer unary(int code, In input) {
+        return node(code, BuiltinOptions.NONE, null, input);
+    }
+
+    /**
+     * Operators the full-integer rewrite leaves float, between quantized ones: DEQUANTIZE before, QUANTIZE after,
+     * several outputs (SPLIT, UNPACK), several float operators in a row, a float output that is a graph output and
+     * feeds a convolution.
+     */
+    static Stream<Graph> floatIslands() {
+        Layer conv = conv3x3(act(1, 8, 8, 4), 4, 8);
+        In y0 = out(0);
+        List<Graph> l = new ArrayList<>();
+        l.add(graph("split into two convolutions", List.of(out(4)), conv,
+                node(BuiltinOperator.SPLIT, BuiltinOptions.SplitOptions,
+                        with(new org.tensorflow.lite.schema.SplitOptionsT(), o -> o.setNumSplits(2)), ints(3), y0)
+                        .outputs(2),
+                conv3x3(new Out(1, 0), 4, 4), conv3x3(new Out(1, 1), 4, 4),
+                node(BuiltinOperator.ADD, BuiltinOptions.AddOptions, add(NO_ACT), out(2), out(3))));
+        l.add(graph("split outputs are graph outputs", List.of(new Out(1, 1), new Out(1, 0)), conv,
+                node(BuiltinOperator.SPLIT_V, BuiltinOptions.SplitVOptions,
+                        with(new org.tensorflow.lite.schema.SplitVOptionsT(), o -> o.setNumSplits(2)), y0,
+                        ints(3, 5), ints(3)).outputs(2)));
+        l.add(graph("unpack and pack between convolutions", List.of(out(3)),
+                conv3x3(act(1, 6, 6, 4), 4, 2),
+                node(BuiltinOperator.UNPACK, BuiltinOptions.UnpackOptions,
+                        with(new org.tensorflow.lite.schema.UnpackOptionsT(), o -> {
+                            o.setNum(2);
+                            o.setAxis(3);
+                        }), y0).outputs(2),
+                node(BuiltinOperator.PACK, BuiltinOptions.PackOptions,
+                        with(new org.tensorflow.lite.schema.PackOptionsT(), o -> {
+                            o.setValuesCount(2);
+                            o.setAxis(3);
+                        }), new Out(1, 1), new Out(1, 0)),
+                conv3x3(out(2), 2, 4)));
+        for (int code : new int[] {BuiltinOperator.SIN, BuiltinOperator.ELU,
+                BuiltinOperator.ABS, BuiltinOperator.GELU, BuiltinOperator.L2_NORMALIZATION}) {
+            l.add(graph(BuiltinOperator.name(code) + " between convolutions", List.of(out(2)), conv,
+                    unary(code, y0), conv3x3(out(1), 8, 4)));
+        }
+        l.add(graph("two float operators in a row", List.of(out(3)), conv, unary(BuiltinOperator.ABS, y0),
+                unary(BuiltinOperator.SQRT, out(1)), conv3x3(out(2), 8, 4)));
+        l.add(graph("a float output is a graph output and feeds a convolution", List.of(out(1), out(2)), conv,
+                unary(BuiltinOperator.SIN, y0), conv3x3(out(1), 8, 4)));
+        l.add(graph("a quantized output is a graph output and feeds a float operator", List.of(out(0), out(1)),
+                conv, unary(BuiltinOperator.SIN, y0)));
+        l.add(graph("float operators at the graph input and output", List.of(out(2)),
+                unary(BuiltinOperator.SIN, act(1, 8, 8, 4)), conv3x3(out(0), 4, 8), unary(BuiltinOperator.SIN,
+                        out(1))));
+        l.add(graph("one float output into two convolutions", List.of(out(4)), conv,
+                unary(BuiltinOperator.SIN, y0), conv3x3(out(1), 8, 4), conv3x3(out(1), 8, 4),
+                node(BuiltinOperator.CONCATENATION, BuiltinOptions.ConcatenationOptions, concat(3), out(2),
+                        out(3))));
+        l.add(graph("squared difference of two convolutions", List.of(out(3)), conv,
+                conv3x3(new Again(0), 4, 8),
+                node(BuiltinOperator.SQUARED_DIFFERENCE, BuiltinOptions.SquaredDifferenceOptions,
+                        new org.tensorflow.lite.schema.SquaredDifferenceOptionsT(), y0, out(1)),
+                conv3x3(out(2), 8, 4)));
+        // EXP of the convolution itself is lognormal with sigma 1.8: int8 steps lose the tail whatever the range
+        l.add(graph("division by a constant and exp", List.of(out(3)), conv,
+                node(BuiltinOperator.DIV, BuiltinOptions.DivOptions, new org.tensorflow.lite.schema.DivOptionsT(),
+                        y0, new Scalar(4)), unary(BuiltinOperator.EXP, out(1)), conv3x3(out(2), 8, 4)));
+        // an index flips where two channels lie within an int8 step of each other: 0.9976 and more
+        l.add(graph("arg max of a convolution is a graph output", List.of(out(0), out(1)), conv,
+                node(BuiltinOperator.ARG_MAX, BuiltinOptions.ArgMaxOptions,
+                        with(new org.tensorflow.lite.schema.ArgMaxOptionsT(), o -> o.setOutputType(TensorType.INT32)),
+                        y0, ints(3))));
+        l.add(graph("sum and reduce max into fully connected", List.of(out(3), out(4)), conv,
+                node(BuiltinOperator.SUM, BuiltinOptions.ReducerOptions, reducer(false), y0, ints(1, 2)),
+                node(BuiltinOperator.REDUCE_MAX, BuiltinOptions.ReducerOptions, reducer(false), y0, ints(1, 2)),
+                node(BuiltinOperator.FULLY_CONNECTED, BuiltinOptions.FullyConnectedOptions, fc(false, NO_ACT),
+                        out(1), w(4, 8), w(4)),
+                node(BuiltinOperator.FULLY_CONNECTED, BuiltinOptions.FullyConnectedOptions, fc(false, NO_ACT),
+                        out(2), w(4, 8), w(4))));
+        l.add(graph("tile between convolutions", List.of(out(2)), conv,
+                node(BuiltinOperator.TILE, BuiltinOptions.TileOptions, new org.tensorflow.lite.schema.TileOptionsT(),
+                        y0, ints(1, 1, 1, 2)), conv3x3(out(1), 16, 4)));
+        l.add(graph("batch matmul between fully connected", List.of(out(2)),
+                node(BuiltinOperator.FULLY_CONNECTED, BuiltinOptions.FullyConnectedOptions, fc(true, NO_ACT),
+                        act(1, 6, 16), w(8, 16), w(8)),
+                node(BuiltinOperator.BATCH_MATMUL, BuiltinOptions.BatchMatMulOptions,
+                        new org.tensorflow.lite.schema.BatchMatMulOptionsT(), y0, w(1, 8, 5)),
+                node(BuiltinOperator.FULLY_CONNECTED, BuiltinOptions.FullyConnectedOptions, fc(true, NO_ACT),
+                        out(1), w(3, 5), w(3))));
+        return l.stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("floatIslands")
+    void anOperatorLeftFloatBetweenQuantizedOnesKeepsFidelity(Graph graph) {
+        Path model = floatModel(graph);
+        List<Map<String, FloatTensor>> held = samples(graph, 6, 2);
+        StringBuilder report = new StringBuilder();
+        boolean ok = true;
+        for (String v : List.of("per-channel", "per-tensor", "io int8", "dynamic", "fp16", "exclude")) {
+            String last = graph.output(graph.nodes().size() - 1);
+            QuantizationResult result = quantize(graph, model, v, b -> (v.equals("exclude")
+                    ? b.excludes(List.of(last)) : variant(v, b)).evaluationSamples(held));
+            for (var f : result.fidelity().values()) assertEquals(held.size(), f.samples(), v + " " + f.output());
+            Path quantized = result.artifact("model").orElseThrow().path();
+            for (boolean xnnpack : new boolean[] {false, true}) {
+                try (TfliteSession fp32 = TfliteSession.open(model, new TfliteSession.Options(1, false, false));
+                     TfliteSession q = TfliteSession.open(quantized, new TfliteSession.Options(1, xnnpack, false))) {
+                    assertEquals(fp32.outputs().stream().map(o -> o.name()).toList(),
+                            q.outputs().stream().map(o -> o.name()).toList(), v + " output names");
+                    double c = cosine(fp32, q, held);
+                    report.append(String.format(" %s/%s %.5f", v, xnnpack ? "xnnpack" : "builtin", c));
+                    if (!(c > (graph.name().startsWith("arg max") ? 0.997 : 0.999))) ok = false;
+                }
+            }
+        }
+        // the Edge TPU runs no float operator: --target edgetpu refuses, naming the first one
+        String first = graph.nodes().stream().filter(n -> n.code() != BuiltinOperator.CONV_2D
+                && n.code() != BuiltinOperator.FULLY_CONNECTED && n.code() != BuiltinOperator.ADD
+                && n.code() != BuiltinOperator.CONCATENATION).map(n -> BuiltinOperator.name(n.code())).findFirst()
+                .orElseThrow();
+        QuantbridgeException e = assertThrows(QuantbridgeException.class,
+                () -> quantize(graph, model, "edgetpu", b -> b.target("edgetpu")));
+        assertTrue(e.getMessage().startsWith("--target edgetpu: the model cannot run on the Edge TPU: #"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains(" " + first + " stays float ("), e.getMessage());
+        assertEquals(List.of(), listing(tmp.resolve("edgetpu")), "files left by a refused run");
+        System.out.println("ISLAND " + graph + report);
         assertTrue(ok, graph.name() + report);
     }
 
