@@ -24,8 +24,12 @@ import java.util.Set;
  *   <li>Dropout (&lt; 12): {@code ratio} becomes an input, {@code is_test} is dropped (inference);</li>
  *   <li>Clip (&lt; 11): {@code min}/{@code max} attributes become inputs;</li>
  *   <li>Pad (&lt; 11): {@code pads} and {@code value} attributes become inputs;</li>
- *   <li>Resize-10 and Upsample (any): Resize-13 with roi "", {@code coordinate_transformation_mode=asymmetric}
- *       and, for nearest, {@code nearest_mode=floor} (the old index rule); bilinear becomes linear;</li>
+ *   <li>Resize-10 and Upsample (any): Resize-13 with roi "", {@code coordinate_transformation_mode=asymmetric};
+ *       bilinear becomes linear. Nearest took the source index {@code x / scale} rounded down on axes it upsamples
+ *       and rounded up on axes it downsamples (ONNX Runtime's opset-10 rule): {@code nearest_mode=floor}, or
+ *       {@code ceil} for a Resize-10 whose constant scales only downsample, or two Resize-13 (the downsampled axes,
+ *       then the upsampled ones) where they do both. Scales computed at run time get {@code floor}, which is right
+ *       for upsampling (Upsample allows nothing else);</li>
  *   <li>Slice (&lt; 10): starts/ends/axes attributes become inputs; TopK (&lt; 10): k becomes an input;</li>
  *   <li>BatchNormalization (&lt; 9): {@code spatial=1}, {@code is_test} and {@code consumed_inputs} are dropped
  *       ({@code spatial=0} cannot be converted);</li>
@@ -90,6 +94,8 @@ public final class OpsetConverter {
     private final long to;
     private final Names names;
     private final Map<String, Integer> counts = new LinkedHashMap<>();
+    // the initializers and Constant node values of the graph being converted
+    private Map<String, TensorProto> constants = Map.of();
 
     private OpsetConverter(OnnxModel source, long from, long to) {
         this.source = source;
@@ -126,6 +132,24 @@ public final class OpsetConverter {
     }
 
     private GraphProto convertGraph(GraphProto g, Map<String, TensorTypes.Info> outer) {
+        Map<String, TensorProto> enclosing = constants;
+        try {
+            constants = new HashMap<>();
+            for (TensorProto t : g.getInitializerList()) constants.put(t.getName(), t);
+            for (NodeProto n : g.getNodeList()) {
+                if (n.getOpType().equals("Constant") && OnnxModel.isDefaultDomain(n.getDomain())) {
+                    for (AttributeProto a : n.getAttributeList()) {
+                        if (a.getName().equals("value") && a.hasT()) constants.put(n.getOutput(0), a.getT());
+                    }
+                }
+            }
+            return convertNodes(g, outer);
+        } finally {
+            constants = enclosing;
+        }
+    }
+
+    private GraphProto convertNodes(GraphProto g, Map<String, TensorTypes.Info> outer) {
         TensorTypes types = TensorTypes.infer(g, outer);
         GraphProto.Builder b = g.toBuilder().clearNode();
         List<TensorProto> newInits = new ArrayList<>();
@@ -272,7 +296,7 @@ public final class OpsetConverter {
                     throw fail(n, "uses coordinate_transformation_mode=tf_half_pixel_for_nn, which opset 13 removed");
                 }
                 if (from >= 11) return List.of(n);
-                return List.of(toResize13(n, n.getInput(1), "Resize-10"));
+                return resize10(n, inits);
             }
             case "Upsample" -> {
                 String scales;
@@ -285,7 +309,9 @@ public final class OpsetConverter {
                 } else {
                     throw fail(n, "has no scales");
                 }
-                return List.of(toResize13(Attributes.without(n, "scales"), scales, "Upsample"));
+                NodeProto r = toResize13(Attributes.without(n, "scales"), scales, "floor");
+                count("Upsample -> Resize-13 (asymmetric" + (isNearest(n) ? ", floor" : "") + ")");
+                return List.of(r);
             }
             case "Slice" -> {
                 Optional<long[]> starts = Attributes.getInts(n, "starts");
@@ -321,14 +347,59 @@ public final class OpsetConverter {
         }
     }
 
-    private NodeProto toResize13(NodeProto n, String scales, String what) {
+    private static boolean isNearest(NodeProto n) {
+        return Attributes.getString(n, "mode", "nearest").equals("nearest");
+    }
+
+    /**
+     * A Resize-10 as Resize-13. Its nearest mode rounds the source index {@code x / scale} down on upsampled axes
+     * and up on downsampled ones, which one Resize-13 expresses only where the axes resized go one way.
+     */
+    private List<NodeProto> resize10(NodeProto n, List<TensorProto> inits) {
+        TensorProto constant = constants.get(n.getInput(1));
+        if (!isNearest(n) || constant == null) {
+            count("Resize-10 -> Resize-13 (asymmetric" + (isNearest(n) ? ", floor; scales computed at run time"
+                    + " are taken to upsample" : "") + ")");
+            return List.of(toResize13(n, n.getInput(1), "floor"));
+        }
+        float[] scales = Tensors.toFloats(constant);
+        float[] down = scales.clone();
+        float[] up = scales.clone();
+        boolean downsamples = false;
+        boolean upsamples = false;
+        for (int i = 0; i < scales.length; i++) {
+            if (scales[i] < 1) {
+                downsamples = true;
+                up[i] = 1;
+            } else {
+                if (scales[i] > 1) upsamples = true;
+                down[i] = 1;
+            }
+        }
+        if (!downsamples || !upsamples) {
+            String mode = downsamples ? "ceil" : "floor";
+            count("Resize-10 -> Resize-13 (asymmetric, " + mode + ")");
+            return List.of(toResize13(n, n.getInput(1), mode));
+        }
+        long[] shape = {scales.length};
+        String downScales = addInit(inits, Tensors.floatTensor(baseName(n) + "_downsample_scales", shape, down));
+        String upScales = addInit(inits, Tensors.floatTensor(baseName(n) + "_upsample_scales", shape, up));
+        String mid = names.fresh(n.getOutput(0) + "_downsampled");
+        NodeProto first = toResize13(n.toBuilder().setName(names.fresh(baseName(n) + "_downsample")).setOutput(0, mid)
+                .build(), downScales, "ceil");
+        NodeProto second = toResize13(n.toBuilder().setInput(0, mid).build(), upScales, "floor");
+        count("Resize-10 -> Resize-13 (asymmetric, ceil) on the downsampled axes, then (asymmetric, floor) on the"
+                + " upsampled ones");
+        return List.of(first, second);
+    }
+
+    private static NodeProto toResize13(NodeProto n, String scales, String nearestMode) {
         String mode = Attributes.getString(n, "mode", "nearest");
         NodeProto.Builder b = Attributes.without(n, "mode").toBuilder().setOpType("Resize").clearInput()
                 .addInput(n.getInput(0)).addInput("").addInput(scales);
         b.addAttribute(Attributes.ofString("mode", mode.equals("bilinear") || mode.equals("trilinear") ? "linear" : mode));
         b.addAttribute(Attributes.ofString("coordinate_transformation_mode", "asymmetric"));
-        if (mode.equals("nearest")) b.addAttribute(Attributes.ofString("nearest_mode", "floor"));
-        count(what + " -> Resize-13 (asymmetric" + (mode.equals("nearest") ? ", floor" : "") + ")");
+        if (mode.equals("nearest")) b.addAttribute(Attributes.ofString("nearest_mode", nearestMode));
         return b.build();
     }
 }

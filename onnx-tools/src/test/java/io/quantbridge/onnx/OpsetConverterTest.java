@@ -76,6 +76,40 @@ class OpsetConverterTest {
         convertAndCompare(TinyModels.model(g.build(), 10), Map.of("x", Ort.random(2, 1, 2, 3, 3)));
     }
 
+    /**
+     * ONNX Runtime's Resize-10 nearest rounds the source index x / scale down on upsampled axes and up on
+     * downsampled ones; the converted model must pick the same pixels (with floor everywhere, scales 0.6 and 0.4 and
+     * the mixed 0.75 x 1.7 picked other ones, differing by up to 1.8).
+     */
+    @Test
+    void opset10NearestResizeRoundsAsOnnxRuntimeDoesOnEachAxis() throws Exception {
+        float[][] scales = {{1, 1, 0.6f, 0.6f}, {1, 1, 0.4f, 0.5f}, {1, 1, 1.5f, 2.5f}, {1, 1, 0.75f, 1.7f},
+            {1, 1, 1.7f, 0.75f}, {1, 1, 0.5f, 1}};
+        GraphProto.Builder g = GraphProto.newBuilder().setName("o10").addInput(input("x", 1, 2, 5, 7));
+        for (int i = 0; i < scales.length; i++) {
+            g.addInitializer(Tensors.floatTensor("scales" + i, new long[] {4}, scales[i]));
+            for (String mode : List.of("nearest", "linear")) {
+                String y = mode + i;
+                g.addNode(node("Resize", y, s("x", "scales" + i), s(y), Attributes.ofString("mode", mode)));
+                g.addOutput(OnnxModel.valueInfo(y, DataTypes.FLOAT));
+            }
+        }
+        // scales computed at run time: taken to upsample
+        g.addNode(node("Identity", "id", s("scales2"), s("computed")));
+        g.addNode(node("Resize", "rc", s("x", "computed"), s("rc")));
+        g.addOutput(OnnxModel.valueInfo("rc", DataTypes.FLOAT));
+        OpsetConverter.Result r = convertAndCompare(TinyModels.model(g.build(), 10), Map.of("x", Ort.random(3, 1, 2, 5, 7)));
+        assertEquals(List.of("Resize-10 -> Resize-13 (asymmetric, ceil): 3 nodes",
+                "Resize-10 -> Resize-13 (asymmetric): 6 nodes",
+                "Resize-10 -> Resize-13 (asymmetric, floor): 1 node",
+                "Resize-10 -> Resize-13 (asymmetric, ceil) on the downsampled axes, then (asymmetric, floor) on the"
+                        + " upsampled ones: 2 nodes",
+                "Resize-10 -> Resize-13 (asymmetric, floor; scales computed at run time are taken to upsample): 1 node"),
+                r.conversions());
+        // the mixed ones: two nodes each, the second writing the original output
+        assertEquals(15, r.model().nodes().stream().filter(n -> n.getOpType().equals("Resize")).count());
+    }
+
     @Test
     void opset9UpsampleSliceTopK() throws Exception {
         GraphProto.Builder g = GraphProto.newBuilder().setName("o9").addInput(input("x", 1, 2, 3, 4));
