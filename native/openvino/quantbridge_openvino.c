@@ -51,6 +51,8 @@
     X(ov_compiled_model_outputs_size)            \
     X(ov_compiled_model_input_by_index)          \
     X(ov_compiled_model_output_by_index)         \
+    X(ov_compiled_model_input_by_name)           \
+    X(ov_compiled_model_output_by_name)          \
     X(ov_compiled_model_create_infer_request)    \
     X(ov_port_get_any_name)                      \
     X(ov_port_get_element_type)                  \
@@ -458,6 +460,54 @@ JNIEXPORT jobjectArray JNICALL Java_io_quantbridge_openvino_OvNative_compiledPor
     OV_CALL(NULL, ov_compiled_model_outputs_size, H(ov_compiled_model_t, compiled), &n);
     return describe_ports(env, H(ov_compiled_model_t, compiled), n, compiled_output,
                           "ov_compiled_model_output_by_index");
+}
+
+/* the any-name of a port, which the caller frees with ov_free; NULL when it has none */
+static char* any_name(const ov_output_const_port_t* port) {
+    char* name = NULL;
+    if (p_ov_port_get_any_name(port, &name) != OK) return NULL;
+    return name;
+}
+
+/*
+ * The index of the compiled model's input (output) port that carries the tensor called `name`, or -1 when none
+ * does. A tensor has several names where OpenVINO merged tensors (an ONNX Identity after a graph input: the
+ * parameter's tensor is called both) and a port describes itself by one of them, so a port is found by its any-name.
+ */
+JNIEXPORT jint JNICALL Java_io_quantbridge_openvino_OvNative_compiledPortIndex(JNIEnv* env, jclass cls,
+                                                                             jlong compiled, jboolean inputs,
+                                                                             jstring jname) {
+    (void)cls;
+    REQUIRE_LOADED(-1);
+    REQUIRE_HANDLE(compiled, "compiled model", -1);
+    if (jname == NULL) {
+        throw_illegal_argument(env, "the tensor name is null");
+        return -1;
+    }
+    const char* name = (*env)->GetStringUTFChars(env, jname, NULL);
+    if (name == NULL) return -1;
+    const ov_compiled_model_t* c = H(ov_compiled_model_t, compiled);
+    ov_output_const_port_t* port = NULL;
+    ov_status_e st = inputs ? p_ov_compiled_model_input_by_name(c, name, &port)
+                            : p_ov_compiled_model_output_by_name(c, name, &port);
+    (*env)->ReleaseStringUTFChars(env, jname, name);
+    if (st != OK || port == NULL) return -1; /* no such tensor: not an error here */
+    char* want = any_name(port);
+    p_ov_output_const_port_free(port);
+    if (want == NULL) return -1;
+    size_t n = 0;
+    st = inputs ? p_ov_compiled_model_inputs_size(c, &n) : p_ov_compiled_model_outputs_size(c, &n);
+    jint found = -1;
+    for (size_t i = 0; st == OK && found < 0 && i < n; i++) {
+        ov_output_const_port_t* p = NULL;
+        if ((inputs ? compiled_input(c, i, &p) : compiled_output(c, i, &p)) != OK || p == NULL) continue;
+        char* have = any_name(p);
+        p_ov_output_const_port_free(p);
+        if (have != NULL && strcmp(have, want) == 0) found = (jint)i;
+        if (have != NULL) p_ov_free(have);
+    }
+    p_ov_free(want);
+    return found;
 }
 
 /* ---- compiled models ------------------------------------------------------------------------------------------- */

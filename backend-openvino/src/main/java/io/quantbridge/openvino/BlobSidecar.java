@@ -24,6 +24,16 @@ final class BlobSidecar {
 
     private BlobSidecar() { }
 
+    /** The names in two lists of strings, or null where either is missing or holds something else. */
+    private static OpenVinoSession.Names names(Object inputs, Object outputs) {
+        if (!(inputs instanceof java.util.List<?> in) || !(outputs instanceof java.util.List<?> out)) return null;
+        if (!in.stream().allMatch(String.class::isInstance) || !out.stream().allMatch(String.class::isInstance)) {
+            return null;
+        }
+        return new OpenVinoSession.Names(in.stream().map(String.class::cast).toList(),
+                out.stream().map(String.class::cast).toList());
+    }
+
     /** The sidecar's path for {@code blob}. */
     static Path of(Path blob) {
         return blob.resolveSibling(blob.getFileName() + SUFFIX);
@@ -31,11 +41,12 @@ final class BlobSidecar {
 
     /**
      * Refuses {@code blob} (its bytes in {@code bytes}, position to limit) when its sidecar records another SHA-256
-     * or another OpenVINO version than {@code runtimeVersion}.
+     * or another OpenVINO version than {@code runtimeVersion}. Returns the input and output names the sidecar records
+     * (those of the model the blob was compiled from), or null.
      */
-    static void check(Path blob, ByteBuffer bytes, String runtimeVersion) {
+    static OpenVinoSession.Names check(Path blob, ByteBuffer bytes, String runtimeVersion) {
         Path sidecar = of(blob);
-        if (!Files.isRegularFile(sidecar)) return;
+        if (!Files.isRegularFile(sidecar)) return null;
         Map<String, Object> recorded;
         try {
             recorded = Json.parseObject(Files.readString(sidecar));
@@ -61,5 +72,6 @@ final class BlobSidecar {
                     + " (its sidecar " + sidecar.getFileName() + "), and this runtime is OpenVINO " + runtimeVersion
                     + ": exported models load only in the version that wrote them; export it again with this one");
         }
+        return names(recorded.get("inputs"), recorded.get("outputs"));
     }
 }

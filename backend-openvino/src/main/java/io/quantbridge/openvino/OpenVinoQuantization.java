@@ -198,8 +198,11 @@ final class OpenVinoQuantization {
         Path blob = req.outputDir().resolve(req.precision() == Precision.FP16 ? FP16_BLOB : INT8_BLOB);
         progress.begin("compiling " + converted.getFileName() + " with OpenVINO for " + device, 0);
         long t0 = System.nanoTime();
+        OpenVinoSession.Names names;
         try (OpenVinoSession compiled = OpenVinoSession.open(converted, options)) {
             ov.put("compile_seconds", (System.nanoTime() - t0) / 1e9);
+            names = new OpenVinoSession.Names(compiled.inputs().stream().map(TensorInfo::name).toList(),
+                    compiled.outputs().stream().map(TensorInfo::name).toList());
             ov.put("execution_devices", compiled.propertyOrNull("EXECUTION_DEVICES"));
             compiled.export(blob);
         }
@@ -210,7 +213,7 @@ final class OpenVinoQuantization {
         Map<String, Map<String, Object>> fidelity = Map.of();
         List<SampleRef> evalSet = split == null ? List.of() : split.evaluation();
         // the exported model, imported as a user would, profiled for the precision each layer ran in
-        try (OpenVinoSession deployed = OpenVinoSession.open(blob, options.withProfiling(true))) {
+        try (OpenVinoSession deployed = OpenVinoSession.open(blob, options.withProfiling(true), names)) {
             ov.put("runtime_model", deployed.runtimeModel());
             List<OpenVinoSession.Layer> layers = deployed.profile(deployed.zeros(req.preprocessing().width() > 0 ? req.preprocessing().width() : 640));
             Map<String, Object> summary = OpenVinoInspector.summary(layers);
@@ -232,7 +235,7 @@ final class OpenVinoQuantization {
         }
 
         Path sidecar = BlobSidecar.of(blob);
-        AtomicFiles.writeString(sidecar, Json.write(sidecar(blob, converted, ov)));
+        AtomicFiles.writeString(sidecar, Json.write(sidecar(blob, converted, ov, names)));
         artifacts.add(Artifact.of("openvino compiled model", blob));
         artifacts.add(Artifact.of("openvino sidecar", sidecar));
 
@@ -323,7 +326,8 @@ final class OpenVinoQuantization {
         return ms[ms.length / 2];
     }
 
-    private Map<String, Object> sidecar(Path blob, Path converted, Map<String, Object> ov) {
+    private Map<String, Object> sidecar(Path blob, Path converted, Map<String, Object> ov,
+                                        OpenVinoSession.Names names) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("format", "OpenVINO compiled model (ov_compiled_model_export_model); load with ov_core_import_model "
                 + "on the same device and OpenVINO version");
@@ -337,6 +341,9 @@ final class OpenVinoQuantization {
         m.put("cpu", CpuFeatures.describe());
         m.put("inference_precision_hint", ov.get("inference_precision_hint"));
         m.put("input_shape", ov.get("input_shape"));
+        // the ports' names, which OpenVINO may report otherwise (a tensor merged with another has both names)
+        m.put("inputs", names.inputs());
+        m.put("outputs", names.outputs());
         m.put("runtime_layers", ov.get("runtime_layers"));
         Map<String, Object> source = new LinkedHashMap<>();
         source.put("path", converted.getFileName().toString());

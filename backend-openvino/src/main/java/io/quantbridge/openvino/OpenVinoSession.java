@@ -139,7 +139,19 @@ public final class OpenVinoSession implements ModelSession {
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
-    private OpenVinoSession(Path source, Options options, long ownCore, long compiled, ByteBuffer content) {
+    /**
+     * The names a model's own file gives its inputs and outputs (an ONNX graph's, or those a blob's sidecar recorded),
+     * which the session's ports take; null where there are none.
+     */
+    record Names(List<String> inputs, List<String> outputs) {
+        static Names of(OnnxModel parsed) {
+            return parsed == null ? null : new Names(parsed.inputs().stream().map(TensorInfo::name).toList(),
+                    parsed.outputs().stream().map(TensorInfo::name).toList());
+        }
+    }
+
+    private OpenVinoSession(Path source, Options options, long ownCore, long compiled, ByteBuffer content,
+                            Names names) {
         this.source = source;
         this.options = options;
         this.ownCore = ownCore;
@@ -147,8 +159,10 @@ public final class OpenVinoSession implements ModelSession {
         this.content = content;
         this.main = new Pool(compiled);
         try {
-            this.inputs = ports(OvNative.compiledPorts(compiled, true), "input");
-            this.outputs = ports(OvNative.compiledPorts(compiled, false), "output");
+            this.inputs = named(compiled, true, ports(OvNative.compiledPorts(compiled, true), "input"),
+                    names == null ? null : names.inputs());
+            this.outputs = named(compiled, false, ports(OvNative.compiledPorts(compiled, false), "output"),
+                    names == null ? null : names.outputs());
         } catch (RuntimeException e) {
             free();
             throw e;
@@ -162,13 +176,21 @@ public final class OpenVinoSession implements ModelSession {
 
     /** Reads and compiles (or imports) {@code model}. */
     public static OpenVinoSession open(Path model, Options options) {
+        return open(model, options, null);
+    }
+
+    /**
+     * {@link #open(Path, Options)}, an exported model's ports named by {@code names} (when not null) rather than by
+     * its sidecar: the names of the model it was compiled from, before the sidecar is written.
+     */
+    static OpenVinoSession open(Path model, Options options, Names names) {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(options, "options");
         InputFiles.require(model, "model");
         String name = model.getFileName().toString().toLowerCase(Locale.ROOT);
         OpenVinoRuntime rt = OpenVinoRuntime.get();
         if (name.endsWith(".blob")) {
-            return importBlob(rt, model, options);
+            return importBlob(rt, model, options, names);
         }
         if (!name.endsWith(".onnx") && !name.endsWith(".xml")) {
             throw new QuantbridgeException("openvino reads .onnx, .xml (OpenVINO IR) and .blob (exported compiled "
@@ -184,7 +206,28 @@ public final class OpenVinoSession implements ModelSession {
         } catch (OpenVinoException e) {
             throw new OpenVinoException("openvino: cannot read model " + model + ": " + e.getMessage() + hint, e);
         }
-        return compileOwning(rt.core, m, model, options, null);
+        return compileOwning(rt.core, m, model, options, null, Names.of(parsed));
+    }
+
+    /**
+     * {@code ports}, each that carries a tensor named in {@code wanted} called by that name. OpenVINO describes a port
+     * by one of its tensor's names, and a tensor has several where it merged tensors: an ONNX graph input read by an
+     * Identity (or by a Cast to its own type) came out named after the Identity's output, the float model's input
+     * and the quantized model's (Identity removed) then had different names, and a feed by the ONNX name was refused.
+     */
+    private static List<TensorInfo> named(long compiled, boolean inputs, List<TensorInfo> ports, List<String> wanted) {
+        if (wanted == null) return ports;
+        List<TensorInfo> out = new ArrayList<>(ports);
+        boolean[] renamed = new boolean[out.size()];
+        for (String name : wanted) {
+            if (out.stream().anyMatch(t -> t.name().equals(name))) continue;
+            int i = OvNative.compiledPortIndex(compiled, inputs, name);
+            if (i < 0 || i >= out.size() || renamed[i]) continue;
+            TensorInfo t = out.get(i);
+            out.set(i, new TensorInfo(name, t.elementType(), t.shape(), t.rankKnown()));
+            renamed[i] = true;
+        }
+        return List.copyOf(out);
     }
 
     /**
@@ -307,12 +350,12 @@ public final class OpenVinoSession implements ModelSession {
     /** {@link #checkReadable(Path)} for an ONNX model held in memory; {@code label} names it in messages. */
     static void checkReadable(byte[] onnx, String label) {
         OpenVinoRuntime rt = OpenVinoRuntime.get();
-        OvNative.modelFree(readFromMemory(rt, onnx, ByteBuffer.allocateDirect(onnx.length).put(onnx), label));
+        OvNative.modelFree(readFromMemory(rt, checkArity(onnx, label), ByteBuffer.allocateDirect(onnx.length)
+                .put(onnx), label));
     }
 
     /** OpenVINO's model read from {@code content}, a direct copy of {@code onnx} that must outlive it. */
-    private static long readFromMemory(OpenVinoRuntime rt, byte[] onnx, ByteBuffer content, String label) {
-        OnnxModel parsed = checkArity(onnx, label);
+    private static long readFromMemory(OpenVinoRuntime rt, OnnxModel parsed, ByteBuffer content, String label) {
         String hint = parsed == null ? "" : rankHint(parsed);
         try {
             return OvNative.readModelFromMemory(rt.core, content);
@@ -327,22 +370,25 @@ public final class OpenVinoSession implements ModelSession {
         if (onnx.length == 0) throw new QuantbridgeException("openvino: model " + label + " is empty");
         OpenVinoRuntime rt = OpenVinoRuntime.get();
         ByteBuffer content = ByteBuffer.allocateDirect(onnx.length).put(onnx);
-        long m = readFromMemory(rt, onnx, content, label);
-        return compileOwning(rt.core, m, Path.of(label), options, content);
+        OnnxModel parsed = checkArity(onnx, label);
+        long m = readFromMemory(rt, parsed, content, label);
+        return compileOwning(rt.core, m, Path.of(label), options, content, Names.of(parsed));
     }
 
     /** Compiles {@code m} and frees it, unless the session keeps it to compile for static shapes later. */
-    private static OpenVinoSession compileOwning(long core, long m, Path model, Options options, ByteBuffer content) {
+    private static OpenVinoSession compileOwning(long core, long m, Path model, Options options, ByteBuffer content,
+                                                 Names names) {
         OpenVinoSession session = null;
         try {
-            session = compileModel(core, m, model, options, content);
+            session = compileModel(core, m, model, options, content, names);
             return session;
         } finally {
             if (session == null || session.model != m) OvNative.modelFree(m);
         }
     }
 
-    private static OpenVinoSession compileModel(long core, long m, Path model, Options options, ByteBuffer content) {
+    private static OpenVinoSession compileModel(long core, long m, Path model, Options options, ByteBuffer content,
+                                                Names names) {
         long[] shape = options.inputShape();
         if (shape != null) {
             String[] in = OvNative.modelPorts(m, true);
@@ -366,7 +412,7 @@ public final class OpenVinoSession implements ModelSession {
             throw new OpenVinoException("openvino: cannot compile " + model + " for " + options.device() + ": "
                     + e.getMessage(), e);
         }
-        OpenVinoSession session = new OpenVinoSession(model, options, 0, c, content);
+        OpenVinoSession session = new OpenVinoSession(model, options, 0, c, content, names);
         session.core = core;
         if (shape == null && session.inputs.size() == 1 && session.inputs.get(0).isDynamic()) {
             session.model = m; // the caller frees m when compileModel returns: keep our own reference instead
@@ -380,7 +426,7 @@ public final class OpenVinoSession implements ModelSession {
      * whatever the model was compiled with). The file's bytes stay in native memory while the session lives: the
      * CPU plugin reads the weights from there.
      */
-    private static OpenVinoSession importBlob(OpenVinoRuntime rt, Path model, Options options) {
+    private static OpenVinoSession importBlob(OpenVinoRuntime rt, Path model, Options options, Names given) {
         ByteBuffer blob;
         try (FileChannel ch = FileChannel.open(model, StandardOpenOption.READ)) {
             long size = ch.size();
@@ -398,7 +444,8 @@ public final class OpenVinoSession implements ModelSession {
         } catch (IOException e) {
             throw new QuantbridgeException("model " + model + " cannot be read: " + e.getMessage(), e);
         }
-        BlobSidecar.check(model, blob, rt.version);
+        Names recorded = BlobSidecar.check(model, blob, rt.version);
+        Names names = given != null ? given : recorded;
         long own = rt.newCore();
         long c;
         try {
@@ -414,7 +461,7 @@ public final class OpenVinoSession implements ModelSession {
             OvNative.coreFree(own);
             throw e;
         }
-        return new OpenVinoSession(model, options, own, c, blob);
+        return new OpenVinoSession(model, options, own, c, blob, names);
     }
 
     @Override

@@ -43,6 +43,12 @@ final class OvNative {
 
     static native String[] compiledPorts(long compiled, boolean inputs);
 
+    /**
+     * The index of the compiled model's input (output) port whose tensor has the name {@code name} among its names,
+     * or -1.
+     */
+    static native int compiledPortIndex(long compiled, boolean inputs, String name);
+
     /** keyValues: key0, value0, key1, value1, ... */
     static native long compile(long core, long model, String device, String[] keyValues);
 
