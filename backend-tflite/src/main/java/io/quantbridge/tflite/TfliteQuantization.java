@@ -53,7 +53,7 @@ final class TfliteQuantization {
     /** Table data key of tables calibrated on the equalized model. */
     static final String EQUALIZED_KEY = "tflite_equalized_pairs";
 
-    private final QuantizationRequest req;
+    private QuantizationRequest req; // its in-memory batches split for a dynamic-batch model, in run()
     private final Progress progress;
     private final Map<String, Object> report = new LinkedHashMap<>();
     private final List<Artifact> artifacts = new ArrayList<>();
@@ -161,6 +161,7 @@ final class TfliteQuantization {
         report.put("model", modelInfo);
         report.put("preprocessing", pre.toMap());
 
+        req = DynamicBatchSamples.split(req, original.inputs(), progress);
         DataSplit split = RequestData.split(req, original.inputs());
         if (split != null) report.put("data_split", split.toMap());
         if (split != null) RequestData.checkEvaluation(split.evaluation(), concreteBatch(original.inputs()), pre);

@@ -888,6 +888,78 @@ class TfliteOperatorVariantsTest {
     }
 
     /**
+     * Samples given as tensors of batch 2 for a model whose batch is dynamic ({@code shape_signature} -1) calibrate
+     * and evaluate as the same slices given one by one: the backend feeds such a model at batch 1, and they were
+     * refused with its batch-1 shape ("shape [2, 6, 6, 4] does not match model input 'x0' [1, 6, 6, 4]").
+     */
+    @Test
+    void samplesOfBatchTwoForADynamicBatchAreSplitIntoBatchOne() throws Exception {
+        Graph graph = Graph.of(layer("conv", BuiltinOperator.CONV_2D, BuiltinOptions.Conv2DOptions,
+                conv(SAME, 1, 1, NO_ACT), act(1, 6, 6, 4), w(8, 3, 3, 4), w(8)));
+        TfliteModel m = TfliteModel.load(floatModel(graph));
+        for (int t = 0; t < m.main().getTensors().length; t++) {
+            if (m.isConstant(t)) continue;
+            int[] sig = m.tensor(t).getShape().clone();
+            sig[0] = -1;
+            m.tensor(t).setShapeSignature(sig);
+        }
+        Path model = tmp.resolve("dynamic.tflite");
+        m.save(model);
+        List<Map<String, FloatTensor>> calib = samples(graph, 32, 1);
+        List<Map<String, FloatTensor>> held = samples(graph, 6, 2);
+        QuantizationResult one = new TfliteBackend().quantize(QuantizationRequest.builder().model(model).seed(1)
+                .calibrationSamples(calib).evaluationSamples(held).outputDir(tmp.resolve("one")).build(),
+                Progress.NONE);
+        List<String> notes = new ArrayList<>();
+        Progress listening = new Progress() {
+            @Override
+            public void begin(String task, long total) { }
+
+            @Override
+            public void advance(long steps) { }
+
+            @Override
+            public void end() { }
+
+            @Override
+            public void note(String message) {
+                notes.add(message);
+            }
+        };
+        QuantizationResult two = new TfliteBackend().quantize(QuantizationRequest.builder().model(model).seed(1)
+                .calibrationSamples(pairs(calib)).evaluationSamples(pairs(held)).outputDir(tmp.resolve("two"))
+                .build(), listening);
+        assertTrue(notes.contains("calibration: 16 samples given as batches are 32 samples of batch 1, as the tflite"
+                + " backend feeds a model with a dynamic batch"), notes.toString());
+        assertTrue(notes.contains("evaluation: 3 samples given as batches are 6 samples of batch 1, as the tflite"
+                + " backend feeds a model with a dynamic batch"), notes.toString());
+        assertArrayEquals(java.nio.file.Files.readAllBytes(one.artifact("model").orElseThrow().path()),
+                java.nio.file.Files.readAllBytes(two.artifact("model").orElseThrow().path()), "the int8 model");
+        assertEquals(one.fidelity().get("y"), two.fidelity().get("y"));
+        assertEquals(6, two.fidelity().get("y").samples());
+        assertTrue(two.fidelity().get("y").cosine() > 0.999, two.fidelity().toString());
+    }
+
+    /** Consecutive samples, two at a time, as samples of batch 2. */
+    private static List<Map<String, FloatTensor>> pairs(List<Map<String, FloatTensor>> samples) {
+        List<Map<String, FloatTensor>> l = new ArrayList<>();
+        for (int i = 0; i + 1 < samples.size(); i += 2) {
+            Map<String, FloatTensor> pair = new LinkedHashMap<>();
+            for (String name : samples.get(i).keySet()) {
+                float[] a = samples.get(i).get(name).data();
+                float[] b = samples.get(i + 1).get(name).data();
+                float[] v = java.util.Arrays.copyOf(a, a.length * 2);
+                System.arraycopy(b, 0, v, a.length, b.length);
+                long[] shape = samples.get(i).get(name).shape().clone();
+                shape[0] = 2;
+                pair.put(name, new FloatTensor(shape, v));
+            }
+            l.add(pair);
+        }
+        return l;
+    }
+
+    /**
      * An operator whose output nothing reads is left out of the written model (report.json names it), and a session
      * with XNNPACK leaves it out of a model it is given: XNNPACK (TFLite 2.20) aborted the JVM on an int8 TANH or
      * LOGISTIC whose output nobody reads.
