@@ -160,13 +160,24 @@ class TfliteOperatorVariantsTest {
         height.accept(v);
     }
 
+    /**
+     * Sets what a sliding window's options have in common (padding, a square stride, the fused activation) through
+     * the setters of {@code options}: the generated schema classes share no interface.
+     */
+    private static <T> T window(T options, java.util.function.Consumer<Byte> padding, byte paddingValue,
+                                java.util.function.IntConsumer strideW, java.util.function.IntConsumer strideH,
+                                int stride, java.util.function.Consumer<Byte> activation, byte act) {
+        padding.accept(paddingValue);
+        square(strideW, strideH, stride);
+        activation.accept(act);
+        return options;
+    }
+
     private static Conv2DOptionsT conv(byte padding, int stride, int dilation, byte act) {
         Conv2DOptionsT o = new Conv2DOptionsT();
-        o.setPadding(padding);
-        square(o::setStrideW, o::setStrideH, stride);
         square(o::setDilationWFactor, o::setDilationHFactor, dilation);
-        o.setFusedActivationFunction(act);
-        return o;
+        return window(o, o::setPadding, padding, o::setStrideW, o::setStrideH, stride, o::setFusedActivationFunction,
+                act);
     }
 
     private static DepthwiseConv2DOptionsT dw(byte padding, int stride, int dilation, int multiplier, byte act) {
@@ -195,11 +206,9 @@ class TfliteOperatorVariantsTest {
 
     private static Pool2DOptionsT pool(byte padding, int stride, int filter, byte act) {
         Pool2DOptionsT o = new Pool2DOptionsT();
-        o.setPadding(padding);
-        square(o::setStrideW, o::setStrideH, stride);
         square(o::setFilterWidth, o::setFilterHeight, filter);
-        o.setFusedActivationFunction(act);
-        return o;
+        return window(o, o::setPadding, padding, o::setStrideW, o::setStrideH, stride, o::setFusedActivationFunction,
+                act);
     }
 
     /** {@code options} once {@code set} has set them. */
