@@ -128,11 +128,6 @@ final class DynamicRangeQuantizer {
      */
     static Result quantize(TfliteModel original, boolean perChannel, List<String> excludes, boolean hybridDepthwise,
                            List<TfliteGptq.Rounded> rounded) {
-        if (original.raw().getSubgraphs().length > 1) {
-            throw new QuantbridgeException("model " + original.label() + " has "
-                    + original.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
-                    + " models can be quantized");
-        }
         if (original.isQuantized()) {
             throw new QuantbridgeException("model " + original.label() + " is already quantized (it has int8/uint8"
                     + " tensors with quantization parameters); give the float model");

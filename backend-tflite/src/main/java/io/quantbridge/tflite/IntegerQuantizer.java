@@ -1,6 +1,9 @@
 package io.quantbridge.tflite;
 
 import static org.tensorflow.lite.schema.BuiltinOperator.ADD;
+import static org.tensorflow.lite.schema.BuiltinOperator.CALL_ONCE;
+import static org.tensorflow.lite.schema.BuiltinOperator.IF;
+import static org.tensorflow.lite.schema.BuiltinOperator.WHILE;
 import static org.tensorflow.lite.schema.BuiltinOperator.AVERAGE_POOL_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.BATCH_TO_SPACE_ND;
 import static org.tensorflow.lite.schema.BuiltinOperator.CONCATENATION;
@@ -217,11 +220,6 @@ final class IntegerQuantizer {
      */
     static Result quantize(TfliteModel prepared, Map<Integer, double[]> ranges, Options options,
                            Map<Integer, float[]> inputMeans, List<TfliteGptq.Rounded> rounded) {
-        if (prepared.raw().getSubgraphs().length > 1) {
-            throw new QuantbridgeException("model " + prepared.label() + " has "
-                    + prepared.raw().getSubgraphs().length + " subgraphs (control flow); only single-subgraph"
-                    + " models can be quantized");
-        }
         if (prepared.isQuantized()) {
             throw new QuantbridgeException("model " + prepared.label() + " is already quantized (it has int8/uint8"
                     + " tensors with quantization parameters); give the float model");
@@ -398,6 +396,10 @@ final class IntegerQuantizer {
             return "PRELU stays float: XNNPACK (TFLite 2.20) has no int8 PRELU, and the interpreter's own int8 kernel"
                     + " between XNNPACK partitions ran MediaPipe's iris, face and palm models 4-8x slower than float;"
                     + " a float PRELU keeps the model in one XNNPACK partition";
+        }
+        if (code == WHILE || code == IF || code == CALL_ONCE) {
+            return "control flow: " + name + " runs subgraphs " + TfliteModel.calledSubgraphs(op) + ", which stay"
+                    + " float (only the main subgraph is quantized)";
         }
         if (!supported(code)) {
             return "builtin " + name + " is not quantized by this tool (no int8 kernel with known parameter"

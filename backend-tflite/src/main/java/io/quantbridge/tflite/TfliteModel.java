@@ -21,6 +21,9 @@ import java.util.Map;
 import java.util.Set;
 import org.tensorflow.lite.schema.BufferT;
 import org.tensorflow.lite.schema.BuiltinOperator;
+import org.tensorflow.lite.schema.BuiltinOptionsUnion;
+import org.tensorflow.lite.schema.CallOnceOptionsT;
+import org.tensorflow.lite.schema.IfOptionsT;
 import org.tensorflow.lite.schema.MetadataT;
 import org.tensorflow.lite.schema.Model;
 import org.tensorflow.lite.schema.ModelT;
@@ -32,6 +35,7 @@ import org.tensorflow.lite.schema.SubGraphT;
 import org.tensorflow.lite.schema.TensorMapT;
 import org.tensorflow.lite.schema.TensorT;
 import org.tensorflow.lite.schema.TensorType;
+import org.tensorflow.lite.schema.WhileOptionsT;
 
 /**
  * A {@code .tflite} flatbuffer read into the generated object API ({@code org.tensorflow.lite.schema}), with the
@@ -426,6 +430,16 @@ public final class TfliteModel {
         n[codes.length] = c;
         model.setOperatorCodes(n);
         return codes.length;
+    }
+
+    /** The subgraphs a control-flow operator (WHILE, IF, CALL_ONCE) runs, by index; none for other operators. */
+    public static List<Integer> calledSubgraphs(OperatorT op) {
+        BuiltinOptionsUnion u = op.getBuiltinOptions();
+        Object o = u == null ? null : u.getValue();
+        if (o instanceof WhileOptionsT w) return List.of(w.getCondSubgraphIndex(), w.getBodySubgraphIndex());
+        if (o instanceof IfOptionsT f) return List.of(f.getThenSubgraphIndex(), f.getElseSubgraphIndex());
+        if (o instanceof CallOnceOptionsT c) return List.of(c.getInitSubgraphIndex());
+        return List.of();
     }
 
     /** Whether tensor {@code index} of the main subgraph holds constant data. */

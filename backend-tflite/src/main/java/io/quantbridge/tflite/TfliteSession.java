@@ -350,7 +350,7 @@ public final class TfliteSession implements ModelSession {
         float[] scratch = new float[0];
         for (int idx : indices) {
             TfLiteTensor t = interpreter.tensor(idx);
-            if (t == null || t.isNull() || t.type() != kTfLiteFloat32 || t.data().isNull()) continue;
+            if (!hasData(t) || t.type() != kTfLiteFloat32) continue;
             int n = (int) (t.bytes() / 4);
             if (scratch.length < n) scratch = new float[n];
             t.data().f().capacity(n).get(scratch, 0, n);
@@ -365,7 +365,7 @@ public final class TfliteSession implements ModelSession {
     public synchronized float[] tensorAsFloat(int index) {
         if (closed) throw new QuantbridgeException(label + ": the session is closed");
         TfLiteTensor t = interpreter.tensor(index);
-        if (t == null || t.isNull() || t.data().isNull()) return null;
+        if (!hasData(t)) return null;
         long[] shape = dims(t);
         float[] data = new float[Math.toIntExact(FloatTensor.elementCount(shape))];
         read(index, t, data);
@@ -515,6 +515,15 @@ public final class TfliteSession implements ModelSession {
             }
             ElementTypes.decode(t.data().raw().capacity(t.bytes()).asBuffer(), name, dst, n);
         }
+    }
+
+    /**
+     * Whether a tensor holds data now. {@code data()} is the union inside the tensor struct, never null itself; the
+     * pointer it holds is null for a tensor the interpreter did not allocate (an LSTM's unused intermediates, a
+     * tensor of a subgraph that has not run).
+     */
+    private static boolean hasData(TfLiteTensor t) {
+        return t != null && !t.isNull() && t.data().raw() != null && t.bytes() > 0;
     }
 
     private static long[] dims(TfLiteTensor t) {
