@@ -36,10 +36,11 @@ import org.tensorflow.lite.schema.TensorType;
  */
 final class DynamicRangeQuantizer {
     /** One op made hybrid. */
-    record HybridOp(int index, String op, String output, String weights, int[] shape, int channels, int axis,
-                    int version, boolean fromFloat16) {
+    record HybridOp(int subgraph, int index, String op, String output, String weights, int[] shape, int channels,
+                    int axis, int version, boolean fromFloat16) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
+            if (subgraph > 0) m.put("subgraph", subgraph);
             m.put("index", index);
             m.put("op", op);
             m.put("output", output);
@@ -81,6 +82,8 @@ final class DynamicRangeQuantizer {
     }
 
     private final TfliteModel m;
+    /** The subgraph being rewritten: the main one, then those that control-flow operators run. */
+    private SubGraphT g;
     private final boolean perChannel;
     private final OpExcludes excludes;
     private final boolean hybridDepthwise;
@@ -138,23 +141,38 @@ final class DynamicRangeQuantizer {
     }
 
     private Result run() {
-        SubGraphT g = m.main();
+        List<HybridOp> hybrid = new ArrayList<>();
+        List<Kept> floatOps = new ArrayList<>();
+        List<Kept> floatWeights = new ArrayList<>();
+        int dropped = 0;
+        SubGraphT[] subgraphs = m.raw().getSubgraphs();
+        for (int k = 0; k < subgraphs.length; k++) {
+            g = subgraphs[k];
+            rewrite(k, hybrid, floatOps);
+            dropped += dropUnusedDequantize();
+            m.compact(g);
+            floatWeights.addAll(floatWeights());
+        }
+        return new Result(m, hybrid, floatOps, floatWeights, dropped, gptqRounded, customToBuiltin);
+    }
+
+    /** Makes the weighted ops of subgraph {@code k} ({@link #g}) hybrid, or says why one stays float. */
+    private void rewrite(int k, List<HybridOp> hybrid, List<Kept> floatOps) {
+        String where = k == 0 ? "#" : "subgraph " + k + " #";
         OperatorT[] ops = g.getOperators();
         int[] producer = new int[g.getTensors().length];
         Arrays.fill(producer, -1);
         for (int i = 0; i < ops.length; i++) for (int o : ops[i].getOutputs()) producer[o] = i;
 
-        List<HybridOp> hybrid = new ArrayList<>();
-        List<Kept> floatOps = new ArrayList<>();
         Map<Integer, Integer> float32Bias = new HashMap<>();
         for (int i = 0; i < ops.length; i++) {
             OperatorT op = ops[i];
             int code = m.builtinCode(op);
             if (code != CONV_2D && code != DEPTHWISE_CONV_2D && code != FULLY_CONNECTED) continue;
-            String out = op.getOutputs().length == 0 ? "" : m.tensor(op.getOutputs()[0]).getName();
+            String out = op.getOutputs().length == 0 ? "" : tensor(op.getOutputs()[0]).getName();
             String why = floatReason(op, out, producer);
             if (why != null) {
-                floatOps.add(new Kept("op", "#" + i + " " + m.opName(op) + " (" + out + ")", why));
+                floatOps.add(new Kept("op", where + i + " " + m.opName(op) + " (" + out + ")", why));
                 continue;
             }
             int[] ins = op.getInputs().clone();
@@ -163,40 +181,41 @@ final class DynamicRangeQuantizer {
             boolean half = wSource != w;
             boolean pc = perChannel || code == DEPTHWISE_CONV_2D;
             int axis = code == DEPTHWISE_CONV_2D ? 3 : 0;
-            int[] shape = m.tensor(w).getShape();
-            float[] values = m.floats(wSource);
-            String name = m.tensor(w).getName();
+            int[] shape = tensor(w).getShape();
+            float[] values = m.floats(g, wSource);
+            String name = tensor(w).getName();
             TfliteGptq.Rounded gr = pc ? rounded.get(name) : null;
             QuantizedWeights q = gr == null ? null : gr.codesFor(values);
             if (q != null) gptqRounded++;
             else q = QuantizedWeights.symmetric(values, shape, pc, axis);
             int buf = m.addBuffer(q.data());
-            ins[1] = m.addTensor(TfliteModel.newTensor(name + "/int8", TensorType.INT8, shape,
-                    m.tensor(w).getShapeSignature(), buf, QuantParams.perAxis(q.scales(), pc ? axis : 0)));
-            if (ins.length > 2 && ins[2] >= 0 && !m.isConstant(ins[2])) {
+            ins[1] = TfliteModel.addTensor(g, TfliteModel.newTensor(name + "/int8", TensorType.INT8, shape,
+                    tensor(w).getShapeSignature(), buf, QuantParams.perAxis(q.scales(), pc ? axis : 0)));
+            if (ins.length > 2 && ins[2] >= 0 && !m.isConstant(g, ins[2])) {
                 int b = ins[2];
                 Integer f32 = float32Bias.get(b);
                 if (f32 == null) {
                     int src = constantSource(b, producer);
-                    TensorT bt = m.tensor(b);
-                    f32 = m.addTensor(TfliteModel.newTensor(bt.getName() + "/float32", TensorType.FLOAT32,
-                            bt.getShape(), bt.getShapeSignature(), m.addBuffer(TfliteModel.floatBytes(m.floats(src))),
-                            null));
+                    TensorT bt = tensor(b);
+                    int buffer = m.addBuffer(TfliteModel.floatBytes(m.floats(g, src)));
+                    f32 = TfliteModel.addTensor(g, TfliteModel.newTensor(bt.getName() + "/float32", TensorType.FLOAT32,
+                            bt.getShape(), bt.getShapeSignature(), buffer, null));
                     float32Bias.put(b, f32);
                 }
                 ins[2] = f32;
             }
-            if (ins.length > 2 && ins[2] >= 0) hybridBiases.add(m.tensor(ins[2]));
+            if (ins.length > 2 && ins[2] >= 0) hybridBiases.add(tensor(ins[2]));
             op.setInputs(ins);
             int version = Math.max(m.opCode(op).getVersion(), hybridVersion(code, pc));
             if (code == FULLY_CONNECTED) asymmetricInputs(op);
             op.setOpcodeIndex(m.opCodeIndex(code, version));
-            hybrid.add(new HybridOp(i, m.opName(op), out, name, shape, q.scales().length, pc ? axis : -1, version,
+            hybrid.add(new HybridOp(k, i, m.opName(op), out, name, shape, q.scales().length, pc ? axis : -1, version,
                     half));
         }
-        int dropped = dropUnusedDequantize();
-        m.compact();
-        return new Result(m, hybrid, floatOps, floatWeights(), dropped, gptqRounded, customToBuiltin);
+    }
+
+    private TensorT tensor(int index) {
+        return TfliteModel.tensor(g, index);
     }
 
     /** TFLite's op versions of hybrid (float input and output, int8 weights) ops. */
@@ -241,22 +260,22 @@ final class DynamicRangeQuantizer {
         if (m.builtinCode(op) == DEPTHWISE_CONV_2D && !hybridDepthwise) return DEPTHWISE_STAYS_FLOAT;
         int[] ins = op.getInputs();
         if (ins.length < 2 || ins[0] < 0 || ins[1] < 0) return "it has no weights input";
-        if (m.tensor(ins[0]).getType() != TensorType.FLOAT32 || m.isConstant(ins[0])) {
+        if (tensor(ins[0]).getType() != TensorType.FLOAT32 || m.isConstant(g, ins[0])) {
             return "its input is not a float32 activation";
         }
         for (int o : op.getOutputs()) {
-            if (m.tensor(o).getType() != TensorType.FLOAT32) return "its output is not float32";
+            if (tensor(o).getType() != TensorType.FLOAT32) return "its output is not float32";
         }
         if (constantSource(ins[1], producer) < 0) {
-            return "its weights '" + m.tensor(ins[1]).getName() + "' are computed, not constant";
+            return "its weights '" + tensor(ins[1]).getName() + "' are computed, not constant";
         }
-        if (ins.length > 2 && ins[2] >= 0 && (m.tensor(ins[2]).getType() != TensorType.FLOAT32
+        if (ins.length > 2 && ins[2] >= 0 && (tensor(ins[2]).getType() != TensorType.FLOAT32
                 || constantSource(ins[2], producer) < 0)) {
-            return "its bias '" + m.tensor(ins[2]).getName() + "' is not a float constant";
+            return "its bias '" + tensor(ins[2]).getName() + "' is not a float constant";
         }
         if (m.builtinCode(op) == CONV_2D) {
-            int[] w = m.tensor(ins[1]).getShape();
-            int[] x = m.tensor(ins[0]).getShape();
+            int[] w = tensor(ins[1]).getShape();
+            int[] x = tensor(ins[0]).getShape();
             if (w.length == 4 && x.length == 4 && w[3] != x[3]) {
                 return "grouped convolution (filter depth " + w[3] + ", input depth " + x[3] + "): TFLite has no"
                         + " hybrid grouped kernel";
@@ -270,25 +289,24 @@ final class DynamicRangeQuantizer {
      * FLOAT16 constant when {@code t} is the output of a DEQUANTIZE of one; -1 otherwise.
      */
     private int constantSource(int t, int[] producer) {
-        if (m.isConstant(t)) return m.tensor(t).getType() == TensorType.FLOAT32 ? t : -1;
+        if (m.isConstant(g, t)) return tensor(t).getType() == TensorType.FLOAT32 ? t : -1;
         int p = producer[t];
         if (p < 0) return -1;
-        OperatorT op = m.main().getOperators()[p];
+        OperatorT op = g.getOperators()[p];
         if (m.builtinCode(op) != DEQUANTIZE || op.getInputs().length != 1) return -1;
         int src = op.getInputs()[0];
-        return m.isConstant(src) && m.tensor(src).getType() == TensorType.FLOAT16 ? src : -1;
+        return m.isConstant(g, src) && tensor(src).getType() == TensorType.FLOAT16 ? src : -1;
     }
 
     /** Drops DEQUANTIZE ops of constants whose output nothing reads any more. */
     private int dropUnusedDequantize() {
-        SubGraphT g = m.main();
         int[] uses = new int[g.getTensors().length];
         for (OperatorT op : g.getOperators()) for (int i : op.getInputs()) if (i >= 0) uses[i]++;
         for (int o : g.getOutputs()) uses[o]++;
         List<OperatorT> kept = new ArrayList<>();
         int dropped = 0;
         for (OperatorT op : g.getOperators()) {
-            if (m.builtinCode(op) == DEQUANTIZE && op.getInputs().length == 1 && m.isConstant(op.getInputs()[0])
+            if (m.builtinCode(op) == DEQUANTIZE && op.getInputs().length == 1 && m.isConstant(g, op.getInputs()[0])
                     && op.getOutputs().length == 1 && uses[op.getOutputs()[0]] == 0) {
                 dropped++;
                 continue;
@@ -304,7 +322,6 @@ final class DynamicRangeQuantizer {
      * a hybrid op still read.
      */
     private List<Kept> floatWeights() {
-        SubGraphT g = m.main();
         Map<Integer, List<String>> readersOf = new HashMap<>();
         for (OperatorT op : g.getOperators()) {
             for (int i : op.getInputs()) if (i >= 0) readersOf.computeIfAbsent(i, k -> new ArrayList<>()).add(m.opName(op));
@@ -312,10 +329,10 @@ final class DynamicRangeQuantizer {
         Map<Integer, String> kept = new TreeMap<>();
         for (OperatorT op : g.getOperators()) {
             for (int i : op.getInputs()) {
-                if (i < 0 || !m.isConstant(i) || kept.containsKey(i) || hybridBiases.contains(m.tensor(i))) continue;
-                byte ty = m.tensor(i).getType();
+                if (i < 0 || !m.isConstant(g, i) || kept.containsKey(i) || hybridBiases.contains(tensor(i))) continue;
+                byte ty = tensor(i).getType();
                 if (ty != TensorType.FLOAT32 && ty != TensorType.FLOAT16) continue;
-                if (elements(m.tensor(i).getShape()) < Fp16Weights.MIN_ELEMENTS) continue;
+                if (elements(tensor(i).getShape()) < Fp16Weights.MIN_ELEMENTS) continue;
                 boolean viaDequantize = m.builtinCode(op) == DEQUANTIZE;
                 List<String> by = viaDequantize ? readersOf.getOrDefault(op.getOutputs()[0], List.of())
                         : readersOf.get(i);
@@ -327,7 +344,7 @@ final class DynamicRangeQuantizer {
             }
         }
         List<Kept> l = new ArrayList<>();
-        kept.forEach((t, reason) -> l.add(new Kept("tensor", m.tensor(t).getName(), reason)));
+        kept.forEach((t, reason) -> l.add(new Kept("tensor", tensor(t).getName(), reason)));
         return l;
     }
 

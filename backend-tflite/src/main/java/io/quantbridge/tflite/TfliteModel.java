@@ -373,6 +373,11 @@ public final class TfliteModel {
         return main().getTensors()[index];
     }
 
+    /** Tensor {@code index} of subgraph {@code g}. */
+    public static TensorT tensor(SubGraphT g, int index) {
+        return g.getTensors()[index];
+    }
+
     public List<OperatorT> operators() {
         return Arrays.asList(main().getOperators());
     }
@@ -444,7 +449,12 @@ public final class TfliteModel {
 
     /** Whether tensor {@code index} of the main subgraph holds constant data. */
     public boolean isConstant(int index) {
-        TensorT t = tensor(index);
+        return isConstant(main(), index);
+    }
+
+    /** Whether tensor {@code index} of subgraph {@code g} holds constant data. */
+    public boolean isConstant(SubGraphT g, int index) {
+        TensorT t = tensor(g, index);
         if (t.getBuffer() <= 0) return false;
         int[] d = buffers()[(int) t.getBuffer()].getData();
         return d != null && d.length > 0;
@@ -452,7 +462,12 @@ public final class TfliteModel {
 
     /** The raw bytes of a constant tensor. */
     public byte[] bytes(int index) {
-        int[] d = buffers()[(int) tensor(index).getBuffer()].getData();
+        return bytes(main(), index);
+    }
+
+    /** The raw bytes of constant tensor {@code index} of subgraph {@code g}. */
+    public byte[] bytes(SubGraphT g, int index) {
+        int[] d = buffers()[(int) tensor(g, index).getBuffer()].getData();
         byte[] b = new byte[d == null ? 0 : d.length];
         for (int i = 0; i < b.length; i++) b[i] = (byte) d[i];
         return b;
@@ -460,8 +475,13 @@ public final class TfliteModel {
 
     /** The values of a FLOAT32 or FLOAT16 constant tensor. */
     public float[] floats(int index) {
-        TensorT t = tensor(index);
-        ByteBuffer bb = ByteBuffer.wrap(bytes(index)).order(ByteOrder.LITTLE_ENDIAN);
+        return floats(main(), index);
+    }
+
+    /** The values of FLOAT32 or FLOAT16 constant tensor {@code index} of subgraph {@code g}. */
+    public float[] floats(SubGraphT g, int index) {
+        TensorT t = tensor(g, index);
+        ByteBuffer bb = ByteBuffer.wrap(bytes(g, index)).order(ByteOrder.LITTLE_ENDIAN);
         if (t.getType() == TensorType.FLOAT32) {
             float[] f = new float[bb.remaining() / 4];
             bb.asFloatBuffer().get(f);
@@ -511,10 +531,15 @@ public final class TfliteModel {
 
     /** Appends a tensor to the main subgraph; returns its index. */
     public int addTensor(TensorT t) {
-        TensorT[] old = main().getTensors();
+        return addTensor(main(), t);
+    }
+
+    /** Appends a tensor to subgraph {@code g}; returns its index. */
+    public static int addTensor(SubGraphT g, TensorT t) {
+        TensorT[] old = g.getTensors();
         TensorT[] n = Arrays.copyOf(old, old.length + 1);
         n[old.length] = t;
-        main().setTensors(n);
+        g.setTensors(n);
         return old.length;
     }
 
@@ -669,7 +694,15 @@ public final class TfliteModel {
      * buffers no tensor or metadata uses, renumbering references.
      */
     public void compact() {
-        SubGraphT g = main();
+        compact(main());
+    }
+
+    /**
+     * Removes the tensors of subgraph {@code g} that no operator, graph input/output or signature of it uses, and the
+     * buffers no tensor or metadata uses, renumbering references.
+     */
+    public void compact(SubGraphT g) {
+        int index = Arrays.asList(model.getSubgraphs()).indexOf(g);
         TensorT[] tensors = g.getTensors();
         boolean[] used = new boolean[tensors.length];
         for (OperatorT op : g.getOperators()) {
@@ -699,7 +732,7 @@ public final class TfliteModel {
         g.setOutputs(remap(g.getOutputs(), map));
         if (model.getSignatureDefs() != null) {
             for (SignatureDefT s : model.getSignatureDefs()) {
-                if (s.getSubgraphIndex() != 0) continue;
+                if (s.getSubgraphIndex() != index) continue;
                 for (TensorMapT[] maps : new TensorMapT[][] {s.getInputs(), s.getOutputs()}) {
                     if (maps == null) continue;
                     for (TensorMapT tm : maps) {
