@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import org.tensorflow.lite.schema.OperatorT;
 import org.tensorflow.lite.schema.QuantizationParametersT;
+import org.tensorflow.lite.schema.SubGraphT;
 import org.tensorflow.lite.schema.TensorT;
 import org.tensorflow.lite.schema.TensorType;
 
@@ -53,7 +54,46 @@ final class TfliteInspector {
         types.forEach((k, v) -> sb.append(' ').append(k).append('=').append(v));
         sb.append('\n');
         sb.append("quantization: ").append(summary(m)).append('\n');
+        sb.append(subgraphs(m));
         sb.append(EdgeTpu.analyze(m).describe());
+        return sb.toString();
+    }
+
+    /**
+     * One line for each subgraph beyond the main one (the condition and body of a WHILE, the branches of an IF): who
+     * runs it, its operators by type and its constants by type.
+     */
+    private static String subgraphs(TfliteModel m) {
+        SubGraphT[] all = m.raw().getSubgraphs();
+        StringBuilder sb = new StringBuilder();
+        for (int k = 1; k < all.length; k++) {
+            SubGraphT g = all[k];
+            sb.append("subgraph ").append(k);
+            if (g.getName() != null && !g.getName().isEmpty()) sb.append(" '").append(g.getName()).append('\'');
+            for (int sg = 0; sg < all.length; sg++) {
+                OperatorT[] ops = all[sg].getOperators();
+                for (int i = 0; i < ops.length; i++) {
+                    if (TfliteModel.calledSubgraphs(ops[i]).contains(k)) {
+                        sb.append(", run by ").append(sg == 0 ? "" : "subgraph " + sg + " ").append('#').append(i)
+                                .append(' ').append(m.opName(ops[i]));
+                    }
+                }
+            }
+            Map<String, Integer> counts = new TreeMap<>();
+            for (OperatorT op : g.getOperators()) counts.merge(m.opName(op), 1, Integer::sum);
+            Map<String, Integer> constants = new TreeMap<>();
+            for (int t = 0; t < g.getTensors().length; t++) {
+                if (!m.isConstant(g, t)) continue;
+                constants.merge(TfliteModel.typeName(TfliteModel.tensor(g, t).getType()).toLowerCase(Locale.ROOT), 1,
+                        Integer::sum);
+            }
+            sb.append(": ").append(g.getOperators().length).append(" operators");
+            counts.forEach((op, n) -> sb.append(' ').append(op).append('=').append(n));
+            sb.append("; constants");
+            if (constants.isEmpty()) sb.append(" none");
+            constants.forEach((type, n) -> sb.append(' ').append(type).append('=').append(n));
+            sb.append('\n');
+        }
         return sb.toString();
     }
 

@@ -337,6 +337,10 @@ class TfliteControlFlowTest {
             double c = r.fidelity().get(output).cosine();
             assertTrue(c > 0.999, output + " cosine " + c);
         }
+        String text = TfliteInspector.describe(q);
+        assertTrue(text.contains("\nsubgraph 1 'cond', run by #2 WHILE: 1 operators LESS=1; constants int32=1\n"
+                + "subgraph 2 'body', run by #2 WHILE: 5 operators ADD=3 FULLY_CONNECTED=1 TANH=1; constants"
+                + " float32=1 int32=1 int8=1\n"), text);
     }
 
     @Test
