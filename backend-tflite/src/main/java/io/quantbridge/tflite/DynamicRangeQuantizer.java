@@ -4,6 +4,7 @@ import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
 import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
+import static org.tensorflow.lite.schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM;
 
 import io.quantbridge.QuantbridgeException;
 import java.util.ArrayList;
@@ -19,11 +20,13 @@ import org.tensorflow.lite.schema.OperatorT;
 import org.tensorflow.lite.schema.SubGraphT;
 import org.tensorflow.lite.schema.TensorT;
 import org.tensorflow.lite.schema.TensorType;
+import org.tensorflow.lite.schema.UnidirectionalSequenceLSTMOptionsT;
 
 /**
  * Dynamic-range ("hybrid") TFLite models: int8 weights, float activations, no calibration data. CONV_2D and
  * FULLY_CONNECTED (and DEPTHWISE_CONV_2D when asked, see {@link #DEPTHWISE_STAYS_FLOAT}) keep their float32 input and
- * output while their constant weights become int8
+ * output while their constant weights become int8 (and UNIDIRECTIONAL_SEQUENCE_LSTM's matrices, per tensor, see
+ * {@link #hybridLstm})
  * symmetric ([-127, 127], zero point 0) with per-channel scales (dim 0 for CONV_2D and FULLY_CONNECTED, dim 3 for
  * DEPTHWISE_CONV_2D); the interpreter's hybrid kernels quantize the input on the fly (asymmetrically, per batch row)
  * and compute in integers. The bias stays float32. Op versions follow TFLite's versioning rules for hybrid ops: CONV_2D
@@ -168,6 +171,10 @@ final class DynamicRangeQuantizer {
         for (int i = 0; i < ops.length; i++) {
             OperatorT op = ops[i];
             int code = m.builtinCode(op);
+            if (code == UNIDIRECTIONAL_SEQUENCE_LSTM) {
+                hybridLstm(k, i, op, producer, hybrid, floatOps);
+                continue;
+            }
             if (code != CONV_2D && code != DEPTHWISE_CONV_2D && code != FULLY_CONNECTED) continue;
             String out = op.getOutputs().length == 0 ? "" : tensor(op.getOutputs()[0]).getName();
             String why = floatReason(op, out, producer);
@@ -216,6 +223,85 @@ final class DynamicRangeQuantizer {
 
     private TensorT tensor(int index) {
         return TfliteModel.tensor(g, index);
+    }
+
+    /** UNIDIRECTIONAL_SEQUENCE_LSTM's weight matrices: input-to-gate 1-4, recurrent-to-gate 5-8, projection 16. */
+    private static final int[] LSTM_WEIGHTS = {1, 2, 3, 4, 5, 6, 7, 8, 16};
+    /** Its gate biases 12-15 and projection bias 17, which stay float32 in the hybrid kernel. */
+    private static final int[] LSTM_BIASES = {12, 13, 14, 15, 17};
+    /** Its peephole (9-11) and layer-norm (20-23) weights: such an LSTM is left float. */
+    private static final int[] LSTM_UNHANDLED = {9, 10, 11, 20, 21, 22, 23};
+
+    /**
+     * Makes a UNIDIRECTIONAL_SEQUENCE_LSTM (TensorFlow's fused Keras LSTM) hybrid, as TensorFlow's own dynamic-range
+     * converter writes it: its weight matrices int8 symmetric per tensor (the hybrid kernel reads one scale per
+     * matrix), biases and states float32, {@code asymmetric_quantize_inputs}, version 3.
+     */
+    private void hybridLstm(int k, int i, OperatorT op, int[] producer, List<HybridOp> hybrid, List<Kept> floatOps) {
+        String out = op.getOutputs().length == 0 ? "" : tensor(op.getOutputs()[0]).getName();
+        String why = lstmFloatReason(op, out, producer);
+        if (why != null) {
+            floatOps.add(new Kept("op", (k == 0 ? "#" : "subgraph " + k + " #") + i + " " + m.opName(op) + " ("
+                    + out + ")", why));
+            return;
+        }
+        int[] ins = op.getInputs().clone();
+        List<String> names = new ArrayList<>();
+        int[] first = null;
+        boolean half = false;
+        for (int slot : LSTM_WEIGHTS) {
+            if (slot >= ins.length || ins[slot] < 0) continue;
+            int w = ins[slot];
+            int src = constantSource(w, producer);
+            half |= src != w;
+            TensorT t = tensor(w);
+            QuantizedWeights q = QuantizedWeights.symmetric(m.floats(g, src), t.getShape(), false, 0);
+            ins[slot] = TfliteModel.addTensor(g, TfliteModel.newTensor(t.getName() + "/int8", TensorType.INT8,
+                    t.getShape(), t.getShapeSignature(), m.addBuffer(q.data()), QuantParams.perAxis(q.scales(), 0)));
+            names.add(t.getName());
+            if (first == null) first = t.getShape();
+        }
+        for (int slot : LSTM_BIASES) if (slot < ins.length && ins[slot] >= 0) hybridBiases.add(tensor(ins[slot]));
+        op.setInputs(ins);
+        BuiltinOptionsUnion u = op.getBuiltinOptions();
+        UnidirectionalSequenceLSTMOptionsT o = u != null && u.getValue() instanceof UnidirectionalSequenceLSTMOptionsT l
+                ? l : null;
+        if (o == null) {
+            o = new UnidirectionalSequenceLSTMOptionsT();
+            u = new BuiltinOptionsUnion();
+            u.setType(org.tensorflow.lite.schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions);
+            u.setValue(o);
+            op.setBuiltinOptions(u);
+        }
+        o.setAsymmetricQuantizeInputs(true);
+        int version = Math.max(m.opCode(op).getVersion(), 3);
+        op.setOpcodeIndex(m.opCodeIndex(UNIDIRECTIONAL_SEQUENCE_LSTM, version));
+        hybrid.add(new HybridOp(k, i, m.opName(op), out, String.join(", ", names), first, 1, -1, version, half));
+    }
+
+    private String lstmFloatReason(OperatorT op, String out, int[] producer) {
+        String pat = excludes.match(m.opName(op), out);
+        if (pat != null) return "excluded by --exclude " + pat;
+        int[] ins = op.getInputs();
+        if (ins.length < 20 || ins[0] < 0 || ins[4] < 0) return "it lacks the inputs of TFLite's LSTM";
+        if (tensor(ins[0]).getType() != TensorType.FLOAT32 || m.isConstant(g, ins[0])) {
+            return "its input is not a float32 activation";
+        }
+        for (int o : op.getOutputs()) {
+            if (tensor(o).getType() != TensorType.FLOAT32) return "its output is not float32";
+        }
+        for (int slot : LSTM_UNHANDLED) {
+            if (slot < ins.length && ins[slot] >= 0) {
+                return "peephole or layer-norm LSTM (input " + slot + "): not made hybrid by this tool";
+            }
+        }
+        for (int slot : LSTM_WEIGHTS) {
+            if (slot >= ins.length || ins[slot] < 0) continue;
+            if (tensor(ins[slot]).getType() != TensorType.FLOAT32 || constantSource(ins[slot], producer) < 0) {
+                return "its weights '" + tensor(ins[slot]).getName() + "' are not a float constant";
+            }
+        }
+        return null;
     }
 
     /** TFLite's op versions of hybrid (float input and output, int8 weights) ops. */

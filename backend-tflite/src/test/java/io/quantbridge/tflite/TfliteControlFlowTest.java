@@ -46,7 +46,7 @@ class TfliteControlFlowTest {
     Path tmp;
 
     /** Tensor names of a subgraph under construction, and the subgraph's operators. */
-    private static final class Sub {
+    static final class Sub {
         final TfliteModel m;
         final SubGraphT g = new SubGraphT();
         final List<TensorT> tensors = new ArrayList<>();
@@ -111,8 +111,24 @@ class TfliteControlFlowTest {
         }
     }
 
-    private static int[] in(int... t) {
+    static int[] in(int... t) {
         return t;
+    }
+
+    /** A model with one empty subgraph, to which {@link Sub}s add. */
+    static TfliteModel emptyModel(String label) {
+        ModelT mt = new ModelT();
+        mt.setVersion(3);
+        mt.setOperatorCodes(new OperatorCodeT[0]);
+        mt.setBuffers(new BufferT[] {new BufferT()});
+        SubGraphT empty = new SubGraphT();
+        empty.setTensors(new TensorT[0]);
+        empty.setOperators(new OperatorT[0]);
+        mt.setSubgraphs(new SubGraphT[] {empty});
+        mt.setDescription(label);
+        FlatBufferBuilder fbb = new FlatBufferBuilder(1024);
+        Model.finishModelBuffer(fbb, Model.pack(fbb, mt));
+        return TfliteModel.parse(fbb.sizedByteArray(), label);
     }
 
     /**
@@ -122,18 +138,7 @@ class TfliteControlFlowTest {
      * h; nothing reads the loop's e, which the interpreter leaves unallocated.
      */
     static byte[] rnnModel() {
-        ModelT mt = new ModelT();
-        mt.setVersion(3);
-        mt.setOperatorCodes(new OperatorCodeT[0]);
-        mt.setBuffers(new BufferT[] {new BufferT()});
-        SubGraphT empty = new SubGraphT();
-        empty.setTensors(new TensorT[0]);
-        empty.setOperators(new OperatorT[0]);
-        mt.setSubgraphs(new SubGraphT[] {empty});
-        mt.setDescription("rnn");
-        FlatBufferBuilder fbb = new FlatBufferBuilder(1024);
-        Model.finishModelBuffer(fbb, Model.pack(fbb, mt));
-        TfliteModel m = TfliteModel.parse(fbb.sizedByteArray(), "rnn");
+        TfliteModel m = emptyModel("rnn");
 
         Sub main = new Sub(m, "main", 1);
         int x = main.act("x", TensorType.FLOAT32, 1, 4, 4, 3);
