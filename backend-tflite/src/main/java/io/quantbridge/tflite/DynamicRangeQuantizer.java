@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.tensorflow.lite.schema.BuiltinOptions;
 import org.tensorflow.lite.schema.BuiltinOptionsUnion;
 import org.tensorflow.lite.schema.FullyConnectedOptionsT;
 import org.tensorflow.lite.schema.OperatorT;
@@ -263,17 +264,8 @@ final class DynamicRangeQuantizer {
         }
         for (int slot : LSTM_BIASES) if (slot < ins.length && ins[slot] >= 0) hybridBiases.add(tensor(ins[slot]));
         op.setInputs(ins);
-        BuiltinOptionsUnion u = op.getBuiltinOptions();
-        UnidirectionalSequenceLSTMOptionsT o = u != null && u.getValue() instanceof UnidirectionalSequenceLSTMOptionsT l
-                ? l : null;
-        if (o == null) {
-            o = new UnidirectionalSequenceLSTMOptionsT();
-            u = new BuiltinOptionsUnion();
-            u.setType(org.tensorflow.lite.schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions);
-            u.setValue(o);
-            op.setBuiltinOptions(u);
-        }
-        o.setAsymmetricQuantizeInputs(true);
+        options(op, UnidirectionalSequenceLSTMOptionsT.class, BuiltinOptions.UnidirectionalSequenceLSTMOptions,
+                UnidirectionalSequenceLSTMOptionsT::new).setAsymmetricQuantizeInputs(true);
         int version = Math.max(m.opCode(op).getVersion(), 3);
         op.setOpcodeIndex(m.opCodeIndex(UNIDIRECTIONAL_SEQUENCE_LSTM, version));
         hybrid.add(new HybridOp(k, i, m.opName(op), out, String.join(", ", names), first, 1, -1, version, half));
@@ -315,16 +307,23 @@ final class DynamicRangeQuantizer {
     }
 
     private static void asymmetricInputs(OperatorT op) {
+        options(op, FullyConnectedOptionsT.class, BuiltinOptions.FullyConnectedOptions, FullyConnectedOptionsT::new)
+                .setAsymmetricQuantizeInputs(true);
+    }
+
+    /**
+     * The builtin options of {@code op} as {@code type}; a new {@code fresh} one (union type {@code unionType}) when it
+     * has none.
+     */
+    private static <T> T options(OperatorT op, Class<T> type, byte unionType, java.util.function.Supplier<T> fresh) {
         BuiltinOptionsUnion u = op.getBuiltinOptions();
-        FullyConnectedOptionsT o = u != null && u.getValue() instanceof FullyConnectedOptionsT f ? f : null;
-        if (o == null) {
-            o = new FullyConnectedOptionsT();
-            u = new BuiltinOptionsUnion();
-            u.setType(org.tensorflow.lite.schema.BuiltinOptions.FullyConnectedOptions);
-            u.setValue(o);
-            op.setBuiltinOptions(u);
-        }
-        o.setAsymmetricQuantizeInputs(true);
+        if (u != null && type.isInstance(u.getValue())) return type.cast(u.getValue());
+        T o = fresh.get();
+        u = new BuiltinOptionsUnion();
+        u.setType(unionType);
+        u.setValue(o);
+        op.setBuiltinOptions(u);
+        return o;
     }
 
     /**

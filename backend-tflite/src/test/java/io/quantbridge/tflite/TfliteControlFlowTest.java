@@ -102,6 +102,12 @@ class TfliteControlFlowTest {
             ops.add(op);
         }
 
+        /** The loop's variables as the condition and the body take them: i, h, acc, e. */
+        int[] loopVariables() {
+            return in(act("i", TensorType.INT32), act("h", TensorType.FLOAT32, 1, 16),
+                    act("acc", TensorType.FLOAT32, 1, 16), act("e", TensorType.FLOAT32, 1, 16));
+        }
+
         SubGraphT build(int[] inputs, int[] outputs) {
             g.setTensors(tensors.toArray(new TensorT[0]));
             g.setOperators(ops.toArray(new OperatorT[0]));
@@ -170,19 +176,17 @@ class TfliteControlFlowTest {
         main.op(BuiltinOperator.FULLY_CONNECTED, BuiltinOptions.NONE, null, in(accOut, w3, b3), z);
 
         Sub cond = new Sub(m, "cond", 2);
-        int ci = cond.act("i", TensorType.INT32);
-        int ch = cond.act("h", TensorType.FLOAT32, 1, 16);
-        int ca = cond.act("acc", TensorType.FLOAT32, 1, 16);
-        int ce = cond.act("e", TensorType.FLOAT32, 1, 16);
+        int[] cv = cond.loopVariables();
         int three = cond.scalar("three", 3);
         int more = cond.act("more", TensorType.BOOL);
-        cond.op(BuiltinOperator.LESS, BuiltinOptions.NONE, null, in(ci, three), more);
+        cond.op(BuiltinOperator.LESS, BuiltinOptions.NONE, null, in(cv[0], three), more);
 
         Sub body = new Sub(m, "body", 3);
-        int bi = body.act("i", TensorType.INT32);
-        int bh = body.act("h", TensorType.FLOAT32, 1, 16);
-        int ba = body.act("acc", TensorType.FLOAT32, 1, 16);
-        int be = body.act("e", TensorType.FLOAT32, 1, 16);
+        int[] bv = body.loopVariables();
+        int bi = bv[0];
+        int bh = bv[1];
+        int ba = bv[2];
+        int be = bv[3];
         int one = body.scalar("one", 1);
         int bi1 = body.act("i1", TensorType.INT32);
         body.op(BuiltinOperator.ADD, BuiltinOptions.NONE, null, in(bi, one), bi1);
@@ -197,8 +201,8 @@ class TfliteControlFlowTest {
         int ba1 = body.act("acc1", TensorType.FLOAT32, 1, 16);
         body.op(BuiltinOperator.ADD, BuiltinOptions.NONE, null, in(ba, bh1), ba1);
 
-        m.raw().setSubgraphs(new SubGraphT[] {main.build(in(x), in(z, hOut)), cond.build(in(ci, ch, ca, ce), in(more)),
-                body.build(in(bi, bh, ba, be), in(bi1, bh1, ba1, be))});
+        m.raw().setSubgraphs(new SubGraphT[] {main.build(in(x), in(z, hOut)), cond.build(cv, in(more)),
+                body.build(bv, in(bi1, bh1, ba1, be))});
         return m.toBytes();
     }
 
