@@ -271,17 +271,25 @@ final class DynamicRangeQuantizer {
         hybrid.add(new HybridOp(k, i, m.opName(op), out, String.join(", ", names), first, 1, -1, version, half));
     }
 
-    private String lstmFloatReason(OperatorT op, String out, int[] producer) {
-        String pat = excludes.match(m.opName(op), out);
-        if (pat != null) return "excluded by --exclude " + pat;
-        int[] ins = op.getInputs();
-        if (ins.length < 20 || ins[0] < 0 || ins[4] < 0) return "it lacks the inputs of TFLite's LSTM";
-        if (tensor(ins[0]).getType() != TensorType.FLOAT32 || m.isConstant(g, ins[0])) {
+    /** Why an op cannot be hybrid for its first input and outputs (a hybrid kernel reads and writes float32). */
+    private String floatIoReason(OperatorT op) {
+        int in = op.getInputs()[0];
+        if (tensor(in).getType() != TensorType.FLOAT32 || m.isConstant(g, in)) {
             return "its input is not a float32 activation";
         }
         for (int o : op.getOutputs()) {
             if (tensor(o).getType() != TensorType.FLOAT32) return "its output is not float32";
         }
+        return null;
+    }
+
+    private String lstmFloatReason(OperatorT op, String out, int[] producer) {
+        String pat = excludes.match(m.opName(op), out);
+        if (pat != null) return "excluded by --exclude " + pat;
+        int[] ins = op.getInputs();
+        if (ins.length < 20 || ins[0] < 0 || ins[4] < 0) return "it lacks the inputs of TFLite's LSTM";
+        String io = floatIoReason(op);
+        if (io != null) return io;
         for (int slot : LSTM_UNHANDLED) {
             if (slot < ins.length && ins[slot] >= 0) {
                 return "peephole or layer-norm LSTM (input " + slot + "): not made hybrid by this tool";
@@ -345,12 +353,8 @@ final class DynamicRangeQuantizer {
         if (m.builtinCode(op) == DEPTHWISE_CONV_2D && !hybridDepthwise) return DEPTHWISE_STAYS_FLOAT;
         int[] ins = op.getInputs();
         if (ins.length < 2 || ins[0] < 0 || ins[1] < 0) return "it has no weights input";
-        if (tensor(ins[0]).getType() != TensorType.FLOAT32 || m.isConstant(g, ins[0])) {
-            return "its input is not a float32 activation";
-        }
-        for (int o : op.getOutputs()) {
-            if (tensor(o).getType() != TensorType.FLOAT32) return "its output is not float32";
-        }
+        String io = floatIoReason(op);
+        if (io != null) return io;
         if (constantSource(ins[1], producer) < 0) {
             return "its weights '" + tensor(ins[1]).getName() + "' are computed, not constant";
         }
