@@ -164,20 +164,20 @@ class TfliteOperatorVariantsTest {
      * Sets what a sliding window's options have in common (padding, a square stride, the fused activation) through
      * the setters of {@code options}: the generated schema classes share no interface.
      */
-    private static <T> T window(T options, java.util.function.Consumer<Byte> padding, byte paddingValue,
-                                java.util.function.IntConsumer strideW, java.util.function.IntConsumer strideH,
-                                int stride, java.util.function.Consumer<Byte> activation, byte act) {
-        padding.accept(paddingValue);
-        square(strideW, strideH, stride);
-        activation.accept(act);
+    private static <T> T window(T options, java.util.function.BiConsumer<T, Byte> padding, byte paddingValue,
+                                java.util.function.ObjIntConsumer<T> strideW,
+                                java.util.function.ObjIntConsumer<T> strideH, int stride,
+                                java.util.function.BiConsumer<T, Byte> activation, byte act) {
+        padding.accept(options, paddingValue);
+        square(v -> strideW.accept(options, v), v -> strideH.accept(options, v), stride);
+        activation.accept(options, act);
         return options;
     }
 
     private static Conv2DOptionsT conv(byte padding, int stride, int dilation, byte act) {
-        Conv2DOptionsT o = new Conv2DOptionsT();
-        square(o::setDilationWFactor, o::setDilationHFactor, dilation);
-        return window(o, o::setPadding, padding, o::setStrideW, o::setStrideH, stride, o::setFusedActivationFunction,
-                act);
+        return window(with(new Conv2DOptionsT(), o -> square(o::setDilationWFactor, o::setDilationHFactor, dilation)),
+                Conv2DOptionsT::setPadding, padding, Conv2DOptionsT::setStrideW, Conv2DOptionsT::setStrideH, stride,
+                Conv2DOptionsT::setFusedActivationFunction, act);
     }
 
     private static DepthwiseConv2DOptionsT dw(byte padding, int stride, int dilation, int multiplier, byte act) {
@@ -205,10 +205,9 @@ class TfliteOperatorVariantsTest {
     }
 
     private static Pool2DOptionsT pool(byte padding, int stride, int filter, byte act) {
-        Pool2DOptionsT o = new Pool2DOptionsT();
-        square(o::setFilterWidth, o::setFilterHeight, filter);
-        return window(o, o::setPadding, padding, o::setStrideW, o::setStrideH, stride, o::setFusedActivationFunction,
-                act);
+        return window(with(new Pool2DOptionsT(), o -> square(o::setFilterWidth, o::setFilterHeight, filter)),
+                Pool2DOptionsT::setPadding, padding, Pool2DOptionsT::setStrideW, Pool2DOptionsT::setStrideH, stride,
+                Pool2DOptionsT::setFusedActivationFunction, act);
     }
 
     /** {@code options} once {@code set} has set them. */
