@@ -1,21 +1,28 @@
 package io.quantbridge.tflite;
 
+import static org.tensorflow.lite.schema.BuiltinOperator.ABS;
 import static org.tensorflow.lite.schema.BuiltinOperator.ADD;
-import static org.tensorflow.lite.schema.BuiltinOperator.CALL_ONCE;
-import static org.tensorflow.lite.schema.BuiltinOperator.IF;
-import static org.tensorflow.lite.schema.BuiltinOperator.WHILE;
 import static org.tensorflow.lite.schema.BuiltinOperator.AVERAGE_POOL_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.BATCH_MATMUL;
 import static org.tensorflow.lite.schema.BuiltinOperator.BATCH_TO_SPACE_ND;
+import static org.tensorflow.lite.schema.BuiltinOperator.BROADCAST_TO;
+import static org.tensorflow.lite.schema.BuiltinOperator.CALL_ONCE;
 import static org.tensorflow.lite.schema.BuiltinOperator.CONCATENATION;
 import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.CUSTOM;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEPTH_TO_SPACE;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
+import static org.tensorflow.lite.schema.BuiltinOperator.ELU;
+import static org.tensorflow.lite.schema.BuiltinOperator.EXP;
 import static org.tensorflow.lite.schema.BuiltinOperator.EXPAND_DIMS;
 import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
 import static org.tensorflow.lite.schema.BuiltinOperator.GATHER;
+import static org.tensorflow.lite.schema.BuiltinOperator.GATHER_ND;
+import static org.tensorflow.lite.schema.BuiltinOperator.GELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.HARD_SWISH;
+import static org.tensorflow.lite.schema.BuiltinOperator.IF;
+import static org.tensorflow.lite.schema.BuiltinOperator.L2_NORMALIZATION;
 import static org.tensorflow.lite.schema.BuiltinOperator.LEAKY_RELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.LOGISTIC;
 import static org.tensorflow.lite.schema.BuiltinOperator.LOG_SOFTMAX;
@@ -23,26 +30,39 @@ import static org.tensorflow.lite.schema.BuiltinOperator.MAXIMUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.MAX_POOL_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.MEAN;
 import static org.tensorflow.lite.schema.BuiltinOperator.MINIMUM;
+import static org.tensorflow.lite.schema.BuiltinOperator.MIRROR_PAD;
 import static org.tensorflow.lite.schema.BuiltinOperator.MUL;
-import static org.tensorflow.lite.schema.BuiltinOperator.PRELU;
+import static org.tensorflow.lite.schema.BuiltinOperator.PACK;
 import static org.tensorflow.lite.schema.BuiltinOperator.PAD;
 import static org.tensorflow.lite.schema.BuiltinOperator.PADV2;
+import static org.tensorflow.lite.schema.BuiltinOperator.PRELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.QUANTIZE;
+import static org.tensorflow.lite.schema.BuiltinOperator.REDUCE_MAX;
+import static org.tensorflow.lite.schema.BuiltinOperator.REDUCE_MIN;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
 import static org.tensorflow.lite.schema.BuiltinOperator.RESHAPE;
 import static org.tensorflow.lite.schema.BuiltinOperator.RESIZE_BILINEAR;
 import static org.tensorflow.lite.schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR;
+import static org.tensorflow.lite.schema.BuiltinOperator.REVERSE_V2;
+import static org.tensorflow.lite.schema.BuiltinOperator.RSQRT;
 import static org.tensorflow.lite.schema.BuiltinOperator.SLICE;
 import static org.tensorflow.lite.schema.BuiltinOperator.SOFTMAX;
 import static org.tensorflow.lite.schema.BuiltinOperator.SPACE_TO_BATCH_ND;
 import static org.tensorflow.lite.schema.BuiltinOperator.SPACE_TO_DEPTH;
+import static org.tensorflow.lite.schema.BuiltinOperator.SPLIT;
+import static org.tensorflow.lite.schema.BuiltinOperator.SPLIT_V;
+import static org.tensorflow.lite.schema.BuiltinOperator.SQUARED_DIFFERENCE;
 import static org.tensorflow.lite.schema.BuiltinOperator.SQUEEZE;
 import static org.tensorflow.lite.schema.BuiltinOperator.STRIDED_SLICE;
 import static org.tensorflow.lite.schema.BuiltinOperator.SUB;
+import static org.tensorflow.lite.schema.BuiltinOperator.SUM;
 import static org.tensorflow.lite.schema.BuiltinOperator.TANH;
+import static org.tensorflow.lite.schema.BuiltinOperator.TILE;
 import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE;
 import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE_CONV;
+import static org.tensorflow.lite.schema.BuiltinOperator.UNPACK;
+import static org.tensorflow.lite.schema.BuiltinOperator.WHILE;
 
 import io.quantbridge.QuantbridgeException;
 import io.quantbridge.request.IoType;
@@ -91,6 +111,14 @@ final class IntegerQuantizer {
     static final double CONCAT_SCALE_RATIO = 4.0;
     /** Appended to the name of a float tensor for its int8 copy (weights, requantized activations). */
     static final String INT8_SUFFIX = "/int8";
+    /**
+     * The least scale of a constant ADD/SUB operand on the CPU target, as a fraction of the output's: XNNPACK's int8
+     * add and subtract need each input-to-output scale ratio in [2^-10, 2^8) and leave the op to TFLite's own kernel
+     * otherwise. A layer norm's epsilon (1e-3 on its own range, scale 3.9e-6) was 600x finer than the variance it is
+     * added to; 2^-9 keeps a margin over the bound, and the constant's rounding (half a step) stays under 1/1000 of
+     * the output's step.
+     */
+    static final double XNNPACK_MIN_ADD_INPUT_RATIO = 0x1.0p-9;
 
     /** An operator left in float and why. */
     record FloatOp(int index, String op, String output, String reason) {
@@ -124,16 +152,18 @@ final class IntegerQuantizer {
 
     /** Ops whose int8 kernel takes any output parameters. */
     private static final Set<Integer> OWN_PARAMS = Set.of(CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV,
-            ADD, SUB, MUL, MEAN, RELU, RELU6, LEAKY_RELU, HARD_SWISH);
+            ADD, SUB, MUL, MEAN, SUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ELU, GELU, ABS, EXP, RSQRT,
+            SQUARED_DIFFERENCE, BATCH_MATMUL);
     /** Ops whose int8 kernel needs the output parameters equal to the (first) input's. */
     private static final Set<Integer> SAME_PARAMS = Set.of(AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, RESIZE_BILINEAR,
             RESIZE_NEAREST_NEIGHBOR, SPACE_TO_DEPTH, DEPTH_TO_SPACE, PAD, PADV2, GATHER, TRANSPOSE, SQUEEZE, SLICE,
-            STRIDED_SLICE, BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND, EXPAND_DIMS);
+            STRIDED_SLICE, BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND, EXPAND_DIMS, TILE, MIRROR_PAD, SPLIT, SPLIT_V, UNPACK,
+            REDUCE_MAX, REDUCE_MIN, BROADCAST_TO, GATHER_ND, REVERSE_V2);
     /** Ops whose inputs must all share the output's parameters. */
-    private static final Set<Integer> SHARED_INPUTS = Set.of(CONCATENATION, MAXIMUM, MINIMUM);
+    private static final Set<Integer> SHARED_INPUTS = Set.of(CONCATENATION, PACK, MAXIMUM, MINIMUM);
     private static final Map<Integer, QuantParams> FIXED = Map.of(SOFTMAX, QuantParams.UNIT_OUTPUT,
             LOGISTIC, QuantParams.UNIT_OUTPUT, TANH, QuantParams.TANH_OUTPUT, LOG_SOFTMAX,
-            QuantParams.LOG_SOFTMAX_OUTPUT);
+            QuantParams.LOG_SOFTMAX_OUTPUT, L2_NORMALIZATION, QuantParams.TANH_OUTPUT);
 
     /** The op version of each quantized builtin with int8 tensors (tensorflow/lite/tools/versioning). */
     static int int8Version(int code, OperatorT op) {
@@ -141,7 +171,8 @@ final class IntegerQuantizer {
             case CONV_2D, DEPTHWISE_CONV_2D -> 3;
             case FULLY_CONNECTED -> op.getInputs().length < 3 || op.getInputs()[2] < 0 ? 6 : 4;
             case TRANSPOSE_CONV -> op.getInputs().length > 3 && op.getInputs()[3] >= 0 ? 3 : 2;
-            case LEAKY_RELU, HARD_SWISH, RESHAPE, SQUEEZE, EXPAND_DIMS, QUANTIZE -> 1;
+            case LEAKY_RELU, HARD_SWISH, RESHAPE, SQUEEZE, EXPAND_DIMS, QUANTIZE, GATHER_ND, ELU -> 1;
+            case TILE, BROADCAST_TO, REVERSE_V2 -> 3;
             default -> 2;
         };
     }
@@ -405,6 +436,11 @@ final class IntegerQuantizer {
             return "builtin " + name + " is not quantized by this tool (no int8 kernel with known parameter"
                     + " rules); it runs in float";
         }
+        if (code == SQUARED_DIFFERENCE && options.xnnpack() && broadcasts(op)) {
+            return "SQUARED_DIFFERENCE with broadcasting stays float on the CPU target: TFLite's int8 kernel"
+                    + " (TFLite 2.20) broadcasts element by element and XNNPACK does not take it; a layer norm's"
+                    + " variance in int8 made a 2-block transformer (128 tokens x 128) 1.96 ms against 1.47 ms";
+        }
         for (int o : op.getOutputs()) {
             TensorT t = m.tensor(o);
             if (t.getType() != TensorType.FLOAT32) return "output '" + t.getName() + "' is not float32";
@@ -450,6 +486,12 @@ final class IntegerQuantizer {
         if (ratio <= CONCAT_SCALE_RATIO) return null;
         return String.format(java.util.Locale.ROOT, "concatenation into the float output of inputs whose int8 scales"
                 + " differ %.1fx: joined in float after DEQUANTIZE so that no input loses resolution", ratio);
+    }
+
+    /** Whether the op's first two inputs differ in shape. */
+    private boolean broadcasts(OperatorT op) {
+        int[] ins = op.getInputs();
+        return ins.length >= 2 && !java.util.Arrays.equals(m.tensor(ins[0]).getShape(), m.tensor(ins[1]).getShape());
     }
 
     private boolean hasFloat(OperatorT op) {
@@ -604,7 +646,7 @@ final class IntegerQuantizer {
             for (int o : op.getOutputs()) setInt8(o, p);
         } else if (SHARED_INPUTS.contains(code)) {
             QuantParams p;
-            if (code == CONCATENATION) {
+            if (code == CONCATENATION || code == PACK) {
                 p = rangeParams(op.getOutputs()[0]);
             } else {
                 int first = -1;
@@ -620,7 +662,10 @@ final class IntegerQuantizer {
             }
             for (int o : op.getOutputs()) setInt8(o, p);
         } else {
-            for (int k = 0; k < ins.length; k++) ins[k] = int8Input(ins[k], int8Home, null);
+            // XNNPACK runs an int8 ADD or SUB only where each input's scale is at least 2^-10 of the output's
+            double minScale = (code == ADD || code == SUB) && options.xnnpack()
+                    ? rangeParams(op.getOutputs()[0]).scale() * XNNPACK_MIN_ADD_INPUT_RATIO : 0;
+            for (int k = 0; k < ins.length; k++) ins[k] = int8Input(ins[k], int8Home, null, minScale);
             for (int o : op.getOutputs()) setInt8(o, rangeParams(o));
         }
         op.setInputs(ins);
@@ -638,6 +683,14 @@ final class IntegerQuantizer {
      * (with {@code required} parameters when given, else their own range); other types unchanged.
      */
     private int int8Input(int t, boolean[] int8Home, QuantParams required) {
+        return int8Input(t, int8Home, required, 0);
+    }
+
+    /**
+     * As {@link #int8Input(int, boolean[], QuantParams)}; a float constant quantized on its own range gets a scale of
+     * at least {@code minScale}.
+     */
+    private int int8Input(int t, boolean[] int8Home, QuantParams required, double minScale) {
         if (t < 0) return t;
         if (t >= originalTensorCount) return required == null ? t : requantized(t, required);
         TensorT tt = m.tensor(t);
@@ -654,7 +707,7 @@ final class IntegerQuantizer {
                     lo = Math.min(lo, x);
                     hi = Math.max(hi, x);
                 }
-                p = QuantParams.asymmetric(lo, hi);
+                p = QuantParams.asymmetric(lo, hi, minScale);
             }
             byte[] q = new byte[v.length];
             for (int i = 0; i < v.length; i++) q[i] = (byte) p.quantize(v[i]);

@@ -6,7 +6,7 @@ import org.tensorflow.lite.schema.QuantizationParametersT;
 record QuantParams(float scale, int zeroPoint) {
     /** SOFTMAX and LOGISTIC outputs. */
     static final QuantParams UNIT_OUTPUT = new QuantParams(1f / 256, -128);
-    /** TANH outputs. */
+    /** TANH and L2_NORMALIZATION outputs. */
     static final QuantParams TANH_OUTPUT = new QuantParams(1f / 128, 0);
     /** LOG_SOFTMAX outputs. */
     static final QuantParams LOG_SOFTMAX_OUTPUT = new QuantParams(16f / 256, 127);
@@ -17,9 +17,14 @@ record QuantParams(float scale, int zeroPoint) {
      * An empty range (all zeros) gets scale 1/255.
      */
     static QuantParams asymmetric(double min, double max) {
+        return asymmetric(min, max, 0);
+    }
+
+    /** As {@link #asymmetric(double, double)}, with a scale of at least {@code minScale} (a coarser grid). */
+    static QuantParams asymmetric(double min, double max, double minScale) {
         double lo = Math.min(min, 0);
         double hi = Math.max(max, 0);
-        double scale = (hi - lo) / 255.0;
+        double scale = Math.max((hi - lo) / 255.0, minScale);
         if (!(scale > 0) || Double.isInfinite(scale)) {
             return new QuantParams(1f / 255, -128);
         }

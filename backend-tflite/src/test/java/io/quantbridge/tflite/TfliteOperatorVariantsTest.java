@@ -57,8 +57,10 @@ import org.tensorflow.lite.schema.TransposeConvOptionsT;
  * One operator of each kind the full-integer rewrite quantizes, in the option variants the TFLite schema allows
  * (padding, strides, dilations, depth multipliers, fused activations, biases present or not, broadcasting, constant
  * and repeated operands, axes), and small graphs whose shape a rewrite can trip on (graph inputs that are outputs, an
- * output listed twice, an output that feeds another operator, an operator nothing reads), operators the rewrite leaves
- * float between quantized ones (several outputs, int32 outputs, float graph outputs), random weights and inputs.
+ * output listed twice, an output that feeds another operator, an operator nothing reads), operators with int8 kernels
+ * between quantized ones (several outputs, shared parameters), operators the rewrite leaves float between quantized
+ * ones (int32 outputs, float graph outputs), random weights and inputs. Each int8 operator must come out int8 at the
+ * version TFLite gives its int8 kernel, with the parameters that kernel needs.
  * Each quantized model must stay within cosine 0.999 of the float one on held-out inputs in the interpreter's own
  * kernels and in XNNPACK: per channel, per tensor, for the Edge TPU, with int8 inputs and outputs, dynamic range and
  * FP16. A single int8 operator gives 0.9995 and more when nothing is wrong. Found this way: a convolution without a
@@ -419,6 +421,69 @@ class TfliteOperatorVariantsTest {
         l.add(layer("batch to space", BuiltinOperator.BATCH_TO_SPACE_ND, BuiltinOptions.BatchToSpaceNDOptions,
                 new org.tensorflow.lite.schema.BatchToSpaceNDOptionsT(), act(4, 3, 3, 4), ints(2, 2),
                 new IntConst(new int[] {2, 2}, new int[] {0, 0, 0, 1})));
+
+        // TFLite kernels that copy int8 values (same parameters in and out) ...
+        l.add(layer("tile", BuiltinOperator.TILE, BuiltinOptions.TileOptions,
+                new org.tensorflow.lite.schema.TileOptionsT(), act(1, 4, 4, 3), ints(1, 2, 1, 2)));
+        for (int mode : new int[] {org.tensorflow.lite.schema.MirrorPadMode.REFLECT,
+                org.tensorflow.lite.schema.MirrorPadMode.SYMMETRIC}) {
+            l.add(layer("mirror pad " + org.tensorflow.lite.schema.MirrorPadMode.name(mode).toLowerCase(),
+                    BuiltinOperator.MIRROR_PAD, BuiltinOptions.MirrorPadOptions,
+                    with(new org.tensorflow.lite.schema.MirrorPadOptionsT(), o -> o.setMode((byte) mode)),
+                    act(1, 6, 6, 4), new IntConst(new int[] {4, 2}, new int[] {0, 0, 1, 2, 2, 1, 0, 0})));
+        }
+        l.add(layer("split channels", BuiltinOperator.SPLIT, BuiltinOptions.SplitOptions,
+                with(new org.tensorflow.lite.schema.SplitOptionsT(), o -> o.setNumSplits(2)), ints(3),
+                act(1, 6, 6, 8)).outputs(2));
+        l.add(layer("split v height", BuiltinOperator.SPLIT_V, BuiltinOptions.SplitVOptions,
+                with(new org.tensorflow.lite.schema.SplitVOptionsT(), o -> o.setNumSplits(2)), act(1, 6, 6, 4),
+                ints(2, 4), ints(1)).outputs(2));
+        l.add(layer("unpack channels", BuiltinOperator.UNPACK, BuiltinOptions.UnpackOptions,
+                with(new org.tensorflow.lite.schema.UnpackOptionsT(), o -> {
+                    o.setNum(2);
+                    o.setAxis(3);
+                }), act(1, 6, 6, 2)).outputs(2));
+        l.add(layer("reduce max spatial", BuiltinOperator.REDUCE_MAX, ro, reducer(false), act(1, 6, 6, 8),
+                ints(1, 2)));
+        l.add(layer("reduce min last axis keep", BuiltinOperator.REDUCE_MIN, ro, reducer(true), act(1, 6, 6, 8),
+                ints(-1)));
+        l.add(layer("broadcast to", BuiltinOperator.BROADCAST_TO, BuiltinOptions.BroadcastToOptions,
+                new org.tensorflow.lite.schema.BroadcastToOptionsT(), act(1, 1, 4, 6), ints(1, 3, 4, 6)));
+        l.add(layer("gather nd", BuiltinOperator.GATHER_ND, BuiltinOptions.GatherNdOptions,
+                new org.tensorflow.lite.schema.GatherNdOptionsT(), act(1, 4, 4, 6),
+                new IntConst(new int[] {2, 3}, new int[] {0, 1, 2, 0, 3, 0})));
+        l.add(layer("reverse width", BuiltinOperator.REVERSE_V2, BuiltinOptions.ReverseV2Options,
+                new org.tensorflow.lite.schema.ReverseV2OptionsT(), act(1, 6, 6, 4), ints(2)));
+        // ... one whose inputs share the output's parameters ...
+        l.add(layer("pack", BuiltinOperator.PACK, BuiltinOptions.PackOptions,
+                with(new org.tensorflow.lite.schema.PackOptionsT(), o -> {
+                    o.setValuesCount(2);
+                    o.setAxis(3);
+                }), act(1, 6, 6), act(1, 6, 6)));
+        // ... fixed output parameters ...
+        l.add(layer("l2 normalization", BuiltinOperator.L2_NORMALIZATION, BuiltinOptions.L2NormOptions,
+                new org.tensorflow.lite.schema.L2NormOptionsT(), act(1, 6, 6, 8)));
+        // ... and kernels that rescale to their own output parameters
+        l.add(layer("sum spatial", BuiltinOperator.SUM, ro, reducer(true), act(1, 6, 6, 8), ints(1, 2)));
+        l.add(layer("squared difference", BuiltinOperator.SQUARED_DIFFERENCE,
+                BuiltinOptions.SquaredDifferenceOptions, new org.tensorflow.lite.schema.SquaredDifferenceOptionsT(),
+                act(1, 6, 6, 4), act(1, 6, 6, 4)));
+        l.add(layer("abs", BuiltinOperator.ABS, BuiltinOptions.NONE, null, act(1, 6, 6, 4)));
+        l.add(layer("exp", BuiltinOperator.EXP, BuiltinOptions.ExpOptions, new org.tensorflow.lite.schema.ExpOptionsT(),
+                act(1, 6, 6, 4)));
+        l.add(layer("elu", BuiltinOperator.ELU, BuiltinOptions.NONE, null, act(1, 6, 6, 4)));
+        l.add(layer("gelu", BuiltinOperator.GELU, BuiltinOptions.GeluOptions,
+                new org.tensorflow.lite.schema.GeluOptionsT(), act(1, 6, 6, 4)));
+        l.add(layer("gelu tanh approximation", BuiltinOperator.GELU, BuiltinOptions.GeluOptions,
+                with(new org.tensorflow.lite.schema.GeluOptionsT(), o -> o.setApproximate(true)), act(1, 6, 6, 4)));
+        byte bo = BuiltinOptions.BatchMatMulOptions;
+        l.add(layer("batch matmul two inputs", BuiltinOperator.BATCH_MATMUL, bo,
+                new org.tensorflow.lite.schema.BatchMatMulOptionsT(), act(1, 4, 6, 8), act(1, 4, 8, 5)));
+        l.add(layer("batch matmul adj y broadcast", BuiltinOperator.BATCH_MATMUL, bo,
+                with(new org.tensorflow.lite.schema.BatchMatMulOptionsT(), o -> o.setAdjY(true)), act(2, 3, 6, 8),
+                act(1, 3, 5, 8)));
+        l.add(layer("batch matmul constant rhs", BuiltinOperator.BATCH_MATMUL, bo,
+                new org.tensorflow.lite.schema.BatchMatMulOptionsT(), act(1, 6, 8), w(1, 8, 5)));
         return l.stream();
     }
 
@@ -484,7 +549,8 @@ class TfliteOperatorVariantsTest {
             }
             outs.add(java.util.Arrays.stream(y).boxed().toList());
             OperatorT op = new OperatorT();
-            op.setOpcodeIndex(m.opCodeIndex(layer.code(), 1));
+            // BROADCAST_TO starts at version 2 (TFLite withdrew version 1)
+            op.setOpcodeIndex(m.opCodeIndex(layer.code(), layer.code() == BuiltinOperator.BROADCAST_TO ? 2 : 1));
             op.setInputs(opInputs.stream().mapToInt(Integer::intValue).toArray());
             op.setOutputs(y);
             if (layer.options() != null) {
@@ -639,6 +705,78 @@ class TfliteOperatorVariantsTest {
         assertTrue(ok, layer.name() + report);
     }
 
+    /**
+     * The op version TFLite's versioning (tensorflow/lite/tools/versioning/op_version.cc) gives the int8 kernel of
+     * builtins whose int8 version is not 2; an int8 op at too low a version may meet an older runtime without its
+     * kernel, one at too high a version is refused by this one.
+     */
+    private static final Map<Integer, Integer> INT8_VERSION = versions(BuiltinOperator.TILE, 3,
+            BuiltinOperator.BROADCAST_TO, 3, BuiltinOperator.REVERSE_V2, 3, BuiltinOperator.GATHER_ND, 1,
+            BuiltinOperator.ELU, 1, BuiltinOperator.CONV_2D, 3, BuiltinOperator.DEPTHWISE_CONV_2D, 3,
+            BuiltinOperator.RESHAPE, 1, BuiltinOperator.SQUEEZE, 1, BuiltinOperator.EXPAND_DIMS, 1,
+            BuiltinOperator.LEAKY_RELU, 1);
+
+    /** Pairs of builtin code and version. */
+    private static Map<Integer, Integer> versions(int... codeThenVersion) {
+        Map<Integer, Integer> m = new java.util.HashMap<>();
+        for (int i = 0; i < codeThenVersion.length; i += 2) m.put(codeThenVersion[i], codeThenVersion[i + 1]);
+        return Map.copyOf(m);
+    }
+    /** TFLite kernels that copy int8 values: every output has the parameters of the data input. */
+    private static final Map<Integer, Integer> COPYING_KERNEL_DATA_INPUT = Map.of(BuiltinOperator.TILE, 0,
+            BuiltinOperator.MIRROR_PAD, 0, BuiltinOperator.SPLIT, 1, BuiltinOperator.SPLIT_V, 0,
+            BuiltinOperator.UNPACK, 0, BuiltinOperator.REDUCE_MAX, 0, BuiltinOperator.REDUCE_MIN, 0,
+            BuiltinOperator.BROADCAST_TO, 0, BuiltinOperator.GATHER_ND, 0, BuiltinOperator.REVERSE_V2, 0);
+
+    /**
+     * Every layer quantizes to int8 in and out but PRELU (float on the CPU target, see IntegerQuantizer) and
+     * HARD_SWISH (rewritten for XNNPACK into MUL and DEPTHWISE_CONV_2D, see GraphRewrites).
+     */
+    static Stream<Layer> int8Layers() {
+        return layers().filter(l -> l.code() != BuiltinOperator.PRELU && l.code() != BuiltinOperator.HARD_SWISH);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("int8Layers")
+    void aLayerBecomesInt8AtItsKernelsVersionWithTheParametersItsKernelNeeds(Layer layer) {
+        Graph graph = Graph.of(layer);
+        QuantizationResult r = quantize(graph, floatModel(graph), "int8", b -> b);
+        Map<?, ?> report = (Map<?, ?>) r.report().get("quantization");
+        assertEquals(List.of(), report.get("float_ops"), layer.name());
+        TfliteModel q = TfliteModel.load(r.artifact("model").orElseThrow().path());
+        String what = layer.name() + " " + BuiltinOperator.name(layer.code());
+        OperatorT op = q.operators().stream().filter(o -> q.builtinCode(o) == layer.code()).findFirst()
+                .orElseThrow(() -> new AssertionError(what + " is gone from the int8 model"));
+        for (int t : op.getOutputs()) assertEquals(TensorType.INT8, q.tensor(t).getType(), what + " output");
+        for (int t : op.getInputs()) {
+            if (t < 0) continue;
+            byte type = q.tensor(t).getType();
+            assertTrue(type == TensorType.INT8 || type == TensorType.INT32, what + " input " + q.tensor(t).getName()
+                    + " is " + TensorType.name(type));
+        }
+        // (FULLY_CONNECTED and TRANSPOSE_CONV versions follow their options and inputs)
+        if (layer.code() != BuiltinOperator.FULLY_CONNECTED && layer.code() != BuiltinOperator.TRANSPOSE_CONV) {
+            assertEquals(INT8_VERSION.getOrDefault(layer.code(), 2), q.opCode(op).getVersion(), what + " version");
+        }
+        Integer data = COPYING_KERNEL_DATA_INPUT.get(layer.code());
+        List<Integer> shared = new ArrayList<>();
+        if (data != null) shared.add(op.getInputs()[data]);
+        if (layer.code() == BuiltinOperator.PACK) for (int t : op.getInputs()) shared.add(t);
+        for (int t : shared) {
+            for (int o : op.getOutputs()) {
+                assertArrayEquals(q.tensor(t).getQuantization().getScale(), q.tensor(o).getQuantization().getScale(),
+                        what + " scale");
+                assertArrayEquals(q.tensor(t).getQuantization().getZeroPoint(),
+                        q.tensor(o).getQuantization().getZeroPoint(), what + " zero point");
+            }
+        }
+        if (layer.code() == BuiltinOperator.L2_NORMALIZATION) {
+            var p = q.tensor(op.getOutputs()[0]).getQuantization();
+            assertArrayEquals(new float[] {1f / 128}, p.getScale(), what);
+            assertArrayEquals(new long[] {0}, p.getZeroPoint(), what);
+        }
+    }
+
     private static Graph graph(String name, List<In> outputs, Layer... nodes) {
         return new Graph(name, List.of(nodes), outputs);
     }
@@ -760,10 +898,48 @@ class TfliteOperatorVariantsTest {
 
     /**
      * Operators the full-integer rewrite leaves float, between quantized ones: DEQUANTIZE before, QUANTIZE after,
-     * several outputs (SPLIT, UNPACK), several float operators in a row, a float output that is a graph output and
-     * feeds a convolution.
+     * several float operators in a row, a float output that is a graph output and feeds a convolution.
      */
     static Stream<Graph> floatIslands() {
+        Layer conv = conv3x3(act(1, 8, 8, 4), 4, 8);
+        In y0 = out(0);
+        List<Graph> l = new ArrayList<>();
+        for (int code : new int[] {BuiltinOperator.SIN, BuiltinOperator.COS}) {
+            l.add(graph(BuiltinOperator.name(code) + " between convolutions", List.of(out(2)), conv,
+                    unary(code, y0), conv3x3(out(1), 8, 4)));
+        }
+        l.add(graph("two float operators in a row", List.of(out(3)), conv, unary(BuiltinOperator.SIN, y0),
+                unary(BuiltinOperator.COS, out(1)), conv3x3(out(2), 8, 4)));
+        l.add(graph("a float output is a graph output and feeds a convolution", List.of(out(1), out(2)), conv,
+                unary(BuiltinOperator.SIN, y0), conv3x3(out(1), 8, 4)));
+        l.add(graph("a quantized output is a graph output and feeds a float operator", List.of(out(0), out(1)),
+                conv, unary(BuiltinOperator.SIN, y0)));
+        l.add(graph("float operators at the graph input and output", List.of(out(2)),
+                unary(BuiltinOperator.SIN, act(1, 8, 8, 4)), conv3x3(out(0), 4, 8), unary(BuiltinOperator.SIN,
+                        out(1))));
+        l.add(graph("one float output into two convolutions", List.of(out(4)), conv,
+                unary(BuiltinOperator.SIN, y0), conv3x3(out(1), 8, 4), conv3x3(out(1), 8, 4),
+                node(BuiltinOperator.CONCATENATION, BuiltinOptions.ConcatenationOptions, concat(3), out(2),
+                        out(3))));
+        // EXP of the convolution itself is lognormal with sigma 1.8: int8 steps lose the tail whatever the range
+        l.add(graph("division by a constant and exp", List.of(out(3)), conv,
+                node(BuiltinOperator.DIV, BuiltinOptions.DivOptions, new org.tensorflow.lite.schema.DivOptionsT(),
+                        y0, new Scalar(4)), unary(BuiltinOperator.EXP, out(1)), conv3x3(out(2), 8, 4)));
+        // an index flips where two channels lie within an int8 step of each other: 0.9976 and more
+        l.add(graph("arg max of a convolution is a graph output", List.of(out(0), out(1)), conv,
+                node(BuiltinOperator.ARG_MAX, BuiltinOptions.ArgMaxOptions,
+                        with(new org.tensorflow.lite.schema.ArgMaxOptionsT(), o -> o.setOutputType(TensorType.INT32)),
+                        y0, ints(3))));
+        return l.stream();
+    }
+
+    /**
+     * Operators with int8 kernels that the rewrite once left float, between quantized ones: several outputs (SPLIT,
+     * UNPACK), outputs that are graph outputs, inputs that must share parameters (PACK), copying kernels (TILE) and
+     * kernels with their own output parameters (SQUARED_DIFFERENCE, SUM, BATCH_MATMUL, GELU ...). TensorFlow's own
+     * converter writes all of them in int8.
+     */
+    static Stream<Graph> int8Neighbours() {
         Layer conv = conv3x3(act(1, 8, 8, 4), 4, 8);
         In y0 = out(0);
         List<Graph> l = new ArrayList<>();
@@ -790,38 +966,17 @@ class TfliteOperatorVariantsTest {
                             o.setAxis(3);
                         }), new Out(1, 1), new Out(1, 0)),
                 conv3x3(out(2), 2, 4)));
-        for (int code : new int[] {BuiltinOperator.SIN, BuiltinOperator.ELU,
-                BuiltinOperator.ABS, BuiltinOperator.GELU, BuiltinOperator.L2_NORMALIZATION}) {
+        for (int code : new int[] {BuiltinOperator.ELU, BuiltinOperator.ABS, BuiltinOperator.GELU,
+                BuiltinOperator.L2_NORMALIZATION}) {
             l.add(graph(BuiltinOperator.name(code) + " between convolutions", List.of(out(2)), conv,
                     unary(code, y0), conv3x3(out(1), 8, 4)));
         }
-        l.add(graph("two float operators in a row", List.of(out(3)), conv, unary(BuiltinOperator.ABS, y0),
-                unary(BuiltinOperator.SQRT, out(1)), conv3x3(out(2), 8, 4)));
-        l.add(graph("a float output is a graph output and feeds a convolution", List.of(out(1), out(2)), conv,
-                unary(BuiltinOperator.SIN, y0), conv3x3(out(1), 8, 4)));
-        l.add(graph("a quantized output is a graph output and feeds a float operator", List.of(out(0), out(1)),
-                conv, unary(BuiltinOperator.SIN, y0)));
-        l.add(graph("float operators at the graph input and output", List.of(out(2)),
-                unary(BuiltinOperator.SIN, act(1, 8, 8, 4)), conv3x3(out(0), 4, 8), unary(BuiltinOperator.SIN,
-                        out(1))));
-        l.add(graph("one float output into two convolutions", List.of(out(4)), conv,
-                unary(BuiltinOperator.SIN, y0), conv3x3(out(1), 8, 4), conv3x3(out(1), 8, 4),
-                node(BuiltinOperator.CONCATENATION, BuiltinOptions.ConcatenationOptions, concat(3), out(2),
-                        out(3))));
+        l.add(layerNorm());
         l.add(graph("squared difference of two convolutions", List.of(out(3)), conv,
                 conv3x3(new Again(0), 4, 8),
                 node(BuiltinOperator.SQUARED_DIFFERENCE, BuiltinOptions.SquaredDifferenceOptions,
                         new org.tensorflow.lite.schema.SquaredDifferenceOptionsT(), y0, out(1)),
                 conv3x3(out(2), 8, 4)));
-        // EXP of the convolution itself is lognormal with sigma 1.8: int8 steps lose the tail whatever the range
-        l.add(graph("division by a constant and exp", List.of(out(3)), conv,
-                node(BuiltinOperator.DIV, BuiltinOptions.DivOptions, new org.tensorflow.lite.schema.DivOptionsT(),
-                        y0, new Scalar(4)), unary(BuiltinOperator.EXP, out(1)), conv3x3(out(2), 8, 4)));
-        // an index flips where two channels lie within an int8 step of each other: 0.9976 and more
-        l.add(graph("arg max of a convolution is a graph output", List.of(out(0), out(1)), conv,
-                node(BuiltinOperator.ARG_MAX, BuiltinOptions.ArgMaxOptions,
-                        with(new org.tensorflow.lite.schema.ArgMaxOptionsT(), o -> o.setOutputType(TensorType.INT32)),
-                        y0, ints(3))));
         l.add(graph("sum and reduce max into fully connected", List.of(out(3), out(4)), conv,
                 node(BuiltinOperator.SUM, BuiltinOptions.ReducerOptions, reducer(false), y0, ints(1, 2)),
                 node(BuiltinOperator.REDUCE_MAX, BuiltinOptions.ReducerOptions, reducer(false), y0, ints(1, 2)),
@@ -840,6 +995,89 @@ class TfliteOperatorVariantsTest {
                 node(BuiltinOperator.FULLY_CONNECTED, BuiltinOptions.FullyConnectedOptions, fc(true, NO_ACT),
                         out(1), w(3, 5), w(3))));
         return l.stream();
+    }
+
+    /** A layer norm over the channels of a convolution's output, as TensorFlow writes Keras' LayerNormalization. */
+    private static Graph layerNorm() {
+        Layer conv = conv3x3(act(1, 8, 8, 4), 4, 8);
+        In y0 = out(0);
+        byte ro = BuiltinOptions.ReducerOptions;
+        return graph("layer normalization over channels", List.of(out(8)), conv,
+                node(BuiltinOperator.MEAN, ro, reducer(true), y0, ints(3)),
+                node(BuiltinOperator.SQUARED_DIFFERENCE, BuiltinOptions.SquaredDifferenceOptions,
+                        new org.tensorflow.lite.schema.SquaredDifferenceOptionsT(), y0, out(1)),
+                node(BuiltinOperator.MEAN, ro, reducer(true), out(2), ints(3)),
+                node(BuiltinOperator.ADD, BuiltinOptions.AddOptions, add(NO_ACT), out(3), new Scalar(1e-3f)),
+                unary(BuiltinOperator.RSQRT, out(4)),
+                node(BuiltinOperator.SUB, BuiltinOptions.SubOptions, sub(NO_ACT), y0, out(1)),
+                node(BuiltinOperator.MUL, BuiltinOptions.MulOptions, mul(NO_ACT), out(6), out(5)),
+                conv3x3(out(7), 8, 4));
+    }
+
+    /**
+     * On the CPU target a SQUARED_DIFFERENCE that broadcasts stays float (TFLite's int8 kernel is slow there and
+     * XNNPACK does not take it); for the Edge TPU it is int8.
+     */
+    @Test
+    void aBroadcastingSquaredDifferenceStaysFloatOnTheCpuTarget() {
+        Graph graph = layerNorm();
+        Path model = floatModel(graph);
+        Map<?, ?> cpu = (Map<?, ?>) quantize(graph, model, "cpu", b -> b).report().get("quantization");
+        List<?> floatOps = (List<?>) cpu.get("float_ops");
+        assertEquals(1, floatOps.size(), floatOps.toString());
+        Map<?, ?> f = (Map<?, ?>) floatOps.get(0);
+        assertEquals("SQUARED_DIFFERENCE", f.get("op"));
+        assertTrue(((String) f.get("reason")).startsWith("SQUARED_DIFFERENCE with broadcasting stays float on the CPU"
+                + " target: TFLite's int8 kernel"), f.toString());
+        Map<?, ?> edge = (Map<?, ?>) quantize(graph, model, "edgetpu", b -> b.target("edgetpu")).report()
+                .get("quantization");
+        assertEquals(List.of(), edge.get("float_ops"));
+    }
+
+    /**
+     * A layer norm adds an epsilon (1e-3) to the variance; quantized on its own range its scale was 600x finer than
+     * the output's, and XNNPACK, which needs each int8 ADD/SUB input within 2^-10 of the output's scale, left the ADD
+     * to TFLite's kernel between two partitions. On the CPU target such a constant gets a coarser scale.
+     */
+    @Test
+    void aTinyConstantAddedOrSubtractedStaysInXnnpack() {
+        Layer conv = conv3x3(act(1, 8, 8, 4), 4, 8);
+        Graph graph = graph("a tiny constant added and subtracted", List.of(out(3)), conv,
+                node(BuiltinOperator.ADD, BuiltinOptions.AddOptions, add(NO_ACT), out(0), new Scalar(1e-3f)),
+                node(BuiltinOperator.SUB, BuiltinOptions.SubOptions, sub(NO_ACT), out(1), new Scalar(2e-4f)),
+                conv3x3(out(2), 8, 4));
+        Path model = floatModel(graph);
+        Outcome o = variants(graph, model, List.of("per-channel", "edgetpu"), 0.999);
+        assertTrue(o.ok(), o.report());
+        Path quantized = quantize(graph, model, "cpu", b -> b).artifact("model").orElseThrow().path();
+        TfliteModel q = TfliteModel.load(quantized);
+        for (OperatorT op : q.operators()) {
+            int code = q.builtinCode(op);
+            if (code != BuiltinOperator.ADD && code != BuiltinOperator.SUB) continue;
+            float in = q.tensor(op.getInputs()[1]).getQuantization().getScale()[0];
+            float out = q.tensor(op.getOutputs()[0]).getQuantization().getScale()[0];
+            assertTrue(in / out >= 0x1.0p-10f && in / out < 0x1.0p8f, BuiltinOperator.name(code) + " " + in / out);
+        }
+        try (TfliteSession s = TfliteSession.open(quantized, new TfliteSession.Options(1, true, false))) {
+            assertEquals(Map.of(), s.delegation().undelegated(), s.delegation().toString());
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("int8Neighbours")
+    void anOperatorWithAnInt8KernelJoinsTheQuantizedOnesAroundIt(Graph graph) {
+        Path model = floatModel(graph);
+        Outcome o = variants(graph, model, List.of("per-channel", "per-tensor", "edgetpu", "io int8", "exclude"),
+                0.999);
+        // (the Edge TPU target, where a broadcasting SQUARED_DIFFERENCE is int8 too)
+        QuantizationResult r = quantize(graph, model, "int8", b -> b.target("edgetpu"));
+        Map<?, ?> report = (Map<?, ?>) r.report().get("quantization");
+        assertEquals(List.of(), report.get("float_ops"), graph.name());
+        // one DEQUANTIZE per float graph output and none inside
+        assertEquals(new java.util.HashSet<>(graph.outputs()).size(), report.get("inserted_dequantize"),
+                graph.name());
+        System.out.println("INT8 " + graph + o.report());
+        assertTrue(o.ok(), graph.name() + o.report());
     }
 
     @ParameterizedTest(name = "{0}")
