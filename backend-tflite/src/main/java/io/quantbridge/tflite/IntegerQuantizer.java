@@ -86,7 +86,8 @@ import org.tensorflow.lite.schema.TensorType;
  * cannot rescale (pooling, reshapes, resize, pad, concatenation, maximum/minimum ...), with an int8 requantize
  * (QUANTIZE int8 to int8) inserted where an input's parameters differ from what the op needs.
  *
- * <p>Operators without an int8 kernel (custom operators, unsupported builtins) or excluded by pattern stay float:
+ * <p>Operators without an int8 kernel (custom operators, unsupported builtins), excluded by pattern, or (on the CPU
+ * target) run by XNNPACK in float only ({@link #cpuFloatReason}) stay float:
  * DEQUANTIZE before and QUANTIZE after them. Graph inputs and outputs stay float32 (QUANTIZE after each input,
  * DEQUANTIZE before each output; the float tensors keep the original names) or become int8 with {@code --io int8}.
  */
@@ -436,11 +437,8 @@ final class IntegerQuantizer {
             return "builtin " + name + " is not quantized by this tool (no int8 kernel with known parameter"
                     + " rules); it runs in float";
         }
-        if (code == SQUARED_DIFFERENCE && options.xnnpack() && broadcasts(op)) {
-            return "SQUARED_DIFFERENCE with broadcasting stays float on the CPU target: TFLite's int8 kernel"
-                    + " (TFLite 2.20) broadcasts element by element and XNNPACK does not take it; a layer norm's"
-                    + " variance in int8 made a 2-block transformer (128 tokens x 128) 1.96 ms against 1.47 ms";
-        }
+        String cpu = cpuFloatReason(op, code, name);
+        if (cpu != null) return cpu;
         for (int o : op.getOutputs()) {
             TensorT t = m.tensor(o);
             if (t.getType() != TensorType.FLOAT32) return "output '" + t.getName() + "' is not float32";
@@ -486,6 +484,28 @@ final class IntegerQuantizer {
         if (ratio <= CONCAT_SCALE_RATIO) return null;
         return String.format(java.util.Locale.ROOT, "concatenation into the float output of inputs whose int8 scales"
                 + " differ %.1fx: joined in float after DEQUANTIZE so that no input loses resolution", ratio);
+    }
+
+    /**
+     * Why an op stays float on the CPU target, or null: XNNPACK (TFLite 2.20) runs these in float only, so in int8
+     * they fall to TFLite's own kernels between delegate partitions. Each was measured on a Keras transformer converted
+     * by TensorFlow (2 blocks, 4 heads, 128 tokens x 128; one after the other, in this order).
+     */
+    private String cpuFloatReason(OperatorT op, int code, String name) {
+        if (!options.xnnpack()) return null;
+        int[] ins = op.getInputs();
+        String cost = switch (code) {
+            case SQUARED_DIFFERENCE -> broadcasts(op) ? "broadcasts element by element: a layer norm's variance in"
+                    + " int8 made the transformer 1.96 ms against 1.47 ms" : null;
+            case SOFTMAX -> "made the transformer 1.49 ms against 0.64 ms";
+            case BATCH_MATMUL -> isFloatActivation(ins[0]) && isFloatActivation(ins[1])
+                    ? "of two activations made the transformer 0.64 ms against 0.52 ms" : null;
+            case RSQRT, GELU -> "(with RSQRT and GELU both) made the transformer 0.55 ms against 0.49 ms";
+            default -> null;
+        };
+        if (cost == null) return null;
+        return name + " stays float on the CPU target: XNNPACK (TFLite 2.20) runs it in float only, and TFLite's int8"
+                + " kernel " + cost;
     }
 
     /** Whether the op's first two inputs differ in shape. */

@@ -480,8 +480,8 @@ class TfliteOperatorVariantsTest {
         l.add(layer("batch matmul two inputs", BuiltinOperator.BATCH_MATMUL, bo,
                 new org.tensorflow.lite.schema.BatchMatMulOptionsT(), act(1, 4, 6, 8), act(1, 4, 8, 5)));
         l.add(layer("batch matmul adj y broadcast", BuiltinOperator.BATCH_MATMUL, bo,
-                with(new org.tensorflow.lite.schema.BatchMatMulOptionsT(), o -> o.setAdjY(true)), act(2, 3, 6, 8),
-                act(1, 3, 5, 8)));
+                with(new org.tensorflow.lite.schema.BatchMatMulOptionsT(), o -> o.setAdjY(true)), act(1, 3, 6, 8),
+                act(1, 1, 5, 8)));
         l.add(layer("batch matmul constant rhs", BuiltinOperator.BATCH_MATMUL, bo,
                 new org.tensorflow.lite.schema.BatchMatMulOptionsT(), act(1, 6, 8), w(1, 8, 5)));
         return l.stream();
@@ -736,11 +736,26 @@ class TfliteOperatorVariantsTest {
         return layers().filter(l -> l.code() != BuiltinOperator.PRELU && l.code() != BuiltinOperator.HARD_SWISH);
     }
 
+    /** Operators XNNPACK runs in float only, which stay float on the CPU target (int8 for the Edge TPU). */
+    private static boolean cpuFloat(Layer layer) {
+        int code = layer.code();
+        return code == BuiltinOperator.SOFTMAX || code == BuiltinOperator.GELU || code == BuiltinOperator.RSQRT
+                || code == BuiltinOperator.BATCH_MATMUL && layer.inputs().stream().allMatch(in -> in instanceof Act);
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("int8Layers")
     void aLayerBecomesInt8AtItsKernelsVersionWithTheParametersItsKernelNeeds(Layer layer) {
         Graph graph = Graph.of(layer);
-        QuantizationResult r = quantize(graph, floatModel(graph), "int8", b -> b);
+        Path model = floatModel(graph);
+        if (cpuFloat(layer)) {
+            List<?> floatOps = (List<?>) ((Map<?, ?>) quantize(graph, model, "cpu", b -> b).report()
+                    .get("quantization")).get("float_ops");
+            assertEquals(1, floatOps.size(), layer.name() + " " + floatOps);
+            assertTrue(((Map<?, ?>) floatOps.get(0)).get("reason").toString().startsWith(BuiltinOperator.name(
+                    layer.code()) + " stays float on the CPU target: XNNPACK"), floatOps.toString());
+        }
+        QuantizationResult r = quantize(graph, model, "int8", b -> cpuFloat(layer) ? b.target("edgetpu") : b);
         Map<?, ?> report = (Map<?, ?>) r.report().get("quantization");
         assertEquals(List.of(), report.get("float_ops"), layer.name());
         TfliteModel q = TfliteModel.load(r.artifact("model").orElseThrow().path());
@@ -1015,20 +1030,20 @@ class TfliteOperatorVariantsTest {
     }
 
     /**
-     * On the CPU target a SQUARED_DIFFERENCE that broadcasts stays float (TFLite's int8 kernel is slow there and
-     * XNNPACK does not take it); for the Edge TPU it is int8.
+     * On the CPU target a layer norm's SQUARED_DIFFERENCE (broadcasting the mean) and RSQRT stay float: XNNPACK runs
+     * them in float only. For the Edge TPU they are int8.
      */
     @Test
-    void aBroadcastingSquaredDifferenceStaysFloatOnTheCpuTarget() {
+    void aLayerNormsBroadcastingSquaredDifferenceAndRsqrtStayFloatOnTheCpuTarget() {
         Graph graph = layerNorm();
         Path model = floatModel(graph);
         Map<?, ?> cpu = (Map<?, ?>) quantize(graph, model, "cpu", b -> b).report().get("quantization");
         List<?> floatOps = (List<?>) cpu.get("float_ops");
-        assertEquals(1, floatOps.size(), floatOps.toString());
-        Map<?, ?> f = (Map<?, ?>) floatOps.get(0);
-        assertEquals("SQUARED_DIFFERENCE", f.get("op"));
-        assertTrue(((String) f.get("reason")).startsWith("SQUARED_DIFFERENCE with broadcasting stays float on the CPU"
-                + " target: TFLite's int8 kernel"), f.toString());
+        assertEquals(List.of("SQUARED_DIFFERENCE", "RSQRT"), floatOps.stream().map(f -> ((Map<?, ?>) f).get("op"))
+                .toList());
+        assertTrue(((Map<?, ?>) floatOps.get(0)).get("reason").toString().startsWith("SQUARED_DIFFERENCE stays float on"
+                + " the CPU target: XNNPACK (TFLite 2.20) runs it in float only, and TFLite's int8 kernel broadcasts"),
+                floatOps.toString());
         Map<?, ?> edge = (Map<?, ?>) quantize(graph, model, "edgetpu", b -> b.target("edgetpu")).report()
                 .get("quantization");
         assertEquals(List.of(), edge.get("float_ops"));
