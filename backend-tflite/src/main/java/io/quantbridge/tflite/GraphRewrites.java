@@ -4,6 +4,8 @@ import static org.tensorflow.lite.schema.BuiltinOperator.ADD;
 import static org.tensorflow.lite.schema.BuiltinOperator.AVERAGE_POOL_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEPTHWISE_CONV_2D;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEPTH_TO_SPACE;
+import static org.tensorflow.lite.schema.BuiltinOperator.EXPAND_DIMS;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
 import static org.tensorflow.lite.schema.BuiltinOperator.FULLY_CONNECTED;
 import static org.tensorflow.lite.schema.BuiltinOperator.HARD_SWISH;
@@ -16,8 +18,12 @@ import static org.tensorflow.lite.schema.BuiltinOperator.MUL;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
+import static org.tensorflow.lite.schema.BuiltinOperator.RESHAPE;
+import static org.tensorflow.lite.schema.BuiltinOperator.SPACE_TO_DEPTH;
+import static org.tensorflow.lite.schema.BuiltinOperator.SQUEEZE;
 import static org.tensorflow.lite.schema.BuiltinOperator.SUB;
 import static org.tensorflow.lite.schema.BuiltinOperator.TANH;
+import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE;
 import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE_CONV;
 
 import java.util.ArrayList;
@@ -83,16 +89,17 @@ final class GraphRewrites {
     /** What was rewritten. */
     record Counts(int fusedActivations, int globalPoolsToMean, int hardSwishSplit, int clampsToRange,
                   int saturatedInputs, int leakyReluSplit, int customToBuiltin, int hardSwishFloors, int preluSplit,
-                  int addInputsNarrowed) {
+                  int addInputsNarrowed, int transposeConvToDepthToSpace) {
         /** With the range cuts made once the int8 ops are known. */
         Counts withRangeCuts(int saturated, int addInputs) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, saturated,
-                    leakyReluSplit, customToBuiltin, hardSwishFloors, preluSplit, addInputs);
+                    leakyReluSplit, customToBuiltin, hardSwishFloors, preluSplit, addInputs,
+                    transposeConvToDepthToSpace);
         }
 
         Counts withCustomToBuiltin(int n) {
             return new Counts(fusedActivations, globalPoolsToMean, hardSwishSplit, clampsToRange, saturatedInputs,
-                    leakyReluSplit, n, hardSwishFloors, preluSplit, addInputsNarrowed);
+                    leakyReluSplit, n, hardSwishFloors, preluSplit, addInputsNarrowed, transposeConvToDepthToSpace);
         }
 
         Map<String, Object> toMap() {
@@ -107,6 +114,7 @@ final class GraphRewrites {
             m.put("leaky_relu_to_mul_maximum", leakyReluSplit);
             m.put("prelu_to_relu_minimum_mul_add", preluSplit);
             m.put("custom_transpose_conv_to_builtin", customToBuiltin);
+            m.put("transpose_conv_to_conv_depth_to_space", transposeConvToDepthToSpace);
             return m;
         }
     }
@@ -125,7 +133,9 @@ final class GraphRewrites {
         int clamps = 0;
         int leaky = 0;
         int prelu = 0;
+        int depthToSpace = 0;
         if (xnnpack) {
+            depthToSpace = TransposeConvRewrites.toConvDepthToSpace(m, ranges, keep);
             pools = globalPoolsToMean(m, keep);
             hswish = splitHardSwish(m, ranges, keep);
             clamps = clampsToRange(m, ranges, keep);
@@ -133,7 +143,7 @@ final class GraphRewrites {
             leaky = EdgeTpuRewrites.splitLeakyRelu(m, ranges, keep);
             prelu = EdgeTpuRewrites.splitPrelu(m, ranges, keep);
         }
-        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors, prelu, 0);
+        return new Counts(fused, pools, hswish, clamps, 0, leaky, 0, floors, prelu, 0, depthToSpace);
     }
 
     /** HARD_SWISH(x) = x * relu6(x + 3) / 6 is 0 for every x <= -3. */
@@ -189,6 +199,9 @@ final class GraphRewrites {
      */
     static final double[] LOGISTIC_INPUT = {-6.3, 5.2};
     static final double[] TANH_INPUT = {-3.15, 2.6};
+    /** Ops whose output holds their first input's values, moved: an int8 one takes that input's parameters. */
+    private static final java.util.Set<Integer> MOVES_VALUES = java.util.Set.of(DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+            RESHAPE, SQUEEZE, EXPAND_DIMS, TRANSPOSE);
 
     /**
      * A tensor read only by LOGISTIC (or only by TANH) ops that become int8 ({@code int8}; the full-integer rewrite
@@ -196,7 +209,9 @@ final class GraphRewrites {
      * intersected with {@link #LOGISTIC_INPUT} ({@link #TANH_INPUT}): whatever lies beyond gives the same int8 output,
      * so the narrower range only buys resolution where the curve moves. Calibrated ranges of such tensors are often
      * wide (logits of a segmentation mask reach -1000; gates of squeeze-excite blocks 150), which in int8 leaves a
-     * step of several units where the sigmoid turns from 0 to 1 in about 10.
+     * step of several units where the sigmoid turns from 0 to 1 in about 10. The same goes for a tensor that alone
+     * feeds an int8 op that only moves values ({@link #MOVES_VALUES}) into such a tensor: that op's output takes its
+     * input's parameters (a transposed conv written as a 1x1 conv and DEPTH_TO_SPACE before a mask's LOGISTIC).
      */
     static int narrowSaturatingInputs(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> int8) {
         SubGraphT g = m.main();
@@ -213,6 +228,16 @@ final class GraphRewrites {
             }
         }
         for (int o : g.getOutputs()) reader[o] = -1;
+        // through ops that only move values (their int8 output takes the input's parameters), back to the producer
+        int[] uses = consumers(m);
+        OperatorT[] ops = g.getOperators();
+        for (int k = ops.length - 1; k >= 0; k--) {
+            OperatorT op = ops[k];
+            if (!MOVES_VALUES.contains(m.builtinCode(op)) || !int8.test(op) || op.getOutputs().length != 1) continue;
+            int in = op.getInputs().length > 0 ? op.getInputs()[0] : -1;
+            int r = reader[op.getOutputs()[0]];
+            if (in >= 0 && uses[in] == 1 && (r == LOGISTIC || r == TANH)) reader[in] = r;
+        }
         int narrowed = 0;
         for (int t = 0; t < n; t++) {
             if (reader[t] != LOGISTIC && reader[t] != TANH) continue;

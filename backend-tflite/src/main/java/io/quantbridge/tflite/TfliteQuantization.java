@@ -227,13 +227,17 @@ final class TfliteQuantization {
         OpExcludes excludes = new OpExcludes(req.excludes());
         int builtin = GraphRewrites.customTransposeConvToBuiltin(prepared, op -> excludes.match(prepared, op) != null)
                 .size();
+        // exact in float, and XNNPACK's float deconvolution is the slow part of MediaPipe's mask upsampling
+        int depthToSpace = TransposeConvRewrites.toConvDepthToSpace(prepared, new java.util.HashMap<>(),
+                op -> excludes.match(prepared, op) != null);
         int converted = Fp16Weights.convert(prepared);
         Path out = req.outputDir().resolve(FP16_MODEL);
         byte[] bytes = prepared.toBytes();
         loadsInTheInterpreter(bytes, out, "FP16 model");
         AtomicFiles.write(out, bytes);
         addArtifact("model", out);
-        report.put("fp16", Map.of("converted_constants", converted, "custom_transpose_conv_to_builtin", builtin));
+        report.put("fp16", Map.of("converted_constants", converted, "custom_transpose_conv_to_builtin", builtin,
+                "transpose_conv_to_conv_depth_to_space", depthToSpace));
         progress.end();
         return out;
     }

@@ -298,6 +298,15 @@ class TfliteOperatorVariantsTest {
                 new IntConst(new int[] {4}, new int[] {1, 12, 12, 6}), w(6, 4, 4, 4), act(1, 6, 6, 4), w(6)));
         l.add(layer("transpose conv stride 1", tc, tco, tconv(SAME, 1),
                 new IntConst(new int[] {4}, new int[] {1, 6, 6, 5}), w(5, 3, 3, 4), act(1, 6, 6, 4)));
+        // kernel = stride: written as CONV_2D and DEPTH_TO_SPACE on the CPU target (TransposeConvRewrites)
+        l.add(layer("transpose conv kernel 2 stride 2", tc, tco, tconv(SAME, 2),
+                new IntConst(new int[] {4}, new int[] {1, 12, 12, 6}), w(6, 2, 2, 4), act(1, 6, 6, 4)));
+        l.add(layer("transpose conv kernel 2 stride 2 valid bias", tc, tco, tconv(VALID, 2),
+                new IntConst(new int[] {4}, new int[] {1, 12, 12, 6}), w(6, 2, 2, 4), act(1, 6, 6, 4), w(6)));
+        l.add(layer("transpose conv kernel 3 stride 3 bias", tc, tco, tconv(SAME, 3),
+                new IntConst(new int[] {4}, new int[] {1, 15, 15, 3}), w(3, 3, 3, 8), act(1, 5, 5, 8), w(3)));
+        l.add(layer("transpose conv kernel 2 stride 2 one channel", tc, tco, tconv(SAME, 2),
+                new IntConst(new int[] {4}, new int[] {1, 16, 16, 1}), w(1, 2, 2, 16), act(1, 8, 8, 16), w(1)));
 
         byte ao = BuiltinOptions.AddOptions;
         l.add(layer("add two inputs", BuiltinOperator.ADD, ao, add(NO_ACT), act(1, 6, 6, 4), act(1, 6, 6, 4)));
@@ -733,7 +742,18 @@ class TfliteOperatorVariantsTest {
      * HARD_SWISH (rewritten for XNNPACK into MUL and DEPTHWISE_CONV_2D, see GraphRewrites).
      */
     static Stream<Layer> int8Layers() {
-        return layers().filter(l -> l.code() != BuiltinOperator.PRELU && l.code() != BuiltinOperator.HARD_SWISH);
+        return layers().filter(l -> l.code() != BuiltinOperator.PRELU && l.code() != BuiltinOperator.HARD_SWISH
+                && !kernelIsStride(l));
+    }
+
+    /** A TRANSPOSE_CONV whose kernel is its stride, which the CPU target writes as CONV_2D and DEPTH_TO_SPACE. */
+    private static boolean kernelIsStride(Layer l) {
+        return l.code() == BuiltinOperator.TRANSPOSE_CONV && l.inputs().get(1) instanceof FloatConst w
+                && w.shape()[1] == ((TransposeConvOptionsT) l.options()).getStrideH();
+    }
+
+    static Stream<Layer> kernelIsStrideLayers() {
+        return layers().filter(TfliteOperatorVariantsTest::kernelIsStride);
     }
 
     /** Operators XNNPACK runs in float only, which stay float on the CPU target (int8 for the Edge TPU). */
@@ -789,6 +809,99 @@ class TfliteOperatorVariantsTest {
             var p = q.tensor(op.getOutputs()[0]).getQuantization();
             assertArrayEquals(new float[] {1f / 128}, p.getScale(), what);
             assertArrayEquals(new long[] {0}, p.getZeroPoint(), what);
+        }
+    }
+
+    /**
+     * A TRANSPOSE_CONV whose kernel is its stride: the rewrite alone computes the same float function; the CPU target
+     * writes it as an int8 1x1 CONV_2D and an int8 DEPTH_TO_SPACE with the conv's parameters, in one XNNPACK
+     * partition; the Edge TPU target keeps an int8 TRANSPOSE_CONV.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("kernelIsStrideLayers")
+    void aTransposeConvWhoseKernelIsItsStrideBecomesConvAndDepthToSpace(Layer layer) {
+        Graph graph = Graph.of(layer);
+        Path model = floatModel(graph);
+        TfliteModel rewritten = TfliteModel.load(model);
+        assertEquals(1, TransposeConvRewrites.toConvDepthToSpace(rewritten, new java.util.HashMap<>(), op -> false));
+        Path rewrittenFile = tmp.resolve("rewritten.tflite");
+        rewritten.save(rewrittenFile);
+        try (TfliteSession a = TfliteSession.open(model, new TfliteSession.Options(1, false, false));
+             TfliteSession b = TfliteSession.open(rewrittenFile, new TfliteSession.Options(1, false, false))) {
+            for (Map<String, FloatTensor> feed : samples(graph, 3, 2)) {
+                float[] want = a.run(feed).get("y").data();
+                float[] got = b.run(feed).get("y").data();
+                assertEquals(want.length, got.length);
+                for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-5, layer.name() + " at " + i);
+            }
+        }
+
+        QuantizationResult r = quantize(graph, model, "int8", b -> b);
+        Map<?, ?> report = (Map<?, ?>) r.report().get("quantization");
+        assertEquals(List.of(), report.get("float_ops"), layer.name());
+        assertEquals(1, ((Map<?, ?>) report.get("graph_rewrites")).get("transpose_conv_to_conv_depth_to_space"));
+        Path file = r.artifact("model").orElseThrow().path();
+        TfliteModel q = TfliteModel.load(file);
+        assertEquals(List.of("QUANTIZE", "CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE"),
+                q.operators().stream().map(q::opName).toList(), layer.name());
+        OperatorT conv = q.operators().get(1);
+        OperatorT d2s = q.operators().get(2);
+        assertEquals(3, q.opCode(conv).getVersion());
+        assertEquals(2, q.opCode(d2s).getVersion());
+        int[] convIn = conv.getInputs();
+        assertEquals(List.of(TensorType.INT8, TensorType.INT8, TensorType.INT32, TensorType.INT8),
+                List.of(q.tensor(convIn[0]).getType(), q.tensor(convIn[1]).getType(), q.tensor(convIn[2]).getType(),
+                        q.tensor(conv.getOutputs()[0]).getType()), layer.name() + " conv types");
+        var blocks = q.tensor(d2s.getInputs()[0]).getQuantization();
+        var y = q.tensor(d2s.getOutputs()[0]).getQuantization();
+        assertEquals(TensorType.INT8, q.tensor(d2s.getOutputs()[0]).getType());
+        assertArrayEquals(blocks.getScale(), y.getScale(), "DEPTH_TO_SPACE scale");
+        assertArrayEquals(blocks.getZeroPoint(), y.getZeroPoint(), "DEPTH_TO_SPACE zero point");
+        assertEquals(NO_ACT, ((Conv2DOptionsT) conv.getBuiltinOptions().getValue()).getFusedActivationFunction());
+        try (TfliteSession s = TfliteSession.open(file, 1)) {
+            assertEquals(Map.of(), s.delegation().undelegated(), s.delegation().toString());
+            assertEquals(1, s.delegation().partitions());
+        }
+
+        TfliteModel e = TfliteModel.load(quantize(graph, model, "edgetpu", b -> b.target("edgetpu"))
+                .artifact("model").orElseThrow().path());
+        assertEquals(List.of("QUANTIZE", "TRANSPOSE_CONV", "DEQUANTIZE"),
+                e.operators().stream().map(e::opName).toList());
+    }
+
+    /**
+     * After a transposed conv written as CONV_2D and DEPTH_TO_SPACE, a RELU that alone reads it goes into the conv
+     * (XNNPACK has no int8 RELU), and a LOGISTIC's input range cut reaches the conv's output, whose parameters
+     * DEPTH_TO_SPACE keeps.
+     */
+    @Test
+    void aTransposeConvsReluJoinsTheConvAndALogisticsRangeCutReachesIt() {
+        Layer tconv = node(BuiltinOperator.TRANSPOSE_CONV, BuiltinOptions.TransposeConvOptions, tconv(SAME, 2),
+                new IntConst(new int[] {4}, new int[] {1, 12, 12, 2}), w(2, 2, 2, 64), act(1, 6, 6, 64), w(2));
+        for (int code : new int[] {BuiltinOperator.RELU, BuiltinOperator.LOGISTIC}) {
+            Graph graph = graph("transpose conv then " + BuiltinOperator.name(code), List.of(out(1)), tconv,
+                    node(code, BuiltinOptions.NONE, null, out(0)));
+            Path model = floatModel(graph);
+            QuantizationResult r = quantize(graph, model, "int8-" + code, b -> b);
+            Path file = r.artifact("model").orElseThrow().path();
+            TfliteModel q = TfliteModel.load(file);
+            List<String> ops = q.operators().stream().map(q::opName).toList();
+            OperatorT conv = q.operators().get(1);
+            double step = q.tensor(conv.getOutputs()[0]).getQuantization().getScale()[0];
+            if (code == BuiltinOperator.RELU) {
+                assertEquals(List.of("QUANTIZE", "CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE"), ops);
+                assertEquals(RELU, ((Conv2DOptionsT) conv.getBuiltinOptions().getValue()).getFusedActivationFunction());
+            } else {
+                assertEquals(List.of("QUANTIZE", "CONV_2D", "DEPTH_TO_SPACE", "LOGISTIC", "DEQUANTIZE"), ops);
+                double[] cut = GraphRewrites.LOGISTIC_INPUT;
+                assertTrue(step <= (cut[1] - cut[0]) / 255 * 1.0001, "conv output step " + step);
+            }
+            try (TfliteSession fp32 = TfliteSession.open(model, new TfliteSession.Options(1, false, false));
+                 TfliteSession s = TfliteSession.open(file, 1)) {
+                assertEquals(1, s.delegation().partitions(), s.delegation().toString());
+                double c = cosine(fp32, s, samples(graph, 6, 2));
+                assertTrue(c > 0.999, graph.name() + " cosine " + c);
+            }
         }
     }
 

@@ -263,20 +263,20 @@ class TfliteQuantizationTest {
         for (int i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
         assertTrue(worst < 1e-5, "largest difference " + worst);
 
-        // CPU: the builtin stays float (LiteRT 2.3's XNNPACK does not run an int8 one), and the whole int8 model runs
-        // in one XNNPACK partition, no custom op left to register
+        // CPU: its 2x2 kernel is its stride, so the builtin becomes an int8 1x1 CONV_2D and DEPTH_TO_SPACE, and the
+        // whole int8 model runs in one XNNPACK partition, no custom op left to register
         QuantizationResult r = new TfliteBackend().quantize(request(model, tmp.resolve("int8"))
                 .calibrationData(RealData.data("opencv")).maxSamples(12).build(), Progress.NONE);
         assertEquals(1, rewrites(r).get("custom_transpose_conv_to_builtin"));
+        assertEquals(1, rewrites(r).get("transpose_conv_to_conv_depth_to_space"));
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> floatOps = (List<Map<String, Object>>) ((Map<String, Object>) r.report()
                 .get("quantization")).get("float_ops");
-        assertEquals(1, floatOps.size(), floatOps.toString());
-        assertEquals("TRANSPOSE_CONV", floatOps.get(0).get("op"));
-        assertTrue(floatOps.get(0).get("reason").toString().startsWith("MediaPipe's custom Convolution2DTransposeBias,"
-                + " rewritten as the builtin TRANSPOSE_CONV"), floatOps.toString());
+        assertEquals(List.of(), floatOps);
         TfliteModel q = TfliteModel.load(tmp.resolve("int8").resolve(TfliteQuantization.INT8_MODEL));
-        assertEquals(65, assertInt8Compute(q));
+        assertEquals(66, assertInt8Compute(q));
+        assertEquals(List.of("CONV_2D", "DEPTH_TO_SPACE", "LOGISTIC", "DEQUANTIZE"), q.operators()
+                .subList(q.operators().size() - 4, q.operators().size()).stream().map(q::opName).toList());
         for (OperatorT op : q.operators()) assertTrue(q.builtinCode(op) != BuiltinOperator.CUSTOM, q.opName(op));
         try (TfliteSession s = TfliteSession.open(tmp.resolve("int8").resolve(TfliteQuantization.INT8_MODEL), 1)) {
             TfliteSession.Delegation d = s.delegation();
@@ -284,13 +284,16 @@ class TfliteQuantizationTest {
             assertEquals(1, d.partitions(), d.toString());
         }
 
-        // FP16: float16 weights, the builtin in place of the custom op, the float function kept
+        // FP16: float16 weights, a 1x1 conv and DEPTH_TO_SPACE in place of the custom op, the float function kept
         QuantizationResult h = new TfliteBackend().quantize(request(model, tmp.resolve("fp16"))
                 .precision(Precision.FP16).evaluationData(RealData.data("skimage").resolve("astronaut.png"))
                 .build(), Progress.NONE);
         assertEquals(1, ((Map<?, ?>) h.report().get("fp16")).get("custom_transpose_conv_to_builtin"));
+        assertEquals(1, ((Map<?, ?>) h.report().get("fp16")).get("transpose_conv_to_conv_depth_to_space"));
         TfliteModel hm = TfliteModel.load(tmp.resolve("fp16").resolve(TfliteQuantization.FP16_MODEL));
         for (OperatorT op : hm.operators()) assertTrue(hm.builtinCode(op) != BuiltinOperator.CUSTOM, hm.opName(op));
+        assertEquals(1, hm.operators().stream().filter(o -> hm.opName(o).equals("DEPTH_TO_SPACE")).count());
+        assertTrue(hm.operators().stream().noneMatch(o -> hm.opName(o).equals("TRANSPOSE_CONV")));
         assertTrue(cosine(h, "activation_10") > 0.9999, h.report().get("fidelity").toString());
 
         // Edge TPU: quantized like the other convs, and the whole model maps
