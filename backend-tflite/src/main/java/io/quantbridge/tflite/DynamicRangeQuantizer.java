@@ -69,7 +69,7 @@ final class DynamicRangeQuantizer {
     }
 
     record Result(TfliteModel model, List<HybridOp> hybrid, List<Kept> floatOps, List<Kept> floatWeights,
-                  int droppedDequantize, int gptqRounded, int customToBuiltin) {
+                  int droppedDequantize, int gptqRounded, int customToBuiltin, int depthToSpace) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             Map<String, Integer> byType = new TreeMap<>();
@@ -81,6 +81,7 @@ final class DynamicRangeQuantizer {
             m.put("float_weights", floatWeights.stream().map(Kept::toMap).toList());
             m.put("dropped_dequantize", droppedDequantize);
             m.put("custom_transpose_conv_to_builtin", customToBuiltin);
+            m.put("transpose_conv_to_conv_depth_to_space", depthToSpace);
             return m;
         }
     }
@@ -92,6 +93,8 @@ final class DynamicRangeQuantizer {
     private final OpExcludes excludes;
     private final boolean hybridDepthwise;
     private final int customToBuiltin;
+    /** Transposed convs written as a 1x1 conv and DEPTH_TO_SPACE ({@link TransposeConvRewrites}). */
+    private final int depthToSpace;
     /** The float32 biases of hybrid ops (by identity: indices change when the model is compacted). */
     private final java.util.Set<TensorT> hybridBiases =
             java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
@@ -109,6 +112,9 @@ final class DynamicRangeQuantizer {
         // written model needs no custom op
         this.customToBuiltin = GraphRewrites.customTransposeConvToBuiltin(m, op -> this.excludes.match(m, op) != null)
                 .size();
+        // exact in float, and XNNPACK's float deconvolution is the slow part of MediaPipe's mask upsampling
+        this.depthToSpace = TransposeConvRewrites.toConvDepthToSpace(m, new HashMap<>(),
+                op -> this.excludes.match(m, op) != null);
     }
 
     /**
@@ -157,7 +163,7 @@ final class DynamicRangeQuantizer {
             m.compact(g);
             floatWeights.addAll(floatWeights());
         }
-        return new Result(m, hybrid, floatOps, floatWeights, dropped, gptqRounded, customToBuiltin);
+        return new Result(m, hybrid, floatOps, floatWeights, dropped, gptqRounded, customToBuiltin, depthToSpace);
     }
 
     /** Makes the weighted ops of subgraph {@code k} ({@link #g}) hybrid, or says why one stays float. */

@@ -2,6 +2,7 @@ package io.quantbridge.tflite;
 
 import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEPTH_TO_SPACE;
+import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
 import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
@@ -35,18 +36,20 @@ final class TransposeConvRewrites {
     private TransposeConvRewrites() { }
 
     /**
-     * Rewrites, in the main subgraph, every TRANSPOSE_CONV that {@code keep} leaves alone and that has float32
-     * constant weights {@code [O, s, s, I]} (and bias, if any), stride s on both axes (s >= 2), a constant output
-     * shape, and static NHWC float32 input {@code [N, H, W, I]} and output {@code [N, s*H, s*W, O]}. The 1x1 conv's
-     * output gets the transposed conv's calibrated range (the block rearrangement moves values, it does not change
-     * them) and its fused activation, or the activation of a RELU, RELU6 or RELU_N1_TO_1 that alone reads its output
-     * (which then goes, and the conv gets that op's range).
+     * Rewrites, in the main subgraph, every TRANSPOSE_CONV that {@code keep} leaves alone and that has float constant
+     * weights {@code [O, s, s, I]} and bias, if any (float32, or float16 behind DEQUANTIZE; written as float32),
+     * stride s on both axes (s >= 2), a constant output shape, and static NHWC float32 input {@code [N, H, W, I]} and
+     * output {@code [N, s*H, s*W, O]}. The 1x1 conv's output gets the transposed conv's calibrated range (the block
+     * rearrangement moves values, it does not change them) and its fused activation, or the activation of a RELU,
+     * RELU6 or RELU_N1_TO_1 that alone reads its output (which then goes, and the conv gets that op's range).
      *
      * @return how many were rewritten
      */
     static int toConvDepthToSpace(TfliteModel m, Map<Integer, double[]> ranges, Predicate<OperatorT> keep) {
         SubGraphT g = m.main();
         OperatorT[] ops = g.getOperators();
+        OperatorT[] producers = new OperatorT[g.getTensors().length];
+        for (OperatorT op : ops) for (int o : op.getOutputs()) if (o >= 0) producers[o] = op;
         int[] readers = new int[g.getTensors().length];
         OperatorT[] reader = new OperatorT[readers.length];
         for (OperatorT op : ops) {
@@ -62,7 +65,7 @@ final class TransposeConvRewrites {
         int n = 0;
         for (OperatorT op : ops) {
             if (absorbed.contains(op)) continue;
-            int s = blockSize(m, op);
+            int s = blockSize(m, op, producers);
             if (s < 2 || keep.test(op)) {
                 out.add(op);
                 continue;
@@ -86,8 +89,8 @@ final class TransposeConvRewrites {
             int outCh = wShape[0];
             int inCh = wShape[3];
             int convCh = s * s * outCh;
-            float[] w = m.floats(ins[1]);
-            float[] b = ins.length > 3 && ins[3] >= 0 ? m.floats(ins[3]) : new float[outCh];
+            float[] w = constantValues(m, ins[1], producers);
+            float[] b = ins.length > 3 && ins[3] >= 0 ? constantValues(m, ins[3], producers) : new float[outCh];
             float[] cw = new float[convCh * inCh];
             float[] cb = new float[convCh];
             for (int o = 0; o < outCh; o++) {
@@ -142,7 +145,7 @@ final class TransposeConvRewrites {
     }
 
     /** The stride s of a TRANSPOSE_CONV this rewrite takes, or 0. */
-    private static int blockSize(TfliteModel m, OperatorT op) {
+    private static int blockSize(TfliteModel m, OperatorT op, OperatorT[] producers) {
         if (m.builtinCode(op) != TRANSPOSE_CONV || op.getOutputs().length != 1 || op.getInputs().length < 3) return 0;
         Object v = op.getBuiltinOptions() == null ? null : op.getBuiltinOptions().getValue();
         if (!(v instanceof TransposeConvOptionsT o) || o.getStrideH() != o.getStrideW()) return 0;
@@ -154,8 +157,8 @@ final class TransposeConvRewrites {
         }
         int[] ins = op.getInputs();
         int y = op.getOutputs()[0];
-        if (ins[0] < 0 || !m.isConstant(ins[0]) || ins[1] < 0 || !floatConstant(m, ins[1])
-                || (ins.length > 3 && ins[3] >= 0 && !floatConstant(m, ins[3]))) {
+        if (ins[0] < 0 || !m.isConstant(ins[0]) || ins[1] < 0 || constantValues(m, ins[1], producers) == null
+                || (ins.length > 3 && ins[3] >= 0 && constantValues(m, ins[3], producers) == null)) {
             return 0;
         }
         TensorT xt = m.tensor(ins[2]);
@@ -171,12 +174,21 @@ final class TransposeConvRewrites {
         int[] declared = m.ints(ins[0]);
         boolean ok = w[1] == s && w[2] == s && w[3] == in[3] && w[0] == out[3] && out[0] == in[0]
                 && out[1] == in[1] * s && out[2] == in[2] * s && java.util.Arrays.equals(declared, out);
-        if (ok && ins.length > 3 && ins[3] >= 0) ok = m.floats(ins[3]).length == w[0];
+        if (ok && ins.length > 3 && ins[3] >= 0) ok = constantValues(m, ins[3], producers).length == w[0];
         return ok ? s : 0;
     }
 
-    private static boolean floatConstant(TfliteModel m, int t) {
-        return m.isConstant(t) && m.tensor(t).getType() == TensorType.FLOAT32;
+    /**
+     * The values of a float32 constant, or of the float32 output of a DEQUANTIZE of a float16 constant (MediaPipe's
+     * weights, which the dynamic-range writer keeps); null for anything else.
+     */
+    private static float[] constantValues(TfliteModel m, int t, OperatorT[] producers) {
+        if (t < 0 || m.tensor(t).getType() != TensorType.FLOAT32) return null;
+        if (m.isConstant(t)) return m.floats(t);
+        OperatorT p = producers[t];
+        if (p == null || m.builtinCode(p) != DEQUANTIZE || p.getInputs().length != 1) return null;
+        int c = p.getInputs()[0];
+        return c >= 0 && m.isConstant(c) && m.tensor(c).getType() == TensorType.FLOAT16 ? m.floats(c) : null;
     }
 
     private static boolean staticRank4(int[] shape) {
