@@ -328,7 +328,8 @@ final class GraphRewrites {
         return n;
     }
 
-    private static byte activationOf(int code) {
+    /** The fused activation that a standalone RELU, RELU6 or RELU_N1_TO_1 op computes, or -1 for other ops. */
+    static byte activationOf(int code) {
         return switch (code) {
             case RELU -> ActivationFunctionType.RELU;
             case RELU6 -> ActivationFunctionType.RELU6;

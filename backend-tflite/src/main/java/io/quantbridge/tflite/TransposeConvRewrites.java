@@ -3,9 +3,6 @@ package io.quantbridge.tflite;
 import static org.tensorflow.lite.schema.BuiltinOperator.CONV_2D;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEPTH_TO_SPACE;
 import static org.tensorflow.lite.schema.BuiltinOperator.DEQUANTIZE;
-import static org.tensorflow.lite.schema.BuiltinOperator.RELU;
-import static org.tensorflow.lite.schema.BuiltinOperator.RELU6;
-import static org.tensorflow.lite.schema.BuiltinOperator.RELU_N1_TO_1;
 import static org.tensorflow.lite.schema.BuiltinOperator.TRANSPOSE_CONV;
 
 import java.util.ArrayList;
@@ -77,7 +74,7 @@ final class TransposeConvRewrites {
             int y = op.getOutputs()[0];
             // a RELU / RELU6 / RELU_N1_TO_1 that alone reads the output goes into the conv (XNNPACK has no int8 RELU)
             OperatorT next = readers[y] == 1 ? reader[y] : null;
-            byte fusable = next == null ? -1 : reluActivation(m.builtinCode(next));
+            byte fusable = next == null ? -1 : GraphRewrites.activationOf(m.builtinCode(next));
             if (activation == ActivationFunctionType.NONE && fusable >= 0 && !keep.test(next)
                     && next.getInputs().length == 1 && next.getOutputs().length == 1) {
                 activation = fusable;
@@ -133,15 +130,6 @@ final class TransposeConvRewrites {
         }
         if (n > 0) g.setOperators(out.toArray(new OperatorT[0]));
         return n;
-    }
-
-    private static byte reluActivation(int code) {
-        return switch (code) {
-            case RELU -> ActivationFunctionType.RELU;
-            case RELU6 -> ActivationFunctionType.RELU6;
-            case RELU_N1_TO_1 -> ActivationFunctionType.RELU_N1_TO_1;
-            default -> -1;
-        };
     }
 
     /** The stride s of a TRANSPOSE_CONV this rewrite takes, or 0. */
