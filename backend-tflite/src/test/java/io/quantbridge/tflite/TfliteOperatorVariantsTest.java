@@ -199,6 +199,11 @@ class TfliteOperatorVariantsTest {
         return o;
     }
 
+    private static Layer transposeConv(String name, byte padding, int stride, In... inputs) {
+        return layer(name, BuiltinOperator.TRANSPOSE_CONV, BuiltinOptions.TransposeConvOptions,
+                tconv(padding, stride), inputs);
+    }
+
     private static TransposeConvOptionsT tconv(byte padding, int stride) {
         TransposeConvOptionsT o = new TransposeConvOptionsT();
         o.setPadding(padding);
@@ -288,25 +293,22 @@ class TfliteOperatorVariantsTest {
         l.add(layer("fc 3-d flattened", f, fo, fc(false, NO_ACT), act(1, 5, 24), w(12, 24), w(12)));
         l.add(layer("fc 4-d input", f, fo, fc(false, NO_ACT), act(1, 2, 3, 16), w(8, 48), w(8)));
 
-        int tc = BuiltinOperator.TRANSPOSE_CONV;
-        byte tco = BuiltinOptions.TransposeConvOptions;
-        l.add(layer("transpose conv stride 2 same", tc, tco, tconv(SAME, 2),
-                new IntConst(new int[] {4}, new int[] {1, 12, 12, 6}), w(6, 3, 3, 4), act(1, 6, 6, 4)));
-        l.add(layer("transpose conv stride 2 valid", tc, tco, tconv(VALID, 2),
-                new IntConst(new int[] {4}, new int[] {1, 13, 13, 6}), w(6, 3, 3, 4), act(1, 6, 6, 4)));
-        l.add(layer("transpose conv bias", tc, tco, tconv(SAME, 2),
-                new IntConst(new int[] {4}, new int[] {1, 12, 12, 6}), w(6, 4, 4, 4), act(1, 6, 6, 4), w(6)));
-        l.add(layer("transpose conv stride 1", tc, tco, tconv(SAME, 1),
-                new IntConst(new int[] {4}, new int[] {1, 6, 6, 5}), w(5, 3, 3, 4), act(1, 6, 6, 4)));
+        // inputs: output shape, weights OHWI, input [, bias]
+        l.add(transposeConv("transpose conv stride 2 same", SAME, 2, ints(1, 12, 12, 6), w(6, 3, 3, 4),
+                act(1, 6, 6, 4)));
+        l.add(transposeConv("transpose conv stride 2 valid", VALID, 2, ints(1, 13, 13, 6), w(6, 3, 3, 4),
+                act(1, 6, 6, 4)));
+        l.add(transposeConv("transpose conv bias", SAME, 2, ints(1, 12, 12, 6), w(6, 4, 4, 4), act(1, 6, 6, 4), w(6)));
+        l.add(transposeConv("transpose conv stride 1", SAME, 1, ints(1, 6, 6, 5), w(5, 3, 3, 4), act(1, 6, 6, 4)));
         // kernel = stride: written as CONV_2D and DEPTH_TO_SPACE on the CPU target (TransposeConvRewrites)
-        l.add(layer("transpose conv kernel 2 stride 2", tc, tco, tconv(SAME, 2),
-                new IntConst(new int[] {4}, new int[] {1, 12, 12, 6}), w(6, 2, 2, 4), act(1, 6, 6, 4)));
-        l.add(layer("transpose conv kernel 2 stride 2 valid bias", tc, tco, tconv(VALID, 2),
-                new IntConst(new int[] {4}, new int[] {1, 12, 12, 6}), w(6, 2, 2, 4), act(1, 6, 6, 4), w(6)));
-        l.add(layer("transpose conv kernel 3 stride 3 bias", tc, tco, tconv(SAME, 3),
-                new IntConst(new int[] {4}, new int[] {1, 15, 15, 3}), w(3, 3, 3, 8), act(1, 5, 5, 8), w(3)));
-        l.add(layer("transpose conv kernel 2 stride 2 one channel", tc, tco, tconv(SAME, 2),
-                new IntConst(new int[] {4}, new int[] {1, 16, 16, 1}), w(1, 2, 2, 16), act(1, 8, 8, 16), w(1)));
+        l.add(transposeConv("transpose conv kernel 2 stride 2", SAME, 2, ints(1, 12, 12, 6), w(6, 2, 2, 4),
+                act(1, 6, 6, 4)));
+        l.add(transposeConv("transpose conv kernel 2 stride 2 valid bias", VALID, 2, ints(1, 12, 12, 6),
+                w(6, 2, 2, 4), act(1, 6, 6, 4), w(6)));
+        l.add(transposeConv("transpose conv kernel 3 stride 3 bias", SAME, 3, ints(1, 15, 15, 3), w(3, 3, 3, 8),
+                act(1, 5, 5, 8), w(3)));
+        l.add(transposeConv("transpose conv kernel 2 stride 2 one channel", SAME, 2, ints(1, 16, 16, 1),
+                w(1, 2, 2, 16), act(1, 8, 8, 16), w(1)));
 
         byte ao = BuiltinOptions.AddOptions;
         l.add(layer("add two inputs", BuiltinOperator.ADD, ao, add(NO_ACT), act(1, 6, 6, 4), act(1, 6, 6, 4)));
@@ -876,8 +878,7 @@ class TfliteOperatorVariantsTest {
      */
     @Test
     void aTransposeConvsReluJoinsTheConvAndALogisticsRangeCutReachesIt() {
-        Layer tconv = node(BuiltinOperator.TRANSPOSE_CONV, BuiltinOptions.TransposeConvOptions, tconv(SAME, 2),
-                new IntConst(new int[] {4}, new int[] {1, 12, 12, 2}), w(2, 2, 2, 64), act(1, 6, 6, 64), w(2));
+        Layer tconv = transposeConv("", SAME, 2, ints(1, 12, 12, 2), w(2, 2, 2, 64), act(1, 6, 6, 64), w(2));
         for (int code : new int[] {BuiltinOperator.RELU, BuiltinOperator.LOGISTIC}) {
             Graph graph = graph("transpose conv then " + BuiltinOperator.name(code), List.of(out(1)), tconv,
                     node(code, BuiltinOptions.NONE, null, out(0)));
