@@ -103,9 +103,25 @@ final class IntegerQuantizer {
      * @param xnnpack           rewrite the float graph so that the int8 model runs inside XNNPACK, TFLite's default
      *                          CPU delegate ({@link GraphRewrites}; off for the Edge TPU)
      */
-    record Options(boolean perChannel, IoType io, List<String> excludes, boolean floatOutputConcat, boolean xnnpack) {
+    /**
+     * @param keepFloat         ops kept float by the name of their first output tensor, with the reason the report
+     *                          gives ({@code --float-layers}, {@code --keep-float})
+     */
+    record Options(boolean perChannel, IoType io, List<String> excludes, boolean floatOutputConcat, boolean xnnpack,
+                   Map<String, String> keepFloat) {
+        Options {
+            keepFloat = Map.copyOf(keepFloat);
+        }
+
         static Options defaults() {
-            return new Options(true, IoType.FLOAT, List.of(), true, true);
+            return new Options(true, IoType.FLOAT, List.of(), true, true, Map.of());
+        }
+
+        /** These options with {@code names} (first output tensors) also kept float, for {@code reason}. */
+        Options withKeepFloat(java.util.Collection<String> names, String reason) {
+            Map<String, String> k = new LinkedHashMap<>(keepFloat);
+            for (String n : names) k.putIfAbsent(n, reason);
+            return new Options(perChannel, io, excludes, floatOutputConcat, xnnpack, k);
         }
     }
 
@@ -133,15 +149,22 @@ final class IntegerQuantizer {
         }
     }
 
+    /** A quantized operator: its index, builtin name and first output tensor (the name {@code keepFloat} takes). */
+    record QuantizedOp(int index, String op, String output) { }
+
     /** The rewritten model and what happened. */
-    record Result(TfliteModel model, int quantizedOps, List<FloatOp> floatOps, int quantizeOps, int dequantizeOps,
-                  int requantizeOps, Map<String, Integer> quantizedByType, GraphRewrites.Counts rewrites,
-                  int biasCorrected, int gptqRounded) {
+    record Result(TfliteModel model, List<QuantizedOp> quantized, List<FloatOp> floatOps, int quantizeOps,
+                  int dequantizeOps, int requantizeOps, Map<String, Integer> quantizedByType,
+                  GraphRewrites.Counts rewrites, int biasCorrected, int gptqRounded) {
+        int quantizedOps() {
+            return quantized.size();
+        }
+
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("graph_rewrites", rewrites.toMap());
             m.put("bias_corrected_ops", biasCorrected);
-            m.put("quantized_ops", quantizedOps);
+            m.put("quantized_ops", quantized.size());
             m.put("quantized_by_type", quantizedByType);
             m.put("float_ops", floatOps.stream().map(FloatOp::toMap).toList());
             m.put("inserted_quantize", quantizeOps);
@@ -295,7 +318,7 @@ final class IntegerQuantizer {
 
         List<FloatOp> floatOps = new ArrayList<>();
         Map<String, Integer> byType = new java.util.TreeMap<>();
-        int quantizedCount = 0;
+        List<QuantizedOp> quantizedList = new ArrayList<>();
         for (int i = 0; i < ops.length; i++) {
             OperatorT op = ops[i];
             if (!quantized[i]) {
@@ -311,8 +334,8 @@ final class IntegerQuantizer {
                 newOps.add(op);
                 continue;
             }
+            quantizedList.add(new QuantizedOp(i, m.opName(op), outputName(op)));
             quantizeOp(op, int8Home);
-            quantizedCount++;
             byType.merge(m.opName(op), 1, Integer::sum);
             newOps.add(op);
         }
@@ -341,7 +364,7 @@ final class IntegerQuantizer {
         g.setOutputs(outs);
         g.setOperators(newOps.toArray(new OperatorT[0]));
         m.compact();
-        return new Result(m, quantizedCount, floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, counts,
+        return new Result(m, List.copyOf(quantizedList), floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, counts,
                 biasCorrected, gptqRounded);
     }
 
@@ -408,6 +431,8 @@ final class IntegerQuantizer {
         String name = m.opName(op);
         String pat = excludedBy(op);
         if (pat != null) return "excluded by --exclude " + pat;
+        String kept = options.keepFloat().get(outputName(op));
+        if (kept != null) return kept;
         if (!hasFloat(op)) return null;
         if (code == CONCATENATION && options.floatOutputConcat() && options.io() == IoType.FLOAT) {
             String why = concatScales(op);

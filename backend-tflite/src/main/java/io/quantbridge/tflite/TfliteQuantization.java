@@ -71,13 +71,9 @@ final class TfliteQuantization {
                     + req.target().get() + "'");
         }
         this.edgeTpu = target.equals("edgetpu");
-        if (req.floatLayers() > 0) {
-            throw new QuantbridgeException("--float-layers: the tflite backend has no float-layer search (the ONNX-based "
-                    + "backends have); keep ops float with --exclude");
-        }
-        if (!req.keepFloat().isEmpty()) {
-            throw new QuantbridgeException("--keep-float: the tflite backend keeps ops float with --exclude (--keep-float "
-                    + "is for the ONNX-based backends)");
+        if (edgeTpu && (req.floatLayers() > 0 || !req.keepFloat().isEmpty())) {
+            throw new QuantbridgeException((req.floatLayers() > 0 ? "--float-layers" : "--keep-float") + ": --target "
+                    + "edgetpu needs every op in int8 (a float op ends what the Edge TPU runs)");
         }
         if (req.reduceRange().isPresent()) {
             throw new QuantbridgeException("--reduce-range: only the ONNX-based backends (onnx, tensorrt, openvino) have"
@@ -385,8 +381,9 @@ final class TfliteQuantization {
         }
 
         IntegerQuantizer.Options opts = new IntegerQuantizer.Options(req.perChannel() && !edgeTpu, req.io(),
-                req.excludes(), !edgeTpu, !edgeTpu);
+                req.excludes(), !edgeTpu, !edgeTpu, Map.of());
         Map<String, Object> spread = opts.perChannel() ? null : WeightSpread.summary(WeightSpread.analyze(prepared));
+        opts = floatLayers(prepared, ranges, opts, inputMeans, rounded, split);
         if (req.refitSamples() > 0) refit(prepared, ranges, opts, inputMeans, split.calibration());
         progress.begin("writing full-integer model", 0);
         IntegerQuantizer.Result result = IntegerQuantizer.quantize(prepared, ranges, opts, inputMeans, rounded);
@@ -445,6 +442,38 @@ final class TfliteQuantization {
         }
         if (edgeTpu) compileForEdgeTpu(modelOut);
         return Map.entry(modelOut, table);
+    }
+
+    /**
+     * {@code --float-layers} (the search, {@link TfliteFloatLayers}) and {@code --keep-float}: the options with the
+     * chosen or given ops kept float, and the report's {@code float_layers}; {@code opts} as they are without either.
+     */
+    private IntegerQuantizer.Options floatLayers(TfliteModel prepared, Map<Integer, double[]> ranges,
+                                                 IntegerQuantizer.Options opts, Map<Integer, float[]> inputMeans,
+                                                 List<TfliteGptq.Rounded> rounded, DataSplit split) {
+        if (req.floatLayers() == 0 && req.keepFloat().isEmpty()) return opts;
+        IntegerQuantizer.Result allInt8 = IntegerQuantizer.quantize(prepared, ranges, opts, inputMeans, rounded);
+        if (req.floatLayers() == 0) {
+            List<String> keep = TfliteFloatLayers.given(allInt8, req.keepFloat());
+            report.put("float_layers", Map.of("given", keep));
+            return opts.withKeepFloat(keep, TfliteFloatLayers.GIVEN_REASON);
+        }
+        List<SampleRef> calib = split == null ? List.of() : split.calibration();
+        List<TensorInfo> feedInputs = concreteBatch(prepared.inputs());
+        List<Map<String, io.quantbridge.tensor.FloatTensor>> feeds = new ArrayList<>();
+        for (int i : spread(calib.size(), req.sensitivitySamples())) {
+            feeds.add(SampleSource.load(calib.get(i), feedInputs, pre));
+        }
+        io.quantbridge.eval.SensitivitySearch.Outcome fl = TfliteFloatLayers.search(prepared, allInt8,
+                keep -> IntegerQuantizer.quantize(prepared, ranges,
+                        opts.withKeepFloat(keep, TfliteFloatLayers.SEARCH_REASON), inputMeans, rounded).model(),
+                feeds, req.floatLayers(), threads, progress);
+        report.put("float_layers", fl.toMap(req.floatLayers()));
+        progress.note(fl.chosen().isEmpty() ? "float-layer search: no op gains by staying float"
+                : String.format(Locale.ROOT, "float-layer search: %d op(s) stay float (score %.4f -> %.4f on %d"
+                        + " calibration samples; report.json float_layers)", fl.chosen().size(), fl.baseline(),
+                        fl.result(), fl.samples()));
+        return opts.withKeepFloat(fl.chosen(), TfliteFloatLayers.SEARCH_REASON);
     }
 
     /**

@@ -146,6 +146,47 @@ class PeoplePhotosTest {
         assertTrue(iou >= 0.72, seg.toString());
     }
 
+    /**
+     * {@code --float-layers 3} on the setup above: the search scores variants on the 48 calibration photos (no people
+     * in them) by the mean of the five outputs' cosines, and keeps three backbone convs float; the photos with people,
+     * which it never saw, gain most on the pose flag. {@code --keep-float} with its choice writes the same model,
+     * byte for byte, without the search.
+     */
+    @Test
+    void poseWithThreeOpsKeptFloatByTheSearchAndTheSameModelAgainFromKeepFloat() throws IOException {
+        Path model = RealData.model("pose-lite", "pose_landmark_lite.tflite");
+        QuantizationResult r = quantize(model, "pose-search", null, ENTROPY_MSE_FLOOR, b -> b.floatLayers(3)
+                .outputViews(List.of(new OutputSigmoid("Identity_2", "segmentation"))));
+        Map<String, Double> c = cosines(r);
+        // measured: landmarks 0.9949, pose flag 0.9947, segmentation logits 0.9622, heatmap 0.9975, world 0.9912,
+        // against 0.9948 / 0.9859 / 0.9596 / 0.9974 / 0.9899 all int8 (above)
+        assertPoseOutputs(c, 0.994, 0.993, 0.961, 0.997, 0.990);
+        Map<?, ?> fl = (Map<?, ?>) r.report().get("float_layers");
+        @SuppressWarnings("unchecked")
+        List<String> chosen = (List<String>) fl.get("chosen");
+        assertEquals(3, chosen.size(), fl.toString());
+        assertEquals(48, ((Number) fl.get("samples")).intValue());
+        assertEquals(12, ((Number) ((Map<?, ?>) fl.get("screening")).get("samples")).intValue());
+        // measured 0.9014 -> 0.9267 on the calibration photos
+        double before = ((Number) fl.get("cosine_all_int8")).doubleValue();
+        double after = ((Number) fl.get("cosine_with_chosen_float")).doubleValue();
+        assertTrue(after > before + 0.02, fl.toString());
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> floats = (List<Map<String, Object>>) ((Map<String, Object>) r.report()
+                .get("quantization")).get("float_ops");
+        List<Object> bySearch = floats.stream().filter(f -> f.get("reason").equals(TfliteFloatLayers.SEARCH_REASON))
+                .map(f -> f.get("output")).toList();
+        assertEquals(Set.copyOf(chosen), Set.copyOf(bySearch), floats.toString());
+
+        QuantizationResult k = quantize(model, "pose-keep", null, ENTROPY_MSE_FLOOR, b -> b.keepFloat(chosen)
+                .outputViews(List.of(new OutputSigmoid("Identity_2", "segmentation"))));
+        assertEquals(Map.of("given", chosen), k.report().get("float_layers"));
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(tmp.resolve("pose-search").resolve(
+                TfliteQuantization.INT8_MODEL)), Files.readAllBytes(tmp.resolve("pose-keep").resolve(
+                TfliteQuantization.INT8_MODEL))), "--keep-float wrote another model than the search");
+        assertEquals(c, cosines(k));
+    }
+
     @Test
     void selfieSegmentationMaskOnPeopleWithEntropyAndTheMseFloor() {
         Map<String, Double> c = cosines(RealData.model("selfie-seg", "selfie_segmentation.tflite"), "selfie-floor",

@@ -236,6 +236,52 @@ class TfliteQuantizationTest {
                 e.getMessage());
     }
 
+    /**
+     * {@code --keep-float} names an op by its first output tensor, as the written model has it (blazeface's first
+     * conv writes {@code activation} once its RELU is fused); a name that is no op's, or an op the run does not
+     * quantize, is refused, naming it; the Edge TPU takes no float op.
+     */
+    @Test
+    void keepFloatKeepsTheNamedOpsFloatAndRefusesWhatItCannotKeep() {
+        Path model = RealData.model("blazeface-tflite", "face_detection_short_range.tflite");
+        Path photos = RealData.data("opencv");
+        QuantizationResult r = new TfliteBackend().quantize(request(model, tmp.resolve("kept")).calibrationData(photos)
+                .maxSamples(4).keepFloat(List.of("depthwise_conv2d", "activation")).build(), Progress.NONE);
+        assertEquals(Map.of("given", List.of("depthwise_conv2d", "activation")), r.report().get("float_layers"));
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> floats = (List<Map<String, Object>>) ((Map<String, Object>) r.report()
+                .get("quantization")).get("float_ops");
+        Map<String, String> why = new java.util.HashMap<>();
+        for (Map<String, Object> f : floats) why.put((String) f.get("output"), f.get("op") + ": " + f.get("reason"));
+        assertEquals("DEPTHWISE_CONV_2D: kept float by --keep-float", why.get("depthwise_conv2d"));
+        assertEquals("CONV_2D: kept float by --keep-float", why.get("activation"));
+        TfliteModel q = TfliteModel.load(tmp.resolve("kept").resolve(TfliteQuantization.INT8_MODEL));
+        for (OperatorT op : q.operators()) {
+            String out = q.tensor(op.getOutputs()[0]).getName();
+            if (out.equals("depthwise_conv2d") || out.equals("activation")) {
+                assertEquals(TensorType.FLOAT32, q.tensor(op.getInputs()[1]).getType(), out + " weights");
+            }
+        }
+
+        QuantbridgeException e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("unknown")).calibrationData(photos).maxSamples(4)
+                        .keepFloat(List.of("conv2d_99")).build(), Progress.NONE));
+        assertEquals("--keep-float: no operator of the model has the first output tensor 'conv2d_99' (an op is "
+                + "named by its first output tensor, as report.json's float_layers ranking and quantization.float_ops"
+                + " name them)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("excluded")).calibrationData(photos).maxSamples(4)
+                        .excludes(List.of("depthwise_conv2d")).keepFloat(List.of("depthwise_conv2d")).build(),
+                Progress.NONE));
+        assertEquals("--keep-float: op #1 DEPTHWISE_CONV_2D ('depthwise_conv2d') is not quantized in this run "
+                + "(excluded by --exclude depthwise_conv2d)", e.getMessage());
+        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
+                request(model, tmp.resolve("edgetpu")).calibrationData(photos).maxSamples(4).target("edgetpu")
+                        .floatLayers(2).build(), Progress.NONE));
+        assertEquals("--float-layers: --target edgetpu needs every op in int8 (a float op ends what the Edge TPU "
+                + "runs)", e.getMessage());
+    }
+
     private static List<Long> toList(long[] a) {
         return java.util.Arrays.stream(a).boxed().toList();
     }

@@ -190,10 +190,11 @@ public final class QuantizationRequest {
      */
     public int floatLayers() { return floatLayers; }
     /**
-     * Int8, ONNX-based backends: quantized nodes to keep in float by name, as {@link #floatLayers()} keeps the nodes it
-     * chooses: the model is conditioned and calibrated with them quantized, and they go float afterwards, their bias
-     * corrections undone. Passing a search's {@code float_layers.chosen} back here writes what that run wrote, without
-     * the search. {@link #excludes()} differs: excluded nodes stay float from the start. Default: none.
+     * Int8: quantized nodes to keep in float by name (on the tflite backend an op, by its first output tensor), as
+     * {@link #floatLayers()} keeps the nodes it chooses: the model is conditioned and calibrated with them quantized,
+     * and they go float afterwards, their bias corrections undone. Passing a search's {@code float_layers.chosen} back
+     * here writes what that run wrote, without the search. {@link #excludes()} differs: excluded nodes stay float
+     * from the start (on the ONNX-based backends they are not conditioned either). Default: none.
      */
     public List<String> keepFloat() { return keepFloat; }
     /** How many calibration samples the float-layer search scores variants on (spread over the set; all of them when there are fewer). Default 64. */

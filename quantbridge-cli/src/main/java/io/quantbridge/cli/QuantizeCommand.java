@@ -144,15 +144,15 @@ final class QuantizeCommand implements Callable<Integer> {
     boolean noBiasCorrection;
 
     @Option(names = "--float-layers", paramLabel = "N", defaultValue = "0",
-            description = "Int8, ONNX-based backends: keep up to N quantized nodes in float, those whose int8 costs the "
+            description = "Int8: keep up to N quantized nodes (tflite: ops) in float, those whose int8 costs the "
                     + "most output cosine on calibration samples (a node joins only if it helps). Default 0.")
     int floatLayers;
 
     @Option(names = "--keep-float", paramLabel = "NODE", split = ",",
-            description = "Int8, ONNX-based backends: keep these quantized nodes in float (repeatable or comma-separated), "
-                    + "calibrated as --float-layers keeps the nodes it chooses: pass its float_layers.chosen from "
-                    + "report.json to write that model again without the search. --exclude keeps nodes float from the "
-                    + "start instead.")
+            description = "Int8: keep these quantized nodes in float (repeatable or comma-separated; tflite: ops, by "
+                    + "their first output tensor), as --float-layers keeps the nodes it chooses: pass its "
+                    + "float_layers.chosen from report.json to write that model again without the search. --exclude "
+                    + "keeps nodes float from the start instead.")
     List<String> keepFloat = new ArrayList<>();
 
     @Option(names = "--sensitivity-samples", paramLabel = "K", defaultValue = "64",

@@ -14,6 +14,7 @@ import io.quantbridge.data.Preprocessing;
 import io.quantbridge.data.SampleRef;
 import io.quantbridge.data.SampleSource;
 import io.quantbridge.eval.FidelityEvaluation;
+import io.quantbridge.eval.SensitivitySearch;
 import io.quantbridge.onnx.ActivationEqualizer;
 import io.quantbridge.onnx.BiasCorrection;
 import io.quantbridge.onnx.ConvFolding;
@@ -459,7 +460,7 @@ final class OnnxQuantization {
                         + "pass --calib");
             }
             List<SampleRef> scored = FloatLayerSearch.spread(split.calibration(), req.sensitivitySamples());
-            FloatLayerSearch.Outcome fl = FloatLayerSearch.run(model, plan, opts, biasCorrections, table.tensors(),
+            SensitivitySearch.Outcome fl = FloatLayerSearch.run(model, plan, opts, biasCorrections, table.tensors(),
                     req.floatLayers(), scored, req.preprocessing(), layout(), threads, progress);
             report.put("float_layers", fl.toMap(req.floatLayers()));
             plan = FloatLayerSearch.plan(plan, opts, biasCorrections, fl.chosen());
