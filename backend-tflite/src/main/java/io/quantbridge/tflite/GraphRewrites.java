@@ -62,7 +62,10 @@ import org.tensorflow.lite.schema.TransposeConvOptionsT;
  * <ul>
  *   <li>A standalone RELU / RELU6 / RELU_N1_TO_1 whose input comes only from a CONV_2D, DEPTHWISE_CONV_2D,
  *       FULLY_CONNECTED, ADD, SUB or MUL without fused activation is fused into that op (exact in float; in int8 the
- *       op's output then gets the activation's calibrated range, which is also finer). Always on.</li>
+ *       op's output then gets the activation's calibrated range, which is also finer). Always on; with
+ *       {@code xnnpack} also into a TRANSPOSE_CONV (which then takes op version 4, TFLite 2.13 and later): XNNPACK
+ *       has no int8 RELU, and a Keras {@code Conv2DTranspose(..., activation="relu")} converts to TRANSPOSE_CONV +
+ *       RELU.</li>
  *   <li>A global AVERAGE_POOL_2D (window = input, 1x1 output) becomes MEAN over axes [1, 2] with keep_dims (exact).
  *       </li>
  *   <li>HARD_SWISH(x) = x * hard_sigmoid(x) becomes MUL(x, DEPTHWISE_CONV_2D 1x1(x; w = 1/6, b = 1/2, RELU_N1_TO_1))
@@ -126,7 +129,7 @@ final class GraphRewrites {
      * @param keep ops that must not be touched (excluded by the user)
      */
     static Counts apply(TfliteModel m, Map<Integer, double[]> ranges, boolean xnnpack, Predicate<OperatorT> keep) {
-        int fused = fuseActivations(m, keep);
+        int fused = fuseActivations(m, keep, xnnpack);
         int floors = floorHardSwishInputs(m, ranges);
         int pools = 0;
         int hswish = 0;
@@ -349,6 +352,7 @@ final class GraphRewrites {
             case ADD -> v instanceof AddOptionsT ? v : null;
             case SUB -> v instanceof SubOptionsT ? v : null;
             case MUL -> v instanceof MulOptionsT ? v : null;
+            case TRANSPOSE_CONV -> v instanceof TransposeConvOptionsT ? v : null;
             default -> null;
         };
     }
@@ -360,6 +364,7 @@ final class GraphRewrites {
         if (o instanceof AddOptionsT c) return c.getFusedActivationFunction();
         if (o instanceof SubOptionsT c) return c.getFusedActivationFunction();
         if (o instanceof MulOptionsT c) return c.getFusedActivationFunction();
+        if (o instanceof TransposeConvOptionsT c) return c.getFusedActivationFunction();
         return -1;
     }
 
@@ -370,6 +375,7 @@ final class GraphRewrites {
         else if (o instanceof AddOptionsT c) c.setFusedActivationFunction(a);
         else if (o instanceof SubOptionsT c) c.setFusedActivationFunction(a);
         else if (o instanceof MulOptionsT c) c.setFusedActivationFunction(a);
+        else if (o instanceof TransposeConvOptionsT c) c.setFusedActivationFunction(a);
     }
 
     /** For each tensor of the graph, the index of the operator that writes it (-1: none, e.g. inputs, constants). */
@@ -389,7 +395,10 @@ final class GraphRewrites {
         g.setOperators(kept.toArray(new OperatorT[0]));
     }
 
-    private static int fuseActivations(TfliteModel m, Predicate<OperatorT> keep) {
+    /** The op version of a TRANSPOSE_CONV with a fused activation (tensorflow/lite/tools/versioning). */
+    static final int TRANSPOSE_CONV_FUSED_VERSION = 4;
+
+    private static int fuseActivations(TfliteModel m, Predicate<OperatorT> keep, boolean transposeConv) {
         SubGraphT g = m.main();
         OperatorT[] ops = g.getOperators();
         int[] uses = consumers(m);
@@ -405,8 +414,12 @@ final class GraphRewrites {
             if (p < 0 || uses[t] != 1 || ops[p].getOutputs().length != 1 || keep.test(ops[p])) continue;
             if (m.tensor(t).getType() != TensorType.FLOAT32) continue;
             Object opts = fusableOptions(m, ops[p]);
+            if (opts instanceof TransposeConvOptionsT && !transposeConv) continue;
             if (opts == null || fusedActivation(opts) != ActivationFunctionType.NONE) continue;
             setFusedActivation(opts, a);
+            if (opts instanceof TransposeConvOptionsT) {
+                ops[p].setOpcodeIndex(m.opCodeIndex(TRANSPOSE_CONV, TRANSPOSE_CONV_FUSED_VERSION));
+            }
             ops[p].setOutputs(new int[] {act.getOutputs()[0]});
             drop[i] = true;
             n++;

@@ -73,6 +73,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.tensorflow.lite.schema.ActivationFunctionType;
 import org.tensorflow.lite.schema.OperatorT;
 import org.tensorflow.lite.schema.SubGraphT;
 import org.tensorflow.lite.schema.TensorT;
@@ -194,11 +195,19 @@ final class IntegerQuantizer {
         return switch (code) {
             case CONV_2D, DEPTHWISE_CONV_2D -> 3;
             case FULLY_CONNECTED -> op.getInputs().length < 3 || op.getInputs()[2] < 0 ? 6 : 4;
-            case TRANSPOSE_CONV -> op.getInputs().length > 3 && op.getInputs()[3] >= 0 ? 3 : 2;
+            case TRANSPOSE_CONV -> transposeConvActivation(op) != ActivationFunctionType.NONE
+                    ? GraphRewrites.TRANSPOSE_CONV_FUSED_VERSION
+                    : op.getInputs().length > 3 && op.getInputs()[3] >= 0 ? 3 : 2;
             case LEAKY_RELU, HARD_SWISH, RESHAPE, SQUEEZE, EXPAND_DIMS, QUANTIZE, GATHER_ND, ELU -> 1;
             case TILE, BROADCAST_TO, REVERSE_V2 -> 3;
             default -> 2;
         };
+    }
+
+    private static byte transposeConvActivation(OperatorT op) {
+        Object v = op.getBuiltinOptions() == null ? null : op.getBuiltinOptions().getValue();
+        return v instanceof org.tensorflow.lite.schema.TransposeConvOptionsT t ? t.getFusedActivationFunction()
+                : ActivationFunctionType.NONE;
     }
 
     static boolean supported(int code) {
@@ -222,6 +231,8 @@ final class IntegerQuantizer {
     private final Map<Integer, float[]> inputMeans = new HashMap<>();
     /** GPTQ-rounded weights by weight tensor name. */
     private final Map<String, TfliteGptq.Rounded> rounded = new HashMap<>();
+    /** Output parameters of weighted ops that write a CONCATENATION's or PACK's input ({@link #shareConcatParams}). */
+    private final Map<Integer, QuantParams> sharedOutputParams = new HashMap<>();
     private int biasCorrected;
     private int gptqRounded;
     private int quantizeOps;
@@ -305,6 +316,7 @@ final class IntegerQuantizer {
             if (!quantized[i]) continue;
             for (int o : ops[i].getOutputs()) if (isFloatActivation(o)) int8Home[o] = true;
         }
+        shareConcatParams(ops, quantized, g);
         Set<Integer> graphInputs = new HashSet<>();
         for (int in : g.getInputs()) graphInputs.add(in);
         if (options.io() == IoType.INT8) {
@@ -366,6 +378,35 @@ final class IntegerQuantizer {
         m.compact();
         return new Result(m, List.copyOf(quantizedList), floatOps, quantizeOps, dequantizeOps, requantizeOps, byType, counts,
                 biasCorrected, gptqRounded);
+    }
+
+    /**
+     * An int8 CONCATENATION (PACK) needs its inputs on its output's parameters; an input that a quantized CONV_2D,
+     * DEPTHWISE_CONV_2D, TRANSPOSE_CONV or FULLY_CONNECTED writes for it alone (no other reader, not a graph output)
+     * is written on those parameters directly, instead of on its own and then requantized: one int8 op less and one
+     * rounding less, and the same grid (a weighted op takes any output parameters). U-Nets concatenate each decoder
+     * stage's transposed conv with a skip connection this way.
+     */
+    private void shareConcatParams(OperatorT[] ops, boolean[] quantized, SubGraphT g) {
+        int[] readers = new int[originalTensorCount];
+        Map<Integer, Integer> producer = new HashMap<>();
+        for (int i = 0; i < ops.length; i++) {
+            for (int t : ops[i].getInputs()) if (t >= 0 && t < originalTensorCount) readers[t]++;
+            for (int t : ops[i].getOutputs()) producer.put(t, i);
+        }
+        for (int t : g.getOutputs()) if (t >= 0 && t < originalTensorCount) readers[t]++;
+        for (int i = 0; i < ops.length; i++) {
+            int code = m.builtinCode(ops[i]);
+            if (!quantized[i] || (code != CONCATENATION && code != PACK)) continue;
+            QuantParams p = rangeParams(ops[i].getOutputs()[0]);
+            for (int t : ops[i].getInputs()) {
+                Integer j = producer.get(t);
+                if (!isFloatActivation(t) || readers[t] != 1 || j == null || !quantized[j]) continue;
+                if (isWeighted(m.builtinCode(ops[j])) && ops[j].getOutputs().length == 1) {
+                    sharedOutputParams.put(t, p);
+                }
+            }
+        }
     }
 
     /**
@@ -671,8 +712,8 @@ final class IntegerQuantizer {
                 if (correction != null) biasCorrected++;
                 ins[b] = quantizeBias(ins[b], inP, scales, correction);
             }
-            QuantParams outP = rangeParams(op.getOutputs()[0]);
-            setInt8(op.getOutputs()[0], outP);
+            QuantParams outP = sharedOutputParams.get(op.getOutputs()[0]);
+            setInt8(op.getOutputs()[0], outP != null ? outP : rangeParams(op.getOutputs()[0]));
         } else if (FIXED.containsKey(code)) {
             for (int k = 0; k < ins.length; k++) ins[k] = int8Input(ins[k], int8Home, null);
             for (int o : op.getOutputs()) setInt8(o, FIXED.get(code));

@@ -906,6 +906,57 @@ class TfliteOperatorVariantsTest {
         }
     }
 
+    /**
+     * An overlapping transposed conv (kernel 3, stride 2) stays a TRANSPOSE_CONV on the CPU target; the RELU that
+     * alone reads it becomes its fused activation (op version 4: XNNPACK has no int8 RELU, which split the model in
+     * three partitions), and the CONCATENATION that alone reads that gets it written on the concatenation's
+     * parameters instead of requantized to them: a U-Net decoder stage in one partition. The Edge TPU target keeps
+     * the RELU.
+     */
+    @Test
+    void anOverlappingTransposeConvTakesItsReluAndWritesOnTheConcatenationsParameters() {
+        Layer tconv = transposeConv("", SAME, 2, ints(1, 12, 12, 4), w(4, 3, 3, 8), act(1, 6, 6, 8), w(4));
+        Graph graph = graph("decoder stage", List.of(out(2)), tconv,
+                node(BuiltinOperator.RELU, BuiltinOptions.NONE, null, out(0)),
+                node(BuiltinOperator.CONCATENATION, BuiltinOptions.ConcatenationOptions, concat(3), out(1),
+                        act(1, 12, 12, 4)));
+        Path model = floatModel(graph);
+        QuantizationResult r = quantize(graph, model, "decoder", b -> b);
+        Path file = r.artifact("model").orElseThrow().path();
+        TfliteModel q = TfliteModel.load(file);
+        OperatorT tc = null;
+        OperatorT cat = null;
+        for (OperatorT op : q.operators()) {
+            assertTrue(!q.opName(op).equals("RELU"), q.operators().stream().map(q::opName).toList().toString());
+            if (q.opName(op).equals("TRANSPOSE_CONV")) tc = op;
+            if (q.opName(op).equals("CONCATENATION")) cat = op;
+        }
+        assertEquals(4, q.opCode(tc).getVersion());
+        assertEquals(RELU, ((TransposeConvOptionsT) tc.getBuiltinOptions().getValue()).getFusedActivationFunction());
+        assertEquals(tc.getOutputs()[0], cat.getInputs()[0], "the concatenation reads the transposed conv directly");
+        var written = q.tensor(tc.getOutputs()[0]).getQuantization();
+        var shared = q.tensor(cat.getOutputs()[0]).getQuantization();
+        assertEquals(shared.getScale()[0], written.getScale()[0]);
+        assertEquals(shared.getZeroPoint()[0], written.getZeroPoint()[0]);
+        // the other input, a graph input, is still requantized
+        assertEquals(1, ((Number) ((Map<?, ?>) r.report().get("quantization")).get("inserted_requantize")).intValue());
+        try (TfliteSession fp32 = TfliteSession.open(model, new TfliteSession.Options(1, false, false));
+             TfliteSession s = TfliteSession.open(file, 1);
+             TfliteSession builtin = TfliteSession.open(file, new TfliteSession.Options(1, false, false))) {
+            assertEquals(1, s.delegation().partitions(), s.delegation().toString());
+            assertEquals(Map.of(), s.delegation().undelegated(), s.delegation().toString());
+            double c = cosine(fp32, s, samples(graph, 6, 2));
+            assertTrue(c > 0.999, graph.name() + " cosine " + c);
+            // TFLite's own int8 kernel takes version 4 too
+            c = cosine(fp32, builtin, samples(graph, 6, 2));
+            assertTrue(c > 0.999, graph.name() + " cosine without XNNPACK " + c);
+        }
+        TfliteModel edge = TfliteModel.load(quantize(graph, model, "decoder-edgetpu", b -> b.target("edgetpu"))
+                .artifact("model").orElseThrow().path());
+        assertEquals(List.of("QUANTIZE", "TRANSPOSE_CONV", "RELU"), edge.operators().stream().map(edge::opName)
+                .limit(3).toList());
+    }
+
     private static Graph graph(String name, List<In> outputs, Layer... nodes) {
         return new Graph(name, List.of(nodes), outputs);
     }

@@ -202,16 +202,15 @@ class TfliteQuantizationTest {
                         .exclude(CustomOps.TRANSPOSE_CONV_BIAS).target("edgetpu").build(), Progress.NONE));
         assertTrue(e.getMessage().startsWith("--target edgetpu: the model cannot run on the Edge TPU: #112"
                 + " Convolution2DTransposeBias stays float"), e.getMessage());
-        e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
-                request(model, tmp.resolve("float-layers")).calibrationData(RealData.data("opencv")).maxSamples(4)
-                        .floatLayers(2).build(), Progress.NONE));
-        assertEquals("--float-layers: the tflite backend has no float-layer search (the ONNX-based backends have); "
-                + "keep ops float with --exclude", e.getMessage());
+        // the excluded custom op is float already: --keep-float refuses it, saying why
+        String custom = (String) floatOps.get(0).get("output");
         e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
                 request(model, tmp.resolve("keep-float")).calibrationData(RealData.data("opencv")).maxSamples(4)
-                        .keepFloat(List.of("conv")).build(), Progress.NONE));
-        assertEquals("--keep-float: the tflite backend keeps ops float with --exclude (--keep-float is for the "
-                + "ONNX-based backends)", e.getMessage());
+                        .exclude(CustomOps.TRANSPOSE_CONV_BIAS).keepFloat(List.of(custom)).build(), Progress.NONE));
+        // the op's index in the rewritten model, as quantization.float_ops has it
+        assertEquals(123, ((Number) floatOps.get(0).get("index")).intValue());
+        assertEquals("--keep-float: op #123 Convolution2DTransposeBias ('" + custom + "') is not quantized in this "
+                + "run (excluded by --exclude Convolution2DTransposeBias)", e.getMessage());
         e = assertThrows(QuantbridgeException.class, () -> new TfliteBackend().quantize(
                 request(model, tmp.resolve("alpha")).calibrationData(RealData.data("opencv")).maxSamples(4)
                         .equalizeAlpha(1).build(), Progress.NONE));
